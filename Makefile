@@ -1,0 +1,54 @@
+# The two commands: `make run` (demo on embedded SQLite) and `make test` (real PostgreSQL + Redis).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test ci lint bandit secrets migrations-check deploy-check install clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11+ is required (found %d.%d)" % sys.version_info[:2])'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py demo_data
+	@echo "Serving on http://127.0.0.1:$(PORT)/  (admin: /admin/  API: /api/v1/  docs: /api/docs/)"
+	$(BIN)/honcho -f Procfile.dev start -p $(PORT)
+
+test: install
+	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bandit: install
+	$(BIN)/bandit -q -r fintech accounts compliance ledger -c pyproject.toml --severity-level high
+
+secrets: install
+	git ls-files -z | xargs -0 $(BIN)/detect-secrets-hook --baseline .secrets.baseline
+
+migrations-check: install
+	DJANGO_SETTINGS_MODULE=fintech.settings.dev FINTECH_VAR_DIR=$$(mktemp -d) $(BIN)/python manage.py makemigrations --check --dry-run
+
+# check --deploy under the production profile, with throwaway values standing in for secrets.
+deploy-check: install
+	DJANGO_SETTINGS_MODULE=fintech.settings.prod \
+	DJANGO_SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))') \
+	DJANGO_ALLOWED_HOSTS=fintech.example \
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/fintech REDIS_URL=redis://127.0.0.1:6379/0 \
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+ci: lint bandit secrets migrations-check deploy-check test
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class FintechConfig(AppConfig):
+    """The project itself as an app: it owns cross-app commands (demo data, the beat schedule)."""
+
+    name = "fintech"
+    verbose_name = "Platform"
+
+    def ready(self) -> None:
+        from fintech import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,151 @@
+"""One error shape for every API answer: ``{"error": {"code", "message", "fields"?}}``.
+
+DRF exceptions go through ``api_exception_handler``; errors raised outside DRF (unknown URLs,
+oversized bodies, CSRF failures, crashes) go through the Django handlers below. Neither ever
+returns a stack trace or echoes the submitted values: validation messages describe the rule, not
+the input, so a rejected card number or password never travels back in a response.
+The admin keeps Django's own HTML pages.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from django.views.csrf import csrf_failure as django_csrf_failure
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler, set_rollback
+
+logger = logging.getLogger(__name__)
+
+ADMIN_PREFIX = "/admin/"
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def _flatten(detail: Any) -> list[str]:
+    if isinstance(detail, list):
+        return [message for item in detail for message in _flatten(item)]
+    if isinstance(detail, dict):
+        return [message for item in detail.values() for message in _flatten(item)]
+    return [str(detail)]
+
+
+def _field_errors(detail: dict[str, Any], prefix: str = "") -> dict[str, list[str]]:
+    fields: dict[str, list[str]] = {}
+    for name, value in detail.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            fields.update(_field_errors(value, prefix=f"{key}."))
+        else:
+            fields[key] = _flatten(value)
+    return fields
+
+
+def _code_of(exc: exceptions.APIException) -> str:
+    detail = exc.detail
+    if isinstance(detail, dict) and "code" in detail:
+        return str(detail["code"])
+    codes = exc.get_codes()
+    if isinstance(codes, str):
+        return codes
+    return exc.default_code
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("request_too_large", "The request body is too large."), status=413)
+    if isinstance(exc, SuspiciousOperation):
+        return Response(error_body("bad_request", "The request could not be processed."), status=400)
+    response = exception_handler(exc, context)
+    if response is None:
+        # Not an API exception: a bug. Log it (redacted, with the request id) and answer a
+        # generic 500 so no stack trace or internal detail reaches the client.
+        logger.error("Unhandled error in API view", exc_info=exc)
+        set_rollback()
+        return Response(
+            error_body("server_error", "An internal error occurred. Quote the X-Request-ID header."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    assert isinstance(exc, exceptions.APIException)  # noqa: S101 - exception_handler guarantees it
+    if isinstance(exc, exceptions.ValidationError):
+        if isinstance(exc.detail, dict):
+            body = error_body("validation_error", "The request is invalid.", _field_errors(exc.detail))
+        else:
+            body = error_body("validation_error", "; ".join(_flatten(exc.detail)) or "The request is invalid.")
+    else:
+        detail = exc.detail
+        if isinstance(detail, dict) and "detail" in detail:
+            message = str(detail["detail"])
+        else:
+            message = " ".join(_flatten(detail))
+        body = error_body(_code_of(exc), message)
+    response.data = body
+    return response
+
+
+def _json_or_default(request: HttpRequest, code: str, message: str, status_code: int, default) -> HttpResponse:
+    if request.path.startswith(ADMIN_PREFIX):
+        return default()
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _json_or_default(
+        request,
+        "bad_request",
+        "The request could not be processed.",
+        400,
+        lambda: defaults.bad_request(request, exception),
+    )
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _json_or_default(
+        request,
+        "permission_denied",
+        "You do not have permission to perform this action.",
+        403,
+        lambda: defaults.permission_denied(request, exception),
+    )
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _json_or_default(
+        request, "not_found", "Not found.", 404, lambda: defaults.page_not_found(request, exception)
+    )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return _json_or_default(
+        request,
+        "server_error",
+        "An internal error occurred. Quote the X-Request-ID header.",
+        500,
+        lambda: defaults.server_error(request),
+    )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return _json_or_default(
+        request,
+        "csrf_failed",
+        "CSRF verification failed.",
+        403,
+        lambda: django_csrf_failure(request, reason=reason),
+    )
+
+
+def method_not_allowed(request: HttpRequest, allowed: list[str]) -> HttpResponse:
+    response = JsonResponse(error_body("method_not_allowed", f'Method "{request.method}" not allowed.'), status=405)
+    response["Allow"] = ", ".join(allowed)
+    return response

@@ -1,0 +1,20 @@
+"""The beat schedule: the one place that says which routine runs when.
+
+django-celery-beat copies these entries into its PeriodicTask table when beat starts, so the
+admin shows every routine, when it last ran and (through django-celery-results) its last result.
+Task names are strings so this module imports no app code.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fintech.env import env_int
+
+BEAT_SCHEDULE: dict[str, dict] = {
+    "platform-heartbeat": {
+        "task": "fintech.tasks.heartbeat",
+        "schedule": timedelta(seconds=env_int("FINTECH_HEARTBEAT_SECONDS", 30)),
+        "options": {"expires": 30},
+    },
+}

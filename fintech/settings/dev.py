@@ -1,0 +1,40 @@
+"""Development and demo profile: embedded SQLite and a file-system Celery broker by default.
+
+With DATABASE_URL / REDIS_URL set it uses PostgreSQL and Redis instead (see base).
+"""
+
+from fintech.env import env_bool
+from fintech.settings.base import *  # noqa: F403
+from fintech.settings.base import CACHES, DATABASES, REDIS_URL, VAR_DIR
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# `make run` serves plain HTTP on 127.0.0.1; Secure cookies would never be sent back.
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+if not DATABASES:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "dev.sqlite3",
+            # Web server, worker and beat share the file: WAL lets readers run beside one writer,
+            # IMMEDIATE transactions take the write lock up front instead of failing mid-way.
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+
+if not REDIS_URL:
+    for folder in ("queue", "processed"):
+        (VAR_DIR / "celery-broker" / folder).mkdir(parents=True, exist_ok=True)
+    # Web server, worker and beat are separate processes: they share a file cache, not memory.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }

@@ -1,0 +1,47 @@
+"""Test profile: always real PostgreSQL and Redis (never SQLite, never mocks).
+
+``make test`` exports DATABASE_URL / REDIS_URL (starting throwaway servers when nothing answers
+on the default ports). Each pytest-xdist worker gets its own Redis database number so caches,
+throttles and Celery queues never bleed between workers.
+"""
+
+import os
+
+import dj_database_url
+
+from fintech.settings.base import *  # noqa: F403
+
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_worker_index = int(_worker[2:]) if _worker.startswith("gw") and _worker[2:].isdigit() else 0
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fintech")
+if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
+    raise RuntimeError("Tests run against PostgreSQL only: DATABASE_URL must be a postgres:// URL.")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+
+_redis_base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
+REDIS_URL = f"{_redis_base}/{10 + _worker_index}"
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "fintech-test",
+    }
+}
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
+DEBUG = False
+# Hashing strength is not under test here (a test asserts base settings use Argon2 first).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {"anon": "10000/min", "user": "10000/min", "auth": "10000/min"},
+}
+# Serve static files from the apps' folders: tests never run collectstatic.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,107 @@
+"""Shared fixtures: personas, a clean Redis per test, and real Celery processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> Iterator[None]:
+    # Each xdist worker has its own Redis database (see fintech/settings/test.py): flushing it
+    # keeps throttles and cached state from leaking between tests.
+    cache.clear()
+    yield
+
+
+def _test_database_url() -> str:
+    settings = connection.settings_dict
+    user = quote(settings.get("USER") or "")
+    password = f":{quote(settings['PASSWORD'])}" if settings.get("PASSWORD") else ""
+    host = settings.get("HOST") or "127.0.0.1"
+    port = settings.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{settings['NAME']}"
+
+
+class CeleryProcess:
+    """A real ``celery`` subprocess (worker or beat) pointed at the test database and Redis."""
+
+    def __init__(self, kind: str, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+        worker_name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "fintech.settings.test",
+            "DATABASE_URL": _test_database_url(),
+            **(extra_env or {}),
+        }
+        if kind == "worker":
+            args = [
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"test-{worker_name}-{os.getpid()}@%h",
+            ]
+        else:
+            args = ["beat", "--loglevel", "INFO", "--schedule", str(log_path.with_suffix(".schedule"))]
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "fintech", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def celery_process(django_db_blocker, tmp_path) -> Iterator:
+    """Factory: ``celery_process("worker")`` starts a real worker; all are stopped afterwards."""
+    started: list[CeleryProcess] = []
+
+    def start(kind: str, **extra_env: str) -> CeleryProcess:
+        process = CeleryProcess(kind, tmp_path / f"celery-{kind}-{len(started)}.log", extra_env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def wait_until(predicate, timeout: float = 60, interval: float = 0.2, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

@@ -1,0 +1,119 @@
+"""Settings: env helpers fail loudly; prod refuses unsafe configuration; safe defaults hold."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from fintech import env
+from fintech.settings.base import DEFAULT_SECRET_KEY
+from tests.conftest import ROOT
+
+GOOD_PROD_ENV = {
+    "DJANGO_SETTINGS_MODULE": "fintech.settings.prod",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
+    "DJANGO_ALLOWED_HOSTS": "fintech.example",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/fintech",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+}
+
+
+def run_django(extra_env: dict[str, str], code: str = "import django; django.setup(); print('started')"):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, **extra_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_prod_starts_with_real_settings():
+    result = run_django(GOOD_PROD_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"DJANGO_DEBUG": "1"}, "DEBUG must be off"),
+        ({"DJANGO_SECRET_KEY": DEFAULT_SECRET_KEY}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_SECRET_KEY": "django-insecure-abc"}, "DJANGO_SECRET_KEY"),  # pragma: allowlist secret
+        ({"DJANGO_SECRET_KEY": "short"}, "at least 50"),  # pragma: allowlist secret
+        ({"DATABASE_URL": ""}, "PostgreSQL"),
+        ({"REDIS_URL": ""}, "REDIS_URL"),
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be a boolean"),
+    ],
+)
+def test_prod_refuses_unsafe_settings(override, message):
+    result = run_django({**GOOD_PROD_ENV, **override})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+def test_prod_refuses_a_missing_secret_key():
+    env_without_key = {k: v for k, v in GOOD_PROD_ENV.items() if k != "DJANGO_SECRET_KEY"}
+    result = run_django(env_without_key)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_prod_sets_hsts_and_other_headers_on_responses():
+    code = (
+        "import django; django.setup();"
+        "from django.test import Client;"
+        "r = Client().get('/healthz', secure=True, HTTP_HOST='fintech.example');"
+        "print(r.status_code, r.headers['Strict-Transport-Security'], r.headers['X-Content-Type-Options'])"
+    )
+    result = run_django(GOOD_PROD_ENV, code)
+    assert result.returncode == 0, result.stderr
+    assert "200 max-age=63072000; includeSubDomains; preload nosniff" in result.stdout
+
+
+def test_secrets_can_come_from_files(tmp_path, monkeypatch):
+    secret_file = tmp_path / "key"
+    secret_file.write_text("from-a-file\n")
+    monkeypatch.setenv("SOME_SECRET_FILE", str(secret_file))
+    assert env.env_str("SOME_SECRET") == "from-a-file"
+
+
+def test_env_helpers_fail_loudly(monkeypatch):
+    monkeypatch.delenv("MISSING_THING", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="MISSING_THING"):
+        env.env_str("MISSING_THING")
+    monkeypatch.setenv("NOT_A_NUMBER", "ten")
+    with pytest.raises(ImproperlyConfigured, match="NOT_A_NUMBER"):
+        env.env_int("NOT_A_NUMBER")
+    monkeypatch.setenv("A_LIST", "a, b,,c")
+    assert env.env_list("A_LIST") == ["a", "b", "c"]
+
+
+def test_safe_defaults_hold_in_every_profile():
+    from fintech.settings import base
+
+    assert base.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
+    assert base.DEBUG is False
+    assert base.SESSION_COOKIE_AGE == 15 * 60
+    assert base.REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"] == ["rest_framework.permissions.IsAuthenticated"]
+    assert base.REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] == ["rest_framework.renderers.JSONRenderer"]
+    assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def test_the_logging_check_flags_a_handler_without_redaction(settings):
+    from fintech.checks import check_logging_redacts_pii
+
+    assert check_logging_redacts_pii(None) == []
+    settings.LOGGING = {**settings.LOGGING, "handlers": {"leaky": {"class": "logging.StreamHandler"}}}
+    errors = check_logging_redacts_pii(None)
+    assert [error.id for error in errors] == ["fintech.E001"]
