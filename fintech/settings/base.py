@@ -211,6 +211,9 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "sub",
 }
 
+# Money movement and DSAR downloads need an MFA check at most this many seconds old.
+MFA_STEP_UP_SECONDS = env_int("MFA_STEP_UP_SECONDS", 15 * 60)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fintech platform API",
     "DESCRIPTION": "Customer API of the POPIA-compliant fintech platform. Errors always have the "

@@ -20,7 +20,8 @@ if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
 
 _redis_base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-REDIS_URL = f"{_redis_base}/{10 + _worker_index}"
+# Several checkouts may test at once on one Redis: TEST_REDIS_DB_OFFSET keeps them apart.
+REDIS_URL = f"{_redis_base}/{int(os.environ.get('TEST_REDIS_DB_OFFSET', '10')) + _worker_index}"
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

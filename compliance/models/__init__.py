@@ -1,0 +1,2 @@
+"""Compliance models, one module per concern (audit, PI inventory and keys, consent, DSARs,
+retention), imported here so Django finds them."""
