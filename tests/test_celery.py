@@ -64,3 +64,24 @@ def test_tasks_are_published_only_after_commit():
         assert broker.llen(queue) == 0
     assert broker.llen(queue) == 1
     broker.delete(queue)
+
+
+def _sent_heartbeats(log: str) -> int:
+    return log.count("Sending due task platform-heartbeat")
+
+
+def test_a_second_beat_stands_by_and_takes_over_when_the_leader_dies(celery_process):
+    celery_process("worker")
+    env = {"FINTECH_HEARTBEAT_SECONDS": "1", "BEAT_LOCK_TTL": "3"}
+    first = celery_process("beat", **env)
+    wait_until(lambda: "leader lock acquired" in first.log(), timeout=60, message="the first beat to lead")
+    second = celery_process("beat", **env)
+    wait_until(lambda: "standing by" in second.log(), timeout=60, message="the second beat to stand by")
+    wait_until(lambda: _sent_heartbeats(first.log()) >= 3, timeout=60, message="the leader to send jobs")
+    assert _sent_heartbeats(second.log()) == 0, "the standby fired jobs while the leader held the lock"
+
+    # The leader dies without releasing the lock: the standby takes over once it expires.
+    first.process.kill()
+    first.process.wait()
+    wait_until(lambda: "leader lock acquired" in second.log(), timeout=60, message="the standby to take over")
+    wait_until(lambda: _sent_heartbeats(second.log()) >= 1, timeout=60, message="the new leader to send jobs")

@@ -238,7 +238,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "fintech.beat:SingleLeaderScheduler"
+# Save last_run_at after every job so a standby taking over never re-sends a job just sent.
+CELERY_BEAT_SYNC_EVERY = 1
+BEAT_LOCK_TTL = env_int("BEAT_LOCK_TTL", 30)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 if not REDIS_URL:
