@@ -19,6 +19,7 @@ Jobs are idempotent anyway (STYLE rule 4); the lock keeps duplicates from being 
 
 from __future__ import annotations
 
+import datetime
 import fcntl
 import logging
 import os
@@ -104,9 +105,11 @@ class SingleLeaderScheduler(DatabaseScheduler):
         if not self._is_leader:
             logger.info("beat: leader lock acquired; sending due jobs")
             self._is_leader = True
-            # Re-read the schedule (and last run times) the previous leader left in the database.
-            self._initial_read = True
-            self._heap = None
+            if self._announced_standby:
+                # Taking over: force django-celery-beat's periodic full re-read so the schedule
+                # (and the last run times the previous leader saved) come from the database,
+                # not from this replica's stale memory.
+                self._last_full_sync = datetime.datetime.min
         return min(super().tick(*args, **kwargs), self._poll_interval)
 
     def close(self) -> None:
