@@ -109,7 +109,7 @@ class SingleLeaderScheduler(DatabaseScheduler):
                 # Taking over: force django-celery-beat's periodic full re-read so the schedule
                 # (and the last run times the previous leader saved) come from the database,
                 # not from this replica's stale memory.
-                self._last_full_sync = datetime.datetime.min
+                self._last_full_sync = datetime.datetime.min  # noqa: DTZ901 - the library compares naive times
         return min(super().tick(*args, **kwargs), self._poll_interval)
 
     def close(self) -> None:
