@@ -251,6 +251,8 @@ if not REDIS_URL:
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Kombu otherwise writes its control exchange files into the working directory.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 

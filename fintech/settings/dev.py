@@ -29,7 +29,7 @@ if not DATABASES:
     }
 
 if not REDIS_URL:
-    for folder in ("queue", "processed"):
+    for folder in ("queue", "processed", "control"):
         (VAR_DIR / "celery-broker" / folder).mkdir(parents=True, exist_ok=True)
     # Web server, worker and beat are separate processes: they share a file cache, not memory.
     CACHES = {
