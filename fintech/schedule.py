@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from celery.schedules import crontab
+
 from fintech.env import env_int
 
 BEAT_SCHEDULE: dict[str, dict] = {
+    "dsar-deadline-escalation": {
+        "task": "compliance.dsar.escalate",
+        "schedule": crontab(minute=0, hour=6),
+    },
     "platform-heartbeat": {
         "task": "fintech.tasks.heartbeat",
         "schedule": timedelta(seconds=env_int("FINTECH_HEARTBEAT_SECONDS", 30)),

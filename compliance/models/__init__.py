@@ -1,2 +1,6 @@
 """Compliance models, one module per concern (audit, PI inventory and keys, consent, DSARs,
 retention), imported here so Django finds them."""
+
+from compliance.models.dsar import DataSubjectRequest, DsarEvent
+
+__all__ = ["DataSubjectRequest", "DsarEvent"]
