@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
 from rest_framework import exceptions, status
@@ -66,6 +67,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(error_body("request_too_large", "The request body is too large."), status=413)
     if isinstance(exc, SuspiciousOperation):
         return Response(error_body("bad_request", "The request could not be processed."), status=400)
+    # Django's own 404/403 raised inside an API view: DRF converts them internally; do it here
+    # first so the shape below is built from the API exception.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
     if response is None:
         # Not an API exception: a bug. Log it (redacted, with the request id) and answer a

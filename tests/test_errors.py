@@ -49,6 +49,12 @@ class TestApiViewErrors:
     def test_wrong_method_is_a_405(self, client):
         assert_error_shape(client.delete("/api/test/echo/"), 405, "method_not_allowed")
 
+    def test_django_http404_in_an_api_view_is_a_json_404(self, client):
+        assert_error_shape(client.get("/api/test/missing/"), 404, "not_found")
+
+    def test_django_permission_denied_in_an_api_view_is_a_json_403(self, client):
+        assert_error_shape(client.get("/api/test/forbidden/"), 403, "permission_denied")
+
     def test_missing_credentials_is_a_401(self, client):
         assert_error_shape(client.get("/api/test/private/"), 401, "not_authenticated")
 

@@ -1,5 +1,7 @@
 """Throwaway API views that fail in every way an API view can, to test the error shape."""
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from django.urls import include, path
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -28,6 +30,20 @@ class CrashView(APIView):
         raise RuntimeError("secret internal detail for 4111111111111111")
 
 
+class MissingView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        raise Http404("no such thing")
+
+
+class ForbiddenView(APIView):
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        raise DjangoPermissionDenied
+
+
 class PrivateView(APIView):
     def get(self, request):
         return Response({"ok": True})
@@ -37,5 +53,7 @@ urlpatterns = [
     path("api/test/echo/", EchoView.as_view()),
     path("api/test/crash/", CrashView.as_view()),
     path("api/test/private/", PrivateView.as_view()),
+    path("api/test/missing/", MissingView.as_view()),
+    path("api/test/forbidden/", ForbiddenView.as_view()),
     path("", include("fintech.urls")),
 ]
