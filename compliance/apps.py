@@ -5,3 +5,6 @@ class ComplianceConfig(AppConfig):
     name = "compliance"
     verbose_name = "Compliance (POPIA)"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from compliance.dsar import admin as dsar_admin  # noqa: F401  (registers the DSAR review queue)

@@ -9,6 +9,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.db import connection
+from django.test import TestCase
 from django.utils import timezone
 
 from compliance.dsar import services
@@ -108,9 +109,11 @@ def test_extension_once_up_to_thirty_days_before_the_deadline(officer, filed):
 
 def test_extension_is_refused_once_the_deadline_has_passed(officer, filed):
     dsar = filed("access")
-    with time_machine.travel(dsar.original_due_at + timedelta(minutes=1)):
-        with pytest.raises(services.DsarError) as error:
-            services.dsar_extend(actor=officer, dsar=dsar, days=5, reason="late")
+    with (
+        time_machine.travel(dsar.original_due_at + timedelta(minutes=1)),
+        pytest.raises(services.DsarError) as error,
+    ):
+        services.dsar_extend(actor=officer, dsar=dsar, days=5, reason="late")
     assert error.value.code == "extension_too_late"
     dsar.refresh_from_db()
     assert dsar.due_at == dsar.original_due_at and dsar.extended_at is None
@@ -158,11 +161,7 @@ def test_escalation_lists_due_soon_and_overdue_once_a_day(officer, customer, fil
     DataSubjectRequest.objects.filter(pk=soon.pk).update(
         due_at=now + timedelta(days=3), original_due_at=now + timedelta(days=3)
     )
-    with pytest.raises(AssertionError):
-        assert later.due_at < now + timedelta(days=7)
-
-    from django.test import TestCase
-
+    assert later.due_at > now + timedelta(days=7)
     with TestCase.captureOnCommitCallbacks(execute=True):
         counts = dsar_escalate(now=now)
     assert counts == {"overdue": 1, "due_soon": 1}
