@@ -10,19 +10,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.http import Http404
+from django.db import transaction
+from django.db.models import F
+from django.http import Http404, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasRecentMFA
+from compliance.audit import AuditAction, audit_record
 from compliance.dsar import selectors, services
-from compliance.models.dsar import DataSubjectRequest, DsarType
+from compliance.dsar.export import export_read
+from compliance.models.dsar import DataSubjectRequest, DsarExport, DsarType
 
 
 class DsarConflict(APIException):
@@ -214,3 +219,51 @@ class OfficerActionView(APIView):
             _raise_api_error(error)
         dsar.refresh_from_db()
         return Response(DsarSerializer(dsar).data)
+
+
+class ZipRenderer(BaseRenderer):
+    media_type = "application/zip"
+    format = "zip"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return data if isinstance(data, bytes) else b""
+
+
+class ExportGone(APIException):
+    status_code = status.HTTP_410_GONE
+    default_code = "export_expired"
+    default_detail = "The download window of this export has closed; file a new access request."
+
+
+class DsarDownloadView(APIView):
+    """The subject downloads their export (a recent MFA is required); every download is audited."""
+
+    permission_classes = [IsAuthenticated, HasRecentMFA]
+    renderer_classes = [JSONRenderer, ZipRenderer]
+
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    def get(self, request: Request, public_id: str) -> HttpResponse:
+        dsar = selectors.dsar_of_subject(subject=request.user, public_id=public_id)
+        try:
+            export = dsar.export
+        except DsarExport.DoesNotExist as exc:
+            raise Http404 from exc
+        if not export.is_available:
+            raise ExportGone
+        content = export_read(export=export)
+        with transaction.atomic():
+            DsarExport.objects.filter(pk=export.pk).update(download_count=F("download_count") + 1)
+            audit_record(
+                action=AuditAction.DSAR_DOWNLOAD,
+                actor=request.user,
+                object_type="compliance.DsarExport",
+                object_id=str(export.public_id),
+                change_diff={"request": str(dsar.public_id), "size_bytes": export.size_bytes},
+                request=request,
+            )
+        response = HttpResponse(content, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="personal-data-{dsar.public_id}.zip"'
+        response["Cache-Control"] = "no-store"
+        return response

@@ -224,7 +224,7 @@ def dsar_approve(*, actor: Any, dsar: DataSubjectRequest, note: str = "") -> Dat
                 )
             if dsar.approval_requested_by_id == actor.pk:
                 raise DsarError("The officer who requested approval cannot also give it (four eyes).", code="four_eyes")
-        return _move(
+        dsar = _move(
             dsar,
             actor=actor,
             to_status=DsarStatus.APPROVED,
@@ -232,6 +232,18 @@ def dsar_approve(*, actor: Any, dsar: DataSubjectRequest, note: str = "") -> Dat
             decided_by=actor,
             decided_at=timezone.now(),
         )
+        _schedule_fulfilment(dsar)
+        return dsar
+
+
+def _schedule_fulfilment(dsar: DataSubjectRequest) -> None:
+    """Approved requests that the platform can carry out itself start right after commit."""
+    from compliance.dsar import tasks
+
+    if dsar.type in (DsarType.ACCESS, DsarType.PORTABILITY):
+        tasks.build_dsar_export.delay_on_commit(dsar.pk)
+    elif dsar.type == DsarType.DELETION:
+        tasks.erase_dsar_subject.delay_on_commit(dsar.pk)
 
 
 def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSubjectRequest:

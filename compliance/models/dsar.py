@@ -184,3 +184,25 @@ class DsarEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.from_status}->{self.to_status}"
+
+
+class DsarExport(models.Model):
+    """An access/portability bundle: a ZIP, encrypted at rest, downloadable for seven days."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    dsar = models.OneToOneField(DataSubjectRequest, on_delete=models.PROTECT, related_name="export")
+    storage_name = models.CharField(max_length=255, help_text="Where the encrypted bundle is stored.")
+    sha256 = models.CharField(max_length=64, help_text="Digest of the plaintext ZIP, for integrity checks.")
+    size_bytes = models.PositiveBigIntegerField()
+    tables = models.JSONField(default=dict, help_text="Rows per table (counts only).")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    purged_at = models.DateTimeField(null=True, blank=True)
+    download_count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Export for {self.dsar.public_id}"
+
+    @property
+    def is_available(self) -> bool:
+        return self.purged_at is None and timezone.now() < self.expires_at
