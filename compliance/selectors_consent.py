@@ -246,14 +246,14 @@ def consent_statistics(*, purpose: ProcessingPurpose, weeks: int = 12) -> list[W
         ConsentEvent.objects.filter(purpose=purpose, created_at__gte=first_week)
         .annotate(week=TruncWeek("created_at"))
         .values("week")
-        .annotate(granted=Count("id", filter=Q(granted=True)), withdrawn=Count("id", filter=Q(granted=False)))
+        .annotate(yes=Count("id", filter=Q(granted=True)), no=Count("id", filter=Q(granted=False)))
     )
     by_week = {row["week"]: row for row in rows}
     counts = []
     for index in range(weeks):
         week = first_week + timedelta(weeks=index)
-        row = by_week.get(week, {"granted": 0, "withdrawn": 0})
-        counts.append(WeeklyCount(week=week, granted=row["granted"], withdrawn=row["withdrawn"]))
+        row = by_week.get(week, {"yes": 0, "no": 0})
+        counts.append(WeeklyCount(week=week, granted=row["yes"], withdrawn=row["no"]))
     return counts
 
 
@@ -263,6 +263,6 @@ def consent_totals() -> dict[int, dict[str, int]]:
     rows = (
         ConsentEvent.objects.filter(pk=Subquery(latest.values("pk")[:1]))
         .values("purpose_id")
-        .annotate(granted=Count("id", filter=Q(granted=True)), not_granted=Count("id", filter=Q(granted=False)))
+        .annotate(yes=Count("id", filter=Q(granted=True)), no=Count("id", filter=Q(granted=False)))
     )
-    return {row["purpose_id"]: {"granted": row["granted"], "not_granted": row["not_granted"]} for row in rows}
+    return {row["purpose_id"]: {"granted": row["yes"], "not_granted": row["no"]} for row in rows}
