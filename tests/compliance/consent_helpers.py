@@ -18,7 +18,7 @@ from compliance.admin_consent import CONSENT_ROLE_PERMISSIONS
 from compliance.consent_seed import seed_processing_purposes
 from compliance.models.consent import PurposeNotice
 
-PASSWORD = "correct-horse-battery-staple-42"  # noqa: S105  # pragma: allowlist secret
+PASSWORD = "correct-horse-battery-staple-42"  # pragma: allowlist secret
 _counter = itertools.count(1)
 
 

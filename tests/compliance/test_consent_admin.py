@@ -294,7 +294,11 @@ def test_the_marketing_export_action_lists_only_current_consenters(monkeypatch):
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows == [list(MARKETING_AUDIENCE_COLUMNS), [str(yes.public_id), yes.email, "'=cmd|' /C calc'!A0"]]
     assert [(c["action"], c["actor"], c["change_diff"]) for c in calls] == [
-        (AuditAction.MARKETING_EXPORT, officer, {"rows": 1, "columns": list(MARKETING_AUDIENCE_COLUMNS), "via": "admin"})
+        (
+            AuditAction.MARKETING_EXPORT,
+            officer,
+            {"rows": 1, "columns": list(MARKETING_AUDIENCE_COLUMNS), "via": "admin"},
+        )
     ]
 
 

@@ -187,9 +187,7 @@ def test_another_customers_consents_are_never_visible():
         history = bob_client.get(HISTORY_URL, params).json()
         assert history["count"] == 0
         assert history["results"] == []
-    assert bob_client.get(CONSENTS_URL, {"subject": str(alice.public_id)}).json() == bob_client.get(
-        CONSENTS_URL
-    ).json()
+    assert bob_client.get(CONSENTS_URL, {"subject": str(alice.public_id)}).json() == bob_client.get(CONSENTS_URL).json()
     assert str(alice.public_id) not in bob_client.get(HISTORY_URL).content.decode()
     assert states(alice_client)[DM]["granted"] is True
 

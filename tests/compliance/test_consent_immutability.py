@@ -2,6 +2,7 @@
 consent and restriction events and any change to a published notice (tested with raw SQL, the
 way a careless script or a compromised app would try it)."""
 
+# ruff: noqa: S608  (raw SQL on constant table names is the point of these tests)
 from __future__ import annotations
 
 import pytest
@@ -46,9 +47,9 @@ def refused(sql: str, params: list | None = None) -> str:
 @pytest.mark.parametrize(
     "sql",
     [
-        f"UPDATE {CONSENT_TABLE} SET granted = true WHERE id = %s",  # noqa: S608 - table names are constants
-        f"UPDATE {CONSENT_TABLE} SET created_at = now() - interval '1 year' WHERE id = %s",  # noqa: S608
-        f"DELETE FROM {CONSENT_TABLE} WHERE id = %s",  # noqa: S608
+        f"UPDATE {CONSENT_TABLE} SET granted = true WHERE id = %s",
+        f"UPDATE {CONSENT_TABLE} SET created_at = now() - interval '1 year' WHERE id = %s",
+        f"DELETE FROM {CONSENT_TABLE} WHERE id = %s",
     ],
 )
 def test_consent_events_cannot_be_updated_or_deleted(consent_event, sql):
@@ -81,8 +82,8 @@ def test_restriction_events_are_append_only():
     event = processing_restriction_set(
         actor=officer, subject=make_user(), purpose="payments", kind="restriction", active=True, reason="r"
     )
-    refused(f"UPDATE {RESTRICTION_TABLE} SET active = false WHERE id = %s", [event.pk])  # noqa: S608
-    refused(f"DELETE FROM {RESTRICTION_TABLE} WHERE id = %s", [event.pk])  # noqa: S608
+    refused(f"UPDATE {RESTRICTION_TABLE} SET active = false WHERE id = %s", [event.pk])
+    refused(f"DELETE FROM {RESTRICTION_TABLE} WHERE id = %s", [event.pk])
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     assert "append-only" in refused(f"TRUNCATE {RESTRICTION_TABLE}")
@@ -93,15 +94,18 @@ def test_published_notices_are_immutable_but_drafts_are_not():
     officer = make_staff("information_officer")
     published = PurposeNotice.objects.filter(purpose__code="analytics", published_at__isnull=False).first()
     original = published.text
-    refused(f"UPDATE {NOTICE_TABLE} SET text = 'rewritten history' WHERE id = %s", [published.pk])  # noqa: S608
-    refused(f"DELETE FROM {NOTICE_TABLE} WHERE id = %s", [published.pk])  # noqa: S608
-    refused(f"UPDATE {NOTICE_TABLE} SET published_at = NULL, version = NULL, effective_at = NULL WHERE id = %s", [published.pk])  # noqa: S608,E501
+    refused(f"UPDATE {NOTICE_TABLE} SET text = 'rewritten history' WHERE id = %s", [published.pk])
+    refused(f"DELETE FROM {NOTICE_TABLE} WHERE id = %s", [published.pk])
+    refused(
+        f"UPDATE {NOTICE_TABLE} SET published_at = NULL, version = NULL, effective_at = NULL WHERE id = %s",
+        [published.pk],
+    )
     published.refresh_from_db()
     assert (published.text, published.is_published) == (original, True)
 
     draft = notice_draft_save(actor=officer, purpose=published.purpose, text="draft")
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {NOTICE_TABLE} SET text = 'draft, edited' WHERE id = %s", [draft.pk])  # noqa: S608
+        cursor.execute(f"UPDATE {NOTICE_TABLE} SET text = 'draft, edited' WHERE id = %s", [draft.pk])
     draft.refresh_from_db()
     assert draft.text == "draft, edited"
 
