@@ -140,7 +140,11 @@ def notice_draft_save(
     requires_reconsent: bool = False,
     notice: PurposeNotice | None = None,
 ) -> PurposeNotice:
-    """Create or edit a draft notice. Drafts are not shown to anyone and carry no version yet."""
+    """Create or edit a draft notice. Drafts are not shown to anyone and carry no version yet.
+
+    Not audited: a draft has no effect on anyone; publishing it (``notice_publish``) is the audited
+    act, and the published text is kept immutably.
+    """
     with transaction.atomic():
         if notice is None:
             return PurposeNotice.objects.create(
