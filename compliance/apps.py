@@ -5,3 +5,6 @@ class ComplianceConfig(AppConfig):
     name = "compliance"
     verbose_name = "Compliance (POPIA)"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from compliance import admin_consent  # noqa: F401  (registers the consent admin screens)
