@@ -1,7 +1,22 @@
 """Compliance models, one module per concern (audit, PI inventory and keys, consent, DSARs,
 retention), imported here so Django finds them."""
 
-from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarExport
-from compliance.models.holds import LegalHold
+from compliance.models.consent import (  # consent management, SPEC C5
+    ConsentEvent,
+    ProcessingPurpose,
+    ProcessingRestrictionEvent,
+    PurposeNotice,
+)
+from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarExport  # data-subject requests, SPEC C6
+from compliance.models.holds import LegalHold  # retention-duty and litigation holds
 
-__all__ = ["DataSubjectRequest", "DsarEvent", "DsarExport", "LegalHold"]
+__all__ = [
+    "ConsentEvent",
+    "DataSubjectRequest",
+    "DsarEvent",
+    "DsarExport",
+    "LegalHold",
+    "ProcessingPurpose",
+    "ProcessingRestrictionEvent",
+    "PurposeNotice",
+]

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "csp",
+    "pgtrigger",
     "compliance",
     "accounts",
     "ledger",
