@@ -1,0 +1,203 @@
+"""Key rotation: v1 → v2 re-encrypts every row in resumable batches; old keys retire safely."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from compliance.crypto import rotation
+from compliance.crypto.keys import BLIND_INDEX, FIELD
+from compliance.models.keys import FieldKeyVersion, KeyRotationRun
+from tests.compliance.conftest import raw_column
+from tests.pi_testapp.models import CaseNote, Subject
+
+TABLE = "pi_testapp_subject"
+ENCRYPTED = ("email", "id_number", "phone", "address", "date_of_birth")
+
+
+def seed(count: int) -> list[Subject]:
+    subjects = []
+    for n in range(count):
+        subject = Subject.objects.create(
+            email=f"person{n}@example.com",
+            id_number=f"80010150090{n:02d}",
+            phone=f"082 555 01{n:02d}",
+            address=f"{n} Long Street",
+            date_of_birth=f"1980-01-{n + 1:02d}",
+        )
+        CaseNote.objects.create(subject=subject, note=f"note {n}")
+        subjects.append(subject)
+    return subjects
+
+
+def prefixes(column: str, table: str = TABLE) -> set[str]:
+    return {value.split(":", 1)[0] for value in raw_column(table, column) if value is not None}
+
+
+def audit_events(caplog) -> list[dict]:
+    return [
+        {"object_id": r.object_id, **r.change_diff}
+        for r in caplog.records
+        if r.name == "compliance.audit" and getattr(r, "audit_action", "") == "KEY_ROTATED"
+    ]
+
+
+@pytest.mark.django_db
+def test_rotation_reencrypts_every_row_and_old_keys_can_then_retire(file_keys, caplog):
+    caplog.set_level(logging.INFO, logger="compliance.audit")
+    subjects = seed(5)
+    assert all(prefixes(column) == {"v1"} for column in ENCRYPTED)
+
+    call_command("rotate_field_keys", "--batch-size", "2", stdout=(out := _Out()))
+
+    assert file_keys.versions(FIELD) == [2, 1] and file_keys.versions(BLIND_INDEX) == [2, 1]
+    for column in ENCRYPTED:
+        assert prefixes(column) == {"v2"}, column
+    assert prefixes("note", "pi_testapp_casenote") == {"v2"}
+    for index in ("email_index", "id_number_index", "phone_index"):
+        assert prefixes(index) == {"v2"}, index
+    for n, subject in enumerate(subjects):
+        fresh = Subject.objects.get(pk=subject.pk)
+        assert (fresh.email, fresh.phone, fresh.address) == (
+            f"person{n}@example.com",
+            f"082 555 01{n:02d}",
+            f"{n} Long Street",
+        )
+    assert list(Subject.objects.filter(phone_index__matches="0825550103")) == [subjects[3]]
+    assert "every row is under v2" in out.text and "[####" in out.text
+
+    runs = KeyRotationRun.objects.order_by("purpose")
+    assert [(r.purpose, r.state, r.target_version, r.rows_rewritten) for r in runs] == [
+        ("blind_index", "completed", 2, 5),
+        ("field", "completed", 2, 10),  # 5 subjects + 5 case notes
+    ]
+    versions = {(v.purpose, v.version): v for v in FieldKeyVersion.objects.all()}
+    assert versions[(FIELD, 2)].state == "active" and versions[(FIELD, 2)].rotated_at is not None
+    assert versions[(FIELD, 1)].state == "decrypt_only" and versions[(FIELD, 1)].rotated_at is None
+    events = audit_events(caplog)
+    assert [(e["object_id"], e["stage"]) for e in events] == [
+        ("field:v2", "started"),
+        ("field:v2", "reencrypted"),
+        ("blind_index:v2", "started"),
+        ("blind_index:v2", "reencrypted"),
+    ]
+    assert events[1]["rows_rewritten"] == 10
+    key_text = file_keys.path.read_text()
+    assert not any(
+        value for event in events for value in map(str, event.values()) if value in key_text and len(value) > 20
+    )
+
+    call_command("rotate_field_keys", "--reencrypt-only", "--retire-old", stdout=_Out())
+    assert file_keys.versions(FIELD) == [2] and file_keys.versions(BLIND_INDEX) == [2]
+    versions = {(v.purpose, v.version): v for v in FieldKeyVersion.objects.all()}
+    assert versions[(FIELD, 1)].state == "retired" and versions[(FIELD, 1)].retired_at is not None
+    # Everything still reads and is still found with v1 gone.
+    assert Subject.objects.get(pk=subjects[0].pk).id_number == "8001015009000"
+    assert list(Subject.objects.filter(email_index__matches="PERSON4@example.com")) == [subjects[4]]
+    retirements = [e for e in audit_events(caplog) if e["stage"] == "retired"]
+    assert [(e["object_id"], e["retired"]) for e in retirements] == [("field:v2", [1]), ("blind_index:v2", [1])]
+
+
+@pytest.mark.django_db
+def test_interrupted_rotation_resumes_where_it_stopped(file_keys):
+    seed(7)
+    call_command(
+        "rotate_field_keys", "--keys", "field", "--batch-size", "2", "--max-batches", "2", stdout=(out := _Out())
+    )
+    assert "Run the command again to resume" in out.text
+    run = KeyRotationRun.objects.get(purpose=FIELD)
+    assert (run.state, run.rows_rewritten, run.batches) == ("running", 4, 2)
+    # Models go in label order (casenote, then subject), rows in primary-key order.
+    assert [value[:3] for value in raw_column("pi_testapp_casenote", "note")] == ["v2:"] * 4 + ["v1:"] * 3
+    assert prefixes("email") == {"v1"}
+    assert run.checkpoint == {"pi_testapp.casenote": CaseNote.objects.order_by("pk")[3].pk}
+    # Old and new rows both read meanwhile.
+    assert sorted(s.email for s in Subject.objects.all()) == sorted(f"person{n}@example.com" for n in range(7))
+
+    with pytest.raises(rotation.RotationError, match="unfinished"):
+        rotation.key_versions_retire(purpose=FIELD)
+
+    call_command("rotate_field_keys", "--keys", "field", "--batch-size", "2", stdout=(out := _Out()))
+    assert "Resuming field rotation to v2" in out.text
+    assert file_keys.versions(FIELD) == [2, 1]  # resuming added no version
+    run.refresh_from_db()
+    assert (run.state, run.rows_rewritten) == ("completed", 14)  # 7 subjects + 7 notes, each once
+    assert prefixes("email") == {"v2"} and prefixes("note", "pi_testapp_casenote") == {"v2"}
+
+
+@pytest.mark.django_db
+def test_a_crash_mid_batch_rolls_back_that_batch_only(file_keys, monkeypatch):
+    seed(6)
+    run = rotation.key_rotation_start(purpose=FIELD)
+    real_rewrite = rotation._rewrite
+    calls = {"n": 0}
+
+    def crash_on_second(target, rows, purpose):
+        calls["n"] += 1
+        real_rewrite(target, rows, purpose)
+        if calls["n"] == 2:
+            raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(rotation, "_rewrite", crash_on_second)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        rotation.key_rotation_run(run=run, batch_size=2)
+    run.refresh_from_db()
+    # The batch that crashed rolled back with its checkpoint; the first one stayed.
+    assert (run.rows_rewritten, run.batches) == (2, 1)
+    assert run.checkpoint == {"pi_testapp.casenote": CaseNote.objects.order_by("pk")[1].pk}
+    assert [value[:3] for value in raw_column("pi_testapp_casenote", "note")] == ["v2:"] * 2 + ["v1:"] * 4
+    assert prefixes("email") == {"v1"}
+
+    monkeypatch.setattr(rotation, "_rewrite", real_rewrite)
+    run = rotation.key_rotation_run(run=run, batch_size=2)
+    assert (run.state, run.rows_rewritten) == ("completed", 12)
+    assert prefixes("email") == {"v2"} and prefixes("note", "pi_testapp_casenote") == {"v2"}
+
+
+@pytest.mark.django_db
+def test_old_keys_are_not_retired_while_rows_need_them(file_keys):
+    seed(2)
+    file_keys.add_version(FIELD)  # a new key, but nothing re-encrypted yet
+    with pytest.raises(rotation.RotationError, match=r"pi_testapp\.casenote\.note: 2, pi_testapp\.subject\.address: 2"):
+        rotation.key_versions_retire(purpose=FIELD)
+    assert file_keys.versions(FIELD) == [2, 1]
+    assert not FieldKeyVersion.objects.filter(state="retired").exists()
+    assert sorted(s.email for s in Subject.objects.all()) == ["person0@example.com", "person1@example.com"]
+
+
+@pytest.mark.django_db
+def test_env_provider_rotation_is_a_redeploy_then_reencrypt_only():
+    seed(1)
+    with pytest.raises(CommandError, match="cannot add key versions"):
+        call_command("rotate_field_keys", "--keys", "field", stdout=_Out())
+    assert not KeyRotationRun.objects.exists()
+    # With the new key already deployed first in the list, --reencrypt-only does the work.
+    call_command("rotate_field_keys", "--keys", "field", "--reencrypt-only", stdout=(out := _Out()))
+    assert "every row is under v1" in out.text
+
+
+@pytest.mark.django_db
+def test_status_lists_versions_and_stale_rows(file_keys):
+    seed(1)
+    file_keys.add_version(FIELD)
+    call_command("rotate_field_keys", "--status", "--keys", "field", stdout=(out := _Out()))
+    assert "field: provider file, active v2, usable [2, 1]" in out.text
+    assert "pi_testapp.subject.email: 1 rows not under v2" in out.text
+    assert not KeyRotationRun.objects.exists()
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
