@@ -32,6 +32,7 @@ from django.core.checks import Error
 from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.db.models import Lookup
+from django.db.models.lookups import Exact
 from django.utils.dateparse import parse_date
 
 from compliance.crypto import aead
@@ -105,16 +106,32 @@ class EncryptedField(models.TextField):
         return "" if value is None else str(value)
 
     def get_lookup(self, lookup_name: str) -> type[Lookup] | None:
+        if lookup_name == "exact":
+            # Django builds `field=None` as an exact lookup first and turns it into isnull.
+            return EncryptedIsNoneExact
         if lookup_name not in ALLOWED_ENCRYPTED_LOOKUPS:
-            raise FieldError(
-                f"Cannot filter on the encrypted field '{self.name}' with '{lookup_name}': every ciphertext "
-                "differs, so the query would silently match nothing. Use its blind index "
-                f"(e.g. {self.name}_index__matches=value) or filter after decryption."
-            )
+            raise refused_lookup(self, lookup_name)
         return super().get_lookup(lookup_name)
 
     def formfield(self, **kwargs: Any) -> forms.Field:
         return models.Field.formfield(self, **{"form_class": forms.CharField, **kwargs})
+
+
+def refused_lookup(field: models.Field, lookup_name: str) -> FieldError:
+    return FieldError(
+        f"Cannot filter on the encrypted field '{field.name}' with '{lookup_name}': every ciphertext "
+        "differs, so the query would silently match nothing. Use its blind index "
+        f"(e.g. {field.name}_index__matches=value) or filter after decryption."
+    )
+
+
+class EncryptedIsNoneExact(Exact):
+    """Allows ``field=None`` (which Django rewrites to ``isnull``); refuses every other value."""
+
+    def __init__(self, lhs: Any, rhs: Any) -> None:
+        if rhs is not None:
+            raise refused_lookup(lhs.output_field, "exact")
+        super().__init__(lhs, rhs)
 
 
 @EncryptedField.register_lookup
@@ -285,12 +302,15 @@ class BlindIndexedModelMixin(models.Model):
         super().save(*args, update_fields=update_fields, **kwargs)
 
 
-def encrypted_fields(model: type[models.Model]) -> list[EncryptedField]:
-    return [f for f in model._meta.concrete_fields if isinstance(f, EncryptedField)]
+def encrypted_fields(model: type[models.Model], *, local: bool = False) -> list[EncryptedField]:
+    """Encrypted columns of ``model``; ``local`` leaves out those a parent table owns."""
+    candidates = model._meta.local_concrete_fields if local else model._meta.concrete_fields
+    return [f for f in candidates if isinstance(f, EncryptedField)]
 
 
-def blind_index_fields(model: type[models.Model]) -> list[BlindIndexField]:
-    return [f for f in model._meta.concrete_fields if isinstance(f, BlindIndexField)]
+def blind_index_fields(model: type[models.Model], *, local: bool = False) -> list[BlindIndexField]:
+    candidates = model._meta.local_concrete_fields if local else model._meta.concrete_fields
+    return [f for f in candidates if isinstance(f, BlindIndexField)]
 
 
 def by_blind_index(model_or_queryset: Any, field_name: str, value: object) -> models.QuerySet:

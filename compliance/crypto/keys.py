@@ -32,6 +32,7 @@ import os
 import secrets
 import tempfile
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -202,10 +203,16 @@ class FileKeyProvider(KeyProvider):
 
     name = "file"
 
+    # How often (seconds) ring() looks at the file's mtime: a version added by a rotation in another
+    # process becomes the active key here within this delay, without a restart.
+    RECHECK_SECONDS = 5.0
+
     def __init__(self, path: str | os.PathLike, *, create: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         self._rings: dict[str, KeyRing] = {}
+        self._mtime_ns = 0
+        self._checked_at = 0.0
         if create and not self.path.exists():
             self._create()
         self._load()
@@ -268,6 +275,9 @@ class FileKeyProvider(KeyProvider):
             self._write(data)
 
     def _load(self) -> None:
+        with contextlib.suppress(OSError):
+            self._mtime_ns = self.path.stat().st_mtime_ns
+        self._checked_at = time.monotonic()
         data = self._read()
         rings = {}
         for purpose in PURPOSES:
@@ -284,6 +294,11 @@ class FileKeyProvider(KeyProvider):
         self._rings = rings
 
     def ring(self, purpose: str) -> KeyRing:
+        if time.monotonic() - self._checked_at > self.RECHECK_SECONDS:
+            self._checked_at = time.monotonic()
+            with contextlib.suppress(OSError):
+                if self.path.stat().st_mtime_ns != self._mtime_ns:
+                    self._load()
         return self._rings[purpose]
 
     def _key(self, purpose: str, version: int) -> bytes:

@@ -62,7 +62,8 @@ def rotation_targets(purpose: str) -> list[Target]:
     for model in sorted(apps.get_models(), key=lambda m: m._meta.label_lower):
         if model._meta.proxy or not model._meta.managed:
             continue
-        columns = encrypted_fields(model) if purpose == FIELD else blind_index_fields(model)
+        # Each column is rotated through the model whose table holds it (multi-table inheritance).
+        columns = encrypted_fields(model, local=True) if purpose == FIELD else blind_index_fields(model, local=True)
         if columns:
             targets.append(Target(model, tuple(columns)))
     return targets
@@ -294,3 +295,24 @@ def key_versions_retire(*, actor: Any = None, purpose: str) -> list[int]:
                 change_diff={"stage": "retired", "purpose": purpose, "active_version": active, "retired": retired},
             )
     return retired
+
+
+def key_version_status() -> list[dict[str, Any]]:
+    """Per purpose and version: state and since when it has been in service (secret-rotation checks).
+
+    ``in_service_since`` is when the rotation to that version completed (``rotated_at``), or its
+    creation for a version no rotation has completed for yet.
+    """
+    return [
+        {
+            "purpose": row.purpose,
+            "version": row.version,
+            "state": row.state,
+            "provider": row.provider,
+            "created_at": row.created_at,
+            "rotated_at": row.rotated_at,
+            "retired_at": row.retired_at,
+            "in_service_since": row.rotated_at or row.created_at,
+        }
+        for row in FieldKeyVersion.objects.order_by("purpose", "-version")
+    ]

@@ -120,6 +120,15 @@ def test_filtering_on_an_encrypted_column_is_refused(lookup):
 
 
 @pytest.mark.django_db
+def test_null_tests_on_encrypted_columns_still_work():
+    with_account = make_subject()
+    without = make_subject(email="nobank@example.com", bank_account=None)
+    assert list(Subject.objects.filter(bank_account=None)) == [without]
+    assert list(Subject.objects.exclude(bank_account=None)) == [with_account]
+    assert list(Subject.objects.filter(bank_account__isnull=False)) == [with_account]
+
+
+@pytest.mark.django_db
 def test_blind_index_lookups_use_the_normalised_value():
     subject = make_subject()
     other = make_subject(email="someone.else@example.com", phone="+27 82 555 0199", id_number="9001015009086")

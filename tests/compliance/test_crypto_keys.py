@@ -89,6 +89,15 @@ def test_file_provider_creates_a_private_ring_adds_and_retires_versions(tmp_path
     assert json.loads(path.read_text())["field"]["retired"] == [1]
 
 
+def test_file_provider_picks_up_a_new_active_version_from_another_process(tmp_path, monkeypatch):
+    path = tmp_path / "keys.json"
+    web_process = FileKeyProvider(path, create=True)
+    FileKeyProvider(path).add_version(FIELD)  # the rotation, elsewhere
+    assert web_process.encryption_key()[0] == 1  # within the re-check delay: unchanged
+    monkeypatch.setattr(FileKeyProvider, "RECHECK_SECONDS", 0.0)
+    assert web_process.encryption_key()[0] == 2
+
+
 def test_file_provider_refuses_a_missing_ring_unless_told_to_create(tmp_path):
     with pytest.raises(ImproperlyConfigured, match="does not exist"):
         FileKeyProvider(tmp_path / "absent.json")
