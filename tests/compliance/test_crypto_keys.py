@@ -66,6 +66,7 @@ def test_file_provider_creates_a_private_ring_adds_and_retires_versions(tmp_path
     path = tmp_path / "ring" / "keys.json"
     provider = FileKeyProvider(path, create=True)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.with_name("keys.json.lock").stat().st_mode) == 0o600
     assert provider.versions(FIELD) == [1] and provider.versions(BLIND_INDEX) == [1]
     old_token = aead.encrypt(b"value", associated_data=AD, provider=provider)
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
+import threading
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
-from compliance.crypto import rotation
-from compliance.crypto.keys import BLIND_INDEX, FIELD
+from compliance.crypto import aead, rotation
+from compliance.crypto.keys import BLIND_INDEX, FIELD, EnvKeyProvider
 from compliance.models.keys import FieldKeyVersion, KeyRotationRun
 from tests.compliance.conftest import raw_column
 from tests.pi_testapp.models import CaseNote, Subject
@@ -26,7 +29,7 @@ def seed(count: int) -> list[Subject]:
             id_number=f"80010150090{n:02d}",
             phone=f"082 555 01{n:02d}",
             address=f"{n} Long Street",
-            date_of_birth=f"1980-01-{n + 1:02d}",
+            date_of_birth=datetime.date(1980, 1, 1) + datetime.timedelta(days=n),
         )
         CaseNote.objects.create(subject=subject, note=f"note {n}")
         subjects.append(subject)
@@ -77,6 +80,9 @@ def test_rotation_reencrypts_every_row_and_old_keys_can_then_retire(file_keys, c
     versions = {(v.purpose, v.version): v for v in FieldKeyVersion.objects.all()}
     assert versions[(FIELD, 2)].state == "active" and versions[(FIELD, 2)].rotated_at is not None
     assert versions[(FIELD, 1)].state == "decrypt_only" and versions[(FIELD, 1)].rotated_at is None
+    status = {(row["purpose"], row["version"]): row for row in rotation.key_version_status()}
+    assert status[(FIELD, 2)]["in_service_since"] == versions[(FIELD, 2)].rotated_at
+    assert status[(FIELD, 1)]["in_service_since"] == versions[(FIELD, 1)].created_at
     events = audit_events(caplog)
     assert [(e["object_id"], e["stage"]) for e in events] == [
         ("field:v2", "started"),
@@ -202,3 +208,67 @@ class _Out:
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+
+@pytest.mark.django_db
+def test_rows_written_under_the_old_key_behind_the_checkpoint_get_another_pass(file_keys):
+    seed(4)
+    ring = json.loads(file_keys.path.read_text())
+    # A web process that has not yet seen v2 still encrypts with v1.
+    stale_process = EnvKeyProvider(
+        field_keys=f"1:{ring['field']['keys']['1']}", blind_index_keys=f"1:{ring['blind_index']['keys']['1']}"
+    )
+    first_note = CaseNote.objects.order_by("pk").first()
+    late_token = aead.encrypt(b"written late", associated_data=b"pi_testapp.casenote.note", provider=stale_process)
+    written = []
+
+    def write_behind_the_checkpoint(label, done, total):
+        if not written:
+            with connection.cursor() as cursor:
+                cursor.execute("UPDATE pi_testapp_casenote SET note = %s WHERE id = %s", [late_token, first_note.pk])
+            written.append(label)
+
+    run = rotation.key_rotation_start(purpose=FIELD)
+    run = rotation.key_rotation_run(run=run, batch_size=2, progress=write_behind_the_checkpoint)
+    assert written == ["pi_testapp.casenote"]
+    assert (run.state, run.rows_rewritten) == ("completed", 9)  # 4 notes + 4 subjects + the late row
+    assert prefixes("note", "pi_testapp_casenote") == {"v2"}
+    assert CaseNote.objects.get(pk=first_note.pk).note == "written late"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rotation_never_loses_a_concurrent_update(file_keys, monkeypatch):
+    """A customer changes their phone while the rotation holds that row's batch: their change wins."""
+    subjects = seed(3)
+    target_pk = subjects[0].pk
+    real_rewrite = rotation._rewrite
+    writer_done = threading.Event()
+
+    def change_phone() -> None:
+        try:
+            subject = Subject.objects.get(pk=target_pk)
+            subject.phone = "083 999 0000"
+            subject.save(update_fields=["phone"])
+        finally:
+            writer_done.set()
+            connection.close()
+
+    def rewrite_while_a_customer_writes(target, rows, purpose):
+        if target.model is Subject and any(row.pk == target_pk for row in rows):
+            thread = threading.Thread(target=change_phone)
+            thread.start()
+            # The batch's rows are locked, so the customer's UPDATE waits for this batch to commit.
+            # Without the lock it would commit now and be overwritten by the stale value below.
+            writer_done.wait(timeout=1.0)
+            threads.append(thread)
+        real_rewrite(target, rows, purpose)
+
+    threads: list[threading.Thread] = []
+    monkeypatch.setattr(rotation, "_rewrite", rewrite_while_a_customer_writes)
+    call_command("rotate_field_keys", "--keys", "field", "--batch-size", "10", stdout=_Out())
+    for thread in threads:
+        thread.join(timeout=30)
+    assert writer_done.is_set() and len(threads) == 1
+    assert Subject.objects.get(pk=target_pk).phone == "083 999 0000"
+    assert list(Subject.objects.filter(phone_index__matches="0839990000")) == [subjects[0]]
+    assert prefixes("phone") == {"v2"}
