@@ -46,6 +46,8 @@ deploy-check: install
 	DJANGO_SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))') \
 	DJANGO_ALLOWED_HOSTS=fintech.example \
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/fintech REDIS_URL=redis://127.0.0.1:6379/0 \
+	FIELD_ENCRYPTION_KEYS=1:$$($(BIN)/python -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())') \
+	BLIND_INDEX_KEYS=1:$$($(BIN)/python -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())') \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 ci: lint bandit secrets migrations-check deploy-check test

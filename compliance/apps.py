@@ -7,5 +7,9 @@ class ComplianceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from compliance import admin_consent  # noqa: F401  (registers the consent admin screens)
-        from compliance.dsar import admin as dsar_admin  # noqa: F401  (registers the DSAR review queue)
+        # Admin screens kept in their own modules, and the PI inventory's system checks.
+        from compliance import admin_consent, admin_pi, checks  # noqa: F401
+        from compliance.crypto.keys import connect_setting_changed
+        from compliance.dsar import admin as dsar_admin  # noqa: F401
+
+        connect_setting_changed()

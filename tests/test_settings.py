@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -21,11 +22,17 @@ GOOD_PROD_ENV = {
     "DJANGO_ALLOWED_HOSTS": "fintech.example",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/fintech",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "FIELD_ENCRYPTION_KEYS": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    "BLIND_INDEX_KEYS": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
 }
 
 
 def run_django(extra_env: dict[str, str], code: str = "import django; django.setup(); print('started')"):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "FIELD_", "BLIND_INDEX_"))
+    }
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,

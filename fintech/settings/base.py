@@ -226,6 +226,20 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# --- Field encryption and blind-index keys (compliance/crypto/keys.py) -------------------------
+# Keys never live in the database. FIELD_KEY_PROVIDER: "env" (FIELD_ENCRYPTION_KEYS and
+# BLIND_INDEX_KEYS as "version:base64key,..." with the active version first; *_FILE supported),
+# "file" (a JSON key ring at FIELD_KEY_RING_FILE, mode 0600) or "kms" (the same ring holding data
+# keys wrapped by the AWS KMS key FIELD_KEY_KMS_KEY_ID). Production refuses to start without them.
+FIELD_KEYS = {
+    "PROVIDER": env_str("FIELD_KEY_PROVIDER", "env"),
+    "FIELD_ENCRYPTION_KEYS": env_str("FIELD_ENCRYPTION_KEYS", ""),
+    "BLIND_INDEX_KEYS": env_str("BLIND_INDEX_KEYS", ""),
+    "KEY_RING_FILE": env_str("FIELD_KEY_RING_FILE", ""),
+    "KMS_KEY_ID": env_str("FIELD_KEY_KMS_KEY_ID", ""),
+    "CREATE_IF_MISSING": False,
+}
+
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 CELERY_RESULT_BACKEND = "django-db"

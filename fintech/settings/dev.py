@@ -5,7 +5,7 @@ With DATABASE_URL / REDIS_URL set it uses PostgreSQL and Redis instead (see base
 
 from fintech.env import env_bool
 from fintech.settings.base import *  # noqa: F403
-from fintech.settings.base import CACHES, DATABASES, REDIS_URL, VAR_DIR
+from fintech.settings.base import CACHES, DATABASES, FIELD_KEYS, REDIS_URL, VAR_DIR
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 # `make run` serves plain HTTP on 127.0.0.1; Secure cookies would never be sent back.
@@ -38,3 +38,8 @@ if not REDIS_URL:
             "LOCATION": str(VAR_DIR / "cache"),
         }
     }
+
+if FIELD_KEYS["PROVIDER"] == "env" and not FIELD_KEYS["FIELD_ENCRYPTION_KEYS"]:
+    # Stable development keys, generated on first use into a git-ignored, 0600 key-ring file.
+    FIELD_KEYS = {**FIELD_KEYS, "PROVIDER": "file", "KEY_RING_FILE": str(VAR_DIR / "field-keys.json")}
+    FIELD_KEYS["CREATE_IF_MISSING"] = True

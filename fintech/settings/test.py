@@ -46,3 +46,14 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Fixed, public test keys (never valid anywhere else). Tests that rotate keys switch to a
+# temporary key-ring file (tests/compliance/conftest.py).
+FIELD_KEYS = {
+    **FIELD_KEYS,
+    "PROVIDER": "env",
+    "FIELD_ENCRYPTION_KEYS": "1:VEVTVC1PTkxZIGZpZWxkIGtleSB2MSBub3QgcmVhbCE=",  # pragma: allowlist secret
+    "BLIND_INDEX_KEYS": "1:VEVTVC1PTkxZIGJsaW5kIGlkeCB2MSBub3QgcmVhbCE=",  # pragma: allowlist secret
+}
+# A throwaway app whose models exercise the PI annotations and encrypted fields.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.pi_testapp"]
