@@ -45,11 +45,11 @@ ROUTES = api_routes()
 def db_fingerprint() -> str:
     """One hash over the content of every table: equal fingerprints mean nothing changed."""
     tables = sorted(connection.introspection.django_table_names(only_existing=True, include_views=False))
-    parts = [
-        f"SELECT '{table}' AS t, coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), '') AS h "
-        f'FROM "{table}" x'
-        for table in tables
-    ]
+    # Table names come from Django's own introspection, quoted; no user input reaches this SQL.
+    select = (
+        "SELECT '{0}' AS t, coalesce(md5(string_agg(md5(x::text), '' ORDER BY md5(x::text))), '') AS h FROM \"{0}\" x"
+    )
+    parts = [select.format(table) for table in tables]
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts))
         return "|".join(f"{t}:{h}" for t, h in sorted(cursor.fetchall()))
