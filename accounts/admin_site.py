@@ -120,6 +120,8 @@ class PlatformAdminSite(OTPAdminSite):
     def get_urls(self) -> list:
         return [path("mfa/enrol/", self.mfa_enrol_view, name="mfa_enrol"), *super().get_urls()]
 
+    @method_decorator(never_cache)
+    @method_decorator(csrf_protect)
     def mfa_enrol_view(self, request: HttpRequest) -> HttpResponse:
         return _mfa_enrol(self, request)
 
@@ -129,8 +131,6 @@ def is_verified(user: Any) -> bool:
     return getattr(user, "otp_device", None) is not None
 
 
-@never_cache
-@csrf_protect
 def _mfa_enrol(site: PlatformAdminSite, request: HttpRequest) -> HttpResponse:
     """Enrol an authenticator for a staff user whose session is password-only."""
     from accounts.views import qr_data_uri
