@@ -8,6 +8,8 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts import schema  # noqa: F401  (registers the OpenAPI auth extension)
+
         # Plumbing, not business logic: keep the role groups in step with the declared
         # permissions after every migrate (permissions appear as apps add models).
         post_migrate.connect(_sync_roles_after_migrate, dispatch_uid="accounts.sync_roles")

@@ -94,7 +94,7 @@ def test_admin_login_failures_share_the_same_counter(operations):
 
 @pytest.mark.django_db
 def test_per_ip_throttle_on_auth_endpoints(customer, monkeypatch):
-    from rest_framework.throttling import ScopedRateThrottle
+    from accounts.throttling import ScopedRateThrottle
 
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {**ScopedRateThrottle.THROTTLE_RATES, "auth": "3/min"})
     statuses = [
@@ -104,6 +104,9 @@ def test_per_ip_throttle_on_auth_endpoints(customer, monkeypatch):
         for _ in range(4)
     ]
     assert statuses == [202, 202, 202, 429]
+    # A forged X-Forwarded-For from an untrusted peer does not buy a fresh allowance.
+    spoofed = APIClient(REMOTE_ADDR="198.51.100.9", HTTP_X_FORWARDED_FOR="203.0.113.99")
+    assert spoofed.post("/api/v1/auth/password/reset/", {"email": "x@example.test"}).status_code == 429
     # Another address still gets through.
     other = APIClient(REMOTE_ADDR="198.51.100.10").post("/api/v1/auth/password/reset/", {"email": "x@example.test"})
     assert other.status_code == 202
