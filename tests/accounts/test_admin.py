@@ -199,3 +199,14 @@ def test_user_changelist_query_count(admin_user, customer, other_customer, djang
     admin_login(client, admin_user, next_code(device))
     with django_assert_max_num_queries(12):
         assert client.get("/admin/accounts/user/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_admin_permission_denials_are_audited(operations, caplog):
+    device = enrol_totp(operations)
+    client = Client()
+    admin_login(client, operations, next_code(device))
+    capture_audit(caplog)
+    caplog.clear()
+    assert client.get("/admin/auth/group/").status_code == 403
+    assert audit_actions(caplog) == ["PERMISSION_DENIED"]

@@ -148,3 +148,33 @@ def test_me_query_count(customer, django_assert_max_num_queries):
     # user (token), profile, its groups, MFA flag; plus the audit savepoint and its release.
     with django_assert_max_num_queries(6):
         assert client.get(ME).status_code == 200
+
+
+@pytest.mark.django_db
+def test_api_permission_denials_are_audited(customer, caplog):
+    """A step-up-protected view (as money movement will be) refuses a token without recent MFA."""
+    from rest_framework.permissions import IsAuthenticated
+    from rest_framework.response import Response
+    from rest_framework.test import APIRequestFactory
+
+    from accounts.api import AuditedAPIView
+    from accounts.permissions import HasRecentMFA
+
+    class StepUpView(AuditedAPIView):
+        permission_classes = [IsAuthenticated, HasRecentMFA]
+
+        def get(self, request):
+            return Response({"ok": True})
+
+    def call(mfa: bool):
+        token = make_api_client(customer, mfa=mfa).tokens["access"]
+        request = APIRequestFactory().get("/api/v1/step-up/", HTTP_AUTHORIZATION=f"Bearer {token}")
+        return StepUpView.as_view()(request)
+
+    capture_audit(caplog)
+    caplog.clear()
+    assert call(mfa=True).status_code == 200
+    denied = call(mfa=False)
+    assert denied.status_code == 403
+    assert denied.data["error"]["code"] == "mfa_step_up_required"
+    assert audit_actions(caplog) == ["PERMISSION_DENIED"]
