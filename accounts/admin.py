@@ -6,9 +6,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from accounts import roles, services
 from accounts.models import TOTPDevice, User
@@ -72,6 +73,13 @@ class UserAdmin(DjangoUserAdmin):
             obj._state.adding = False
             return
         services.user_admin_update(actor=request.user, user=obj, changed_fields=list(form.changed_data))
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            # Django's form saved the new password; cut off the sessions and tokens it protected.
+            services.password_set_by_admin_record(actor=request.user, user=self.get_object(request, unquote(id)))
+        return response
 
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
         if not change:

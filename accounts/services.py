@@ -551,6 +551,19 @@ def password_change(
         return token_pair_for(user, mfa_at=mfa_at)
 
 
+def password_set_by_admin_record(*, actor: User, user: User) -> None:
+    """An admin set ``user``'s password in the admin form: revoke the user's tokens and audit."""
+    with transaction.atomic():
+        _revoke_all_tokens(user)
+        audit_record(
+            action=AuditAction.PASSWORD_RESET,
+            actor=actor,
+            object_type=USER_OBJECT,
+            object_id=str(user.public_id),
+            change_diff={"by": "admin"},
+        )
+
+
 def password_reset_request(*, email: str, request: HttpRequest | None = None) -> None:
     """Mail a reset link if an active account has this address. The caller answers the same
     either way; the mail is sent by a task after commit, so timing does not tell either."""

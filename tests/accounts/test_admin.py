@@ -210,3 +210,21 @@ def test_admin_permission_denials_are_audited(operations, caplog):
     caplog.clear()
     assert client.get("/admin/auth/group/").status_code == 403
     assert audit_actions(caplog) == ["PERMISSION_DENIED"]
+
+
+@pytest.mark.django_db
+def test_a_password_set_in_the_admin_revokes_the_users_tokens(admin_user, customer):
+    from tests.personas import make_api_client
+
+    api = make_api_client(customer)
+    device = enrol_totp(admin_user)
+    client = Client()
+    admin_login(client, admin_user, next_code(device))
+    response = client.post(
+        f"/admin/accounts/user/{customer.pk}/password/",
+        {"password1": "admin-set-pass-2026", "password2": "admin-set-pass-2026", "usable_password": "true"},
+    )
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.check_password("admin-set-pass-2026")
+    assert api.get("/api/v1/me/").status_code == 401
