@@ -18,6 +18,13 @@ from accounts.models import User
 from tests.accounts.helpers import audit_actions, capture_audit
 from tests.personas import PASSWORD, enrol_totp, next_code
 
+STAFF_PASSWORD = "staff-set-pass-2026"  # pragma: allowlist secret
+ADMIN_SET_PASSWORD_FORM = {
+    "password1": STAFF_PASSWORD,
+    "password2": STAFF_PASSWORD,
+    "usable_password": "true",  # pragma: allowlist secret
+}
+
 
 def admin_login(client: Client, user: User, code: str) -> object:
     return client.post("/admin/login/?next=/admin/", {"username": user.email, "password": PASSWORD, "otp_token": code})
@@ -181,9 +188,9 @@ def test_admins_create_staff_through_the_add_form(admin_user):
             "first_name": "New",
             "last_name": "Officer",
             "role": roles.INFORMATION_OFFICER,
-            "password1": "officer-pass-2026",
-            "password2": "officer-pass-2026",
-            "usable_password": "true",
+            "password1": STAFF_PASSWORD,
+            "password2": STAFF_PASSWORD,
+            "usable_password": "true",  # pragma: allowlist secret
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -222,9 +229,9 @@ def test_a_password_set_in_the_admin_revokes_the_users_tokens(admin_user, custom
     admin_login(client, admin_user, next_code(device))
     response = client.post(
         f"/admin/accounts/user/{customer.pk}/password/",
-        {"password1": "admin-set-pass-2026", "password2": "admin-set-pass-2026", "usable_password": "true"},
+        ADMIN_SET_PASSWORD_FORM,
     )
     assert response.status_code == 302
     customer.refresh_from_db()
-    assert customer.check_password("admin-set-pass-2026")
+    assert customer.check_password(STAFF_PASSWORD)
     assert api.get("/api/v1/me/").status_code == 401

@@ -22,7 +22,9 @@ from tests.personas import PASSWORD, enrol_totp, make_api_client, next_code
 CHANGE = "/api/v1/auth/password/change/"
 RESET = "/api/v1/auth/password/reset/"
 CONFIRM = "/api/v1/auth/password/reset/confirm/"
-NEW = "brand-new-pass-4567"
+NEW = "brand-new-pass-4567"  # pragma: allowlist secret
+WRONG = "wrong-one-123"  # pragma: allowlist secret
+SHORT = "short"  # pragma: allowlist secret
 
 
 def test_argon2_is_the_first_hasher_in_base_settings():
@@ -32,9 +34,7 @@ def test_argon2_is_the_first_hasher_in_base_settings():
 @pytest.mark.django_db
 def test_password_change_needs_the_current_password(customer):
     client = make_api_client(customer)
-    error = assert_error(
-        client.post(CHANGE, {"current_password": "wrong-one-123", "new_password": NEW}), 400, "validation_error"
-    )
+    error = assert_error(client.post(CHANGE, {"current_password": WRONG, "new_password": NEW}), 400, "validation_error")
     assert list(error["fields"]) == ["current_password"]
     customer.refresh_from_db()
     assert customer.check_password(PASSWORD)
@@ -44,7 +44,7 @@ def test_password_change_needs_the_current_password(customer):
 def test_password_change_validates_the_new_password(customer):
     client = make_api_client(customer)
     error = assert_error(
-        client.post(CHANGE, {"current_password": PASSWORD, "new_password": "short"}), 400, "validation_error"
+        client.post(CHANGE, {"current_password": PASSWORD, "new_password": SHORT}), 400, "validation_error"
     )
     assert list(error["fields"]) == ["new_password"]
 

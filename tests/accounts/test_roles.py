@@ -8,6 +8,7 @@ from django.core.management import call_command
 
 from accounts import roles, services
 from tests.accounts.helpers import audit_actions, capture_audit
+from tests.personas import PASSWORD
 
 
 def perms_of(role: str) -> set[str]:
@@ -78,12 +79,13 @@ def test_staff_creation_refuses_customer_role_and_non_admin_actors(operations):
 
     with pytest.raises(ValidationError):
         services.staff_user_create(
-            actor=None, email="x@staff.example.test", password="staff-pass-2026", role="customer"
+            actor=None,
+            email="x@staff.example.test",
+            password=PASSWORD,
+            role="customer",
         )
     with pytest.raises(PermissionError):
-        services.staff_user_create(
-            actor=operations, email="y@staff.example.test", password="staff-pass-2026", role=roles.ADMIN
-        )
+        services.staff_user_create(actor=operations, email="y@staff.example.test", password=PASSWORD, role=roles.ADMIN)
     from accounts.models import User
 
     assert not User.objects.filter(email__in=["x@staff.example.test", "y@staff.example.test"]).exists()
