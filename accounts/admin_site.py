@@ -27,7 +27,7 @@ from django_otp import login as otp_login
 from django_otp.admin import OTPAdminSite
 
 from accounts import services
-from accounts.lockout import is_locked_out, record_failed_attempt
+from accounts.lockout import LOCKED_MESSAGE, is_locked_out, record_failed_attempt
 from accounts.middleware import LAST_SEEN_KEY
 
 
@@ -48,6 +48,9 @@ class AdminOTPLoginForm(AdminAuthenticationForm):
     }
 
     def clean(self) -> dict[str, Any]:
+        email = self.cleaned_data.get("username") or ""
+        if email and services.login_locked_check(request=self.request, email=email, channel="admin"):
+            raise forms.ValidationError(LOCKED_MESSAGE, code="locked")
         try:
             cleaned = super().clean()
         except forms.ValidationError:

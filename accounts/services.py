@@ -338,6 +338,22 @@ def login_failure_record(*, request: HttpRequest, channel: str, reason: str, use
             _audit(AuditAction.LOCKOUT, actor=user, request=request, channel=channel)
 
 
+def login_locked_check(*, request: HttpRequest, email: str, channel: str) -> bool:
+    """True (and audited, and flagged for the axes middleware) when the account is locked.
+
+    Checked before the password so an attempt during a lockout is refused without touching the
+    password and without auditing the lockout again.
+    """
+    from axes.handlers.proxy import AxesProxyHandler
+
+    if not AxesProxyHandler.is_locked(request, {"username": email}):
+        return False
+    with transaction.atomic():
+        _audit(AuditAction.LOGIN_FAILED, request=request, channel=channel, reason="locked")
+    request.axes_locked_out = True
+    return True
+
+
 def login_success_record(*, user: User, request: HttpRequest, channel: str, mfa: bool) -> None:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(last_login=timezone.now())
@@ -351,10 +367,7 @@ def token_obtain(*, request: HttpRequest, email: str, password: str, otp: str = 
     """
     from axes.handlers.proxy import AxesProxyHandler
 
-    if AxesProxyHandler.is_locked(request, {"username": email}):
-        with transaction.atomic():
-            _audit(AuditAction.LOGIN_FAILED, request=request, channel="api", reason="locked")
-        request.axes_locked_out = True
+    if login_locked_check(request=request, email=email, channel="api"):
         raise AuthError("account_locked", "Too many failed attempts: this account is locked for 30 minutes.", 429)
     user = authenticate(request, username=email, password=password)
     if user is None:

@@ -76,7 +76,7 @@ def test_wrong_one_time_codes_count_towards_the_lockout(customer):
 
 
 @pytest.mark.django_db
-def test_admin_login_failures_share_the_same_counter(operations):
+def test_admin_login_failures_share_the_same_counter(operations, caplog):
     device = enrol_totp(operations)
     browser = Client()
     for _ in range(5):
@@ -84,12 +84,16 @@ def test_admin_login_failures_share_the_same_counter(operations):
         assert response.status_code == 200
     for _ in range(5):
         api_login(operations.email, PASSWORD, otp="999999")
+    capture_audit(caplog)
+    caplog.clear()
     response = browser.post(
         "/admin/login/", {"username": operations.email, "password": PASSWORD, "otp_token": next_code(device)}
     )
     assert response.status_code == 429
     assert "locked" in response.content.decode()
     assert "_auth_user_id" not in browser.session
+    # Refused before the password is even checked; the lockout itself was audited once, earlier.
+    assert audit_actions(caplog) == ["LOGIN_FAILED"]
 
 
 @pytest.mark.django_db
