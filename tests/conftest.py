@@ -14,6 +14,8 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
+from tests.personas import *  # noqa: F403  (persona fixtures shared by every app's tests)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

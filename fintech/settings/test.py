@@ -39,6 +39,7 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"anon": "10000/min", "user": "10000/min", "auth": "10000/min"},
 }
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Serve static files from the apps' folders: tests never run collectstatic.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,59 @@
+"""The declared access expectations of every API route (read by test_access_matrix.py).
+
+One entry per URL name under /api/. A route missing here fails the matrix, so a new endpoint
+cannot ship without someone deciding who may call it. Each entry:
+
+- ``public``: True only for endpoints anonymous callers may use (also listed in PUBLIC_ROUTES);
+  for every other route an anonymous call must answer 401 whatever the method.
+- one key per allowed method: an int (the status for every persona that passes the permission
+  check) or a dict persona -> status (personas left out get ``DENIED_DEFAULT``). Methods not
+  listed must answer 405 (or 401 to anonymous callers of a non-public route).
+- ``body``: the JSON body sent with writes (default ``{}``: the call must be refused by
+  validation, so nothing is created by accident).
+- ``kwargs``: a function ``(personas) -> dict`` giving URL arguments for routes with ids; use an
+  object owned by ``customer`` so that ``other_customer`` must get 404.
+
+Personas: anonymous, customer, other_customer, operations, information_officer, auditor,
+admin_user (see tests/personas.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DENIED_DEFAULT = 403
+
+# Anonymous callers may use exactly these; everything else answers 401 without a token.
+PUBLIC_ROUTES = frozenset(
+    {
+        "api-root",
+        "schema",
+        "swagger-ui",
+        "redoc",
+        "auth-register",
+        "auth-token",
+        "auth-token-refresh",
+        "auth-password-reset",
+        "auth-password-reset-confirm",
+    }
+)
+
+EXPECTED: dict[str, dict[str, Any]] = {
+    # --- foundation ---
+    "api-root": {"public": True, "GET": 200},
+    "schema": {"public": True, "GET": 200},
+    "swagger-ui": {"public": True, "GET": 200},
+    "redoc": {"public": True, "GET": 200},
+    # --- accounts: public, refused by validation with an empty body ---
+    "auth-register": {"public": True, "POST": 400},
+    "auth-token": {"public": True, "POST": 400},
+    "auth-token-refresh": {"public": True, "POST": 400},
+    "auth-password-reset": {"public": True, "POST": 400},
+    "auth-password-reset-confirm": {"public": True, "POST": 400},
+    # --- accounts: any signed-in user, about themselves only ---
+    "auth-logout": {"POST": 400},
+    "auth-password-change": {"POST": 400},
+    "auth-mfa-totp": {"POST": 201},
+    "auth-mfa-totp-confirm": {"POST": 400},
+    "me": {"GET": 200, "PATCH": 200},
+}
