@@ -103,3 +103,19 @@ def api_client_for(db) -> Callable[..., APIClient]:
         return make_api_client(user, mfa=mfa)
 
     return build
+
+
+def otp_admin_login(client, user: User) -> None:
+    """Log ``client`` in to the admin as ``user`` with a verified second factor.
+
+    The login form itself (password + code, lockout, replay) is tested in tests/accounts; other
+    apps' admin tests only need a session that django-otp treats as verified, which is exactly
+    what ``django_otp.login`` leaves behind: the device's persistent id in the session.
+    """
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or enrol_totp(user)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()

@@ -56,4 +56,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "auth-mfa-totp": {"POST": 201},
     "auth-mfa-totp-confirm": {"POST": 400},
     "me": {"GET": 200, "PATCH": 200},
+    # --- consent: any signed-in user, about themselves only (the subject is always the caller) ---
+    "purpose-list": {"GET": 200},
+    "consent-list": {"GET": 200, "POST": 400},
+    "consent-history": {"GET": 200},
 }
