@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "csp",
+    "pgtrigger",
+    "auditlog",
     "compliance",
     "accounts",
     "ledger",
@@ -55,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "compliance.middleware.AuditlogContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -224,6 +227,30 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Audit trail (SPEC C4): sealing, verification, archive, field-level change trail ----------
+# Archive of sealed segments: "local" (a directory) or "s3" (Object Lock, COMPLIANCE mode).
+AUDIT_ARCHIVE_BACKEND = env_str("AUDIT_ARCHIVE_BACKEND", "local")
+AUDIT_ARCHIVE_DIR = env_str("AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit-archive"))
+AUDIT_ARCHIVE_S3_BUCKET = env_str("AUDIT_ARCHIVE_S3_BUCKET", "")
+AUDIT_ARCHIVE_S3_PREFIX = env_str("AUDIT_ARCHIVE_S3_PREFIX", "audit/")
+# Five years (PMLA/FICA), counting the leap days.
+AUDIT_ARCHIVE_RETENTION_DAYS = env_int("AUDIT_ARCHIVE_RETENTION_DAYS", 5 * 365 + 2)
+AUDIT_ARCHIVE_SEGMENT_RECORDS = env_int("AUDIT_ARCHIVE_SEGMENT_RECORDS", 100_000)
+# How often the sealer refreshes head.json outside the database (the truncation tripwire).
+AUDIT_HEAD_EXPORT_SECONDS = env_int("AUDIT_HEAD_EXPORT_SECONDS", 60)
+# The admin warns when the last successful verification is older than this.
+AUDIT_VERIFY_MAX_AGE_SECONDS = env_int("AUDIT_VERIFY_MAX_AGE_SECONDS", 2 * 60 * 60)
+# A report export larger than this must be narrowed (it is built in memory).
+AUDIT_REPORT_MAX_ROWS = env_int("AUDIT_REPORT_MAX_ROWS", 50_000)
+# The least-privilege role the application connects as (see compliance/db_roles.py).
+AUDIT_DB_APP_ROLE = env_str("AUDIT_DB_APP_ROLE", "fintech_app")
+# django-auditlog: models are registered explicitly (never all models: TOTP secrets), PI values
+# masked fully, the request id as correlation id; actor and address come from our middleware.
+AUDITLOG_INCLUDE_ALL_MODELS = False
+AUDITLOG_MASK_CALLABLE = "compliance.change_trail.mask_fully"
+AUDITLOG_CID_GETTER = "compliance.request_context.get_request_id"
+AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
