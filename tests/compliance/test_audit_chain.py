@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -45,7 +46,7 @@ def test_sealing_assigns_a_gap_free_linked_chain_and_verification_passes():
     rows = list(AuditEvent.objects.order_by("seq").values())
     assert [row["seq"] for row in rows] == [1, 2, 3, 4, 5]
     assert rows[0]["prev_hash"] == GENESIS_HASH
-    for previous, row in zip(rows, rows[1:], strict=False):
+    for previous, row in itertools.pairwise(rows):
         assert row["prev_hash"] == previous["hash"]
     for row in rows:
         assert compute_hash(row, row["prev_hash"]) == row["hash"]
@@ -95,9 +96,7 @@ def test_recomputing_the_hash_of_a_tampered_row_breaks_the_next_link(behind_the_
     row = AuditEvent.objects.filter(seq=3).values().get()
     row["object_id"] = "forged"
     forged_hash = compute_hash(row, row["prev_hash"])
-    behind_the_triggers(
-        "UPDATE compliance_auditevent SET object_id = 'forged', hash = %s WHERE seq = 3", [forged_hash]
-    )
+    behind_the_triggers("UPDATE compliance_auditevent SET object_id = 'forged', hash = %s WHERE seq = 3", [forged_hash])
     result = verify_chain()
     assert (result.ok, result.first_broken_seq) == (False, 4)
     assert "prev_hash" in result.reason

@@ -123,7 +123,8 @@ def test_as_the_application_role_writes_and_sealing_work_but_rewrites_are_denied
         write_events(1)
         fresh = AuditEvent.objects.get(seq__isnull=True).pk
         _fails(
-            "SELECT compliance_audit_seal(ARRAY[%s]::bigint[], ARRAY[7]::bigint[], ARRAY[%s], ARRAY[repeat('a', 64)], now())",
+            "SELECT compliance_audit_seal(ARRAY[%s]::bigint[], ARRAY[7]::bigint[], ARRAY[%s], "
+            "ARRAY[repeat('a', 64)], now())",
             [fresh, before[-1][4]],
             "does not continue the chain",
         )
@@ -134,7 +135,8 @@ def test_as_the_application_role_writes_and_sealing_work_but_rewrites_are_denied
             "prev_hash of seq 4 does not continue",
         )
         _fails(
-            "SELECT compliance_audit_seal(ARRAY[%s]::bigint[], ARRAY[4]::bigint[], ARRAY[%s], ARRAY[repeat('a', 64)], now())",
+            "SELECT compliance_audit_seal(ARRAY[%s]::bigint[], ARRAY[4]::bigint[], ARRAY[%s], "
+            "ARRAY[repeat('a', 64)], now())",
             [target, before[-1][4]],
             "missing or already sealed",
         )

@@ -70,7 +70,7 @@ def test_no_pii_reaches_any_change_diff(make_user):
         object_type="accounts.Customer",
         object_id="c1",
         change_diff={
-            "before": {key: None for key in PII},
+            "before": dict.fromkeys(PII),
             "after": dict(PII),
             "customer": {"contact": {"mobile_number": PII["phone"], "email_address": PII["email"]}},
             "note": f"called {PII['phone']}, mailed {PII['email']}, card {PII['card_number']} id {PII['id_number']}",
@@ -134,7 +134,8 @@ def test_a_record_carries_the_pmla_fields(make_user, settings):
         reset_request_id(token)
     event.refresh_from_db()
     assert (event.user_id, event.actor_type, event.action) == (actor.pk, ActorType.USER, "LOGIN")
-    assert (event.source_ip, event.request_id, event.seq, event.hash) == ("198.51.100.7", "req-0000-audit-test", None, None)
+    assert (event.source_ip, event.request_id) == ("198.51.100.7", "req-0000-audit-test")
+    assert (event.seq, event.hash) == (None, None)
     assert event.timestamp.utcoffset().total_seconds() == 0
 
 
@@ -217,4 +218,3 @@ def test_under_drf_with_jwt_the_actor_and_trusted_address_are_recorded(make_user
     assert entry.remote_addr == "192.0.2.10"
     assert entry.cid == "req-change-trail-01"
     assert entry.changes_dict == {"first_name": [MASK, MASK]}
-
