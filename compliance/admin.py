@@ -52,10 +52,10 @@ class PIAccessAuditedAdmin(admin.ModelAdmin):
 
 class _ChoicesFilter(admin.SimpleListFilter):
     # The columns carry no choices (see the model); listing the registry avoids a DISTINCT scan.
-    choices: list[tuple[str, str]] = []
+    options: list[tuple[str, str]] = []
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return self.choices
+        return self.options
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         value = self.value()
@@ -65,13 +65,13 @@ class _ChoicesFilter(admin.SimpleListFilter):
 class ActionFilter(_ChoicesFilter):
     title = "action"
     parameter_name = "action"
-    choices = AuditAction.choices
+    options = AuditAction.choices
 
 
 class ActorTypeFilter(_ChoicesFilter):
     title = "actor type"
     parameter_name = "actor_type"
-    choices = ActorType.choices
+    options = ActorType.choices
 
 
 @admin.register(AuditEvent)
