@@ -44,9 +44,14 @@ def is_auditor(user: Any) -> bool:
     return user.has_perm(AUDIT_VIEW_PERMISSION) or user.groups.filter(name=AUDITOR_GROUP).exists()
 
 
-def audit_events_for_auditor(
+def audit_events_for_auditor(*, viewer: Any, **filters: Any) -> QuerySet[AuditEvent]:
+    """Audit events matching the filters; empty for anyone who is not an auditor."""
+    queryset = audit_events(**filters)
+    return queryset if is_auditor(viewer) else queryset.none()
+
+
+def audit_events(
     *,
-    viewer: Any,
     action: str | None = None,
     actor: UUID | None = None,
     object_type: str | None = None,
@@ -54,10 +59,8 @@ def audit_events_for_auditor(
     date_from: datetime | None = None,
     date_to: datetime | None = None,
 ) -> QuerySet[AuditEvent]:
-    """Audit events matching the filters; empty for anyone who is not an auditor."""
+    """Audit events matching the filters, unscoped: for the auditor views and operator commands."""
     queryset = AuditEvent.objects.annotate(actor_public_id=F("user__public_id"))
-    if not is_auditor(viewer):
-        return queryset.none()
     if action:
         queryset = queryset.filter(action=action)
     if actor:
