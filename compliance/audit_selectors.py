@@ -10,7 +10,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -35,6 +35,17 @@ REPORT_COLUMNS = (
     "change_diff",
     "hash",
 )
+
+
+def parse_period_bound(text: str, *, day_end: bool = False) -> datetime:
+    """An ISO 8601 date-time (naive means UTC) or a bare date: the start of that UTC day, or with
+    ``day_end`` the start of the next one (so ``to=2026-11-22`` includes the whole day).
+    Raises ValueError."""
+    if len(text) == 10:
+        start = datetime.combine(date.fromisoformat(text), time.min, tzinfo=UTC)
+        return start + timedelta(days=1) if day_end else start
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def is_auditor(user: Any) -> bool:

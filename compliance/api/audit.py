@@ -6,7 +6,7 @@ other authenticated caller gets 403 and the refusal is itself an audit event.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +30,7 @@ from compliance.audit_selectors import (
     event_as_dict,
     events_to_csv,
     is_auditor,
+    parse_period_bound,
     report_summary,
 )
 from compliance.models import AuditEvent
@@ -65,16 +66,10 @@ class PeriodBound(serializers.Field):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> datetime:
-        text = str(data)
         try:
-            if len(text) == 10:
-                start = datetime.combine(date.fromisoformat(text), time.min, tzinfo=UTC)
-                # "to=2026-11-22" includes that whole day.
-                return start + timedelta(days=1) if self.day_end else start
-            value = datetime.fromisoformat(text)
+            return parse_period_bound(str(data), day_end=self.day_end)
         except ValueError:
             self.fail("invalid")
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
     def to_representation(self, value: datetime) -> str:
         return value.isoformat()

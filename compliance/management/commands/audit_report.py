@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +13,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance.audit import ActorType, AuditAction, audit_record
-from compliance.audit_selectors import audit_events, event_as_dict, events_to_csv, report_summary
+from compliance.audit_selectors import (
+    audit_events,
+    event_as_dict,
+    events_to_csv,
+    parse_period_bound,
+    report_summary,
+)
 
 
 def _bound(value: str | None, *, day_end: bool = False) -> datetime | None:
     if not value:
         return None
     try:
-        if len(value) == 10:
-            start = datetime.combine(date.fromisoformat(value), time.min, tzinfo=UTC)
-            return start + timedelta(days=1) if day_end else start
-        parsed = datetime.fromisoformat(value)
+        return parse_period_bound(value, day_end=day_end)
     except ValueError as exc:
         raise CommandError(f"{value!r} is not an ISO 8601 date or date-time.") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
