@@ -10,7 +10,7 @@ from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from compliance.audit import ActorType, AuditAction, audit_pi_access, pi_fields_for
-from compliance.audit_chain import last_status, status_is_stale
+from compliance.audit_chain import last_status, sealer_is_lagging, status_is_stale
 from compliance.models import AuditEvent
 
 
@@ -140,3 +140,9 @@ def warn_about_chain(request: HttpRequest) -> None:
         )
     elif status_is_stale(status):
         messages.warning(request, "The audit chain has not been verified recently: check the Celery beat schedule.")
+    if sealer_is_lagging(status):
+        messages.error(
+            request,
+            f"{status['unsealed']} audit records have waited up to {round(status['oldest_unsealed_seconds'])} s "
+            "to be sealed: the sealer task is not running.",
+        )

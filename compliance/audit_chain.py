@@ -190,6 +190,9 @@ class VerifyResult:
     reason: str = ""
     external_head_seq: int | None = None
     unsealed: int = 0
+    # Age of the oldest committed unsealed record: a stalled sealer widens the window in which a
+    # record could vanish undetected, so it is alerted on like a broken link.
+    oldest_unsealed_seconds: float = 0.0
     verified_at: str = field(default_factory=lambda: timezone.now().isoformat())
 
     def as_dict(self) -> dict[str, Any]:
@@ -234,9 +237,21 @@ def verify_chain(*, external_head: dict[str, Any] | None = None) -> VerifyResult
     result = VerifyResult(ok=True, checked=checked, head_seq=expected_seq - 1, head_hash=prev)
     if external_head:
         result = _check_external_head(result, external_head, genesis_hash)
-    if result.ok:
-        result.unsealed = AuditEvent.objects.filter(seq__isnull=True).count()
+    result.unsealed, result.oldest_unsealed_seconds = unsealed_backlog()
     return result
+
+
+def unsealed_backlog() -> tuple[int, float]:
+    """(count, age in seconds of the oldest) of the unsealed records; cheap (partial index)."""
+    pending = AuditEvent.objects.filter(seq__isnull=True)
+    oldest = pending.order_by("timestamp", "id").values_list("timestamp", flat=True).first()
+    if oldest is None:
+        return 0, 0.0
+    return pending.count(), max(0.0, (timezone.now() - oldest).total_seconds())
+
+
+def sealer_is_lagging(status: dict[str, Any] | None) -> bool:
+    return bool(status) and status.get("oldest_unsealed_seconds", 0) > settings.AUDIT_SEAL_MAX_LAG_SECONDS
 
 
 def _check_external_head(result: VerifyResult, external_head: dict[str, Any], genesis: str | None) -> VerifyResult:
@@ -308,6 +323,11 @@ def verify_and_alert() -> VerifyResult:
         external = None
     result = verify_chain(external_head=external)
     record_status(result)
+    if sealer_is_lagging(result.as_dict()):
+        logger.error(
+            "audit sealer is lagging",
+            extra={"unsealed": result.unsealed, "oldest_unsealed_seconds": round(result.oldest_unsealed_seconds)},
+        )
     if not result.ok:
         # The metric (compliance/metrics.py) and the admin banner read the recorded status.
         logger.error(

@@ -40,6 +40,11 @@ class AuditChainCollector(Collector):
         head = GaugeMetricFamily("fintech_audit_chain_head_seq", "Sealed head seq at the last verification.")
         head.add_metric([], status["head_seq"] if status else 0)
         yield head
+        lag = GaugeMetricFamily(
+            "fintech_audit_oldest_unsealed_seconds", "Age of the oldest unsealed record at the last verification."
+        )
+        lag.add_metric([], status.get("oldest_unsealed_seconds", 0) if status else 0)
+        yield lag
 
 
 def register() -> None:

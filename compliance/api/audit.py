@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compliance.audit import AuditAction, audit_record
-from compliance.audit_chain import chain_head, last_status, status_is_stale, verify_and_alert
+from compliance.audit_chain import chain_head, last_status, status_is_stale, unsealed_backlog, verify_and_alert
 from compliance.audit_selectors import (
     audit_events_for_auditor,
     error_csv,
@@ -33,7 +33,6 @@ from compliance.audit_selectors import (
     parse_period_bound,
     report_summary,
 )
-from compliance.models import AuditEvent
 
 
 class IsAuditor(BasePermission):
@@ -165,10 +164,12 @@ class ChainStatusSerializer(serializers.Serializer):
     head_seq = serializers.IntegerField()
     head_hash = serializers.CharField()
     unsealed = serializers.IntegerField()
+    oldest_unsealed_seconds = serializers.FloatField()
 
 
 def _status_payload(status: dict[str, Any] | None) -> dict[str, Any]:
     head_seq, head_hash = chain_head()
+    unsealed, oldest_unsealed_seconds = unsealed_backlog()
     return {
         "ok": status["ok"] if status else None,
         "stale": status_is_stale(status),
@@ -178,7 +179,8 @@ def _status_payload(status: dict[str, Any] | None) -> dict[str, Any]:
         "checked": status["checked"] if status else 0,
         "head_seq": head_seq,
         "head_hash": head_hash,
-        "unsealed": AuditEvent.objects.filter(seq__isnull=True).count(),
+        "unsealed": unsealed,
+        "oldest_unsealed_seconds": oldest_unsealed_seconds,
     }
 
 

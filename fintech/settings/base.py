@@ -239,6 +239,8 @@ AUDIT_ARCHIVE_RETENTION_DAYS = env_int("AUDIT_ARCHIVE_RETENTION_DAYS", 5 * 365 +
 AUDIT_ARCHIVE_SEGMENT_RECORDS = env_int("AUDIT_ARCHIVE_SEGMENT_RECORDS", 100_000)
 # How often the sealer refreshes head.json outside the database (the truncation tripwire).
 AUDIT_HEAD_EXPORT_SECONDS = env_int("AUDIT_HEAD_EXPORT_SECONDS", 60)
+# Verification alerts when a committed record has waited longer than this to be sealed.
+AUDIT_SEAL_MAX_LAG_SECONDS = env_int("AUDIT_SEAL_MAX_LAG_SECONDS", 5 * 60)
 # The admin warns when the last successful verification is older than this.
 AUDIT_VERIFY_MAX_AGE_SECONDS = env_int("AUDIT_VERIFY_MAX_AGE_SECONDS", 2 * 60 * 60)
 # A report export larger than this must be narrowed (it is built in memory).

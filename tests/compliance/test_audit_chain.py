@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
 from prometheus_client import REGISTRY, generate_latest
 
 from compliance.audit import AuditAction
@@ -164,3 +166,25 @@ def test_a_failure_alerts_through_log_status_metric_and_an_audit_event(behind_th
     assert b"fintech_audit_chain_intact 0.0" in generate_latest(REGISTRY)
     alert = AuditEvent.objects.get(action=AuditAction.AUDIT_CHAIN_BROKEN)
     assert (alert.actor_type, alert.object_id, alert.change_diff["first_broken_seq"]) == ("system", "2", 2)
+
+
+def test_a_stalled_sealer_is_alerted(caplog, make_user, client):
+    write_events(2)
+    seal_pending()
+    AuditEvent.objects.create(
+        action=AuditAction.DEPOSIT,
+        actor_type="system",
+        timestamp=timezone.now() - timedelta(minutes=10),
+        object_id="waiting",
+    )
+    with caplog.at_level("ERROR", logger="compliance.audit_chain"):
+        result = verify_and_alert()
+    assert result.ok  # the chain itself is intact...
+    assert result.unsealed == 1 and result.oldest_unsealed_seconds >= 600
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == ["audit sealer is lagging"]
+    assert b"fintech_audit_oldest_unsealed_seconds 6" in generate_latest(REGISTRY)
+    client.force_login(make_user(superuser=True))
+    page = client.get(reverse("admin:compliance_auditevent_changelist")).content.decode()
+    assert "1 audit records have waited up to 6" in page
+    seal_pending()
+    assert verify_and_alert().oldest_unsealed_seconds == 0
