@@ -9,6 +9,7 @@ api_v1 = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("", include("compliance.urls_consent")),
     path("", include("accounts.urls")),
+    path("", include("compliance.urls")),
 ]
 
 urlpatterns = [

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "csp",
     "pgtrigger",
+    "auditlog",
     "compliance",
     "accounts",
     "ledger",
@@ -63,6 +64,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.IdleSessionTimeoutMiddleware",
     "accounts.middleware.PermissionDeniedAuditMiddleware",
+    "compliance.middleware.AuditlogContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: turns a locked-out login into the lockout answer.
@@ -289,6 +291,31 @@ FIELD_KEYS = {
     "KMS_KEY_ID": env_str("FIELD_KEY_KMS_KEY_ID", ""),
     "CREATE_IF_MISSING": False,
 }
+# --- Audit trail (SPEC C4): sealing, verification, archive, field-level change trail ----------
+# Archive of sealed segments: "local" (a directory) or "s3" (Object Lock, COMPLIANCE mode).
+AUDIT_ARCHIVE_BACKEND = env_str("AUDIT_ARCHIVE_BACKEND", "local")
+AUDIT_ARCHIVE_DIR = env_str("AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit-archive"))
+AUDIT_ARCHIVE_S3_BUCKET = env_str("AUDIT_ARCHIVE_S3_BUCKET", "")
+AUDIT_ARCHIVE_S3_PREFIX = env_str("AUDIT_ARCHIVE_S3_PREFIX", "audit/")
+# Five years (PMLA/FICA), counting the leap days.
+AUDIT_ARCHIVE_RETENTION_DAYS = env_int("AUDIT_ARCHIVE_RETENTION_DAYS", 5 * 365 + 2)
+AUDIT_ARCHIVE_SEGMENT_RECORDS = env_int("AUDIT_ARCHIVE_SEGMENT_RECORDS", 100_000)
+# How often the sealer refreshes head.json outside the database (the truncation tripwire).
+AUDIT_HEAD_EXPORT_SECONDS = env_int("AUDIT_HEAD_EXPORT_SECONDS", 60)
+# Verification alerts when a committed record has waited longer than this to be sealed.
+AUDIT_SEAL_MAX_LAG_SECONDS = env_int("AUDIT_SEAL_MAX_LAG_SECONDS", 5 * 60)
+# The admin warns when the last successful verification is older than this.
+AUDIT_VERIFY_MAX_AGE_SECONDS = env_int("AUDIT_VERIFY_MAX_AGE_SECONDS", 2 * 60 * 60)
+# A report export larger than this must be narrowed (it is built in memory).
+AUDIT_REPORT_MAX_ROWS = env_int("AUDIT_REPORT_MAX_ROWS", 50_000)
+# The least-privilege role the application connects as (see compliance/db_roles.py).
+AUDIT_DB_APP_ROLE = env_str("AUDIT_DB_APP_ROLE", "fintech_app")
+# django-auditlog: models are registered explicitly (never all models: TOTP secrets), PI values
+# masked fully, the request id as correlation id; actor and address come from our middleware.
+AUDITLOG_INCLUDE_ALL_MODELS = False
+AUDITLOG_MASK_CALLABLE = "compliance.change_trail.mask_fully"
+AUDITLOG_CID_GETTER = "compliance.request_context.get_request_id"
+AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
