@@ -38,6 +38,8 @@ PUBLIC_ROUTES = frozenset(
     }
 )
 
+_AUDIT_READERS = {"information_officer": 200, "auditor": 200, "admin_user": 200}
+
 EXPECTED: dict[str, dict[str, Any]] = {
     # --- foundation ---
     "api-root": {"public": True, "GET": 200},
@@ -60,4 +62,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "purpose-list": {"GET": 200},
     "consent-list": {"GET": 200, "POST": 400},
     "consent-history": {"GET": 200},
+    # --- audit trail: read by those whose role holds compliance.view_auditevent ---
+    "audit-events": {"GET": _AUDIT_READERS},
+    "audit-verify": {"GET": _AUDIT_READERS, "POST": _AUDIT_READERS},
+    "audit-report-events": {"GET": _AUDIT_READERS},
 }

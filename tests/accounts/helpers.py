@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-import logging
+# Id of the last audit row written before the test body (or the last mark) ran.
+_mark = {"id": 0}
 
-import pytest
+
+def audit_mark_now() -> None:
+    """Forget the events recorded so far: only later ones are returned by ``audit_events``."""
+    from django.db.models import Max
+
+    from compliance.models.audit import AuditEvent
+
+    _mark["id"] = AuditEvent.objects.aggregate(last=Max("id"))["last"] or 0
 
 
-def audit_events(caplog: pytest.LogCaptureFixture) -> list[dict]:
-    """The audit events recorded so far (audit_record logs them until the audit table lands)."""
+def audit_events() -> list[dict]:
+    """The audit events the test body recorded (since the last mark), oldest first, from the table."""
+    from compliance.models.audit import AuditEvent
+
     return [
         {
-            "action": record.audit_action,
-            "actor": record.actor,
-            "diff": record.change_diff,
+            "action": event.action,
+            "actor": str(event.user.public_id) if event.user else None,
+            "diff": event.change_diff,
         }
-        for record in caplog.records
-        if record.name == "compliance.audit"
+        for event in AuditEvent.objects.filter(id__gt=_mark["id"]).select_related("user").order_by("id")
     ]
 
 
-def audit_actions(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [event["action"] for event in audit_events(caplog)]
-
-
-def capture_audit(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="compliance.audit")
+def audit_actions() -> list[str]:
+    return [event["action"] for event in audit_events()]
 
 
 def assert_error(response, status: int, code: str) -> dict:

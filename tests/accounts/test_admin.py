@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, reverse
 from accounts import roles
 from accounts.admin_site import PlatformAdminSite
 from accounts.models import User
-from tests.accounts.helpers import audit_actions, capture_audit
+from tests.accounts.helpers import audit_actions, audit_mark_now
 from tests.personas import PASSWORD, enrol_totp, next_code
 
 STAFF_PASSWORD = "staff-set-pass-2026"  # pragma: allowlist secret
@@ -81,14 +81,13 @@ def test_a_password_only_staff_session_opens_no_admin_page(admin_user, enrolled)
 @pytest.mark.django_db
 def test_staff_log_in_with_password_and_code(operations, caplog):
     device = enrol_totp(operations)
-    capture_audit(caplog)
-    caplog.clear()
+    audit_mark_now()
     client = Client()
     response = admin_login(client, operations, next_code(device))
     assert response.status_code == 302
     assert response["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
-    assert audit_actions(caplog) == ["MFA_VERIFIED", "LOGIN"]
+    assert audit_actions() == ["MFA_VERIFIED", "LOGIN"]
 
 
 @pytest.mark.django_db
@@ -139,13 +138,12 @@ def test_staff_without_a_device_are_sent_to_enrol_and_can_then_work(information_
     assert secret in client.get("/admin/mfa/enrol/").content.decode()
     device = information_officer.totpdevice_set.get()
     assert device.key == secret and device.confirmed is False
-    capture_audit(caplog)
-    caplog.clear()
+    audit_mark_now()
     done = client.post("/admin/mfa/enrol/", {"otp_token": device.current_code()})
     assert done.status_code == 200
     assert len(re.findall(r"<li><code>[A-Z0-9]{5}-[A-Z0-9]{5}</code></li>", done.content.decode())) == 10
     assert client.get("/admin/").status_code == 200
-    assert audit_actions(caplog) == ["MFA_ENROLLED"]
+    assert audit_actions() == ["MFA_ENROLLED"]
     # Enrolled: the enrolment page is closed now.
     assert client.get("/admin/mfa/enrol/")["Location"] == "/admin/"
 
@@ -216,10 +214,9 @@ def test_admin_permission_denials_are_audited(operations, caplog):
     device = enrol_totp(operations)
     client = Client()
     admin_login(client, operations, next_code(device))
-    capture_audit(caplog)
-    caplog.clear()
+    audit_mark_now()
     assert client.get("/admin/auth/group/").status_code == 403
-    assert audit_actions(caplog) == ["PERMISSION_DENIED"]
+    assert audit_actions() == ["PERMISSION_DENIED"]
 
 
 @pytest.mark.django_db

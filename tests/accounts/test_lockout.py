@@ -11,7 +11,7 @@ from axes.models import AccessAttempt
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.accounts.helpers import assert_error, audit_actions, capture_audit
+from tests.accounts.helpers import assert_error, audit_actions, audit_mark_now
 from tests.personas import PASSWORD, enrol_totp, next_code
 
 TOKEN = "/api/v1/auth/token/"
@@ -26,7 +26,6 @@ def api_login(email: str, password: str, otp: str | None = None, ip: str = "198.
 
 @pytest.mark.django_db
 def test_ten_wrong_passwords_lock_the_account_for_thirty_minutes(customer, caplog):
-    capture_audit(caplog)
     start = time.time()
     with time_machine.travel(start, tick=False):
         for _ in range(9):
@@ -34,7 +33,7 @@ def test_ten_wrong_passwords_lock_the_account_for_thirty_minutes(customer, caplo
         assert_error(api_login(customer.email, "wrong-password-1"), 429, "account_locked")
         # Locked: even the right password is refused, and the refusal is not another failure.
         assert_error(api_login(customer.email, PASSWORD), 429, "account_locked")
-    assert audit_actions(caplog).count("LOCKOUT") == 1
+    assert audit_actions().count("LOCKOUT") == 1
     with time_machine.travel(start + 29 * 60, tick=False):
         assert_error(api_login(customer.email, PASSWORD), 429, "account_locked")
     with time_machine.travel(start + 30 * 60 + 1, tick=False):
@@ -84,8 +83,7 @@ def test_admin_login_failures_share_the_same_counter(operations, caplog):
         assert response.status_code == 200
     for _ in range(5):
         api_login(operations.email, PASSWORD, otp="999999")
-    capture_audit(caplog)
-    caplog.clear()
+    audit_mark_now()
     response = browser.post(
         "/admin/login/", {"username": operations.email, "password": PASSWORD, "otp_token": next_code(device)}
     )
@@ -93,7 +91,7 @@ def test_admin_login_failures_share_the_same_counter(operations, caplog):
     assert "locked" in response.content.decode()
     assert "_auth_user_id" not in browser.session
     # Refused before the password is even checked; the lockout itself was audited once, earlier.
-    assert audit_actions(caplog) == ["LOGIN_FAILED"]
+    assert audit_actions() == ["LOGIN_FAILED"]
 
 
 @pytest.mark.django_db

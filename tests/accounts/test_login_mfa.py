@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from accounts import services
 from accounts.models import BackupCode, TOTPDevice
 from accounts.permissions import MFA_CLAIM, HasRecentMFA
-from tests.accounts.helpers import assert_error, audit_actions, audit_events, capture_audit
+from tests.accounts.helpers import assert_error, audit_actions, audit_events
 from tests.personas import PASSWORD, enrol_totp, make_api_client, next_code
 
 TOKEN = "/api/v1/auth/token/"
@@ -33,11 +33,10 @@ def claims(token: str) -> dict:
 
 @pytest.mark.django_db
 def test_customer_without_authenticator_logs_in_with_password_but_gets_no_mfa_claim(customer, caplog):
-    capture_audit(caplog)
     response = login(customer)
     assert response.status_code == 200
     assert MFA_CLAIM not in claims(response.json()["access"])
-    assert audit_events(caplog)[-1] == {
+    assert audit_events()[-1] == {
         "action": "LOGIN",
         "actor": str(customer.public_id),
         "diff": {"channel": "api", "mfa": False},
@@ -52,11 +51,10 @@ def test_login_email_is_case_insensitive(customer):
 
 @pytest.mark.django_db
 def test_wrong_password_and_unknown_email_answer_the_same(customer, caplog):
-    capture_audit(caplog)
     wrong = login(customer, password="wrong-password-123")
     unknown = APIClient().post(TOKEN, {"email": "nobody@example.test", "password": PASSWORD})
     assert assert_error(wrong, 401, "invalid_credentials") == assert_error(unknown, 401, "invalid_credentials")
-    assert audit_actions(caplog) == ["LOGIN_FAILED", "LOGIN_FAILED"]
+    assert audit_actions() == ["LOGIN_FAILED", "LOGIN_FAILED"]
     # Neither the e-mail address nor the password reaches the audit trail.
     assert customer.email not in caplog.text
     assert "wrong-password-123" not in caplog.text
@@ -84,10 +82,9 @@ def test_a_totp_code_is_rejected_when_replayed(customer, caplog):
     device = enrol_totp(customer)
     code = next_code(device)
     assert login(customer, otp=code).status_code == 200
-    capture_audit(caplog)
     with time_machine.travel(time.time() + 5):
         assert_error(login(customer, otp=code), 401, "invalid_credentials")
-    assert "MFA_FAILED" in audit_actions(caplog)
+    assert "MFA_FAILED" in audit_actions()
 
 
 @pytest.mark.django_db
@@ -120,7 +117,6 @@ def test_staff_always_need_a_code_on_the_api_even_without_a_device(operations):
 
 @pytest.mark.django_db
 def test_totp_enrolment_over_the_api(customer, caplog):
-    capture_audit(caplog)
     client = make_api_client(customer, mfa=False)
     started = client.post("/api/v1/auth/mfa/totp/")
     assert started.status_code == 201
@@ -149,7 +145,7 @@ def test_totp_enrolment_over_the_api(customer, caplog):
     assert all(code not in str(stored) for code in codes)
     # Once enrolled, enrolment cannot be restarted (that would swap the second factor).
     assert_error(client.post("/api/v1/auth/mfa/totp/"), 409, "mfa_already_enrolled")
-    assert audit_actions(caplog) == ["MFA_ENROLL_STARTED", "MFA_FAILED", "MFA_ENROLLED"]
+    assert audit_actions() == ["MFA_ENROLL_STARTED", "MFA_FAILED", "MFA_ENROLLED"]
 
 
 @pytest.mark.django_db

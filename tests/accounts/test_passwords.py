@@ -16,7 +16,7 @@ from accounts import services
 from accounts.models import User
 from accounts.tasks import send_password_reset_email
 from fintech.settings import base
-from tests.accounts.helpers import assert_error, audit_actions, capture_audit
+from tests.accounts.helpers import assert_error, audit_actions, audit_mark_now
 from tests.personas import PASSWORD, enrol_totp, make_api_client, next_code
 
 CHANGE = "/api/v1/auth/password/change/"
@@ -51,7 +51,6 @@ def test_password_change_validates_the_new_password(customer):
 
 @pytest.mark.django_db
 def test_password_change_revokes_every_other_token_and_returns_a_fresh_pair(customer, caplog):
-    capture_audit(caplog)
     other_device = make_api_client(customer)
     client = make_api_client(customer)
     response = client.post(CHANGE, {"current_password": PASSWORD, "new_password": NEW})
@@ -67,7 +66,7 @@ def test_password_change_revokes_every_other_token_and_returns_a_fresh_pair(cust
     assert fresh.get("/api/v1/me/").status_code == 200
     customer.refresh_from_db()
     assert customer.check_password(NEW)
-    assert "PASSWORD_CHANGED" in audit_actions(caplog)
+    assert "PASSWORD_CHANGED" in audit_actions()
 
 
 @pytest.mark.django_db
@@ -98,12 +97,11 @@ def test_reset_link_sets_the_password_once_and_does_not_log_in(customer, caplog)
     device = enrol_totp(customer)
     old_session = make_api_client(customer)
     uid, token = _reset_link(customer)
-    capture_audit(caplog)
-    caplog.clear()
+    audit_mark_now()
     response = APIClient().post(CONFIRM, {"uid": uid, "token": token, "new_password": NEW})
     assert response.status_code == 200
     assert "access" not in response.json()
-    assert audit_actions(caplog) == ["PASSWORD_RESET"]
+    assert audit_actions() == ["PASSWORD_RESET"]
     # One-time: the same link cannot be used again.
     again = APIClient().post(CONFIRM, {"uid": uid, "token": token, "new_password": "yet-another-pass-99"})
     assert list(assert_error(again, 400, "validation_error")["fields"]) == ["token"]

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
 from accounts import roles, services
-from tests.accounts.helpers import audit_actions, capture_audit
+from tests.accounts.helpers import audit_actions, audit_mark_now
 from tests.personas import PASSWORD
 
 
@@ -51,17 +51,16 @@ def test_no_role_but_admin_may_manage_users():
 
 @pytest.mark.django_db
 def test_sync_is_idempotent_and_removes_undeclared_permissions(caplog):
-    capture_audit(caplog)
     extra = Permission.objects.get(content_type__app_label="accounts", codename="delete_user")
     Group.objects.get(name=roles.OPERATIONS).permissions.add(extra)
-    caplog.clear()
+    audit_mark_now()
     call_command("sync_roles")
     assert "accounts.delete_user" not in perms_of(roles.OPERATIONS)
-    assert audit_actions(caplog) == ["ROLE_CHANGED"]
-    caplog.clear()
+    assert audit_actions() == ["ROLE_CHANGED"]
+    audit_mark_now()
     first = services.roles_sync()
     assert services.roles_sync() == first
-    assert audit_actions(caplog) == []
+    assert audit_actions() == []
 
 
 @pytest.mark.django_db

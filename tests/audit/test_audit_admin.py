@@ -9,6 +9,7 @@ from compliance.audit import AuditAction
 from compliance.audit_chain import seal_pending, verify_and_alert
 from compliance.models import AuditEvent
 from tests.audit.conftest import write_events
+from tests.personas import otp_admin_login
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +22,7 @@ def superuser(make_user):
 def test_the_changelist_is_read_only_and_cheap(superuser, client, django_assert_max_num_queries):
     write_events(30)
     seal_pending()
-    client.force_login(superuser)
+    otp_admin_login(client, superuser)
     url = reverse("admin:compliance_auditevent_changelist")
     with django_assert_max_num_queries(12):
         response = client.get(url, {"action": "TRANSFER"})
@@ -45,7 +46,7 @@ def test_superusers_cannot_add_change_or_delete(superuser, client):
     seal_pending()
     event = AuditEvent.objects.get()
     before = AuditEvent.objects.values().get()
-    client.force_login(superuser)
+    otp_admin_login(client, superuser)
     change_url = reverse("admin:compliance_auditevent_change", args=[event.pk])
     view = client.get(change_url)
     assert view.status_code == 200
@@ -55,22 +56,23 @@ def test_superusers_cannot_add_change_or_delete(superuser, client):
         client.post(reverse("admin:compliance_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
     )
     assert client.get(reverse("admin:compliance_auditevent_add")).status_code == 403
-    assert AuditEvent.objects.values().get() == before
+    # The refusals themselves are audited (PERMISSION_DENIED); the record is unchanged.
+    assert AuditEvent.objects.values().get(pk=event.pk) == before
 
 
 def test_an_auditor_sees_the_trail_and_others_do_not(auditor, operations, client):
     write_events(1)
     url = reverse("admin:compliance_auditevent_changelist")
-    client.force_login(auditor)
+    otp_admin_login(client, auditor)
     assert client.get(url).status_code == 200
-    client.force_login(operations)
+    otp_admin_login(client, operations)
     assert client.get(url).status_code == 403
 
 
 def test_a_broken_chain_shows_an_admin_warning(superuser, client, behind_the_triggers):
     write_events(3)
     seal_pending()
-    client.force_login(superuser)
+    otp_admin_login(client, superuser)
     url = reverse("admin:compliance_auditevent_changelist")
     assert "has not been verified recently" in client.get(url).content.decode()
     verify_and_alert()
@@ -84,7 +86,7 @@ def test_a_broken_chain_shows_an_admin_warning(superuser, client, behind_the_tri
 @pytest.mark.urls("tests.audit.urls_pi_admin")
 def test_opening_a_pi_holding_record_in_the_admin_is_a_pi_access_event(superuser, make_user, client):
     subject = make_user(first_name="Thandiwe")
-    client.force_login(superuser)
+    otp_admin_login(client, superuser)
     response = client.get(f"/pi-admin/accounts/user/{subject.pk}/change/")
     assert response.status_code == 200
     event = AuditEvent.objects.get(action=AuditAction.PI_ACCESS)

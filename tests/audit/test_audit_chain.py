@@ -25,6 +25,7 @@ from compliance.audit_chain import (
 )
 from compliance.models import AuditEvent
 from tests.audit.conftest import write_events
+from tests.personas import otp_admin_login
 
 pytestmark = pytest.mark.django_db
 
@@ -183,7 +184,7 @@ def test_a_stalled_sealer_is_alerted(caplog, make_user, client):
     assert result.unsealed == 1 and result.oldest_unsealed_seconds >= 600
     assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == ["audit sealer is lagging"]
     assert b"fintech_audit_oldest_unsealed_seconds 6" in generate_latest(REGISTRY)
-    client.force_login(make_user(superuser=True))
+    otp_admin_login(client, make_user(superuser=True))
     page = client.get(reverse("admin:compliance_auditevent_changelist")).content.decode()
     assert "1 audit records have waited up to 6" in page
     seal_pending()

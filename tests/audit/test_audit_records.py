@@ -12,8 +12,8 @@ from django.db import connection
 from django.test import RequestFactory
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.tokens import token_pair_for
 from compliance.audit import (
     MASK,
     ActorType,
@@ -201,7 +201,7 @@ def test_otp_models_are_refused_by_the_registration_helper():
 def test_under_drf_with_jwt_the_actor_and_trusted_address_are_recorded(make_user, settings, client):
     settings.TRUSTED_PROXIES = []
     user = make_user()
-    token = str(AccessToken.for_user(user))
+    token = token_pair_for(user, mfa_at=None)["access"]
     response = client.post(
         "/rename/",
         data={"first_name": PII["first_name"]},
