@@ -28,7 +28,7 @@ def make_user(db):
         n = next(counter)
         user = get_user_model().objects.create_user(
             email=f"persona{n}@example.test",
-            password="a-long-test-password-123",
+            password="a-long-test-password-123",  # pragma: allowlist secret
             is_staff=staff or superuser,
             is_superuser=superuser,
             **extra,
