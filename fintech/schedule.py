@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from celery.schedules import crontab
+
 from fintech.env import env_int
 
 BEAT_SCHEDULE: dict[str, dict] = {
@@ -16,5 +18,10 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "fintech.tasks.heartbeat",
         "schedule": timedelta(seconds=env_int("FINTECH_HEARTBEAT_SECONDS", 30)),
         "options": {"expires": 30},
+    },
+    "ledger-check-daily": {
+        "task": "ledger.tasks.check_ledger",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 6 * 60 * 60},
     },
 }

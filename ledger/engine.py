@@ -190,28 +190,8 @@ def _replay(entry: JournalEntry) -> MoveResult:
     )
 
 
-def _move_orm(r: MoveRequest) -> MoveResult:
-    # 1. Resolve both sides.
-    source = _resolve(r.from_public, r.from_system, r, "from")
-    destination = _resolve(r.to_public, r.to_system, r, "to")
-    if source is None or destination is None:
-        raise LedgerError("not_found")
-    # 2. Currency and same account.
-    if source.currency != r.currency or destination.currency != r.currency:
-        raise LedgerError("currency_mismatch")
-    if source.pk == destination.pk:
-        raise LedgerError("same_account")
-    # 3. KYC.
-    tier = None
-    if r.kyc_user_id is not None:
-        tier = (
-            KycRecord.objects.filter(user_id=r.kyc_user_id, status=KycStatus.VERIFIED)
-            .values_list("tier", flat=True)
-            .first()
-        )
-        if tier is None:
-            raise LedgerError("kyc_required")
-    # 4. Idempotency: insert-or-ignore on the unique key, then read back who won.
+def _insert_entry(r: MoveRequest) -> tuple[JournalEntry, bool]:
+    """Insert the entry unless its idempotency key (or reversal target) exists: (entry, created)."""
     entry = JournalEntry(
         public_id=uuid.uuid4(),
         entry_type=r.entry_type,
@@ -234,20 +214,51 @@ def _move_orm(r: MoveRequest) -> MoveResult:
         stored = JournalEntry.objects.filter(public_id=entry.public_id).first()
     if stored is None:
         raise LedgerError("already_reversed")
-    if stored.public_id != entry.public_id:
-        if stored.request_fingerprint != r.fingerprint:
-            raise LedgerError("idempotency_key_reused")
+    if stored.public_id != entry.public_id and stored.request_fingerprint != r.fingerprint:
+        raise LedgerError("idempotency_key_reused")
+    return stored, stored.public_id == entry.public_id
+
+
+def _daily_total(r: MoveRequest, source: LedgerAccount, tier: int | None) -> int:
+    """Today's outflow including this movement; refuses it beyond the tier's limit."""
+    limits = r.tier_limits or []
+    limit = limits[tier - 1] if tier is not None and 1 <= tier <= len(limits) else None
+    daily = r.amount + (source.daily_debit_total if source.daily_debit_day == r.limit_day else 0)
+    if limit is None or daily > limit:
+        raise LedgerError("daily_limit_exceeded")
+    return daily
+
+
+def _move_orm(r: MoveRequest) -> MoveResult:
+    # 1. Resolve both sides.
+    source = _resolve(r.from_public, r.from_system, r, "from")
+    destination = _resolve(r.to_public, r.to_system, r, "to")
+    if source is None or destination is None:
+        raise LedgerError("not_found")
+    # 2. Currency and same account.
+    if source.currency != r.currency or destination.currency != r.currency:
+        raise LedgerError("currency_mismatch")
+    if source.pk == destination.pk:
+        raise LedgerError("same_account")
+    # 3. KYC.
+    tier = None
+    if r.kyc_user_id is not None:
+        tier = (
+            KycRecord.objects.filter(user_id=r.kyc_user_id, status=KycStatus.VERIFIED)
+            .values_list("tier", flat=True)
+            .first()
+        )
+        if tier is None:
+            raise LedgerError("kyc_required")
+    # 4. Idempotency: insert-or-ignore on the unique key, then read back who won.
+    stored, created = _insert_entry(r)
+    if not created:
         return _replay(stored)
     # 5. Lock once, in primary-key order; the locked rows are fresh.
     locked = lock_accounts([source.pk, destination.pk])
     source, destination = locked[source.pk], locked[destination.pk]
     # 6. Daily limit.
-    daily = None
-    if r.tier_limits is not None:
-        limit = r.tier_limits[tier - 1] if tier is not None and 1 <= tier <= len(r.tier_limits) else None
-        daily = r.amount + (source.daily_debit_total if source.daily_debit_day == r.limit_day else 0)
-        if limit is None or daily > limit:
-            raise LedgerError("daily_limit_exceeded")
+    daily = _daily_total(r, source, tier) if r.tier_limits is not None else None
     # 7. Funds.
     if not source.allow_negative and source.balance < r.amount:
         raise LedgerError("insufficient_funds")

@@ -119,10 +119,9 @@ class JournalEntry(models.Model):
     reference = models.CharField(max_length=140, blank=True)
     # Card/EFT funding reference or payout bank account id: an opaque token, never card data.
     external_reference = models.CharField(max_length=64, blank=True)
-    reverses = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals"
-    )
-    idempotency_key = models.CharField(max_length=100, null=True, blank=True)
+    reverses = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals")
+    # NULL, not "", means "no key": the partial unique index then ignores keyless entries.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
     created_by = models.ForeignKey(
@@ -178,8 +177,12 @@ class KycRecord(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="kyc_record")
     status = models.CharField(max_length=10, choices=KycStatus.choices, default=KycStatus.PENDING)
     tier = models.PositiveSmallIntegerField(default=0, help_text="0 until verified; limits per tier.")
-    id_number = models.CharField(max_length=13)  # encrypted at rest + blind index once compliance field encryption lands (issue 4)
-    date_of_birth = models.DateField()  # encrypted at rest + blind index once compliance field encryption lands (issue 4)
+    id_number = models.CharField(
+        max_length=13
+    )  # encrypted at rest + blind index once compliance field encryption lands (issue 4)
+    date_of_birth = (
+        models.DateField()
+    )  # encrypted at rest + blind index once compliance field encryption lands (issue 4)
     document_reference = models.CharField(max_length=64)
     submitted_at = models.DateTimeField(default=timezone.now)
     decided_by = models.ForeignKey(
@@ -208,7 +211,9 @@ class BankAccount(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bank_accounts")
     bank_name = models.CharField(max_length=80)
     branch_code = models.CharField(max_length=6)
-    account_number = models.CharField(max_length=20)  # encrypted at rest + blind index once compliance field encryption lands (issue 4)
+    account_number = models.CharField(
+        max_length=20
+    )  # encrypted at rest + blind index once compliance field encryption lands (issue 4)
     verified = models.BooleanField(default=False)
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
