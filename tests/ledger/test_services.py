@@ -47,7 +47,7 @@ def test_deposit_credits_the_wallet_from_a_settlement_shard(engine, make_custome
 
 
 def test_transfer_moves_money_and_records_balance_after(engine, customer, other_customer):
-    (alice, a_wallet), (bob, b_wallet) = customer, other_customer
+    (alice, a_wallet), (_bob, b_wallet) = customer, other_customer
     result = _transfer(alice, a_wallet, b_wallet, 30_000, reference="rent")
     a_wallet.refresh_from_db()
     b_wallet.refresh_from_db()
@@ -92,7 +92,7 @@ def test_keys_are_scoped_per_customer(engine, customer, other_customer):
 
 
 def test_a_customer_cannot_move_money_from_another_customers_wallet(engine, customer, other_customer):
-    (alice, a_wallet), (bob, b_wallet) = customer, other_customer
+    (_alice, a_wallet), (bob, b_wallet) = customer, other_customer
     before = ledger_snapshot()
     with pytest.raises(LedgerError) as refused:
         _transfer(bob, a_wallet, b_wallet, 1_000)
@@ -129,7 +129,7 @@ def test_transfers_only_reach_customer_wallets(engine, customer):
         (100, "zar", "invalid_currency"),
     ],
 )
-def test_malformed_amounts_and_currencies_change_nothing(engine, customer, other_customer, amount, currency, code):
+def test_malformed_amounts_and_currencies_change_nothing(engine, customer, other_customer, amount, currency, code):  # noqa: PLR0917
     (alice, a_wallet), (_, b_wallet) = customer, other_customer
     before = ledger_snapshot()
     with pytest.raises(LedgerError) as refused:
@@ -238,7 +238,7 @@ def test_withdrawal_needs_a_verified_bank_account_of_the_customer(engine, custom
 
 
 def test_reversal_restores_balances_once_and_only_for_operations(engine, customer, other_customer, operations):
-    (alice, a_wallet), (bob, b_wallet) = customer, other_customer
+    (alice, a_wallet), (_bob, b_wallet) = customer, other_customer
     original = _transfer(alice, a_wallet, b_wallet, 20_000)
     with pytest.raises(PermissionDenied):
         services.reversal_create(actor=alice, entry=original.entry_public_id, reason="mine")
