@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.pagination import CursorPagination
@@ -174,13 +173,14 @@ class AccountListView(generics.ListAPIView):
         return selectors.wallets_for(viewer=self.request.user)
 
 
+# NotFound, not Http404: fintech.errors.api_exception_handler asserts the exception is an APIException.
 class AccountDetailView(generics.RetrieveAPIView):
     serializer_class = AccountSerializer
 
     def get_object(self):
         account = selectors.wallet_get(viewer=self.request.user, public_id=self.kwargs["public_id"])
         if account is None:
-            raise Http404
+            raise exceptions.NotFound()
         return account
 
 
@@ -211,7 +211,7 @@ class StatementView(generics.ListAPIView):
     def get_queryset(self):
         account = selectors.wallet_get(viewer=self.request.user, public_id=self.kwargs["public_id"])
         if account is None:
-            raise Http404
+            raise exceptions.NotFound()
         return selectors.statement_for(viewer=self.request.user, account=account)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -230,7 +230,7 @@ class KycView(APIView):
     def get(self, request: Request) -> Response:
         record = selectors.kyc_for(viewer=request.user)
         if record is None:
-            raise Http404
+            raise exceptions.NotFound()
         return Response(KycStatusSerializer(record).data)
 
     @extend_schema(request=KycSubmitSerializer, responses={201: KycStatusSerializer})
