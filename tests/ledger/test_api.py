@@ -98,7 +98,7 @@ def test_money_movement_needs_a_recent_mfa(customer, other_customer):
 
 
 def test_another_customers_wallet_answers_404_everywhere(customer, other_customer):
-    (alice, a_wallet), (bob, b_wallet) = customer, other_customer
+    (_alice, a_wallet), (bob, b_wallet) = customer, other_customer
     client = api_client(bob)
     before = ledger_snapshot()
     assert_error_shape(_post_transfer(client, a_wallet, b_wallet), 404, "not_found")
