@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test ci lint bandit secrets migrations-check deploy-check install clean
+.PHONY: run test ci lint bandit secrets migrations-check deploy-check install clean bench
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11+ is required (found %d.%d)" % sys.version_info[:2])'
@@ -26,6 +26,10 @@ run: install
 
 test: install
 	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest $(PYTEST_ARGS)
+
+# Benchmarks on the test PostgreSQL (scratch databases, dropped afterwards). BENCH_ARGS="-d 5" for a short run.
+bench: install
+	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_ledger.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
