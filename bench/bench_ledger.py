@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# ruff: noqa: S603, S607, S311, PLR0917, T201 - a benchmark script: fixed tools, seeded load, prints a table
+# ruff: noqa: S603, S607, S311, PLR0917 - a benchmark script: fixed tools, seeded load, prints a table
 """Ledger benchmark: our transfer service against pgbench's tpcb-like, side by side, one cluster.
 
     make bench                                   # 30 s per row
