@@ -6,7 +6,7 @@ Checks (each a single aggregate query, so it scales with the table, not with Pyt
 3. postings sum to zero per currency across the whole ledger;
 4. every journal entry has >= 2 postings summing to zero per currency;
 5. every posting's currency is its account's currency.
-Read-only; run it on a replica if the primary is busy.
+Read-only; portable SQL (also runs on the SQLite dev profile); run it on a replica if the primary is busy.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ SELECT e.public_id FROM ledger_journalentry e
   LEFT JOIN (SELECT entry_id, currency, COUNT(*) AS n, SUM(amount) AS total
                FROM ledger_posting GROUP BY entry_id, currency) p ON p.entry_id = e.id
  GROUP BY e.id, e.public_id
-HAVING COALESCE(SUM(p.n), 0) < 2 OR BOOL_OR(COALESCE(p.total, 0) <> 0)
+HAVING COALESCE(SUM(p.n), 0) < 2 OR MAX(CASE WHEN COALESCE(p.total, 0) <> 0 THEN 1 ELSE 0 END) = 1
 """
 _CURRENCY_MISMATCH = """
 SELECT COUNT(*) FROM ledger_posting p JOIN ledger_ledgeraccount a ON a.id = p.account_id WHERE p.currency <> a.currency

@@ -286,3 +286,32 @@ def test_system_accounts_are_sharded_and_sum_to_the_mirror_of_wallets(engine, ma
     assert set(shards.values_list("shard", flat=True)) <= {0, 1, 2, 3}
     assert sum(shards.values_list("balance", flat=True)) == -12_000
     assert all(shard.allow_negative and shard.owner_id is None for shard in shards)
+
+
+def test_each_movement_is_audited_once_without_personal_information(engine, customer, other_customer, caplog):
+    import logging
+
+    (alice, a_wallet), (_, b_wallet) = customer, other_customer
+    key = new_key()
+    with caplog.at_level(logging.INFO, logger="compliance.audit"):
+        result = _transfer(alice, a_wallet, b_wallet, 4_200, key=key)
+        _transfer(alice, a_wallet, b_wallet, 4_200, key=key)  # a replay is not a second movement
+    events = [r for r in caplog.records if getattr(r, "audit_action", None) == "TRANSFER"]
+    assert len(events) == 1
+    assert events[0].object_id == str(result.entry_public_id)
+    assert events[0].change_diff == {
+        "amount": 4_200,
+        "currency": "ZAR",
+        "from_account": str(a_wallet.public_id),
+        "to_account": str(b_wallet.public_id),
+    }
+    assert alice.email not in str(events[0].__dict__)
+
+
+def test_a_refused_movement_writes_no_audit_event(engine, customer, other_customer, caplog):
+    import logging
+
+    (alice, a_wallet), (_, b_wallet) = customer, other_customer
+    with caplog.at_level(logging.INFO, logger="compliance.audit"), pytest.raises(LedgerError):
+        _transfer(alice, a_wallet, b_wallet, 999_999)
+    assert not [r for r in caplog.records if getattr(r, "audit_action", None) == "TRANSFER"]
