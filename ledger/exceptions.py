@@ -9,6 +9,7 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "same_account": (400, "Source and destination must be different accounts."),
     "invalid_idempotency_key": (400, "The Idempotency-Key header is missing or malformed."),
     "invalid_channel": (400, "The funding channel must be card or eft."),
+    "invalid_funding_source": (400, "Send a funding token or reference (at most 64 characters), never card details."),
     "reason_required": (400, "A reason is required."),
     "invalid_tier": (400, "Unknown KYC tier."),
     "not_found": (404, "Not found."),

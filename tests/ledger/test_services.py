@@ -315,3 +315,16 @@ def test_a_refused_movement_writes_no_audit_event(engine, customer, other_custom
     with caplog.at_level(logging.INFO, logger="compliance.audit"), pytest.raises(LedgerError):
         _transfer(alice, a_wallet, b_wallet, 999_999)
     assert not [r for r in caplog.records if getattr(r, "audit_action", None) == "TRANSFER"]
+
+
+@pytest.mark.parametrize("funding_source", ["4111111111111111", "4111 1111 1111 1111", "", "x" * 65])
+def test_deposit_refuses_card_numbers_and_bad_funding_sources(engine, customer, funding_source):
+    alice, a_wallet = customer
+    before = ledger_snapshot()
+    with pytest.raises(LedgerError) as refused:
+        services.deposit_create(
+            actor=alice, account=a_wallet.public_id, amount=100, currency="ZAR", channel="card",
+            funding_source=funding_source, idempotency_key=new_key(),
+        )  # fmt: skip
+    assert refused.value.code == "invalid_funding_source"
+    assert ledger_snapshot() == before
