@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rest_framework import serializers
 
 from ledger import limits
 from ledger.models import BankAccount, KycRecord, LedgerAccount, Posting
-
-_CARD_LIKE = re.compile(r"\d[\d -]{11,}\d")
+from ledger.services import CARD_LIKE
 
 
 class MinorUnitsField(serializers.Field):
@@ -49,7 +47,7 @@ def reference_field() -> serializers.CharField:
 
 def _not_card_data(value: str) -> str:
     # The funding source is a token or EFT reference; a card number must never land in the ledger.
-    if _CARD_LIKE.search(value):
+    if CARD_LIKE.search(value):
         raise serializers.ValidationError("Send a funding token or reference, never card details.")
     return value
 

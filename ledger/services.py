@@ -50,7 +50,7 @@ _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{8,100}$")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # A funding source is a token or EFT reference; anything shaped like a card number is refused so a
 # PAN can never be stored in the journal (cards and their vault arrive in a later phase).
-_CARD_LIKE = re.compile(r"\d[\d -]{11,}\d")
+CARD_LIKE = re.compile(r"\d[\d -]{11,}\d")
 
 
 def is_operations(user: Any) -> bool:
@@ -142,7 +142,7 @@ def deposit_create(
     key, account_id = validate_idempotency_key(idempotency_key), _as_uuid(account)
     if channel not in (Channel.CARD, Channel.EFT):
         raise LedgerError("invalid_channel")
-    if not funding_source or len(funding_source) > 64 or _CARD_LIKE.search(funding_source):
+    if not funding_source or len(funding_source) > 64 or CARD_LIKE.search(funding_source):
         raise LedgerError("invalid_funding_source")
     reference = clean_reference(reference)
     fingerprint = _fingerprint(
