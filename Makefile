@@ -27,8 +27,10 @@ run: install
 test: install
 	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest $(PYTEST_ARGS)
 
-# Bounded benchmarks (a few seconds each) on PostgreSQL, printing a table per area.
+# Bounded benchmarks on the test PostgreSQL (scratch databases, dropped afterwards), each printing
+# a table. BENCH_ARGS="-d 5" shortens the ledger run.
 bench: install
+	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_ledger.py $(BENCH_ARGS)
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_audit.py
 
 lint: install

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from celery.schedules import crontab
+
 from fintech.env import env_int
 
 BEAT_SCHEDULE: dict[str, dict] = {
@@ -32,5 +34,11 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "compliance.tasks.archive_audit_segments",
         "schedule": timedelta(days=1),
         "options": {"expires": 6 * 3600},
+    },
+    # Ledger reconciliation (SPEC C7): every balance re-derived from postings, daily.
+    "ledger-check-daily": {
+        "task": "ledger.tasks.check_ledger",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 6 * 60 * 60},
     },
 }

@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("compliance.urls_consent")),
     path("", include("accounts.urls")),
     path("", include("compliance.urls")),
+    path("", include("ledger.urls")),
 ]
 
 urlpatterns = [
