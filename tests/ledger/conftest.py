@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.tokens import token_pair_for
 from ledger import services
 from ledger.kyc import luhn_check_digit
 from ledger.models import LedgerAccount
@@ -76,12 +76,12 @@ def other_customer(make_customer):
     return make_customer(balance=50_000)
 
 
-def api_client(user, *, mfa: bool = True) -> APIClient:
-    token = AccessToken.for_user(user)
-    if mfa:
-        token["mfa_at"] = int(time.time())
+def api_client(user, *, mfa: bool = True, mfa_at: int | None = None) -> APIClient:
+    """A client with a real access token from the accounts token service."""
+    if mfa and mfa_at is None:
+        mfa_at = int(time.time())
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_pair_for(user, mfa_at=mfa_at)['access']}")
     return client
 
 

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from tests.ledger.conftest import new_key
+from tests.personas import otp_admin_login
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ def test_change_lists_are_read_only_and_constant_in_queries(client, auditor, bus
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    client.force_login(auditor)
+    otp_admin_login(client, auditor)
     with CaptureQueriesContext(connection) as few:
         assert client.get(f"/admin/ledger/{page}/").status_code == 200
     _transfers(*busy_ledger, 15)
@@ -60,7 +61,7 @@ def test_entry_detail_cannot_be_changed_or_deleted(client, auditor, busy_ledger)
     from ledger.models import JournalEntry
 
     entry = JournalEntry.objects.get(entry_type="transfer", amount=101)
-    client.force_login(auditor)
+    otp_admin_login(client, auditor)
     assert client.get(f"/admin/ledger/journalentry/{entry.pk}/change/").status_code == 200
     response = client.post(f"/admin/ledger/journalentry/{entry.pk}/change/", {"amount": 1})
     assert response.status_code == 403

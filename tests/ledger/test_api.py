@@ -7,7 +7,6 @@ import io
 import time
 
 import pytest
-from rest_framework_simplejwt.tokens import AccessToken
 
 from ledger import services
 from ledger.models import JournalEntry
@@ -35,9 +34,9 @@ def test_transfer_answers_201_and_replays_with_the_same_body(customer, other_cus
     (alice, a_wallet), (_, b_wallet) = customer, other_customer
     client = api_client(alice)
     key = new_key()
-    # User lookup + one ledger_move call; the other two are the savepoint pair that atomic() uses
-    # inside the test's own transaction (in production: BEGIN/COMMIT, not counted).
-    with django_assert_max_num_queries(4):
+    # User lookup + one ledger_move call + the audit row; the other two are the savepoint pair that
+    # atomic() uses inside the test's own transaction (in production: BEGIN/COMMIT, not counted).
+    with django_assert_max_num_queries(5):
         first = _post_transfer(client, a_wallet, b_wallet, 2_500, key=key, reference="lunch")
     assert first.status_code == 201, first.content
     body = first.json()
@@ -89,10 +88,7 @@ def test_money_movement_needs_a_recent_mfa(customer, other_customer):
     (alice, a_wallet), (_, b_wallet) = customer, other_customer
     before = ledger_snapshot()
     assert_error_shape(_post_transfer(api_client(alice, mfa=False), a_wallet, b_wallet), 403, "mfa_step_up_required")
-    token = AccessToken.for_user(alice)
-    token["mfa_at"] = int(time.time()) - 3600
-    stale = api_client(alice, mfa=False)
-    stale.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    stale = api_client(alice, mfa_at=int(time.time()) - 3600)
     assert_error_shape(_post_transfer(stale, a_wallet, b_wallet), 403, "mfa_step_up_required")
     assert ledger_snapshot() == before
 
@@ -153,7 +149,8 @@ def test_deposit_refuses_card_numbers_as_funding_source(customer):
 def test_deposit_and_withdrawal_over_the_api(customer, operations, django_assert_max_num_queries):
     alice, a_wallet = customer
     client = api_client(alice)
-    with django_assert_max_num_queries(4):
+    # As for transfers: user, ledger_move, the audit row, and the test transaction's savepoints.
+    with django_assert_max_num_queries(5):
         deposit = client.post(
             "/api/v1/deposits/",
             {"account": str(a_wallet.public_id), "amount": 5_000, "currency": "ZAR", "method": "card",
