@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ledger import limits
@@ -11,6 +13,7 @@ from ledger.models import BankAccount, KycRecord, LedgerAccount, Posting
 from ledger.services import CARD_LIKE
 
 
+@extend_schema_field(OpenApiTypes.INT64)
 class MinorUnitsField(serializers.Field):
     """An amount in integer minor units: a JSON integer, > 0 and <= MAX_AMOUNT_MINOR.
 
