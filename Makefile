@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test ci lint bandit secrets migrations-check deploy-check install clean
+.PHONY: run test bench ci lint bandit secrets migrations-check deploy-check install clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11+ is required (found %d.%d)" % sys.version_info[:2])'
@@ -26,6 +26,12 @@ run: install
 
 test: install
 	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest $(PYTEST_ARGS)
+
+# Bounded benchmarks on the test PostgreSQL (scratch databases, dropped afterwards), each printing
+# a table. BENCH_ARGS="-d 5" shortens the ledger run.
+bench: install
+	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_ledger.py $(BENCH_ARGS)
+	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_audit.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,11 +1,33 @@
-from django.contrib import admin
-from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+"""Admin screens for users and devices. Writes go through accounts.services."""
 
-from accounts.models import User
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
+from django.http import HttpRequest, HttpResponse
+
+from accounts import roles, services
+from accounts.models import TOTPDevice, User
+
+
+class StaffCreationForm(AdminUserCreationForm):
+    """Admins create staff accounts here (never through the API), with exactly one staff role."""
+
+    role = forms.ChoiceField(choices=[(role, role.replace("_", " ")) for role in roles.STAFF_ROLES])
+
+    class Meta:
+        model = User
+        fields = ("email", "first_name", "last_name")
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    add_form = StaffCreationForm
     ordering = ("-created_at",)
     list_display = ("public_id", "is_active", "is_staff", "created_at")
     list_filter = ("is_active", "is_staff", "groups")
@@ -18,4 +40,71 @@ class UserAdmin(DjangoUserAdmin):
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )
-    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("email", "first_name", "last_name", "role", "password1", "password2"),
+            },
+        ),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and not request.user.is_superuser:
+            # Only a superuser can make or unmake a superuser or edit another admin's e-mail.
+            fields += ("is_superuser", "email")
+        return fields
+
+    def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
+        if not change:
+            created = services.staff_user_create(
+                actor=request.user,
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data.get("password1") or None,
+                role=form.cleaned_data["role"],
+                first_name=form.cleaned_data.get("first_name", ""),
+                last_name=form.cleaned_data.get("last_name", ""),
+            )
+            # The admin continues with ``obj`` (redirects, messages): point it at the new row.
+            obj.pk = created.pk
+            obj.public_id = created.public_id
+            obj._state.adding = False
+            return
+        services.user_admin_update(actor=request.user, user=obj, changed_fields=list(form.changed_data))
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302:
+            # Django's form saved the new password; cut off the sessions and tokens it protected.
+            services.password_set_by_admin_record(actor=request.user, user=self.get_object(request, unquote(id)))
+        return response
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        if not change:
+            return
+        if "groups" in form.changed_data:
+            services.user_roles_set(
+                actor=request.user, user=form.instance, role_names=[g.name for g in form.cleaned_data["groups"]]
+            )
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+
+@admin.register(TOTPDevice)
+class TOTPDeviceAdmin(admin.ModelAdmin):
+    """Devices are listed (never their keys) and can be deleted so a user can re-enrol."""
+
+    list_display = ("user", "confirmed", "created_at", "confirmed_at")
+    list_select_related = ("user",)
+    list_filter = ("confirmed",)
+    fields = ("user", "name", "confirmed", "created_at", "confirmed_at")
+    readonly_fields = fields
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

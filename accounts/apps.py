@@ -1,7 +1,28 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts and access"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from accounts import schema  # noqa: F401  (registers the OpenAPI auth extension)
+
+        # Plumbing, not business logic: keep the role groups in step with the declared
+        # permissions after every migrate (permissions appear as apps add models).
+        post_migrate.connect(_sync_roles_after_migrate, dispatch_uid="accounts.sync_roles")
+
+
+def _sync_roles_after_migrate(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
+    from django.apps import apps
+
+    # Run once per migrate, after the last app's permissions exist (post_migrate is sent for
+    # each app that has a models module, in INSTALLED_APPS order).
+    with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
+    if not with_models or sender.label != with_models[-1].label:
+        return
+    from accounts.services import roles_sync
+
+    roles_sync(actor=None)

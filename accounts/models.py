@@ -1,17 +1,31 @@
-"""The platform's user: one model for customers and staff, identified by e-mail.
+"""The platform's user, their TOTP device and their one-time backup codes.
 
 Internal integer keys never leave the database; anything that appears in a URL, a token or an
 export uses ``public_id`` (a random UUID), so ids cannot be enumerated.
+
+Invariants:
+- ``auth_epoch`` is copied into every JWT; bumping it (password change or reset, deactivation,
+  revocation) makes every token issued before unusable at once (accounts/authentication.py).
+- A TOTP code is accepted at most once: ``last_t`` remembers the newest time step used, and a
+  verification runs on a row locked with SELECT … FOR UPDATE (accounts/services.py).
+- Backup codes are stored only as keyed hashes and consumed with one conditional UPDATE.
 """
 
 from __future__ import annotations
 
+import base64
+import hmac
+import time
 import uuid
+from hashlib import sha256
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
+from django_otp.models import Device, ThrottlingMixin
+from django_otp.oath import TOTP
 
 
 class UserManager(BaseUserManager["User"]):
@@ -52,6 +66,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     last_name = models.CharField(max_length=150, blank=True)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May log in to the admin (with MFA).")
+    # Copied into every JWT; bumped to revoke all tokens issued before (see module docstring).
+    auth_epoch = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -74,3 +90,89 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.first_name
+
+
+class TOTPDevice(ThrottlingMixin, Device):
+    """An RFC 6238 authenticator (30-second steps, 6 digits), one per user.
+
+    Subclasses django-otp's ``Device`` so ``user.is_verified()`` and the OTP admin site accept it;
+    django-otp's own TOTP plugin is not used because it keeps keys in clear.
+    """
+
+    STEP = 30
+    DIGITS = 6
+    # One step either side absorbs clock drift and the time it takes to type the code.
+    TOLERANCE = 1
+
+    key = models.CharField(max_length=128)  # encrypted at rest once compliance field encryption lands (issue 4)
+    last_t = models.BigIntegerField(default=-1, help_text="Newest time step accepted; older or equal ones are replays.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "TOTP device"
+        constraints = [models.UniqueConstraint(fields=["user"], name="accounts_one_totp_device_per_user")]
+
+    def __str__(self) -> str:
+        return f"TOTP device of user {self.user_id}"
+
+    def get_throttle_factor(self) -> int:
+        return settings.OTP_TOTP_THROTTLE_FACTOR
+
+    def _totp(self) -> TOTP:
+        return TOTP(base64.b32decode(self.key), step=self.STEP, digits=self.DIGITS)
+
+    def current_code(self, at: float | None = None) -> str:
+        """The code an authenticator shows at ``at`` (for tests and demo output only)."""
+        totp = self._totp()
+        totp.time = at if at is not None else time.time()
+        return f"{totp.token():0{self.DIGITS}d}"
+
+    def verify_token(self, token: str) -> bool:
+        """Accept ``token`` once. The caller must hold this row locked (SELECT … FOR UPDATE)."""
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        token = (token or "").strip()
+        if not (token.isdigit() and len(token) == self.DIGITS):
+            self.throttle_increment(commit=True)
+            return False
+        totp = self._totp()
+        totp.time = time.time()
+        now_t = totp.t()
+        for t in range(now_t - self.TOLERANCE, now_t + self.TOLERANCE + 1):
+            if t <= self.last_t:
+                continue
+            totp.drift = t - now_t
+            if hmac.compare_digest(f"{totp.token():0{self.DIGITS}d}", token):
+                self.last_t = t
+                self.throttling_failure_timestamp = None
+                self.throttling_failure_count = 0
+                self.save(update_fields=["last_t", "throttling_failure_timestamp", "throttling_failure_count"])
+                return True
+        self.throttle_increment(commit=False)
+        self.save(update_fields=["throttling_failure_timestamp", "throttling_failure_count"])
+        return False
+
+
+def backup_code_digest(code: str) -> str:
+    """Keyed hash of a backup code: the codes are random (50 bits), so HMAC-SHA256 suffices and
+    allows the lookup that makes consumption one atomic UPDATE."""
+    normalised = "".join(code.split()).replace("-", "").upper()
+    key = sha256(b"accounts.backup-code|" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(key, normalised.encode(), sha256).hexdigest()
+
+
+class BackupCode(models.Model):
+    """A one-time recovery code, stored only as its keyed hash."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="backup_codes")
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "digest"], name="accounts_backup_code_unique")]
+
+    def __str__(self) -> str:
+        return f"Backup code {self.pk}"

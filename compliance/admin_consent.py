@@ -54,32 +54,6 @@ from compliance.services_consent import (
     purpose_update,
 )
 
-# Permissions the roles need for these screens. The accounts role set-up grants them (the lead
-# wires this mapping into it); tests grant them the same way.
-CONSENT_ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    "information_officer": (
-        "compliance.view_processingpurpose",
-        "compliance.add_processingpurpose",
-        "compliance.change_processingpurpose",
-        "compliance.view_purposenotice",
-        "compliance.add_purposenotice",
-        "compliance.change_purposenotice",
-        "compliance.view_consentevent",
-        "compliance.view_processingrestrictionevent",
-        "compliance.add_processingrestrictionevent",
-        "compliance.export_marketing_audience",
-        "compliance.record_consent_on_behalf",
-        "compliance.view_consent_statistics",
-    ),
-    "auditor": (
-        "compliance.view_processingpurpose",
-        "compliance.view_purposenotice",
-        "compliance.view_consentevent",
-        "compliance.view_processingrestrictionevent",
-        "compliance.view_consent_statistics",
-    ),
-}
-
 
 class ReadOnlyEvidenceAdmin(admin.ModelAdmin):
     """Evidence rows: nobody adds, changes or deletes them through the admin."""

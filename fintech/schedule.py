@@ -23,4 +23,26 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(seconds=env_int("FINTECH_HEARTBEAT_SECONDS", 30)),
         "options": {"expires": 30},
     },
+    # Audit trail (SPEC C4): chain records seconds after commit, verify hourly, archive daily.
+    "audit-seal": {
+        "task": "compliance.tasks.seal_audit_events",
+        "schedule": timedelta(seconds=env_int("AUDIT_SEAL_SECONDS", 5)),
+        "options": {"expires": 5},
+    },
+    "audit-verify-chain": {
+        "task": "compliance.tasks.verify_audit_chain",
+        "schedule": timedelta(hours=1),
+        "options": {"expires": 3600},
+    },
+    "audit-archive": {
+        "task": "compliance.tasks.archive_audit_segments",
+        "schedule": timedelta(days=1),
+        "options": {"expires": 6 * 3600},
+    },
+    # Ledger reconciliation (SPEC C7): every balance re-derived from postings, daily.
+    "ledger-check-daily": {
+        "task": "ledger.tasks.check_ledger",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 6 * 60 * 60},
+    },
 }

@@ -9,6 +9,9 @@ api_v1 = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("", include("compliance.dsar.urls")),
     path("", include("compliance.urls_consent")),
+    path("", include("accounts.urls")),
+    path("", include("compliance.urls")),
+    path("", include("ledger.urls")),
 ]
 
 urlpatterns = [

@@ -14,7 +14,25 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
+from tests.personas import *  # noqa: F403  (persona fixtures shared by every app's tests)
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _empty_audit_trail(request, django_db_blocker) -> None:
+    """Every database test starts from an empty audit trail.
+
+    Migrating the test database, and flushing it after a transactional test, syncs the roles,
+    which is audited (ROLE_CHANGED); those rows would otherwise appear in every test's trail.
+    The test settings let a superuser connection TRUNCATE the otherwise append-only table
+    (``fintech.audit_truncate``).
+    """
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames)
+    if not uses_db:
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE compliance_auditevent")
 
 
 @pytest.fixture(autouse=True)

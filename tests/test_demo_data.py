@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from accounts.models import TOTPDevice
 from fintech.management.commands.demo_data import ROLES
 
 
@@ -23,4 +24,9 @@ def test_demo_data_creates_one_user_per_role_once(settings, tmp_path, capsys):
     assert "already present" in second
     credentials = tmp_path / "demo-credentials.txt"
     assert credentials.stat().st_mode & 0o777 == 0o600
-    assert len(credentials.read_text().splitlines()) == len(ROLES)
+    lines = credentials.read_text().splitlines()
+    assert len([line for line in lines if "TOTP key" in line]) == len(ROLES)
+    assert len([line for line in lines if "otpauth://totp/" in line]) == len(ROLES)
+    # Every demo user has a confirmed authenticator, so the OTP-only admin is usable at once.
+    assert TOTPDevice.objects.filter(confirmed=True).count() == len(ROLES)
+    assert users.get(groups__name="admin").is_superuser

@@ -1,6 +1,7 @@
 """Compliance models, one module per concern (audit, PI inventory and keys, consent, DSARs,
 retention), imported here so Django finds them."""
 
+from compliance.models.audit import AuditEvent  # the immutable audit trail, SPEC C4
 from compliance.models.consent import (  # consent management, SPEC C5
     ConsentEvent,
     ProcessingPurpose,
@@ -12,6 +13,7 @@ from compliance.models.holds import LegalHold  # retention-duty and litigation h
 from compliance.models.keys import FieldKeyVersion, KeyPurpose, KeyRotationRun, PIInventory  # SPEC C3
 
 __all__ = [
+    "AuditEvent",
     "ConsentEvent",
     "DataSubjectRequest",
     "DsarEvent",

@@ -27,7 +27,8 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin's default site is the OTP-enforcing PlatformAdminSite (accounts/admin_site.py).
+    "accounts.admin_config.PlatformAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -35,12 +36,16 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_otp",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_celery_results",
     "csp",
     "pgtrigger",
+    "auditlog",
     "compliance",
     "accounts",
     "ledger",
@@ -56,8 +61,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.IdleSessionTimeoutMiddleware",
+    "accounts.middleware.PermissionDeniedAuditMiddleware",
+    "compliance.middleware.AuditlogContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "fintech.urls"
@@ -103,6 +114,42 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Authentication, lockout, MFA --------------------------------------------------------------
+# Axes first: it refuses a locked-out account before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# 10 failures (password or one-time code) per account within 30 minutes lock it for 30 minutes,
+# on the admin login, the token endpoint and the OTP step alike (accounts/lockout.py).
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# axes.W006 warns that User-Agent rotation bypasses an IP+UA lock; ours is per account, and the
+# per-address limit is the DRF `auth` throttle, so the warning does not apply.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.lockout_client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+# A fixed window: attempts during a lockout neither extend it nor are stored.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Only the lockout is needed; per-login access rows would duplicate the audit trail.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["password", "new_password", "current_password", "otp", "otp_token", "token"]
+# TOTP: exponential back-off after failed codes (1, 2, 4 … seconds), on top of the lockout.
+OTP_TOTP_THROTTLE_FACTOR = env_int("OTP_TOTP_THROTTLE_FACTOR", 1)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Fintech")
+# Password-reset links live one hour and die once the password changes (Django's token).
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 60 * 60)
+# Where the e-mailed reset link points; uid and token go in the fragment, never to a server log.
+PASSWORD_RESET_URL = env_str("PASSWORD_RESET_URL", "http://127.0.0.1:8000/reset-password")
+
+EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "no-reply@fintech.example")
+
 # --- Passwords ------------------------------------------------------------------------------
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
@@ -113,6 +160,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.passwords.LettersAndDigitsValidator"},
+    {"NAME": "accounts.passwords.MaximumLengthValidator", "OPTIONS": {"max_length": 128}},
 ]
 
 # --- Internationalisation: UTC everywhere, aware datetimes only ------------------------------
@@ -178,16 +227,17 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
 # --- Django REST framework: closed by default -------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.PlatformJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "fintech.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
+    # DRF's throttles with the client address taken through trusted proxies only.
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.ScopedRateThrottle",
+        "accounts.throttling.AnonRateThrottle",
+        "accounts.throttling.UserRateThrottle",
+        "accounts.throttling.ScopedRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("API_THROTTLE_ANON", "60/min"),
@@ -204,6 +254,8 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 5)),
     "REFRESH_TOKEN_LIFETIME": timedelta(hours=env_int("JWT_REFRESH_HOURS", 12)),
     "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
     "ALGORITHM": "HS256",
     "SIGNING_KEY": env_str("JWT_SIGNING_KEY", SECRET_KEY),
     "AUDIENCE": env_str("JWT_AUDIENCE", "fintech-api"),
@@ -239,6 +291,31 @@ FIELD_KEYS = {
     "KMS_KEY_ID": env_str("FIELD_KEY_KMS_KEY_ID", ""),
     "CREATE_IF_MISSING": False,
 }
+# --- Audit trail (SPEC C4): sealing, verification, archive, field-level change trail ----------
+# Archive of sealed segments: "local" (a directory) or "s3" (Object Lock, COMPLIANCE mode).
+AUDIT_ARCHIVE_BACKEND = env_str("AUDIT_ARCHIVE_BACKEND", "local")
+AUDIT_ARCHIVE_DIR = env_str("AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit-archive"))
+AUDIT_ARCHIVE_S3_BUCKET = env_str("AUDIT_ARCHIVE_S3_BUCKET", "")
+AUDIT_ARCHIVE_S3_PREFIX = env_str("AUDIT_ARCHIVE_S3_PREFIX", "audit/")
+# Five years (PMLA/FICA), counting the leap days.
+AUDIT_ARCHIVE_RETENTION_DAYS = env_int("AUDIT_ARCHIVE_RETENTION_DAYS", 5 * 365 + 2)
+AUDIT_ARCHIVE_SEGMENT_RECORDS = env_int("AUDIT_ARCHIVE_SEGMENT_RECORDS", 100_000)
+# How often the sealer refreshes head.json outside the database (the truncation tripwire).
+AUDIT_HEAD_EXPORT_SECONDS = env_int("AUDIT_HEAD_EXPORT_SECONDS", 60)
+# Verification alerts when a committed record has waited longer than this to be sealed.
+AUDIT_SEAL_MAX_LAG_SECONDS = env_int("AUDIT_SEAL_MAX_LAG_SECONDS", 5 * 60)
+# The admin warns when the last successful verification is older than this.
+AUDIT_VERIFY_MAX_AGE_SECONDS = env_int("AUDIT_VERIFY_MAX_AGE_SECONDS", 2 * 60 * 60)
+# A report export larger than this must be narrowed (it is built in memory).
+AUDIT_REPORT_MAX_ROWS = env_int("AUDIT_REPORT_MAX_ROWS", 50_000)
+# The least-privilege role the application connects as (see compliance/db_roles.py).
+AUDIT_DB_APP_ROLE = env_str("AUDIT_DB_APP_ROLE", "fintech_app")
+# django-auditlog: models are registered explicitly (never all models: TOTP secrets), PI values
+# masked fully, the request id as correlation id; actor and address come from our middleware.
+AUDITLOG_INCLUDE_ALL_MODELS = False
+AUDITLOG_MASK_CALLABLE = "compliance.change_trail.mask_fully"
+AUDITLOG_CID_GETTER = "compliance.request_context.get_request_id"
+AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"

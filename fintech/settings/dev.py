@@ -11,6 +11,8 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 # `make run` serves plain HTTP on 127.0.0.1; Secure cookies would never be sent back.
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Password-reset and other mails are printed, not sent.
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 if not DATABASES:
     VAR_DIR.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,9 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:543
 if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
     raise RuntimeError("Tests run against PostgreSQL only: DATABASE_URL must be a postgres:// URL.")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+# The audit table refuses TRUNCATE; Django empties all tables with one TRUNCATE between
+# transactional tests, so test sessions (superuser only) opt in (see compliance/models/audit.py).
+DATABASES["default"]["OPTIONS"] = {"options": "-c fintech.audit_truncate=allow"}
 
 _redis_base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
 # Several checkouts may test at once on one Redis: TEST_REDIS_DB_OFFSET keeps them apart.
@@ -39,6 +42,7 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"anon": "10000/min", "user": "10000/min", "auth": "10000/min"},
 }
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Serve static files from the apps' folders: tests never run collectstatic.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True

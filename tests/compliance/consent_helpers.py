@@ -10,13 +10,13 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
 
-from compliance.admin_consent import CONSENT_ROLE_PERMISSIONS
+from accounts.services import roles_sync
 from compliance.consent_seed import seed_processing_purposes
 from compliance.models.consent import PurposeNotice
+from tests import personas
 
 PASSWORD = "correct-horse-battery-staple-42"  # pragma: allowlist secret
 _counter = itertools.count(1)
@@ -33,22 +33,17 @@ def make_user(prefix: str = "customer", *, groups: tuple[str, ...] = ("customer"
 
 
 def grant_role_permissions(role: str) -> Group:
-    group, _ = Group.objects.get_or_create(name=role)
-    for perm in CONSENT_ROLE_PERMISSIONS.get(role, ()):
-        app_label, codename = perm.split(".")
-        group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    return group
+    """The role's permissions exactly as the product grants them (accounts/roles.py)."""
+    roles_sync()
+    return Group.objects.get(name=role)
 
 
 def make_staff(role: str):
-    grant_role_permissions(role)
-    return make_user(role.replace("_", ""), groups=(role,), is_staff=True)
+    return personas.make_staff(role)
 
 
 def api_client(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
-    return client
+    return personas.make_api_client(user)
 
 
 def seed_purposes() -> None:

@@ -16,6 +16,7 @@ from compliance.models.consent import ConsentEvent, ProcessingPurpose, PurposeNo
 from compliance.selectors_consent import MARKETING_AUDIENCE_COLUMNS, may_process
 from compliance.services_consent import consent_record, notice_draft_save
 from tests.compliance.consent_helpers import current_version, make_staff, make_user, seed_purposes, spy_audit
+from tests.personas import otp_admin_login
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,7 @@ def _purposes(db):
 def staff_client(role: str) -> tuple[Client, object]:
     user = make_staff(role)
     client = Client()
-    client.force_login(user)
+    otp_admin_login(client, user)
     return client, user
 
 
@@ -94,10 +95,10 @@ def test_nobody_edits_or_deletes_consent_events_in_the_admin(role):
 def test_customers_and_unprivileged_staff_cannot_see_consent_history():
     customer = make_user()
     client = Client()
-    client.force_login(customer)
+    otp_admin_login(client, customer)
     assert client.get(EVENTS_URL).status_code == 302  # not staff: sent to the admin login
     staff = make_user("ops", groups=("operations",), is_staff=True)
-    client.force_login(staff)
+    otp_admin_login(client, staff)
     assert client.get(EVENTS_URL).status_code == 403
     assert client.get(STATS_URL).status_code == 403
     assert client.get(RECORD_URL).status_code == 403

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from tests.personas import otp_admin_login
 from tests.pi_testapp.models import Subject
 
 URL = "/admin/pi_testapp/subject/"
@@ -15,7 +16,7 @@ def admin_client_(client):
     user = get_user_model().objects.create_user(
         email="admin@example.com", password="x" * 16, is_staff=True, is_superuser=True
     )
-    client.force_login(user)
+    otp_admin_login(client, user)
     return client
 
 

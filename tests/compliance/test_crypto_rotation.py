@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import logging
 import threading
 
 import pytest
@@ -13,6 +12,7 @@ from django.db import connection
 
 from compliance.crypto import aead, rotation
 from compliance.crypto.keys import BLIND_INDEX, FIELD, EnvKeyProvider
+from compliance.models.audit import AuditEvent
 from compliance.models.keys import FieldKeyVersion, KeyRotationRun
 from tests.compliance.conftest import raw_column
 from tests.pi_testapp.models import CaseNote, Subject
@@ -40,17 +40,16 @@ def prefixes(column: str, table: str = TABLE) -> set[str]:
     return {value.split(":", 1)[0] for value in raw_column(table, column) if value is not None}
 
 
-def audit_events(caplog) -> list[dict]:
+def audit_events() -> list[dict]:
+    """KEY_ROTATED records in the audit trail, oldest first."""
     return [
-        {"object_id": r.object_id, **r.change_diff}
-        for r in caplog.records
-        if r.name == "compliance.audit" and getattr(r, "audit_action", "") == "KEY_ROTATED"
+        {"object_id": event.object_id, **event.change_diff}
+        for event in AuditEvent.objects.filter(action="KEY_ROTATED").order_by("id")
     ]
 
 
 @pytest.mark.django_db
-def test_rotation_reencrypts_every_row_and_old_keys_can_then_retire(file_keys, caplog):
-    caplog.set_level(logging.INFO, logger="compliance.audit")
+def test_rotation_reencrypts_every_row_and_old_keys_can_then_retire(file_keys):
     subjects = seed(5)
     assert all(prefixes(column) == {"v1"} for column in ENCRYPTED)
 
@@ -83,7 +82,7 @@ def test_rotation_reencrypts_every_row_and_old_keys_can_then_retire(file_keys, c
     status = {(row["purpose"], row["version"]): row for row in rotation.key_version_status()}
     assert status[(FIELD, 2)]["in_service_since"] == versions[(FIELD, 2)].rotated_at
     assert status[(FIELD, 1)]["in_service_since"] == versions[(FIELD, 1)].created_at
-    events = audit_events(caplog)
+    events = audit_events()
     assert [(e["object_id"], e["stage"]) for e in events] == [
         ("field:v2", "started"),
         ("field:v2", "reencrypted"),
@@ -103,7 +102,7 @@ def test_rotation_reencrypts_every_row_and_old_keys_can_then_retire(file_keys, c
     # Everything still reads and is still found with v1 gone.
     assert Subject.objects.get(pk=subjects[0].pk).id_number == "8001015009000"
     assert list(Subject.objects.filter(email_index__matches="PERSON4@example.com")) == [subjects[4]]
-    retirements = [e for e in audit_events(caplog) if e["stage"] == "retired"]
+    retirements = [e for e in audit_events() if e["stage"] == "retired"]
     assert [(e["object_id"], e["retired"]) for e in retirements] == [("field:v2", [1]), ("blind_index:v2", [1])]
 
 

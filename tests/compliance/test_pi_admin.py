@@ -7,6 +7,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
+from tests.personas import otp_admin_login
+
 URL = "/admin/compliance/piinventory/"
 
 
@@ -25,7 +27,7 @@ def make_user(role: str | None, *, staff: bool = True, superuser: bool = False):
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ["information_officer", "auditor"])
 def test_officer_and_auditor_see_the_inventory(client, role, django_assert_max_num_queries):
-    client.force_login(make_user(role))
+    otp_admin_login(client, make_user(role))
     assert reverse("admin:compliance_piinventory_changelist") == URL
     with django_assert_max_num_queries(10):
         response = client.get(URL)
@@ -40,14 +42,14 @@ def test_officer_and_auditor_see_the_inventory(client, role, django_assert_max_n
 
 @pytest.mark.django_db
 def test_superuser_sees_it_too(client):
-    client.force_login(make_user(None, superuser=True))
+    otp_admin_login(client, make_user(None, superuser=True))
     assert client.get(URL).status_code == 200
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("role", ["operations", None])
 def test_other_staff_are_refused(client, role):
-    client.force_login(make_user(role))
+    otp_admin_login(client, make_user(role))
     assert client.get(URL).status_code == 403
     assert URL not in client.get("/admin/").content.decode()
 
@@ -55,7 +57,7 @@ def test_other_staff_are_refused(client, role):
 @pytest.mark.django_db
 def test_customers_and_anonymous_are_sent_to_the_login(client):
     assert client.get(URL).status_code == 302
-    client.force_login(make_user("information_officer", staff=False))
+    otp_admin_login(client, make_user("information_officer", staff=False))
     response = client.get(URL)
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
@@ -63,6 +65,6 @@ def test_customers_and_anonymous_are_sent_to_the_login(client):
 @pytest.mark.django_db
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
 def test_the_page_is_read_only(client, method):
-    client.force_login(make_user("information_officer"))
+    otp_admin_login(client, make_user("information_officer"))
     assert getattr(client, method)(URL + "add/").status_code in (404, 405)
     assert getattr(client, method)(URL).status_code in (200, 405)

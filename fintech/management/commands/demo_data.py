@@ -1,7 +1,10 @@
-"""Load the demo data `make run` shows a newcomer: one user per role.
+"""Load the demo data `make run` shows a newcomer: one user per role, each with an authenticator.
 
-Idempotent: a second run changes nothing and says so. Passwords are random, printed once when
-the users are created and kept in a private file (mode 0600, git-ignored) under var/.
+Idempotent: a second run changes nothing and says so. Users are created through the accounts
+services (customer self-registration, admin-created staff) and each gets an enrolled TOTP
+device, because the admin demands a one-time code from every staff user. Passwords and TOTP keys
+are random, printed once when the users are created and kept in a private file (mode 0600,
+git-ignored) under var/.
 """
 
 from __future__ import annotations
@@ -12,12 +15,18 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts import roles, services
+
 DEMO_DOMAIN = "demo.fintech.example"
-ROLES = ("customer", "operations", "information_officer", "auditor", "admin")
+ROLES = roles.ALL_ROLES
+
+
+def _demo_password() -> str:
+    # Random, with letters and digits guaranteed (the password policy demands both).
+    return f"{secrets.token_urlsafe(15)}a{secrets.randbelow(10)}"
 
 
 class Command(BaseCommand):
@@ -26,32 +35,43 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         user_model = get_user_model()
         credentials_file = Path(settings.VAR_DIR) / "demo-credentials.txt"
-        created: list[tuple[str, str, str]] = []
+        created: list[tuple[str, str, str, str, str]] = []
+        services.roles_sync(actor=None)
         with transaction.atomic():
             for role in ROLES:
-                group, _ = Group.objects.get_or_create(name=role)
                 email = f"{role.replace('_', '.')}@{DEMO_DOMAIN}"
                 if user_model.objects.filter(email=email).exists():
                     continue
-                password = secrets.token_urlsafe(18)
-                user = user_model.objects.create_user(
-                    email=email,
-                    password=password,
-                    first_name="Demo",
-                    last_name=role.replace("_", " ").title(),
-                    is_staff=role != "customer",
-                    is_superuser=role == "admin",
-                )
-                user.groups.add(group)
-                created.append((role, email, password))
+                password = _demo_password()
+                names = {"first_name": "Demo", "last_name": role.replace("_", " ").title()}
+                if role == roles.CUSTOMER:
+                    user = services.customer_register(email=email, password=password, **names)
+                else:
+                    user = services.staff_user_create(
+                        actor=None,
+                        email=email,
+                        password=password,
+                        role=role,
+                        is_superuser=role == roles.ADMIN,
+                        **names,
+                    )
+                device = services.totp_enrol_start(actor=user)
+                services.totp_enrol_confirm(actor=user, code=device.current_code(), issue_tokens=False)
+                created.append((role, email, password, device.key, services.otpauth_uri(device)))
         if not created:
             self.stdout.write(f"Demo data already present; credentials are in {credentials_file}.")
             return
-        lines = [f"{role:<20} {email:<45} {password}" for role, email, password in created]
+        lines = [f"{role:<20} {email:<45} {password}  TOTP key {key}" for role, email, password, key, _ in created]
+        uris = [f"{role:<20} {uri}" for role, _, _, _, uri in created]
         credentials_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(credentials_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
+            handle.write("\n".join(uris) + "\n")
         self.stdout.write(self.style.SUCCESS(f"Demo users created (shown once; also in {credentials_file}):"))
         for line in lines:
             self.stdout.write("  " + line)
+        self.stdout.write("Add the TOTP keys to an authenticator app (or open these otpauth URIs):")
+        for line in uris:
+            self.stdout.write("  " + line)
+        self.stdout.write("The admin asks for e-mail, password and the current 6-digit code.")

@@ -1,0 +1,118 @@
+"""The five roles as Django groups, each with the least privilege its job needs (SPEC C2).
+
+Permissions are "app_label.codename" strings. Codenames of models another app has not added yet
+are listed already and skipped by ``roles_sync`` until they exist, so an app only has to add its
+models (and, if its job needs more, a line here). ``roles_sync`` runs after every ``migrate`` and
+via ``manage.py sync_roles``; it makes each group's permissions exactly the declared set.
+
+- customer: no model permissions; customers act only through the API, scoped to themselves.
+- operations: KYC and customer support (masked PI), ledger read-only.
+- information_officer: DSAR queue, processing purposes, retention, legal holds, breach register.
+- auditor: read-only everywhere (only ``view_`` permissions; a test enforces it).
+- admin: user and role administration, scheduler and lockout management.
+"""
+
+from __future__ import annotations
+
+CUSTOMER = "customer"
+OPERATIONS = "operations"
+INFORMATION_OFFICER = "information_officer"
+AUDITOR = "auditor"
+ADMIN = "admin"
+
+STAFF_ROLES = (OPERATIONS, INFORMATION_OFFICER, AUDITOR, ADMIN)
+ALL_ROLES = (CUSTOMER, *STAFF_ROLES)
+
+_LEDGER_READ = [
+    "ledger.view_account",
+    "ledger.view_journalentry",
+    "ledger.view_posting",
+    "ledger.view_card",
+    "ledger.view_kycverification",
+    "ledger.view_bankaccount",
+]
+_COMPLIANCE_READ = [
+    "compliance.view_auditevent",
+    "compliance.view_processingpurpose",
+    "compliance.view_purposenotice",
+    "compliance.view_consentevent",
+    "compliance.view_processingrestrictionevent",
+    "compliance.view_consent_statistics",
+    "compliance.view_datasubjectrequest",
+    "compliance.view_dsarevent",
+    "compliance.view_legalhold",
+    "compliance.view_pi_inventory",
+    "compliance.view_fieldkeyversion",
+    "compliance.view_keyrotationrun",
+    "compliance.view_retentionpolicy",
+    "compliance.view_securitycompromise",
+    "compliance.view_secretrotation",
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    CUSTOMER: [],
+    OPERATIONS: [
+        "accounts.view_user",
+        *_LEDGER_READ,
+        "ledger.add_kycverification",
+        "ledger.change_kycverification",
+    ],
+    INFORMATION_OFFICER: [
+        "accounts.view_user",
+        "compliance.view_auditevent",
+        "compliance.view_pi_inventory",
+        # Consent management (SPEC C5): purposes, notices, evidence, on-behalf records, exports.
+        "compliance.view_processingpurpose",
+        "compliance.add_processingpurpose",
+        "compliance.change_processingpurpose",
+        "compliance.view_purposenotice",
+        "compliance.add_purposenotice",
+        "compliance.change_purposenotice",
+        "compliance.view_consentevent",
+        "compliance.view_processingrestrictionevent",
+        "compliance.add_processingrestrictionevent",
+        "compliance.export_marketing_audience",
+        "compliance.record_consent_on_behalf",
+        "compliance.view_consent_statistics",
+        # The DSAR review queue (SPEC C6): actions go through services that check process_dsar.
+        "compliance.view_datasubjectrequest",
+        "compliance.view_dsarevent",
+        "compliance.process_dsar",
+        "compliance.view_retentionpolicy",
+        "compliance.add_retentionpolicy",
+        "compliance.change_retentionpolicy",
+        "compliance.view_legalhold",
+        "compliance.add_legalhold",
+        "compliance.change_legalhold",
+        "compliance.view_securitycompromise",
+        "compliance.add_securitycompromise",
+        "compliance.change_securitycompromise",
+    ],
+    AUDITOR: [
+        "accounts.view_user",
+        "auth.view_group",
+        *_LEDGER_READ,
+        *_COMPLIANCE_READ,
+        "axes.view_accessattempt",
+        "django_celery_beat.view_periodictask",
+    ],
+    ADMIN: [
+        "accounts.view_user",
+        "accounts.add_user",
+        "accounts.change_user",
+        "auth.view_group",
+        "accounts.view_totpdevice",
+        "accounts.delete_totpdevice",
+        "axes.view_accessattempt",
+        "axes.delete_accessattempt",
+        "django_celery_beat.view_periodictask",
+        "django_celery_beat.change_periodictask",
+        "django_celery_beat.view_crontabschedule",
+        "django_celery_beat.view_intervalschedule",
+        *_COMPLIANCE_READ,
+    ],
+}
+
+
+def is_staff_role(role: str) -> bool:
+    return role in STAFF_ROLES

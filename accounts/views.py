@@ -1,0 +1,161 @@
+"""The accounts API. Thin: validate input, call one service, shape the answer.
+
+Public endpoints (no token needed) are exactly: register, token, token refresh, password reset
+and its confirmation. They ignore any Authorization header and are throttled per client address
+(DRF ``auth`` scope); everything else needs a valid access token.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import qrcode
+import qrcode.image.svg
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts import selectors, services
+from accounts.api import AuditedAPIView
+from accounts.permissions import MFA_CLAIM
+from accounts.serializers import (
+    OTPSerializer,
+    PasswordChangeSerializer,
+    PasswordResetConfirmSerializer,
+    PasswordResetSerializer,
+    ProfileSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    TokenObtainSerializer,
+    TokenPairSerializer,
+    TOTPConfirmedSerializer,
+    TOTPEnrolmentSerializer,
+)
+
+
+class PublicAuthView(AuditedAPIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_scope = "auth"
+
+
+class PrivateAuthView(AuditedAPIView):
+    permission_classes = [IsAuthenticated]
+    throttle_scope = "auth"
+
+
+def _valid(serializer_class: type, request: Request) -> dict:
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class RegisterView(PublicAuthView):
+    @extend_schema(request=RegisterSerializer, responses={201: ProfileSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(RegisterSerializer, request)
+        user = services.customer_register(request=request._request, **data)
+        return Response(ProfileSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenObtainView(PublicAuthView):
+    @extend_schema(request=TokenObtainSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(TokenObtainSerializer, request)
+        tokens = services.token_obtain(request=request._request, **data)
+        return Response(tokens)
+
+
+class TokenRefreshView(PublicAuthView):
+    @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(RefreshSerializer, request)
+        return Response(services.token_refresh(request=request._request, raw_refresh=data["refresh"]))
+
+
+class LogoutView(PrivateAuthView):
+    @extend_schema(request=RefreshSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        data = _valid(RefreshSerializer, request)
+        services.logout(actor=request.user, raw_refresh=data["refresh"], request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(PrivateAuthView):
+    @extend_schema(request=PasswordChangeSerializer, responses={200: TokenPairSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(PasswordChangeSerializer, request)
+        tokens = services.password_change(
+            actor=request.user,
+            current_password=data["current_password"],
+            new_password=data["new_password"],
+            request=request._request,
+            mfa_at=request.auth.get(MFA_CLAIM),
+        )
+        return Response(tokens)
+
+
+class PasswordResetView(PublicAuthView):
+    @extend_schema(request=PasswordResetSerializer, responses={202: None})
+    def post(self, request: Request) -> Response:
+        data = _valid(PasswordResetSerializer, request)
+        services.password_reset_request(email=data["email"], request=request._request)
+        # The same answer whether or not the address belongs to an account.
+        return Response(
+            {"detail": "If an account uses this address, a reset link is on its way."},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class PasswordResetConfirmView(PublicAuthView):
+    @extend_schema(request=PasswordResetConfirmSerializer, responses={200: None})
+    def post(self, request: Request) -> Response:
+        data = _valid(PasswordResetConfirmSerializer, request)
+        services.password_reset_confirm(request=request._request, **data)
+        return Response({"detail": "Password changed. Log in with the new password and your one-time code."})
+
+
+def qr_data_uri(text: str) -> str:
+    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage)
+    return "data:image/svg+xml;base64," + base64.b64encode(image.to_string()).decode("ascii")
+
+
+class TOTPEnrolView(PrivateAuthView):
+    @extend_schema(request=None, responses={201: TOTPEnrolmentSerializer})
+    def post(self, request: Request) -> Response:
+        device = services.totp_enrol_start(actor=request.user, request=request._request)
+        uri = services.otpauth_uri(device)
+        return Response(
+            {"otpauth_uri": uri, "secret": device.key, "qr_code": qr_data_uri(uri)}, status=status.HTTP_201_CREATED
+        )
+
+
+class TOTPConfirmView(PrivateAuthView):
+    @extend_schema(request=OTPSerializer, responses={200: TOTPConfirmedSerializer})
+    def post(self, request: Request) -> Response:
+        data = _valid(OTPSerializer, request)
+        _, codes, tokens = services.totp_enrol_confirm(actor=request.user, code=data["otp"], request=request._request)
+        return Response({"backup_codes": codes, **tokens})
+
+
+class MeView(AuditedAPIView):
+    permission_classes = [IsAuthenticated]
+
+    def _answer(self, request: Request, user) -> Response:
+        enrolled = selectors.mfa_enrolled(viewer=request.user)
+        return Response(ProfileSerializer(user, context={"mfa_enrolled": enrolled}).data)
+
+    @extend_schema(responses={200: ProfileSerializer})
+    def get(self, request: Request) -> Response:
+        user = selectors.user_profile(viewer=request.user)
+        services.profile_access_record(actor=request.user, request=request._request)
+        return self._answer(request, user)
+
+    @extend_schema(request=ProfileSerializer, responses={200: ProfileSerializer})
+    def patch(self, request: Request) -> Response:
+        serializer = ProfileSerializer(request.user, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        services.user_profile_update(actor=request.user, **serializer.validated_data)
+        return self._answer(request, selectors.user_profile(viewer=request.user))

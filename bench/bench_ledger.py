@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+# ruff: noqa: S603, S607, S311, PLR0917 - a benchmark script: fixed tools, seeded load, prints a table
+"""Ledger benchmark: our transfer service against pgbench's tpcb-like, side by side, one cluster.
+
+    make bench                                   # 30 s per row
+    .venv/bin/python bench/bench_ledger.py -d 5  # short run while developing (shared machine)
+
+Runs on the PostgreSQL named by DATABASE_URL (``make bench`` gets it from scripts/with_services.py)
+in two scratch databases created and dropped here: ``<db>_bench_pgbench`` (``pgbench -i -s 10``,
+then ``-c 8 -j 2 -T <duration>``, built-in tpcb-like, simple protocol) and ``<db>_bench_ledger``
+(migrated; wallets of verified customers). Each ledger row runs N forked worker processes, each
+with its own connection, calling ``ledger.services.transfer_create`` in a loop: the full service
+with validation, a fresh Idempotency-Key, KYC and daily-limit checks, the locked PL/pgSQL
+``ledger_move`` call and the ``audit_record`` call in the same transaction (its log output goes
+to /dev/null after being formatted and redacted, so its cost is counted).
+
+Extra rows: the ORM engine (same service, eight ORM statements instead of one function call),
+and deposits from 8 workers against 1 settlement shard vs the default 16 (ADR 0001).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _url_parts(url: str) -> dict[str, str]:
+    parsed = urlparse(url)
+    return {
+        "host": parsed.hostname or "127.0.0.1",
+        "port": str(parsed.port or 5432),
+        "user": parsed.username or "postgres",
+        "password": parsed.password or "",
+        "dbname": parsed.path.lstrip("/") or "postgres",
+    }
+
+
+def _with_db(url: str, dbname: str) -> str:
+    parsed = urlparse(url)
+    return parsed._replace(path=f"/{dbname}", query="").geturl()
+
+
+def _admin_sql(parts: dict[str, str], statement: str) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host=parts["host"], port=parts["port"], user=parts["user"], password=parts["password"] or None,
+        dbname="postgres", autocommit=True,
+    ) as conn:  # fmt: skip
+        conn.execute(statement)
+
+
+def recreate_database(parts: dict[str, str], name: str) -> None:
+    _admin_sql(parts, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin_sql(parts, f'CREATE DATABASE "{name}"')
+
+
+def drop_database(parts: dict[str, str], name: str) -> None:
+    _admin_sql(parts, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_pgbench(parts: dict[str, str], name: str, duration: int, clients: int, scale: int) -> float:
+    env = {**os.environ, "PGPASSWORD": parts["password"]}
+    common = ["-h", parts["host"], "-p", parts["port"], "-U", parts["user"]]
+    subprocess.run(
+        ["pgbench", "-i", "-s", str(scale), "-q", *common, name],
+        check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    out = subprocess.run(
+        ["pgbench", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(duration), "-n", *common, name],
+        check=True, env=env, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
+    if not match:
+        raise SystemExit(f"could not read pgbench's tps from:\n{out}")
+    return float(match.group(1))
+
+
+# --- the ledger side -----------------------------------------------------------------------------
+
+
+def _django(ledger_url: str) -> None:
+    os.environ["DATABASE_URL"] = ledger_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "fintech.settings.dev"
+    os.environ.setdefault("LOG_LEVEL", "INFO")
+    import django
+
+    django.setup()
+    _quiet_logs()
+    from django.conf import settings
+
+    # Limits are still checked on every transfer; they are just high enough never to refuse one.
+    settings.LEDGER_KYC_DAILY_LIMITS = {1: 10**15, 2: 10**15, 3: 10**15}
+
+
+def setup_ledger(ledger_url: str, wallets: int) -> list[tuple[int, str]]:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT, check=True,
+        env={**os.environ, "DATABASE_URL": ledger_url, "DJANGO_SETTINGS_MODULE": "fintech.settings.dev"},
+    )  # fmt: skip
+    _django(ledger_url)
+    import datetime as dt
+
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from ledger import services
+    from ledger.kyc import luhn_check_digit
+
+    user_model = get_user_model()
+    operations = user_model.objects.create_user(email="bench-ops@bench.example", is_staff=True)
+    operations.groups.add(Group.objects.get_or_create(name=services.OPERATIONS_GROUP)[0])
+    plan = []
+    for number in range(wallets):
+        user = user_model.objects.create_user(email=f"bench-{number}@bench.example")
+        first_twelve = f"900115{number % 10000:04d}08"
+        record = services.kyc_submit(
+            actor=user, id_number=first_twelve + luhn_check_digit(first_twelve),
+            date_of_birth=dt.date(1990, 1, 15), document_reference="BENCH",
+        )  # fmt: skip
+        services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=3)
+        wallet = services.wallet_ensure(owner=user)
+        services.deposit_create(
+            actor=user, account=wallet.public_id, amount=10**10, currency="ZAR", channel="eft",
+            funding_source="BENCH", idempotency_key=f"bench-fund-{number:06d}",
+        )  # fmt: skip
+        plan.append((user.pk, str(wallet.public_id)))
+    from django.db import connections
+
+    connections.close_all()
+    return plan
+
+
+def _quiet_logs() -> None:
+    # The audit/log lines are still built, filtered and redacted (their cost is part of the
+    # measurement); only the terminal is spared.
+    import logging
+
+    sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    for name in (None, "django", "celery"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(sink)
+
+
+def _worker(kind: str, engine: str, shards: int, plan: list, seconds: float, seed: int, barrier, results) -> None:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+
+    from ledger import services
+    from ledger.exceptions import LedgerError
+
+    settings.LEDGER_ENGINE = engine
+    settings.LEDGER_SYSTEM_SHARDS = shards
+    users = get_user_model().objects.in_bulk([pk for pk, _ in plan])
+    rng = random.Random(seed)
+    done = refused = 0
+    barrier.wait()
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        key = uuid.uuid4().hex
+        try:
+            if kind == "transfer":
+                (source_user, source), (_, destination) = rng.sample(plan, 2)
+                services.transfer_create(
+                    actor=users[source_user], source_account=source, destination_account=destination,
+                    amount=rng.randint(1, 10_000), currency="ZAR", idempotency_key=key,
+                )  # fmt: skip
+            else:
+                user_pk, wallet = rng.choice(plan)
+                services.deposit_create(
+                    actor=users[user_pk], account=wallet, amount=rng.randint(1, 10_000), currency="ZAR",
+                    channel="eft", funding_source="BENCH", idempotency_key=key,
+                )  # fmt: skip
+            done += 1
+        except LedgerError:
+            refused += 1
+    results.put((done, refused))
+
+
+def run_ledger(kind: str, engine: str, shards: int, plan: list, workers: int, seconds: float) -> float:
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(workers + 1), context.Queue()
+    processes = [
+        context.Process(target=_worker, args=(kind, engine, shards, plan, seconds, n, barrier, results))
+        for n in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    barrier.wait()
+    started = time.perf_counter()
+    outcomes = [results.get(timeout=seconds + 120) for _ in processes]
+    elapsed = max(time.perf_counter() - started, seconds)
+    for process in processes:
+        process.join()
+    refused = sum(r for _, r in outcomes)
+    if refused:
+        print(f"  note: {refused} operations refused", file=sys.__stdout__)
+    return sum(d for d, _ in outcomes) / elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-d", "--duration", type=int, default=30, help="seconds per row (default 30)")
+    parser.add_argument("--clients", type=int, default=8, help="pgbench clients and max ledger workers")
+    parser.add_argument("--scale", type=int, default=10, help="pgbench -s")
+    parser.add_argument("--wallets", type=int, default=1000, help="customer wallets transfers choose from")
+    parser.add_argument("--quick", action="store_true", help="only pgbench and the PL/pgSQL transfer rows")
+    args = parser.parse_args()
+
+    url = os.environ.get("DATABASE_URL")
+    if not url or not url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit("bench_ledger: DATABASE_URL must point at PostgreSQL (use `make bench`).")
+    parts = _url_parts(url)
+    pgbench_db, ledger_db = f"{parts['dbname']}_bench_pgbench", f"{parts['dbname']}_bench_ledger"
+    out = sys.stdout
+    rows: list[tuple[str, int, float]] = []
+    try:
+        print(
+            f"pgbench tpcb-like: -s {args.scale}, {args.clients} clients, {args.duration} s ...", file=out, flush=True
+        )
+        recreate_database(parts, pgbench_db)
+        baseline = run_pgbench(parts, pgbench_db, args.duration, args.clients, args.scale)
+        drop_database(parts, pgbench_db)
+        rows.append(("pgbench tpcb-like", args.clients, baseline))
+
+        print(f"ledger: setting up {args.wallets} verified, funded wallets ...", file=out, flush=True)
+        recreate_database(parts, ledger_db)
+        plan = setup_ledger(_with_db(url, ledger_db), args.wallets)
+        scenarios = [
+            ("transfer_create, PL/pgSQL", "transfer", "plpgsql", 16, 1),
+            ("transfer_create, PL/pgSQL", "transfer", "plpgsql", 16, args.clients),
+        ]
+        if not args.quick:
+            scenarios += [
+                ("transfer_create, ORM statements", "transfer", "orm", 16, 1),
+                ("transfer_create, ORM statements", "transfer", "orm", 16, args.clients),
+                ("deposit_create, 1 settlement shard", "deposit", "plpgsql", 1, args.clients),
+                ("deposit_create, 16 settlement shards", "deposit", "plpgsql", 16, args.clients),
+            ]
+        for label, kind, engine, shards, workers in scenarios:
+            print(f"{label}, {workers} worker(s), {args.duration} s ...", file=out, flush=True)
+            rows.append((label, workers, run_ledger(kind, engine, shards, plan, workers, args.duration)))
+        from django.db import connections
+
+        connections.close_all()
+    finally:
+        drop_database(parts, pgbench_db)
+        drop_database(parts, ledger_db)
+
+    print("", file=out)
+    print(f"{'benchmark':<40} {'workers':>7} {'ops/s':>10} {'vs pgbench':>11}", file=out)
+    print("-" * 71, file=out)
+    for label, workers, rate in rows:
+        print(f"{label:<40} {workers:>7} {rate:>10.0f} {rate / baseline:>10.2f}x", file=out)
+    goal = next(rate for label, workers, rate in rows if label.endswith("PL/pgSQL") and workers == args.clients)
+    verdict = "met" if goal >= 1.2 * baseline else "NOT met"
+    print(f"\ngoal: {args.clients}-worker transfers/s >= 1.2x pgbench tpcb-like: {verdict}", file=out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Demo ledger data for ``make run``: call ``load_demo_ledger(customer=...)`` from fintech's demo_data.
+
+Idempotent: KYC is verified once, deposits and transfers use fixed idempotency keys, so a second
+run replays instead of moving money again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+from ledger import services
+from ledger.kyc import luhn_check_digit
+from ledger.models import KycRecord, KycStatus, LedgerAccount
+
+DEMO_OPERATIONS_EMAIL = "ledger.operations@demo.fintech.example"
+DEMO_SECOND_CUSTOMER_EMAIL = "customer.two@demo.fintech.example"
+
+
+def _demo_id_number(date_of_birth: dt.date, sequence: str) -> str:
+    first_twelve = date_of_birth.strftime("%y%m%d") + sequence + "08"
+    return first_twelve + luhn_check_digit(first_twelve)
+
+
+def _verified(customer: Any, operations: Any, date_of_birth: dt.date, sequence: str) -> LedgerAccount:
+    record = KycRecord.objects.filter(user=customer).first()
+    if record is None or record.status != KycStatus.VERIFIED:
+        record = services.kyc_submit(
+            actor=customer,
+            id_number=_demo_id_number(date_of_birth, sequence),
+            date_of_birth=date_of_birth,
+            document_reference=f"DEMO-DOC-{sequence}",
+        )
+        services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=2, reason="demo")
+    return services.wallet_ensure(owner=customer)
+
+
+def load_demo_ledger(*, customer: Any, operations: Any | None = None, second_customer: Any | None = None) -> None:
+    user_model = get_user_model()
+    if operations is None:
+        operations, _ = user_model.objects.get_or_create(
+            email=DEMO_OPERATIONS_EMAIL, defaults={"is_staff": True, "first_name": "Demo", "last_name": "Ledger Ops"}
+        )
+        operations.groups.add(Group.objects.get_or_create(name=services.OPERATIONS_GROUP)[0])
+    if second_customer is None:
+        second_customer, _ = user_model.objects.get_or_create(
+            email=DEMO_SECOND_CUSTOMER_EMAIL, defaults={"first_name": "Demo", "last_name": "Customer Two"}
+        )
+    wallet = _verified(customer, operations, dt.date(1990, 1, 15), "5009")
+    other = _verified(second_customer, operations, dt.date(1985, 7, 3), "0087")
+    services.deposit_create(
+        actor=customer, account=wallet.public_id, amount=250_000, currency="ZAR", channel="eft",
+        funding_source="EFT-DEMO-0001", idempotency_key="demo-deposit-0001", reference="Salary",
+    )  # fmt: skip
+    services.deposit_create(
+        actor=second_customer, account=other.public_id, amount=100_000, currency="ZAR", channel="card",
+        funding_source="tok_demo_visa", idempotency_key="demo-deposit-0002", reference="Top-up",
+    )  # fmt: skip
+    for number, (amount, reference) in enumerate([(12_500, "Dinner"), (40_000, "Rent share"), (7_550, "Taxi")]):
+        services.transfer_create(
+            actor=customer, source_account=wallet.public_id, destination_account=other.public_id, amount=amount,
+            currency="ZAR", idempotency_key=f"demo-transfer-{number:04d}", reference=reference,
+        )  # fmt: skip
+    services.transfer_create(
+        actor=second_customer, source_account=other.public_id, destination_account=wallet.public_id, amount=5_000,
+        currency="ZAR", idempotency_key="demo-transfer-back-0001", reference="Change",
+    )  # fmt: skip

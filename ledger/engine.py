@@ -1,0 +1,303 @@
+"""The posting engine: one two-leg money movement, atomically, idempotently, race-free.
+
+Two implementations of the same algorithm (see the header of migration 0002 for the steps):
+- ``_move_plpgsql``: PostgreSQL. One round trip to the ``ledger_move`` function.
+- ``_move_orm``: any database (the SQLite dev profile). The same steps as ORM statements.
+tests/ledger/test_engine_parity.py runs both on PostgreSQL and asserts identical outcomes.
+
+Callers (ledger/services.py) must already be inside ``transaction.atomic``: the engine's writes,
+the audit record and the idempotency row commit or roll back together. A refused movement raises
+``LedgerError`` and the caller's atomic block rolls everything back.
+
+Concurrency (READ COMMITTED): the two accounts are locked once, in primary-key order, with
+``SELECT ... FOR NO KEY UPDATE`` (``lock_accounts``; ledger_move does the same in SQL). The
+no-key lock does not conflict with the KEY SHARE locks the posting foreign keys take, and ordered
+locking means two movements over the same pair can wait for each other but never deadlock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.db.models import F
+from django.utils import timezone
+
+from ledger.exceptions import MESSAGES, LedgerError
+from ledger.models import AccountKind, JournalEntry, KycRecord, KycStatus, LedgerAccount, Posting
+
+
+@dataclass(frozen=True)
+class MoveRequest:
+    entry_type: str
+    channel: str
+    amount: int
+    currency: str
+    from_public: uuid.UUID | None = None
+    from_system: str | None = None
+    to_public: uuid.UUID | None = None
+    to_system: str | None = None
+    # The customer whose own wallet one side must be ("from"/"to"), or no ownership rule (None).
+    owner_id: int | None = None
+    owner_side: str | None = None
+    to_wallet_only: bool = False
+    kyc_user_id: int | None = None
+    tier_limits: list[int] | None = None
+    limit_day: dt.date | None = None
+    shard: int = 0
+    idempotency_key: str | None = None
+    fingerprint: str = ""
+    created_by_id: int | None = None
+    request_id: str = ""
+    reference: str = ""
+    external_reference: str = ""
+    reverses_id: int | None = None
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    entry_id: int
+    entry_public_id: uuid.UUID
+    created_at: dt.datetime
+    replayed: bool
+    from_public: uuid.UUID
+    to_public: uuid.UUID
+    from_balance_after: int
+    to_balance_after: int
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+def use_plpgsql() -> bool:
+    engine = getattr(settings, "LEDGER_ENGINE", "auto")
+    if engine == "orm":
+        return False
+    if engine == "plpgsql":
+        return True
+    return connection.vendor == "postgresql"
+
+
+def move(request: MoveRequest) -> MoveResult:
+    return _move_plpgsql(request) if use_plpgsql() else _move_orm(request)
+
+
+def lock_accounts(account_ids: list[int]) -> dict[int, LedgerAccount]:
+    """Lock the given accounts once, in primary-key order, and return their fresh rows by id.
+
+    The one place Python takes ledger row locks. ``FOR NO KEY UPDATE`` rather than ``FOR UPDATE``:
+    balances change, keys never do, and inserting postings (which reference the account) only
+    needs KEY SHARE, so the two never block each other.
+    """
+    rows = LedgerAccount.objects.select_for_update(no_key=True).filter(pk__in=sorted(set(account_ids))).order_by("pk")
+    return {row.pk: row for row in rows}
+
+
+# --- PostgreSQL: one round trip -----------------------------------------------------------------
+
+_MOVE_SQL = (
+    "SELECT * FROM ledger_move(%s, %s, %s::bigint, %s, %s::uuid, %s, %s::uuid, %s, %s::bigint, %s, %s::boolean, "
+    "%s::bigint, %s::bigint[], %s::date, %s::integer, %s, %s, %s::bigint, %s, %s, %s, %s::bigint)"
+)
+
+
+def _ledger_code(exc: DatabaseError) -> str | None:
+    diag = getattr(exc.__cause__, "diag", None)
+    message = getattr(diag, "message_primary", None) or ""
+    if not message.startswith("ledger:"):
+        return None
+    code = message.split(":")[1].strip()
+    return code if code in MESSAGES else None
+
+
+def _move_plpgsql(r: MoveRequest) -> MoveResult:
+    params = [
+        r.entry_type,
+        r.channel,
+        r.amount,
+        r.currency,
+        r.from_public,
+        r.from_system,
+        r.to_public,
+        r.to_system,
+        r.owner_id,
+        r.owner_side,
+        r.to_wallet_only,
+        r.kyc_user_id,
+        r.tier_limits,
+        r.limit_day,
+        r.shard,
+        r.idempotency_key,
+        r.fingerprint,
+        r.created_by_id,
+        r.request_id,
+        r.reference,
+        r.external_reference,
+        r.reverses_id,
+    ]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_MOVE_SQL, params)
+            row = cursor.fetchone()
+    except DatabaseError as exc:
+        code = _ledger_code(exc)
+        if code is None:
+            raise
+        raise LedgerError(code) from None
+    return MoveResult(*row)
+
+
+# --- Any database: the same steps through the ORM --------------------------------------------------
+
+
+def system_account(kind: str, currency: str, shard: int) -> LedgerAccount:
+    """Find or create one shard of a system account (insert-or-ignore, then read: no race)."""
+    lookup = {"owner__isnull": True, "kind": kind, "currency": currency, "shard": shard}
+    account = LedgerAccount.objects.filter(**lookup).first()
+    if account is None:
+        LedgerAccount.objects.bulk_create(
+            [LedgerAccount(kind=kind, currency=currency, shard=shard, allow_negative=True)], ignore_conflicts=True
+        )
+        account = LedgerAccount.objects.get(**lookup)
+    return account
+
+
+def _resolve(public_id: uuid.UUID | None, system: str | None, r: MoveRequest, side: str) -> LedgerAccount | None:
+    if system is not None:
+        return system_account(system, r.currency, r.shard)
+    queryset = LedgerAccount.objects.filter(public_id=public_id)
+    if r.owner_side == side:
+        queryset = queryset.filter(owner_id=r.owner_id, kind=AccountKind.CUSTOMER_WALLET)
+    if side == "to" and r.to_wallet_only:
+        queryset = queryset.filter(kind=AccountKind.CUSTOMER_WALLET)
+    return queryset.first()
+
+
+def _replay(entry: JournalEntry) -> MoveResult:
+    postings = list(Posting.objects.filter(entry=entry).select_related("account"))
+    debit = next(p for p in postings if p.amount < 0)
+    credit = next(p for p in postings if p.amount > 0)
+    return MoveResult(
+        entry.pk,
+        entry.public_id,
+        entry.created_at,
+        True,
+        debit.account.public_id,
+        credit.account.public_id,
+        debit.balance_after,
+        credit.balance_after,
+    )
+
+
+def _insert_entry(r: MoveRequest) -> tuple[JournalEntry, bool]:
+    """Insert the entry unless its idempotency key (or reversal target) exists: (entry, created)."""
+    entry = JournalEntry(
+        public_id=uuid.uuid4(),
+        entry_type=r.entry_type,
+        channel=r.channel,
+        amount=r.amount,
+        currency=r.currency,
+        reference=r.reference,
+        external_reference=r.external_reference,
+        reverses_id=r.reverses_id,
+        idempotency_key=r.idempotency_key,
+        request_fingerprint=r.fingerprint,
+        request_id=r.request_id,
+        created_by_id=r.created_by_id,
+        created_at=timezone.now(),
+    )
+    JournalEntry.objects.bulk_create([entry], ignore_conflicts=True)
+    if r.idempotency_key is not None:
+        stored = JournalEntry.objects.filter(created_by_id=r.created_by_id, idempotency_key=r.idempotency_key).first()
+    else:
+        stored = JournalEntry.objects.filter(public_id=entry.public_id).first()
+    if stored is None:
+        raise LedgerError("already_reversed")
+    if stored.public_id != entry.public_id and stored.request_fingerprint != r.fingerprint:
+        raise LedgerError("idempotency_key_reused")
+    return stored, stored.public_id == entry.public_id
+
+
+def _daily_total(r: MoveRequest, source: LedgerAccount, tier: int | None) -> int:
+    """Today's outflow including this movement; refuses it beyond the tier's limit."""
+    limits = r.tier_limits or []
+    limit = limits[tier - 1] if tier is not None and 1 <= tier <= len(limits) else None
+    daily = r.amount + (source.daily_debit_total if source.daily_debit_day == r.limit_day else 0)
+    if limit is None or daily > limit:
+        raise LedgerError("daily_limit_exceeded")
+    return daily
+
+
+def _move_orm(r: MoveRequest) -> MoveResult:
+    # 1. Resolve both sides.
+    source = _resolve(r.from_public, r.from_system, r, "from")
+    destination = _resolve(r.to_public, r.to_system, r, "to")
+    if source is None or destination is None:
+        raise LedgerError("not_found")
+    # 2. Currency and same account.
+    if source.currency != r.currency or destination.currency != r.currency:
+        raise LedgerError("currency_mismatch")
+    if source.pk == destination.pk:
+        raise LedgerError("same_account")
+    # 3. KYC.
+    tier = None
+    if r.kyc_user_id is not None:
+        tier = (
+            KycRecord.objects.filter(user_id=r.kyc_user_id, status=KycStatus.VERIFIED)
+            .values_list("tier", flat=True)
+            .first()
+        )
+        if tier is None:
+            raise LedgerError("kyc_required")
+    # 4. Idempotency: insert-or-ignore on the unique key, then read back who won.
+    stored, created = _insert_entry(r)
+    if not created:
+        return _replay(stored)
+    # 5. Lock once, in primary-key order; the locked rows are fresh.
+    locked = lock_accounts([source.pk, destination.pk])
+    source, destination = locked[source.pk], locked[destination.pk]
+    # 6. Daily limit.
+    daily = _daily_total(r, source, tier) if r.tier_limits is not None else None
+    # 7. Funds.
+    if not source.allow_negative and source.balance < r.amount:
+        raise LedgerError("insufficient_funds")
+    # 8. Balances and postings.
+    from_after = source.balance - r.amount
+    to_after = destination.balance + r.amount
+    source_update: dict = {"balance": F("balance") - r.amount}
+    if daily is not None:
+        source_update.update(daily_debit_day=r.limit_day, daily_debit_total=daily)
+    LedgerAccount.objects.filter(pk=source.pk).update(**source_update)
+    LedgerAccount.objects.filter(pk=destination.pk).update(balance=F("balance") + r.amount)
+    now = timezone.now()
+    Posting.objects.bulk_create(
+        [
+            Posting(
+                entry_id=stored.pk,
+                account_id=source.pk,
+                amount=-r.amount,
+                currency=r.currency,
+                balance_after=from_after,
+                created_at=now,
+            ),
+            Posting(
+                entry_id=stored.pk,
+                account_id=destination.pk,
+                amount=r.amount,
+                currency=r.currency,
+                balance_after=to_after,
+                created_at=now,
+            ),
+        ]
+    )
+    return MoveResult(
+        stored.pk,
+        stored.public_id,
+        stored.created_at,
+        False,
+        source.public_id,
+        destination.public_id,
+        from_after,
+        to_after,
+    )

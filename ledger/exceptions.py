@@ -1,0 +1,37 @@
+"""Domain errors of the ledger: a stable ``code`` the API returns and a message that never echoes input."""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, tuple[int, str]] = {
+    "invalid_amount": (400, "The amount must be a whole number of minor units, greater than zero and within limits."),
+    "invalid_currency": (400, "The currency is not supported."),
+    "currency_mismatch": (400, "The currency does not match the account's currency."),
+    "same_account": (400, "Source and destination must be different accounts."),
+    "invalid_idempotency_key": (400, "The Idempotency-Key header is missing or malformed."),
+    "invalid_channel": (400, "The funding channel must be card or eft."),
+    "invalid_funding_source": (400, "Send a funding token or reference (at most 64 characters), never card details."),
+    "reason_required": (400, "A reason is required."),
+    "invalid_tier": (400, "Unknown KYC tier."),
+    "not_found": (404, "Not found."),
+    "kyc_required": (403, "A verified identity (KYC) is required to move money."),
+    "daily_limit_exceeded": (403, "This would exceed the daily limit of your verification tier."),
+    "bank_account_not_verified": (403, "The bank account has not been verified yet."),
+    "insufficient_funds": (422, "The account has insufficient funds."),
+    "idempotency_key_reused": (409, "This Idempotency-Key was already used with a different request."),
+    "already_reversed": (409, "This entry has already been reversed."),
+    "not_reversible": (400, "Reversing entries cannot themselves be reversed."),
+    "kyc_already_verified": (409, "The identity has already been verified."),
+    "kyc_not_pending": (409, "Only pending KYC submissions can be decided."),
+    "invalid_id_number": (400, "The ID number is not a valid South African ID number for this date of birth."),
+}
+
+
+class LedgerError(Exception):
+    """A refused ledger operation. Nothing was changed: the transaction is rolled back."""
+
+    def __init__(self, code: str) -> None:
+        if code not in MESSAGES:
+            raise ValueError(f"Unknown ledger error code {code!r}")
+        self.code = code
+        self.status_code, self.message = MESSAGES[code]
+        super().__init__(code)

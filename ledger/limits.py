@@ -1,0 +1,44 @@
+"""Money-movement limits: the sane maximum per operation and the KYC tier daily limits.
+
+Daily limits apply to money leaving a wallet (transfers and withdrawals), in the wallet's
+currency, per calendar day in ``LEDGER_LIMIT_TIMEZONE``. They are enforced inside the locked
+transaction (ledger_move / engine._move_orm), against a counter kept on the wallet row.
+Deposits need a verified KYC but are not counted. Override with the LEDGER_KYC_DAILY_LIMITS setting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.utils import timezone
+
+# R100,000,000.00: far above any tier limit; stops overflow games and fat-finger amounts early.
+MAX_AMOUNT_MINOR = 10_000_000_000
+
+SUPPORTED_CURRENCIES = ("ZAR",)
+
+# Minor units (cents) per day of outgoing money, by KYC tier.
+DEFAULT_KYC_DAILY_LIMITS: dict[int, int] = {
+    1: 500_000,  # R5,000
+    2: 2_500_000,  # R25,000
+    3: 10_000_000,  # R100,000
+}
+
+KYC_TIERS = (1, 2, 3)
+
+
+def tier_daily_limits() -> list[int]:
+    """Limits as a list indexed by tier - 1 (a PostgreSQL array is indexed from 1 by tier)."""
+    limits = {**DEFAULT_KYC_DAILY_LIMITS, **getattr(settings, "LEDGER_KYC_DAILY_LIMITS", {})}
+    return [int(limits[tier]) for tier in KYC_TIERS]
+
+
+def limit_day(now: dt.datetime | None = None) -> dt.date:
+    zone = ZoneInfo(getattr(settings, "LEDGER_LIMIT_TIMEZONE", "Africa/Johannesburg"))
+    return (now or timezone.now()).astimezone(zone).date()
+
+
+def system_shards() -> int:
+    return int(getattr(settings, "LEDGER_SYSTEM_SHARDS", 16))

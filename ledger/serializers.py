@@ -1,0 +1,144 @@
+"""API input validation and output shapes for the ledger. Messages describe the rule, never the input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ledger import limits
+from ledger.models import BankAccount, KycRecord, LedgerAccount, Posting
+from ledger.services import CARD_LIKE
+
+
+@extend_schema_field(OpenApiTypes.INT64)
+class MinorUnitsField(serializers.Field):
+    """An amount in integer minor units: a JSON integer, > 0 and <= MAX_AMOUNT_MINOR.
+
+    Stricter than IntegerField on purpose: 10.0, "10", true and 1e3 are refused, so a client
+    bug that sends major units or floats fails loudly instead of moving a rounded amount.
+    """
+
+    default_error_messages = {
+        "invalid": "Must be a whole number of minor units (a JSON integer).",
+        "range": f"Must be greater than 0 and at most {limits.MAX_AMOUNT_MINOR}.",
+    }
+
+    def to_internal_value(self, data: Any) -> int:
+        if type(data) is not int:
+            self.fail("invalid")
+        if data <= 0 or data > limits.MAX_AMOUNT_MINOR:
+            self.fail("range")
+        return data
+
+    def to_representation(self, value: int) -> int:
+        return int(value)
+
+
+def currency_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=limits.SUPPORTED_CURRENCIES,
+        error_messages={"invalid_choice": "Unsupported currency: use one of " + ", ".join(limits.SUPPORTED_CURRENCIES)},
+    )
+
+
+def reference_field() -> serializers.CharField:
+    return serializers.CharField(max_length=140, required=False, allow_blank=True, default="")
+
+
+def _not_card_data(value: str) -> str:
+    # The funding source is a token or EFT reference; a card number must never land in the ledger.
+    if CARD_LIKE.search(value):
+        raise serializers.ValidationError("Send a funding token or reference, never card details.")
+    return value
+
+
+class DepositSerializer(serializers.Serializer):
+    account = serializers.UUIDField()
+    amount = MinorUnitsField()
+    currency = currency_field()
+    method = serializers.ChoiceField(choices=["card", "eft"], error_messages={"invalid_choice": "Use card or eft."})
+    funding_source = serializers.CharField(max_length=64, validators=[_not_card_data])
+    reference = reference_field()
+
+
+class WithdrawalSerializer(serializers.Serializer):
+    account = serializers.UUIDField()
+    bank_account = serializers.UUIDField()
+    amount = MinorUnitsField()
+    currency = currency_field()
+    reference = reference_field()
+
+
+class TransferSerializer(serializers.Serializer):
+    source_account = serializers.UUIDField()
+    destination_account = serializers.UUIDField()
+    amount = MinorUnitsField()
+    currency = currency_field()
+    reference = reference_field()
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    available_balance = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = LedgerAccount
+        fields = ["id", "kind", "currency", "balance", "available_balance", "created_at"]
+        read_only_fields = fields
+
+
+class StatementLineSerializer(serializers.ModelSerializer):
+    entry = serializers.UUIDField(source="entry.public_id", read_only=True)
+    type = serializers.CharField(source="entry.entry_type", read_only=True)
+    reference = serializers.CharField(source="entry.reference", read_only=True)
+
+    class Meta:
+        model = Posting
+        fields = ["entry", "type", "amount", "currency", "balance_after", "reference", "created_at"]
+        read_only_fields = fields
+
+
+class KycSubmitSerializer(serializers.Serializer):
+    id_number = serializers.RegexField(
+        r"^\d{13}$", error_messages={"invalid": "Must be a 13-digit South African ID number."}
+    )
+    date_of_birth = serializers.DateField()
+    document_reference = serializers.CharField(max_length=64)
+
+
+class KycStatusSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+
+    class Meta:
+        model = KycRecord
+        fields = ["id", "status", "tier", "submitted_at", "decided_at"]
+        read_only_fields = fields
+
+
+class KycDecisionSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(
+        choices=["verify", "reject"], error_messages={"invalid_choice": "Use verify or reject."}
+    )
+    tier = serializers.ChoiceField(choices=list(limits.KYC_TIERS), required=False, default=1)
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class BankAccountSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    account_number = serializers.RegexField(
+        r"^\d{6,16}$", write_only=True, error_messages={"invalid": "Must be 6 to 16 digits."}
+    )
+    branch_code = serializers.RegexField(r"^\d{6}$", error_messages={"invalid": "Must be 6 digits."})
+    account_number_masked = serializers.CharField(source="masked_account_number", read_only=True)
+
+    class Meta:
+        model = BankAccount
+        fields = ["id", "bank_name", "branch_code", "account_number", "account_number_masked", "verified"]
+        read_only_fields = ["id", "verified", "account_number_masked"]
+
+
+class ReversalSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=140)

@@ -1,0 +1,465 @@
+"""Ledger write services: the only code that moves money or changes KYC state.
+
+Invariants: every function runs in ``transaction.atomic`` and writes its audit record in that same
+transaction; money moves only through ``ledger.engine.move`` (locks in primary-key order, balance
+and postings together, idempotent on (actor, Idempotency-Key)); a refused operation raises
+``LedgerError`` (or ``PermissionDenied``) and changes nothing. Audit diffs carry amounts, currency
+and public ids only, never ID numbers, bank account numbers or names.
+
+Where the audit row goes once compliance_auditevent exists: ``audit_record`` is called right after
+``engine.move`` inside the same atomic block, so it already commits with the postings; for the
+hot path the INSERT can move into ledger_move itself (step 8, after the postings) to keep one
+round trip.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import secrets
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from compliance.audit import AuditAction, audit_record
+from compliance.request_context import get_request_id
+from ledger import limits
+from ledger.engine import MoveRequest, MoveResult, move
+from ledger.exceptions import LedgerError
+from ledger.kyc import is_valid_sa_id
+from ledger.models import (
+    AccountKind,
+    BankAccount,
+    Channel,
+    EntryType,
+    JournalEntry,
+    KycRecord,
+    KycStatus,
+    LedgerAccount,
+)
+
+OPERATIONS_GROUP = "operations"
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{8,100}$")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# A funding source is a token or EFT reference; anything shaped like a card number is refused so a
+# PAN can never be stored in the journal (cards and their vault arrive in a later phase).
+CARD_LIKE = re.compile(r"\d[\d -]{11,}\d")
+
+
+def is_operations(user: Any) -> bool:
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and user.is_active
+        and user.is_staff
+        and user.groups.filter(name=OPERATIONS_GROUP).exists()
+    )
+
+
+# --- validation shared by the money services -------------------------------------------------------
+
+
+def validate_amount(amount: Any) -> int:
+    # bool is an int subclass and floats/strings sneak in through loose parsers: exact int only.
+    if type(amount) is not int or amount <= 0 or amount > limits.MAX_AMOUNT_MINOR:
+        raise LedgerError("invalid_amount")
+    return amount
+
+
+def validate_currency(currency: Any) -> str:
+    if not isinstance(currency, str) or currency not in limits.SUPPORTED_CURRENCIES:
+        raise LedgerError("invalid_currency")
+    return currency
+
+
+def validate_idempotency_key(key: Any) -> str:
+    if not isinstance(key, str) or not _IDEMPOTENCY_KEY.match(key):
+        raise LedgerError("invalid_idempotency_key")
+    return key
+
+
+def clean_reference(reference: str) -> str:
+    return _CONTROL_CHARACTERS.sub(" ", reference or "").strip()[:140]
+
+
+def _fingerprint(operation: str, **fields: Any) -> str:
+    canonical = json.dumps({"op": operation, **{k: str(v) for k, v in fields.items()}}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise LedgerError("not_found") from None
+
+
+def _audit_movement(
+    action: str, *, actor: Any, result: MoveResult, amount: int, currency: str, request: HttpRequest | None, **extra
+) -> None:
+    audit_record(
+        action=action,
+        actor=actor,
+        object_type="ledger.JournalEntry",
+        object_id=str(result.entry_public_id),
+        change_diff={
+            "amount": amount,
+            "currency": currency,
+            "from_account": str(result.from_public),
+            "to_account": str(result.to_public),
+            **extra,
+        },
+        request=request,
+    )
+
+
+# --- money movement ---------------------------------------------------------------------------------
+
+
+def deposit_create(
+    *,
+    actor: AbstractBaseUser,
+    account: uuid.UUID | str,
+    amount: int,
+    currency: str,
+    channel: str,
+    funding_source: str,
+    idempotency_key: str,
+    reference: str = "",
+    request: HttpRequest | None = None,
+) -> MoveResult:
+    """Card or EFT money in: settlement (a random shard) → the actor's wallet."""
+    amount, currency = validate_amount(amount), validate_currency(currency)
+    key, account_id = validate_idempotency_key(idempotency_key), _as_uuid(account)
+    if channel not in (Channel.CARD, Channel.EFT):
+        raise LedgerError("invalid_channel")
+    if not funding_source or len(funding_source) > 64 or CARD_LIKE.search(funding_source):
+        raise LedgerError("invalid_funding_source")
+    reference = clean_reference(reference)
+    fingerprint = _fingerprint(
+        "deposit", account=account_id, amount=amount, currency=currency, channel=channel,
+        funding_source=funding_source, reference=reference,
+    )  # fmt: skip
+    with transaction.atomic():
+        result = move(
+            MoveRequest(
+                entry_type=EntryType.DEPOSIT,
+                channel=channel,
+                amount=amount,
+                currency=currency,
+                from_system=AccountKind.SETTLEMENT,
+                to_public=account_id,
+                owner_id=actor.pk,
+                owner_side="to",
+                kyc_user_id=actor.pk,
+                shard=secrets.randbelow(limits.system_shards()),
+                idempotency_key=key,
+                fingerprint=fingerprint,
+                created_by_id=actor.pk,
+                request_id=get_request_id() or "",
+                reference=reference,
+                external_reference=funding_source,
+            )
+        )
+        if not result.replayed:
+            _audit_movement(
+                AuditAction.DEPOSIT, actor=actor, result=result, amount=amount, currency=currency,
+                request=request, channel=channel,
+            )  # fmt: skip
+    return result
+
+
+def withdrawal_create(
+    *,
+    actor: AbstractBaseUser,
+    account: uuid.UUID | str,
+    bank_account: uuid.UUID | str,
+    amount: int,
+    currency: str,
+    idempotency_key: str,
+    reference: str = "",
+    request: HttpRequest | None = None,
+) -> MoveResult:
+    """Money out to the actor's own verified bank account: wallet → settlement (a random shard)."""
+    amount, currency = validate_amount(amount), validate_currency(currency)
+    key, account_id, bank_id = validate_idempotency_key(idempotency_key), _as_uuid(account), _as_uuid(bank_account)
+    reference = clean_reference(reference)
+    fingerprint = _fingerprint(
+        "withdrawal", account=account_id, bank_account=bank_id, amount=amount, currency=currency, reference=reference
+    )
+    with transaction.atomic():
+        payout = BankAccount.objects.filter(public_id=bank_id, owner=actor).only("pk", "verified").first()
+        if payout is None:
+            raise LedgerError("not_found")
+        if not payout.verified:
+            raise LedgerError("bank_account_not_verified")
+        result = move(
+            MoveRequest(
+                entry_type=EntryType.WITHDRAWAL,
+                channel=Channel.BANK_PAYOUT,
+                amount=amount,
+                currency=currency,
+                from_public=account_id,
+                to_system=AccountKind.SETTLEMENT,
+                owner_id=actor.pk,
+                owner_side="from",
+                kyc_user_id=actor.pk,
+                tier_limits=limits.tier_daily_limits(),
+                limit_day=limits.limit_day(),
+                shard=secrets.randbelow(limits.system_shards()),
+                idempotency_key=key,
+                fingerprint=fingerprint,
+                created_by_id=actor.pk,
+                request_id=get_request_id() or "",
+                reference=reference,
+                external_reference=str(bank_id),
+            )
+        )
+        if not result.replayed:
+            _audit_movement(
+                AuditAction.WITHDRAW, actor=actor, result=result, amount=amount, currency=currency,
+                request=request, bank_account=str(bank_id),
+            )  # fmt: skip
+    return result
+
+
+def transfer_create(
+    *,
+    actor: AbstractBaseUser,
+    source_account: uuid.UUID | str,
+    destination_account: uuid.UUID | str,
+    amount: int,
+    currency: str,
+    idempotency_key: str,
+    reference: str = "",
+    request: HttpRequest | None = None,
+) -> MoveResult:
+    """Wallet to wallet. The source must be the actor's own wallet (otherwise: not found)."""
+    amount, currency = validate_amount(amount), validate_currency(currency)
+    key = validate_idempotency_key(idempotency_key)
+    source, destination = _as_uuid(source_account), _as_uuid(destination_account)
+    reference = clean_reference(reference)
+    fingerprint = _fingerprint(
+        "transfer", source=source, destination=destination, amount=amount, currency=currency, reference=reference
+    )
+    with transaction.atomic():
+        result = move(
+            MoveRequest(
+                entry_type=EntryType.TRANSFER,
+                channel=Channel.INTERNAL,
+                amount=amount,
+                currency=currency,
+                from_public=source,
+                to_public=destination,
+                owner_id=actor.pk,
+                owner_side="from",
+                to_wallet_only=True,
+                kyc_user_id=actor.pk,
+                tier_limits=limits.tier_daily_limits(),
+                limit_day=limits.limit_day(),
+                idempotency_key=key,
+                fingerprint=fingerprint,
+                created_by_id=actor.pk,
+                request_id=get_request_id() or "",
+                reference=reference,
+            )
+        )
+        if not result.replayed:
+            _audit_movement(
+                AuditAction.TRANSFER, actor=actor, result=result, amount=amount, currency=currency, request=request
+            )
+    return result
+
+
+def reversal_create(
+    *, actor: AbstractBaseUser, entry: uuid.UUID | str, reason: str, request: HttpRequest | None = None
+) -> MoveResult:
+    """Operations staff undo an entry with a reversing entry (the original stays, insert-only).
+
+    The money goes back exactly the way it came; a customer wallet may not go negative, so
+    reversing a transfer whose recipient already spent the money is refused (insufficient_funds).
+    Reversing twice is impossible (unique constraint on ``reverses``).
+    """
+    if not is_operations(actor):
+        raise PermissionDenied("Only operations staff may reverse entries.")
+    reason = clean_reference(reason)
+    if not reason:
+        raise LedgerError("reason_required")
+    entry_id = _as_uuid(entry)
+    with transaction.atomic():
+        original = JournalEntry.objects.filter(public_id=entry_id).first()
+        if original is None:
+            raise LedgerError("not_found")
+        if original.entry_type == EntryType.REVERSAL:
+            raise LedgerError("not_reversible")
+        legs = {p.amount > 0: p.account.public_id for p in original.postings.select_related("account")}
+        result = move(
+            MoveRequest(
+                entry_type=EntryType.REVERSAL,
+                channel=original.channel,
+                amount=original.amount,
+                currency=original.currency,
+                from_public=legs[True],
+                to_public=legs[False],
+                created_by_id=actor.pk,
+                fingerprint=_fingerprint("reversal", entry=entry_id),
+                request_id=get_request_id() or "",
+                reference=reason,
+                reverses_id=original.pk,
+            )
+        )
+        _audit_movement(
+            AuditAction.REVERSAL, actor=actor, result=result, amount=original.amount, currency=original.currency,
+            request=request, reverses=str(original.public_id),
+        )  # fmt: skip
+    return result
+
+
+# --- wallets, KYC, bank accounts ----------------------------------------------------------------------
+
+
+def wallet_ensure(*, owner: AbstractBaseUser, currency: str = "ZAR") -> LedgerAccount:
+    """The owner's wallet in ``currency``, created if missing (unique constraint decides races)."""
+    validate_currency(currency)
+    wallet = LedgerAccount.objects.filter(owner=owner, kind=AccountKind.CUSTOMER_WALLET, currency=currency).first()
+    if wallet is None:
+        LedgerAccount.objects.bulk_create(
+            [LedgerAccount(owner=owner, kind=AccountKind.CUSTOMER_WALLET, currency=currency)], ignore_conflicts=True
+        )
+        wallet = LedgerAccount.objects.get(owner=owner, kind=AccountKind.CUSTOMER_WALLET, currency=currency)
+    return wallet
+
+
+def kyc_submit(
+    *,
+    actor: AbstractBaseUser,
+    id_number: str,
+    date_of_birth: dt.date,
+    document_reference: str,
+    request: HttpRequest | None = None,
+) -> KycRecord:
+    """A customer submits (or, after a rejection, resubmits) identity details for verification."""
+    if not is_valid_sa_id(id_number, date_of_birth) or date_of_birth >= timezone.now().date():
+        raise LedgerError("invalid_id_number")
+    with transaction.atomic():
+        KycRecord.objects.bulk_create(
+            [
+                KycRecord(
+                    user=actor, id_number=id_number, date_of_birth=date_of_birth, document_reference=document_reference
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        record = KycRecord.objects.select_for_update().get(user=actor)
+        if record.status == KycStatus.VERIFIED:
+            raise LedgerError("kyc_already_verified")
+        record.id_number, record.date_of_birth = id_number, date_of_birth
+        record.document_reference = document_reference
+        record.status, record.tier, record.submitted_at = KycStatus.PENDING, 0, timezone.now()
+        record.decided_by, record.decided_at, record.reason = None, None, ""
+        record.save()
+        audit_record(
+            action=AuditAction.KYC_SUBMITTED,
+            actor=actor,
+            object_type="ledger.KycRecord",
+            object_id=str(record.public_id),
+            change_diff={"status": record.status},
+            request=request,
+        )
+    return record
+
+
+def kyc_decide(
+    *,
+    actor: AbstractBaseUser,
+    record: uuid.UUID | str,
+    verify: bool,
+    tier: int = 1,
+    reason: str = "",
+    request: HttpRequest | None = None,
+) -> KycRecord:
+    """Operations verify (with a tier) or reject a pending submission; verifying opens the wallet."""
+    if not is_operations(actor):
+        raise PermissionDenied("Only operations staff may decide KYC submissions.")
+    if verify and tier not in limits.KYC_TIERS:
+        raise LedgerError("invalid_tier")
+    record_id = _as_uuid(record)
+    with transaction.atomic():
+        kyc = KycRecord.objects.select_for_update().filter(public_id=record_id).first()
+        if kyc is None:
+            raise LedgerError("not_found")
+        if kyc.status != KycStatus.PENDING:
+            raise LedgerError("kyc_not_pending")
+        if verify and not is_valid_sa_id(kyc.id_number, kyc.date_of_birth):
+            raise LedgerError("invalid_id_number")
+        kyc.status = KycStatus.VERIFIED if verify else KycStatus.REJECTED
+        kyc.tier = tier if verify else 0
+        kyc.decided_by, kyc.decided_at, kyc.reason = actor, timezone.now(), clean_reference(reason)[:255]
+        kyc.save(update_fields=["status", "tier", "decided_by", "decided_at", "reason", "updated_at"])
+        if verify:
+            wallet_ensure(owner=kyc.user)
+        audit_record(
+            action=AuditAction.KYC_VERIFY,
+            actor=actor,
+            object_type="ledger.KycRecord",
+            object_id=str(kyc.public_id),
+            change_diff={"status": kyc.status, "tier": kyc.tier, "customer": str(kyc.user.public_id)},
+            request=request,
+        )
+    return kyc
+
+
+def bank_account_add(
+    *,
+    actor: AbstractBaseUser,
+    bank_name: str,
+    branch_code: str,
+    account_number: str,
+    request: HttpRequest | None = None,
+) -> BankAccount:
+    """A customer registers a payout account; it needs operations verification before use."""
+    with transaction.atomic():
+        bank = BankAccount.objects.create(
+            owner=actor, bank_name=bank_name, branch_code=branch_code, account_number=account_number
+        )
+        audit_record(
+            action=AuditAction.BANK_ACCOUNT_ADDED,
+            actor=actor,
+            object_type="ledger.BankAccount",
+            object_id=str(bank.public_id),
+            change_diff={"bank_name": bank_name, "verified": False},
+            request=request,
+        )
+    return bank
+
+
+def bank_account_verify(
+    *, actor: AbstractBaseUser, bank_account: uuid.UUID | str, request: HttpRequest | None = None
+) -> BankAccount:
+    if not is_operations(actor):
+        raise PermissionDenied("Only operations staff may verify bank accounts.")
+    with transaction.atomic():
+        bank = BankAccount.objects.select_for_update().filter(public_id=_as_uuid(bank_account)).first()
+        if bank is None:
+            raise LedgerError("not_found")
+        if not bank.verified:
+            bank.verified, bank.verified_by, bank.verified_at = True, actor, timezone.now()
+            bank.save(update_fields=["verified", "verified_by", "verified_at"])
+            audit_record(
+                action=AuditAction.BANK_ACCOUNT_VERIFIED,
+                actor=actor,
+                object_type="ledger.BankAccount",
+                object_id=str(bank.public_id),
+                change_diff={"verified": True},
+                request=request,
+            )
+    return bank

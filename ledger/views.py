@@ -1,0 +1,300 @@
+"""Ledger API: thin views that validate input, call one service or selector and shape the answer.
+
+Hot endpoints stay O(1) in queries: money movement is the JWT user lookup plus one ledger_move
+call; reads are the user lookup plus one or two scoped queries (asserted in the tests).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import HasRecentMFA
+from ledger import selectors, services
+from ledger.engine import MoveResult
+from ledger.exceptions import LedgerError
+from ledger.permissions import IsOperations
+from ledger.renderers import StatementCSVRenderer
+from ledger.serializers import (
+    AccountSerializer,
+    BankAccountSerializer,
+    DepositSerializer,
+    KycDecisionSerializer,
+    KycStatusSerializer,
+    KycSubmitSerializer,
+    ReversalSerializer,
+    StatementLineSerializer,
+    TransferSerializer,
+    WithdrawalSerializer,
+)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+STATEMENT_CSV_MAX_ROWS = 10_000
+
+
+def api_error(error: LedgerError) -> exceptions.APIException:
+    exc = exceptions.APIException(detail=error.message, code=error.code)
+    exc.status_code = error.status_code
+    return exc
+
+
+class MovementView(APIView):
+    """POST with an Idempotency-Key: the same key and body replay the original answer.
+
+    Subclasses define ``perform`` (call one service) and ``body`` (their part of the answer).
+    """
+
+    permission_classes = [IsAuthenticated, HasRecentMFA]
+    serializer_class: type = DepositSerializer
+
+    def post(self, request: Request) -> Response:
+        key = request.headers.get(IDEMPOTENCY_HEADER, "")
+        try:
+            services.validate_idempotency_key(key)
+        except LedgerError as error:
+            raise api_error(error) from None
+        serializer = self.serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            result = self.perform(request, data, key)
+        except LedgerError as error:
+            raise api_error(error) from None
+        response = Response(
+            {
+                "id": str(result.entry_public_id),
+                "amount": data["amount"],
+                "currency": data["currency"],
+                "reference": services.clean_reference(data.get("reference", "")),
+                "created_at": result.created_at.isoformat().replace("+00:00", "Z"),
+                **self.body(data, result),
+            },
+            status=status.HTTP_201_CREATED,
+        )
+        if result.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class DepositView(MovementView):
+    serializer_class = DepositSerializer
+
+    @extend_schema(request=DepositSerializer, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult:
+        return services.deposit_create(
+            actor=request.user,
+            account=data["account"],
+            amount=data["amount"],
+            currency=data["currency"],
+            channel=data["method"],
+            funding_source=data["funding_source"],
+            idempotency_key=key,
+            reference=data["reference"],
+            request=request,
+        )
+
+    def body(self, data: dict[str, Any], result: MoveResult) -> dict[str, Any]:
+        return {"type": "deposit", "account": str(result.to_public), "balance_after": result.to_balance_after}
+
+
+class WithdrawalView(MovementView):
+    serializer_class = WithdrawalSerializer
+
+    @extend_schema(request=WithdrawalSerializer, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult:
+        return services.withdrawal_create(
+            actor=request.user,
+            account=data["account"],
+            bank_account=data["bank_account"],
+            amount=data["amount"],
+            currency=data["currency"],
+            idempotency_key=key,
+            reference=data["reference"],
+            request=request,
+        )
+
+    def body(self, data: dict[str, Any], result: MoveResult) -> dict[str, Any]:
+        return {
+            "type": "withdrawal",
+            "account": str(result.from_public),
+            "bank_account": str(data["bank_account"]),
+            "balance_after": result.from_balance_after,
+        }
+
+
+class TransferView(MovementView):
+    serializer_class = TransferSerializer
+
+    @extend_schema(request=TransferSerializer, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult:
+        return services.transfer_create(
+            actor=request.user,
+            source_account=data["source_account"],
+            destination_account=data["destination_account"],
+            amount=data["amount"],
+            currency=data["currency"],
+            idempotency_key=key,
+            reference=data["reference"],
+            request=request,
+        )
+
+    def body(self, data: dict[str, Any], result: MoveResult) -> dict[str, Any]:
+        # Only the sender's balance: the recipient's is none of the sender's business.
+        return {
+            "type": "transfer",
+            "source_account": str(result.from_public),
+            "destination_account": str(result.to_public),
+            "balance_after": result.from_balance_after,
+        }
+
+
+class AccountListView(generics.ListAPIView):
+    serializer_class = AccountSerializer
+
+    def get_queryset(self):
+        return selectors.wallets_for(viewer=self.request.user)
+
+
+# NotFound, not Http404: fintech.errors.api_exception_handler asserts the exception is an APIException.
+class AccountDetailView(generics.RetrieveAPIView):
+    serializer_class = AccountSerializer
+
+    def get_object(self):
+        account = selectors.wallet_get(viewer=self.request.user, public_id=self.kwargs["public_id"])
+        if account is None:
+            raise exceptions.NotFound()
+        return account
+
+
+class StatementPagination(CursorPagination):
+    ordering = ("-created_at", "-pk")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class StatementView(generics.ListAPIView):
+    """An account's postings, newest first; ``?format=csv`` exports up to 10,000 lines as CSV."""
+
+    serializer_class = StatementLineSerializer
+    pagination_class = StatementPagination
+    renderer_classes = [JSONRenderer, StatementCSVRenderer]
+
+    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["json", "csv"], required=False)])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        # Errors keep the JSON error shape even when CSV was asked for.
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
+    def get_queryset(self):
+        account = selectors.wallet_get(viewer=self.request.user, public_id=self.kwargs["public_id"])
+        if account is None:
+            raise exceptions.NotFound()
+        return selectors.statement_for(viewer=self.request.user, account=account)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if getattr(request.accepted_renderer, "format", None) != "csv":
+            return super().list(request, *args, **kwargs)
+        lines = self.get_queryset()[:STATEMENT_CSV_MAX_ROWS]
+        response = Response(self.get_serializer(lines, many=True).data)
+        response["Content-Disposition"] = f'attachment; filename="statement-{self.kwargs["public_id"]}.csv"'
+        return response
+
+
+class KycView(APIView):
+    """GET: the customer's own KYC status. POST: submit (or resubmit) identity details."""
+
+    @extend_schema(responses={200: KycStatusSerializer})
+    def get(self, request: Request) -> Response:
+        record = selectors.kyc_for(viewer=request.user)
+        if record is None:
+            raise exceptions.NotFound()
+        return Response(KycStatusSerializer(record).data)
+
+    @extend_schema(request=KycSubmitSerializer, responses={201: KycStatusSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = KycSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            record = services.kyc_submit(actor=request.user, request=request, **serializer.validated_data)
+        except LedgerError as error:
+            raise api_error(error) from None
+        return Response(KycStatusSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+class KycDecisionView(APIView):
+    """Operations (or a KYC provider integration acting as an operations user) decide a submission."""
+
+    permission_classes = [IsAuthenticated, IsOperations]
+
+    @extend_schema(request=KycDecisionSerializer, responses={200: KycStatusSerializer})
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        serializer = KycDecisionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            record = services.kyc_decide(
+                actor=request.user,
+                record=public_id,
+                verify=data["decision"] == "verify",
+                tier=data["tier"],
+                reason=data["reason"],
+                request=request,
+            )
+        except LedgerError as error:
+            raise api_error(error) from None
+        return Response(KycStatusSerializer(record).data)
+
+
+class ReversalView(APIView):
+    permission_classes = [IsAuthenticated, IsOperations, HasRecentMFA]
+
+    @extend_schema(request=ReversalSerializer, responses={201: dict})
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        serializer = ReversalSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            result = services.reversal_create(
+                actor=request.user, entry=public_id, reason=serializer.validated_data["reason"], request=request
+            )
+        except LedgerError as error:
+            raise api_error(error) from None
+        return Response(
+            {"id": str(result.entry_public_id), "type": "reversal", "reverses": str(public_id)},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class BankAccountListView(generics.ListCreateAPIView):
+    serializer_class = BankAccountSerializer
+
+    def get_queryset(self):
+        return selectors.bank_accounts_for(viewer=self.request.user)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        bank = services.bank_account_add(actor=request.user, request=request, **serializer.validated_data)
+        return Response(self.get_serializer(bank).data, status=status.HTTP_201_CREATED)

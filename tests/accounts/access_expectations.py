@@ -1,0 +1,141 @@
+"""The declared access expectations of every API route (read by test_access_matrix.py).
+
+One entry per URL name under /api/. A route missing here fails the matrix, so a new endpoint
+cannot ship without someone deciding who may call it. Each entry:
+
+- ``public``: True only for endpoints anonymous callers may use (also listed in PUBLIC_ROUTES);
+  for every other route an anonymous call must answer 401 whatever the method.
+- one key per allowed method: an int (the status for every persona that passes the permission
+  check) or a dict persona -> status (personas left out get ``DENIED_DEFAULT``). Methods not
+  listed must answer 405 (or 401 to anonymous callers of a non-public route).
+- ``body``: the JSON body sent with writes (default ``{}``: the call must be refused by
+  validation, so nothing is created by accident).
+- ``kwargs``: a function ``(personas) -> dict`` giving URL arguments for routes with ids; use an
+  object owned by ``customer`` so that ``other_customer`` must get 404.
+
+Personas: anonymous, customer, other_customer, operations, information_officer, auditor,
+admin_user (see tests/personas.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DENIED_DEFAULT = 403
+
+# Anonymous callers may use exactly these; everything else answers 401 without a token.
+PUBLIC_ROUTES = frozenset(
+    {
+        "api-root",
+        "schema",
+        "swagger-ui",
+        "redoc",
+        "auth-register",
+        "auth-token",
+        "auth-token-refresh",
+        "auth-password-reset",
+        "auth-password-reset-confirm",
+    }
+)
+
+_AUDIT_READERS = {"information_officer": 200, "auditor": 200, "admin_user": 200}
+# A customer's own object: theirs to read, invisible (404) to everyone else, staff included.
+_OWNER_ONLY = {
+    "customer": 200,
+    "other_customer": 404,
+    "operations": 404,
+    "information_officer": 404,
+    "auditor": 404,
+    "admin_user": 404,
+}
+
+
+def _verified_customer_wallet(personas: dict):
+    """KYC-verify ``customer`` through the services (which opens the wallet) and return it."""
+    import datetime as dt
+
+    from ledger import services
+    from ledger.models import LedgerAccount
+    from tests.ledger.conftest import sa_id
+
+    customer = personas["customer"]
+    record = services.kyc_submit(
+        actor=customer, id_number=sa_id(), date_of_birth=dt.date(1990, 1, 15), document_reference="DOC-M"
+    )
+    services.kyc_decide(actor=personas["operations"], record=record.public_id, verify=True, tier=1)
+    return LedgerAccount.objects.get(owner=customer)
+
+
+def _pending_kyc(personas: dict) -> dict:
+    import datetime as dt
+
+    from ledger import services
+    from tests.ledger.conftest import sa_id
+
+    record = services.kyc_submit(
+        actor=personas["customer"], id_number=sa_id(), date_of_birth=dt.date(1990, 1, 15), document_reference="D"
+    )
+    return {"public_id": record.public_id}
+
+
+def _customer_wallet(personas: dict) -> dict:
+    return {"public_id": _verified_customer_wallet(personas).public_id}
+
+
+def _customer_deposit_entry(personas: dict) -> dict:
+    import uuid
+
+    from ledger import services
+
+    wallet = _verified_customer_wallet(personas)
+    result = services.deposit_create(
+        actor=personas["customer"], account=wallet.public_id, amount=10_000, currency="ZAR", channel="eft",
+        funding_source="EFT-M", idempotency_key=f"matrix-{uuid.uuid4()}",
+    )  # fmt: skip
+    return {"public_id": result.entry_public_id}
+
+
+EXPECTED: dict[str, dict[str, Any]] = {
+    # --- foundation ---
+    "api-root": {"public": True, "GET": 200},
+    "schema": {"public": True, "GET": 200},
+    "swagger-ui": {"public": True, "GET": 200},
+    "redoc": {"public": True, "GET": 200},
+    # --- accounts: public, refused by validation with an empty body ---
+    "auth-register": {"public": True, "POST": 400},
+    "auth-token": {"public": True, "POST": 400},
+    "auth-token-refresh": {"public": True, "POST": 400},
+    "auth-password-reset": {"public": True, "POST": 400},
+    "auth-password-reset-confirm": {"public": True, "POST": 400},
+    # --- accounts: any signed-in user, about themselves only ---
+    "auth-logout": {"POST": 400},
+    "auth-password-change": {"POST": 400},
+    "auth-mfa-totp": {"POST": 201},
+    "auth-mfa-totp-confirm": {"POST": 400},
+    "me": {"GET": 200, "PATCH": 200},
+    # --- consent: any signed-in user, about themselves only (the subject is always the caller) ---
+    "purpose-list": {"GET": 200},
+    "consent-list": {"GET": 200, "POST": 400},
+    "consent-history": {"GET": 200},
+    # --- audit trail: read by those whose role holds compliance.view_auditevent ---
+    "audit-events": {"GET": _AUDIT_READERS},
+    "audit-verify": {"GET": _AUDIT_READERS, "POST": _AUDIT_READERS},
+    "audit-report-events": {"GET": _AUDIT_READERS},
+    # --- ledger: money movement needs a recent MFA, an Idempotency-Key and a valid body (400) ---
+    "ledger-deposits": {"POST": 400},
+    "ledger-withdrawals": {"POST": 400},
+    "ledger-transfers": {"POST": 400},
+    "ledger-accounts": {"GET": 200},
+    "ledger-account": {"GET": _OWNER_ONLY, "kwargs": _customer_wallet},
+    "ledger-statement": {"GET": _OWNER_ONLY, "kwargs": _customer_wallet},
+    "ledger-bank-accounts": {"GET": 200, "POST": 400},
+    # The caller's own KYC record: only ``customer`` has submitted one.
+    "ledger-kyc": {
+        "GET": {**_OWNER_ONLY},
+        "POST": 400,
+        "kwargs": lambda personas: (_pending_kyc(personas), {})[1],
+    },
+    # Operations staff only.
+    "ledger-kyc-decision": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
+    "ledger-reversal": {"POST": {"operations": 400}, "kwargs": _customer_deposit_entry},
+}

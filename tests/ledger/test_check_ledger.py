@@ -1,0 +1,36 @@
+"""manage.py check_ledger re-derives balances from postings and fails loudly on any mismatch."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from fintech.schedule import BEAT_SCHEDULE
+from ledger.models import LedgerAccount
+from ledger.tasks import check_ledger_task
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_consistent_ledger_passes(customer, other_customer, capsys):
+    call_command("check_ledger")
+    assert "Ledger OK" in capsys.readouterr().out
+    # Two wallets, each funded by one deposit from a settlement shard: 2 entries, 4 postings.
+    expected = {"ok": True, "accounts": LedgerAccount.objects.count(), "postings": 4, "problems": 0}
+    assert check_ledger_task() == expected
+
+
+def test_a_tampered_balance_fails_with_a_non_zero_exit(customer, capsys):
+    _, wallet = customer
+    LedgerAccount.objects.filter(pk=wallet.pk).update(balance=wallet.balance + 1)
+    with pytest.raises(CommandError, match="Ledger check FAILED: 2 problem"):
+        call_command("check_ledger")
+    err = capsys.readouterr().err
+    assert f"account {wallet.public_id}: balance 100001 != sum of postings 100000" in err
+    assert check_ledger_task()["ok"] is False
+
+
+def test_check_ledger_is_scheduled_daily():
+    entry = BEAT_SCHEDULE["ledger-check-daily"]
+    assert entry["task"] == "ledger.tasks.check_ledger"
+    assert entry["schedule"].hour == {2} and entry["schedule"].minute == {30}

@@ -1,0 +1,175 @@
+"""Real processes against PostgreSQL: money is never lost, created, double-spent or deadlocked.
+
+Each worker is a forked process with its own database connection, hammering the real services.
+Afterwards the ledger is re-derived from postings and compared with what the workers were told.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+import traceback
+import uuid
+
+import pytest
+from django.db import connections
+from django.db.models import Sum
+
+from ledger import services
+from ledger.exceptions import LedgerError
+from ledger.models import AccountKind, EntryType, JournalEntry, LedgerAccount
+from ledger.reconciliation import check_ledger
+from tests.ledger.conftest import purge_ledger_rows
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("ledger-concurrency")]
+
+EXPECTED_REFUSALS = {"insufficient_funds", "daily_limit_exceeded"}
+START_BALANCE = 100_000
+
+
+@pytest.fixture
+def ledger_cleanup(transactional_db):
+    yield
+    purge_ledger_rows()
+
+
+def _worker(worker: int, operations: int, plan: dict, engine: str, barrier, results) -> None:  # noqa: PLR0917
+    from django.conf import settings
+
+    settings.LEDGER_ENGINE = engine
+    from django.contrib.auth import get_user_model
+
+    users = {user.pk: user for user in get_user_model().objects.filter(pk__in=plan["users"].values())}
+    rng = random.Random(worker)
+    acknowledged, refused, errors = [], [], []
+    barrier.wait()
+    for number in range(operations):
+        key = f"w{worker}-op{number}-{uuid.uuid4().hex[:8]}"
+        source, destination = rng.sample(plan["wallets"], 2)
+        actor = users[plan["users"][source]]
+        try:
+            if number % 10 == 9:
+                # Large withdrawals: most would overdraw the wallet and must be refused.
+                amount = rng.randint(60_000, 150_000)
+                result = services.withdrawal_create(
+                    actor=actor, account=source, bank_account=plan["banks"][source], amount=amount,
+                    currency="ZAR", idempotency_key=key,
+                )  # fmt: skip
+                kind = EntryType.WITHDRAWAL
+            else:
+                amount = rng.randint(1, 5_000)
+                result = services.transfer_create(
+                    actor=actor, source_account=source, destination_account=destination, amount=amount,
+                    currency="ZAR", idempotency_key=key,
+                )  # fmt: skip
+                kind = EntryType.TRANSFER
+            acknowledged.append((str(result.entry_public_id), kind, amount, key))
+        except LedgerError as error:
+            (refused if error.code in EXPECTED_REFUSALS else errors).append(error.code)
+        except Exception:
+            errors.append(traceback.format_exc(limit=3))
+    results.put({"worker": worker, "acknowledged": acknowledged, "refused": refused, "errors": errors})
+    connections.close_all()
+
+
+def _same_key_worker(worker: int, plan: dict, barrier, results) -> None:
+    from django.contrib.auth import get_user_model
+
+    actor = get_user_model().objects.get(pk=plan["actor"])
+    barrier.wait()
+    try:
+        result = services.transfer_create(
+            actor=actor, source_account=plan["source"], destination_account=plan["destination"], amount=777,
+            currency="ZAR", idempotency_key=plan["key"],
+        )  # fmt: skip
+        results.put({"entry": str(result.entry_public_id), "replayed": result.replayed})
+    except Exception:
+        results.put({"error": traceback.format_exc(limit=3)})
+    connections.close_all()
+
+
+def _setup(make_customer, operations, count: int) -> dict:
+    plan = {"wallets": [], "users": {}, "banks": {}}
+    for _ in range(count):
+        user, wallet = make_customer(tier=3, balance=START_BALANCE)
+        bank = services.bank_account_add(actor=user, bank_name="Bank", branch_code="250655", account_number="6200001")
+        services.bank_account_verify(actor=operations, bank_account=bank.public_id)
+        plan["wallets"].append(str(wallet.public_id))
+        plan["users"][str(wallet.public_id)] = user.pk
+        plan["banks"][str(wallet.public_id)] = str(bank.public_id)
+    return plan
+
+
+def _run(target, args_for, workers: int) -> list[dict]:
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(workers), context.Queue()
+    # Close the parent's connections before forking: each child then opens its own.
+    connections.close_all()
+    processes = [context.Process(target=target, args=(*args_for(n), barrier, results)) for n in range(workers)]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=240) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    return outcomes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("engine", "operations_per_worker"), [("plpgsql", 500), ("orm", 100)])
+def test_eight_workers_random_transfers_and_overdrawing_withdrawals(
+    ledger_cleanup, make_customer, operations, engine, operations_per_worker
+):
+    plan = _setup(make_customer, operations, 20)
+    wallets_before = LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET).aggregate(t=Sum("balance"))["t"]
+    assert wallets_before == 20 * START_BALANCE
+    entries_before = JournalEntry.objects.count()
+
+    outcomes = _run(_worker, lambda n: (n, operations_per_worker, plan, engine), 8)
+
+    errors = [error for outcome in outcomes for error in outcome["errors"]]
+    assert errors == [], errors[:3]  # no deadlock, serialization failure or anything unexpected
+    acknowledged = [op for outcome in outcomes for op in outcome["acknowledged"]]
+    refused = [code for outcome in outcomes for code in outcome["refused"]]
+    assert len(acknowledged) + len(refused) == 8 * operations_per_worker
+    assert any(kind == EntryType.WITHDRAWAL for _, kind, _, _ in acknowledged)
+    assert "insufficient_funds" in refused  # the overdrawing withdrawals really were tried
+
+    # Every acknowledged operation is present exactly once, as acknowledged; nothing else was written.
+    stored = {
+        str(e.public_id): (e.entry_type, e.amount, e.idempotency_key)
+        for e in JournalEntry.objects.filter(entry_type__in=[EntryType.TRANSFER, EntryType.WITHDRAWAL])
+    }
+    assert len(stored) == len(acknowledged) == JournalEntry.objects.count() - entries_before
+    for public_id, kind, amount, key in acknowledged:
+        assert stored[public_id] == (kind, amount, key)
+
+    # No negative wallet, every balance = sum of postings, postings sum to zero, money conserved.
+    assert not LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET, balance__lt=0).exists()
+    report = check_ledger()
+    assert report.ok, report.problems
+    withdrawn = sum(amount for _, kind, amount, _ in acknowledged if kind == EntryType.WITHDRAWAL)
+    wallets_after = LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET).aggregate(t=Sum("balance"))["t"]
+    assert wallets_after == wallets_before - withdrawn
+    assert LedgerAccount.objects.aggregate(t=Sum("balance"))["t"] == 0
+
+
+@pytest.mark.parametrize("engine", ["plpgsql", "orm"])
+def test_the_same_idempotency_key_submitted_concurrently_yields_one_entry(
+    ledger_cleanup, make_customer, operations, settings, engine
+):
+    settings.LEDGER_ENGINE = engine
+    (alice, a_wallet), (_, b_wallet) = make_customer(balance=10_000), make_customer()
+    plan = {"actor": alice.pk, "source": str(a_wallet.public_id), "destination": str(b_wallet.public_id)}
+    plan["key"] = f"same-key-{uuid.uuid4()}"
+
+    outcomes = _run(_same_key_worker, lambda n: (n, plan), 6)
+
+    assert all("error" not in outcome for outcome in outcomes), outcomes
+    assert len({outcome["entry"] for outcome in outcomes}) == 1
+    assert sorted(outcome["replayed"] for outcome in outcomes) == [False] + [True] * 5
+    assert JournalEntry.objects.filter(idempotency_key=plan["key"]).count() == 1
+    a_wallet.refresh_from_db()
+    b_wallet.refresh_from_db()
+    assert (a_wallet.balance, b_wallet.balance) == (10_000 - 777, 777)
+    assert check_ledger().ok

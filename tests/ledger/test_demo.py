@@ -1,0 +1,23 @@
+"""The demo ledger loader gives the demo customer a verified, funded wallet and is idempotent."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.demo import load_demo_ledger
+from ledger.models import JournalEntry, KycRecord, LedgerAccount
+from ledger.reconciliation import check_ledger
+
+pytestmark = pytest.mark.django_db
+
+
+def test_load_demo_ledger_twice_moves_money_once(django_user_model):
+    customer = django_user_model.objects.create_user(email="customer@demo.fintech.example")
+    load_demo_ledger(customer=customer)
+    load_demo_ledger(customer=customer)
+    assert KycRecord.objects.get(user=customer).status == "verified"
+    wallet = LedgerAccount.objects.get(owner=customer)
+    assert wallet.balance == 250_000 - 12_500 - 40_000 - 7_550 + 5_000
+    assert JournalEntry.objects.filter(entry_type="transfer").count() == 4
+    assert JournalEntry.objects.filter(entry_type="deposit").count() == 2
+    assert check_ledger().ok
