@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
 
 from compliance.dsar import services
+from tests.personas import make_api_client
 
 
 def make_user(email: str, *, staff: bool = False, officer: bool = False):
@@ -20,12 +18,8 @@ def make_user(email: str, *, staff: bool = False, officer: bool = False):
 
 
 def client_for(user, *, mfa: bool = True) -> APIClient:
-    token = AccessToken.for_user(user)
-    if mfa:
-        token["mfa_at"] = int(time.time())
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
+    """A client carrying a real access token from the accounts token service."""
+    return make_api_client(user, mfa=mfa)
 
 
 @pytest.fixture

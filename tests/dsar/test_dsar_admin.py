@@ -11,6 +11,7 @@ from django.utils import timezone
 from compliance.dsar import services
 from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarStatus
 from tests.dsar.conftest import make_user
+from tests.personas import otp_admin_login
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +38,7 @@ def test_queue_highlights_deadlines_and_shows_the_dashboard(client, officer, fil
     DataSubjectRequest.objects.filter(pk=soon.pk).update(
         due_at=now + timedelta(days=3), original_due_at=now + timedelta(days=3)
     )
-    client.force_login(officer)
+    otp_admin_login(client, officer)
     with django_assert_max_num_queries(15):
         response = client.get(CHANGELIST)
     html = response.content.decode()
@@ -53,7 +54,7 @@ def test_queue_highlights_deadlines_and_shows_the_dashboard(client, officer, fil
 
 def test_an_action_form_calls_the_service(client, officer, filed):
     dsar = filed("access")
-    client.force_login(officer)
+    otp_admin_login(client, officer)
     assert "Verify identity" in client.get(change_url(dsar)).content.decode()
     response = client.post(act_url(dsar, "verify-identity"), {"evidence": "Passport seen at branch"})
     assert response.status_code == 302
@@ -65,7 +66,7 @@ def test_a_rule_violation_is_shown_and_changes_nothing(client, officer, filed):
     dsar = filed("access")
     services.dsar_verify_identity(actor=officer, dsar=dsar, evidence="seen")
     services.dsar_assign(actor=officer, dsar=dsar)
-    client.force_login(officer)
+    otp_admin_login(client, officer)
     response = client.post(act_url(dsar, "reject"), {"reason": "  "})
     assert response.status_code == 200
     assert "needs a reason" in response.content.decode()
@@ -74,7 +75,7 @@ def test_a_rule_violation_is_shown_and_changes_nothing(client, officer, filed):
 
 
 def test_assign_to_me_bulk_action(client, officer):
-    client.force_login(officer)
+    otp_admin_login(client, officer)
     subject = make_user("bulk.subject@example.co.za")
     dsars = [services.dsar_file(subject=subject, filed_by=subject, type=t) for t in ("access", "objection")]
     for dsar in dsars:
@@ -87,7 +88,7 @@ def test_assign_to_me_bulk_action(client, officer):
 
 
 def test_staff_file_on_behalf_in_the_admin(client, officer, customer):
-    client.force_login(officer)
+    otp_admin_login(client, officer)
     response = client.post(
         f"{CHANGELIST}add/",
         {"subject_email": customer.email, "type": "access", "details": "", "identity_evidence": "Call-back done"},
@@ -99,7 +100,7 @@ def test_staff_file_on_behalf_in_the_admin(client, officer, customer):
 
 def test_records_are_never_edited_or_deleted_in_the_admin(client, officer, filed):
     dsar = filed("access")
-    client.force_login(officer)
+    otp_admin_login(client, officer)
     response = client.post(change_url(dsar), {"status": "closed"})
     assert response.status_code == 403
     assert client.post(f"{CHANGELIST}{dsar.pk}/delete/", {"post": "yes"}).status_code == 403
@@ -109,12 +110,12 @@ def test_records_are_never_edited_or_deleted_in_the_admin(client, officer, filed
 
 def test_other_staff_cannot_open_the_queue_and_viewers_get_no_buttons(client, operations, filed):
     dsar = filed("access")
-    client.force_login(operations)
+    otp_admin_login(client, operations)
     assert client.get(CHANGELIST).status_code == 403
     assert client.post(act_url(dsar, "verify-identity"), {"evidence": "x"}).status_code == 404
     viewer = make_user("auditor@fintech.example", staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_datasubjectrequest"))
-    client.force_login(viewer)
+    otp_admin_login(client, viewer)
     page = client.get(change_url(dsar))
     assert page.status_code == 200
     assert "Verify identity" not in page.content.decode()
