@@ -16,6 +16,7 @@ class ComplianceConfig(AppConfig):
         from compliance import admin_consent, admin_pi, checks, metrics  # noqa: F401
         from compliance.change_trail import register_change_trail
         from compliance.crypto.keys import connect_setting_changed
+        from compliance.dsar import admin as dsar_admin  # noqa: F401
 
         connect_setting_changed()
         register_change_trail(get_user_model())

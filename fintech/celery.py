@@ -15,7 +15,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fintech.settings.dev")
 app = Celery("fintech")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.autodiscover_tasks(["fintech"])
+app.autodiscover_tasks(["fintech", "compliance.dsar"])
 
 
 @app.on_after_finalize.connect

@@ -14,6 +14,10 @@ from celery.schedules import crontab
 from fintech.env import env_int
 
 BEAT_SCHEDULE: dict[str, dict] = {
+    "dsar-deadline-escalation": {
+        "task": "compliance.dsar.escalate",
+        "schedule": crontab(minute=0, hour=6),
+    },
     "platform-heartbeat": {
         "task": "fintech.tasks.heartbeat",
         "schedule": timedelta(seconds=env_int("FINTECH_HEARTBEAT_SECONDS", 30)),

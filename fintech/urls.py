@@ -7,6 +7,7 @@ from fintech.api import ApiRootView
 
 api_v1 = [
     path("", ApiRootView.as_view(), name="api-root"),
+    path("", include("compliance.dsar.urls")),
     path("", include("compliance.urls_consent")),
     path("", include("accounts.urls")),
     path("", include("compliance.urls")),

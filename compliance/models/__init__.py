@@ -8,14 +8,20 @@ from compliance.models.consent import (  # consent management, SPEC C5
     ProcessingRestrictionEvent,
     PurposeNotice,
 )
+from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarExport  # data-subject requests, SPEC C6
+from compliance.models.holds import LegalHold  # retention-duty and litigation holds
 from compliance.models.keys import FieldKeyVersion, KeyPurpose, KeyRotationRun, PIInventory  # SPEC C3
 
 __all__ = [
     "AuditEvent",
     "ConsentEvent",
+    "DataSubjectRequest",
+    "DsarEvent",
+    "DsarExport",
     "FieldKeyVersion",
     "KeyPurpose",
     "KeyRotationRun",
+    "LegalHold",
     "PIInventory",
     "ProcessingPurpose",
     "ProcessingRestrictionEvent",

@@ -78,6 +78,14 @@ def _pending_kyc(personas: dict) -> dict:
     return {"public_id": record.public_id}
 
 
+def _customer_dsar(personas: dict) -> dict:
+    from compliance.dsar import services
+
+    customer = personas["customer"]
+    dsar = services.dsar_file(subject=customer, filed_by=customer, type="access")
+    return {"public_id": dsar.public_id}
+
+
 def _customer_wallet(personas: dict) -> dict:
     return {"public_id": _verified_customer_wallet(personas).public_id}
 
@@ -138,4 +146,15 @@ EXPECTED: dict[str, dict[str, Any]] = {
     # Operations staff only.
     "ledger-kyc-decision": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
     "ledger-reversal": {"POST": {"operations": 400}, "kwargs": _customer_deposit_entry},
+    # --- data-subject requests: customers file (recent MFA) and follow their own ---
+    "dsar-list": {"GET": 200, "POST": 400},
+    "dsar-detail": {"GET": _OWNER_ONLY, "kwargs": _customer_dsar},
+    # Recent MFA and the subject's own request; no export exists yet, so the owner gets 404 too.
+    "dsar-download": {"GET": 404, "kwargs": _customer_dsar},
+    # --- the information officer's DSAR actions (compliance.process_dsar) ---
+    "officer-dsar-file": {"POST": {"information_officer": 400, "admin_user": 400}},
+    "officer-dsar-action": {
+        "POST": {"information_officer": 400, "admin_user": 400},
+        "kwargs": lambda personas: {**_customer_dsar(personas), "action": "reject"},
+    },
 }

@@ -1,0 +1,419 @@
+"""The information officer's DSAR review queue.
+
+Requests are never edited in place: every button leads to a small form that calls one service in
+``compliance.dsar.services`` (so the admin enforces exactly the rules the API does, and every
+action is an event and an audit record). The list highlights what is overdue or due this week;
+the header shows the open workload by type and status and the on-time rate.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Q
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from compliance.dsar import services
+from compliance.models.dsar import OPEN_STATUSES, DataSubjectRequest, DsarEvent, DsarStatus, DsarType
+
+
+def _is_officer(request: HttpRequest) -> bool:
+    return request.user.is_active and request.user.has_perm(services.PROCESS_PERMISSION)
+
+
+class DueFilter(admin.SimpleListFilter):
+    title = "deadline"
+    parameter_name = "due"
+
+    def lookups(self, request, model_admin):
+        return (("overdue", "Overdue"), ("week", "Due within 7 days"), ("later", "Due later"), ("done", "Finished"))
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        match self.value():
+            case "overdue":
+                return queryset.overdue(now)
+            case "week":
+                return queryset.due_within(7, now)
+            case "later":
+                return queryset.open().filter(due_at__gte=now + timedelta(days=7))
+            case "done":
+                return queryset.exclude(status__in=OPEN_STATUSES)
+        return queryset
+
+
+class AssigneeFilter(admin.SimpleListFilter):
+    title = "assignee"
+    parameter_name = "assignee"
+
+    def lookups(self, request, model_admin):
+        return (("me", "Assigned to me"), ("none", "Unassigned"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "me":
+            return queryset.filter(assigned_to=request.user)
+        if self.value() == "none":
+            return queryset.filter(assigned_to__isnull=True)
+        return queryset
+
+
+class DsarEventInline(admin.TabularInline):
+    model = DsarEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+
+class ActionForm(forms.Form):
+    """One form for every action; ``FIELDS`` says which inputs each action shows."""
+
+    evidence = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="How the identity was verified (document seen, call-back, MFA).",
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="Sent to the subject.")
+    days = forms.IntegerField(min_value=1, max_value=30, required=False)
+    statement = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        required=False,
+        help_text="What was done, what was not and why (sent to the subject).",
+    )
+    partial = forms.BooleanField(required=False, help_text="Only part of the request could be fulfilled.")
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="Internal: never shown to the subject."
+    )
+
+    FIELDS = {
+        "verify-identity": ("evidence",),
+        "assign": (),
+        "request-approval": ("note",),
+        "approve": ("note",),
+        "reject": ("reason",),
+        "extend": ("days", "reason"),
+        "fulfil": ("statement", "partial"),
+        "close": (),
+        "note": ("note",),
+        "evidence": ("note",),
+    }
+
+    def __init__(self, *args: Any, action: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in list(self.fields):
+            if name not in self.FIELDS[action]:
+                del self.fields[name]
+
+
+ACTION_LABELS = {
+    "verify-identity": "Verify identity",
+    "assign": "Assign to me",
+    "request-approval": "Request second approval",
+    "approve": "Approve",
+    "reject": "Reject",
+    "extend": "Extend deadline",
+    "fulfil": "Record fulfilment",
+    "close": "Close",
+    "note": "Add internal note",
+    "evidence": "Add evidence",
+}
+
+
+def _run_action(action: str, *, actor: Any, dsar: DataSubjectRequest, data: dict[str, Any]) -> None:
+    match action:
+        case "verify-identity":
+            services.dsar_verify_identity(actor=actor, dsar=dsar, evidence=data["evidence"])
+        case "assign":
+            services.dsar_assign(actor=actor, dsar=dsar)
+        case "request-approval":
+            services.dsar_request_approval(actor=actor, dsar=dsar, note=data["note"])
+        case "approve":
+            services.dsar_approve(actor=actor, dsar=dsar, note=data["note"])
+        case "reject":
+            services.dsar_reject(actor=actor, dsar=dsar, reason=data["reason"])
+        case "extend":
+            services.dsar_extend(actor=actor, dsar=dsar, days=data.get("days") or 0, reason=data["reason"])
+        case "fulfil":
+            services.dsar_fulfil(actor=actor, dsar=dsar, statement=data["statement"], partial=data["partial"])
+        case "close":
+            services.dsar_close(actor=actor, dsar=dsar)
+        case "note" | "evidence":
+            services.dsar_add_note(actor=actor, dsar=dsar, note=data["note"], evidence=action == "evidence")
+
+
+def available_actions(dsar: DataSubjectRequest) -> list[str]:
+    """The buttons that make sense for the request's state (the services enforce the rules anyway)."""
+    actions = {
+        DsarStatus.RECEIVED: ["verify-identity"],
+        DsarStatus.IDENTITY_VERIFIED: ["assign"],
+        DsarStatus.IN_REVIEW: ["assign", "approve", "reject"],
+        DsarStatus.APPROVED: ["fulfil"],
+        DsarStatus.REJECTED: ["close"],
+        DsarStatus.FULFILLED: ["close"],
+        DsarStatus.PARTIALLY_FULFILLED: ["close"],
+    }.get(dsar.status, [])
+    if dsar.status == DsarStatus.IN_REVIEW and dsar.type == DsarType.DELETION and not dsar.approval_requested_by_id:
+        actions = ["assign", "request-approval", "reject"]
+    if dsar.is_open and dsar.extended_at is None and timezone.now() < dsar.original_due_at:
+        actions.append("extend")
+    return [*actions, "note", "evidence"]
+
+
+class FileOnBehalfForm(forms.Form):
+    subject_email = forms.EmailField(help_text="The customer's registered e-mail address.")
+    type = forms.ChoiceField(choices=DsarType.choices)
+    details = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    identity_evidence = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="How you verified the subject's identity."
+    )
+
+
+@admin.register(DataSubjectRequest)
+class DataSubjectRequestAdmin(admin.ModelAdmin):
+    list_display = ("short_id", "type", "status_badge", "deadline", "assigned_to", "flags", "received_at")
+    list_filter = (DueFilter, "status", "type", AssigneeFilter)
+    list_select_related = ("assigned_to",)
+    search_fields = ("=public_id",)
+    ordering = ("due_at",)
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["assign_to_me"]
+    inlines = [DsarEventInline]
+    change_list_template = "admin/compliance/datasubjectrequest/change_list.html"
+    change_form_template = "admin/compliance/datasubjectrequest/change_form.html"
+    fieldsets = (
+        (
+            "Request",
+            {
+                "fields": (
+                    "public_id",
+                    "type",
+                    "status",
+                    "channel",
+                    "subject_link",
+                    "filed_by",
+                    "details",
+                    "requested_changes",
+                    "duplicate_of",
+                )
+            },
+        ),
+        ("Identity", {"fields": ("identity_evidence", "identity_verified_by", "identity_verified_at")}),
+        (
+            "Deadline",
+            {"fields": ("received_at", "original_due_at", "due_at", "extended_at", "extended_by", "extension_reason")},
+        ),
+        (
+            "Review",
+            {
+                "fields": (
+                    "assigned_to",
+                    "approval_requested_by",
+                    "approval_requested_at",
+                    "decided_by",
+                    "decided_at",
+                    "decision_reason",
+                )
+            },
+        ),
+        ("Outcome", {"fields": ("outcome_statement", "fulfilled_at", "closed_at")}),
+    )
+
+    class Media:
+        css = {"all": ("compliance/admin.css",)}
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+
+    def has_add_permission(self, request) -> bool:
+        return _is_officer(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return _is_officer(request) or super().has_view_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not _is_officer(request):
+            actions.pop("assign_to_me", None)
+        return actions
+
+    @admin.display(description="request", ordering="public_id")
+    def short_id(self, dsar: DataSubjectRequest) -> str:
+        return str(dsar.public_id)[:8]
+
+    @admin.display(description="subject")
+    def subject_link(self, dsar: DataSubjectRequest) -> str:
+        url = reverse("admin:accounts_user_change", args=[dsar.subject_id])
+        return format_html('<a href="{}">{}</a>', url, dsar.subject.public_id)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, dsar: DataSubjectRequest) -> str:
+        return format_html('<span class="dsar-badge dsar-status-{}">{}</span>', dsar.status, dsar.get_status_display())
+
+    @admin.display(description="due", ordering="due_at")
+    def deadline(self, dsar: DataSubjectRequest) -> str:
+        if not dsar.is_open:
+            return format_html('<span class="dsar-due dsar-due-done">{}</span>', dsar.due_at.date())
+        days = (dsar.due_at - timezone.now()).total_seconds() / 86400
+        if days < 0:
+            css, text = "overdue", f"{-days:.0f} days overdue" if days <= -1 else "overdue today"
+        elif days < 7:
+            css, text = "soon", f"due in {days:.1f} days"
+        else:
+            css, text = "ok", f"due in {days:.0f} days"
+        return format_html('<span class="dsar-due dsar-due-{}">{} ({})</span>', css, text, dsar.due_at.date())
+
+    @admin.display(description="flags")
+    def flags(self, dsar: DataSubjectRequest) -> str:
+        parts = []
+        if dsar.extended_at:
+            parts.append("extended")
+        if dsar.duplicate_of_id:
+            parts.append("possible duplicate")
+        if dsar.type == DsarType.DELETION and dsar.approval_requested_by_id and dsar.status == DsarStatus.IN_REVIEW:
+            parts.append("awaiting second approval")
+        return ", ".join(parts)
+
+    @admin.action(description="Assign to me (and start review)")
+    def assign_to_me(self, request, queryset) -> None:
+        done = failed = 0
+        for dsar in queryset:
+            try:
+                services.dsar_assign(actor=request.user, dsar=dsar)
+                done += 1
+            except services.DsarError:
+                failed += 1
+        self.message_user(request, f"Assigned {done} request(s) to you.", messages.SUCCESS)
+        if failed:
+            self.message_user(request, f"{failed} request(s) were not ready for review.", messages.WARNING)
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/act/<slug:action>/",
+                self.admin_site.admin_view(self.action_view),
+                name="compliance_datasubjectrequest_act",
+            ),
+            *super().get_urls(),
+        ]
+
+    def action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        if action not in ActionForm.FIELDS or not _is_officer(request):
+            raise Http404
+        dsar = self.get_object(request, object_id)
+        if dsar is None:
+            raise Http404
+        form = ActionForm(request.POST or None, action=action)
+        change_url = reverse("admin:compliance_datasubjectrequest_change", args=[dsar.pk])
+        if request.method == "POST" and form.is_valid():
+            try:
+                _run_action(action, actor=request.user, dsar=dsar, data=form.cleaned_data)
+            except services.DsarError as error:
+                form.add_error(None, error.message)
+            else:
+                self.message_user(request, f"{ACTION_LABELS[action]}: done.", messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{ACTION_LABELS[action]} — request {str(dsar.public_id)[:8]}",
+            "form": form,
+            "dsar": dsar,
+            "opts": self.opts,
+            "change_url": change_url,
+            "label": ACTION_LABELS[action],
+        }
+        return TemplateResponse(request, "admin/compliance/datasubjectrequest/action.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        dsar = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if dsar is not None and _is_officer(request):
+            extra_context["dsar_actions"] = [
+                (reverse("admin:compliance_datasubjectrequest_act", args=[dsar.pk, action]), ACTION_LABELS[action])
+                for action in available_actions(dsar)
+            ]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Staff file on a subject's behalf; identity evidence is required."""
+        if not _is_officer(request):
+            raise Http404
+        form = FileOnBehalfForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            subject = get_user_model().objects.filter(email__iexact=data["subject_email"], is_staff=False).first()
+            if subject is None:
+                form.add_error("subject_email", "No customer with this e-mail address.")
+            else:
+                try:
+                    dsar = services.dsar_file(
+                        subject=subject,
+                        filed_by=request.user,
+                        type=data["type"],
+                        details=data["details"],
+                        identity_evidence=data["identity_evidence"],
+                    )
+                except services.DsarError as error:
+                    form.add_error(None, error.message)
+                else:
+                    self.message_user(request, "Request filed.", messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:compliance_datasubjectrequest_change", args=[dsar.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "File a request on a subject's behalf",
+            "form": form,
+            "opts": self.opts,
+            "label": "File request",
+            "change_url": reverse("admin:compliance_datasubjectrequest_changelist"),
+        }
+        return TemplateResponse(request, "admin/compliance/datasubjectrequest/action.html", context)
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "dsar_dashboard": dsar_dashboard()}
+        return super().changelist_view(request, extra_context)
+
+
+def dsar_dashboard(now=None) -> dict[str, Any]:
+    """Open workload by type and status, deadline pressure, and the on-time rate (two queries)."""
+    now = now or timezone.now()
+    open_qs = DataSubjectRequest.objects.open()
+    by_type_status = list(open_qs.values("type", "status").annotate(n=Count("id")).order_by("type", "status"))
+    finished = DataSubjectRequest.objects.exclude(status__in=OPEN_STATUSES).exclude(status=DsarStatus.REJECTED)
+    totals = finished.aggregate(
+        finished=Count("id"),
+        on_time=Count("id", filter=Q(fulfilled_at__lte=F("due_at"))),
+    )
+    pressure = open_qs.aggregate(
+        open=Count("id"),
+        overdue=Count("id", filter=Q(due_at__lt=now)),
+        due_week=Count("id", filter=Q(due_at__gte=now, due_at__lt=now + timedelta(days=7))),
+    )
+    rate = round(100 * totals["on_time"] / totals["finished"], 1) if totals["finished"] else None
+    types = dict(DsarType.choices)
+    statuses = dict(DsarStatus.choices)
+    rows = [{"type": types[r["type"]], "status": statuses[r["status"]], "n": r["n"]} for r in by_type_status]
+    return {**pressure, **totals, "on_time_rate": rate, "by_type_status": rows}

@@ -1,0 +1,38 @@
+"""Reads of data-subject requests, scoped to who is asking."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from compliance.dsar.services import PROCESS_PERMISSION
+from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarEventKind
+
+
+def dsars_of_subject(*, subject: Any) -> QuerySet[DataSubjectRequest]:
+    return DataSubjectRequest.objects.filter(subject=subject).order_by("-received_at")
+
+
+def dsar_of_subject(*, subject: Any, public_id: UUID | str) -> DataSubjectRequest:
+    """The subject's own request, or 404 — another subject's request does not exist for them."""
+    try:
+        return dsars_of_subject(subject=subject).get(public_id=public_id)
+    except (DataSubjectRequest.DoesNotExist, ValueError) as exc:
+        raise Http404 from exc
+
+
+def dsar_for_officer(*, officer: Any, public_id: UUID | str) -> DataSubjectRequest:
+    if not officer.has_perm(PROCESS_PERMISSION):
+        raise Http404
+    try:
+        return DataSubjectRequest.objects.select_related("subject", "assigned_to").get(public_id=public_id)
+    except (DataSubjectRequest.DoesNotExist, ValueError) as exc:
+        raise Http404 from exc
+
+
+def status_history_for_subject(*, dsar: DataSubjectRequest) -> QuerySet[DsarEvent]:
+    """What the subject may see of the history: status changes and extensions, no internal notes."""
+    return dsar.events.filter(kind__in=[DsarEventKind.TRANSITION, DsarEventKind.EXTENSION]).order_by("created_at", "id")

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from compliance.dsar.erasure import erase_subject
+from compliance.dsar.escalation import dsar_escalate
+from compliance.dsar.export import export_create
+from compliance.models.dsar import DataSubjectRequest
+
+
+@shared_task(name="compliance.dsar.escalate", acks_late=True)
+def escalate_dsar_deadlines() -> dict[str, int]:
+    """Daily: notify officers of requests due within 7 days and overdue ones (idempotent per day)."""
+    return dsar_escalate()
+
+
+@shared_task(name="compliance.dsar.build_export", acks_late=True)
+def build_dsar_export(dsar_id: int) -> str | None:
+    """Gather, zip, encrypt and store an approved access/portability request (idempotent)."""
+    export = export_create(dsar=DataSubjectRequest.objects.get(pk=dsar_id))
+    return str(export.public_id) if export else None
+
+
+@shared_task(name="compliance.dsar.erase_subject", acks_late=True)
+def erase_dsar_subject(dsar_id: int) -> bool:
+    """Carry out an approved deletion (idempotent: a fulfilled request is left alone)."""
+    return erase_subject(dsar=DataSubjectRequest.objects.get(pk=dsar_id)) is not None

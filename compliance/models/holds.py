@@ -1,0 +1,72 @@
+"""Holds: records that must be kept (and when they may go).
+
+Two kinds, both honoured by the retention purge:
+- ``retention_duty``: the law requires keeping the record until ``hold_until`` (e.g. FICA: five
+  years after the relationship ends). A deletion request pseudonymises such records and places
+  this hold; the purge removes them once the date has passed.
+- ``litigation``: kept regardless of retention periods until released (``hold_until`` empty).
+A hold names its record by model label and primary key, so any app's rows can be held without
+compliance importing that app.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class HoldKind(models.TextChoices):
+    RETENTION_DUTY = "retention_duty", "Kept under a legal retention duty"
+    LITIGATION = "litigation", "Litigation / investigation hold"
+
+
+class LegalHoldQuerySet(models.QuerySet):
+    def in_force(self, now=None) -> LegalHoldQuerySet:
+        now = now or timezone.now()
+        return self.filter(released_at__isnull=True).filter(Q(hold_until__isnull=True) | Q(hold_until__gt=now))
+
+    def for_rows(self, model_label: str, object_ids) -> LegalHoldQuerySet:
+        return self.filter(model_label=model_label.lower(), object_id__in=[str(pk) for pk in object_ids])
+
+
+class LegalHold(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=20, choices=HoldKind.choices)
+    model_label = models.CharField(max_length=100, help_text='"app_label.modelname", lower case.')
+    object_id = models.CharField(max_length=64)
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="legal_holds"
+    )
+    retention_policy = models.CharField(max_length=64, blank=True, help_text="The policy code that sets the period.")
+    reason = models.TextField()
+    hold_until = models.DateTimeField(null=True, blank=True, help_text="Empty: until released.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = LegalHoldQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["model_label", "object_id"], name="legalhold_row")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "model_label", "object_id"],
+                condition=Q(released_at__isnull=True),
+                name="legalhold_one_open_per_row_and_kind",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="retention_duty") | Q(hold_until__isnull=False), name="legalhold_duty_has_end"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.model_label}:{self.object_id}"
