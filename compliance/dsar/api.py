@@ -148,7 +148,7 @@ class OfficerFileView(APIView):
 
     permission_classes = [IsAuthenticated, IsDsarOfficer]
 
-    @extend_schema(request=OfficerFileSerializer, responses={201: DsarSerializer})
+    @extend_schema(operation_id="officer_dsar_file", request=OfficerFileSerializer, responses={201: DsarSerializer})
     def post(self, request: Request) -> Response:
         payload = OfficerFileSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -205,7 +205,7 @@ OFFICER_ACTIONS = {
 class OfficerActionView(APIView):
     permission_classes = [IsAuthenticated, IsDsarOfficer]
 
-    @extend_schema(request=OfficerActionSerializer, responses=DsarSerializer)
+    @extend_schema(operation_id="officer_dsar_action", request=OfficerActionSerializer, responses=DsarSerializer)
     def post(self, request: Request, public_id: str, action: str) -> Response:
         handler = OFFICER_ACTIONS.get(action)
         if handler is None:

@@ -276,6 +276,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Several apps have a "status"/"channel" choice set: name the DSAR ones explicitly.
+    "ENUM_NAME_OVERRIDES": {
+        "DsarStatusEnum": "compliance.models.dsar.DsarStatus",
+        "DsarChannelEnum": "compliance.models.dsar.DsarChannel",
+    },
 }
 
 # --- Field encryption and blind-index keys (compliance/crypto/keys.py) -------------------------
