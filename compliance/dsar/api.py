@@ -68,6 +68,7 @@ class DsarSerializer(serializers.ModelSerializer):
             "status",
             "details",
             "requested_changes",
+            "purposes",
             "channel",
             "received_at",
             "due_at",
@@ -78,7 +79,7 @@ class DsarSerializer(serializers.ModelSerializer):
             "fulfilled_at",
             "closed_at",
         )
-        read_only_fields = tuple(f for f in fields if f not in ("type", "details", "requested_changes"))
+        read_only_fields = tuple(f for f in fields if f not in ("type", "details", "requested_changes", "purposes"))
 
 
 class DsarDetailSerializer(DsarSerializer):
@@ -96,6 +97,13 @@ class FileDsarSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=DsarType.choices)
     details = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
     requested_changes = serializers.DictField(child=serializers.CharField(max_length=500), required=False, default=dict)
+    purposes = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        default=list,
+        max_length=20,
+        help_text="Objection / restriction: the processing purpose codes (see /api/v1/purposes/).",
+    )
 
 
 class DsarListCreateView(ListAPIView):

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance.audit import AuditAction, audit_record
+from compliance.models.consent import ProcessingPurpose
 from compliance.models.dsar import (
     DSAR_MAX_EXTENSION_DAYS,
     OPEN_STATUSES,
@@ -122,6 +123,7 @@ def dsar_file(
     type: str,
     details: str = "",
     requested_changes: dict[str, Any] | None = None,
+    purposes: list[str] | None = None,
     identity_evidence: str = "",
 ) -> DataSubjectRequest:
     """File a request. Free of charge, any number; a duplicate is flagged, never short-cut."""
@@ -129,6 +131,15 @@ def dsar_file(
         raise DsarError("Unknown request type.", code="invalid_type")
     if type == DsarType.CORRECTION and not requested_changes:
         raise DsarError("A correction request must say what should be corrected.", code="changes_required")
+    purposes = sorted(set(purposes or []))
+    if type in (DsarType.OBJECTION, DsarType.RESTRICTION):
+        if not purposes:
+            raise DsarError("Say which processing purposes the request is about.", code="purposes_required")
+        known = set(ProcessingPurpose.objects.filter(code__in=purposes).values_list("code", flat=True))
+        if known != set(purposes):
+            raise DsarError("Unknown processing purpose.", code="unknown_purpose")
+    elif purposes:
+        raise DsarError("Purposes apply only to objections and restrictions.", code="purposes_not_applicable")
     on_behalf = filed_by.pk != subject.pk
     if on_behalf:
         _require_officer(filed_by)
@@ -149,6 +160,7 @@ def dsar_file(
             type=type,
             details=details,
             requested_changes=requested_changes or {},
+            purposes=purposes,
             channel=DsarChannel.STAFF if on_behalf else DsarChannel.API,
             filed_by=filed_by,
             identity_evidence=identity_evidence,
@@ -232,8 +244,38 @@ def dsar_approve(*, actor: Any, dsar: DataSubjectRequest, note: str = "") -> Dat
             decided_by=actor,
             decided_at=timezone.now(),
         )
+        if dsar.type in (DsarType.OBJECTION, DsarType.RESTRICTION):
+            return _apply_processing_flags(actor=actor, dsar=dsar)
         _schedule_fulfilment(dsar)
         return dsar
+
+
+def _apply_processing_flags(*, actor: Any, dsar: DataSubjectRequest) -> DataSubjectRequest:
+    """Objection / restriction: set the flags ``may_process`` honours, in the approval's transaction.
+
+    Each purpose goes through the consent service (which refuses objections where POPIA s11(3)
+    gives no right to object); what was refused is said in the statement and makes the outcome
+    partial. Lifting a flag later is a separate, recorded act in the consent admin.
+    """
+    from compliance.services_consent import ConsentError, processing_restriction_set
+
+    kind = "objection" if dsar.type == DsarType.OBJECTION else "restriction"
+    applied, refused = [], []
+    for code in dsar.purposes:
+        try:
+            processing_restriction_set(
+                actor=actor, subject=dsar.subject, purpose=code, kind=kind, active=True,
+                reason=f"Data-subject request {dsar.public_id}", reference=str(dsar.public_id),
+            )  # fmt: skip
+            applied.append(code)
+        except ConsentError as error:
+            refused.append(f"{code} ({error})")
+    lines = []
+    if applied:
+        lines.append(f"We no longer process your information for: {', '.join(applied)} ({kind}).")
+    if refused:
+        lines.append(f"Not applied, because the law requires or allows this processing: {'; '.join(refused)}.")
+    return dsar_fulfil(actor=actor, dsar=dsar, statement=" ".join(lines), partial=bool(refused))
 
 
 def _schedule_fulfilment(dsar: DataSubjectRequest) -> None:

@@ -120,6 +120,8 @@ class DataSubjectRequest(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Objection / restriction: the processing purposes (codes) the subject objects to or restricts.
+    purposes = models.JSONField(default=list, blank=True)
 
     objects = DataSubjectRequestQuerySet.as_manager()
 

@@ -6,6 +6,7 @@ from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
 from compliance.dsar import services
+from tests.compliance.consent_helpers import seed_purposes
 from tests.personas import make_api_client
 
 
@@ -49,7 +50,11 @@ def operations():
 
 @pytest.fixture
 def filed(customer):
+    seed_purposes()
+
     def file(type_: str = "access", **extra):
+        if type_ in ("objection", "restriction"):
+            extra.setdefault("purposes", ["direct_marketing"])
         return services.dsar_file(subject=customer, filed_by=customer, type=type_, **extra)
 
     return file

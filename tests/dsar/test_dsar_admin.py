@@ -77,7 +77,7 @@ def test_a_rule_violation_is_shown_and_changes_nothing(client, officer, filed):
 def test_assign_to_me_bulk_action(client, officer):
     otp_admin_login(client, officer)
     subject = make_user("bulk.subject@example.co.za")
-    dsars = [services.dsar_file(subject=subject, filed_by=subject, type=t) for t in ("access", "objection")]
+    dsars = [services.dsar_file(subject=subject, filed_by=subject, type=t) for t in ("access", "portability")]
     for dsar in dsars:
         services.dsar_verify_identity(actor=officer, dsar=dsar, evidence="seen")
     response = client.post(

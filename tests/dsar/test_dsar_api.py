@@ -125,7 +125,12 @@ def test_staff_file_on_behalf_with_identity_evidence(customer, officer):
     assert "identity_evidence" in missing.json()["error"]["fields"]
     response = client.post(
         "/api/v1/officer/dsar/",
-        {"subject": str(customer.public_id), "type": "objection", "identity_evidence": "Call-back to number on file"},
+        {
+            "subject": str(customer.public_id),
+            "type": "objection",
+            "purposes": ["direct_marketing"],
+            "identity_evidence": "Call-back to number on file",
+        },
         format="json",
     )
     assert response.status_code == 201
