@@ -31,8 +31,18 @@ def _empty_audit_trail(request, django_db_blocker) -> None:
     uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames)
     if not uses_db:
         return
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute("TRUNCATE compliance_auditevent")
+    with django_db_blocker.unblock():
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE compliance_auditevent")
+        # A transactional test's flush also empties the processing purposes that a data migration
+        # seeded; put them back so every test sees the product's purposes.
+        from django.apps import apps
+
+        from compliance.consent_seed import seed_processing_purposes
+        from compliance.models.consent import ProcessingPurpose
+
+        if not ProcessingPurpose.objects.exists():
+            seed_processing_purposes(apps)
 
 
 @pytest.fixture(autouse=True)
