@@ -11,7 +11,7 @@ Invariants (enforced by ledger/services.py and, on PostgreSQL, by the database i
 - Accounts that may not go negative (every customer wallet) are protected by a CHECK constraint.
 - Busy system accounts (settlement, fees, suspense) are split into shards (one row per
   kind/currency/shard); a system account's balance is the sum of its shards. See
-  docs/adr/0001-ledger-concurrency-and-hot-accounts.md.
+  docs/adr/0003-ledger-concurrency-and-hot-accounts.md.
 
 Amounts are signed integers in minor units: a positive posting increases the account's balance,
 a negative one decreases it. Summed over every account in a currency, balances are always zero.
