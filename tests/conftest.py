@@ -45,6 +45,38 @@ def _empty_audit_trail(request, django_db_blocker) -> None:
             seed_processing_purposes(apps)
 
 
+def _is_transactional(request) -> bool:
+    marker = request.node.get_closest_marker("django_db")
+    return bool(marker and marker.kwargs.get("transaction")) or "transactional_db" in request.fixturenames
+
+
+@pytest.fixture(autouse=True)
+def _empty_append_only_tables(request) -> Iterator[None]:
+    """Let Django flush after a transactional test although some tables refuse TRUNCATE.
+
+    Append-only tables (ledger, consent evidence, published notices) refuse TRUNCATE unless empty.
+    After a transactional test, and before pytest-django's flush, empty them in a session that
+    skips user triggers (``session_replication_role = replica``, superuser-only; the application
+    role never has it), then restore the normal role on the same connection.
+    """
+    if not _is_transactional(request):
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal AND (tgtype & 32) <> 0"
+        )
+        tables = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            for table in tables:
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - names come from the catalogue
+        finally:
+            cursor.execute("SET session_replication_role = DEFAULT")
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache() -> Iterator[None]:
     # Each xdist worker has its own Redis database (see fintech/settings/test.py): flushing it
