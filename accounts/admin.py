@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts import roles, services
 from accounts.models import TOTPDevice, User
+from compliance.crypto.admin import BlindIndexSearchMixin
 
 
 class StaffCreationForm(AdminUserCreationForm):
@@ -24,19 +25,29 @@ class StaffCreationForm(AdminUserCreationForm):
         model = User
         fields = ("email", "first_name", "last_name")
 
+    def clean_email(self) -> str:
+        # A friendly form error; the unique blind index still decides in the service.
+        email = User.objects.normalize_email(self.cleaned_data.get("email"))
+        if User.objects.filter_by_email(email).exists():
+            raise forms.ValidationError("A user with this e-mail address already exists.")
+        return email
+
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(BlindIndexSearchMixin, DjangoUserAdmin):
     add_form = StaffCreationForm
     ordering = ("-created_at",)
     list_display = ("public_id", "is_active", "is_staff", "created_at")
     list_filter = ("is_active", "is_staff", "groups")
-    search_fields = ("email",)
+    # The e-mail and phone are encrypted: search finds exact (normalised) values via their blind
+    # indexes; the public id is searched as a plain column.
+    blind_index_search_fields = ("email", "phone")
+    search_fields = ("=public_id",)
     readonly_fields = ("public_id", "created_at", "updated_at", "last_login")
     show_full_result_count = False
     fieldsets = (
         (None, {"fields": ("public_id", "email", "password")}),
-        ("Personal information", {"fields": ("first_name", "last_name")}),
+        ("Personal information", {"fields": ("first_name", "last_name", "phone")}),
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )
