@@ -23,10 +23,13 @@ def phone_to_e164(value: str) -> str:
     text = (value or "").strip()
     if not text or len(text) > 32 or not _ALLOWED.match(text):
         raise ValidationError(INVALID_PHONE, code="invalid_phone")
+    # Bare digits are ambiguous (national or international?): ask for a 0 or a + in front.
+    if not text.startswith(("+", "0")):
+        raise ValidationError(INVALID_PHONE, code="invalid_phone")
     normalised = normalise_phone(text)
     if not _E164.match(normalised):
         raise ValidationError(INVALID_PHONE, code="invalid_phone")
     # A South African national number has exactly nine digits after the trunk 0.
-    if text.lstrip().startswith("0") and not text.lstrip().startswith("00") and len(normalised) != 12:
+    if text.startswith("0") and not text.startswith("00") and len(normalised) != 12:
         raise ValidationError(INVALID_PHONE, code="invalid_phone")
     return normalised

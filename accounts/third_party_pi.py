@@ -11,6 +11,9 @@ Declared here (``register_pi_model``) because the models are not ours; called fr
   parameters are masked in ``post_data`` (``AXES_SENSITIVE_PARAMETERS``). The rows carry no link
   to a user row, so a DSAR cannot walk to them (no ``subject``); they expire with the 30-minute
   cool-off and are deleted within a day.
+- django-auditlog's ``LogEntry`` (the field-level change trail, ``compliance.change_trail``):
+  PI values in ``changes`` are fully masked when written, so its personal information is the
+  acting user and their client address. It is audit evidence: kept for the audit_trail period.
 """
 
 from __future__ import annotations
@@ -43,6 +46,34 @@ def register_third_party_pi() -> None:
             fields={"token": PI(**_SECURITY, description="The refresh token (JWT naming the user by public id).")},
             not_pi=["id", "user", "jti", "created_at", "expires_at"],
         )
+    if apps.is_installed("auditlog"):
+        register_pi_model(
+            "auditlog.LogEntry",
+            subject="actor",
+            description="Field-level change trail; PI values are masked at write time, kept as audit evidence.",
+            fields={
+                "remote_addr": PI(
+                    Category.IDENTITY,
+                    purposes=["security", "legal_compliance"],
+                    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+                    retention="audit_trail",
+                    erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+                    description="Client address of the change.",
+                ),
+                "actor_email": PI(
+                    Category.CONTACT,
+                    purposes=["security"],
+                    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+                    retention="audit_trail",
+                    erasure=Erasure.NULL,
+                    description="Left empty on purpose: compliance.middleware passes the actor's id only.",
+                ),
+            },
+            not_pi=[
+                "id", "content_type", "object_pk", "object_id", "object_repr", "serialized_data", "action",
+                "changes_text", "changes", "actor", "cid", "remote_port", "timestamp", "additional_data",
+            ],
+        )  # fmt: skip
     if apps.is_installed("axes"):
         for model_name, not_pi in _AXES_TABLES.items():
             register_pi_model(
