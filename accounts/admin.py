@@ -8,11 +8,12 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.http import HttpRequest, HttpResponse
 
 from accounts import roles, services
 from accounts.models import TOTPDevice, User
+from accounts.phone import phone_to_e164
 from compliance.crypto.admin import BlindIndexSearchMixin
 
 
@@ -33,9 +34,18 @@ class StaffCreationForm(AdminUserCreationForm):
         return email
 
 
+class UserEditForm(UserChangeForm):
+    """The admin's edit form: the phone number is stored in E.164, like through the API."""
+
+    def clean_phone(self) -> str | None:
+        value = (self.cleaned_data.get("phone") or "").strip()
+        return phone_to_e164(value) if value else None
+
+
 @admin.register(User)
 class UserAdmin(BlindIndexSearchMixin, DjangoUserAdmin):
     add_form = StaffCreationForm
+    form = UserEditForm
     ordering = ("-created_at",)
     list_display = ("public_id", "is_active", "is_staff", "created_at")
     list_filter = ("is_active", "is_staff", "groups")

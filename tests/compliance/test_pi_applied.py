@@ -283,3 +283,32 @@ def test_dsar_export_and_erasure_walk_the_real_models_of_the_inventory():
     assert {"ledger.kycrecord", "ledger.bankaccount", "ledger.posting", "ledger.ledgeraccount"} <= held
     assert {"compliance.consentevent", "compliance.auditevent"} <= held
     assert "accounts.user" not in held
+
+
+@pytest.mark.django_db
+def test_the_admin_user_search_finds_an_exact_e_mail_or_phone_through_the_index(client):
+    user = User.objects.create_user(email=EMAIL, password=PASSWORD, phone=PHONE_E164)
+    User.objects.create_user(email="decoy.person@example.test", password=PASSWORD)
+    admin = make_staff("admin", superuser=True)
+    otp_admin_login(client, admin)
+    for term in (EMAIL.upper(), PHONE_TYPED):
+        page = client.get("/admin/accounts/user/", {"q": term})
+        assert page.status_code == 200
+        assert list(page.context["cl"].result_list) == [user]
+    assert list(client.get("/admin/accounts/user/", {"q": "sentinel"}).context["cl"].result_list) == []
+
+
+@pytest.mark.django_db
+def test_an_admin_edit_stores_the_phone_in_e164_and_refuses_an_invalid_one(client):
+    user = User.objects.create_user(email=EMAIL, password=PASSWORD, first_name=FIRST)
+    admin = make_staff("admin", superuser=True)
+    otp_admin_login(client, admin)
+    url = f"/admin/accounts/user/{user.pk}/change/"
+    form = {"email": EMAIL.lower(), "first_name": FIRST, "last_name": "", "is_active": "on"}
+    refused = client.post(url, {**form, "phone": "12345"})
+    assert refused.status_code == 200 and "phone" in refused.context["adminform"].form.errors
+    assert User.objects.get(pk=user.pk).phone is None
+    saved = client.post(url, {**form, "phone": PHONE_TYPED})
+    assert saved.status_code == 302
+    fresh = User.objects.get(pk=user.pk)
+    assert fresh.phone == PHONE_E164 and fresh.phone_index == blind_index("phone", PHONE_E164)
