@@ -8,11 +8,13 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.http import HttpRequest, HttpResponse
 
 from accounts import roles, services
 from accounts.models import TOTPDevice, User
+from accounts.phone import phone_to_e164
+from compliance.crypto.admin import BlindIndexSearchMixin
 
 
 class StaffCreationForm(AdminUserCreationForm):
@@ -24,19 +26,38 @@ class StaffCreationForm(AdminUserCreationForm):
         model = User
         fields = ("email", "first_name", "last_name")
 
+    def clean_email(self) -> str:
+        # A friendly form error; the unique blind index still decides in the service.
+        email = User.objects.normalize_email(self.cleaned_data.get("email"))
+        if User.objects.filter_by_email(email).exists():
+            raise forms.ValidationError("A user with this e-mail address already exists.")
+        return email
+
+
+class UserEditForm(UserChangeForm):
+    """The admin's edit form: the phone number is stored in E.164, like through the API."""
+
+    def clean_phone(self) -> str | None:
+        value = (self.cleaned_data.get("phone") or "").strip()
+        return phone_to_e164(value) if value else None
+
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(BlindIndexSearchMixin, DjangoUserAdmin):
     add_form = StaffCreationForm
+    form = UserEditForm
     ordering = ("-created_at",)
     list_display = ("public_id", "is_active", "is_staff", "created_at")
     list_filter = ("is_active", "is_staff", "groups")
-    search_fields = ("email",)
+    # The e-mail and phone are encrypted: search finds exact (normalised) values via their blind
+    # indexes; the public id is searched as a plain column.
+    blind_index_search_fields = ("email", "phone")
+    search_fields = ("=public_id",)
     readonly_fields = ("public_id", "created_at", "updated_at", "last_login")
     show_full_result_count = False
     fieldsets = (
         (None, {"fields": ("public_id", "email", "password")}),
-        ("Personal information", {"fields": ("first_name", "last_name")}),
+        ("Personal information", {"fields": ("first_name", "last_name", "phone")}),
         ("Access", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
         ("Dates", {"fields": ("last_login", "created_at", "updated_at")}),
     )

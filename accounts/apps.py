@@ -9,6 +9,10 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from accounts.third_party_pi import register_third_party_pi
+
+        # The PI inventory's entries for simplejwt's and django-axes' tables (not our models).
+        register_third_party_pi()
 
         # Plumbing, not business logic: keep the role groups in step with the declared
         # permissions after every migrate (permissions appear as apps add models).

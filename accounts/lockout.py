@@ -4,6 +4,11 @@ Lockout is per account (the normalised e-mail), not per address, so an attacker 
 still locks the account after 10 failures in 30 minutes; per-IP pressure is handled by the DRF
 ``auth`` throttle. The same counter is fed by the admin login, the API token endpoint and failed
 one-time codes (``record_failed_attempt``), so the OTP step cannot be brute-forced separately.
+
+The account is named in django-axes' tables (``username``) by the blind index of the normalised
+e-mail (keyed HMAC, ``compliance.crypto.blind_index``), never by the address itself: the lockout
+rows then hold no e-mail in clear, and the same value is ``User.email_index``. Use
+``lockout_key`` wherever axes is given a username directly (e.g. ``reset_attempts``).
 """
 
 from __future__ import annotations
@@ -15,10 +20,17 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
 from accounts.models import UserManager
+from compliance.crypto.blind_index import blind_index
 from compliance.request_context import client_ip
 from fintech.errors import error_body
 
 LOCKED_MESSAGE = "Too many failed attempts: this account is locked for 30 minutes."
+
+
+def lockout_key(email: str | None) -> str | None:
+    """The pseudonymous name of an account in the lockout tables (see the module docstring)."""
+    normalised = UserManager.normalize_email(email)
+    return blind_index("email", normalised) if normalised else None
 
 
 def lockout_username(request: HttpRequest | None, credentials: dict[str, Any] | None) -> str | None:
@@ -30,7 +42,7 @@ def lockout_username(request: HttpRequest | None, credentials: dict[str, Any] | 
         candidate = request.POST.get("username") or request.POST.get("email")
     if not candidate:
         return None
-    return UserManager.normalize_email(str(candidate))
+    return lockout_key(str(candidate))
 
 
 def lockout_client_ip(request: HttpRequest) -> str | None:

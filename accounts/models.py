@@ -9,6 +9,10 @@ Invariants:
 - A TOTP code is accepted at most once: ``last_t`` remembers the newest time step used, and a
   verification runs on a row locked with SELECT … FOR UPDATE (accounts/services.py).
 - Backup codes are stored only as keyed hashes and consumed with one conditional UPDATE.
+- The e-mail address, names, phone number and TOTP key are encrypted at rest
+  (compliance.crypto). The e-mail and phone are found only through their blind indexes:
+  ``User.objects.get_by_email(...)`` / ``by_blind_index(User, "email", ...)``; a
+  ``filter(email=...)`` raises instead of silently matching nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +30,25 @@ from django.db import models
 from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin
 from django_otp.oath import TOTP
+
+from compliance.crypto.fields import (
+    BlindIndexedModelMixin,
+    BlindIndexField,
+    EncryptedCharField,
+    EncryptedEmailField,
+    by_blind_index,
+)
+from compliance.pi import PI, Category, Erasure, LawfulBasis, pi_model
+
+_ACCOUNT = {"lawful_basis": LawfulBasis.CONTRACT, "retention": "account_active_plus_1y"}
+_MFA = {
+    "category": Category.IDENTITY,
+    "purposes": ["security"],
+    "lawful_basis": LawfulBasis.LEGITIMATE_INTEREST,
+    "retention": "mfa_secrets",
+    "export": False,
+    "erasure": Erasure.DELETE,
+}
 
 
 class UserManager(BaseUserManager["User"]):
@@ -56,14 +79,72 @@ class UserManager(BaseUserManager["User"]):
         return self._create_user(email, password, **extra_fields)
 
     def get_by_natural_key(self, username: str | None) -> User:
-        return self.get(email=self.normalize_email(username))
+        # Login (ModelBackend, the admin form, the token endpoint) comes through here: the e-mail
+        # column is encrypted, so the account is found by the blind index of the address.
+        return self.get_by_email(username)
+
+    def get_by_email(self, email: str | None) -> User:
+        """The user with this address (case and surrounding spaces ignored); DoesNotExist if none."""
+        return self.filter_by_email(email).get()
+
+    def filter_by_email(self, email: str | None) -> models.QuerySet[User]:
+        return by_blind_index(self.get_queryset(), "email", self.normalize_email(email))
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+@pi_model(
+    subject="self",
+    description=(
+        "The account of a customer or staff member. Erasure (POPIA s24) never deletes the row (audit "
+        "records and ledger entries refer to it): the e-mail is replaced by a pseudonym, names and "
+        "phone are cleared, the password made unusable and the account deactivated."
+    ),
+    fields={
+        "email": PI(
+            Category.CONTACT,
+            purposes=["account_management", "security"],
+            **_ACCOUNT,
+            erasure=Erasure.PSEUDONYMISE,
+            sensitive=True,
+            description="Login name and contact address; encrypted, found by its blind index.",
+        ),
+        "first_name": PI(
+            Category.IDENTITY, purposes=["account_management"], **_ACCOUNT, erasure=Erasure.NULL, sensitive=True
+        ),
+        "last_name": PI(
+            Category.IDENTITY, purposes=["account_management"], **_ACCOUNT, erasure=Erasure.NULL, sensitive=True
+        ),
+        "phone": PI(
+            Category.CONTACT,
+            purposes=["account_management", "security"],
+            **_ACCOUNT,
+            erasure=Erasure.NULL,
+            sensitive=True,
+            description="Optional mobile number in E.164; encrypted, found by its blind index.",
+        ),
+    },
+    not_pi=[
+        "password",  # a salted hash: a secret, never exported
+        "last_login",
+        "is_superuser",
+        "public_id",
+        "is_active",
+        "is_staff",
+        "auth_epoch",
+        "created_at",
+        "updated_at",
+        "groups",
+        "user_permissions",
+    ],
+)
+class User(BlindIndexedModelMixin, AbstractBaseUser, PermissionsMixin):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    email = models.EmailField(unique=True)
-    first_name = models.CharField(max_length=150, blank=True)
-    last_name = models.CharField(max_length=150, blank=True)
+    email = EncryptedEmailField()
+    # Uniqueness of the address lives here: every ciphertext differs, the keyed HMAC does not.
+    email_index = BlindIndexField(source_field="email", normaliser="email", unique=True)
+    first_name = EncryptedCharField(max_length=150, blank=True)
+    last_name = EncryptedCharField(max_length=150, blank=True)
+    phone = EncryptedCharField(max_length=20, null=True, blank=True, help_text="E.164, e.g. +27825550100.")
+    phone_index = BlindIndexField(source_field="phone", normaliser="phone")
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May log in to the admin (with MFA).")
     # Copied into every JWT; bumped to revoke all tokens issued before (see module docstring).
@@ -92,6 +173,21 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.first_name
 
 
+@pi_model(
+    subject="user",
+    description="The customer's authenticator. The shared secret is encrypted and never exported.",
+    fields={"key": PI(**_MFA, sensitive=True, description="TOTP shared secret (RFC 6238).")},
+    not_pi=[
+        "user",
+        "name",
+        "confirmed",
+        "throttling_failure_timestamp",
+        "throttling_failure_count",
+        "last_t",
+        "created_at",
+        "confirmed_at",
+    ],
+)
 class TOTPDevice(ThrottlingMixin, Device):
     """An RFC 6238 authenticator (30-second steps, 6 digits), one per user.
 
@@ -104,7 +200,7 @@ class TOTPDevice(ThrottlingMixin, Device):
     # One step either side absorbs clock drift and the time it takes to type the code.
     TOLERANCE = 1
 
-    key = models.CharField(max_length=128)  # encrypted at rest once compliance field encryption lands (issue 4)
+    key = EncryptedCharField(max_length=128)
     last_t = models.BigIntegerField(default=-1, help_text="Newest time step accepted; older or equal ones are replays.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     confirmed_at = models.DateTimeField(null=True, blank=True)
@@ -163,6 +259,12 @@ def backup_code_digest(code: str) -> str:
     return hmac.new(key, normalised.encode(), sha256).hexdigest()
 
 
+@pi_model(
+    subject="user",
+    description="One-time recovery codes, kept only as keyed hashes; deleted with the account's MFA.",
+    fields={"digest": PI(**_MFA, description="Keyed hash of a one-time recovery code.")},
+    not_pi=["user", "created_at", "used_at"],
+)
 class BackupCode(models.Model):
     """A one-time recovery code, stored only as its keyed hash."""
 

@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.models import User
+from compliance.api_consent import ConsentChoiceSerializer
 
 PASSWORD_MAX = 128
 
@@ -16,11 +17,12 @@ def _secret(**kwargs: Any) -> serializers.CharField:
 
 
 class RegisterSerializer(serializers.Serializer):
-    # Consents (issue 5) will be a nested list field here, passed on to customer_register.
     email = serializers.EmailField(max_length=254)
     password = _secret(max_length=PASSWORD_MAX)
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    # The choices the customer made on the form; absent means none (nothing is pre-ticked).
+    consents = ConsentChoiceSerializer(many=True, required=False, default=list)
 
 
 class TokenObtainSerializer(serializers.Serializer):
@@ -68,17 +70,22 @@ class TOTPConfirmedSerializer(TokenPairSerializer):
 
 
 class ProfileSerializer(serializers.ModelSerializer):
-    """The caller's own profile. Only the names are writable; anything else sent is refused
-    (never silently ignored), so mass assignment of roles, staff flags or ids is impossible."""
+    """The caller's own profile. Only the names and the phone number are writable; anything else
+    sent is refused (never silently ignored), so mass assignment of roles, staff flags or ids is
+    impossible. The phone number is validated (E.164, South African national numbers accepted) by
+    the service, which stores the normalised form; ``""`` or ``null`` removes it."""
 
-    WRITABLE = frozenset({"first_name", "last_name"})
+    WRITABLE = frozenset({"first_name", "last_name", "phone"})
 
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, allow_null=True)
     roles = serializers.SerializerMethodField()
     mfa_enrolled = serializers.SerializerMethodField()
 
     class Meta:
         model = User
-        fields = ["public_id", "email", "first_name", "last_name", "roles", "mfa_enrolled", "created_at"]
+        fields = ["public_id", "email", "first_name", "last_name", "phone", "roles", "mfa_enrolled", "created_at"]
         read_only_fields = ["public_id", "email", "created_at"]
 
     def get_roles(self, user: User) -> list[str]:
@@ -91,4 +98,6 @@ class ProfileSerializer(serializers.ModelSerializer):
         refused = sorted(set(self.initial_data) - self.WRITABLE) if isinstance(self.initial_data, dict) else []
         if refused:
             raise serializers.ValidationError({name: ["This field cannot be changed here."] for name in refused})
+        if "phone" in attrs and attrs["phone"] is None:
+            attrs["phone"] = ""  # null and "" both remove the number
         return attrs

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -35,9 +36,10 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import roles
-from accounts.lockout import is_locked_out, record_failed_attempt
+from accounts.lockout import is_locked_out, lockout_key, record_failed_attempt
 from accounts.models import BackupCode, TOTPDevice, User, backup_code_digest
 from accounts.permissions import MFA_CLAIM
+from accounts.phone import phone_to_e164
 from accounts.tokens import EPOCH_CLAIM, token_pair_for
 from compliance.audit import ActorType, AuditAction, audit_record
 
@@ -168,13 +170,18 @@ def customer_register(
     password: str,
     first_name: str = "",
     last_name: str = "",
+    consents: Iterable[Mapping[str, Any]] = (),
     request: HttpRequest | None = None,
 ) -> User:
-    """Self-registration of a customer (role ``customer``; never staff).
+    """Self-registration of a customer (role ``customer``; never staff), with their consent choices.
 
-    Consent capture (issue 5) plugs in here: the caller will pass the opted-in purposes and this
-    function will record them in the same transaction.
+    ``consents`` are the choices the customer actively made (``[{purpose, granted,
+    notice_version}]``); nothing is pre-ticked, so purposes not listed are simply not granted.
+    They are recorded in the transaction that creates the user: a refused choice (e.g. a stale
+    notice version) raises ``compliance.services_consent.ConsentError`` and no user is created.
     """
+    from compliance.services_consent import consent_record_choices
+
     candidate = User(email=User.objects.normalize_email(email), first_name=first_name, last_name=last_name)
     _password_errors(password, candidate, "password")
     try:
@@ -182,9 +189,10 @@ def customer_register(
             user = User.objects.create_user(email=email, password=password, first_name=first_name, last_name=last_name)
             user.groups.add(Group.objects.get_or_create(name=roles.CUSTOMER)[0])
             _audit(AuditAction.REGISTER, actor=user, request=request, role=roles.CUSTOMER)
+            consent_record_choices(subject=user, choices=list(consents), channel="api", request=request)
     except IntegrityError as exc:
-        # The unique constraint decides (no check-then-act). The message neither confirms nor
-        # denies more than that this address cannot be used; throttling limits probing.
+        # The unique blind index of the address decides (no check-then-act). The message neither
+        # confirms nor denies more than that this address cannot be used; throttling limits probing.
         raise ValidationError(
             {"email": ["This e-mail address cannot be used to register. If it is yours, log in or reset the password."]}
         ) from exc
@@ -264,8 +272,20 @@ def user_deactivate(*, actor: User | None, user: User) -> None:
         )
 
 
-def user_profile_update(*, actor: User, first_name: str | None = None, last_name: str | None = None) -> User:
-    """A user edits their own name. Nothing else of the account is writable this way."""
+def user_profile_update(
+    *, actor: User, first_name: str | None = None, last_name: str | None = None, phone: str | None = None
+) -> User:
+    """A user edits their own names and phone number. Nothing else of the account is writable this way.
+
+    ``None`` leaves a field as it is; ``phone=""`` removes the number. A phone number is stored in
+    E.164 (``accounts.phone``); an invalid one raises ValidationError without echoing it.
+    """
+    new_phone: str | None = None
+    if phone is not None:
+        try:
+            new_phone = phone_to_e164(phone) if phone.strip() else None
+        except ValidationError as exc:
+            raise ValidationError({"phone": exc.messages}) from exc
     changed = []
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=actor.pk)
@@ -273,9 +293,13 @@ def user_profile_update(*, actor: User, first_name: str | None = None, last_name
             if value is not None and getattr(user, field) != value:
                 setattr(user, field, value)
                 changed.append(field)
+        if phone is not None and user.phone != new_phone:
+            user.phone = new_phone
+            changed.append("phone")
         if changed:
+            # The blind index of the phone follows its source (BlindIndexedModelMixin).
             user.save(update_fields=[*changed, "updated_at"])
-            # Names are PI: the diff says which fields changed, never their values.
+            # Names and phone are PI: the diff says which fields changed, never their values.
             _audit(AuditAction.PROFILE_UPDATED, actor=user, changed=changed)
     return user
 
@@ -393,7 +417,7 @@ def token_obtain(*, request: HttpRequest, email: str, password: str, otp: str = 
         login_success_record(user=user, request=request, channel="api", mfa=mfa_at is not None)
         tokens = token_pair_for(user, mfa_at=mfa_at)
     # A complete login (password and, where required, a code) clears the failure counter.
-    AxesProxyHandler.reset_attempts(username=User.objects.normalize_email(email))
+    AxesProxyHandler.reset_attempts(username=lockout_key(email))
     return tokens
 
 
@@ -582,7 +606,7 @@ def password_reset_request(*, email: str, request: HttpRequest | None = None) ->
     either way; the mail is sent by a task after commit, so timing does not tell either."""
     from accounts.tasks import send_password_reset_email
 
-    user = User.objects.filter(email=User.objects.normalize_email(email), is_active=True).first()
+    user = User.objects.filter_by_email(email).filter(is_active=True).first()
     with transaction.atomic():
         _audit(AuditAction.PASSWORD_RESET_REQUESTED, actor=user, request=request, known=user is not None)
         if user is not None:

@@ -33,6 +33,8 @@ from accounts.serializers import (
     TOTPConfirmedSerializer,
     TOTPEnrolmentSerializer,
 )
+from compliance.api_consent import consent_api_error
+from compliance.services_consent import ConsentError
 
 
 class PublicAuthView(AuditedAPIView):
@@ -56,7 +58,11 @@ class RegisterView(PublicAuthView):
     @extend_schema(request=RegisterSerializer, responses={201: ProfileSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(RegisterSerializer, request)
-        user = services.customer_register(request=request._request, **data)
+        try:
+            user = services.customer_register(request=request._request, **data)
+        except ConsentError as exc:
+            # The whole registration rolled back: a stale notice version creates no account.
+            raise consent_api_error(exc) from exc
         return Response(ProfileSerializer(user).data, status=status.HTTP_201_CREATED)
 
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.http import HttpRequest
@@ -135,12 +136,21 @@ def is_pi_name(name: str) -> bool:
 def pi_fields_for(model: type[models.Model] | None) -> frozenset[str]:
     """The names of ``model``'s fields that hold PI.
 
-    THE plug-in point for the PI inventory (``compliance.pi``): union its annotated fields in
-    here. Until then the built-in name rule decides; callers can add ``pi_fields`` explicitly.
+    The PI inventory (``compliance.pi``) is the authority: every annotated field (blind indexes
+    included) is PI. The name rule stays as a safety net for models or fields not (yet)
+    annotated; callers can still add ``pi_fields`` explicitly.
     """
     if model is None:
         return frozenset()
-    names = set()
+    from compliance.pi import pi_field_names
+
+    names = set(pi_field_names(model))
+    for name in list(names):
+        # Diffs may be keyed by the column name of a foreign key ("user_id") as well as the field.
+        try:
+            names.add(model._meta.get_field(name).attname)
+        except FieldDoesNotExist:  # a declared name that is not a field (the checks report it)
+            continue
     for field in model._meta.get_fields():
         for name in {field.name, getattr(field, "attname", field.name)}:
             if is_pi_name(name):

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from compliance.crypto.admin import BlindIndexSearchMixin
 from ledger import services
 from ledger.exceptions import LedgerError
 from ledger.models import BankAccount, JournalEntry, KycRecord, LedgerAccount, Posting
@@ -120,8 +121,14 @@ def _decide(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QueryS
 
 
 @admin.register(KycRecord)
-class KycRecordAdmin(ReadOnlyAdmin):
-    """The KYC queue: pending first, oldest first. The ID number is shown only on the detail page."""
+class KycRecordAdmin(BlindIndexSearchMixin, ReadOnlyAdmin):
+    """The KYC queue: pending first, oldest first. The ID number is shown only on the detail page.
+
+    Search finds a record by the exact ID number (spaces and dashes ignored) through its blind
+    index, or by the record's public id; the encrypted column itself is never searched."""
+
+    blind_index_search_fields = ("id_number",)
+    search_fields = ("=public_id",)
 
     list_display = ("public_id", "status", "tier", "submitted_at", "decided_by", "decided_at")
     list_filter = ("status", "tier")
@@ -145,7 +152,10 @@ def verify_bank_accounts(modeladmin: admin.ModelAdmin, request: HttpRequest, que
 
 
 @admin.register(BankAccount)
-class BankAccountAdmin(ReadOnlyAdmin):
+class BankAccountAdmin(BlindIndexSearchMixin, ReadOnlyAdmin):
+    # Exact account-number search through the blind index (who else registered this account?).
+    blind_index_search_fields = ("account_number",)
+    search_fields = ("=public_id",)
     list_display = ("public_id", "bank_name", "branch_code", "masked_account_number", "verified", "created_at")
     list_filter = ("verified",)
     list_select_related = ("owner",)

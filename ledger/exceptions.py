@@ -16,6 +16,7 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "kyc_required": (403, "A verified identity (KYC) is required to move money."),
     "daily_limit_exceeded": (403, "This would exceed the daily limit of your verification tier."),
     "bank_account_not_verified": (403, "The bank account has not been verified yet."),
+    "bank_account_duplicate": (409, "This bank account is already registered on your profile."),
     "insufficient_funds": (422, "The account has insufficient funds."),
     "idempotency_key_reused": (409, "This Idempotency-Key was already used with a different request."),
     "already_reversed": (409, "This entry has already been reversed."),

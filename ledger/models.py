@@ -15,6 +15,12 @@ Invariants (enforced by ledger/services.py and, on PostgreSQL, by the database i
 
 Amounts are signed integers in minor units: a positive posting increases the account's balance,
 a negative one decreases it. Summed over every account in a currency, balances are always zero.
+
+Personal information: every model here is in the PI inventory (``compliance.pi``). ID numbers,
+dates of birth and bank account numbers are encrypted at rest; ID and account numbers are found
+only through their blind indexes (``id_number_index__matches`` / ``account_number_index__matches``).
+A customer's money history (balances, postings, entries) is FICA transaction evidence: a deletion
+request keeps it, under a dated retention hold, until five years after the transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from compliance.crypto.fields import BlindIndexedModelMixin, BlindIndexField, EncryptedCharField, EncryptedDateField
+from compliance.pi import PI, Category, Erasure, LawfulBasis, pi_model
 
 currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 alphabetic code such as ZAR.")
 
@@ -40,6 +49,36 @@ class AccountKind(models.TextChoices):
 SYSTEM_KINDS = (AccountKind.SETTLEMENT, AccountKind.FEES, AccountKind.SUSPENSE)
 
 
+# A customer's financial history: kept under FICA whatever a deletion request asks.
+_FICA_TRANSACTIONS = {
+    "category": Category.FINANCIAL,
+    "purposes": ["payments", "legal_compliance"],
+    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
+    "retention": "fica_transactions",
+    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
+}
+# Customer due diligence (FICA s21): kept five years after the relationship ends.
+_FICA_CDD = {
+    "purposes": ["kyc", "legal_compliance"],
+    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
+    "retention": "fica_customer_due_diligence",
+    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
+}
+
+
+@pi_model(
+    subject="owner",
+    description=(
+        "A customer's wallet (system accounts have no owner and hold no PI). Its balance and daily "
+        "outflow are the customer's financial position: FICA records, retained after a deletion request."
+    ),
+    fields={
+        "balance": PI(**_FICA_TRANSACTIONS, description="Posted balance in minor units."),
+        "daily_debit_day": PI(**_FICA_TRANSACTIONS, description="Day of the outflow counter (KYC limit)."),
+        "daily_debit_total": PI(**_FICA_TRANSACTIONS, description="Today's outflow (KYC limit)."),
+    },
+    not_pi=["public_id", "owner", "kind", "currency", "shard", "allow_negative", "created_at"],
+)
 class LedgerAccount(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(
@@ -110,6 +149,33 @@ class Channel(models.TextChoices):
     BANK_PAYOUT = "bank_payout", "Bank payout"
 
 
+@pi_model(
+    subject="created_by",
+    description=(
+        "A money movement the customer (or staff) initiated. Amount and references describe the customer's "
+        "transactions: FICA records, insert-only, retained after a deletion request. The counterparty's "
+        "side is reached through their postings."
+    ),
+    fields={
+        "amount": PI(**_FICA_TRANSACTIONS, description="Amount moved, minor units."),
+        "reference": PI(**_FICA_TRANSACTIONS, description="The customer's own reference text."),
+        "external_reference": PI(
+            **_FICA_TRANSACTIONS, description="Funding reference or payout bank account id (never card data)."
+        ),
+    },
+    not_pi=[
+        "public_id",
+        "entry_type",
+        "channel",
+        "currency",
+        "reverses",
+        "idempotency_key",  # a client-chosen retry key, not about the person
+        "request_fingerprint",
+        "request_id",
+        "created_by",
+        "created_at",
+    ],
+)
 class JournalEntry(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     entry_type = models.CharField(max_length=12, choices=EntryType.choices)
@@ -149,6 +215,18 @@ class JournalEntry(models.Model):
         return f"{self.get_entry_type_display()} {self.public_id}"
 
 
+@pi_model(
+    subject="account__owner",
+    description=(
+        "One line of a customer's statement: the amount and resulting balance are the customer's financial "
+        "history (FICA), insert-only and retained after a deletion request."
+    ),
+    fields={
+        "amount": PI(**_FICA_TRANSACTIONS, description="Signed amount, minor units."),
+        "balance_after": PI(**_FICA_TRANSACTIONS, description="The wallet balance after this posting."),
+    },
+    not_pi=["entry", "account", "currency", "created_at"],
+)
 class Posting(models.Model):
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
     # Indexed together with created_at below (statements); no separate single-column index.
@@ -172,17 +250,44 @@ class KycStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
 
 
-class KycRecord(models.Model):
+@pi_model(
+    subject="user",
+    description=(
+        "Customer due diligence (FICA s21). The ID number and date of birth are encrypted; the ID number "
+        "has a blind index for the KYC queue search and DSAR lookups. Everything is kept under FICA for five "
+        "years after the relationship ends, then purged."
+    ),
+    fields={
+        "id_number": PI(
+            Category.IDENTITY,
+            **_FICA_CDD,
+            sensitive=True,
+            description="South African ID number; encrypted, found by its blind index.",
+        ),
+        "date_of_birth": PI(Category.IDENTITY, **_FICA_CDD, sensitive=True),
+        "document_reference": PI(Category.IDENTITY, **_FICA_CDD, description="Reference of the document seen."),
+        "reason": PI(Category.IDENTITY, **_FICA_CDD, description="Operations' reason for the decision."),
+    },
+    not_pi=[
+        "public_id",
+        "user",
+        "status",
+        "tier",
+        "submitted_at",
+        "decided_by",
+        "decided_at",
+        "created_at",
+        "updated_at",
+    ],
+)
+class KycRecord(BlindIndexedModelMixin, models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="kyc_record")
     status = models.CharField(max_length=10, choices=KycStatus.choices, default=KycStatus.PENDING)
     tier = models.PositiveSmallIntegerField(default=0, help_text="0 until verified; limits per tier.")
-    id_number = models.CharField(
-        max_length=13
-    )  # encrypted at rest + blind index once compliance field encryption lands (issue 4)
-    date_of_birth = (
-        models.DateField()
-    )  # encrypted at rest + blind index once compliance field encryption lands (issue 4)
+    id_number = EncryptedCharField(max_length=13)
+    id_number_index = BlindIndexField(source_field="id_number", normaliser="id_number")
+    date_of_birth = EncryptedDateField()
     document_reference = models.CharField(max_length=64)
     submitted_at = models.DateTimeField(default=timezone.now)
     decided_by = models.ForeignKey(
@@ -206,20 +311,50 @@ class KycRecord(models.Model):
         return f"KYC {self.public_id} ({self.status})"
 
 
-class BankAccount(models.Model):
+@pi_model(
+    subject="owner",
+    description=(
+        "A customer's payout account. The account number is encrypted, with a blind index that detects the "
+        "same account registered twice. Payouts to it are FICA transaction records, so its details are kept "
+        "after a deletion request for as long as those are."
+    ),
+    fields={
+        "account_number": PI(
+            Category.FINANCIAL,
+            purposes=["payments", "legal_compliance"],
+            lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+            retention="fica_transactions",
+            erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+            sensitive=True,
+            description="Bank account number; encrypted, found by its blind index.",
+        ),
+        "bank_name": PI(**_FICA_TRANSACTIONS),
+        "branch_code": PI(**_FICA_TRANSACTIONS),
+    },
+    not_pi=["public_id", "owner", "verified", "verified_by", "verified_at", "created_at"],
+)
+class BankAccount(BlindIndexedModelMixin, models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bank_accounts")
     bank_name = models.CharField(max_length=80)
     branch_code = models.CharField(max_length=6)
-    account_number = models.CharField(
-        max_length=20
-    )  # encrypted at rest + blind index once compliance field encryption lands (issue 4)
+    account_number = EncryptedCharField(max_length=20)
+    account_number_index = BlindIndexField(source_field="account_number", normaliser="digits")
     verified = models.BooleanField(default=False)
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     verified_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            # The same account twice for one customer is a mistake (or a replay): the blind index
+            # detects it without decrypting anything.
+            models.UniqueConstraint(
+                fields=["owner", "account_number_index"], name="ledger_bank_account_unique_per_owner"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Bank account {self.public_id}"

@@ -24,7 +24,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -428,15 +428,25 @@ def bank_account_add(
 ) -> BankAccount:
     """A customer registers a payout account; it needs operations verification before use."""
     with transaction.atomic():
-        bank = BankAccount.objects.create(
-            owner=actor, bank_name=bank_name, branch_code=branch_code, account_number=account_number
+        try:
+            # The unique (owner, blind index) constraint decides a duplicate, race-free.
+            with transaction.atomic():
+                bank = BankAccount.objects.create(
+                    owner=actor, bank_name=bank_name, branch_code=branch_code, account_number=account_number
+                )
+        except IntegrityError as exc:
+            raise LedgerError("bank_account_duplicate") from exc
+        # The same account number on another customer's profile is a fraud signal for operations
+        # (mule accounts); the blind index answers without decrypting anyone's number.
+        elsewhere = (
+            BankAccount.objects.filter(account_number_index__matches=account_number).exclude(owner=actor).exists()
         )
         audit_record(
             action=AuditAction.BANK_ACCOUNT_ADDED,
             actor=actor,
             object_type="ledger.BankAccount",
             object_id=str(bank.public_id),
-            change_diff={"bank_name": bank_name, "verified": False},
+            change_diff={"bank_name": bank_name, "verified": False, "registered_by_another_customer": elsewhere},
             request=request,
         )
     return bank

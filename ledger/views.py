@@ -296,5 +296,8 @@ class BankAccountListView(generics.ListCreateAPIView):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        bank = services.bank_account_add(actor=request.user, request=request, **serializer.validated_data)
+        try:
+            bank = services.bank_account_add(actor=request.user, request=request, **serializer.validated_data)
+        except LedgerError as error:
+            raise api_error(error) from error
         return Response(self.get_serializer(bank).data, status=status.HTTP_201_CREATED)

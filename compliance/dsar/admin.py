@@ -13,7 +13,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -23,6 +22,7 @@ from django.utils.html import format_html
 
 from compliance.dsar import services
 from compliance.models.dsar import OPEN_STATUSES, DataSubjectRequest, DsarEvent, DsarStatus, DsarType
+from compliance.subject_lookup import subject_by_email, subject_by_id_number
 
 
 def _is_officer(request: HttpRequest) -> bool:
@@ -178,12 +178,27 @@ def available_actions(dsar: DataSubjectRequest) -> list[str]:
 
 
 class FileOnBehalfForm(forms.Form):
-    subject_email = forms.EmailField(help_text="The customer's registered e-mail address.")
+    # The subject is identified by what they quote: their e-mail or their ID number. Both columns
+    # are encrypted, so the lookup goes through the blind indexes (compliance.subject_lookup).
+    subject_email = forms.EmailField(required=False, help_text="The customer's registered e-mail address.")
+    subject_id_number = forms.RegexField(
+        r"^[0-9 -]{6,20}$",
+        required=False,
+        help_text="Or the ID number the customer gave for KYC.",
+        error_messages={"invalid": "Enter the digits of an ID number."},
+    )
     type = forms.ChoiceField(choices=DsarType.choices)
     details = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
     identity_evidence = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), help_text="How you verified the subject's identity."
     )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        neither_or_both = bool(cleaned.get("subject_email")) == bool(cleaned.get("subject_id_number"))
+        if neither_or_both and not (self.errors.get("subject_email") or self.errors.get("subject_id_number")):
+            raise forms.ValidationError("Give either the customer's e-mail address or their ID number.")
+        return cleaned
 
 
 @admin.register(DataSubjectRequest)
@@ -365,9 +380,12 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         form = FileOnBehalfForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            subject = get_user_model().objects.filter(email__iexact=data["subject_email"], is_staff=False).first()
+            if data["subject_email"]:
+                subject, field = subject_by_email(data["subject_email"]), "subject_email"
+            else:
+                subject, field = subject_by_id_number(data["subject_id_number"]), "subject_id_number"
             if subject is None:
-                form.add_error("subject_email", "No customer with this e-mail address.")
+                form.add_error(field, "No customer with this e-mail address or ID number.")
             else:
                 try:
                     dsar = services.dsar_file(

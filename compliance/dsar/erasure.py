@@ -32,6 +32,7 @@ from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
 from compliance import pi
+from compliance.crypto.fields import EncryptedEmailField
 from compliance.dsar.export import subject_rows
 from compliance.models.dsar import DataSubjectRequest, DsarStatus, DsarType
 from compliance.models.holds import HoldKind, LegalHold
@@ -46,7 +47,8 @@ def pseudonym(*, label: str, field: str, pk: Any) -> str:
 
 
 def _pseudonymous_value(model_field: models.Field, token: str) -> Any:
-    if isinstance(model_field, models.EmailField):
+    # Encrypted e-mail columns too: the pseudonym stays a syntactically valid, undeliverable address.
+    if isinstance(model_field, models.EmailField | EncryptedEmailField):
         return f"{token}@erased.invalid"
     if model_field.get_internal_type() in ("CharField", "TextField", "EmailField"):
         max_length = getattr(model_field, "max_length", None)

@@ -23,6 +23,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from compliance.pi import PI, Category, Erasure, LawfulBasis, pi_model
+
 # The columns a seal may fill. Everything else is frozen from INSERT on.
 SEAL_COLUMNS = ("seq", "prev_hash", "hash", "sealed_at")
 _FROZEN_COLUMNS = (
@@ -65,6 +67,29 @@ RAISE EXCEPTION 'audit trail: TRUNCATE of % is not allowed', TG_TABLE_NAME
 """
 
 
+@pi_model(
+    subject="user",
+    description=(
+        "The audit trail of what each user did (PMLA/FICA, POPIA s19). Append-only and hash-chained: a "
+        "deletion request keeps it for the audit_trail period. Diffs are masked when written, so the rows "
+        "name people only by public ids; the client address is the personal information here."
+    ),
+    fields={
+        "source_ip": PI(
+            Category.IDENTITY,
+            purposes=["security", "legal_compliance"],
+            lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+            retention="audit_trail",
+            erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+            description="Client address of the request (trusted-proxy rule).",
+        ),
+    },
+    not_pi=[
+        "id", "timestamp", "user", "actor_type", "action",
+        "change_diff",  # PI masked at write time (compliance.audit.scrub_change_diff)
+        "request_id", "object_type", "object_id", "seq", "prev_hash", "hash", "sealed_at",
+    ],
+)  # fmt: skip
 class AuditEvent(models.Model):
     """One PMLA audit record. Written only through ``compliance.audit.audit_record``."""
 

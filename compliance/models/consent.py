@@ -24,6 +24,19 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from compliance.pi import PI, Category, Erasure, pi_model
+from compliance.pi import LawfulBasis as PILawfulBasis
+
+# Consent and restriction evidence: the responsible party must be able to prove consent (POPIA
+# s11(2)(a)), so a deletion request keeps it (append-only rows) until the consent_records period ends.
+_EVIDENCE = {
+    "category": Category.IDENTITY,
+    "purposes": ["legal_compliance"],
+    "lawful_basis": PILawfulBasis.LEGAL_OBLIGATION,
+    "retention": "consent_records",
+    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
+}
+
 
 class LawfulBasis(models.TextChoices):
     """POPIA s11(1)(a)–(f)."""
@@ -162,6 +175,19 @@ class PurposeNotice(models.Model):
         return self.published_at is not None
 
 
+@pi_model(
+    subject="subject",
+    description=(
+        "Evidence of each consent choice (POPIA s11(2)(a)): append-only, kept after a deletion request "
+        "for the consent_records period so the choice can still be proven."
+    ),
+    fields={
+        "granted": PI(**_EVIDENCE, description="The subject's choice: a preference is personal information."),
+        "note": PI(**_EVIDENCE, description="How staff obtained a choice recorded on the subject's behalf."),
+        "source_ip": PI(**_EVIDENCE, description="Address the choice was made from."),
+    },
+    not_pi=["public_id", "subject", "purpose", "notice", "channel", "recorded_by", "request_id", "created_at"],
+)
 class ConsentEvent(models.Model):
     """One consent choice of a subject for a purpose: the evidence POPIA s11(2)(a) asks for."""
 
@@ -203,6 +229,19 @@ class RestrictionKind(models.TextChoices):
     OBJECTION = "objection", "Objection to processing (s11(3))"
 
 
+@pi_model(
+    subject="subject",
+    description=(
+        "Restrictions and objections imposed or lifted for the subject: append-only evidence, kept after a "
+        "deletion request for the consent_records period (an objection must keep being honoured)."
+    ),
+    fields={
+        "active": PI(**_EVIDENCE, description="Whether the subject's restriction/objection is in force."),
+        "reason": PI(**_EVIDENCE, description="Why it was imposed or lifted (may quote the subject)."),
+        "source_ip": PI(**_EVIDENCE),
+    },
+    not_pi=["public_id", "subject", "purpose", "kind", "reference", "recorded_by", "request_id", "created_at"],
+)
 class ProcessingRestrictionEvent(models.Model):
     """A restriction or objection imposed (active=True) or lifted (active=False) for subject × purpose.
 

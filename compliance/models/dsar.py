@@ -15,6 +15,20 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from compliance.pi import PI, Category, Erasure, LawfulBasis, pi_model
+
+# What the subject asked and how we verified them is the proof that a request was handled (POPIA
+# s23-s25, PAIA). A deletion request therefore keeps it, under a dated hold, until the dsar_records
+# period after the request closes, when the retention purge removes it: clearing it at once would
+# destroy the evidence of the very erasure being carried out.
+_DSAR_RECORD = {
+    "category": Category.IDENTITY,
+    "purposes": ["legal_compliance"],
+    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
+    "retention": "dsar_records",
+    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
+}
+
 DSAR_RESPONSE_DAYS = 30
 DSAR_MAX_EXTENSION_DAYS = 30
 
@@ -64,6 +78,26 @@ class DataSubjectRequestQuerySet(models.QuerySet):
         return self.open().filter(due_at__gte=now, due_at__lt=now + timedelta(days=days))
 
 
+@pi_model(
+    subject="subject",
+    description=(
+        "A data-subject request. Its free text, requested corrections and identity evidence are the proof "
+        "the request was handled: kept (not cleared) by a deletion request until the dsar_records period "
+        "after closure."
+    ),
+    fields={
+        "details": PI(**_DSAR_RECORD, description="The subject's own words."),
+        "requested_changes": PI(**_DSAR_RECORD, description="Corrections asked for (field -> new value)."),
+        "identity_evidence": PI(**_DSAR_RECORD, description="How the subject's identity was verified."),
+    },
+    not_pi=[
+        "public_id", "subject", "type", "status", "channel", "filed_by", "identity_verified_by",
+        "identity_verified_at", "duplicate_of", "assigned_to", "received_at", "original_due_at", "due_at",
+        "extended_at", "extended_by", "extension_reason", "approval_requested_by", "approval_requested_at",
+        "decided_by", "decided_at", "decision_reason", "outcome_statement", "fulfilled_at", "closed_at",
+        "created_at", "updated_at",
+    ],
+)  # fmt: skip
 class DataSubjectRequest(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     subject = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="dsars")
@@ -166,6 +200,12 @@ class DsarEventKind(models.TextChoices):
     ESCALATION = "escalation", "Escalated"
 
 
+@pi_model(
+    subject="dsar__subject",
+    description="The history of a request. Internal notes are not exported (PAIA s44: internal deliberation).",
+    fields={"note": PI(**{**_DSAR_RECORD, "export": False}, description="Internal note or evidence text.")},
+    not_pi=["dsar", "kind", "from_status", "to_status", "actor", "created_at"],
+)
 class DsarEvent(models.Model):
     """Append-only history of a request: transitions, notes and evidence, in order."""
 
@@ -188,6 +228,28 @@ class DsarEvent(models.Model):
         return f"{self.kind} {self.from_status}->{self.to_status}"
 
 
+@pi_model(
+    subject="dsar__subject",
+    description=(
+        "An access/portability bundle (encrypted file holding the subject's PI). The row points at the file; "
+        "it is kept through a deletion request so the 7-day export purge can still find and destroy the file."
+    ),
+    fields={
+        "storage_name": PI(
+            Category.IDENTITY,
+            purposes=["legal_compliance"],
+            lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+            retention="dsar_export_7d",
+            export=False,
+            erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+            description="Where the encrypted bundle of the subject's PI is stored.",
+        ),
+    },
+    not_pi=[
+        "public_id", "dsar", "sha256", "size_bytes", "tables", "created_at", "expires_at", "purged_at",
+        "download_count",
+    ],
+)  # fmt: skip
 class DsarExport(models.Model):
     """An access/portability bundle: a ZIP, encrypted at rest, downloadable for seven days."""
 

@@ -18,6 +18,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from compliance.pi import pi_model
+
 
 class HoldKind(models.TextChoices):
     RETENTION_DUTY = "retention_duty", "Kept under a legal retention duty"
@@ -33,6 +35,19 @@ class LegalHoldQuerySet(models.QuerySet):
         return self.filter(model_label=model_label.lower(), object_id__in=[str(pk) for pk in object_ids])
 
 
+@pi_model(
+    subject="subject",
+    description=(
+        "Which of the subject's records are held, why and until when. Registered so an access request "
+        "shows the subject their holds; it holds no PI of its own (the reason is written by staff and names "
+        "policies, not people), and erasure leaves it in place: it is what keeps the retained rows."
+    ),
+    fields={},
+    not_pi=[
+        "public_id", "kind", "model_label", "object_id", "subject", "retention_policy", "reason", "hold_until",
+        "created_by", "created_at", "released_at", "released_by",
+    ],
+)  # fmt: skip
 class LegalHold(models.Model):
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(max_length=20, choices=HoldKind.choices)

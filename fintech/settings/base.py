@@ -127,7 +127,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30))
 AXES_LOCKOUT_PARAMETERS = ["username"]
 # axes.W006 warns that User-Agent rotation bypasses an IP+UA lock; ours is per account, and the
 # per-address limit is the DRF `auth` throttle, so the warning does not apply.
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+# auth.W004: User.email is encrypted (every ciphertext differs), so uniqueness is enforced by the
+# unique blind index `email_index`, and login looks the address up through it (UserManager).
+SILENCED_SYSTEM_CHECKS = ["axes.W006", "auth.W004"]
 AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"
 AXES_CLIENT_IP_CALLABLE = "accounts.lockout.lockout_client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
@@ -135,7 +137,17 @@ AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # Only the lockout is needed; per-login access rows would duplicate the audit trail.
 AXES_DISABLE_ACCESS_LOG = True
-AXES_SENSITIVE_PARAMETERS = ["password", "new_password", "current_password", "otp", "otp_token", "token"]
+# The username (an e-mail address) is masked too: the lockout rows must not hold it in clear.
+AXES_SENSITIVE_PARAMETERS = [
+    "password",
+    "new_password",
+    "current_password",
+    "otp",
+    "otp_token",
+    "token",
+    "username",
+    "email",
+]
 # TOTP: exponential back-off after failed codes (1, 2, 4 … seconds), on top of the lockout.
 OTP_TOTP_THROTTLE_FACTOR = env_int("OTP_TOTP_THROTTLE_FACTOR", 1)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Fintech")

@@ -195,7 +195,7 @@ def test_admins_create_staff_through_the_add_form(admin_user):
         },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
-    created = User.objects.get(email="new.officer@staff.example.test")
+    created = User.objects.get_by_email("new.officer@staff.example.test")
     assert created.is_staff and not created.is_superuser
     assert list(created.groups.values_list("name", flat=True)) == [roles.INFORMATION_OFFICER]
 

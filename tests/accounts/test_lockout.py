@@ -11,6 +11,7 @@ from axes.models import AccessAttempt
 from django.test import Client
 from rest_framework.test import APIClient
 
+from accounts.lockout import lockout_key
 from tests.accounts.helpers import assert_error, audit_actions, audit_mark_now
 from tests.personas import PASSWORD, enrol_totp, next_code
 
@@ -34,13 +35,17 @@ def test_ten_wrong_passwords_lock_the_account_for_thirty_minutes(customer, caplo
         # Locked: even the right password is refused, and the refusal is not another failure.
         assert_error(api_login(customer.email, PASSWORD), 429, "account_locked")
     assert audit_actions().count("LOCKOUT") == 1
+    # The lockout row names the account by the blind index of its e-mail, never the address.
+    attempt = AccessAttempt.objects.get()
+    assert attempt.username == lockout_key(customer.email) == customer.email_index
+    assert customer.email not in f"{attempt.username} {attempt.get_data} {attempt.post_data}"
     with time_machine.travel(start + 29 * 60, tick=False):
         assert_error(api_login(customer.email, PASSWORD), 429, "account_locked")
     with time_machine.travel(start + 30 * 60 + 1, tick=False):
         response = api_login(customer.email, PASSWORD)
         assert response.status_code == 200
     # A complete login clears the counter.
-    assert not AccessAttempt.objects.filter(username=customer.email).exists()
+    assert not AccessAttempt.objects.filter(username=lockout_key(customer.email)).exists()
 
 
 @pytest.mark.django_db
@@ -81,6 +86,9 @@ def test_admin_login_failures_share_the_same_counter(operations, caplog):
     for _ in range(5):
         response = browser.post("/admin/login/", {"username": operations.email, "password": "wrong-password-1"})
         assert response.status_code == 200
+    # The admin form's username parameter is masked in the stored POST data.
+    attempt = AccessAttempt.objects.get(username=lockout_key(operations.email))
+    assert operations.email not in attempt.post_data and "username=****" in attempt.post_data
     for _ in range(5):
         api_login(operations.email, PASSWORD, otp="999999")
     audit_mark_now()

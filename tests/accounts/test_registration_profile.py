@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -26,7 +27,7 @@ def test_registration_creates_a_customer_and_nothing_more(caplog):
     assert body["email"] == "new.customer@example.test"
     assert body["roles"] == ["customer"]
     assert "password" not in body
-    user = User.objects.get(email="new.customer@example.test")
+    user = User.objects.get_by_email("new.customer@example.test")
     assert (user.is_staff, user.is_superuser, user.auth_epoch) == (False, False, 0)
     assert list(user.groups.values_list("name", flat=True)) == ["customer"]
     assert user.password.startswith(
@@ -85,7 +86,7 @@ def test_a_duplicate_email_is_refused_without_saying_more_than_needed(customer):
     message = error["fields"]["email"][0]
     assert "cannot be used" in message
     assert customer.email not in response.content.decode()
-    assert User.objects.filter(email=customer.email).count() == 1
+    assert User.objects.filter_by_email(customer.email).count() == 1
 
 
 @pytest.mark.django_db
@@ -96,6 +97,7 @@ def test_me_shows_only_the_callers_profile(customer, other_customer, caplog):
         "email": customer.email,
         "first_name": "Thandi",
         "last_name": "",
+        "phone": None,
         "roles": ["customer"],
         "mfa_enrolled": False,
         "created_at": body["created_at"],
@@ -114,6 +116,49 @@ def test_me_patch_changes_names_only(customer, caplog):
     assert events[0]["diff"] == {"changed": ["first_name", "last_name"]}
     assert "Naledi" not in caplog.text
     assert "Naledi" not in str(events)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("082 555 0100", "+27825550100"), ("+27 (82) 555-0100", "+27825550100"), ("+44 20 7946 0958", "+442079460958")],
+)
+def test_me_patch_sets_the_phone_in_e164_encrypted_and_indexed(customer, caplog, typed, stored):
+    response = make_api_client(customer).patch(ME, {"phone": typed}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["phone"] == stored
+    customer.refresh_from_db()
+    assert customer.phone == stored
+    assert User.objects.get(phone_index__matches="0825550100" if stored.startswith("+27") else typed) == customer
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT phone FROM accounts_user WHERE id = %s", [customer.pk])
+        assert cursor.fetchone()[0].startswith("v")
+    events = audit_events()
+    assert events[0]["diff"] == {"changed": ["phone"]}
+    assert stored not in str(events) and stored not in caplog.text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("typed", ["12345", "083 123 45", "call me maybe", "+0 82 555 0100", "0" * 40, 825550100])
+def test_me_patch_refuses_an_invalid_phone_without_echoing_it(customer, typed):
+    response = make_api_client(customer).patch(ME, {"phone": typed}, format="json")
+    error = assert_error(response, 400, "validation_error")
+    assert list(error["fields"]) == ["phone"]
+    assert str(typed) not in response.content.decode()
+    customer.refresh_from_db()
+    assert customer.phone is None
+    assert audit_events() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("cleared", ["", None])
+def test_me_patch_removes_the_phone(customer, cleared):
+    client = make_api_client(customer)
+    assert client.patch(ME, {"phone": "082 555 0100"}, format="json").status_code == 200
+    response = client.patch(ME, {"phone": cleared}, format="json")
+    assert response.status_code == 200 and response.json()["phone"] is None
+    customer.refresh_from_db()
+    assert (customer.phone, customer.phone_index) == (None, None)
 
 
 @pytest.mark.django_db

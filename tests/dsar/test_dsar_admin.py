@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,8 @@ from django.utils import timezone
 
 from compliance.dsar import services
 from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarStatus
+from ledger import services as ledger_services
+from ledger.kyc import luhn_check_digit
 from tests.dsar.conftest import make_user
 from tests.personas import otp_admin_login
 
@@ -96,6 +99,24 @@ def test_staff_file_on_behalf_in_the_admin(client, officer, customer):
     assert response.status_code == 302
     dsar = DataSubjectRequest.objects.get()
     assert dsar.subject == customer and dsar.channel == "staff" and dsar.status == DsarStatus.RECEIVED
+
+
+def test_staff_file_on_behalf_by_the_subjects_id_number(client, officer, customer, other_customer):
+    """The subject quotes their ID number: found through the KYC record's blind index."""
+    first_twelve = "820304" + "5123" + "08"
+    id_number = first_twelve + luhn_check_digit(first_twelve)
+    ledger_services.kyc_submit(
+        actor=customer, id_number=id_number, date_of_birth=dt.date(1982, 3, 4), document_reference="DOC"
+    )
+    otp_admin_login(client, officer)
+    body = {"type": "access", "details": "", "identity_evidence": "ID document seen"}
+    unknown = client.post(f"{CHANGELIST}add/", {**body, "subject_id_number": "8001015009087"})
+    assert unknown.status_code == 200 and not DataSubjectRequest.objects.exists()
+    neither = client.post(f"{CHANGELIST}add/", body)
+    assert neither.status_code == 200 and not DataSubjectRequest.objects.exists()
+    response = client.post(f"{CHANGELIST}add/", {**body, "subject_id_number": f"{id_number[:6]} {id_number[6:]}"})
+    assert response.status_code == 302
+    assert DataSubjectRequest.objects.get().subject == customer
 
 
 def test_records_are_never_edited_or_deleted_in_the_admin(client, officer, filed):

@@ -12,6 +12,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from compliance.crypto.fields import by_blind_index
 from compliance.services_consent import ConsentError, marketing_audience_export
 
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, out: str, actor: str, **options) -> None:
-        user = get_user_model().objects.filter(email=get_user_model().objects.normalize_email(actor)).first()
+        user = by_blind_index(get_user_model(), "email", get_user_model().objects.normalize_email(actor)).first()
         if user is None:
             raise CommandError("No user with that e-mail address.")
         path = Path(out)

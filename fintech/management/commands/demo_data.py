@@ -40,7 +40,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             for role in ROLES:
                 email = f"{role.replace('_', '.')}@{DEMO_DOMAIN}"
-                if user_model.objects.filter(email=email).exists():
+                if user_model.objects.filter_by_email(email).exists():
                     continue
                 password = _demo_password()
                 names = {"first_name": "Demo", "last_name": role.replace("_", " ").title()}
