@@ -95,7 +95,7 @@ class DataSubjectRequestQuerySet(models.QuerySet):
         "identity_verified_at", "duplicate_of", "assigned_to", "received_at", "original_due_at", "due_at",
         "extended_at", "extended_by", "extension_reason", "approval_requested_by", "approval_requested_at",
         "decided_by", "decided_at", "decision_reason", "outcome_statement", "fulfilled_at", "closed_at",
-        "created_at", "updated_at",
+        "created_at", "updated_at", "purposes",
     ],
 )  # fmt: skip
 class DataSubjectRequest(models.Model):
