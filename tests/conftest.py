@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection
 
@@ -103,6 +104,8 @@ class CeleryProcess:
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "fintech.settings.test",
             "DATABASE_URL": _test_database_url(),
+            # The worker writes generated files where this test reads them.
+            "DJANGO_MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
             **(extra_env or {}),
         }
         if kind == "worker":
@@ -165,3 +168,9 @@ def wait_until(predicate, timeout: float = 60, interval: float = 0.2, message: s
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture(autouse=True)
+def _private_media_root(settings, tmp_path_factory) -> None:
+    # Generated files (DSAR bundles) go to a per-test directory, never into the checkout.
+    settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
