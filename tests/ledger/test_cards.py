@@ -316,3 +316,30 @@ def test_superuser_status_alone_does_not_reveal(customer, admin_user):
     )
     assert response.status_code == 403
     assert AuditEvent.objects.filter(action=AuditAction.CARD_DATA_ACCESS).count() == 0
+
+
+def test_card_admin_is_read_only_and_masked(client, customer, other_customer, django_assert_max_num_queries):
+    from tests.personas import otp_admin_login
+
+    user, _ = customer
+    other, _ = other_customer
+    card = add_card(user)
+    add_card(other, pan=MASTERCARD, holder="Other Holder")
+    viewer = make_staff(roles.AUDITOR)  # the auditor role holds ledger.view_card
+    otp_admin_login(client, viewer)
+    with django_assert_max_num_queries(12):
+        listing = client.get("/admin/ledger/card/")
+    assert listing.status_code == 200
+    page = listing.content.decode()
+    assert "411111******1111" in page and "555555******4444" in page
+    detail = client.get(f"/admin/ledger/card/{card.pk}/change/")
+    assert detail.status_code == 200
+    for text in (page, detail.content.decode()):
+        assert VISA not in text and MASTERCARD not in text
+        assert "T MOKOENA" not in text and "Other Holder" not in text  # the holder name is not shown either
+        assert "v1:" not in text  # no ciphertext or blind index
+    assert client.get("/admin/ledger/card/add/").status_code == 403
+    before = raw_card(card)
+    assert client.post(f"/admin/ledger/card/{card.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(f"/admin/ledger/card/{card.pk}/change/", {"brand": "amex"}).status_code == 403
+    assert raw_card(card) == before
