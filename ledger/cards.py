@@ -147,7 +147,8 @@ def card_get(*, viewer: Any, public_id: uuid.UUID | str) -> Card | None:
 def card_for_deposit(*, viewer: Any, public_id: Any) -> Card:
     """The viewer's own active, unexpired card for a deposit; otherwise a LedgerError."""
     card = card_get(viewer=viewer, public_id=public_id)
-    if card is None or not card.active:
+    # No blind index means no PAN (removed, or erased on a deletion request): unusable.
+    if card is None or not card.active or card.pan_index is None:
         raise LedgerError("not_found")
     if is_expired(card.expiry_month, card.expiry_year):
         raise LedgerError("card_expired")
@@ -245,7 +246,7 @@ def card_reveal_pan(
     except ValueError:
         raise LedgerError("not_found") from None
     with transaction.atomic():
-        found = Card.objects.filter(public_id=key, active=True).first()
+        found = Card.objects.filter(public_id=key, active=True, pan__isnull=False).first()
         if found is None:
             raise LedgerError("not_found")
         audit_pi_access(

@@ -8,7 +8,7 @@ Invariants:
   (ledger/cards.py) and dropped. PCI DSS 3.3.1.2 forbids storing it after authorisation, even
   encrypted.
 - Removing a card erases the PAN and the holder's name at once (NULL, so the blind index goes
-  too); the truncated number, brand and expiry stay because journal entries funded by the card
+  too; a DSAR erasure does the same to every card of the subject); the truncated number, brand and expiry stay because journal entries funded by the card
   name it (FICA transaction records).
 - A customer has at most one active card per PAN (unique on owner + blind index).
 - Reading the full PAN happens only in ``ledger.cards.card_reveal_pan``, which writes a
@@ -133,10 +133,10 @@ class Card(BlindIndexedModelMixin, models.Model):
             models.CheckConstraint(
                 condition=Q(expiry_month__gte=1) & Q(expiry_month__lte=12), name="ledger_card_expiry_month_valid"
             ),
-            # An active card has its PAN; a removed one has none.
+            # A removed card has no PAN. (An active one may have lost it too: a DSAR erasure clears
+            # the PAN of every card the subject holds; such a card can no longer be used.)
             models.CheckConstraint(
-                condition=(Q(active=True) & Q(pan__isnull=False)) | (Q(active=False) & Q(pan__isnull=True)),
-                name="ledger_card_pan_only_while_active",
+                condition=Q(active=True) | Q(pan__isnull=True), name="ledger_card_pan_only_while_active"
             ),
         ]
 

@@ -343,3 +343,27 @@ def test_card_admin_is_read_only_and_masked(client, customer, other_customer, dj
     assert client.post(f"/admin/ledger/card/{card.pk}/delete/", {"post": "yes"}).status_code == 403
     assert client.post(f"/admin/ledger/card/{card.pk}/change/", {"brand": "amex"}).status_code == 403
     assert raw_card(card) == before
+
+
+def test_a_deletion_request_erases_the_pan_and_holder_and_keeps_the_truncation(customer):
+    """The PI inventory drives DSAR erasure: pan/holder are cleared, first6/last4/expiry kept on hold."""
+    from compliance.dsar import services as dsar_services
+    from compliance.dsar.erasure import erase_subject
+    from tests.dsar.conftest import make_user
+
+    user, _ = customer
+    card = add_card(user)
+    first, second = (make_user(f"officer-{n}@fintech.example", staff=True, officer=True) for n in (1, 2))
+    dsar = dsar_services.dsar_file(subject=user, filed_by=user, type="deletion")
+    dsar_services.dsar_verify_identity(actor=first, dsar=dsar, evidence="ID document seen")
+    dsar_services.dsar_assign(actor=first, dsar=dsar)
+    dsar_services.dsar_request_approval(actor=first, dsar=dsar)
+    dsar = dsar_services.dsar_approve(actor=second, dsar=dsar)
+    statement = erase_subject(dsar=dsar)
+    assert statement is not None and VISA not in statement
+    row = raw_card(card)
+    assert (row["pan"], row["pan_index"], row["holder"]) == (None, None, None)
+    assert (row["first6"], row["last4"], row["expiry_month"], row["expiry_year"]) == ("411111", "1111", 12, 2034)
+    with pytest.raises(LedgerError) as caught:
+        cards.card_for_deposit(viewer=user, public_id=card.public_id)
+    assert caught.value.code == "not_found"
