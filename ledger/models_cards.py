@@ -8,8 +8,8 @@ Invariants:
   (ledger/cards.py) and dropped. PCI DSS 3.3.1.2 forbids storing it after authorisation, even
   encrypted.
 - Removing a card erases the PAN and the holder's name at once (NULL, so the blind index goes
-  too; a DSAR erasure does the same to every card of the subject); the truncated number, brand and expiry stay because journal entries funded by the card
-  name it (FICA transaction records).
+  too; a DSAR erasure does the same to every card of the subject); the truncated number, brand
+  and expiry stay because journal entries funded by the card name it (FICA transaction records).
 - A customer has at most one active card per PAN (unique on owner + blind index).
 - Reading the full PAN happens only in ``ledger.cards.card_reveal_pan``, which writes a
   CARD_DATA_ACCESS audit record first.

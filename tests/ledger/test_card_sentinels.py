@@ -66,7 +66,7 @@ def all_tables_text() -> str:
     with connection.cursor() as cursor:
         for table in tables:
             # Names come from the database's own catalogue, quoted; no input reaches this SQL.
-            cursor.execute(f"SELECT coalesce(string_agg(t::text, chr(10)), '') FROM \"{table}\" t")
+            cursor.execute(f"SELECT coalesce(string_agg(t::text, chr(10)), '') FROM \"{table}\" t")  # noqa: S608
             chunks.append(f"== {table}\n{cursor.fetchone()[0]}")
     return "\n".join(chunks)
 
@@ -161,7 +161,9 @@ def test_pan_and_cvv_sentinels_appear_nowhere(ledger_cleanup, make_customer, jso
     ))  # fmt: skip
     assert deposit.status_code == 201, deposit.content
     assert record("statement", client.get(f"/api/v1/accounts/{wallet.public_id}/statement/")).status_code == 200
-    reveal = api_client(operations).post(f"/api/v1/ops/cards/{card_id}/reveal/", {"reason": "chargeback"}, format="json")
+    reveal = api_client(operations).post(
+        f"/api/v1/ops/cards/{card_id}/reveal/", {"reason": "chargeback"}, format="json"
+    )
     assert reveal.status_code == 200 and reveal.json()["pan"] == PAN
     assert AuditEvent.objects.filter(action=AuditAction.CARD_DATA_ACCESS, object_id=card_id).count() == 1
 
@@ -189,8 +191,6 @@ def test_pan_and_cvv_sentinels_appear_nowhere(ledger_cleanup, make_customer, jso
     assert "/api/v1/cards/" in written  # the access log really went through this handler
     assert_clean("json log", written)
     assert "[REDACTED:PAN]" not in written  # nothing even tried to log the PAN
-    raw_records = "\n".join(
-        f"{r.getMessage()} {r.args!r} {vars(r)!r}" for r in caplog.records
-    )
+    raw_records = "\n".join(f"{r.getMessage()} {r.args!r} {vars(r)!r}" for r in caplog.records)
     assert caplog.records
     assert_clean("log records", raw_records)
