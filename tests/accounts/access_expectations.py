@@ -105,8 +105,9 @@ def _customer_deposit_entry(personas: dict) -> dict:
 
 def _customer_card(personas: dict) -> dict:
     from ledger import cards
+    from tests.ledger.conftest import card_expiry
 
-    card = cards.card_add(actor=personas["customer"], pan="4111111111111111", expiry="12/34", cvv="123")
+    card = cards.card_add(actor=personas["customer"], pan="4111111111111111", expiry=card_expiry(), cvv="123")
     return {"public_id": card.public_id}
 
 

@@ -27,7 +27,7 @@ from compliance.audit import AuditAction
 from compliance.models import AuditEvent
 from compliance.redaction import PIIRedactionFilter
 from ledger.models import Card
-from tests.ledger.conftest import api_client, purge_ledger_rows
+from tests.ledger.conftest import api_client, card_expiry, purge_ledger_rows
 from tests.personas import make_staff
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,17 +137,17 @@ def test_pan_and_cvv_sentinels_appear_nowhere(ledger_cleanup, make_customer, jso
         return response
 
     created = record("add", client.post(
-        "/api/v1/cards/", {"pan": PAN_SPACED, "expiry": "09/33", "cvv": CVV, "holder": HOLDER}, format="json"
+        "/api/v1/cards/", {"pan": PAN_SPACED, "expiry": card_expiry(), "cvv": CVV, "holder": HOLDER}, format="json"
     ))  # fmt: skip
     assert created.status_code == 201, created.content
     card_id = created.json()["id"]
     refused = record("bad cvv", client.post(
-        "/api/v1/cards/", {"pan": PAN, "expiry": "09/33", "cvv": BAD_CVV}, format="json"
+        "/api/v1/cards/", {"pan": PAN, "expiry": card_expiry(), "cvv": BAD_CVV}, format="json"
     ))  # fmt: skip
     assert refused.status_code == 400
     assert refused.json()["error"]["fields"] == {"cvv": ["Invalid security code."]}
     duplicate = record("duplicate", client.post(
-        "/api/v1/cards/", {"pan": PAN, "expiry": "09/33", "cvv": CVV}, format="json"
+        "/api/v1/cards/", {"pan": PAN, "expiry": card_expiry(), "cvv": CVV}, format="json"
     ))  # fmt: skip
     assert duplicate.status_code == 409
     assert record("list", client.get("/api/v1/cards/")).status_code == 200
