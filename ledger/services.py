@@ -1,7 +1,8 @@
 """Ledger write services: the only code that moves money or changes KYC state.
 
-Invariants: every function runs in ``transaction.atomic`` and writes its audit record in that same
-transaction; money moves only through ``ledger.engine.move`` (locks in primary-key order, balance
+Invariants: every function runs in one transaction (``transaction.atomic``, or for a movement that
+is a single statement, that statement's own transaction; see below) and writes its audit record in
+that same transaction; money moves only through ``ledger.engine.move`` (locks in primary-key order, balance
 and postings together, idempotent on (actor, Idempotency-Key)); a refused operation raises
 ``LedgerError`` (or ``PermissionDenied``) and changes nothing. Audit diffs carry amounts, currency
 and public ids only, never ID numbers, bank account numbers or names.
