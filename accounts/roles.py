@@ -56,6 +56,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_LEDGER_READ,
         "ledger.add_kycverification",
         "ledger.change_kycverification",
+        # Full card numbers, one at a time, with a reason and a recent MFA; each reveal is audited.
+        "ledger.reveal_card_pan",
     ],
     INFORMATION_OFFICER: [
         "accounts.view_user",

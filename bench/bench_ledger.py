@@ -16,6 +16,12 @@ to /dev/null after being formatted and redacted, so its cost is counted).
 
 Extra rows: the ORM engine (same service, eight ORM statements instead of one function call),
 and deposits from 8 workers against 1 settlement shard vs the default 16 (ADR 0001).
+
+Where the time goes: every row also reports CPU milliseconds per operation on the client side
+(the worker processes' own user+system time, or pgbench's) and on the server side (the
+PostgreSQL backends serving them, read from /proc/<pid>/stat; shown as "-" when the server is not
+on this machine). On a machine with C cores, C*1000 / (client + server ms) bounds the ops/s any
+number of workers can reach, whatever the disk does. The load average is printed with the table.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ import multiprocessing
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -71,21 +79,71 @@ def drop_database(parts: dict[str, str], name: str) -> None:
     _admin_sql(parts, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run_pgbench(parts: dict[str, str], name: str, duration: int, clients: int, scale: int) -> float:
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process on this machine (a PostgreSQL backend), if visible."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # After "pid (comm)": state is field 0, utime field 11, stime field 12 (proc(5)).
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def own_cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _poll_backends(parts: dict[str, str], name: str, stop: threading.Event, seen: dict[int, float]) -> None:
+    """Keep the latest CPU reading of every backend connected to ``name`` until ``stop``."""
+    import psycopg
+
+    with psycopg.connect(
+        host=parts["host"], port=parts["port"], user=parts["user"], password=parts["password"] or None,
+        dbname="postgres", autocommit=True,
+    ) as conn:  # fmt: skip
+        while not stop.is_set():
+            for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [name]).fetchall():
+                value = process_cpu_seconds(pid)
+                if value is not None:
+                    seen[pid] = value
+            stop.wait(0.2)
+
+
+def run_pgbench(parts: dict[str, str], name: str, duration: int, clients: int, scale: int) -> dict:
     env = {**os.environ, "PGPASSWORD": parts["password"]}
     common = ["-h", parts["host"], "-p", parts["port"], "-U", parts["user"]]
     subprocess.run(
         ["pgbench", "-i", "-s", str(scale), "-q", *common, name],
         check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    stop, seen = threading.Event(), {}
+    poller = threading.Thread(target=_poll_backends, args=(parts, name, stop, seen), daemon=True)
+    poller.start()
+    client_before = own_cpu_seconds(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         ["pgbench", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(duration), "-n", *common, name],
         check=True, env=env, capture_output=True, text=True,
     ).stdout  # fmt: skip
+    client_cpu = own_cpu_seconds(resource.RUSAGE_CHILDREN) - client_before
+    stop.set()
+    poller.join()
     match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out)
-    if not match:
+    count = re.search(r"number of transactions actually processed: (\d+)", out)
+    if not match or not count:
         raise SystemExit(f"could not read pgbench's tps from:\n{out}")
-    return float(match.group(1))
+    done = int(count.group(1))
+    # The last reading of each backend is up to 0.2 s before it exited: a slight underestimate.
+    server = sum(seen.values()) if seen else None
+    return {
+        "rate": float(match.group(1)),
+        "client_ms": 1000 * client_cpu / done,
+        "server_ms": None if server is None else 1000 * server / done,
+    }
 
 
 # --- the ledger side -----------------------------------------------------------------------------
@@ -165,10 +223,16 @@ def _worker(kind: str, engine: str, shards: int, plan: list, seconds: float, see
 
     settings.LEDGER_ENGINE = engine
     settings.LEDGER_SYSTEM_SHARDS = shards
+    from django.db import connection
+
     users = get_user_model().objects.in_bulk([pk for pk, _ in plan])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     rng = random.Random(seed)
     done = refused = 0
     barrier.wait()
+    client_before, server_before = own_cpu_seconds(), process_cpu_seconds(backend)
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         key = uuid.uuid4().hex
@@ -188,10 +252,12 @@ def _worker(kind: str, engine: str, shards: int, plan: list, seconds: float, see
             done += 1
         except LedgerError:
             refused += 1
-    results.put((done, refused))
+    server_after = process_cpu_seconds(backend)
+    server = None if server_before is None or server_after is None else server_after - server_before
+    results.put((done, refused, own_cpu_seconds() - client_before, server))
 
 
-def run_ledger(kind: str, engine: str, shards: int, plan: list, workers: int, seconds: float) -> float:
+def run_ledger(kind: str, engine: str, shards: int, plan: list, workers: int, seconds: float) -> dict:
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(workers + 1), context.Queue()
     processes = [
@@ -206,10 +272,16 @@ def run_ledger(kind: str, engine: str, shards: int, plan: list, workers: int, se
     elapsed = max(time.perf_counter() - started, seconds)
     for process in processes:
         process.join()
-    refused = sum(r for _, r in outcomes)
+    done = sum(o[0] for o in outcomes)
+    refused = sum(o[1] for o in outcomes)
     if refused:
         print(f"  note: {refused} operations refused", file=sys.__stdout__)
-    return sum(d for d, _ in outcomes) / elapsed
+    servers = [o[3] for o in outcomes]
+    return {
+        "rate": done / elapsed,
+        "client_ms": 1000 * sum(o[2] for o in outcomes) / max(done, 1),
+        "server_ms": None if None in servers else 1000 * sum(servers) / max(done, 1),
+    }
 
 
 def main() -> int:
@@ -227,15 +299,17 @@ def main() -> int:
     parts = _url_parts(url)
     pgbench_db, ledger_db = f"{parts['dbname']}_bench_pgbench", f"{parts['dbname']}_bench_ledger"
     out = sys.stdout
-    rows: list[tuple[str, int, float]] = []
+    rows: list[tuple[str, int, dict]] = []
+    load_before = os.getloadavg()
     try:
         print(
             f"pgbench tpcb-like: -s {args.scale}, {args.clients} clients, {args.duration} s ...", file=out, flush=True
         )
         recreate_database(parts, pgbench_db)
-        baseline = run_pgbench(parts, pgbench_db, args.duration, args.clients, args.scale)
+        pgbench = run_pgbench(parts, pgbench_db, args.duration, args.clients, args.scale)
+        baseline = pgbench["rate"]
         drop_database(parts, pgbench_db)
-        rows.append(("pgbench tpcb-like", args.clients, baseline))
+        rows.append(("pgbench tpcb-like", args.clients, pgbench))
 
         print(f"ledger: setting up {args.wallets} verified, funded wallets ...", file=out, flush=True)
         recreate_database(parts, ledger_db)
@@ -261,12 +335,29 @@ def main() -> int:
         drop_database(parts, pgbench_db)
         drop_database(parts, ledger_db)
 
+    load_after = os.getloadavg()
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
     print("", file=out)
-    print(f"{'benchmark':<40} {'workers':>7} {'ops/s':>10} {'vs pgbench':>11}", file=out)
-    print("-" * 71, file=out)
-    for label, workers, rate in rows:
-        print(f"{label:<40} {workers:>7} {rate:>10.0f} {rate / baseline:>10.2f}x", file=out)
-    goal = next(rate for label, workers, rate in rows if label.endswith("PL/pgSQL") and workers == args.clients)
+    print(
+        f"{'benchmark':<40} {'workers':>7} {'ops/s':>10} {'vs pgbench':>11} {'client ms/op':>13} {'server ms/op':>13}",
+        file=out,
+    )
+    print("-" * 99, file=out)
+    for label, workers, row in rows:
+        print(
+            f"{label:<40} {workers:>7} {row['rate']:>10.0f} {row['rate'] / baseline:>10.2f}x "
+            f"{ms(row['client_ms']):>13} {ms(row['server_ms']):>13}",
+            file=out,
+        )
+    print(
+        f"\nCPU per operation: client = the worker processes (or pgbench), server = their PostgreSQL backends. "
+        f"{os.cpu_count()} CPUs; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after.",
+        file=out,
+    )
+    goal = next(row["rate"] for label, workers, row in rows if label.endswith("PL/pgSQL") and workers == args.clients)
     verdict = "met" if goal >= 1.2 * baseline else "NOT met"
     print(f"\ngoal: {args.clients}-worker transfers/s >= 1.2x pgbench tpcb-like: {verdict}", file=out)
     return 0

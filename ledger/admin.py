@@ -162,3 +162,7 @@ class BankAccountAdmin(BlindIndexSearchMixin, ReadOnlyAdmin):
     actions = [verify_bank_accounts]
     readonly_fields = ("public_id", "owner", "bank_name", "branch_code", "masked_account_number", "verified")
     exclude = ("account_number",)
+
+
+# Payment cards: read-only, masked (their own module).
+from ledger import admin_cards  # noqa: E402, F401

@@ -11,8 +11,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
-from ledger import services
+from ledger import cards, services
 from ledger.kyc import luhn_check_digit
 from ledger.models import KycRecord, KycStatus, LedgerAccount
 
@@ -61,9 +62,17 @@ def load_demo_ledger(*, customer: Any, operations: Any | None = None, second_cus
         actor=customer, account=wallet.public_id, amount=250_000, currency="ZAR", channel="eft",
         funding_source="EFT-DEMO-0001", idempotency_key="demo-deposit-0001", reference="Salary",
     )  # fmt: skip
+    # A public test card number (never a real one); added once, reused on every later load.
+    card = cards.cards_for(viewer=second_customer).filter(active=True).first() or cards.card_add(
+        actor=second_customer,
+        pan="4111111111111111",
+        expiry=f"12/{(timezone.now().year + 3) % 100:02d}",
+        cvv="123",
+        holder="Demo Customer",
+    )
     services.deposit_create(
         actor=second_customer, account=other.public_id, amount=100_000, currency="ZAR", channel="card",
-        funding_source="tok_demo_visa", idempotency_key="demo-deposit-0002", reference="Top-up",
+        funding_source=str(card.public_id), idempotency_key="demo-deposit-0002", reference="Top-up",
     )  # fmt: skip
     for number, (amount, reference) in enumerate([(12_500, "Dinner"), (40_000, "Rent share"), (7_550, "Taxi")]):
         services.transfer_create(

@@ -5,9 +5,14 @@ Two implementations of the same algorithm (see the header of migration 0002 for 
 - ``_move_orm``: any database (the SQLite dev profile). The same steps as ORM statements.
 tests/ledger/test_engine_parity.py runs both on PostgreSQL and asserts identical outcomes.
 
-Callers (ledger/services.py) must already be inside ``transaction.atomic``: the engine's writes,
-the audit record and the idempotency row commit or roll back together. A refused movement raises
-``LedgerError`` and the caller's atomic block rolls everything back.
+The movement's audit record (``MoveRequest.audit``) is written by the engine, with the postings:
+inside ledger_move on PostgreSQL (migration 0003: no extra round trip), by
+``compliance.audit.audit_record`` on the ORM path. Both write the same columns and the same diff
+(tests/ledger/test_audit_in_function.py); a replay writes none.
+
+Callers (ledger/services.py) run the engine inside ``movement_atomic()``: the engine's writes, the
+audit record and the idempotency row commit or roll back together. A refused movement raises
+``LedgerError`` and nothing is kept.
 
 Concurrency (READ COMMITTED): the two accounts are locked once, in primary-key order, with
 ``SELECT ... FOR NO KEY UPDATE`` (``lock_accounts``; ledger_move does the same in SQL). The
@@ -17,17 +22,39 @@ locking means two movements over the same pair can wait for each other but never
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
 
+from compliance.audit import ActorType, AuditAction, audit_record, scrub_change_diff
+from compliance.request_context import client_ip
 from ledger.exceptions import MESSAGES, LedgerError
 from ledger.models import AccountKind, JournalEntry, KycRecord, KycStatus, LedgerAccount, Posting
+
+AUDIT_OBJECT_TYPE = "ledger.JournalEntry"
+
+
+@dataclass(frozen=True)
+class MoveAudit:
+    """The audit record of a movement: action, who, from where, and diff keys beyond the fixed four.
+
+    The diff of every movement is ``{amount, currency, from_account, to_account, **extra}``; the
+    engine fills the fixed four once it knows both accounts.
+    """
+
+    action: str
+    actor: Any
+    request: HttpRequest | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,6 +82,7 @@ class MoveRequest:
     reference: str = ""
     external_reference: str = ""
     reverses_id: int | None = None
+    audit: MoveAudit | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +108,56 @@ def use_plpgsql() -> bool:
 
 
 def move(request: MoveRequest) -> MoveResult:
-    return _move_plpgsql(request) if use_plpgsql() else _move_orm(request)
+    if use_plpgsql():
+        return _move_plpgsql(request)
+    result = _move_orm(request)
+    if request.audit is not None and not result.replayed:
+        _audit_orm(request, result)
+    return result
+
+
+def movement_atomic(*, single_statement: bool) -> contextlib.AbstractContextManager:
+    """The transaction around one movement.
+
+    On the PL/pgSQL engine a movement whose only statement is the ``ledger_move`` call (resolve,
+    idempotency, locks, postings, balances and the audit row all happen inside it) is atomic on
+    its own: PostgreSQL runs a single statement in autocommit mode as one transaction, deferred
+    constraint triggers included. Wrapping it in BEGIN/COMMIT would add two round trips and
+    nothing else, so outside an enclosing atomic block it is sent alone. Any service that issues a
+    second statement (a lookup before the move), and the ORM engine, gets ``transaction.atomic``.
+    """
+    if single_statement and use_plpgsql() and connection.get_autocommit():
+        return contextlib.nullcontext()
+    return transaction.atomic()
+
+
+def _audit_columns(audit: MoveAudit) -> tuple[int | None, str, str | None, dict[str, Any]]:
+    """(user_id, actor_type, source_ip, scrubbed extra diff), derived exactly as audit_record does."""
+    if audit.action not in AuditAction.values:
+        raise ValueError(f"Unknown audit action {audit.action!r}: add it to AuditAction.")
+    actor = audit.actor
+    user_pk = getattr(actor, "pk", None) if getattr(actor, "is_authenticated", False) else None
+    actor_type = ActorType.USER if user_pk else ActorType.SYSTEM
+    source_ip = client_ip(audit.request) if audit.request is not None else None
+    return user_pk, str(actor_type), source_ip or None, scrub_change_diff(audit.extra)
+
+
+def _audit_orm(r: MoveRequest, result: MoveResult) -> None:
+    audit = r.audit
+    audit_record(
+        action=audit.action,
+        actor=audit.actor,
+        object_type=AUDIT_OBJECT_TYPE,
+        object_id=str(result.entry_public_id),
+        change_diff={
+            "amount": r.amount,
+            "currency": r.currency,
+            "from_account": str(result.from_public),
+            "to_account": str(result.to_public),
+            **audit.extra,
+        },
+        request=audit.request,
+    )
 
 
 def lock_accounts(account_ids: list[int]) -> dict[int, LedgerAccount]:
@@ -98,7 +175,8 @@ def lock_accounts(account_ids: list[int]) -> dict[int, LedgerAccount]:
 
 _MOVE_SQL = (
     "SELECT * FROM ledger_move(%s, %s, %s::bigint, %s, %s::uuid, %s, %s::uuid, %s, %s::bigint, %s, %s::boolean, "
-    "%s::bigint, %s::bigint[], %s::date, %s::integer, %s, %s, %s::bigint, %s, %s, %s, %s::bigint)"
+    "%s::bigint, %s::bigint[], %s::date, %s::integer, %s, %s, %s::bigint, %s, %s, %s, %s::bigint, "
+    "%s, %s::bigint, %s, %s::inet, %s::jsonb)"
 )
 
 
@@ -112,6 +190,10 @@ def _ledger_code(exc: DatabaseError) -> str | None:
 
 
 def _move_plpgsql(r: MoveRequest) -> MoveResult:
+    audit_params: list[Any] = [None, None, None, None, None]
+    if r.audit is not None:
+        user_id, actor_type, source_ip, extra = _audit_columns(r.audit)
+        audit_params = [r.audit.action, user_id, actor_type, source_ip, json.dumps(extra)]
     params = [
         r.entry_type,
         r.channel,
@@ -135,6 +217,7 @@ def _move_plpgsql(r: MoveRequest) -> MoveResult:
         r.reference,
         r.external_reference,
         r.reverses_id,
+        *audit_params,
     ]
     try:
         with connection.cursor() as cursor:

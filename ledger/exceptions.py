@@ -24,6 +24,15 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "kyc_already_verified": (409, "The identity has already been verified."),
     "kyc_not_pending": (409, "Only pending KYC submissions can be decided."),
     "invalid_id_number": (400, "The ID number is not a valid South African ID number for this date of birth."),
+    # Cards: messages name the rule, never the value (a PAN or CVV must not come back in an error).
+    "invalid_card_number": (400, "Invalid card number."),
+    "unsupported_card_brand": (400, "This card brand is not supported."),
+    "invalid_expiry": (400, "Invalid expiry date: use MM/YY."),
+    "card_expired": (400, "The card has expired."),
+    "invalid_security_code": (400, "Invalid security code."),
+    "invalid_card_holder": (400, "Invalid card holder name."),
+    "card_verification_failed": (422, "The card could not be verified."),
+    "card_already_added": (409, "This card has already been added."),
 }
 
 

@@ -362,3 +362,7 @@ class BankAccount(BlindIndexedModelMixin, models.Model):
     @property
     def masked_account_number(self) -> str:
         return f"****{self.account_number[-4:]}"
+
+
+# --- Payment cards (issue 7, PCI DSS): their own module, imported so Django registers them ----
+from ledger.models_cards import Card, CardBrand  # noqa: E402, F401

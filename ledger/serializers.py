@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -49,7 +50,15 @@ def reference_field() -> serializers.CharField:
 
 
 def _not_card_data(value: str) -> str:
-    # The funding source is a token or EFT reference; a card number must never land in the ledger.
+    # The funding source is a card id (UUID) or EFT reference; a card number must never land in
+    # the ledger. A canonical UUID is never a PAN, though its digit groups can look like one.
+    try:
+        return str(uuid.UUID(value)) if len(value) == 36 else _not_card_like(value)
+    except ValueError:
+        return _not_card_like(value)
+
+
+def _not_card_like(value: str) -> str:
     if CARD_LIKE.search(value):
         raise serializers.ValidationError("Send a funding token or reference, never card details.")
     return value

@@ -1,15 +1,16 @@
 """Ledger write services: the only code that moves money or changes KYC state.
 
-Invariants: every function runs in ``transaction.atomic`` and writes its audit record in that same
-transaction; money moves only through ``ledger.engine.move`` (locks in primary-key order, balance
+Invariants: every function runs in one transaction (``transaction.atomic``, or for a movement that
+is a single statement, that statement's own transaction; see below) and writes its audit record in
+that same transaction; money moves only through ``ledger.engine.move`` (locks in primary-key order, balance
 and postings together, idempotent on (actor, Idempotency-Key)); a refused operation raises
 ``LedgerError`` (or ``PermissionDenied``) and changes nothing. Audit diffs carry amounts, currency
 and public ids only, never ID numbers, bank account numbers or names.
 
-Where the audit row goes once compliance_auditevent exists: ``audit_record`` is called right after
-``engine.move`` inside the same atomic block, so it already commits with the postings; for the
-hot path the INSERT can move into ledger_move itself (step 8, after the postings) to keep one
-round trip.
+Money movements hand their audit record to the engine (``MoveRequest.audit``): on PostgreSQL
+ledger_move inserts it in the same statement as the postings (one round trip; migration 0003), on
+the ORM engine ``audit_record`` is called right after the move. A movement whose only statement is
+that call runs without BEGIN/COMMIT (``engine.movement_atomic``): one statement is one transaction.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from django.utils import timezone
 from compliance.audit import AuditAction, audit_record
 from compliance.request_context import get_request_id
 from ledger import limits
-from ledger.engine import MoveRequest, MoveResult, move
+from ledger.cards import card_for_deposit
+from ledger.engine import MoveAudit, MoveRequest, MoveResult, move, movement_atomic
 from ledger.exceptions import LedgerError
 from ledger.kyc import is_valid_sa_id
 from ledger.models import (
@@ -103,25 +105,6 @@ def _as_uuid(value: Any) -> uuid.UUID:
         raise LedgerError("not_found") from None
 
 
-def _audit_movement(
-    action: str, *, actor: Any, result: MoveResult, amount: int, currency: str, request: HttpRequest | None, **extra
-) -> None:
-    audit_record(
-        action=action,
-        actor=actor,
-        object_type="ledger.JournalEntry",
-        object_id=str(result.entry_public_id),
-        change_diff={
-            "amount": amount,
-            "currency": currency,
-            "from_account": str(result.from_public),
-            "to_account": str(result.to_public),
-            **extra,
-        },
-        request=request,
-    )
-
-
 # --- money movement ---------------------------------------------------------------------------------
 
 
@@ -137,19 +120,28 @@ def deposit_create(
     reference: str = "",
     request: HttpRequest | None = None,
 ) -> MoveResult:
-    """Card or EFT money in: settlement (a random shard) → the actor's wallet."""
+    """Card or EFT money in: settlement (a random shard) → the actor's wallet.
+
+    By card, ``funding_source`` is the public id of one of the actor's own active cards (another
+    customer's card is not found); by EFT, a payment reference that must not look like a PAN.
+    """
     amount, currency = validate_amount(amount), validate_currency(currency)
     key, account_id = validate_idempotency_key(idempotency_key), _as_uuid(account)
     if channel not in (Channel.CARD, Channel.EFT):
         raise LedgerError("invalid_channel")
-    if not funding_source or len(funding_source) > 64 or CARD_LIKE.search(funding_source):
+    if channel == Channel.CARD:
+        funding_source = str(_as_uuid(funding_source))
+    elif not funding_source or len(funding_source) > 64 or CARD_LIKE.search(funding_source):
         raise LedgerError("invalid_funding_source")
     reference = clean_reference(reference)
     fingerprint = _fingerprint(
         "deposit", account=account_id, amount=amount, currency=currency, channel=channel,
         funding_source=funding_source, reference=reference,
     )  # fmt: skip
-    with transaction.atomic():
+    # By EFT the move is the only statement; by card the card lookup comes first (one transaction).
+    with movement_atomic(single_statement=channel != Channel.CARD):
+        if channel == Channel.CARD:
+            card_for_deposit(viewer=actor, public_id=funding_source)
         result = move(
             MoveRequest(
                 entry_type=EntryType.DEPOSIT,
@@ -168,13 +160,9 @@ def deposit_create(
                 request_id=get_request_id() or "",
                 reference=reference,
                 external_reference=funding_source,
+                audit=MoveAudit(AuditAction.DEPOSIT, actor, request, {"channel": channel}),
             )
         )
-        if not result.replayed:
-            _audit_movement(
-                AuditAction.DEPOSIT, actor=actor, result=result, amount=amount, currency=currency,
-                request=request, channel=channel,
-            )  # fmt: skip
     return result
 
 
@@ -222,13 +210,9 @@ def withdrawal_create(
                 request_id=get_request_id() or "",
                 reference=reference,
                 external_reference=str(bank_id),
+                audit=MoveAudit(AuditAction.WITHDRAW, actor, request, {"bank_account": str(bank_id)}),
             )
         )
-        if not result.replayed:
-            _audit_movement(
-                AuditAction.WITHDRAW, actor=actor, result=result, amount=amount, currency=currency,
-                request=request, bank_account=str(bank_id),
-            )  # fmt: skip
     return result
 
 
@@ -251,7 +235,7 @@ def transfer_create(
     fingerprint = _fingerprint(
         "transfer", source=source, destination=destination, amount=amount, currency=currency, reference=reference
     )
-    with transaction.atomic():
+    with movement_atomic(single_statement=True):
         result = move(
             MoveRequest(
                 entry_type=EntryType.TRANSFER,
@@ -271,12 +255,9 @@ def transfer_create(
                 created_by_id=actor.pk,
                 request_id=get_request_id() or "",
                 reference=reference,
+                audit=MoveAudit(AuditAction.TRANSFER, actor, request),
             )
         )
-        if not result.replayed:
-            _audit_movement(
-                AuditAction.TRANSFER, actor=actor, result=result, amount=amount, currency=currency, request=request
-            )
     return result
 
 
@@ -315,12 +296,9 @@ def reversal_create(
                 request_id=get_request_id() or "",
                 reference=reason,
                 reverses_id=original.pk,
+                audit=MoveAudit(AuditAction.REVERSAL, actor, request, {"reverses": str(original.public_id)}),
             )
         )
-        _audit_movement(
-            AuditAction.REVERSAL, actor=actor, result=result, amount=original.amount, currency=original.currency,
-            request=request, reverses=str(original.public_id),
-        )  # fmt: skip
     return result
 
 

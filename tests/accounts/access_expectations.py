@@ -103,6 +103,14 @@ def _customer_deposit_entry(personas: dict) -> dict:
     return {"public_id": result.entry_public_id}
 
 
+def _customer_card(personas: dict) -> dict:
+    from ledger import cards
+    from tests.ledger.conftest import card_expiry
+
+    card = cards.card_add(actor=personas["customer"], pan="4111111111111111", expiry=card_expiry(), cvv="123")
+    return {"public_id": card.public_id}
+
+
 EXPECTED: dict[str, dict[str, Any]] = {
     # --- foundation ---
     "api-root": {"public": True, "GET": 200},
@@ -146,6 +154,12 @@ EXPECTED: dict[str, dict[str, Any]] = {
     # Operations staff only.
     "ledger-kyc-decision": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
     "ledger-reversal": {"POST": {"operations": 400}, "kwargs": _customer_deposit_entry},
+    # --- payment cards: a customer's own (adding needs a recent MFA and a valid card: 400 on {}) ---
+    "ledger-cards": {"GET": 200, "POST": 400},
+    # DELETE removes the card: the owner gets 204, everyone else the same 404 as for a missing card.
+    "ledger-card": {"GET": _OWNER_ONLY, "DELETE": {**_OWNER_ONLY, "customer": 204}, "kwargs": _customer_card},
+    # Full PAN: only a role holding ledger.reveal_card_pan (operations); superuser status is not enough.
+    "ledger-card-reveal": {"POST": {"operations": 400}, "kwargs": _customer_card},
     # --- data-subject requests: customers file (recent MFA) and follow their own ---
     "dsar-list": {"GET": 200, "POST": 400},
     "dsar-detail": {"GET": _OWNER_ONLY, "kwargs": _customer_dsar},

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.tokens import token_pair_for
@@ -109,3 +110,8 @@ def purge_ledger_rows() -> None:
             cursor.execute("DELETE FROM ledger_journalentry")
         finally:
             cursor.execute("SET session_replication_role = DEFAULT")
+
+
+def card_expiry(years_ahead: int = 5) -> str:
+    """An MM/YY expiry safely in the future, whenever the tests run."""
+    return f"12/{(timezone.now().year + years_ahead) % 100:02d}"

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from ledger import services
+from ledger import cards, services
 from ledger.models import JournalEntry
-from tests.ledger.conftest import api_client, ledger_snapshot, new_key
+from tests.ledger.conftest import api_client, card_expiry, ledger_snapshot, new_key
 from tests.test_errors import assert_error_shape
 
 pytestmark = pytest.mark.django_db
@@ -149,12 +149,13 @@ def test_deposit_refuses_card_numbers_as_funding_source(customer):
 def test_deposit_and_withdrawal_over_the_api(customer, operations, django_assert_max_num_queries):
     alice, a_wallet = customer
     client = api_client(alice)
-    # As for transfers: user, ledger_move, the audit row, and the test transaction's savepoints.
+    card = cards.card_add(actor=alice, pan="4111111111111111", expiry=card_expiry(), cvv="123")
+    # User, the card lookup, ledger_move (which writes the audit row), the test transaction's savepoints.
     with django_assert_max_num_queries(5):
         deposit = client.post(
             "/api/v1/deposits/",
             {"account": str(a_wallet.public_id), "amount": 5_000, "currency": "ZAR", "method": "card",
-             "funding_source": "tok_visa_4242"},
+             "funding_source": str(card.public_id)},
             format="json", HTTP_IDEMPOTENCY_KEY=new_key(),
         )  # fmt: skip
     assert deposit.status_code == 201 and deposit.json()["balance_after"] == 105_000

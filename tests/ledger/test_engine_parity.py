@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import services
+from ledger import cards, services
 from ledger.exceptions import LedgerError
 from ledger.models import LedgerAccount, Posting
+from tests.ledger.conftest import card_expiry
 
 pytestmark = pytest.mark.django_db
 
@@ -19,6 +20,7 @@ def _scenario(make_customer, operations) -> list:
     bank = services.bank_account_add(actor=alice, bank_name="Bank", branch_code="250655", account_number="6200009")
     services.bank_account_verify(actor=operations, bank_account=bank.public_id)
     names = {a.public_id: "alice", b.public_id: "bob", c.public_id: "carol"}
+    bob_card = cards.card_add(actor=bob, pan="5555555555554444", expiry=card_expiry(), cvv="123")
 
     def transfer(actor, source, destination, amount, key):
         return services.transfer_create(
@@ -51,7 +53,7 @@ def _scenario(make_customer, operations) -> list:
             amount=7_000,
             currency="ZAR",
             channel="card",
-            funding_source="tok",
+            funding_source=str(bob_card.public_id),
             idempotency_key="parity-0010",
         ),
     ]

@@ -6,11 +6,11 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from compliance.models.audit import AuditEvent
-from ledger import services
+from ledger import cards, services
 from ledger.exceptions import LedgerError
 from ledger.models import AccountKind, EntryType, JournalEntry, LedgerAccount, Posting
 from ledger.reconciliation import check_ledger
-from tests.ledger.conftest import ledger_snapshot, new_key
+from tests.ledger.conftest import card_expiry, ledger_snapshot, new_key
 
 pytestmark = pytest.mark.django_db
 
@@ -29,16 +29,17 @@ def _transfer(actor, source, destination, amount, key=None, **extra):
 
 def test_deposit_credits_the_wallet_from_a_settlement_shard(engine, make_customer):
     user, wallet = make_customer()
+    card = cards.card_add(actor=user, pan="4111111111111111", expiry=card_expiry(), cvv="123")
     result = services.deposit_create(
         actor=user, account=wallet.public_id, amount=12_345, currency="ZAR", channel="card",
-        funding_source="tok_visa_1", idempotency_key=new_key(), reference="top-up",
+        funding_source=str(card.public_id), idempotency_key=new_key(), reference="top-up",
     )  # fmt: skip
     wallet.refresh_from_db()
     assert wallet.balance == 12_345
     assert result.to_public == wallet.public_id and result.to_balance_after == 12_345
     entry = JournalEntry.objects.get(public_id=result.entry_public_id)
     assert (entry.entry_type, entry.channel, entry.amount, entry.external_reference) == (
-        "deposit", "card", 12_345, "tok_visa_1",
+        "deposit", "card", 12_345, str(card.public_id),
     )  # fmt: skip
     postings = {p.account.kind: p for p in entry.postings.select_related("account")}
     assert postings[AccountKind.SETTLEMENT].amount == -12_345
@@ -314,14 +315,27 @@ def test_a_refused_movement_writes_no_audit_event(engine, customer, other_custom
     assert not AuditEvent.objects.filter(action="TRANSFER").exists()
 
 
-@pytest.mark.parametrize("funding_source", ["4111111111111111", "4111 1111 1111 1111", "", "x" * 65])
-def test_deposit_refuses_card_numbers_and_bad_funding_sources(engine, customer, funding_source):
+@pytest.mark.parametrize(
+    ("channel", "funding_source", "code"),
+    [
+        # An EFT reference must not look like a card number, be empty or be too long.
+        ("eft", "4111111111111111", "invalid_funding_source"),
+        ("eft", "4111 1111 1111 1111", "invalid_funding_source"),
+        ("eft", "", "invalid_funding_source"),
+        ("eft", "x" * 65, "invalid_funding_source"),
+        # By card, the funding source is one of the caller's card ids: a PAN is simply not one.
+        ("card", "4111111111111111", "not_found"),
+        ("card", "tok_visa_1", "not_found"),
+        ("card", "", "not_found"),
+    ],
+)
+def test_deposit_refuses_card_numbers_and_bad_funding_sources(engine, customer, channel, funding_source, code):
     alice, a_wallet = customer
     before = ledger_snapshot()
     with pytest.raises(LedgerError) as refused:
         services.deposit_create(
-            actor=alice, account=a_wallet.public_id, amount=100, currency="ZAR", channel="card",
+            actor=alice, account=a_wallet.public_id, amount=100, currency="ZAR", channel=channel,
             funding_source=funding_source, idempotency_key=new_key(),
         )  # fmt: skip
-    assert refused.value.code == "invalid_funding_source"
+    assert refused.value.code == code
     assert ledger_snapshot() == before
