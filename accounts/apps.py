@@ -9,6 +9,9 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from accounts.retention import register_accounts_targets
+
+        register_accounts_targets()  # what the retention purge may remove (SPEC C8)
 
         # Plumbing, not business logic: keep the role groups in step with the declared
         # permissions after every migrate (permissions appear as apps add models).

@@ -17,7 +17,9 @@ class ComplianceConfig(AppConfig):
         from compliance.change_trail import register_change_trail
         from compliance.crypto.keys import connect_setting_changed
         from compliance.dsar import admin as dsar_admin  # noqa: F401
+        from compliance.retention import register_compliance_targets
 
         connect_setting_changed()
         register_change_trail(get_user_model())
         metrics.register()
+        register_compliance_targets()
