@@ -109,6 +109,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "django_celery_beat.change_periodictask",
         "django_celery_beat.view_crontabschedule",
         "django_celery_beat.view_intervalschedule",
+        "compliance.record_secret_rotation",
         *_COMPLIANCE_READ,
     ],
 }

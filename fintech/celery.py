@@ -61,3 +61,11 @@ def _release_request_id(task_id: str | None = None, **kwargs: Any) -> None:
     token = _tokens.pop(task_id, None) if task_id else None
     if token is not None:
         reset_request_id(token)
+
+
+@signals.task_failure.connect
+def _count_task_failure(sender: Any = None, **kwargs: Any) -> None:
+    # Plumbing: a failed task is visible as a metric (and in the admin, through its TaskResult).
+    from fintech.metrics import TASK_FAILURES
+
+    TASK_FAILURES.labels(task=getattr(sender, "name", "unknown")).inc()

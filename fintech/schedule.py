@@ -45,4 +45,15 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(hour=2, minute=30),
         "options": {"expires": 6 * 60 * 60},
     },
+    # Retention purges and secret-rotation checks (SPEC C8), daily, off the business peak.
+    "retention-purge-daily": {
+        "task": "compliance.tasks.purge_retention",
+        "schedule": crontab(hour=3, minute=15),
+        "options": {"expires": 6 * 60 * 60},
+    },
+    "secrets-check-daily": {
+        "task": "compliance.tasks.check_secrets",
+        "schedule": crontab(hour=4, minute=0),
+        "options": {"expires": 6 * 60 * 60},
+    },
 }

@@ -334,6 +334,11 @@ SECRETS_PROVIDER = {
     "AWS_REGION": env_str("SECRETS_AWS_REGION", env_str("AWS_DEFAULT_REGION", "af-south-1")),
     "AWS_PREFIX": env_str("SECRETS_AWS_PREFIX", "fintech/"),
 }
+# Externally held secrets kept in the secrets provider, whose rotation date the daily check reads:
+# "inventory-name=provider-name,..." (e.g. "database-credentials=db").
+SECRETS_INVENTORY_SM_NAMES = dict(
+    item.split("=", 1) for item in env_str("SECRETS_INVENTORY_SM_NAMES", "").split(",") if "=" in item
+)
 
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 CELERY_RESULT_BACKEND = "django-db"

@@ -1,0 +1,15 @@
+"""Scheduling tests keep platform-owned secrets in a per-test file, never the shared var/ one."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.tokens import reset_signing_key_cache
+
+
+@pytest.fixture(autouse=True)
+def _private_secrets_file(settings, tmp_path):
+    settings.SECRETS_PROVIDER = {**settings.SECRETS_PROVIDER, "KIND": "file", "FILE": str(tmp_path / "secrets.json")}
+    reset_signing_key_cache()
+    yield
+    reset_signing_key_cache()
