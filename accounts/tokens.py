@@ -68,7 +68,7 @@ def token_pair_for(user: Any, *, mfa_at: int | None) -> dict[str, str]:
 
 # --- signing-key ring ---------------------------------------------------------------------
 
-RING_SECRET_NAME = "jwt-signing-keys"
+RING_SECRET_NAME = "jwt-signing-keys"  # noqa: S105 - the name the ring is stored under, not a secret
 SETTINGS_KID = "settings"
 _RING_CACHE_SECONDS = 30.0
 
@@ -170,10 +170,9 @@ def jwt_signing_key_rotate(*, actor: Any = None) -> SigningKey:
     new_key = SigningKey(f"k{now:%Y%m%d%H%M%S}-{secrets.token_hex(4)}", secrets.token_urlsafe(48), now)
     kept = []
     for key in ring.keys:
-        if key.superseded_at is None:
-            key = SigningKey(key.kid, key.secret, key.created_at, now)
-        if now < key.superseded_at + grace:
-            kept.append(key)
+        superseded = key if key.superseded_at is not None else SigningKey(key.kid, key.secret, key.created_at, now)
+        if now < superseded.superseded_at + grace:  # type: ignore[operator]
+            kept.append(superseded)
     new_ring = SigningKeyRing((new_key, *kept))
     with transaction.atomic():
         # The audit record commits only if the new ring was stored (the provider write raises).

@@ -194,9 +194,7 @@ def _purge_next_batch(
         last = run.checkpoint.get(target.key)
         if last is not None:
             queryset = queryset.filter(pk__gt=_pk_value(target, last))
-        pks = list(
-            queryset.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[:batch_size]
-        )
+        pks = list(queryset.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[:batch_size])
         if pks:
             batch = target.model._base_manager.filter(pk__in=pks)
             if _effective_action(target, policy) == RetentionAction.ANONYMISE:

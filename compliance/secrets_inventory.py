@@ -176,7 +176,7 @@ class SecretCheckResult:
 def _rotate(row: SecretRotation, source: SecretSource, actor: Any) -> tuple[str, bool]:
     try:
         outcome = source.rotate(actor=actor)  # type: ignore[misc]
-    except Exception as exc:  # noqa: BLE001 - one failed rotation must not stop the other checks
+    except Exception as exc:
         logger.exception("secret rotation failed", extra={"secret": row.name, "error": type(exc).__name__})
         return f"rotation failed ({type(exc).__name__})", False
     rotated_at = source.rotated_at() if source.rotated_at else None
@@ -269,7 +269,11 @@ def secret_rotation_record(*, actor: Any, secret: SecretRotation) -> SecretRotat
             actor=actor,
             object_type="secret",
             object_id=locked.name,
-            change_diff={"stage": "recorded", "kind": locked.kind, "previous_rotation": previous and previous.isoformat()},
+            change_diff={
+                "stage": "recorded",
+                "kind": locked.kind,
+                "previous_rotation": previous and previous.isoformat(),
+            },
         )
     return locked
 

@@ -52,9 +52,7 @@ def check_secrets() -> dict[str, Any]:
     return {"checked": result.checked, "alerts": result.alerts, "rotated": result.rotated}
 
 
-@shared_task(
-    name="compliance.tasks.continue_key_rotation", acks_late=True, soft_time_limit=50 * 60, time_limit=55 * 60
-)
+@shared_task(name="compliance.tasks.continue_key_rotation", acks_late=True, soft_time_limit=50 * 60, time_limit=55 * 60)
 def continue_key_rotation(run_id: int) -> dict[str, Any]:
     """Advance a field-key re-encryption started by the secret check (resumable, idempotent)."""
     from compliance.crypto.rotation import key_rotation_run

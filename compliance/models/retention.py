@@ -74,7 +74,9 @@ class RetentionRun(models.Model):
         ordering = ("-started_at",)
         constraints = [
             # Two purges must not race over the same checkpoint.
-            models.UniqueConstraint(fields=["state"], condition=models.Q(state="running"), name="retention_one_running"),
+            models.UniqueConstraint(
+                fields=["state"], condition=models.Q(state="running"), name="retention_one_running"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -50,9 +50,7 @@ def test_policies_are_seeded_with_their_legal_reasons():
     # Every registered target names a seeded policy.
     codes = set(RetentionPolicy.objects.values_list("code", flat=True))
     assert {t.policy for t in retention_targets()} <= codes
-    assert {"sessions.session", "token_blacklist.outstandingtoken"} <= {
-        t.key for t in retention_targets()
-    }
+    assert {"sessions.session", "token_blacklist.outstandingtoken"} <= {t.key for t in retention_targets()}
 
 
 def test_rows_past_retention_go_held_and_open_dsar_rows_stay(customer, other_customer):
@@ -168,9 +166,8 @@ def test_an_interrupted_run_resumes_to_the_same_final_state():
         if len(batches) == 2:
             raise Crash
 
-    with time_machine.travel(T0 + timedelta(days=2), tick=False):
-        with pytest.raises(Crash):
-            retention_purge(batch_size=3, pause_seconds=0, on_batch=crash_after_two)
+    with time_machine.travel(T0 + timedelta(days=2), tick=False), pytest.raises(Crash):
+        retention_purge(batch_size=3, pause_seconds=0, on_batch=crash_after_two)
     # Two committed batches, no audit record yet, the run left open with its checkpoint.
     assert Session.objects.filter(session_key__startswith="old").count() == 4
     run = RetentionRun.objects.get()
@@ -183,7 +180,11 @@ def test_an_interrupted_run_resumes_to_the_same_final_state():
         report = retention_purge(batch_size=3, pause_seconds=0)
     assert report.run_public_id == str(run.public_id)
     assert report.per_policy()["session"] == 10
-    assert sorted(Session.objects.values_list("session_key", flat=True)) == ["keep0000000", "keep0000001", "keep0000002"]
+    assert sorted(Session.objects.values_list("session_key", flat=True)) == [
+        "keep0000000",
+        "keep0000001",
+        "keep0000002",
+    ]
     assert RetentionRun.objects.get().state == "completed"
     [event] = _purge_events()
     assert event.change_diff["per_policy"]["session"] == 10

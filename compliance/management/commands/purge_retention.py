@@ -21,7 +21,9 @@ class Command(BaseCommand):
         pause = None if options["pause_ms"] is None else options["pause_ms"] / 1000
         report = retention_purge(dry_run=options["dry_run"], batch_size=options["batch_size"], pause_seconds=pause)
         verb = "would purge" if report.dry_run else "purged"
-        self.stdout.write(f"Retention purge as of {report.as_of.isoformat()} ({'dry run' if report.dry_run else 'run'})")
+        self.stdout.write(
+            f"Retention purge as of {report.as_of.isoformat()} ({'dry run' if report.dry_run else 'run'})"
+        )
         for policy, targets in sorted(report.counts.items()):
             self.stdout.write(f"  {policy}: {verb} {sum(targets.values())}")
             for key, rows in sorted(targets.items()):
