@@ -13,3 +13,14 @@ def _private_secrets_file(settings, tmp_path):
     reset_signing_key_cache()
     yield
     reset_signing_key_cache()
+
+
+@pytest.fixture
+def seeded_policies(transactional_db):
+    """Transactional tests flush every table, the seeded policies included: seed them again."""
+    import importlib
+
+    from django.apps import apps
+
+    seed = importlib.import_module("compliance.migrations.0009_seed_retention_policies").seed
+    seed(apps, None)
