@@ -47,12 +47,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
     },
     # Retention purges and secret-rotation checks (SPEC C8), daily, off the business peak.
     "retention-purge-daily": {
-        "task": "compliance.tasks.purge_retention",
+        "task": "compliance.retention.purge",
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 6 * 60 * 60},
     },
     "secrets-check-daily": {
-        "task": "compliance.tasks.check_secrets",
+        "task": "compliance.secrets.check",
         "schedule": crontab(hour=4, minute=0),
         "options": {"expires": 6 * 60 * 60},
     },

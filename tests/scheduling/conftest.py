@@ -15,12 +15,15 @@ def _private_secrets_file(settings, tmp_path):
     reset_signing_key_cache()
 
 
-@pytest.fixture
-def seeded_policies(transactional_db):
-    """Transactional tests flush every table, the seeded policies included: seed them again."""
+@pytest.fixture(autouse=True)
+def seeded_policies(request):
+    """Transactional tests (here or elsewhere on this worker) flush every table, the seeded
+    policies included: make sure the migration's seed is present for every database test."""
+    if request.node.get_closest_marker("django_db") is None:
+        return
     import importlib
 
     from django.apps import apps
 
-    seed = importlib.import_module("compliance.migrations.0009_seed_retention_policies").seed
-    seed(apps, None)
+    request.getfixturevalue("db")
+    importlib.import_module("compliance.migrations.0009_seed_retention_policies").seed(apps, None)

@@ -52,7 +52,7 @@ def ledger_cleanup(transactional_db):
     purge_ledger_rows()  # insert-only tables: emptied so the transactional flush may truncate them
 
 
-def test_transfers_keep_succeeding_during_a_batched_purge(settings, ledger_cleanup, seeded_policies):
+def test_transfers_keep_succeeding_during_a_batched_purge(settings, ledger_cleanup):
     settings.LEDGER_KYC_DAILY_LIMITS = {1: 10**15, 2: 10**15, 3: 10**15}
     operations = get_user_model().objects.create_user(email="load-ops@example.test", is_staff=True)
     operations.groups.add(Group.objects.get_or_create(name=services.OPERATIONS_GROUP)[0])

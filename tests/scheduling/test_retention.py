@@ -241,7 +241,7 @@ def test_the_command_dry_run_prints_counts_per_policy():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_batches_skip_rows_a_business_transaction_holds_locked(seeded_policies):
+def test_batches_skip_rows_a_business_transaction_holds_locked():
     expire = timezone.now() - timedelta(days=5)
     _sessions(6, expire=expire)
     locked = threading.Event()

@@ -25,8 +25,8 @@ ROUTINES = {
     "audit-archive": "compliance.tasks.archive_audit_segments",
     "ledger-check-daily": "ledger.tasks.check_ledger",
     "dsar-deadline-escalation": "compliance.dsar.escalate",
-    "retention-purge-daily": "compliance.tasks.purge_retention",
-    "secrets-check-daily": "compliance.tasks.check_secrets",
+    "retention-purge-daily": "compliance.retention.purge",
+    "secrets-check-daily": "compliance.secrets.check",
 }
 
 
@@ -49,7 +49,7 @@ def test_the_new_tasks_have_their_own_limits():
 
 @pytest.mark.django_db
 def test_a_failed_task_increments_the_failure_metric():
-    labels = {"task": "compliance.tasks.continue_key_rotation"}
+    labels = {"task": "compliance.crypto.continue_key_rotation"}
     before = REGISTRY.get_sample_value("fintech_celery_task_failures_total", labels) or 0
     result = continue_key_rotation.apply(args=[987_654])
     assert result.failed()
@@ -58,9 +58,7 @@ def test_a_failed_task_increments_the_failure_metric():
 
 @pytest.mark.celery
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_runs_the_purge_and_a_failure_shows_in_the_admin(
-    celery_process, client, admin_user, seeded_policies
-):
+def test_a_real_worker_runs_the_purge_and_a_failure_shows_in_the_admin(celery_process, client, admin_user):
     Session.objects.bulk_create(
         Session(session_key=f"task{n:04d}", session_data="x", expire_date=timezone.now() - timedelta(days=3))
         for n in range(25)
@@ -76,7 +74,7 @@ def test_a_real_worker_runs_the_purge_and_a_failure_shows_in_the_admin(
     assert outcome["per_policy"]["session"] == 25
     assert not Session.objects.exists()
     assert AuditEvent.objects.filter(action="RETENTION_PURGE").count() == 1
-    assert TaskResult.objects.get(task_name="compliance.tasks.purge_retention").status == "SUCCESS"
+    assert TaskResult.objects.get(task_name="compliance.retention.purge").status == "SUCCESS"
     failure = TaskResult.objects.get(task_id=failed.id)
     assert failure.status == "FAILURE"
     otp_admin_login(client, admin_user)
