@@ -75,6 +75,16 @@ def register_secret_source(
     _SOURCES[name] = SecretSource(name, kind, owner, provider, rotated_at, rotate)
 
 
+def _active_key_in_service_since(purpose: str) -> datetime | None:
+    from compliance.crypto.rotation import key_version_status
+
+    # Re-read on every call: after a rotation the active version (and its date) has changed.
+    for status in key_version_status():
+        if status["purpose"] == purpose and status["state"] == "active":
+            return status["in_service_since"]
+    return None
+
+
 def _field_key_sources() -> Iterator[SecretSource]:
     from compliance.crypto.keys import get_key_provider
     from compliance.crypto.rotation import key_rotation_start, key_version_status, key_versions_sync
@@ -99,7 +109,7 @@ def _field_key_sources() -> Iterator[SecretSource]:
             kind=kinds.get(purpose, SecretKind.OTHER),
             owner="platform",
             provider=provider_name,
-            rotated_at=lambda in_service=status["in_service_since"]: in_service,
+            rotated_at=lambda purpose=purpose: _active_key_in_service_since(purpose),
             # Keys from the environment cannot be changed by the platform: alert only.
             rotate=None if provider_name == "env" else rotate,
         )

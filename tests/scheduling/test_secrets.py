@@ -261,3 +261,49 @@ def test_an_external_secret_dates_come_from_secrets_manager(settings):
     assert row.rotated_at is not None
     assert row.alert_state == "ok"
     assert row.provider == "aws"
+
+
+def test_the_check_rotates_overdue_field_keys_held_in_a_key_ring_file(settings, tmp_path):
+    from compliance.crypto.keys import get_key_provider
+    from compliance.models import KeyRotationRun
+    from compliance.tasks import continue_key_rotation
+
+    settings.FIELD_KEYS = {"PROVIDER": "file", "KEY_RING_FILE": str(tmp_path / "keys.json"), "CREATE_IF_MISSING": True}
+    with time_machine.travel(T0, tick=False):
+        jwt_signing_key_rotate(actor=None)
+        secrets_check(rotate=False)
+    _mark_everything_fresh(T0)
+    with time_machine.travel(T0 + timedelta(days=31), tick=False):
+        result = secrets_check()
+    assert sorted(result.rotated) == ["blind-index-key", "field-key", "jwt-signing-key"]
+    assert result.still_overdue == ["database-credentials", "django-secret-key", "redis-credentials"]
+    provider = get_key_provider()
+    assert provider.active_version("field") == 2
+    assert provider.active_version("blind_index") == 2
+    runs = {run.purpose: run for run in KeyRotationRun.objects.all()}
+    assert {purpose: run.target_version for purpose, run in runs.items()} == {"field": 2, "blind_index": 2}
+    field_row = SecretRotation.objects.get(name="field-key")
+    assert field_row.rotated_at == T0 + timedelta(days=31)
+    assert field_row.alert_state == "ok"
+    assert "re-encryption started" in field_row.last_outcome
+    # The re-encryption the check enqueued completes through its task (idempotent on repeat).
+    assert continue_key_rotation.apply(args=[runs["field"].pk]).get()["state"] == "completed"
+    assert continue_key_rotation.apply(args=[runs["field"].pk]).get()["state"] == "completed"
+
+
+def test_keys_from_the_environment_are_only_alerted_on():
+    from compliance.crypto.keys import get_key_provider
+    from compliance.models import FieldKeyVersion
+
+    assert get_key_provider().name == "env"
+    secrets_check(rotate=False)
+    FieldKeyVersion.objects.update(created_at=T0, rotated_at=None)
+    before = get_key_provider().active_version("field")
+    with time_machine.travel(T0 + timedelta(days=40), tick=False):
+        result = secrets_check()
+    assert {"field-key", "blind-index-key"} <= set(result.still_overdue)
+    assert "field-key" not in result.rotated
+    assert get_key_provider().active_version("field") == before
+    row = SecretRotation.objects.get(name="field-key")
+    assert not row.platform_rotates
+    assert row.last_outcome.startswith("alert only")
