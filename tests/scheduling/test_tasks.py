@@ -81,3 +81,18 @@ def test_a_real_worker_runs_the_purge_and_a_failure_shows_in_the_admin(celery_pr
     page = client.get("/admin/django_celery_results/taskresult/?status__exact=FAILURE")
     assert page.status_code == 200
     assert failed.id in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_metrics_are_exposed_for_prometheus(client):
+    from compliance.secrets_inventory import secrets_check
+
+    secrets_check(rotate=False)
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    body = response.content.decode()
+    overdue = [line for line in body.splitlines() if line.startswith("fintech_secrets_overdue ")]
+    # Never recorded: Django SECRET_KEY, database and Redis credentials, the settings JWT key.
+    assert overdue == ["fintech_secrets_overdue 4.0"]
+    assert "# TYPE fintech_celery_task_failures_total counter" in body
+    assert "# TYPE fintech_secret_rotation_alerts_total counter" in body
