@@ -327,7 +327,8 @@ AUDITLOG_DISABLE_REMOTE_ADDR = False
 RETENTION_PURGE_BATCH_SIZE = env_int("RETENTION_PURGE_BATCH_SIZE", 1000)
 RETENTION_PURGE_PAUSE_SECONDS = env_int("RETENTION_PURGE_PAUSE_MS", 50) / 1000
 # Where platform-owned secrets (the JWT signing-key ring) are kept: "file" (a JSON file, mode
-# 0600) or "aws" (AWS Secrets Manager).
+# 0600: one host only, since every web process and the worker must read the same ring) or "aws"
+# (AWS Secrets Manager: any number of hosts).
 SECRETS_PROVIDER = {
     "KIND": env_str("SECRETS_PROVIDER", "file"),
     "FILE": env_str("SECRETS_FILE", str(VAR_DIR / "secrets.json")),
