@@ -32,6 +32,7 @@ test: install
 bench: install
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_ledger.py $(BENCH_ARGS)
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_audit.py
+	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_retention.py
 
 lint: install
 	$(BIN)/ruff check .

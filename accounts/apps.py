@@ -9,10 +9,16 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from accounts.retention import register_accounts_targets
         from accounts.third_party_pi import register_third_party_pi
+        from accounts.tokens import install_key_ring_backend
 
         # The PI inventory's entries for simplejwt's and django-axes' tables (not our models).
         register_third_party_pi()
+        install_key_ring_backend()  # JWTs signed and verified through the rotating key ring
+        _register_jwt_secret()
+
+        register_accounts_targets()  # what the retention purge may remove (SPEC C8)
 
         # Plumbing, not business logic: keep the role groups in step with the declared
         # permissions after every migrate (permissions appear as apps add models).
@@ -30,3 +36,23 @@ def _sync_roles_after_migrate(sender: AppConfig, using: str = "default", **kwarg
     from accounts.services import roles_sync
 
     roles_sync(actor=None)
+
+
+def _register_jwt_secret() -> None:
+    # The daily secret check (compliance.secrets_inventory) sees and rotates the JWT signing keys.
+    from accounts.tokens import jwt_signing_key_rotate, jwt_signing_key_rotated_at
+    from compliance.models.secrets import SecretKind
+    from compliance.secrets_inventory import register_secret_source
+
+    def rotate(*, actor: object = None) -> str:
+        key = jwt_signing_key_rotate(actor=actor)
+        return f"new signing key {key.kid}; the previous one verifies for the grace window"
+
+    register_secret_source(
+        "jwt-signing-key",
+        kind=SecretKind.JWT_SIGNING_KEY,
+        owner="platform",
+        provider="secrets provider",
+        rotated_at=jwt_signing_key_rotated_at,
+        rotate=rotate,
+    )

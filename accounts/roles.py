@@ -97,6 +97,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_COMPLIANCE_READ,
         "axes.view_accessattempt",
         "django_celery_beat.view_periodictask",
+        "django_celery_results.view_taskresult",
     ],
     ADMIN: [
         "accounts.view_user",
@@ -111,6 +112,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "django_celery_beat.change_periodictask",
         "django_celery_beat.view_crontabschedule",
         "django_celery_beat.view_intervalschedule",
+        "django_celery_results.view_taskresult",
+        "compliance.record_secret_rotation",
         *_COMPLIANCE_READ,
     ],
 }

@@ -13,11 +13,15 @@ class ComplianceConfig(AppConfig):
         # audit-chain metrics.
         from django.contrib.auth import get_user_model
 
-        from compliance import admin_consent, admin_pi, checks, metrics  # noqa: F401
+        from compliance import admin_consent, admin_pi, admin_retention, checks, metrics  # noqa: F401
         from compliance.change_trail import register_change_trail
         from compliance.crypto.keys import connect_setting_changed
         from compliance.dsar import admin as dsar_admin  # noqa: F401
+        from compliance.retention import register_compliance_targets
+        from compliance.secrets_inventory import register_metrics as register_secret_metrics
 
         connect_setting_changed()
         register_change_trail(get_user_model())
         metrics.register()
+        register_compliance_targets()
+        register_secret_metrics()

@@ -9,6 +9,7 @@ from typing import Any
 from celery import Celery, signals
 
 from compliance.request_context import get_request_id, new_request_id, reset_request_id, set_request_id
+from fintech.metrics import TASK_FAILURES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fintech.settings.dev")
 
@@ -61,3 +62,9 @@ def _release_request_id(task_id: str | None = None, **kwargs: Any) -> None:
     token = _tokens.pop(task_id, None) if task_id else None
     if token is not None:
         reset_request_id(token)
+
+
+@signals.task_failure.connect
+def _count_task_failure(sender: Any = None, **kwargs: Any) -> None:
+    # Plumbing: a failed task is visible as a metric (and in the admin, through its TaskResult).
+    TASK_FAILURES.labels(task=getattr(sender, "name", "unknown")).inc()

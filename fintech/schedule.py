@@ -45,4 +45,15 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(hour=2, minute=30),
         "options": {"expires": 6 * 60 * 60},
     },
+    # Retention purges and secret-rotation checks (SPEC C8), daily, off the business peak.
+    "retention-purge-daily": {
+        "task": "compliance.retention.purge",
+        "schedule": crontab(hour=3, minute=15),
+        "options": {"expires": 6 * 60 * 60},
+    },
+    "secrets-check-daily": {
+        "task": "compliance.secrets.check",
+        "schedule": crontab(hour=4, minute=0),
+        "options": {"expires": 6 * 60 * 60},
+    },
 }

@@ -5,3 +5,8 @@ class LedgerConfig(AppConfig):
     name = "ledger"
     verbose_name = "Ledger"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from ledger.retention import register_ledger_targets
+
+        register_ledger_targets()  # what the retention purge may remove (SPEC C8)

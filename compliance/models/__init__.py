@@ -11,6 +11,8 @@ from compliance.models.consent import (  # consent management, SPEC C5
 from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarExport  # data-subject requests, SPEC C6
 from compliance.models.holds import LegalHold  # retention-duty and litigation holds
 from compliance.models.keys import FieldKeyVersion, KeyPurpose, KeyRotationRun, PIInventory  # SPEC C3
+from compliance.models.retention import RetentionPolicy, RetentionRun  # retention purges, SPEC C8
+from compliance.models.secrets import SecretRotation  # secret inventory and rotation checks, SPEC C8
 
 __all__ = [
     "AuditEvent",
@@ -26,4 +28,7 @@ __all__ = [
     "ProcessingPurpose",
     "ProcessingRestrictionEvent",
     "PurposeNotice",
+    "RetentionPolicy",
+    "RetentionRun",
+    "SecretRotation",
 ]

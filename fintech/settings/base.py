@@ -339,6 +339,24 @@ AUDITLOG_CID_GETTER = "compliance.request_context.get_request_id"
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # --- Celery ---------------------------------------------------------------------------------
+# Retention purges (SPEC C8): rows per batch transaction and the pause between batches.
+RETENTION_PURGE_BATCH_SIZE = env_int("RETENTION_PURGE_BATCH_SIZE", 1000)
+RETENTION_PURGE_PAUSE_SECONDS = env_int("RETENTION_PURGE_PAUSE_MS", 50) / 1000
+# Where platform-owned secrets (the JWT signing-key ring) are kept: "file" (a JSON file, mode
+# 0600: one host only, since every web process and the worker must read the same ring) or "aws"
+# (AWS Secrets Manager: any number of hosts).
+SECRETS_PROVIDER = {
+    "KIND": env_str("SECRETS_PROVIDER", "file"),
+    "FILE": env_str("SECRETS_FILE", str(VAR_DIR / "secrets.json")),
+    "AWS_REGION": env_str("SECRETS_AWS_REGION", env_str("AWS_DEFAULT_REGION", "af-south-1")),
+    "AWS_PREFIX": env_str("SECRETS_AWS_PREFIX", "fintech/"),
+}
+# Externally held secrets kept in the secrets provider, whose rotation date the daily check reads:
+# "inventory-name=provider-name,..." (e.g. "database-credentials=db").
+SECRETS_INVENTORY_SM_NAMES = dict(
+    item.split("=", 1) for item in env_str("SECRETS_INVENTORY_SM_NAMES", "").split(",") if "=" in item
+)
+
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
