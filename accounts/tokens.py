@@ -68,7 +68,7 @@ def token_pair_for(user: Any, *, mfa_at: int | None) -> dict[str, str]:
 
 # --- signing-key ring ---------------------------------------------------------------------
 
-RING_SECRET_NAME = "jwt-signing-keys"  # noqa: S105 - the name the ring is stored under, not a secret
+RING_SECRET_NAME = "jwt-signing-keys"  # noqa: S105 - the name the ring is stored under, not a secret  # pragma: allowlist secret
 SETTINGS_KID = "settings"
 _RING_CACHE_SECONDS = 30.0
 

@@ -20,7 +20,7 @@ class SecretKind(models.TextChoices):
     FIELD_KEY = "field_key", "Field-encryption key"
     BLIND_INDEX_KEY = "blind_index_key", "Blind-index key"
     JWT_SIGNING_KEY = "jwt_signing_key", "JWT signing key"
-    DJANGO_SECRET_KEY = "django_secret_key", "Django SECRET_KEY"
+    DJANGO_SECRET_KEY = "django_secret_key", "Django SECRET_KEY"  # pragma: allowlist secret
     DATABASE = "database", "Database credentials"
     REDIS = "redis", "Redis credentials"
     OBJECT_STORAGE = "object_storage", "Object-storage (audit archive) credentials"
