@@ -5,7 +5,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from accounts.models import TOTPDevice
+from compliance.models.consent import ConsentEvent
+from compliance.models.dsar import DataSubjectRequest
+from compliance.selectors_consent import may_process
 from fintech.management.commands.demo_data import ROLES
+from ledger.models import JournalEntry, LedgerAccount
+from ledger.reconciliation import check_ledger
 
 
 @pytest.mark.django_db
@@ -15,7 +20,7 @@ def test_demo_data_creates_one_user_per_role_once(settings, tmp_path, capsys):
     first = capsys.readouterr().out
     call_command("demo_data")
     second = capsys.readouterr().out
-    users = get_user_model().objects.all()
+    users = get_user_model().objects.filter(groups__name__in=ROLES).distinct()
     assert users.count() == len(ROLES)
     assert {group for user in users for group in user.groups.values_list("name", flat=True)} == set(ROLES)
     assert users.get(groups__name="customer").is_staff is False
@@ -30,3 +35,34 @@ def test_demo_data_creates_one_user_per_role_once(settings, tmp_path, capsys):
     # Every demo user has a confirmed authenticator, so the OTP-only admin is usable at once.
     assert TOTPDevice.objects.filter(confirmed=True).count() == len(ROLES)
     assert users.get(groups__name="admin").is_superuser
+
+
+@pytest.mark.django_db
+def test_demo_data_tells_the_products_story_once(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    call_command("demo_data")
+    story = {
+        "wallets": LedgerAccount.objects.filter(kind="customer_wallet").count(),
+        "entries": JournalEntry.objects.count(),
+        "consents": ConsentEvent.objects.count(),
+        "dsars": DataSubjectRequest.objects.count(),
+    }
+    call_command("demo_data")
+    again = {
+        "wallets": LedgerAccount.objects.filter(kind="customer_wallet").count(),
+        "entries": JournalEntry.objects.count(),
+        "consents": ConsentEvent.objects.count(),
+        "dsars": DataSubjectRequest.objects.count(),
+    }
+    assert again == story, "a second run must add nothing"
+    customer = get_user_model().objects.get(groups__name="customer")
+    wallet = LedgerAccount.objects.get(owner=customer, kind="customer_wallet")
+    assert wallet.balance > 0 and story["entries"] >= 6
+    assert may_process(customer, "direct_marketing")
+    assert not may_process(customer, "third_party_marketing_sharing")
+    assert set(DataSubjectRequest.objects.values_list("type", "status")) == {
+        ("access", "received"),
+        ("objection", "in_review"),
+        ("correction", "received"),
+    }
+    assert check_ledger().ok

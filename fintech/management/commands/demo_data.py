@@ -19,6 +19,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts import roles, services
+from compliance.dsar.services import dsar_assign, dsar_file, dsar_verify_identity
+from compliance.models.consent import ConsentEvent, PurposeNotice
+from compliance.models.dsar import DataSubjectRequest
+from compliance.services_consent import consent_record
+from ledger.demo import DEMO_SECOND_CUSTOMER_EMAIL, load_demo_ledger
 
 DEMO_DOMAIN = "demo.fintech.example"
 ROLES = roles.ALL_ROLES
@@ -30,7 +35,46 @@ def _demo_password() -> str:
 
 
 class Command(BaseCommand):
-    help = "Create the demo users (one per role) unless they exist; print credentials once."
+    help = "Create the demo users (one per role) and their story unless they exist; print credentials once."
+
+    def _load_the_product_story(self) -> None:
+        """A customer with consents, a funded wallet and transfers, and DSARs waiting in the queue.
+
+        Every step is idempotent (fixed idempotency keys, "only if none yet" guards), so a second
+        ``make run`` adds nothing.
+        """
+        user_model = get_user_model()
+        by_role = {role: user_model.objects.get_by_email(f"{role.replace('_', '.')}@{DEMO_DOMAIN}") for role in ROLES}
+        customer, officer = by_role[roles.CUSTOMER], by_role[roles.INFORMATION_OFFICER]
+        with transaction.atomic():
+            load_demo_ledger(customer=customer, operations=by_role[roles.OPERATIONS])
+            second = user_model.objects.get_by_email(DEMO_SECOND_CUSTOMER_EMAIL)
+            if not ConsentEvent.objects.filter(subject=customer).exists():
+                for purpose, granted in (("direct_marketing", True), ("third_party_marketing_sharing", False)):
+                    version = (
+                        PurposeNotice.objects.filter(purpose__code=purpose, published_at__isnull=False)
+                        .order_by("-version")
+                        .values_list("version", flat=True)
+                        .first()
+                    )
+                    if version is not None:
+                        consent_record(
+                            actor=customer, subject=customer, purpose=purpose, granted=granted,
+                            notice_version=version, channel="api",
+                        )  # fmt: skip
+            if not DataSubjectRequest.objects.exists():
+                dsar_file(subject=customer, filed_by=customer, type="access", details="A copy of everything.")
+                objection = dsar_file(
+                    subject=second, filed_by=second, type="objection", purposes=["direct_marketing"],
+                    details="Please stop marketing e-mails.",
+                )  # fmt: skip
+                dsar_verify_identity(actor=officer, dsar=objection, evidence="MFA step-up at filing (demo)")
+                dsar_assign(actor=officer, dsar=objection)
+                dsar_file(
+                    subject=second, filed_by=second, type="correction",
+                    requested_changes={"last_name": "Customer-Two"}, details="My surname is double-barrelled.",
+                )  # fmt: skip
+        self.stdout.write("Demo story: wallets funded with transfers, consents recorded, three DSARs in the queue.")
 
     def handle(self, *args, **options) -> None:
         user_model = get_user_model()
@@ -58,6 +102,7 @@ class Command(BaseCommand):
                 device = services.totp_enrol_start(actor=user)
                 services.totp_enrol_confirm(actor=user, code=device.current_code(), issue_tokens=False)
                 created.append((role, email, password, device.key, services.otpauth_uri(device)))
+        self._load_the_product_story()
         if not created:
             self.stdout.write(f"Demo data already present; credentials are in {credentials_file}.")
             return
