@@ -19,6 +19,7 @@ class AccountsConfig(AppConfig):
         _register_jwt_secret()
 
         register_accounts_targets()  # what the retention purge may remove (SPEC C8)
+        _register_correction_handler()  # what an approved DSAR correction may change (SPEC C6)
 
         # Plumbing, not business logic: keep the role groups in step with the declared
         # permissions after every migrate (permissions appear as apps add models).
@@ -56,3 +57,19 @@ def _register_jwt_secret() -> None:
         rotated_at=jwt_signing_key_rotated_at,
         rotate=rotate,
     )
+
+
+def _register_correction_handler() -> None:
+    from django.core.exceptions import ValidationError
+
+    from accounts.services import user_profile_correct
+    from compliance.dsar.corrections import CorrectionRefused, register_correction_handler
+
+    def apply(*, actor: object, subject: object, changes: dict[str, str], reference: str) -> None:
+        try:
+            user_profile_correct(actor=actor, user=subject, reference=reference, **changes)
+        except ValidationError as error:
+            # The messages describe the rule (e.g. "not a valid phone number"), never the value.
+            raise CorrectionRefused("; ".join(error.messages)) from error
+
+    register_correction_handler(fields={"first_name", "last_name", "phone"}, apply=apply)

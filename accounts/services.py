@@ -25,7 +25,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
@@ -41,7 +41,7 @@ from accounts.models import BackupCode, TOTPDevice, User, backup_code_digest
 from accounts.permissions import MFA_CLAIM
 from accounts.phone import phone_to_e164
 from accounts.tokens import EPOCH_CLAIM, token_pair_for
-from compliance.audit import ActorType, AuditAction, audit_record
+from compliance.audit import ActorType, AuditAction, audit_record, build_change_diff
 
 BACKUP_CODE_COUNT = 10
 USER_OBJECT = "accounts.User"
@@ -280,6 +280,39 @@ def user_profile_update(
     ``None`` leaves a field as it is; ``phone=""`` removes the number. A phone number is stored in
     E.164 (``accounts.phone``); an invalid one raises ValidationError without echoing it.
     """
+    return _profile_change(actor=actor, user=actor, first_name=first_name, last_name=last_name, phone=phone)
+
+
+def user_profile_correct(
+    *,
+    actor: User,
+    user: User,
+    reference: str,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    phone: str | None = None,
+) -> User:
+    """The information officer applies a verified correction (POPIA s24) to a subject's profile.
+
+    Same rules as the subject's own edit; the audit record names the officer as actor, the subject
+    as object, the DSAR as reference, and carries the before/after with every PI value masked.
+    """
+    if not actor.has_perm("compliance.process_dsar"):
+        raise PermissionDenied("Only an information officer may correct a subject's profile.")
+    return _profile_change(
+        actor=actor, user=user, first_name=first_name, last_name=last_name, phone=phone, reference=reference
+    )
+
+
+def _profile_change(
+    *,
+    actor: User,
+    user: User,
+    first_name: str | None,
+    last_name: str | None,
+    phone: str | None,
+    reference: str = "",
+) -> User:
     new_phone: str | None = None
     if phone is not None:
         try:
@@ -288,7 +321,8 @@ def user_profile_update(
             raise ValidationError({"phone": exc.messages}) from exc
     changed = []
     with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=actor.pk)
+        user = User.objects.select_for_update().get(pk=user.pk)
+        before = {"first_name": user.first_name, "last_name": user.last_name, "phone": user.phone}
         for field, value in (("first_name", first_name), ("last_name", last_name)):
             if value is not None and getattr(user, field) != value:
                 setattr(user, field, value)
@@ -299,8 +333,22 @@ def user_profile_update(
         if changed:
             # The blind index of the phone follows its source (BlindIndexedModelMixin).
             user.save(update_fields=[*changed, "updated_at"])
-            # Names and phone are PI: the diff says which fields changed, never their values.
-            _audit(AuditAction.PROFILE_UPDATED, actor=user, changed=changed)
+            if not reference:
+                # Names and phone are PI: the diff says which fields changed, never their values.
+                _audit(AuditAction.PROFILE_UPDATED, actor=user, changed=changed)
+            else:
+                after = {"first_name": user.first_name, "last_name": user.last_name, "phone": user.phone}
+                audit_record(
+                    action=AuditAction.PROFILE_UPDATED,
+                    actor=actor,
+                    object_type=USER_OBJECT,
+                    object_id=str(user.public_id),
+                    change_diff={
+                        **build_change_diff(model=User, before=before, after=after),
+                        "changed": changed,
+                        "correction_request": reference,
+                    },
+                )
     return user
 
 

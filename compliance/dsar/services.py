@@ -246,6 +246,8 @@ def dsar_approve(*, actor: Any, dsar: DataSubjectRequest, note: str = "") -> Dat
         )
         if dsar.type in (DsarType.OBJECTION, DsarType.RESTRICTION):
             return _apply_processing_flags(actor=actor, dsar=dsar)
+        if dsar.type == DsarType.CORRECTION:
+            return _apply_correction(actor=actor, dsar=dsar)
         _schedule_fulfilment(dsar)
         return dsar
 
@@ -278,6 +280,19 @@ def _apply_processing_flags(*, actor: Any, dsar: DataSubjectRequest) -> DataSubj
     return dsar_fulfil(actor=actor, dsar=dsar, statement=" ".join(lines), partial=bool(refused))
 
 
+def _apply_correction(*, actor: Any, dsar: DataSubjectRequest) -> DataSubjectRequest:
+    """The officer's verified correction, carried out by the owning apps' services (same transaction)."""
+    from compliance.dsar.corrections import correction_apply
+
+    corrected, refused = correction_apply(actor=actor, dsar=dsar)
+    lines = []
+    if corrected:
+        lines.append(f"Corrected: {', '.join(corrected)}.")
+    if refused:
+        lines.append(f"Not corrected: {'; '.join(refused)}.")
+    return dsar_fulfil(actor=actor, dsar=dsar, statement=" ".join(lines), partial=bool(refused))
+
+
 def _schedule_fulfilment(dsar: DataSubjectRequest) -> None:
     """Approved requests that the platform can carry out itself start right after commit."""
     from compliance.dsar import tasks
@@ -294,6 +309,11 @@ def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSub
         raise DsarError("A rejection needs a reason (it is sent to the subject).", code="reason_required")
     with transaction.atomic():
         dsar = _locked(dsar, "reject")
+        if dsar.type == DsarType.CORRECTION:
+            from compliance.dsar.corrections import correction_note_attach
+
+            # s24(3): the data stays as it is, with a note that a correction was requested.
+            correction_note_attach(dsar=dsar, reason=reason)
         return _move(
             dsar,
             actor=actor,

@@ -8,7 +8,12 @@ from compliance.models.consent import (  # consent management, SPEC C5
     ProcessingRestrictionEvent,
     PurposeNotice,
 )
-from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarExport  # data-subject requests, SPEC C6
+from compliance.models.dsar import (
+    CorrectionRequestNote,
+    DataSubjectRequest,
+    DsarEvent,
+    DsarExport,
+)  # data-subject requests, SPEC C6
 from compliance.models.holds import LegalHold  # retention-duty and litigation holds
 from compliance.models.keys import FieldKeyVersion, KeyPurpose, KeyRotationRun, PIInventory  # SPEC C3
 from compliance.models.retention import RetentionPolicy, RetentionRun  # retention purges, SPEC C8
@@ -17,6 +22,7 @@ from compliance.models.secrets import SecretRotation  # secret inventory and rot
 __all__ = [
     "AuditEvent",
     "ConsentEvent",
+    "CorrectionRequestNote",
     "DataSubjectRequest",
     "DsarEvent",
     "DsarExport",

@@ -270,3 +270,31 @@ class DsarExport(models.Model):
     @property
     def is_available(self) -> bool:
         return self.purged_at is None and timezone.now() < self.expires_at
+
+
+@pi_model(
+    subject="subject",
+    description="POPIA s24(3): a correction was requested and not made; kept with the subject's data.",
+    fields={
+        "outcome": PI(
+            category=Category.IDENTITY,
+            purposes=["legal_compliance"],
+            lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+            retention="dsar_records",
+            erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+            description="Why the correction was not made (may describe the subject's data).",
+        ),
+    },
+    not_pi=["subject", "dsar", "fields", "created_at"],
+)
+class CorrectionRequestNote(models.Model):
+    """Attached to a subject's record when a requested correction was not made (s24(3))."""
+
+    subject = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    dsar = models.OneToOneField(DataSubjectRequest, on_delete=models.PROTECT, related_name="correction_note")
+    fields = models.JSONField(default=list, help_text="Names of the fields whose correction was requested.")
+    outcome = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"Correction requested ({', '.join(self.fields)})"
