@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from accounts import roles, services
 from accounts.models import TOTPDevice, User
 from accounts.phone import phone_to_e164
+from compliance.admin import PIAccessAuditedAdmin
 from compliance.crypto.admin import BlindIndexSearchMixin
 
 
@@ -43,7 +44,7 @@ class UserEditForm(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(BlindIndexSearchMixin, DjangoUserAdmin):
+class UserAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, DjangoUserAdmin):
     add_form = StaffCreationForm
     form = UserEditForm
     ordering = ("-created_at",)

@@ -27,6 +27,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from compliance.admin import PIAccessAuditedAdmin
 from compliance.models.consent import (
     CHANNELS_NEEDING_NOTE,
     ConsentChannel,
@@ -244,7 +245,7 @@ class StaffConsentForm(forms.Form):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyEvidenceAdmin):
+class ConsentEventAdmin(PIAccessAuditedAdmin, ReadOnlyEvidenceAdmin):
     list_display = ("created_at", "subject_id_display", "purpose", "granted", "version", "channel", "history")
     list_filter = ("purpose", "granted", "channel")
     list_select_related = ("subject", "purpose", "notice")
@@ -406,7 +407,7 @@ def _bar_chart(weeks: list) -> dict[str, Any]:
 
 
 @admin.register(ProcessingRestrictionEvent)
-class ProcessingRestrictionEventAdmin(ReadOnlyEvidenceAdmin):
+class ProcessingRestrictionEventAdmin(PIAccessAuditedAdmin, ReadOnlyEvidenceAdmin):
     list_display = ("created_at", "subject_id_display", "purpose", "kind", "active", "reference")
     list_filter = ("purpose", "kind", "active")
     list_select_related = ("subject", "purpose")

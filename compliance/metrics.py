@@ -50,5 +50,8 @@ class AuditChainCollector(Collector):
 def register() -> None:
     global _registered  # noqa: PLW0603 - one registration per process, whatever calls ready()
     if not _registered:
+        from compliance.dsar.metrics import DsarBacklogCollector
+
         REGISTRY.register(AuditChainCollector())
+        REGISTRY.register(DsarBacklogCollector())
         _registered = True

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from compliance.admin import PIAccessAuditedAdmin
 from compliance.crypto.admin import BlindIndexSearchMixin
 from ledger import services
 from ledger.exceptions import LedgerError
@@ -121,7 +122,7 @@ def _decide(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QueryS
 
 
 @admin.register(KycRecord)
-class KycRecordAdmin(BlindIndexSearchMixin, ReadOnlyAdmin):
+class KycRecordAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, ReadOnlyAdmin):
     """The KYC queue: pending first, oldest first. The ID number is shown only on the detail page.
 
     Search finds a record by the exact ID number (spaces and dashes ignored) through its blind
@@ -152,7 +153,7 @@ def verify_bank_accounts(modeladmin: admin.ModelAdmin, request: HttpRequest, que
 
 
 @admin.register(BankAccount)
-class BankAccountAdmin(BlindIndexSearchMixin, ReadOnlyAdmin):
+class BankAccountAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, ReadOnlyAdmin):
     # Exact account-number search through the blind index (who else registered this account?).
     blind_index_search_fields = ("account_number",)
     search_fields = ("=public_id",)

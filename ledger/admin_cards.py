@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from compliance.admin import PIAccessAuditedAdmin
 from ledger.admin import ReadOnlyAdmin
 from ledger.models_cards import Card
 
@@ -13,7 +14,7 @@ MASKED_FIELDS = ("public_id", "owner", "brand", "masked_pan", "expiry", "active"
 
 
 @admin.register(Card)
-class CardAdmin(ReadOnlyAdmin):
+class CardAdmin(PIAccessAuditedAdmin, ReadOnlyAdmin):
     list_display = ("public_id", "brand", "masked_pan", "expiry", "active", "owner", "created_at")
     list_filter = ("brand", "active")
     list_select_related = ("owner",)

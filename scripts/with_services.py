@@ -13,6 +13,7 @@ independently of, the project's virtualenv.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -23,6 +24,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+# Test databases are named after the checkout, so two checkouts testing at once on one server
+# (CI beside a developer, a fresh-clone check) never drop each other's test databases.
+CHECKOUT_DB = "fintech_" + hashlib.sha1(str(Path(__file__).resolve().parent.parent).encode()).hexdigest()[:8]  # noqa: S324
 
 # Set to exercise the throwaway-server path on a machine that already runs both services.
 FORCE_THROWAWAY = os.environ.get("WITH_SERVICES_THROWAWAY") == "1"
@@ -98,7 +103,7 @@ class Services:
         if os.environ.get("DATABASE_URL"):
             return os.environ["DATABASE_URL"]
         if not FORCE_THROWAWAY and answers("127.0.0.1", 5432):
-            return "postgres://postgres@127.0.0.1:5432/fintech"
+            return f"postgres://postgres@127.0.0.1:5432/{CHECKOUT_DB}"
         bindir = find_postgres_bin()
         if bindir is None:
             raise SystemExit(HOW_TO_GET_THEM)

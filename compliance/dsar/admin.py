@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from compliance.admin import PIAccessAuditedAdmin
 from compliance.dsar import services
 from compliance.models.dsar import OPEN_STATUSES, DataSubjectRequest, DsarEvent, DsarStatus, DsarType
 from compliance.subject_lookup import subject_by_email, subject_by_id_number
@@ -202,7 +203,7 @@ class FileOnBehalfForm(forms.Form):
 
 
 @admin.register(DataSubjectRequest)
-class DataSubjectRequestAdmin(admin.ModelAdmin):
+class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
     list_display = ("short_id", "type", "status_badge", "deadline", "assigned_to", "flags", "received_at")
     list_filter = (DueFilter, "status", "type", AssigneeFilter)
     list_select_related = ("assigned_to",)

@@ -201,3 +201,31 @@ def test_two_officers_acting_at_once_move_the_request_once(officer, second_offic
         thread.join()
     assert sorted(results) == ["invalid_transition", "ok"]
     assert DsarEvent.objects.filter(dsar=dsar, to_status="approved").count() == 1
+
+
+def test_the_backlog_is_a_prometheus_metric(filed):
+    from prometheus_client import REGISTRY, generate_latest
+
+    overdue = filed("access")
+    filed("deletion")
+    past = timezone.now() - timedelta(days=1)
+    DataSubjectRequest.objects.filter(pk=overdue.pk).update(due_at=past, original_due_at=past)
+    text = generate_latest(REGISTRY).decode()
+    assert 'fintech_dsar_open{type="access"} 1.0' in text
+    assert 'fintech_dsar_open{type="deletion"} 1.0' in text
+    assert "fintech_dsar_overdue 1.0" in text
+
+
+def test_every_transition_is_audited(officer, filed):
+    from compliance.models.audit import AuditEvent
+
+    dsar = to_review(filed("access"), officer)
+    services.dsar_approve(actor=officer, dsar=dsar)
+    events = AuditEvent.objects.filter(object_id=str(dsar.public_id)).order_by("id")
+    assert [(e.action, e.change_diff.get("after", {}).get("status")) for e in events] == [
+        ("DSAR_FILED", "received"),
+        ("DSAR_TRANSITION", "identity_verified"),
+        ("DSAR_TRANSITION", "in_review"),
+        ("DSAR_TRANSITION", "approved"),
+    ]
+    assert all(e.user == officer for e in events[1:])
