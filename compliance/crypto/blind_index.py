@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from compliance.crypto.keys import KeyProvider, get_key_provider
 
-DEFAULT_COUNTRY_CODE = "27"  # South Africa: national numbers 0XX XXX XXXX become +27 XX XXX XXXX
+DEFAULT_COUNTRY_CODE = "27"  # South Africa: national numbers such as 082 555 0100 become +27 82 555 0100
 _NON_DIGITS = re.compile(r"\D+")
 
 

@@ -417,7 +417,14 @@ class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/compliance/datasubjectrequest/action.html", context)
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "dsar_dashboard": dsar_dashboard()}
+        dashboard = dsar_dashboard()
+        if dashboard["overdue"] and request.method == "GET":
+            self.message_user(
+                request,
+                f"{dashboard['overdue']} request(s) are past their statutory deadline: filter by deadline → Overdue.",
+                messages.ERROR,
+            )
+        extra_context = {**(extra_context or {}), "dsar_dashboard": dashboard}
         return super().changelist_view(request, extra_context)
 
 

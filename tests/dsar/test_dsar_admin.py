@@ -49,6 +49,7 @@ def test_queue_highlights_deadlines_and_shows_the_dashboard(client, officer, fil
     assert "dsar-due-overdue" in html and "2 days overdue" in html
     assert "dsar-due-soon" in html
     assert response.context["dsar_dashboard"]["overdue"] == 1
+    assert "1 request(s) are past their statutory deadline" in html
     assert response.context["dsar_dashboard"]["due_week"] == 1
     assert response.context["dsar_dashboard"]["open"] == 22
     overdue_only = client.get(CHANGELIST, {"due": "overdue"})
