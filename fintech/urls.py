@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from fintech import errors, health
 from fintech.api import ApiRootView
+from fintech.metrics_view import metrics_view
 
 api_v1 = [
     path("", ApiRootView.as_view(), name="api-root"),
@@ -17,8 +18,8 @@ api_v1 = [
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    # Prometheus scrape endpoint (django-prometheus); kept off the public edge by the proxy config.
-    path("", include("django_prometheus.urls")),
+    # Prometheus scrape endpoint: the scraper's network or token only (fintech/metrics.py).
+    path("metrics", metrics_view, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

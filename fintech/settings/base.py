@@ -280,6 +280,12 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "sub",
 }
 
+# /metrics answers only these networks (the scraper's) or a bearer METRICS_TOKEN.
+METRICS_ALLOWED_NETWORKS = env_list(
+    "METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+
 # Money movement and DSAR downloads need an MFA check at most this many seconds old.
 MFA_STEP_UP_SECONDS = env_int("MFA_STEP_UP_SECONDS", 15 * 60)
 

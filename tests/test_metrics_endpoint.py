@@ -1,0 +1,29 @@
+"""/metrics answers the scraper's network or token only; everyone else gets a plain 404."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.django_db
+def test_the_scraper_network_gets_metrics(client):
+    response = client.get("/metrics", REMOTE_ADDR="10.1.2.3")
+    assert response.status_code == 200
+    assert b"fintech_dsar_overdue" in response.content
+
+
+@pytest.mark.django_db
+def test_the_public_internet_gets_a_404(client):
+    response = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_X_FORWARDED_FOR="10.0.0.1")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_a_bearer_token_opens_it_from_anywhere(client, settings):
+    settings.METRICS_TOKEN = "scrape-token-for-tests-0123456789"
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    response = client.get(
+        "/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer scrape-token-for-tests-0123456789"
+    )
+    assert response.status_code == 200
