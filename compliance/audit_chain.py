@@ -48,6 +48,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from compliance.models import AuditEvent
+from compliance.models.audit import FROZEN_COLUMNS
 
 logger = logging.getLogger("compliance.audit_chain")
 
@@ -57,21 +58,9 @@ CHAIN_VERSION = 1
 SEAL_LOCK_KEY = 0x6175646974
 STATUS_CACHE_KEY = "compliance:audit-chain-status"
 
-# The fields covered by the hash, in the order they are read from the database.
-RECORD_FIELDS = (
-    "id",
-    "timestamp",
-    "user_id",
-    "actor_type",
-    "action",
-    "source_ip",
-    "change_diff",
-    "request_id",
-    "object_type",
-    "object_id",
-    "seq",
-    "sealed_at",
-)
+# The fields covered by the hash, in the order they are read from the database: everything
+# frozen at INSERT, plus the seal's position and time.
+RECORD_FIELDS = (*FROZEN_COLUMNS, "seq", "sealed_at")
 
 
 def _utc(value: datetime | None) -> str | None:

@@ -27,7 +27,7 @@ from compliance.pi import PI, Category, Erasure, LawfulBasis, pi_model
 
 # The columns a seal may fill. Everything else is frozen from INSERT on.
 SEAL_COLUMNS = ("seq", "prev_hash", "hash", "sealed_at")
-_FROZEN_COLUMNS = (
+FROZEN_COLUMNS = (
     "id",
     "timestamp",
     "user_id",
@@ -50,7 +50,7 @@ _IS_SEAL = (
     " AND ".join(f'OLD."{column}" IS NULL' for column in SEAL_COLUMNS)
     + " AND "
     + " AND ".join(f'NEW."{column}" IS NOT NULL' for column in SEAL_COLUMNS)
-    + f" AND {_row('OLD', _FROZEN_COLUMNS)} IS NOT DISTINCT FROM {_row('NEW', _FROZEN_COLUMNS)}"
+    + f" AND {_row('OLD', FROZEN_COLUMNS)} IS NOT DISTINCT FROM {_row('NEW', FROZEN_COLUMNS)}"
 )
 
 # TRUNCATE is refused unless a superuser session explicitly opts in with
