@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from django import forms
+from django.contrib import messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -84,6 +85,23 @@ class PlatformAdminSite(OTPAdminSite):
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """The landing page raises what needs a person now, to whoever is responsible for it."""
+        from compliance.admin import warn_about_chain
+        from compliance.admin_retention import warn_about_secrets
+        from compliance.models.dsar import DataSubjectRequest
+
+        user = request.user
+        if user.has_perm("compliance.view_auditevent"):
+            warn_about_chain(request)
+        if user.has_perm("compliance.view_secretrotation"):
+            warn_about_secrets(request)
+        if user.has_perm("compliance.process_dsar"):
+            overdue = DataSubjectRequest.objects.overdue().count()
+            if overdue:
+                messages.error(request, f"{overdue} data-subject request(s) are past their statutory deadline.")
+        return super().index(request, extra_context)
 
     def _needs_enrolment(self, request: HttpRequest) -> bool:
         user = request.user

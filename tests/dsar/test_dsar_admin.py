@@ -142,3 +142,17 @@ def test_other_staff_cannot_open_the_queue_and_viewers_get_no_buttons(client, op
     assert page.status_code == 200
     assert "Verify identity" not in page.content.decode()
     assert DsarEvent.objects.filter(dsar=dsar).count() == 1
+
+
+def test_the_admin_index_warns_the_officer_about_overdue_requests(client, filed):
+    from tests.personas import make_staff
+
+    dsar = filed("access")
+    past = timezone.now() - timedelta(days=1)
+    DataSubjectRequest.objects.filter(pk=dsar.pk).update(due_at=past, original_due_at=past)
+    officer = make_staff("information_officer")
+    otp_admin_login(client, officer)
+    assert "1 data-subject request(s) are past their statutory deadline" in client.get("/admin/").content.decode()
+    other = make_staff("operations")
+    otp_admin_login(client, other)
+    assert "statutory deadline" not in client.get("/admin/").content.decode()
