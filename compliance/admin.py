@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from compliance.admin_readonly import ReadOnlyAdminMixin
 from compliance.audit import ActorType, AuditAction, audit_pi_access, pi_fields_for
 from compliance.audit_chain import last_status, sealer_is_lagging, status_is_stale
 from compliance.models import AuditEvent
@@ -75,7 +76,7 @@ class ActorTypeFilter(_ChoicesFilter):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only to everyone, superusers included: no add, change, delete or actions."""
 
     list_display = ("seq", "timestamp", "action", "actor_type", "actor", "object_type", "object_id", "source_ip")
@@ -114,15 +115,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     def actor(self, obj: AuditEvent) -> str:
         # The public id, never the e-mail (that would put PI on every audit screen).
         return str(obj.actor_public_id) if getattr(obj, "actor_public_id", None) else "—"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         warn_about_chain(request)

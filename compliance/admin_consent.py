@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from compliance.admin import PIAccessAuditedAdmin
+from compliance.admin_readonly import ReadOnlyAdminMixin
 from compliance.models.consent import (
     CHANNELS_NEEDING_NOTE,
     ConsentChannel,
@@ -56,20 +57,11 @@ from compliance.services_consent import (
 )
 
 
-class ReadOnlyEvidenceAdmin(admin.ModelAdmin):
+class ReadOnlyEvidenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Evidence rows: nobody adds, changes or deletes them through the admin."""
 
     show_full_result_count = False
     list_per_page = 50
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class PurposeNoticeInline(admin.TabularInline):

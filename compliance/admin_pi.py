@@ -13,27 +13,19 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from compliance import pi
+from compliance.admin_readonly import ReadOnlyAdminMixin
 from compliance.models.keys import FieldKeyVersion, PIInventory
 
 PERMISSION = "compliance.view_pi_inventory"
 
 
 @admin.register(PIInventory)
-class PIInventoryAdmin(admin.ModelAdmin):
+class PIInventoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff and request.user.has_perm(PERMISSION)
 
     def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return self.has_module_permission(request)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     def get_urls(self):
         from django.urls import path

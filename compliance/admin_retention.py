@@ -15,6 +15,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from compliance.admin_readonly import ReadOnlyAdminMixin
 from compliance.models.retention import RetentionPolicy, RetentionRun
 from compliance.models.secrets import AlertState, SecretRotation
 from compliance.secrets_inventory import secret_rotation_record
@@ -45,7 +46,7 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(RetentionRun)
-class RetentionRunAdmin(admin.ModelAdmin):
+class RetentionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("public_id", "state", "as_of", "batches", "rows", "started_at", "finished_at")
     list_filter = ("state",)
     readonly_fields = ("public_id", "state", "as_of", "checkpoint", "targets_done", "counts", "batches", "finished_at")
@@ -54,15 +55,6 @@ class RetentionRunAdmin(admin.ModelAdmin):
     @admin.display(description="rows purged")
     def rows(self, obj: RetentionRun) -> int:
         return obj.total
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Runs are part of the retention screens: whoever may see policies may see their runs.
@@ -81,7 +73,7 @@ def warn_about_secrets(request: HttpRequest) -> None:
 
 
 @admin.register(SecretRotation)
-class SecretRotationAdmin(admin.ModelAdmin):
+class SecretRotationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "kind",
@@ -109,15 +101,6 @@ class SecretRotationAdmin(admin.ModelAdmin):
         "last_outcome",
     )
     actions = ("record_rotation",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

@@ -12,24 +12,16 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from compliance.admin import PIAccessAuditedAdmin
+from compliance.admin_readonly import ReadOnlyAdminMixin
 from compliance.crypto.admin import BlindIndexSearchMixin
 from ledger import services
 from ledger.exceptions import LedgerError
 from ledger.models import BankAccount, JournalEntry, KycRecord, LedgerAccount, Posting
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 100
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_actions(self, request: HttpRequest):
         actions = super().get_actions(request)
@@ -37,19 +29,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return actions
 
 
-class PostingInline(admin.TabularInline):
+class PostingInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Posting
     fields = ("account", "amount", "currency", "balance_after", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("account")

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from compliance.admin import PIAccessAuditedAdmin
+from compliance.admin_readonly import ReadOnlyAdminMixin
 from compliance.dsar import services
 from compliance.models.dsar import OPEN_STATUSES, DataSubjectRequest, DsarEvent, DsarStatus, DsarType
 from compliance.subject_lookup import subject_by_email, subject_by_id_number
@@ -66,19 +67,13 @@ class AssigneeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DsarEventInline(admin.TabularInline):
+class DsarEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = DsarEvent
     extra = 0
     can_delete = False
     fields = ("created_at", "kind", "from_status", "to_status", "actor", "note")
     readonly_fields = fields
     ordering = ("created_at", "id")
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
