@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import os
-import subprocess
 
 import pytest
 from django.core.exceptions import FieldError, ValidationError
@@ -14,6 +12,7 @@ from compliance.crypto.aead import FieldDecryptionError
 from compliance.crypto.blind_index import blind_index, normalise
 from compliance.crypto.fields import by_blind_index
 from tests.compliance.conftest import SENTINELS, make_key_list, raw_row
+from tests.database_dump import pg_dump_data
 from tests.pi_testapp.models import CaseNote, Subject
 
 DOB = datetime.date(1980, 1, 1)
@@ -52,28 +51,7 @@ def test_table_holds_only_ciphertext_and_the_model_returns_plaintext():
 def test_pg_dump_of_the_database_contains_no_sentinel():
     subject = make_subject()
     CaseNote.objects.create(subject=subject, note="SENTINEL-NOTE suspected fraud")
-    settings_dict = connection.settings_dict
-    env = {**os.environ}
-    if settings_dict.get("PASSWORD"):
-        env["PGPASSWORD"] = settings_dict["PASSWORD"]
-    dump = subprocess.run(
-        [
-            "pg_dump",
-            "--data-only",
-            "--host",
-            settings_dict.get("HOST") or "127.0.0.1",
-            "--port",
-            str(settings_dict.get("PORT") or 5432),
-            "--username",
-            settings_dict.get("USER") or "postgres",
-            settings_dict["NAME"],
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    ).stdout
+    dump = pg_dump_data()
     assert "COPY public.pi_testapp_subject" in dump
     assert "PlainNick" in dump  # the dump really contains the row
     for sentinel in (SENTINELS["email"], SENTINELS["email"].lower(), SENTINELS["id_number"], "0825550142", "5550142"):

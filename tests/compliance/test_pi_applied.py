@@ -6,8 +6,6 @@ finds the user through the blind index, whatever the case of the address."""
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
 
 import pytest
 from django.db import connection
@@ -22,6 +20,7 @@ from ledger.kyc import luhn_check_digit
 from ledger.models import BankAccount, KycRecord
 from tests.compliance.conftest import raw_row
 from tests.compliance.consent_helpers import current_version, seed_purposes
+from tests.database_dump import pg_dump_data
 from tests.personas import PASSWORD, enrol_totp, make_api_client, make_staff, otp_admin_login
 
 EMAIL = "Sentinel.Applied@Example.COM"
@@ -78,31 +77,6 @@ def _assert_no_clear_sentinel(values: object) -> None:
         assert sentinel not in text, sentinel
 
 
-def _pg_dump() -> str:
-    settings_dict = connection.settings_dict
-    env = {**os.environ}
-    if settings_dict.get("PASSWORD"):
-        env["PGPASSWORD"] = settings_dict["PASSWORD"]
-    return subprocess.run(
-        [
-            "pg_dump",
-            "--data-only",
-            "--host",
-            settings_dict.get("HOST") or "127.0.0.1",
-            "--port",
-            str(settings_dict.get("PORT") or 5432),
-            "--username",
-            settings_dict.get("USER") or "postgres",
-            settings_dict["NAME"],
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    ).stdout
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_customer_leaves_no_sentinel_in_clear_and_reads_back_through_the_models():
     user, device = _create_customer(with_consent=False)
@@ -125,7 +99,7 @@ def test_a_customer_leaves_no_sentinel_in_clear_and_reads_back_through_the_model
     assert device_row["key"].startswith("v") and device.key not in str(device_row)
 
     # The whole database, every table (audit trail, change trail, consent evidence, lockout...).
-    dump = _pg_dump()
+    dump = pg_dump_data()
     assert "COPY public.accounts_user" in dump and str(user.public_id) in dump  # the rows are there
     assert "COPY public.ledger_kycrecord" in dump and str(kyc.public_id) in dump
     _assert_no_clear_sentinel(dump)

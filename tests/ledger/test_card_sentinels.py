@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
-import subprocess
 import uuid
 
 import pytest
@@ -27,6 +25,7 @@ from compliance.audit import AuditAction
 from compliance.models import AuditEvent
 from compliance.redaction import PIIRedactionFilter
 from ledger.models import Card
+from tests.database_dump import pg_dump_data
 from tests.ledger.conftest import api_client, card_expiry, purge_ledger_rows
 from tests.personas import make_staff
 
@@ -69,23 +68,6 @@ def all_tables_text() -> str:
             cursor.execute(f"SELECT coalesce(string_agg(t::text, chr(10)), '') FROM \"{table}\" t")  # noqa: S608
             chunks.append(f"== {table}\n{cursor.fetchone()[0]}")
     return "\n".join(chunks)
-
-
-def pg_dump_text() -> str:
-    settings_dict = connection.settings_dict
-    env = {**os.environ}
-    if settings_dict.get("PASSWORD"):
-        env["PGPASSWORD"] = settings_dict["PASSWORD"]
-    return subprocess.run(
-        [
-            "pg_dump", "--data-only",
-            "--host", settings_dict.get("HOST") or "127.0.0.1",
-            "--port", str(settings_dict.get("PORT") or 5432),
-            "--username", settings_dict.get("USER") or "postgres",
-            settings_dict["NAME"],
-        ],
-        capture_output=True, text=True, env=env, timeout=120, check=True,
-    ).stdout  # fmt: skip
 
 
 def redis_text() -> tuple[int, str]:
@@ -178,7 +160,7 @@ def test_pan_and_cvv_sentinels_appear_nowhere(ledger_cleanup, make_customer, jso
     tables = all_tables_text()
     assert "== ledger_card" in tables and "401288" in tables and "1457" in tables
     assert_clean("database tables", tables)
-    dump = pg_dump_text()
+    dump = pg_dump_data()
     assert "COPY public.ledger_card" in dump and card_id in dump
     assert_clean("pg_dump", dump)
 
