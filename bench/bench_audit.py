@@ -28,7 +28,7 @@ import django
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
+from bench_common import run_in_scratch_test_database  # noqa: E402
 from django.db import connection, connections, transaction  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "1.5"))
@@ -101,11 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    db = settings.DATABASES["default"]
-    db.setdefault("TEST", {})["NAME"] = f"bench_audit_{db['NAME']}"
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
-        main()
-    finally:
-        connections.close_all()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    run_in_scratch_test_database(main, "bench_audit")

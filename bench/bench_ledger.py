@@ -40,6 +40,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bench_common import fund_wallets, quiet_logs
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -156,11 +158,7 @@ def _django(ledger_url: str) -> None:
     import django
 
     django.setup()
-    _quiet_logs()
-    from django.conf import settings
-
-    # Limits are still checked on every transfer; they are just high enough never to refuse one.
-    settings.LEDGER_KYC_DAILY_LIMITS = {1: 10**15, 2: 10**15, 3: 10**15}
+    quiet_logs()
 
 
 def setup_ledger(ledger_url: str, wallets: int) -> list[tuple[int, str]]:
@@ -170,48 +168,11 @@ def setup_ledger(ledger_url: str, wallets: int) -> list[tuple[int, str]]:
         env={**os.environ, "DATABASE_URL": ledger_url, "DJANGO_SETTINGS_MODULE": "fintech.settings.dev"},
     )  # fmt: skip
     _django(ledger_url)
-    import datetime as dt
-
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
-    from ledger import services
-    from ledger.kyc import luhn_check_digit
-
-    user_model = get_user_model()
-    operations = user_model.objects.create_user(email="bench-ops@bench.example", is_staff=True)
-    operations.groups.add(Group.objects.get_or_create(name=services.OPERATIONS_GROUP)[0])
-    plan = []
-    for number in range(wallets):
-        user = user_model.objects.create_user(email=f"bench-{number}@bench.example")
-        first_twelve = f"900115{number % 10000:04d}08"
-        record = services.kyc_submit(
-            actor=user, id_number=first_twelve + luhn_check_digit(first_twelve),
-            date_of_birth=dt.date(1990, 1, 15), document_reference="BENCH",
-        )  # fmt: skip
-        services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=3)
-        wallet = services.wallet_ensure(owner=user)
-        services.deposit_create(
-            actor=user, account=wallet.public_id, amount=10**10, currency="ZAR", channel="eft",
-            funding_source="BENCH", idempotency_key=f"bench-fund-{number:06d}",
-        )  # fmt: skip
-        plan.append((user.pk, str(wallet.public_id)))
+    plan = [(user.pk, wallet) for user, wallet in fund_wallets(wallets)]
     from django.db import connections
 
     connections.close_all()
     return plan
-
-
-def _quiet_logs() -> None:
-    # The audit/log lines are still built, filtered and redacted (their cost is part of the
-    # measurement); only the terminal is spared.
-    import logging
-
-    sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-    for name in (None, "django", "celery"):
-        for handler in logging.getLogger(name).handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(sink)
 
 
 def _worker(kind: str, engine: str, shards: int, plan: list, seconds: float, seed: int, barrier, results) -> None:

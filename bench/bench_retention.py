@@ -29,6 +29,7 @@ import django
 
 django.setup()
 
+from bench_common import fund_wallets, quiet_logs, run_in_scratch_test_database  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 
@@ -36,45 +37,6 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
 ROWS = int(os.environ.get("BENCH_PURGE_ROWS", "100000"))
 THREADS = int(os.environ.get("BENCH_TRANSFER_THREADS", "2"))
 WALLETS = 8
-
-
-def _quiet_logs() -> None:
-    import logging
-
-    sink = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
-    for name in (None, "django", "celery", "compliance"):
-        for handler in logging.getLogger(name).handlers:
-            if isinstance(handler, logging.StreamHandler):
-                handler.setStream(sink)
-
-
-def _setup_wallets() -> list[tuple[object, str]]:
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
-    from ledger import services
-    from ledger.kyc import luhn_check_digit
-
-    settings.LEDGER_KYC_DAILY_LIMITS = {1: 10**15, 2: 10**15, 3: 10**15}
-    user_model = get_user_model()
-    operations = user_model.objects.create_user(email="bench-ops@bench.example", is_staff=True)
-    operations.groups.add(Group.objects.get_or_create(name=services.OPERATIONS_GROUP)[0])
-    plan = []
-    for number in range(WALLETS):
-        user = user_model.objects.create_user(email=f"bench-{number}@bench.example")
-        first_twelve = f"900115{number:04d}08"
-        record = services.kyc_submit(
-            actor=user, id_number=first_twelve + luhn_check_digit(first_twelve),
-            date_of_birth=dt.date(1990, 1, 15), document_reference="BENCH",
-        )  # fmt: skip
-        services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=3)
-        wallet = services.wallet_ensure(owner=user)
-        services.deposit_create(
-            actor=user, account=wallet.public_id, amount=10**10, currency="ZAR", channel="eft",
-            funding_source="BENCH", idempotency_key=f"bench-fund-{number}",
-        )  # fmt: skip
-        plan.append((user, str(wallet.public_id)))
-    return plan
 
 
 def _transfers(plan: list, stop: threading.Event, deadline: float | None) -> tuple[list[float], int]:
@@ -120,8 +82,8 @@ def main() -> None:
 
     from compliance.retention import retention_purge
 
-    _quiet_logs()
-    plan = _setup_wallets()
+    quiet_logs()
+    plan = fund_wallets(WALLETS)
 
     started = time.perf_counter()
     baseline, failed_alone = _transfers(plan, threading.Event(), time.perf_counter() + SECONDS)
@@ -173,11 +135,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    db = settings.DATABASES["default"]
-    db.setdefault("TEST", {})["NAME"] = f"bench_retention_{db['NAME']}"
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
-    try:
-        main()
-    finally:
-        connections.close_all()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    run_in_scratch_test_database(main, "bench_retention")
