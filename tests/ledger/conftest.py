@@ -10,7 +10,6 @@ import uuid
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -95,21 +94,6 @@ def ledger_snapshot() -> dict:
         "entries": JournalEntry.objects.count(),
         "postings": Posting.objects.count(),
     }
-
-
-def purge_ledger_rows() -> None:
-    """Empty the insert-only tables after a transactional test so Django's flush may TRUNCATE them.
-
-    session_replication_role=replica skips the insert-only triggers for this session only; it is a
-    superuser-only setting the application role never has.
-    """
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute("DELETE FROM ledger_posting")
-            cursor.execute("DELETE FROM ledger_journalentry")
-        finally:
-            cursor.execute("SET session_replication_role = DEFAULT")
 
 
 def card_expiry(years_ahead: int = 5) -> str:

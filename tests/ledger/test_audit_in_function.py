@@ -15,7 +15,7 @@ from compliance.audit import AuditAction
 from compliance.models import AuditEvent
 from compliance.request_context import reset_request_id, set_request_id
 from ledger import services
-from tests.ledger.conftest import new_key, purge_ledger_rows
+from tests.ledger.conftest import new_key
 
 pytestmark = pytest.mark.django_db
 
@@ -125,15 +125,9 @@ def test_a_refused_movement_leaves_no_audit_row_on_the_plpgsql_engine(settings, 
     assert a.balance == 100
 
 
-@pytest.fixture
-def ledger_cleanup(transactional_db):
-    yield
-    purge_ledger_rows()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_transfer_is_one_statement_outside_a_transaction(
-    settings, ledger_cleanup, make_customer, django_assert_num_queries
+    settings, transactional_db, make_customer, django_assert_num_queries
 ):
     """On PostgreSQL the whole transfer (checks, postings, balances, audit row) is one round trip,
     no BEGIN/COMMIT: autocommit runs the one statement as one transaction."""

@@ -26,7 +26,7 @@ from compliance.models import AuditEvent
 from compliance.redaction import PIIRedactionFilter
 from ledger.models import Card
 from tests.database_dump import pg_dump_data
-from tests.ledger.conftest import api_client, card_expiry, purge_ledger_rows
+from tests.ledger.conftest import api_client, card_expiry
 from tests.personas import make_staff
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,12 +93,6 @@ def redis_text() -> tuple[int, str]:
 
 
 @pytest.fixture
-def ledger_cleanup(transactional_db):
-    yield
-    purge_ledger_rows()
-
-
-@pytest.fixture
 def json_log():
     handler = next(h for h in logging.getLogger().handlers if any(isinstance(f, PIIRedactionFilter) for f in h.filters))
     stream = io.StringIO()
@@ -107,7 +101,7 @@ def json_log():
     handler.setStream(previous)
 
 
-def test_pan_and_cvv_sentinels_appear_nowhere(ledger_cleanup, make_customer, json_log, caplog):
+def test_pan_and_cvv_sentinels_appear_nowhere(transactional_db, make_customer, json_log, caplog):
     caplog.set_level(logging.DEBUG)
     user, wallet = make_customer(balance=0)
     operations = make_staff(roles.OPERATIONS)

@@ -19,18 +19,11 @@ from ledger import services
 from ledger.exceptions import LedgerError
 from ledger.models import AccountKind, EntryType, JournalEntry, LedgerAccount
 from ledger.reconciliation import check_ledger
-from tests.ledger.conftest import purge_ledger_rows
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("ledger-concurrency")]
 
 EXPECTED_REFUSALS = {"insufficient_funds", "daily_limit_exceeded"}
 START_BALANCE = 100_000
-
-
-@pytest.fixture
-def ledger_cleanup(transactional_db):
-    yield
-    purge_ledger_rows()
 
 
 def _worker(worker: int, operations: int, plan: dict, engine: str, barrier, results) -> None:  # noqa: PLR0917
@@ -118,7 +111,7 @@ def _run(target, args_for, workers: int) -> list[dict]:
 @pytest.mark.slow
 @pytest.mark.parametrize(("engine", "operations_per_worker"), [("plpgsql", 500), ("orm", 100)])
 def test_eight_workers_random_transfers_and_overdrawing_withdrawals(
-    ledger_cleanup, make_customer, operations, engine, operations_per_worker
+    transactional_db, make_customer, operations, engine, operations_per_worker
 ):
     plan = _setup(make_customer, operations, 20)
     wallets_before = LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET).aggregate(t=Sum("balance"))["t"]
@@ -156,7 +149,7 @@ def test_eight_workers_random_transfers_and_overdrawing_withdrawals(
 
 @pytest.mark.parametrize("engine", ["plpgsql", "orm"])
 def test_the_same_idempotency_key_submitted_concurrently_yields_one_entry(
-    ledger_cleanup, make_customer, operations, settings, engine
+    transactional_db, make_customer, operations, settings, engine
 ):
     settings.LEDGER_ENGINE = engine
     (alice, a_wallet), (_, b_wallet) = make_customer(balance=10_000), make_customer()

@@ -23,7 +23,6 @@ from compliance.retention import retention_purge
 from ledger import services
 from ledger.kyc import luhn_check_digit
 from ledger.models import LedgerAccount
-from tests.ledger.conftest import purge_ledger_rows
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("ledger-concurrency")]
 
@@ -46,13 +45,7 @@ def _funded_wallet(operations, number: int) -> tuple:
     return user, str(wallet.public_id)
 
 
-@pytest.fixture
-def ledger_cleanup(transactional_db):
-    yield
-    purge_ledger_rows()  # insert-only tables: emptied so the transactional flush may truncate them
-
-
-def test_transfers_keep_succeeding_during_a_batched_purge(settings, ledger_cleanup):
+def test_transfers_keep_succeeding_during_a_batched_purge(settings, transactional_db):
     settings.LEDGER_KYC_DAILY_LIMITS = {1: 10**15, 2: 10**15, 3: 10**15}
     operations = get_user_model().objects.create_user(email="load-ops@example.test", is_staff=True)
     operations.groups.add(Group.objects.get_or_create(name=services.OPERATIONS_GROUP)[0])
