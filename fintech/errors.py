@@ -95,7 +95,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             message = str(detail["detail"])
         else:
             message = " ".join(_flatten(detail))
-        body = error_body(_code_of(exc), message)
+        # A service may name the offending field of a refusal (e.g. the item of a batch).
+        body = error_body(_code_of(exc), message, getattr(exc, "error_fields", None))
     response.data = body
     return response
 

@@ -14,6 +14,12 @@ Callers (ledger/services.py) run the engine inside ``movement_atomic()``: the en
 audit record and the idempotency row commit or roll back together. A refused movement raises
 ``LedgerError`` and nothing is kept.
 
+Bulk transfers (``move_batch``): many wallet-to-wallet transfers of one customer, all or nothing.
+On PostgreSQL one call to ``ledger_transfer_batch`` (migration 0008: one statement, one commit,
+locks taken once in primary-key order after the idempotency claims); elsewhere a loop over
+``move`` inside the caller's transaction. Either way the outcome per item is what the same
+transfers sent one by one would give, except that a refused item refuses the whole batch.
+
 Concurrency (READ COMMITTED): the two accounts are locked once, in primary-key order, with
 ``SELECT ... FOR NO KEY UPDATE`` (``lock_accounts``; ledger_move does the same in SQL). The
 no-key lock does not conflict with the KEY SHARE locks the posting foreign keys take, and ordered
@@ -38,7 +44,16 @@ from django.utils import timezone
 from compliance.audit import ActorType, AuditAction, audit_record, scrub_change_diff
 from compliance.request_context import client_ip
 from ledger.exceptions import MESSAGES, LedgerError
-from ledger.models import AccountKind, JournalEntry, KycRecord, KycStatus, LedgerAccount, Posting
+from ledger.models import (
+    AccountKind,
+    Channel,
+    EntryType,
+    JournalEntry,
+    KycRecord,
+    KycStatus,
+    LedgerAccount,
+    Posting,
+)
 
 AUDIT_OBJECT_TYPE = "ledger.JournalEntry"
 
@@ -96,6 +111,29 @@ class MoveResult:
     from_balance_after: int
     to_balance_after: int
     extra: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One transfer of a batch: validated, with its fingerprint (same as a single transfer's)."""
+
+    source: uuid.UUID
+    destination: uuid.UUID
+    amount: int
+    currency: str
+    idempotency_key: str
+    fingerprint: str
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    actor_id: int
+    items: tuple[BatchItem, ...]
+    tier_limits: list[int] | None
+    limit_day: dt.date | None
+    request_id: str = ""
+    audit: MoveAudit | None = None
 
 
 def use_plpgsql() -> bool:
@@ -189,11 +227,34 @@ def _ledger_code(exc: DatabaseError) -> str | None:
     return code if code in MESSAGES else None
 
 
+def _ledger_item(exc: DatabaseError) -> int | None:
+    """The 0-based batch item a ledger_transfer_batch refusal names (its HINT is 1-based)."""
+    hint = getattr(getattr(exc.__cause__, "diag", None), "message_hint", None) or ""
+    return int(hint) - 1 if hint.isdigit() else None
+
+
+def _audit_params(audit: MoveAudit | None) -> list[Any]:
+    """The five audit arguments of ledger_move and ledger_transfer_batch (all NULL: no record)."""
+    if audit is None:
+        return [None, None, None, None, None]
+    user_id, actor_type, source_ip, extra = _audit_columns(audit)
+    return [audit.action, user_id, actor_type, source_ip, json.dumps(extra)]
+
+
+def _call_ledger_function(sql: str, params: list[Any]) -> list[tuple]:
+    """Run one ledger function call; its refusals (``ledger:<code>``) become LedgerError."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    except DatabaseError as exc:
+        code = _ledger_code(exc)
+        if code is None:
+            raise
+        raise LedgerError(code, item=_ledger_item(exc)) from None
+
+
 def _move_plpgsql(r: MoveRequest) -> MoveResult:
-    audit_params: list[Any] = [None, None, None, None, None]
-    if r.audit is not None:
-        user_id, actor_type, source_ip, extra = _audit_columns(r.audit)
-        audit_params = [r.audit.action, user_id, actor_type, source_ip, json.dumps(extra)]
     params = [
         r.entry_type,
         r.channel,
@@ -217,18 +278,157 @@ def _move_plpgsql(r: MoveRequest) -> MoveResult:
         r.reference,
         r.external_reference,
         r.reverses_id,
-        *audit_params,
+        *_audit_params(r.audit),
     ]
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(_MOVE_SQL, params)
-            row = cursor.fetchone()
-    except DatabaseError as exc:
-        code = _ledger_code(exc)
-        if code is None:
-            raise
-        raise LedgerError(code) from None
+    (row,) = _call_ledger_function(_MOVE_SQL, params)
     return MoveResult(*row)
+
+
+_BATCH_SQL = (
+    "SELECT * FROM ledger_transfer_batch(%s::bigint, %s::uuid[], %s::uuid[], %s::bigint[], %s::text[], "
+    "%s::text[], %s::text[], %s::text[], %s::bigint[], %s::date, %s, %s, %s::bigint, %s, %s::inet, %s::jsonb)"
+)
+
+
+def move_batch(request: BatchRequest) -> list[MoveResult]:
+    """Every transfer of the batch, or none (LedgerError naming the refused ``item``)."""
+    if use_plpgsql():
+        return _move_batch_plpgsql(request)
+    return _move_batch_orm(request)
+
+
+def _move_batch_plpgsql(r: BatchRequest) -> list[MoveResult]:
+    items = r.items
+    params = [
+        r.actor_id,
+        [item.source for item in items],
+        [item.destination for item in items],
+        [item.amount for item in items],
+        [item.currency for item in items],
+        [item.idempotency_key for item in items],
+        [item.fingerprint for item in items],
+        [item.reference for item in items],
+        r.tier_limits,
+        r.limit_day,
+        r.request_id,
+        *_audit_params(r.audit),
+    ]
+    rows = _call_ledger_function(_BATCH_SQL, params)
+    # Row: item (1-based), then the MoveResult columns.
+    return [MoveResult(*row[1:]) for row in rows]
+
+
+def _batch_item_request(r: BatchRequest, item: BatchItem) -> MoveRequest:
+    return MoveRequest(
+        entry_type=EntryType.TRANSFER,
+        channel=Channel.INTERNAL,
+        amount=item.amount,
+        currency=item.currency,
+        from_public=item.source,
+        to_public=item.destination,
+        owner_id=r.actor_id,
+        owner_side="from",
+        to_wallet_only=True,
+        kyc_user_id=r.actor_id,
+        tier_limits=r.tier_limits,
+        limit_day=r.limit_day,
+        idempotency_key=item.idempotency_key,
+        fingerprint=item.fingerprint,
+        created_by_id=r.actor_id,
+        request_id=r.request_id,
+        reference=item.reference,
+        audit=r.audit,
+    )
+
+
+def _resolve_batch(r: BatchRequest) -> tuple[dict, dict]:
+    """Steps 2: every item's source (the actor's own wallet) and destination (a wallet), checked."""
+    wallets = LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET)
+    sources = {a.public_id: a for a in wallets.filter(owner_id=r.actor_id, public_id__in={i.source for i in r.items})}
+    destinations = {a.public_id: a for a in wallets.filter(public_id__in={i.destination for i in r.items})}
+    checks = {
+        "not_found": lambda item, source, destination: source is None or destination is None,
+        "currency_mismatch": lambda item, source, destination: (
+            item.currency not in {source.currency} & {destination.currency}
+        ),
+        "same_account": lambda item, source, destination: source.pk == destination.pk,
+    }
+    # Like the function: every item's accounts first, then currencies, then same-account.
+    for code, refused in checks.items():
+        for index, item in enumerate(r.items):
+            if refused(item, sources.get(item.source), destinations.get(item.destination)):
+                raise LedgerError(code, item=index)
+    return sources, destinations
+
+
+def _claim_batch(requests: list[MoveRequest]) -> dict[int, tuple[JournalEntry, bool]]:
+    """Steps 3-4: claim every key in key order, before any account lock; used keys replay or refuse."""
+    claims = {}
+    for index in sorted(range(len(requests)), key=lambda n: requests[n].idempotency_key):
+        try:
+            claims[index] = _insert_entry(requests[index])
+        except LedgerError as error:
+            raise LedgerError(error.code, item=index) from None
+    return claims
+
+
+def _move_batch_orm(r: BatchRequest) -> list[MoveResult]:
+    """ledger_transfer_batch's steps (migration 0008) as ORM statements, inside the caller's atomic."""
+    requests = [_batch_item_request(r, item) for item in r.items]
+    # 1. KYC of the actor; 2. resolve; 3-4. claims (helpers above).
+    tier = KycRecord.objects.filter(user_id=r.actor_id, status=KycStatus.VERIFIED).values_list("tier", flat=True)
+    tier = tier.first()
+    if tier is None:
+        raise LedgerError("kyc_required")
+    sources, destinations = _resolve_batch(r)
+    claims = _claim_batch(requests)
+    # 5. Lock every account of the new items once, in primary-key order.
+    new = [index for index in range(len(r.items)) if claims[index][1]]
+    ids = [sources[r.items[n].source].pk for n in new] + [destinations[r.items[n].destination].pk for n in new]
+    locked = lock_accounts(ids)
+    # 6. Balances in item order, funds and the daily limit on the locked rows.
+    results: list[MoveResult | None] = [None] * len(r.items)
+    postings, outflow = [], set()
+    now = timezone.now()
+    for index in range(len(r.items)):
+        entry, created = claims[index]
+        if not created:
+            results[index] = _replay(entry)
+            continue
+        item, request = r.items[index], requests[index]
+        source, destination = locked[sources[item.source].pk], locked[destinations[item.destination].pk]
+        try:
+            daily = _daily_total(request, source, tier) if r.tier_limits is not None else None
+            if not source.allow_negative and source.balance < item.amount:
+                raise LedgerError("insufficient_funds")
+        except LedgerError as error:
+            raise LedgerError(error.code, item=index) from None
+        source.balance -= item.amount
+        destination.balance += item.amount
+        if daily is not None:
+            source.daily_debit_day, source.daily_debit_total = r.limit_day, daily
+            outflow.add(source.pk)
+        postings += [
+            Posting(entry_id=entry.pk, account_id=source.pk, amount=-item.amount, currency=item.currency,
+                    balance_after=source.balance, created_at=now),
+            Posting(entry_id=entry.pk, account_id=destination.pk, amount=item.amount, currency=item.currency,
+                    balance_after=destination.balance, created_at=now),
+        ]  # fmt: skip
+        results[index] = MoveResult(
+            entry.pk, entry.public_id, entry.created_at, False,
+            source.public_id, destination.public_id, source.balance, destination.balance,
+        )  # fmt: skip
+    # 7. Final balances (and outflow counters), every posting in one statement, the audit records.
+    for account in locked.values():
+        values = {"balance": account.balance}
+        if account.pk in outflow:
+            values.update(daily_debit_day=account.daily_debit_day, daily_debit_total=account.daily_debit_total)
+        LedgerAccount.objects.filter(pk=account.pk).update(**values)
+    Posting.objects.bulk_create(postings)
+    if r.audit is not None:
+        for index in new:
+            _audit_orm(requests[index], results[index])
+    return results
 
 
 # --- Any database: the same steps through the ORM --------------------------------------------------

@@ -8,6 +8,8 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "currency_mismatch": (400, "The currency does not match the account's currency."),
     "same_account": (400, "Source and destination must be different accounts."),
     "invalid_idempotency_key": (400, "The Idempotency-Key header is missing or malformed."),
+    "invalid_batch": (400, "Send between 1 and the allowed number of transfers, each with its own idempotency key."),
+    "duplicate_idempotency_key": (400, "Each transfer in a batch needs a different idempotency key."),
     "invalid_channel": (400, "The funding channel must be card or eft."),
     "invalid_funding_source": (400, "Send a funding token or reference (at most 64 characters), never card details."),
     "reason_required": (400, "A reason is required."),
@@ -37,11 +39,15 @@ MESSAGES: dict[str, tuple[int, str]] = {
 
 
 class LedgerError(Exception):
-    """A refused ledger operation. Nothing was changed: the transaction is rolled back."""
+    """A refused ledger operation. Nothing was changed: the transaction is rolled back.
 
-    def __init__(self, code: str) -> None:
+    ``item`` is the 0-based position of the refused transfer in a batch (None otherwise).
+    """
+
+    def __init__(self, code: str, item: int | None = None) -> None:
         if code not in MESSAGES:
             raise ValueError(f"Unknown ledger error code {code!r}")
         self.code = code
+        self.item = item
         self.status_code, self.message = MESSAGES[code]
         super().__init__(code)

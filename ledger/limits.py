@@ -42,3 +42,8 @@ def limit_day(now: dt.datetime | None = None) -> dt.date:
 
 def system_shards() -> int:
     return int(getattr(settings, "LEDGER_SYSTEM_SHARDS", 16))
+
+
+def transfer_batch_max() -> int:
+    """Most transfers one bulk request may carry (LEDGER_TRANSFER_BATCH_MAX, default 100)."""
+    return int(getattr(settings, "LEDGER_TRANSFER_BATCH_MAX", 100))

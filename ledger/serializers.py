@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from ledger import limits
 from ledger.models import BankAccount, KycRecord, LedgerAccount, Posting
-from ledger.services import CARD_LIKE
+from ledger.services import CARD_LIKE, IDEMPOTENCY_KEY
 
 
 @extend_schema_field(OpenApiTypes.INT64)
@@ -87,6 +87,27 @@ class TransferSerializer(serializers.Serializer):
     amount = MinorUnitsField()
     currency = currency_field()
     reference = reference_field()
+
+
+class TransferBatchItemSerializer(TransferSerializer):
+    idempotency_key = serializers.RegexField(
+        IDEMPOTENCY_KEY,
+        error_messages={"invalid": "8 to 100 characters: letters, digits, '_', '.', ':' or '-'."},
+    )
+
+
+class TransferBatchSerializer(serializers.Serializer):
+    """A bulk payment: up to LEDGER_TRANSFER_BATCH_MAX transfers, each with its own idempotency key."""
+
+    transfers = serializers.ListField(child=TransferBatchItemSerializer(), min_length=1)
+
+    def validate_transfers(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(value) > limits.transfer_batch_max():
+            raise serializers.ValidationError(f"At most {limits.transfer_batch_max()} transfers per request.")
+        keys = [item["idempotency_key"] for item in value]
+        if len(set(keys)) != len(keys):
+            raise serializers.ValidationError("Each transfer needs a different idempotency key.")
+        return value
 
 
 class AccountSerializer(serializers.ModelSerializer):

@@ -21,6 +21,7 @@ import json
 import re
 import secrets
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -33,7 +34,16 @@ from compliance.audit import AuditAction, audit_record
 from compliance.request_context import get_request_id
 from ledger import limits
 from ledger.cards import card_for_deposit
-from ledger.engine import MoveAudit, MoveRequest, MoveResult, move, movement_atomic
+from ledger.engine import (
+    BatchItem,
+    BatchRequest,
+    MoveAudit,
+    MoveRequest,
+    MoveResult,
+    move,
+    move_batch,
+    movement_atomic,
+)
 from ledger.exceptions import LedgerError
 from ledger.kyc import is_valid_sa_id
 from ledger.models import (
@@ -48,7 +58,7 @@ from ledger.models import (
 )
 
 OPERATIONS_GROUP = "operations"
-_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{8,100}$")
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{8,100}$")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # A funding source is a token or EFT reference; anything shaped like a card number is refused so a
 # PAN can never be stored in the journal (cards and their vault arrive in a later phase).
@@ -82,7 +92,7 @@ def validate_currency(currency: Any) -> str:
 
 
 def validate_idempotency_key(key: Any) -> str:
-    if not isinstance(key, str) or not _IDEMPOTENCY_KEY.match(key):
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY.match(key):
         raise LedgerError("invalid_idempotency_key")
     return key
 
@@ -259,6 +269,61 @@ def transfer_create(
             )
         )
     return result
+
+
+def transfer_batch_create(
+    *, actor: AbstractBaseUser, transfers: Sequence[Mapping[str, Any]], request: HttpRequest | None = None
+) -> list[MoveResult]:
+    """Many wallet-to-wallet transfers of one customer, all or nothing (a bulk payment).
+
+    Each item is what ``transfer_create`` takes (``source_account``, ``destination_account``,
+    ``amount``, ``currency``, ``reference``, ``idempotency_key``) and is checked the same way:
+    own source wallet, KYC, the daily limit (counted across the batch, in item order), funds,
+    idempotency (an item whose key was used for the same transfer, alone or in a batch, is
+    replayed; for a different one the batch is refused). Items are applied in order; if any is
+    refused, ``LedgerError.item`` names it and nothing of the batch is kept. One audit record
+    (TRANSFER) per new item, in the same transaction. On PostgreSQL the whole batch is one
+    statement (ledger_transfer_batch), which is why bulk submission is the fast path.
+    """
+    if not isinstance(transfers, Sequence) or isinstance(transfers, (str, bytes)):
+        raise LedgerError("invalid_batch")
+    if not 1 <= len(transfers) <= limits.transfer_batch_max():
+        raise LedgerError("invalid_batch")
+    items: list[BatchItem] = []
+    keys: set[str] = set()
+    for index, transfer in enumerate(transfers):
+        try:
+            items.append(_batch_item(transfer))
+        except LedgerError as error:
+            raise LedgerError(error.code, item=index) from None
+        if items[-1].idempotency_key in keys:
+            raise LedgerError("duplicate_idempotency_key", item=index)
+        keys.add(items[-1].idempotency_key)
+    # The batch is the only statement on PostgreSQL; the ORM loop needs its own transaction.
+    with movement_atomic(single_statement=True):
+        return move_batch(
+            BatchRequest(
+                actor_id=actor.pk,
+                items=tuple(items),
+                tier_limits=limits.tier_daily_limits(),
+                limit_day=limits.limit_day(),
+                request_id=get_request_id() or "",
+                audit=MoveAudit(AuditAction.TRANSFER, actor, request),
+            )
+        )
+
+
+def _batch_item(transfer: Mapping[str, Any]) -> BatchItem:
+    if not isinstance(transfer, Mapping):
+        raise LedgerError("invalid_batch")
+    amount, currency = validate_amount(transfer.get("amount")), validate_currency(transfer.get("currency"))
+    key = validate_idempotency_key(transfer.get("idempotency_key"))
+    source, destination = _as_uuid(transfer.get("source_account")), _as_uuid(transfer.get("destination_account"))
+    reference = clean_reference(transfer.get("reference") or "")
+    fingerprint = _fingerprint(
+        "transfer", source=source, destination=destination, amount=amount, currency=currency, reference=reference
+    )
+    return BatchItem(source, destination, amount, currency, key, fingerprint, reference)
 
 
 def reversal_create(

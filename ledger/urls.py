@@ -6,6 +6,7 @@ urlpatterns = [
     path("deposits/", views.DepositView.as_view(), name="ledger-deposits"),
     path("withdrawals/", views.WithdrawalView.as_view(), name="ledger-withdrawals"),
     path("transfers/", views.TransferView.as_view(), name="ledger-transfers"),
+    path("transfers/batch/", views.TransferBatchView.as_view(), name="ledger-transfer-batch"),
     path("accounts/", views.AccountListView.as_view(), name="ledger-accounts"),
     path("accounts/<uuid:public_id>/", views.AccountDetailView.as_view(), name="ledger-account"),
     path("accounts/<uuid:public_id>/statement/", views.StatementView.as_view(), name="ledger-statement"),

@@ -33,6 +33,7 @@ from ledger.serializers import (
     KycSubmitSerializer,
     ReversalSerializer,
     StatementLineSerializer,
+    TransferBatchSerializer,
     TransferSerializer,
     WithdrawalSerializer,
 )
@@ -41,9 +42,12 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 STATEMENT_CSV_MAX_ROWS = 10_000
 
 
-def api_error(error: LedgerError) -> exceptions.APIException:
+def api_error(error: LedgerError, item_field: str | None = None) -> exceptions.APIException:
+    """The error in the API shape; a refused batch item is named in ``fields`` (``transfers.3``)."""
     exc = exceptions.APIException(detail=error.message, code=error.code)
     exc.status_code = error.status_code
+    if item_field is not None and error.item is not None:
+        exc.error_fields = {f"{item_field}.{error.item}": [error.message]}
     return exc
 
 
@@ -164,6 +168,50 @@ class TransferView(MovementView):
             "destination_account": str(result.to_public),
             "balance_after": result.from_balance_after,
         }
+
+
+def _transfer_body(item: dict[str, Any], result: MoveResult) -> dict[str, Any]:
+    return {
+        "id": str(result.entry_public_id),
+        "idempotency_key": item["idempotency_key"],
+        "type": "transfer",
+        "amount": item["amount"],
+        "currency": item["currency"],
+        "reference": services.clean_reference(item.get("reference", "")),
+        "created_at": result.created_at.isoformat().replace("+00:00", "Z"),
+        "source_account": str(result.from_public),
+        "destination_account": str(result.to_public),
+        "balance_after": result.from_balance_after,
+        "replayed": result.replayed,
+    }
+
+
+class TransferBatchView(APIView):
+    """POST a bulk payment: many transfers from the customer's own wallet, all or nothing.
+
+    Every item carries its own ``idempotency_key`` (no header): resubmitting the batch, or part of
+    it, replays the items already made (``"replayed": true``) and makes the rest. A refused item
+    refuses the batch; the error names it in ``fields`` (``transfers.<index>``).
+    """
+
+    permission_classes = [IsAuthenticated, HasRecentMFA]
+
+    @extend_schema(request=TransferBatchSerializer, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        serializer = TransferBatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        items = serializer.validated_data["transfers"]
+        try:
+            results = services.transfer_batch_create(actor=request.user, transfers=items, request=request)
+        except LedgerError as error:
+            raise api_error(error, item_field="transfers") from None
+        response = Response(
+            {"transfers": [_transfer_body(item, result) for item, result in zip(items, results, strict=True)]},
+            status=status.HTTP_201_CREATED,
+        )
+        if all(result.replayed for result in results):
+            response["Idempotent-Replayed"] = "true"
+        return response
 
 
 class AccountListView(generics.ListAPIView):

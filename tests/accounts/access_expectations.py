@@ -141,6 +141,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "ledger-deposits": {"POST": 400},
     "ledger-withdrawals": {"POST": 400},
     "ledger-transfers": {"POST": 400},
+    "ledger-transfer-batch": {"POST": 400},
     "ledger-accounts": {"GET": 200},
     "ledger-account": {"GET": _OWNER_ONLY, "kwargs": _customer_wallet},
     "ledger-statement": {"GET": _OWNER_ONLY, "kwargs": _customer_wallet},

@@ -1,6 +1,7 @@
 """Real processes against PostgreSQL: money is never lost, created, double-spent or deadlocked.
 
-Each worker is a forked process with its own database connection, hammering the real services.
+Each worker is a forked process with its own database connection, hammering the real services:
+single transfers, bulk payments (five transfers, all or nothing) and overdrawing withdrawals.
 Afterwards the ledger is re-derived from postings and compared with what the workers were told.
 """
 
@@ -35,12 +36,27 @@ def _worker(worker: int, operations: int, plan: dict, engine: str, barrier, resu
     users = {user.pk: user for user in get_user_model().objects.filter(pk__in=plan["users"].values())}
     rng = random.Random(worker)
     acknowledged, refused, errors = [], [], []
+    succeeded = 0
     barrier.wait()
     for number in range(operations):
         key = f"w{worker}-op{number}-{uuid.uuid4().hex[:8]}"
         source, destination = rng.sample(plan["wallets"], 2)
         actor = users[plan["users"][source]]
         try:
+            if number % 10 == 4:
+                # A bulk payment of five transfers from the actor's wallet: all of it or none.
+                items = [
+                    {"source_account": source, "destination_account": other, "amount": rng.randint(1, 5_000),
+                     "currency": "ZAR", "idempotency_key": f"{key}-{n}"}
+                    for n, other in enumerate(rng.sample([w for w in plan["wallets"] if w != source], 5))
+                ]  # fmt: skip
+                made = services.transfer_batch_create(actor=actor, transfers=items)
+                acknowledged.extend(
+                    (str(result.entry_public_id), EntryType.TRANSFER, item["amount"], item["idempotency_key"])
+                    for item, result in zip(items, made, strict=True)
+                )
+                succeeded += 1
+                continue
             if number % 10 == 9:
                 # Large withdrawals: most would overdraw the wallet and must be refused.
                 amount = rng.randint(60_000, 150_000)
@@ -57,11 +73,14 @@ def _worker(worker: int, operations: int, plan: dict, engine: str, barrier, resu
                 )  # fmt: skip
                 kind = EntryType.TRANSFER
             acknowledged.append((str(result.entry_public_id), kind, amount, key))
+            succeeded += 1
         except LedgerError as error:
             (refused if error.code in EXPECTED_REFUSALS else errors).append(error.code)
         except Exception:
             errors.append(traceback.format_exc(limit=3))
-    results.put({"worker": worker, "acknowledged": acknowledged, "refused": refused, "errors": errors})
+    results.put(
+        {"worker": worker, "acknowledged": acknowledged, "refused": refused, "errors": errors, "succeeded": succeeded}
+    )
     connections.close_all()
 
 
@@ -71,10 +90,18 @@ def _same_key_worker(worker: int, plan: dict, barrier, results) -> None:
     actor = get_user_model().objects.get(pk=plan["actor"])
     barrier.wait()
     try:
-        result = services.transfer_create(
-            actor=actor, source_account=plan["source"], destination_account=plan["destination"], amount=777,
-            currency="ZAR", idempotency_key=plan["key"],
-        )  # fmt: skip
+        if worker % 2:
+            # The same transfer inside a bulk payment, beside one of its own: a single and a batch
+            # claiming one key concurrently must neither deadlock nor make the transfer twice.
+            shared = {"source_account": plan["source"], "destination_account": plan["destination"], "amount": 777,
+                      "currency": "ZAR", "idempotency_key": plan["key"]}  # fmt: skip
+            own = {**shared, "amount": 1, "idempotency_key": f"{plan['key']}-own-{worker}"}
+            result = services.transfer_batch_create(actor=actor, transfers=[own, shared])[1]
+        else:
+            result = services.transfer_create(
+                actor=actor, source_account=plan["source"], destination_account=plan["destination"], amount=777,
+                currency="ZAR", idempotency_key=plan["key"],
+            )  # fmt: skip
         results.put({"entry": str(result.entry_public_id), "replayed": result.replayed})
     except Exception:
         results.put({"error": traceback.format_exc(limit=3)})
@@ -124,7 +151,9 @@ def test_eight_workers_random_transfers_and_overdrawing_withdrawals(
     assert errors == [], errors[:3]  # no deadlock, serialization failure or anything unexpected
     acknowledged = [op for outcome in outcomes for op in outcome["acknowledged"]]
     refused = [code for outcome in outcomes for code in outcome["refused"]]
-    assert len(acknowledged) + len(refused) == 8 * operations_per_worker
+    succeeded = sum(outcome["succeeded"] for outcome in outcomes)
+    assert succeeded + len(refused) == 8 * operations_per_worker  # every call answered, one way or the other
+    assert any(kind == EntryType.TRANSFER and key.endswith("-4") for _, kind, _, key in acknowledged)  # batches
     assert any(kind == EntryType.WITHDRAWAL for _, kind, _, _ in acknowledged)
     assert "insufficient_funds" in refused  # the overdrawing withdrawals really were tried
 
@@ -162,7 +191,9 @@ def test_the_same_idempotency_key_submitted_concurrently_yields_one_entry(
     assert len({outcome["entry"] for outcome in outcomes}) == 1
     assert sorted(outcome["replayed"] for outcome in outcomes) == [False] + [True] * 5
     assert JournalEntry.objects.filter(idempotency_key=plan["key"]).count() == 1
+    # Three of the six workers sent a batch with one extra 1-cent transfer of their own.
+    assert JournalEntry.objects.filter(idempotency_key__startswith=f"{plan['key']}-own-").count() == 3
     a_wallet.refresh_from_db()
     b_wallet.refresh_from_db()
-    assert (a_wallet.balance, b_wallet.balance) == (10_000 - 777, 777)
+    assert (a_wallet.balance, b_wallet.balance) == (10_000 - 777 - 3, 777 + 3)
     assert check_ledger().ok
