@@ -86,6 +86,10 @@ class ActorType(models.TextChoices):
     ANONYMOUS = "anonymous"
 
 
+# Checked on every write (AuditAction.values rebuilds its list on each access).
+KNOWN_ACTIONS = frozenset(AuditAction.values)
+
+
 # --- What counts as personal information --------------------------------------------------------
 MASK = "***"
 
@@ -235,7 +239,7 @@ def audit_record(
     """
     from compliance.models import AuditEvent
 
-    if action not in AuditAction.values:
+    if action not in KNOWN_ACTIONS:
         raise ValueError(f"Unknown audit action {action!r}: add it to AuditAction.")
     user_pk = getattr(actor, "pk", None) if getattr(actor, "is_authenticated", False) else None
     if actor_type is None:

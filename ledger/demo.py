@@ -83,3 +83,12 @@ def load_demo_ledger(*, customer: Any, operations: Any | None = None, second_cus
         actor=second_customer, source_account=other.public_id, destination_account=wallet.public_id, amount=5_000,
         currency="ZAR", idempotency_key="demo-transfer-back-0001", reference="Change",
     )  # fmt: skip
+    # A bulk payment (POST /api/v1/transfers/batch/): two transfers, one call, all or nothing.
+    services.transfer_batch_create(
+        actor=customer,
+        transfers=[
+            {"source_account": wallet.public_id, "destination_account": other.public_id, "amount": amount,
+             "currency": "ZAR", "reference": reference, "idempotency_key": f"demo-bulk-{number:04d}"}
+            for number, (amount, reference) in enumerate([(15_000, "Stokvel November"), (8_000, "School fees share")])
+        ],
+    )  # fmt: skip

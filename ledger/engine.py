@@ -41,7 +41,7 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
-from compliance.audit import ActorType, AuditAction, audit_record, scrub_change_diff
+from compliance.audit import KNOWN_ACTIONS, ActorType, audit_record, scrub_change_diff
 from compliance.request_context import client_ip
 from ledger.exceptions import MESSAGES, LedgerError
 from ledger.models import (
@@ -171,7 +171,7 @@ def movement_atomic(*, single_statement: bool) -> contextlib.AbstractContextMana
 
 def _audit_columns(audit: MoveAudit) -> tuple[int | None, str, str | None, dict[str, Any]]:
     """(user_id, actor_type, source_ip, scrubbed extra diff), derived exactly as audit_record does."""
-    if audit.action not in AuditAction.values:
+    if audit.action not in KNOWN_ACTIONS:
         raise ValueError(f"Unknown audit action {audit.action!r}: add it to AuditAction.")
     actor = audit.actor
     user_pk = getattr(actor, "pk", None) if getattr(actor, "is_authenticated", False) else None

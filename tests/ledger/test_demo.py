@@ -17,7 +17,7 @@ def test_load_demo_ledger_twice_moves_money_once(django_user_model):
     load_demo_ledger(customer=customer)
     assert KycRecord.objects.get(user=customer).status == "verified"
     wallet = LedgerAccount.objects.get(owner=customer)
-    assert wallet.balance == 250_000 - 12_500 - 40_000 - 7_550 + 5_000
-    assert JournalEntry.objects.filter(entry_type="transfer").count() == 4
+    assert wallet.balance == 250_000 - 12_500 - 40_000 - 7_550 + 5_000 - 15_000 - 8_000
+    assert JournalEntry.objects.filter(entry_type="transfer").count() == 6  # four single, a bulk payment of two
     assert JournalEntry.objects.filter(entry_type="deposit").count() == 2
     assert check_ledger().ok
