@@ -14,8 +14,12 @@ with validation, a fresh Idempotency-Key, KYC and daily-limit checks, the locked
 ``ledger_move`` call and the ``audit_record`` call in the same transaction (its log output goes
 to /dev/null after being formatted and redacted, so its cost is counted).
 
+Bulk rows: the same workers calling ``ledger.services.transfer_batch_create`` with ``--batch``
+(default 100) transfers per call, each from the calling customer's wallet to a random other wallet,
+each with its own idempotency key and audit record; ops/s counts transfers, not calls.
+
 Extra rows: the ORM engine (same service, eight ORM statements instead of one function call),
-and deposits from 8 workers against 1 settlement shard vs the default 16 (ADR 0001).
+and deposits from 8 workers against 1 settlement shard vs the default 16 (ADR 0003).
 
 Where the time goes: every row also reports CPU milliseconds per operation on the client side
 (the worker processes' own user+system time, or pgbench's) and on the server side (the

@@ -6,7 +6,7 @@ Two implementations of the same algorithm (see the header of migration 0002 for 
 tests/ledger/test_engine_parity.py runs both on PostgreSQL and asserts identical outcomes.
 
 The movement's audit record (``MoveRequest.audit``) is written by the engine, with the postings:
-inside ledger_move on PostgreSQL (migration 0003: no extra round trip), by
+inside ledger_move on PostgreSQL (migration 0006: no extra round trip), by
 ``compliance.audit.audit_record`` on the ORM path. Both write the same columns and the same diff
 (tests/ledger/test_audit_in_function.py); a replay writes none.
 

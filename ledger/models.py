@@ -91,7 +91,7 @@ class LedgerAccount(models.Model):
     )
     kind = models.CharField(max_length=20, choices=AccountKind.choices)
     currency = models.CharField(max_length=3, default="ZAR", validators=[currency_validator])
-    # System accounts are split into shards so no single row serialises every deposit (ADR 0001).
+    # System accounts are split into shards so no single row serialises every deposit (ADR 0003).
     shard = models.PositiveSmallIntegerField(default=0)
     allow_negative = models.BooleanField(default=False)
     balance = models.BigIntegerField(default=0, help_text="Posted balance in minor units.")

@@ -8,7 +8,7 @@ and postings together, idempotent on (actor, Idempotency-Key)); a refused operat
 and public ids only, never ID numbers, bank account numbers or names.
 
 Money movements hand their audit record to the engine (``MoveRequest.audit``): on PostgreSQL
-ledger_move inserts it in the same statement as the postings (one round trip; migration 0003), on
+ledger_move inserts it in the same statement as the postings (one round trip; migration 0006), on
 the ORM engine ``audit_record`` is called right after the move. A movement whose only statement is
 that call runs without BEGIN/COMMIT (``engine.movement_atomic``): one statement is one transaction.
 """
