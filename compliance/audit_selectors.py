@@ -133,11 +133,3 @@ def events_to_csv(events: Iterable[dict[str, Any]]) -> str:
     for event in events:
         writer.writerow([_csv_cell(event.get(column)) for column in REPORT_COLUMNS])
     return out.getvalue()
-
-
-def error_csv(error: dict[str, Any]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(("error_code", "message"))
-    writer.writerow((_csv_cell(error.get("code", "")), _csv_cell(error.get("message", ""))))
-    return out.getvalue()

@@ -101,6 +101,26 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
+class JSONErrorsMixin:
+    """For API views that can also answer in a file format (CSV, ZIP): errors and OPTIONS
+    metadata are documents, so they are always rendered as JSON in the shape above, whatever
+    ``?format=`` or ``Accept`` asked for."""
+
+    def _answer_in_json(self) -> None:
+        from rest_framework.renderers import JSONRenderer
+
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+
+    def handle_exception(self, exc: Exception) -> Response:
+        self._answer_in_json()
+        return super().handle_exception(exc)
+
+    def options(self, request, *args: Any, **kwargs: Any) -> Response:
+        self._answer_in_json()
+        return super().options(request, *args, **kwargs)
+
+
 def _json_or_default(request: HttpRequest, code: str, message: str, status_code: int, default) -> HttpResponse:
     if request.path.startswith(ADMIN_PREFIX):
         return default()

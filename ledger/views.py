@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasRecentMFA
+from fintech.errors import JSONErrorsMixin
 from ledger import selectors, services
 from ledger.engine import MoveResult
 from ledger.exceptions import LedgerError
@@ -239,7 +240,7 @@ class StatementPagination(CursorPagination):
     max_page_size = 200
 
 
-class StatementView(generics.ListAPIView):
+class StatementView(JSONErrorsMixin, generics.ListAPIView):
     """An account's postings, newest first; ``?format=csv`` exports up to 10,000 lines as CSV."""
 
     serializer_class = StatementLineSerializer
@@ -249,12 +250,6 @@ class StatementView(generics.ListAPIView):
     @extend_schema(parameters=[OpenApiParameter("format", str, enum=["json", "csv"], required=False)])
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
-
-    def handle_exception(self, exc: Exception) -> Response:
-        # Errors keep the JSON error shape even when CSV was asked for.
-        self.request.accepted_renderer = JSONRenderer()
-        self.request.accepted_media_type = JSONRenderer.media_type
-        return super().handle_exception(exc)
 
     def get_queryset(self):
         account = selectors.wallet_get(viewer=self.request.user, public_id=self.kwargs["public_id"])

@@ -82,3 +82,22 @@ def test_admin_keeps_html_pages(client):
     response = client.get("/admin/login/")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        # Endpoints that can answer with a file: their errors are still the JSON shape.
+        ("/api/v1/dsar/{id}/download/?format=zip", 404, "not_found"),
+        ("/api/v1/accounts/{id}/statement/?format=csv", 404, "not_found"),
+        ("/api/v1/audit/reports/events/?format=csv", 403, "permission_denied"),
+    ],
+)
+def test_file_endpoints_answer_errors_in_json_whatever_format_was_asked(path, status, code):
+    import uuid
+
+    from tests.personas import make_api_client, make_customer
+
+    client = make_api_client(make_customer(), mfa=True)
+    assert_error_shape(client.get(path.format(id=uuid.uuid4())), status, code)

@@ -26,13 +26,13 @@ from compliance.audit import AuditAction, audit_record
 from compliance.audit_chain import chain_head, last_status, status_is_stale, unsealed_backlog, verify_and_alert
 from compliance.audit_selectors import (
     audit_events_for_auditor,
-    error_csv,
     event_as_dict,
     events_to_csv,
     is_auditor,
     parse_period_bound,
     report_summary,
 )
+from fintech.errors import JSONErrorsMixin
 
 
 class IsAuditor(BasePermission):
@@ -207,13 +207,10 @@ class CSVRenderer(BaseRenderer):
     charset = "utf-8"
 
     def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
-        if isinstance(data, dict) and "error" in data:
-            # Errors keep their code and message, as CSV so the client's parser copes.
-            return error_csv(data["error"]).encode()
         return events_to_csv(data.get("events", [])).encode()
 
 
-class AuditEventReportView(APIView):
+class AuditEventReportView(JSONErrorsMixin, APIView):
     """Events by action/actor/period as JSON (with counts) or CSV (``?format=csv``)."""
 
     permission_classes = [IsAuthenticated, IsAuditor]

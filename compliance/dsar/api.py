@@ -28,6 +28,7 @@ from compliance.audit import AuditAction, audit_record
 from compliance.dsar import selectors, services
 from compliance.dsar.export import export_read
 from compliance.models.dsar import DataSubjectRequest, DsarExport, DsarType
+from fintech.errors import JSONErrorsMixin
 
 
 class DsarConflict(APIException):
@@ -245,7 +246,7 @@ class ExportGone(APIException):
     default_detail = "The download window of this export has closed; file a new access request."
 
 
-class DsarDownloadView(APIView):
+class DsarDownloadView(JSONErrorsMixin, APIView):
     """The subject downloads their export (a recent MFA is required); every download is audited."""
 
     permission_classes = [IsAuthenticated, HasRecentMFA]

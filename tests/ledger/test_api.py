@@ -225,3 +225,11 @@ def test_reversal_endpoint_is_for_operations_with_mfa(customer, other_customer, 
     assert response.status_code == 201 and response.json()["reverses"] == created["id"]
     assert_error_shape(api_client(operations).post(url, {"reason": "again"}, format="json"), 409, "already_reversed")
     assert JournalEntry.objects.filter(reverses__public_id=created["id"]).count() == 1
+
+
+def test_options_on_the_statement_answers_json_even_when_csv_is_asked(customer):
+    """Found by the API fuzz test: OPTIONS ?format=csv crashed the CSV renderer with metadata (500)."""
+    alice, a_wallet = customer
+    response = api_client(alice).options(f"/api/v1/accounts/{a_wallet.public_id}/statement/?format=csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("application/json")
+    assert response.json()["name"]

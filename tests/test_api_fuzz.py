@@ -1,0 +1,80 @@
+"""API fuzzing (SPEC C10): schemathesis drives every /api/v1/ operation from the OpenAPI schema.
+
+Generated requests — valid and invalid bodies, query strings, path ids, headers — go through the
+whole WSGI stack (middleware, JWT authentication, throttles, views, the JSON error handler) as a
+signed-in customer with a recent MFA, on the real PostgreSQL in autocommit (``transactional_db``:
+each request commits or rolls back on its own, as in production). The promise checked: whatever
+arrives, the answer is never a 5xx, and every error is the JSON error shape of SPEC C1.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("api-fuzz")]
+
+# Enough to reach every operation's validation branches without making the suite slow.
+EXAMPLES_PER_OPERATION = 15
+
+
+@pytest.fixture(scope="session")
+def openapi_document(django_db_setup, django_db_blocker) -> dict:
+    """The schema /api/schema/ serves, generated once (no request, no database)."""
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.renderers import OpenApiJsonRenderer
+
+    with django_db_blocker.unblock():
+        document = SchemaGenerator().get_schema(request=None, public=True)
+    return json.loads(OpenApiJsonRenderer().render(document))
+
+
+@pytest.fixture
+def api_schema(openapi_document, transactional_db):
+    from fintech.wsgi import application
+
+    schema = schemathesis.openapi.from_dict(openapi_document).include(path_regex=r"^/api/v1/")
+    schema.app = application
+    return schema
+
+
+@pytest.fixture
+def customer_headers(transactional_db) -> dict[str, str]:
+    from tests.personas import make_api_client, make_customer
+
+    return {"Authorization": f"Bearer {make_api_client(make_customer(), mfa=True).tokens['access']}"}
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+def _assert_error_shape(response, case) -> None:
+    """Every 4xx is JSON carrying {"error": {"code", "message", "fields"?}} and nothing else."""
+    if not 400 <= response.status_code < 500:
+        return
+    where = f"{case.method} {case.formatted_path} {case.query} -> {response.status_code}"
+    assert response.headers.get("content-type", [""])[0].startswith("application/json"), (
+        where,
+        response.headers.get("Content-Type"),
+        response.content[:200],
+    )
+    body = response.json()
+    assert set(body) == {"error"}, (where, body)
+    assert {"code", "message"} <= set(body["error"]) <= {"code", "message", "fields"}, (where, body)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_no_generated_request_gets_a_server_error(case, customer_headers):
+    response = case.call(headers=customer_headers)
+    case.validate_response(response, checks=[not_a_server_error])
+    _assert_error_shape(response, case)
