@@ -2,8 +2,9 @@
 
 Generated requests — valid and invalid bodies, query strings, path ids, headers — go through the
 whole WSGI stack (middleware, JWT authentication, throttles, views, the JSON error handler) as a
-signed-in customer with a recent MFA, on the real PostgreSQL in autocommit (``transactional_db``:
-each request commits or rolls back on its own, as in production). The promise checked: whatever
+signed-in customer, operations staff and an auditor, each with a recent MFA (so every role's
+endpoints are reached past their permission checks), on the real PostgreSQL in autocommit
+(``transactional_db``: each request commits or rolls back on its own, as in production). The promise checked: whatever
 arrives, the answer is never a 5xx, and every error is the JSON error shape of SPEC C1.
 """
 
@@ -16,15 +17,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("api-fuzz")]
+pytestmark = pytest.mark.slow
 
-# Enough to reach every operation's validation branches without making the suite slow.
-EXAMPLES_PER_OPERATION = 15
+# Per operation and role: enough to reach the validation branches without making the suite slow.
+EXAMPLES_PER_OPERATION = 10
 
 
 @pytest.fixture(scope="session")
 def openapi_document(django_db_setup, django_db_blocker) -> dict:
-    """The schema /api/schema/ serves, generated once (no request, no database)."""
+    """The document /api/schema/ serves, generated once per session."""
     from drf_spectacular.generators import SchemaGenerator
     from drf_spectacular.renderers import OpenApiJsonRenderer
 
@@ -42,11 +43,27 @@ def api_schema(openapi_document, transactional_db):
     return schema
 
 
+def _bearer(role: str) -> dict[str, str]:
+    from tests.personas import make_api_client, make_customer, make_staff
+
+    user = make_customer() if role == "customer" else make_staff(role)
+    return {"Authorization": f"Bearer {make_api_client(user, mfa=True).tokens['access']}"}
+
+
+# One fixture per role: schemathesis resolves fixtures itself and does not take parametrized ones.
 @pytest.fixture
 def customer_headers(transactional_db) -> dict[str, str]:
-    from tests.personas import make_api_client, make_customer
+    return _bearer("customer")
 
-    return {"Authorization": f"Bearer {make_api_client(make_customer(), mfa=True).tokens['access']}"}
+
+@pytest.fixture
+def operations_headers(transactional_db) -> dict[str, str]:
+    return _bearer("operations")
+
+
+@pytest.fixture
+def auditor_headers(transactional_db) -> dict[str, str]:
+    return _bearer("auditor")
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
@@ -67,14 +84,33 @@ def _assert_error_shape(response, case) -> None:
     assert {"code", "message"} <= set(body["error"]) <= {"code", "message", "fields"}, (where, body)
 
 
-@schema.parametrize()
-@settings(
+FUZZ = settings(
     max_examples=EXAMPLES_PER_OPERATION,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
 )
-def test_no_generated_request_gets_a_server_error(case, customer_headers):
-    response = case.call(headers=customer_headers)
+
+
+def _check(case, headers: dict[str, str]) -> None:
+    response = case.call(headers=headers)
     case.validate_response(response, checks=[not_a_server_error])
     _assert_error_shape(response, case)
+
+
+@schema.parametrize()
+@FUZZ
+def test_a_customer_never_gets_a_server_error(case, customer_headers):
+    _check(case, customer_headers)
+
+
+@schema.parametrize()
+@FUZZ
+def test_operations_staff_never_get_a_server_error(case, operations_headers):
+    _check(case, operations_headers)
+
+
+@schema.parametrize()
+@FUZZ
+def test_an_auditor_never_gets_a_server_error(case, auditor_headers):
+    _check(case, auditor_headers)
