@@ -19,6 +19,10 @@ def quiet_logs() -> None:
                 handler.setStream(sink)
 
 
+# Each benchmark wallet's opening balance (R100 million): never the reason a transfer is refused.
+START_BALANCE = 10**10
+
+
 def fund_wallets(count: int) -> list[tuple[Any, str]]:
     """``count`` customers, KYC-verified at the top tier through the real services, each wallet
     funded with R100 million: [(user, wallet public id)]. Limits are raised so that transfers are
@@ -45,7 +49,7 @@ def fund_wallets(count: int) -> list[tuple[Any, str]]:
         services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=3)
         wallet = services.wallet_ensure(owner=user)
         services.deposit_create(
-            actor=user, account=wallet.public_id, amount=10**10, currency="ZAR", channel="eft",
+            actor=user, account=wallet.public_id, amount=START_BALANCE, currency="ZAR", channel="eft",
             funding_source="BENCH", idempotency_key=f"bench-fund-{number:06d}",
         )  # fmt: skip
         plan.append((user, str(wallet.public_id)))

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 _MISSING = object()
@@ -67,3 +70,25 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if value is None:
         return list(default or [])
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def database_config(url: str, **options: Any) -> dict[str, Any]:
+    """Django's DATABASES entry for ``url``, including a multi-host PostgreSQL URL.
+
+    ``postgres://user@h1:5432,h2:5433/db?target_session_attrs=read-write`` becomes HOST "h1,h2"
+    and PORT "5432,5433", which psycopg tries in order, keeping the first that accepts writes:
+    after a failover the app follows the promoted standby (docs/ARCHITECTURE.md, failover drill).
+    dj-database-url alone rejects such a URL. Bracketed IPv6 hosts are not supported in the list.
+    """
+    parts = urlsplit(url)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if "," not in hosts:
+        return dj_database_url.parse(url, **options)
+    pairs = [host.rsplit(":", 1) if ":" in host else [host, "5432"] for host in hosts.split(",")]
+    if any(not host or not port.isdigit() for host, port in pairs):
+        raise ImproperlyConfigured("DATABASE_URL: every host of a multi-host URL needs the form host[:port].")
+    first = f"{userinfo}{at}{pairs[0][0]}:{pairs[0][1]}"
+    config = dj_database_url.parse(urlunsplit(parts._replace(netloc=first)), **options)
+    config["HOST"] = ",".join(host for host, _ in pairs)
+    config["PORT"] = ",".join(port for _, port in pairs)
+    return config

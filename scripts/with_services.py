@@ -66,13 +66,13 @@ def wait_for(host: str, port: int, what: str, seconds: float = 30) -> None:
 def find_postgres_bin() -> Path | None:
     on_path = shutil.which("initdb")
     if on_path:
-        return Path(on_path).parent
+        return Path(on_path).resolve().parent  # a symlink on PATH: the real server bin directory
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
     candidates += sorted(glob.glob("/usr/local/opt/postgresql*/bin/initdb"), reverse=True)
     return Path(candidates[0]).parent if candidates else None
 
 
-def _as_unprivileged(workdir: Path) -> tuple[list[str], int | None]:
+def as_unprivileged(workdir: Path) -> tuple[list[str], int | None]:
     """PostgreSQL refuses to run as root: run it as the 'postgres' (or 'nobody') account."""
     if os.geteuid() != 0:
         return [], None
@@ -109,7 +109,7 @@ class Services:
             raise SystemExit(HOW_TO_GET_THEM)
         data = self.workdir() / "pgdata"
         data.mkdir()
-        prefix, _ = _as_unprivileged(self.workdir())
+        prefix, _ = as_unprivileged(self.workdir())
         port = free_port()
         subprocess.run(
             [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],

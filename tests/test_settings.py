@@ -124,3 +124,28 @@ def test_the_logging_check_flags_a_handler_without_redaction(settings):
     settings.LOGGING = {**settings.LOGGING, "handlers": {"leaky": {"class": "logging.StreamHandler"}}}
     errors = check_logging_redacts_pii(None)
     assert [error.id for error in errors] == ["fintech.E001"]
+
+
+def test_a_multi_host_database_url_lists_every_host_for_psycopg():
+    from fintech.env import database_config
+
+    config = database_config(
+        "postgres://app@db-a:5432,db-b:5433,db-c/fintech?target_session_attrs=read-write",
+        conn_max_age=60,
+    )
+    assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == (
+        "db-a,db-b,db-c", "5432,5433,5432", "fintech", "app",
+    )  # fmt: skip
+    assert config["OPTIONS"]["target_session_attrs"] == "read-write"
+    assert config["CONN_MAX_AGE"] == 60
+    single = database_config("postgres://app@db-a:5432/fintech")
+    assert (single["HOST"], single["PORT"]) == ("db-a", 5432)
+
+
+def test_a_malformed_multi_host_database_url_fails_loudly():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from fintech.env import database_config
+
+    with pytest.raises(ImproperlyConfigured, match="host\\[:port\\]"):
+        database_config("postgres://app@db-a:5432,:5433/fintech")

@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
 from csp.constants import NONE, SELF
 
-from fintech.env import env_bool, env_int, env_list, env_str
+from fintech.env import database_config, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("FINTECH_VAR_DIR", str(BASE_DIR / "var")))
@@ -95,10 +94,7 @@ TEMPLATES = [
 # (postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write) so the app follows a
 # promoted standby. Without DATABASE_URL the dev profile uses embedded SQLite.
 DATABASE_URL = env_str("DATABASE_URL", "")
-if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
-else:
-    DATABASES = {}
+DATABASES = {"default": database_config(DATABASE_URL, conn_max_age=60, conn_health_checks=True)} if DATABASE_URL else {}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and Celery broker -----------------------------------------------------------

@@ -7,8 +7,7 @@ throttles and Celery queues never bleed between workers.
 
 import os
 
-import dj_database_url
-
+from fintech.env import database_config
 from fintech.settings.base import *  # noqa: F403
 
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
@@ -17,7 +16,7 @@ _worker_index = int(_worker[2:]) if _worker.startswith("gw") and _worker[2:].isd
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fintech")
 if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
     raise RuntimeError("Tests run against PostgreSQL only: DATABASE_URL must be a postgres:// URL.")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+DATABASES = {"default": database_config(DATABASE_URL, conn_max_age=0)}
 # The audit table refuses TRUNCATE; Django empties all tables with one TRUNCATE between
 # transactional tests, so test sessions (superuser only) opt in (see compliance/models/audit.py).
 DATABASES["default"]["OPTIONS"] = {"options": "-c fintech.audit_truncate=allow"}
