@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench drill ci lint bandit secrets migrations-check deploy-check sbom audit-deps install clean
+.PHONY: run test bench drill restore-drill ci lint bandit secrets migrations-check deploy-check sbom audit-deps install clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11+ is required (found %d.%d)" % sys.version_info[:2])'
@@ -61,6 +61,11 @@ deploy-check: install
 # primary killed, the standby promoted; proves RPO 0, the ledger's invariants and the RTO.
 drill: install
 	$(BIN)/python scripts/failover_drill.py
+
+# Restore drill: base backup + WAL archive, transfers around a named restore point, the primary
+# destroyed, a point-in-time restore; proves what comes back (and what must not).
+restore-drill: install
+	$(BIN)/python scripts/restore_drill.py
 
 # Supply chain (SPEC C10): the runtime SBOM (CycloneDX, var/sbom/) and a pip-audit of the same set
 # that says INCOMPLETE instead of passing when no vulnerability source is reachable.

@@ -35,7 +35,6 @@ import json
 import multiprocessing
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -46,75 +45,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "scripts")]
 
-from with_services import as_unprivileged, find_postgres_bin, free_port  # noqa: E402 - after the path
+from pg_cluster import Node, copy_node, new_node, server_bin  # noqa: E402 - after the path
 
 
-def server_bin() -> Path:
-    """The newest PostgreSQL server bin directory on this machine (initdb, pg_ctl, pg_basebackup)."""
-    folder = find_postgres_bin()
-    if folder is None or not (folder / "pg_basebackup").exists():
-        raise SystemExit("failover drill: no PostgreSQL server binaries (initdb, pg_basebackup) on this machine")
-    return folder
-
-
-def _gone(pid: int) -> bool:
-    """The process has exited (or is a zombie waiting for its parent: it runs nothing any more)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
-
-
-class Node:
-    def __init__(self, bin_dir: Path, data: Path, port: int, prefix: list[str]) -> None:
-        self.bin, self.data, self.port, self.prefix = bin_dir, data, port, prefix
-
-    def tool(self, name: str, *args: str) -> subprocess.CompletedProcess:
-        # As an unprivileged account when we are root (PostgreSQL refuses root), like with_services.
-        return subprocess.run([*self.prefix, str(self.bin / name), *args], check=True, capture_output=True, text=True)
-
-    def configure(self, **settings: str) -> None:
-        with open(self.data / "postgresql.auto.conf", "a") as conf:
-            for key, value in settings.items():
-                conf.write(f"{key} = '{value}'\n")
-
-    def start(self) -> None:
-        self.tool("pg_ctl", "-D", str(self.data), "-l", str(self.data / "server.log"), "-w", "-t", "60", "start")
-
-    def sql(self, statement: str, dbname: str = "postgres") -> list[tuple]:
-        import psycopg
-
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=dbname, autocommit=True) as c:
-            cursor = c.execute(statement)
-            return cursor.fetchall() if cursor.description else []
-
-    def kill(self) -> None:
-        """SIGKILL the postmaster and every backend: the machine is gone, nothing shuts down cleanly."""
-        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-        pgrep = subprocess.run(["pgrep", "-P", str(postmaster)], check=False, capture_output=True, text=True)
-        children = pgrep.stdout.split()
-        for pid in [postmaster, *map(int, children)]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        while not all(map(_gone, [postmaster, *map(int, children)])):
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError):
-            self.tool("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
-
-
-def build_pair(bin_dir: Path, work: Path) -> tuple[Node, Node]:
-    prefix, _ = as_unprivileged(work)
-    primary = Node(bin_dir, work / "primary", free_port(), prefix)
-    primary.tool("initdb", "-D", str(primary.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-    primary.configure(
-        port=str(primary.port), listen_addresses="127.0.0.1", unix_socket_directories=str(work),
-        wal_level="replica", max_wal_senders="4", wal_keep_size="256MB",
-        synchronous_standby_names="standby1", synchronous_commit="on", shared_buffers="64MB",
+def build_pair(work: Path) -> tuple[Node, Node]:
+    primary = new_node(
+        work, "primary", wal_level="replica", max_wal_senders="4", wal_keep_size="256MB",
+        synchronous_standby_names="standby1", synchronous_commit="on",
     )  # fmt: skip
     primary.start()
-    standby = Node(bin_dir, work / "standby", free_port(), prefix)
+    standby = copy_node(primary, work, "standby")
     primary.tool(
         "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", "-D", str(standby.data),
         "-X", "stream", "-R",
@@ -257,10 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
 
-    bin_dir = server_bin()
+    server_bin()  # fail early, with one clear message, where there are no server binaries
     with tempfile.TemporaryDirectory(prefix="fintech-drill-") as folder:
         work = Path(folder)
-        primary, standby = build_pair(bin_dir, work)
+        primary, standby = build_pair(work)
         try:
             primary.sql("CREATE DATABASE drill")
             url = (
