@@ -8,4 +8,6 @@ class FintechConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self) -> None:
-        from fintech import checks  # noqa: F401  (registers the system checks)
+        from fintech import checks, metrics  # noqa: F401  (registers the system checks)
+
+        metrics.register()

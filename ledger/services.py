@@ -46,6 +46,7 @@ from ledger.engine import (
 )
 from ledger.exceptions import LedgerError
 from ledger.kyc import is_valid_sa_id
+from ledger.metrics import counted
 from ledger.models import (
     AccountKind,
     BankAccount,
@@ -118,6 +119,7 @@ def _as_uuid(value: Any) -> uuid.UUID:
 # --- money movement ---------------------------------------------------------------------------------
 
 
+@counted("deposit")
 def deposit_create(
     *,
     actor: AbstractBaseUser,
@@ -176,6 +178,7 @@ def deposit_create(
     return result
 
 
+@counted("withdrawal")
 def withdrawal_create(
     *,
     actor: AbstractBaseUser,
@@ -226,6 +229,7 @@ def withdrawal_create(
     return result
 
 
+@counted("transfer")
 def transfer_create(
     *,
     actor: AbstractBaseUser,
@@ -271,6 +275,7 @@ def transfer_create(
     return result
 
 
+@counted("transfer")
 def transfer_batch_create(
     *, actor: AbstractBaseUser, transfers: Sequence[Mapping[str, Any]], request: HttpRequest | None = None
 ) -> list[MoveResult]:
@@ -326,6 +331,7 @@ def _batch_item(transfer: Mapping[str, Any]) -> BatchItem:
     return BatchItem(source, destination, amount, currency, key, fingerprint, reference)
 
 
+@counted("reversal")
 def reversal_create(
     *, actor: AbstractBaseUser, entry: uuid.UUID | str, reason: str, request: HttpRequest | None = None
 ) -> MoveResult:

@@ -27,3 +27,17 @@ def test_a_bearer_token_opens_it_from_anywhere(client, settings):
         "/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer scrape-token-for-tests-0123456789"
     )
     assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_celery_queue_depth_is_read_from_the_redis_broker(client, settings):
+    import redis
+
+    connection = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    connection.delete("celery")
+    connection.rpush("celery", "a-message", "another")
+    try:
+        scraped = client.get("/metrics", REMOTE_ADDR="10.1.2.3").content.decode()
+    finally:
+        connection.delete("celery")
+    assert 'fintech_celery_queue_depth{queue="celery"} 2.0' in scraped
