@@ -33,6 +33,8 @@ bench: install
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_ledger.py $(BENCH_ARGS)
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_audit.py
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_retention.py
+	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_api.py
+	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_dsar.py
 
 lint: install
 	$(BIN)/ruff check .
