@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "scripts")]
 
-from bench_ledger import _url_parts, _with_db, drop_database, recreate_database  # noqa: E402
+from bench_ledger import drop_database, scratch_database  # noqa: E402
 from with_services import free_port  # noqa: E402
 
 BATCH = 20
@@ -45,24 +45,13 @@ BATCH = 20
 
 def prepare(url: str, wallets: int) -> list[dict]:
     """Migrate, fund ``wallets`` verified customers, and mint each an access token (recent MFA)."""
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "fintech.settings.dev"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=env)
-    os.environ.update(env)
-    import django
+    from bench_common import app_on
 
-    django.setup()
-    from bench_common import fund_wallets, quiet_logs
-    from django.db import connections
-
+    plan = app_on(url, wallets)  # sets Django up: imports of the app come after
     from accounts.tokens import token_pair_for
 
-    quiet_logs()
-    customers = [
-        {"token": token_pair_for(user, mfa_at=int(time.time()))["access"], "wallet": wallet}
-        for user, wallet in fund_wallets(wallets)
-    ]
-    connections.close_all()
-    return customers
+    now = int(time.time())
+    return [{"token": token_pair_for(user, mfa_at=now)["access"], "wallet": wallet} for user, wallet in plan]
 
 
 def serve(url: str, port: int) -> subprocess.Popen:
@@ -158,17 +147,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent client processes")
     parser.add_argument("--wallets", type=int, default=200)
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("bench_api: DATABASE_URL must point at PostgreSQL (use `make bench`).")
-    parts = _url_parts(url)
-    name = f"{parts['dbname']}_bench_api"
-    recreate_database(parts, name)
+    parts, name, url = scratch_database("api")
     server = None
     try:
-        customers = prepare(_with_db(url, name), args.wallets)
+        customers = prepare(url, args.wallets)
         port = free_port()
-        server = serve(_with_db(url, name), port)
+        server = serve(url, port)
         kinds = ("healthz", "transfer", "batch")
         rows = {kind: run_row(kind, port, customers, args.clients, args.duration) for kind in kinds}
     finally:

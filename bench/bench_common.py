@@ -1,12 +1,17 @@
-"""Pieces the benchmark scripts share (imported after each script has set Django up)."""
+"""Pieces the benchmark and drill scripts share (Django-dependent helpers import it lazily)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def quiet_logs() -> None:
@@ -53,6 +58,23 @@ def fund_wallets(count: int) -> list[tuple[Any, str]]:
             funding_source="BENCH", idempotency_key=f"bench-fund-{number:06d}",
         )  # fmt: skip
         plan.append((user, str(wallet.public_id)))
+    return plan
+
+
+def app_on(url: str, wallets: int) -> list[tuple[Any, str]]:
+    """Migrate the database at ``url``, set Django up on it in this process (dev profile, quiet
+    logs) and fund ``wallets`` verified customers: [(user, wallet public id)]."""
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "fintech.settings.dev", "LOG_LEVEL": "WARNING"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=env)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    quiet_logs()
+    plan = fund_wallets(wallets)
+    from django.db import connections
+
+    connections.close_all()
     return plan
 
 

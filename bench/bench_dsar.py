@@ -13,8 +13,6 @@ and writing the ZIP (JSON + one CSV per table), then encrypting the bundle (AES-
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import time
 import uuid
@@ -23,27 +21,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bench_ledger import _url_parts, _with_db, drop_database, recreate_database  # noqa: E402
+from bench_ledger import drop_database, scratch_database  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postings", type=int, default=10_000)
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("bench_dsar: DATABASE_URL must point at PostgreSQL (use `make bench`).")
-    parts = _url_parts(url)
-    name = f"{parts['dbname']}_bench_dsar"
-    recreate_database(parts, name)
-    env = {**os.environ, "DATABASE_URL": _with_db(url, name), "DJANGO_SETTINGS_MODULE": "fintech.settings.dev"}
+    parts, name, url = scratch_database("dsar")
     try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=env)
-        os.environ.update(env)
-        import django
+        from bench_common import app_on
 
-        django.setup()
-        from bench_common import fund_wallets, quiet_logs
+        (subject, wallet), (_, other) = app_on(url, 2)
         from django.db import connections
         from django.utils import timezone
 
@@ -52,8 +41,6 @@ def main() -> int:
         from compliance.dsar.export import build_bundle
         from ledger import services
 
-        quiet_logs()
-        (subject, wallet), (_, other) = fund_wallets(2)
         made = 0
         while made < args.postings:
             size = min(100, args.postings - made)

@@ -85,6 +85,17 @@ def drop_database(parts: dict[str, str], name: str) -> None:
     _admin_sql(parts, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def scratch_database(suffix: str) -> tuple[dict[str, str], str, str]:
+    """A fresh, empty database beside DATABASE_URL's: (its URL parts, its name, its URL)."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit(f"{Path(sys.argv[0]).name}: DATABASE_URL must point at PostgreSQL (use `make bench`).")
+    parts = _url_parts(url)
+    name = f"{parts['dbname']}_bench_{suffix}"
+    recreate_database(parts, name)
+    return parts, name, _with_db(url, name)
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 

@@ -31,11 +31,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import multiprocessing
-import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "scripts")]
 
-from pg_cluster import Node, copy_node, new_node, server_bin  # noqa: E402 - after the path
+from pg_cluster import Node, copy_node, new_node, print_summary, server_bin  # noqa: E402 - after the path
 
 
 def build_pair(work: Path) -> tuple[Node, Node]:
@@ -76,20 +73,9 @@ def build_pair(work: Path) -> tuple[Node, Node]:
 
 
 def setup_app(url: str, wallets: int) -> list[tuple[int, str]]:
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "fintech.settings.dev", "LOG_LEVEL": "WARNING"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=env)
-    os.environ.update(env)
-    import django
+    from bench_common import app_on
 
-    django.setup()
-    from bench_common import fund_wallets, quiet_logs
-
-    quiet_logs()
-    plan = [(user.pk, wallet) for user, wallet in fund_wallets(wallets)]
-    from django.db import connections
-
-    connections.close_all()
-    return plan
+    return [(user.pk, wallet) for user, wallet in app_on(url, wallets)]
 
 
 def _worker(seed: int, plan: list, until: float, results) -> None:
@@ -231,12 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         and checks["wallets_conserved"] and rto is not None and rto <= args.rto_target
         and load["before_kill"] > 0
     )  # fmt: skip
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            print(f"{key:<28} {value}")
-    return 0 if summary["ok"] else 1
+    return print_summary(summary, as_json=args.json)
 
 
 if __name__ == "__main__":

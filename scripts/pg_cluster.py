@@ -7,6 +7,7 @@ unprivileged account when we are root (PostgreSQL refuses root), in a directory 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -87,3 +88,14 @@ def copy_node(source: Node, work: Path, name: str) -> Node:
     """A node for a data directory another tool fills (pg_basebackup, a restore): not initdb'd."""
     prefix, _ = as_unprivileged(work)
     return Node(source.bin, work / name, free_port(), prefix)
+
+
+def print_summary(summary: dict, *, as_json: bool) -> int:
+    """Print a drill's findings (one JSON object, or a two-column table); exit 0 only if ``ok``."""
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        width = max(map(len, summary)) + 2
+        for key, value in summary.items():
+            print(f"{key:<{width}} {value}")
+    return 0 if summary["ok"] else 1

@@ -25,7 +25,6 @@ Exit status 0 only if every check holds.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
 import sys
@@ -38,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "scripts")]
 
 from failover_drill import setup_app  # noqa: E402 - after the path
-from pg_cluster import copy_node, new_node, server_bin  # noqa: E402
+from pg_cluster import copy_node, new_node, print_summary, server_bin  # noqa: E402
 
 
 def transfers(plan: list, count: int, rng: random.Random, tag: str) -> list[tuple[str, int]]:
@@ -175,12 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["phase_a_restored"] == summary["phase_a_transfers"] > 0
         and summary["phase_b_restored"] == 0 and summary["ledger_ok"] and summary["wallets_conserved"]
     )  # fmt: skip
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            print(f"{key:<22} {value}")
-    return 0 if summary["ok"] else 1
+    return print_summary(summary, as_json=args.json)
 
 
 if __name__ == "__main__":
