@@ -2,7 +2,8 @@
 
 A token is refused when the user is gone or deactivated, or when its ``epoch`` claim differs from
 the user's ``auth_epoch`` (bumped by password change/reset, deactivation and revocation), so
-those events cut off access tokens at once rather than when they expire.
+those events cut off access tokens at once rather than when they expire; and when that one access
+token was revoked by a logout (its jti on the cache denylist, ``accounts.tokens.revoke_access``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 
 from accounts.models import User
-from accounts.tokens import EPOCH_CLAIM
+from accounts.tokens import EPOCH_CLAIM, access_revoked
 
 
 class PlatformJWTAuthentication(JWTAuthentication):
@@ -31,6 +32,6 @@ class PlatformJWTAuthentication(JWTAuthentication):
             raise AuthenticationFailed("The token is not valid.", code="token_not_valid") from exc
         if not user.is_active:
             raise AuthenticationFailed("The token is not valid.", code="token_not_valid")
-        if validated_token.get(EPOCH_CLAIM) != user.auth_epoch:
+        if validated_token.get(EPOCH_CLAIM) != user.auth_epoch or access_revoked(validated_token):
             raise AuthenticationFailed("The token has been revoked: log in again.", code="token_revoked")
         return user

@@ -40,7 +40,7 @@ from accounts.lockout import is_locked_out, lockout_key, record_failed_attempt
 from accounts.models import BackupCode, TOTPDevice, User, backup_code_digest
 from accounts.permissions import MFA_CLAIM
 from accounts.phone import phone_to_e164
-from accounts.tokens import EPOCH_CLAIM, token_pair_for
+from accounts.tokens import EPOCH_CLAIM, revoke_access, token_pair_for
 from compliance.audit import ActorType, AuditAction, audit_record, build_change_diff
 
 BACKUP_CODE_COUNT = 10
@@ -495,8 +495,12 @@ def token_refresh(*, request: HttpRequest, raw_refresh: str) -> dict[str, str]:
     return tokens
 
 
-def logout(*, actor: User, raw_refresh: str, request: HttpRequest | None = None) -> None:
-    """Revoke the caller's refresh token (the access token dies with its short lifetime)."""
+def logout(*, actor: User, raw_refresh: str, access: Any = None, request: HttpRequest | None = None) -> None:
+    """Revoke the caller's refresh token and, once that commits, the access token they called with.
+
+    Access tokens minted earlier by refreshes of the same session are not known here; they expire
+    within their short lifetime (``ACCESS_TOKEN_LIFETIME``, 5 minutes).
+    """
     invalid = ValidationError({"refresh": ["The refresh token is not valid."]})
     try:
         refresh = RefreshToken(raw_refresh)
@@ -510,6 +514,8 @@ def logout(*, actor: User, raw_refresh: str, request: HttpRequest | None = None)
             raise invalid
         BlacklistedToken.objects.get_or_create(token=outstanding)
         _audit(AuditAction.LOGOUT, actor=actor, request=request, channel="api")
+        if access is not None:
+            transaction.on_commit(lambda: revoke_access(access))
 
 
 def session_expire(*, request: HttpRequest) -> None:

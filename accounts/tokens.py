@@ -47,6 +47,26 @@ from compliance.audit import ActorType, AuditAction, audit_record
 from compliance.secrets_providers import SecretNotFound, get_secrets_provider
 
 EPOCH_CLAIM = "epoch"
+_REVOKED_ACCESS = "jwt:revoked-access:{jti}"
+
+
+def revoke_access(token: Any) -> None:
+    """Refuse this access token from now until it expires (logout): its jti goes on a denylist
+    in the shared cache, kept exactly as long as the token could still be presented."""
+    from django.core.cache import cache
+
+    if token.get(api_settings.TOKEN_TYPE_CLAIM) != "access":
+        return
+    remaining = int(token["exp"] - time.time())
+    if remaining > 0:
+        cache.set(_REVOKED_ACCESS.format(jti=token[api_settings.JTI_CLAIM]), 1, timeout=remaining + 1)
+
+
+def access_revoked(token: Any) -> bool:
+    from django.core.cache import cache
+
+    jti = token.get(api_settings.JTI_CLAIM)
+    return jti is not None and cache.get(_REVOKED_ACCESS.format(jti=jti)) is not None
 
 
 def token_pair_for(user: Any, *, mfa_at: int | None) -> dict[str, str]:

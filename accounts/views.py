@@ -85,7 +85,7 @@ class LogoutView(PrivateAuthView):
     @extend_schema(request=RefreshSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
         data = _valid(RefreshSerializer, request)
-        services.logout(actor=request.user, raw_refresh=data["refresh"], request=request._request)
+        services.logout(actor=request.user, raw_refresh=data["refresh"], access=request.auth, request=request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -186,3 +186,19 @@ def test_a_bumped_epoch_revokes_access_tokens_at_once(customer):
     client = make_api_client(customer)
     User.objects.filter(pk=customer.pk).update(auth_epoch=5)
     assert_error(client.get(ME), 401, "token_revoked")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_logout_also_revokes_the_access_token_it_was_called_with_and_only_that_one(customer):
+    from django.core.cache import cache
+
+    cache.clear()
+    client, other_device = make_api_client(customer), make_api_client(customer)
+    assert client.get(ME).status_code == 200
+    assert client.post("/api/v1/auth/logout/", {"refresh": client.tokens["refresh"]}).status_code == 204
+    assert_error(client.get(ME), 401, "token_revoked")  # not 5 more minutes of access
+    assert other_device.get(ME).status_code == 200  # another session of the same user is untouched
+    # The denylist entry lives as long as the token could be presented, not forever.
+    redis = cache._cache.get_client(write=False)
+    (key,) = redis.keys("*jwt:revoked-access:*")
+    assert 0 < redis.ttl(key) <= 5 * 60 + 1
