@@ -342,14 +342,14 @@ def _batch_item_request(r: BatchRequest, item: BatchItem) -> MoveRequest:
 
 
 def _resolve_batch(r: BatchRequest) -> tuple[dict, dict]:
-    """Steps 2: every item's source (the actor's own wallet) and destination (a wallet), checked."""
+    """Step 2: every item's source (the actor's own wallet) and destination (a wallet), checked."""
     wallets = LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET)
     sources = {a.public_id: a for a in wallets.filter(owner_id=r.actor_id, public_id__in={i.source for i in r.items})}
     destinations = {a.public_id: a for a in wallets.filter(public_id__in={i.destination for i in r.items})}
     checks = {
         "not_found": lambda item, source, destination: source is None or destination is None,
         "currency_mismatch": lambda item, source, destination: (
-            item.currency not in {source.currency} & {destination.currency}
+            source.currency != item.currency or destination.currency != item.currency
         ),
         "same_account": lambda item, source, destination: source.pk == destination.pk,
     }

@@ -119,6 +119,18 @@ def test_a_refused_item_refuses_the_whole_batch_and_changes_nothing(  # noqa: PL
     assert _ledger_state() == before
 
 
+def test_a_destination_in_another_currency_refuses_the_batch(engine, three):
+    (alice, a_wallet), (_, b_wallet), (_, c_wallet) = three
+    LedgerAccount.objects.filter(pk=c_wallet.pk).update(currency="USD")
+    before = _ledger_state()
+    with pytest.raises(LedgerError) as refused:
+        services.transfer_batch_create(
+            actor=alice, transfers=[_item(a_wallet, b_wallet, 1), _item(a_wallet, c_wallet, 1)]
+        )
+    assert (refused.value.code, refused.value.item) == ("currency_mismatch", 1)
+    assert _ledger_state() == before
+
+
 def test_the_daily_limit_counts_across_the_batch(engine, make_customer, settings):
     settings.LEDGER_KYC_DAILY_LIMITS = {1: 5_000}
     alice, a_wallet = make_customer(balance=100_000, tier=1)
