@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from auditlog.models import LogEntry
@@ -44,6 +45,15 @@ PII = {
     "date_of_birth": "1980-01-01",
 }
 PII_VALUES = [*PII.values(), "0825550199", "4111 1111 1111 1111"]
+
+
+def assert_absent(value: str, text: str) -> None:
+    """``value`` nowhere in ``text``. A short number (the CVV) is looked for as a whole number:
+    as a substring it turns up by chance, e.g. in a timestamp's microseconds ("46.737020")."""
+    if value.isdigit() and len(value) < 6:
+        assert not re.search(rf"(?<!\d){value}(?!\d)", text), value
+    else:
+        assert value not in text
 
 
 def _all_change_diffs_as_text() -> str:
@@ -91,7 +101,7 @@ def test_no_pii_reaches_any_change_diff(make_user):
 
     text = _all_change_diffs_as_text()
     for value in PII_VALUES:
-        assert value not in text
+        assert_absent(value, text)
     assert "Tee" not in text
     kyc = AuditEvent.objects.get(action=AuditAction.KYC_VERIFY).change_diff
     assert kyc["after"] == dict.fromkeys(PII, MASK)
@@ -183,7 +193,7 @@ def test_the_change_trail_masks_pi_fully_and_excludes_credentials(make_user):
     assert "password" not in changes
     stored = json.dumps(list(LogEntry.objects.values_list("changes", "changes_text", "object_repr", "serialized_data")))
     for value in PII_VALUES:
-        assert value not in stored
+        assert_absent(value, stored)
 
 
 def test_otp_models_are_refused_by_the_registration_helper():
