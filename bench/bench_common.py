@@ -61,10 +61,13 @@ def fund_wallets(count: int) -> list[tuple[Any, str]]:
     return plan
 
 
-def app_on(url: str, wallets: int) -> list[tuple[Any, str]]:
+def app_on(url: str, wallets: int, **environment: str) -> list[tuple[Any, str]]:
     """Migrate the database at ``url``, set Django up on it in this process (dev profile, quiet
-    logs) and fund ``wallets`` verified customers: [(user, wallet public id)]."""
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "fintech.settings.dev", "LOG_LEVEL": "WARNING"}
+    logs, plus ``environment``) and fund ``wallets`` verified customers: [(user, wallet public id)]."""
+    env = {
+        **os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "fintech.settings.dev", "LOG_LEVEL": "WARNING",
+        **environment,
+    }  # fmt: skip
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, env=env)
     os.environ.update(env)
     import django

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import HasRecentMFA
+from fintech.db_router import reporting_reads
 from fintech.errors import JSONErrorsMixin
 from ledger import selectors, services
 from ledger.engine import MoveResult
@@ -260,8 +261,9 @@ class StatementView(JSONErrorsMixin, generics.ListAPIView):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if getattr(request.accepted_renderer, "format", None) != "csv":
             return super().list(request, *args, **kwargs)
-        lines = self.get_queryset()[:STATEMENT_CSV_MAX_ROWS]
-        response = Response(self.get_serializer(lines, many=True).data)
+        with reporting_reads():  # the export reads the replica when there is one
+            lines = self.get_queryset()[:STATEMENT_CSV_MAX_ROWS]
+            response = Response(self.get_serializer(lines, many=True).data)
         response["Content-Disposition"] = f'attachment; filename="statement-{self.kwargs["public_id"]}.csv"'
         return response
 

@@ -95,6 +95,14 @@ TEMPLATES = [
 # promoted standby. Without DATABASE_URL the dev profile uses embedded SQLite.
 DATABASE_URL = env_str("DATABASE_URL", "")
 DATABASES = {"default": database_config(DATABASE_URL, conn_max_age=60, conn_health_checks=True)} if DATABASE_URL else {}
+# Optional read replica for reports and exports (fintech/db_router.py): a hot standby's URL.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+if DATABASE_URL and DATABASE_REPLICA_URL:
+    DATABASES["replica"] = {
+        **database_config(DATABASE_REPLICA_URL, conn_max_age=60, conn_health_checks=True),
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["fintech.db_router.ReportReadsRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and Celery broker -----------------------------------------------------------

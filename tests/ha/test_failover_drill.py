@@ -41,6 +41,7 @@ def test_killing_the_primary_under_load_loses_no_acknowledged_transfer():
     assert summary["duplicate_keys"] == 0, summary  # retries with the same key made nothing twice
     assert summary["ledger_ok"] and summary["wallets_conserved"], summary
     assert summary["rto_seconds"] is not None and summary["rto_seconds"] <= 30, summary
+    assert summary["report_reads_on_standby"], summary  # DATABASE_REPLICA_URL: reports read the standby
     assert summary["ok"] and returncode == 0
 
 
