@@ -44,7 +44,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
-from bench_common import fund_wallets, quiet_logs
+from bench_common import app_on
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -166,28 +166,11 @@ def run_pgbench(parts: dict[str, str], name: str, duration: int, clients: int, s
 # --- the ledger side -----------------------------------------------------------------------------
 
 
-def _django(ledger_url: str) -> None:
-    os.environ["DATABASE_URL"] = ledger_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "fintech.settings.dev"
-    os.environ.setdefault("LOG_LEVEL", "INFO")
-    import django
-
-    django.setup()
-    quiet_logs()
-
-
 def setup_ledger(ledger_url: str, wallets: int) -> list[tuple[int, str]]:
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT, check=True,
-        env={**os.environ, "DATABASE_URL": ledger_url, "DJANGO_SETTINGS_MODULE": "fintech.settings.dev"},
-    )  # fmt: skip
-    _django(ledger_url)
-    plan = [(user.pk, wallet) for user, wallet in fund_wallets(wallets)]
-    from django.db import connections
-
-    connections.close_all()
-    return plan
+    # INFO, not app_on's WARNING: the service's log records are built and redacted (then sent to
+    # /dev/null), so their cost is part of every row.
+    plan = app_on(ledger_url, wallets, LOG_LEVEL=os.environ.get("LOG_LEVEL", "INFO"))
+    return [(user.pk, wallet) for user, wallet in plan]
 
 
 def _batch(rng: random.Random, plan: list, size: int) -> tuple[int, list[dict]]:
@@ -274,7 +257,7 @@ def run_ledger(kind: str, engine: str, shards: int, plan: list, workers: int, se
     }
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-d", "--duration", type=int, default=30, help="seconds per row (default 30)")
     parser.add_argument("--clients", type=int, default=8, help="pgbench clients and max ledger workers")
@@ -283,6 +266,13 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=100, help="transfers per bulk payment (default 100)")
     parser.add_argument("--quick", action="store_true", help="only pgbench and the PL/pgSQL transfer rows")
     args = parser.parse_args()
+    if args.wallets <= args.batch:
+        parser.error("--wallets must exceed --batch (a bulk payment pays --batch other wallets)")
+    return args
+
+
+def main() -> int:
+    args = _arguments()
 
     url = os.environ.get("DATABASE_URL")
     if not url or not url.startswith(("postgres://", "postgresql://")):

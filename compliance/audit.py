@@ -86,8 +86,9 @@ class ActorType(models.TextChoices):
     ANONYMOUS = "anonymous"
 
 
-# Checked on every write (AuditAction.values rebuilds its list on each access).
+# Checked on every write (a choices class's .values rebuilds its list on each access).
 KNOWN_ACTIONS = frozenset(AuditAction.values)
+KNOWN_ACTOR_TYPES = frozenset(ActorType.values)
 
 
 # --- What counts as personal information --------------------------------------------------------
@@ -244,7 +245,7 @@ def audit_record(
     user_pk = getattr(actor, "pk", None) if getattr(actor, "is_authenticated", False) else None
     if actor_type is None:
         actor_type = ActorType.USER if user_pk else ActorType.SYSTEM
-    if actor_type not in ActorType.values:
+    if actor_type not in KNOWN_ACTOR_TYPES:
         raise ValueError(f"Unknown actor type {actor_type!r}.")
     if source_ip is None and request is not None:
         source_ip = client_ip(request)

@@ -53,6 +53,18 @@ def api_error(error: LedgerError, item_field: str | None = None) -> exceptions.A
     return exc
 
 
+def movement_answer(data: dict[str, Any], result: MoveResult, body: dict[str, Any]) -> dict[str, Any]:
+    """What every movement answers: the entry, what was asked, and the movement's own part."""
+    return {
+        "id": str(result.entry_public_id),
+        "amount": data["amount"],
+        "currency": data["currency"],
+        "reference": services.clean_reference(data.get("reference", "")),
+        "created_at": result.created_at.isoformat().replace("+00:00", "Z"),
+        **body,
+    }
+
+
 class MovementView(APIView):
     """POST with an Idempotency-Key: the same key and body replay the original answer.
 
@@ -75,17 +87,7 @@ class MovementView(APIView):
             result = self.perform(request, data, key)
         except LedgerError as error:
             raise api_error(error) from None
-        response = Response(
-            {
-                "id": str(result.entry_public_id),
-                "amount": data["amount"],
-                "currency": data["currency"],
-                "reference": services.clean_reference(data.get("reference", "")),
-                "created_at": result.created_at.isoformat().replace("+00:00", "Z"),
-                **self.body(data, result),
-            },
-            status=status.HTTP_201_CREATED,
-        )
+        response = Response(movement_answer(data, result, self.body(data, result)), status=status.HTTP_201_CREATED)
         if result.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
@@ -162,30 +164,16 @@ class TransferView(MovementView):
             request=request,
         )
 
-    def body(self, data: dict[str, Any], result: MoveResult) -> dict[str, Any]:
+    @staticmethod
+    def body(data: dict[str, Any], result: MoveResult) -> dict[str, Any]:
         # Only the sender's balance: the recipient's is none of the sender's business.
+        # (Static: the bulk view answers each of its transfers with it too.)
         return {
             "type": "transfer",
             "source_account": str(result.from_public),
             "destination_account": str(result.to_public),
             "balance_after": result.from_balance_after,
         }
-
-
-def _transfer_body(item: dict[str, Any], result: MoveResult) -> dict[str, Any]:
-    return {
-        "id": str(result.entry_public_id),
-        "idempotency_key": item["idempotency_key"],
-        "type": "transfer",
-        "amount": item["amount"],
-        "currency": item["currency"],
-        "reference": services.clean_reference(item.get("reference", "")),
-        "created_at": result.created_at.isoformat().replace("+00:00", "Z"),
-        "source_account": str(result.from_public),
-        "destination_account": str(result.to_public),
-        "balance_after": result.from_balance_after,
-        "replayed": result.replayed,
-    }
 
 
 class TransferBatchView(APIView):
@@ -208,7 +196,16 @@ class TransferBatchView(APIView):
         except LedgerError as error:
             raise api_error(error, item_field="transfers") from None
         response = Response(
-            {"transfers": [_transfer_body(item, result) for item, result in zip(items, results, strict=True)]},
+            {
+                "transfers": [
+                    {
+                        **movement_answer(item, result, TransferView.body(item, result)),
+                        "idempotency_key": item["idempotency_key"],
+                        "replayed": result.replayed,
+                    }
+                    for item, result in zip(items, results, strict=True)
+                ]
+            },
             status=status.HTTP_201_CREATED,
         )
         if all(result.replayed for result in results):
