@@ -185,13 +185,17 @@ class JournalEntry(models.Model):
     reference = models.CharField(max_length=140, blank=True)
     # Card/EFT funding reference or payout bank account id: an opaque token, never card data.
     external_reference = models.CharField(max_length=64, blank=True)
-    reverses = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals")
-    # NULL, not "", means "no key": the partial unique index then ignores keyless entries.
+    # No index of its own: ledger_entry_reversed_once (below) serves every lookup by reverses_id.
+    reverses = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals", db_index=False
+    )
+    # NULL, not "", means "no key": NULLs never conflict in the unique index below.
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     request_fingerprint = models.CharField(max_length=64, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
+    # No index of its own: ledger_entry_idempotency_key_unique (below) leads with created_by.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -199,9 +203,7 @@ class JournalEntry(models.Model):
         verbose_name_plural = "journal entries"
         constraints = [
             models.UniqueConstraint(
-                fields=["created_by", "idempotency_key"],
-                condition=Q(idempotency_key__isnull=False),
-                name="ledger_entry_idempotency_key_unique",
+                fields=["created_by", "idempotency_key"], name="ledger_entry_idempotency_key_unique"
             ),
             # An entry is reversed at most once (a second reversal would move the money twice).
             models.UniqueConstraint(

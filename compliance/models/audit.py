@@ -111,7 +111,8 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=128, blank=True)
     object_type = models.CharField(max_length=100, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
-    seq = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+    # Unique among sealed rows (a partial index: an unsealed row adds no index tuple for it).
+    seq = models.BigIntegerField(null=True, blank=True, editable=False)
     prev_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     sealed_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -121,6 +122,9 @@ class AuditEvent(models.Model):
         verbose_name_plural = "audit events"
         # Nobody may be granted add/change/delete: the only writer is audit_record.
         default_permissions = ("view",)
+        constraints = [
+            models.UniqueConstraint(fields=["seq"], condition=models.Q(seq__isnull=False), name="audit_seq_unique"),
+        ]
         indexes = [
             models.Index(fields=["timestamp"], name="audit_timestamp_idx"),
             models.Index(fields=["action", "timestamp"], name="audit_action_ts_idx"),

@@ -65,6 +65,32 @@ def test_an_entry_with_a_single_posting_cannot_commit(customer):
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
+def test_an_entry_without_postings_cannot_commit(customer):
+    """The entries' deferred check: the postings' statement trigger never sees an entry with none."""
+    alice, _ = customer
+    with (
+        pytest.raises(DatabaseError, match=r"ledger:unbalanced_entry: entry \d+ has no postings"),
+        transaction.atomic(),
+    ):
+        JournalEntry.objects.create(entry_type="deposit", amount=5, currency="ZAR", created_by=alice)
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def test_postings_added_later_to_an_entry_are_refused_even_when_they_balance(entry, customer):
+    """An entry's postings are written once, in one statement: a balanced pair added afterwards
+    would leave the entry summing to zero, and is refused all the same."""
+    _, a_wallet = customer
+    with pytest.raises(DatabaseError, match="written in one statement"), transaction.atomic():
+        Posting.objects.bulk_create(
+            [
+                Posting(entry=entry, account=a_wallet, amount=5, currency="ZAR", balance_after=0),
+                Posting(entry=entry, account=a_wallet, amount=-5, currency="ZAR", balance_after=0),
+            ]
+        )
+    assert entry.postings.count() == 2
+
+
 def test_a_customer_wallet_can_never_hold_a_negative_balance(customer):
     _, a_wallet = customer
     with pytest.raises(IntegrityError), transaction.atomic():
