@@ -373,7 +373,12 @@ def _claim_batch(requests: list[MoveRequest]) -> dict[int, tuple[JournalEntry, b
 
 
 def _move_batch_orm(r: BatchRequest) -> list[MoveResult]:
-    """ledger_transfer_batch's steps (migration 0008) as ORM statements, inside the caller's atomic."""
+    """ledger_transfer_batch's steps (migration 0008) as ORM statements, inside the caller's atomic.
+
+    The same rows as the function. One difference in order: since migration 0009 the function
+    writes the audit rows with the claims, before locking, to keep its lock span short; here they
+    come last, which only matters for throughput (this engine serves SQLite and comparisons).
+    """
     requests = [_batch_item_request(r, item) for item in r.items]
     # 1. KYC of the actor; 2. resolve; 3-4. claims (helpers above).
     tier = KycRecord.objects.filter(user_id=r.actor_id, status=KycStatus.VERIFIED).values_list("tier", flat=True)
