@@ -7,6 +7,8 @@ class LedgerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from ledger import metrics
         from ledger.retention import register_ledger_targets
 
         register_ledger_targets()  # what the retention purge may remove (SPEC C8)
+        metrics.register()  # the last reconciliation's outcome on /metrics

@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from ledger.metrics import record_reconciliation
 from ledger.reconciliation import check_ledger
 
 logger = logging.getLogger(__name__)
@@ -15,6 +16,7 @@ logger = logging.getLogger(__name__)
 def check_ledger_task() -> dict[str, object]:
     """Daily reconciliation; read-only, so idempotent and safe to retry. Logs an error on mismatch."""
     report = check_ledger()
+    record_reconciliation(ok=report.ok, problems=len(report.problems))
     if not report.ok:
         logger.error("ledger reconciliation failed", extra={"problems": report.problems[:50]})
     return {"ok": report.ok, "accounts": report.accounts, "postings": report.postings, "problems": len(report.problems)}

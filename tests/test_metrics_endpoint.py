@@ -41,3 +41,18 @@ def test_the_celery_queue_depth_is_read_from_the_redis_broker(client, settings):
     finally:
         connection.delete("celery")
     assert 'fintech_celery_queue_depth{queue="celery"} 2.0' in scraped
+
+
+@pytest.mark.django_db
+def test_request_latency_is_measured_per_view_and_never_labelled_with_a_path(client):
+    """SPEC C9's request latency: a histogram per view name and method. Paths carry ids (an
+    account's public id here), so they must never become a label."""
+    client.get("/healthz")
+    secret_id = "7d1f9a52-0c4e-4c55-9a47-3f5d2b8c1e90"
+    client.get(f"/api/v1/accounts/{secret_id}/")
+    scraped = client.get("/metrics", REMOTE_ADDR="10.1.2.3").content.decode()
+    assert 'django_http_requests_latency_seconds_by_view_method_bucket{le="0.01",method="GET",view="healthz"}' in (
+        scraped
+    )
+    assert "django_http_responses_total_by_status_total" in scraped
+    assert secret_id not in scraped

@@ -52,6 +52,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Request count and latency for /metrics (labelled by view name and method, never by path:
+    # no ids or other request data end up in a label). Its pair sits just before axes.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "fintech.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -66,6 +69,7 @@ MIDDLEWARE = [
     "compliance.middleware.AuditlogContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes requires: turns a locked-out login into the lockout answer.
     "axes.middleware.AxesMiddleware",
 ]

@@ -34,3 +34,25 @@ def test_check_ledger_is_scheduled_daily():
     entry = BEAT_SCHEDULE["ledger-check-daily"]
     assert entry["task"] == "ledger.tasks.check_ledger"
     assert entry["schedule"].hour == {2} and entry["schedule"].minute == {30}
+
+
+def _scrape(client) -> str:
+    return client.get("/metrics", REMOTE_ADDR="10.1.2.3").content.decode()
+
+
+def test_the_last_reconciliation_is_on_the_metrics_for_alerting(customer, client):
+    """The check runs in a worker, /metrics is served by the web process: the shared cache carries
+    the outcome (deploy/monitoring alerts on it), and nothing about the accounts is exposed."""
+    assert "fintech_ledger_reconciliation_ok -1.0" in _scrape(client)  # never run: unknown
+    check_ledger_task()
+    scraped = _scrape(client)
+    assert "fintech_ledger_reconciliation_ok 1.0" in scraped
+    assert "fintech_ledger_reconciliation_problems 0.0" in scraped
+    _, wallet = customer
+    LedgerAccount.objects.filter(pk=wallet.pk).update(balance=wallet.balance + 1)
+    with pytest.raises(CommandError):
+        call_command("check_ledger")
+    scraped = _scrape(client)
+    assert "fintech_ledger_reconciliation_ok 0.0" in scraped
+    assert "fintech_ledger_reconciliation_problems 2.0" in scraped
+    assert str(wallet.public_id) not in scraped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ledger.metrics import record_reconciliation
 from ledger.reconciliation import check_ledger
 
 
@@ -12,6 +13,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         report = check_ledger()
+        record_reconciliation(ok=report.ok, problems=len(report.problems))
         if not report.ok:
             for problem in report.problems:
                 self.stderr.write(problem)
