@@ -50,6 +50,12 @@ class PasswordResetConfirmSerializer(serializers.Serializer):
     new_password = _secret(max_length=PASSWORD_MAX)
 
 
+class DetailAnswerSerializer(serializers.Serializer):
+    """An answer that only says what happened (the same text whatever the account's state)."""
+
+    detail = serializers.CharField()
+
+
 class OTPSerializer(serializers.Serializer):
     otp = serializers.CharField(max_length=32)
 

@@ -21,6 +21,7 @@ from accounts import selectors, services
 from accounts.api import AuditedAPIView
 from accounts.permissions import MFA_CLAIM
 from accounts.serializers import (
+    DetailAnswerSerializer,
     OTPSerializer,
     PasswordChangeSerializer,
     PasswordResetConfirmSerializer,
@@ -104,7 +105,7 @@ class PasswordChangeView(PrivateAuthView):
 
 
 class PasswordResetView(PublicAuthView):
-    @extend_schema(request=PasswordResetSerializer, responses={202: None})
+    @extend_schema(request=PasswordResetSerializer, responses={202: DetailAnswerSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(PasswordResetSerializer, request)
         services.password_reset_request(email=data["email"], request=request._request)
@@ -116,7 +117,7 @@ class PasswordResetView(PublicAuthView):
 
 
 class PasswordResetConfirmView(PublicAuthView):
-    @extend_schema(request=PasswordResetConfirmSerializer, responses={200: None})
+    @extend_schema(request=PasswordResetConfirmSerializer, responses={200: DetailAnswerSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(PasswordResetConfirmSerializer, request)
         services.password_reset_confirm(request=request._request, **data)

@@ -172,3 +172,49 @@ class BankAccountSerializer(serializers.ModelSerializer):
 
 class ReversalSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=140)
+
+
+# --- What the movement endpoints answer (for the OpenAPI schema; the views build the dicts) -----
+# Every field is always present; tests/ledger/test_api_response_schemas.py validates real answers
+# against the generated schema, and the API fuzz run checks every answer it provokes.
+
+
+class _MovementAnswer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The journal entry.")
+    amount = serializers.IntegerField(help_text="Minor units.")
+    currency = serializers.CharField()
+    reference = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    balance_after = serializers.IntegerField(help_text="The caller's account balance after this entry.")
+
+
+class DepositAnswerSerializer(_MovementAnswer):
+    type = serializers.ChoiceField(choices=["deposit"])
+    account = serializers.UUIDField()
+
+
+class WithdrawalAnswerSerializer(_MovementAnswer):
+    type = serializers.ChoiceField(choices=["withdrawal"])
+    account = serializers.UUIDField()
+    bank_account = serializers.UUIDField()
+
+
+class TransferAnswerSerializer(_MovementAnswer):
+    type = serializers.ChoiceField(choices=["transfer"])
+    source_account = serializers.UUIDField()
+    destination_account = serializers.UUIDField()
+
+
+class TransferBatchItemAnswerSerializer(TransferAnswerSerializer):
+    idempotency_key = serializers.CharField()
+    replayed = serializers.BooleanField(help_text="True if this key had already made this transfer.")
+
+
+class TransferBatchAnswerSerializer(serializers.Serializer):
+    transfers = TransferBatchItemAnswerSerializer(many=True, help_text="One answer per item, in item order.")
+
+
+class ReversalAnswerSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The reversing entry.")
+    type = serializers.ChoiceField(choices=["reversal"])
+    reverses = serializers.UUIDField()

@@ -29,14 +29,19 @@ from ledger.renderers import StatementCSVRenderer
 from ledger.serializers import (
     AccountSerializer,
     BankAccountSerializer,
+    DepositAnswerSerializer,
     DepositSerializer,
     KycDecisionSerializer,
     KycStatusSerializer,
     KycSubmitSerializer,
+    ReversalAnswerSerializer,
     ReversalSerializer,
     StatementLineSerializer,
+    TransferAnswerSerializer,
+    TransferBatchAnswerSerializer,
     TransferBatchSerializer,
     TransferSerializer,
+    WithdrawalAnswerSerializer,
     WithdrawalSerializer,
 )
 
@@ -96,7 +101,7 @@ class MovementView(APIView):
 class DepositView(MovementView):
     serializer_class = DepositSerializer
 
-    @extend_schema(request=DepositSerializer, responses={201: dict})
+    @extend_schema(request=DepositSerializer, responses={201: DepositAnswerSerializer})
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -120,7 +125,7 @@ class DepositView(MovementView):
 class WithdrawalView(MovementView):
     serializer_class = WithdrawalSerializer
 
-    @extend_schema(request=WithdrawalSerializer, responses={201: dict})
+    @extend_schema(request=WithdrawalSerializer, responses={201: WithdrawalAnswerSerializer})
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -148,7 +153,7 @@ class WithdrawalView(MovementView):
 class TransferView(MovementView):
     serializer_class = TransferSerializer
 
-    @extend_schema(request=TransferSerializer, responses={201: dict})
+    @extend_schema(request=TransferSerializer, responses={201: TransferAnswerSerializer})
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -186,7 +191,7 @@ class TransferBatchView(APIView):
 
     permission_classes = [IsAuthenticated, HasRecentMFA]
 
-    @extend_schema(request=TransferBatchSerializer, responses={201: dict})
+    @extend_schema(request=TransferBatchSerializer, responses={201: TransferBatchAnswerSerializer})
     def post(self, request: Request) -> Response:
         serializer = TransferBatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -313,7 +318,7 @@ class KycDecisionView(APIView):
 class ReversalView(APIView):
     permission_classes = [IsAuthenticated, IsOperations, HasRecentMFA]
 
-    @extend_schema(request=ReversalSerializer, responses={201: dict})
+    @extend_schema(request=ReversalSerializer, responses={201: ReversalAnswerSerializer})
     def post(self, request: Request, public_id: uuid.UUID) -> Response:
         serializer = ReversalSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

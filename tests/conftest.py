@@ -174,3 +174,17 @@ def wait_until(predicate, timeout: float = 60, interval: float = 0.2, message: s
 def _private_media_root(settings, tmp_path_factory) -> None:
     # Generated files (DSAR bundles) go to a per-test directory, never into the checkout.
     settings.MEDIA_ROOT = str(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture(scope="session")
+def openapi_document(django_db_setup, django_db_blocker) -> dict:
+    """The document /api/schema/ serves, generated once per session (the fuzz run and the
+    response-schema tests read it)."""
+    import json
+
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.renderers import OpenApiJsonRenderer
+
+    with django_db_blocker.unblock():
+        document = SchemaGenerator().get_schema(request=None, public=True)
+    return json.loads(OpenApiJsonRenderer().render(document))

@@ -143,6 +143,21 @@ class AuditEventSerializer(serializers.Serializer):
     sealed_at = serializers.DateTimeField(allow_null=True)
 
 
+class AuditReportSummarySerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    by_action = serializers.DictField(child=serializers.IntegerField())
+    by_actor_type = serializers.DictField(child=serializers.IntegerField())
+
+
+class AuditEventReportSerializer(serializers.Serializer):
+    """The JSON report (``?format=csv`` gives the events as CSV instead)."""
+
+    generated_at = serializers.DateTimeField()
+    filters = serializers.DictField(child=serializers.CharField(), help_text="The filters applied, as given.")
+    summary = AuditReportSummarySerializer()
+    events = AuditEventSerializer(many=True)
+
+
 class AuditEventListView(APIView):
     permission_classes = [IsAuthenticated, IsAuditor]
     pagination_class = AuditEventPagination
@@ -217,7 +232,10 @@ class AuditEventReportView(JSONErrorsMixin, APIView):
     permission_classes = [IsAuthenticated, IsAuditor]
     renderer_classes = [JSONRenderer, CSVRenderer]
 
-    @extend_schema(parameters=_FILTER_PARAMETERS, responses={(200, "application/json"): dict, (200, "text/csv"): str})
+    @extend_schema(
+        parameters=_FILTER_PARAMETERS,
+        responses={(200, "application/json"): AuditEventReportSerializer, (200, "text/csv"): str},
+    )
     def get(self, request: Request) -> Response:
         limit = settings.AUDIT_REPORT_MAX_ROWS
         with reporting_reads():  # on the replica when there is one

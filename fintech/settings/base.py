@@ -310,6 +310,12 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DsarStatusEnum": "compliance.models.dsar.DsarStatus",
         "DsarChannelEnum": "compliance.models.dsar.DsarChannel",
+        "DsarTypeEnum": "compliance.models.dsar.DsarType",
+        # The one-value "type" of each movement answer (ledger/serializers.py).
+        "DepositTypeEnum": ["deposit"],
+        "WithdrawalTypeEnum": ["withdrawal"],
+        "TransferTypeEnum": ["transfer"],
+        "ReversalTypeEnum": ["reversal"],
     },
 }
 

@@ -30,6 +30,16 @@ def new_key() -> str:
     return f"key-{uuid.uuid4()}"
 
 
+def post_card_deposit(client, account, card, amount: int):
+    """POST /api/v1/deposits/ from a saved card into ``account``, with a fresh Idempotency-Key."""
+    return client.post(
+        "/api/v1/deposits/",
+        {"account": str(account.public_id), "amount": amount, "currency": "ZAR", "method": "card",
+         "funding_source": str(card.public_id)},
+        format="json", HTTP_IDEMPOTENCY_KEY=new_key(),
+    )  # fmt: skip
+
+
 @pytest.fixture(params=["plpgsql", "orm"])
 def engine(request, settings):
     """Run a test on both engine implementations (PL/pgSQL function and ORM statements)."""

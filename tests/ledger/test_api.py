@@ -10,7 +10,7 @@ import pytest
 
 from ledger import cards, services
 from ledger.models import JournalEntry
-from tests.ledger.conftest import api_client, card_expiry, ledger_snapshot, new_key
+from tests.ledger.conftest import api_client, card_expiry, ledger_snapshot, new_key, post_card_deposit
 from tests.test_errors import assert_error_shape
 
 pytestmark = pytest.mark.django_db
@@ -152,12 +152,7 @@ def test_deposit_and_withdrawal_over_the_api(customer, operations, django_assert
     card = cards.card_add(actor=alice, pan="4111111111111111", expiry=card_expiry(), cvv="123")
     # User, the card lookup, ledger_move (which writes the audit row), the test transaction's savepoints.
     with django_assert_max_num_queries(5):
-        deposit = client.post(
-            "/api/v1/deposits/",
-            {"account": str(a_wallet.public_id), "amount": 5_000, "currency": "ZAR", "method": "card",
-             "funding_source": str(card.public_id)},
-            format="json", HTTP_IDEMPOTENCY_KEY=new_key(),
-        )  # fmt: skip
+        deposit = post_card_deposit(client, a_wallet, card, 5_000)
     assert deposit.status_code == 201 and deposit.json()["balance_after"] == 105_000
     bank = client.post(
         "/api/v1/bank-accounts/",

@@ -13,7 +13,7 @@ from compliance.models import AuditEvent
 from ledger import cards, services
 from ledger.exceptions import LedgerError
 from ledger.models import Card, JournalEntry
-from tests.ledger.conftest import api_client, card_expiry, ledger_snapshot, new_key
+from tests.ledger.conftest import api_client, card_expiry, ledger_snapshot, new_key, post_card_deposit
 from tests.personas import make_staff
 
 pytestmark = pytest.mark.django_db
@@ -207,20 +207,10 @@ def test_customers_see_only_their_own_cards_and_others_are_404_everywhere(
     assert client.get(f"/api/v1/cards/{theirs.public_id}/").status_code == 404
     assert client.delete(f"/api/v1/cards/{theirs.public_id}/").status_code == 404
     # Depositing into one's own wallet from someone else's card: not found, nothing moves.
-    response = client.post(
-        "/api/v1/deposits/",
-        {"account": str(other_wallet.public_id), "amount": 100, "currency": "ZAR", "method": "card",
-         "funding_source": str(theirs.public_id)},
-        format="json", HTTP_IDEMPOTENCY_KEY=new_key(),
-    )  # fmt: skip
+    response = post_card_deposit(client, other_wallet, theirs, 100)
     assert response.status_code == 404
     wallet = services.wallet_ensure(owner=user)
-    response = client.post(
-        "/api/v1/deposits/",
-        {"account": str(wallet.public_id), "amount": 100, "currency": "ZAR", "method": "card",
-         "funding_source": str(theirs.public_id)},
-        format="json", HTTP_IDEMPOTENCY_KEY=new_key(),
-    )  # fmt: skip
+    response = post_card_deposit(client, wallet, theirs, 100)
     assert response.status_code == 404
     assert ledger_snapshot() == before
     theirs.refresh_from_db()
