@@ -55,6 +55,7 @@ from compliance.services_consent import (
     purpose_create,
     purpose_update,
 )
+from fintech.db_router import reporting_reads
 
 
 class ReadOnlyEvidenceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -302,18 +303,19 @@ class ConsentEventAdmin(PIAccessAuditedAdmin, ReadOnlyEvidenceAdmin):
     def statistics_view(self, request: HttpRequest) -> HttpResponse:
         if not request.user.has_perm("compliance.view_consent_statistics"):
             raise PermissionDenied
-        totals = consent_totals()
         charts = []
-        for purpose in ProcessingPurpose.objects.filter(lawful_basis=LawfulBasis.CONSENT).order_by("code"):
-            weeks = consent_statistics(purpose=purpose)
-            charts.append(
-                {
-                    "purpose": purpose,
-                    "totals": totals.get(purpose.pk, {"granted": 0, "not_granted": 0}),
-                    "chart": _bar_chart(weeks),
-                    "weeks": weeks,
-                }
-            )
+        with reporting_reads():  # aggregates over the whole event stream: on the replica if there is one
+            totals = consent_totals()
+            for purpose in ProcessingPurpose.objects.filter(lawful_basis=LawfulBasis.CONSENT).order_by("code"):
+                weeks = consent_statistics(purpose=purpose)
+                charts.append(
+                    {
+                        "purpose": purpose,
+                        "totals": totals.get(purpose.pk, {"granted": 0, "not_granted": 0}),
+                        "chart": _bar_chart(weeks),
+                        "weeks": weeks,
+                    }
+                )
         context = {
             **self.admin_site.each_context(request),
             "title": "Consent statistics",

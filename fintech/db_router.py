@@ -3,8 +3,13 @@
 Code that builds a report wraps its reads in ``reporting_reads()``; inside it, ORM reads go to
 the ``replica`` database alias when ``DATABASE_REPLICA_URL`` configured one, and to ``default``
 otherwise. Writes, and every read outside the block, always use ``default``. A replica may lag
-the primary by a moment, which a report (audit export, statement CSV) tolerates and a money
-movement never sees. The replica is never migrated: it is a copy of the primary.
+the primary by a moment, which a report tolerates and a money movement never sees. The replica
+is never migrated: it is a copy of the primary.
+
+On the replica: the audit report (API and ``manage.py audit_report``), the statement CSV export,
+the consent statistics in the admin. Deliberately on the primary: the direct-marketing audience
+export (a consent withdrawn a moment ago must already be honoured, POPIA s69), the DSAR queue and
+the retention purge (they act on what they read), and every money movement.
 """
 
 from __future__ import annotations

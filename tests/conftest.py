@@ -188,3 +188,20 @@ def openapi_document(django_db_setup, django_db_blocker) -> dict:
     with django_db_blocker.unblock():
         document = SchemaGenerator().get_schema(request=None, public=True)
     return json.loads(OpenApiJsonRenderer().render(document))
+
+
+@pytest.fixture
+def read_routing(monkeypatch) -> list[tuple[str, bool]]:
+    """Every ORM read's (model label, inside reporting_reads()) as the database router sees it;
+    the reads still go to the primary (there is no replica in the tests)."""
+    from fintech import db_router
+
+    seen: list[tuple[str, bool]] = []
+    original = db_router.ReportReadsRouter.db_for_read
+
+    def spy(self, model, **hints):
+        seen.append((model._meta.label, db_router._reporting.get()))
+        return original(self, model, **hints)
+
+    monkeypatch.setattr(db_router.ReportReadsRouter, "db_for_read", spy)
+    return seen

@@ -71,3 +71,12 @@ def test_the_commands_seal_archive_and_report(settings, auditor, capsys):
         ("csv", 3, "system"),
         ("json", 0, "system"),
     ]
+
+
+@pytest.mark.django_db
+def test_the_audit_report_command_reads_the_replica(read_routing):
+    write_events(2)
+    read_routing.clear()
+    call_command("audit_report", "--format", "json", stdout=io.StringIO())
+    assert ("compliance.AuditEvent", True) in read_routing
+    assert ("compliance.AuditEvent", False) not in read_routing

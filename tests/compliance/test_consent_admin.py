@@ -278,6 +278,23 @@ def test_consent_statistics_chart(django_assert_max_num_queries):
     assert " style=" not in section
 
 
+def test_consent_statistics_read_the_replica_and_the_marketing_export_the_primary(read_routing):
+    """Statistics tolerate a replica's moment of lag; the marketing audience does not: a consent
+    withdrawn a moment ago must already keep the subject out (fintech/db_router.py)."""
+    client, _ = staff_client("auditor")
+    choose(make_user(), DM, True)
+    read_routing.clear()
+    assert client.get(STATS_URL).status_code == 200
+    assert ("compliance.ConsentEvent", True) in read_routing
+    assert ("compliance.ConsentEvent", False) not in read_routing
+    officer_client, _ = staff_client("information_officer")
+    dm = ProcessingPurpose.objects.get(code=DM)
+    read_routing.clear()
+    response = officer_client.post(PURPOSES_URL, {"action": "export_marketing_audience", "_selected_action": [dm.pk]})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert read_routing and all(not reporting for _, reporting in read_routing)
+
+
 def test_the_marketing_export_action_lists_only_current_consenters(monkeypatch):
     client, officer = staff_client("information_officer")
     yes = make_user(first_name="=cmd|' /C calc'!A0")

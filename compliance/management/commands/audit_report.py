@@ -20,6 +20,7 @@ from compliance.audit_selectors import (
     parse_period_bound,
     report_summary,
 )
+from fintech.db_router import reporting_reads
 
 
 def _bound(value: str | None, *, day_end: bool = False) -> datetime | None:
@@ -47,13 +48,14 @@ class Command(BaseCommand):
             actor = uuid.UUID(options["actor"]) if options["actor"] else None
         except ValueError as exc:
             raise CommandError("--actor must be a public id (UUID).") from exc
-        queryset = audit_events(
-            action=options["action"],
-            actor=actor,
-            date_from=_bound(options["date_from"]),
-            date_to=_bound(options["date_to"], day_end=True),
-        ).order_by("timestamp", "id")
-        events = [event_as_dict(event) for event in queryset.iterator(chunk_size=2000)]
+        with reporting_reads():  # on the replica when there is one; the audit record below goes to the primary
+            queryset = audit_events(
+                action=options["action"],
+                actor=actor,
+                date_from=_bound(options["date_from"]),
+                date_to=_bound(options["date_to"], day_end=True),
+            ).order_by("timestamp", "id")
+            events = [event_as_dict(event) for event in queryset.iterator(chunk_size=2000)]
         if options["format"] == "csv":
             text = events_to_csv(events)
         else:
