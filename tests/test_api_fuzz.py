@@ -5,8 +5,9 @@ whole WSGI stack (middleware, JWT authentication, throttles, views, the JSON err
 signed-in customer, operations staff and an auditor, each with a recent MFA (so every role's
 endpoints are reached past their permission checks), on the real PostgreSQL in autocommit
 (``transactional_db``: each request commits or rolls back on its own, as in production). The promises checked: whatever
-arrives, the answer is never a 5xx, every error is the JSON error shape of SPEC C1, and every answer whose
-status the schema documents matches the documented body (schemathesis' response_schema_conformance; the
+arrives, the answer is never a 5xx, every error is the JSON error shape of SPEC C1, no answer has a status
+the operation does not document (status_code_conformance; fintech/openapi.py documents the error statuses),
+and every answer matches its documented body (response_schema_conformance; the
 money endpoints' 201 bodies, which random input rarely reaches, are validated in
 tests/ledger/test_api_response_schemas.py).
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.checks import not_a_server_error, response_schema_conformance, status_code_conformance
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +85,7 @@ FUZZ = settings(
 
 def _check(case, headers: dict[str, str]) -> None:
     response = case.call(headers=headers)
-    case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+    case.validate_response(response, checks=[not_a_server_error, status_code_conformance, response_schema_conformance])
     _assert_error_shape(response, case)
 
 

@@ -306,6 +306,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every /api/ operation documents the one error shape for its 4xx answers (fintech/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "fintech.openapi.document_error_responses",
+    ],
     # Several apps have a "status"/"channel" choice set: name the DSAR ones explicitly.
     "ENUM_NAME_OVERRIDES": {
         "DsarStatusEnum": "compliance.models.dsar.DsarStatus",

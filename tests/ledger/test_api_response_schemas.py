@@ -134,3 +134,16 @@ def test_password_reset_answers_what_its_schema_says(openapi, customer):
     response = APIClient().post("/api/v1/auth/password/reset/", {"email": alice.email}, format="json")
     assert response.status_code == 202
     assert_documented(openapi, "/api/v1/auth/password/reset/", response)
+
+
+def test_refusals_answer_the_documented_error_shape(openapi, customer, other_customer):
+    (alice, a_wallet), (_, b_wallet) = customer, other_customer
+    client = api_client(alice)
+    body = {"source_account": str(a_wallet.public_id), "destination_account": str(b_wallet.public_id),
+            "amount": 100_001, "currency": "ZAR"}  # fmt: skip
+    refused = client.post("/api/v1/transfers/", body, format="json", HTTP_IDEMPOTENCY_KEY=new_key())
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "insufficient_funds"
+    assert_documented(openapi, "/api/v1/transfers/", refused)
+    invalid = client.post("/api/v1/transfers/", {**body, "amount": -1}, format="json", HTTP_IDEMPOTENCY_KEY=new_key())
+    assert invalid.status_code == 400 and "amount" in invalid.json()["error"]["fields"]
+    assert_documented(openapi, "/api/v1/transfers/", invalid)
