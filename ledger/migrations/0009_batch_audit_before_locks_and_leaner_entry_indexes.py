@@ -23,6 +23,8 @@ so eight concurrent bulk payments over the same wallets queued behind each other
    - ``created_by_id``: ``ledger_entry_idempotency_key_unique`` becomes a plain unique index on
      ``(created_by_id, idempotency_key)``, which leads with it. Uniqueness is unchanged: NULL keys
      are distinct from each other in a unique index, so keyless entries never conflict.
+   On PostgreSQL these are built and dropped CONCURRENTLY (a non-atomic migration): a live
+   journal keeps taking writes while the new unique index scans it.
 """
 
 import importlib
@@ -264,35 +266,80 @@ def backwards(apps, schema_editor):
         schema_editor.execute(sql, params=None)
 
 
+# The index changes scan the journal: on PostgreSQL they are built and dropped CONCURRENTLY, so a
+# live ledger keeps taking writes meanwhile (only ADD CONSTRAINT ... USING INDEX takes a brief
+# exclusive lock, without a scan). Until the new unique index is in place the old one enforces
+# the idempotency keys, so there is no moment without the guarantee.
+_FK_INDEXES = (
+    ("ledger_journalentry_created_by_id_90be368c", "created_by_id"),
+    ("ledger_journalentry_reverses_id_efcde77e", "reverses_id"),
+)
+_KEY = "ledger_entry_idempotency_key_unique"
+_POSTGRESQL_FORWARD = [
+    f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {_KEY}_new ON ledger_journalentry (created_by_id, idempotency_key)",
+    f"DROP INDEX CONCURRENTLY IF EXISTS {_KEY}",
+    f"ALTER TABLE ledger_journalentry ADD CONSTRAINT {_KEY} UNIQUE USING INDEX {_KEY}_new",
+    *(f"DROP INDEX CONCURRENTLY IF EXISTS {name}" for name, _ in _FK_INDEXES),
+]
+_POSTGRESQL_BACKWARD = [
+    *(
+        f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON ledger_journalentry ({column})"
+        for name, column in _FK_INDEXES
+    ),
+    f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {_KEY}_old ON ledger_journalentry (created_by_id, idempotency_key) "
+    "WHERE idempotency_key IS NOT NULL",
+    f"ALTER TABLE ledger_journalentry DROP CONSTRAINT IF EXISTS {_KEY}",
+    f"ALTER INDEX {_KEY}_old RENAME TO {_KEY}",
+]
+# SQLite (the dev profile): no concurrency to protect; the same end state, as plain indexes.
+_SQLITE_FORWARD = [
+    f"DROP INDEX IF EXISTS {_KEY}",
+    f"CREATE UNIQUE INDEX {_KEY} ON ledger_journalentry (created_by_id, idempotency_key)",
+    *(f"DROP INDEX IF EXISTS {name}" for name, _ in _FK_INDEXES),
+]
+_SQLITE_BACKWARD = [
+    f"DROP INDEX IF EXISTS {_KEY}",
+    f"CREATE UNIQUE INDEX {_KEY} ON ledger_journalentry (created_by_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
+    *(f"CREATE INDEX IF NOT EXISTS {name} ON ledger_journalentry ({column})" for name, column in _FK_INDEXES),
+]
+
+
+def _run(statements: dict[str, list[str]]):
+    def run(apps, schema_editor):
+        for statement in statements["postgresql" if schema_editor.connection.vendor == "postgresql" else "sqlite"]:
+            schema_editor.execute(statement, params=None)
+
+    return run
+
+
 class Migration(migrations.Migration):
+    atomic = False  # CREATE/DROP INDEX CONCURRENTLY cannot run inside a transaction
+
     dependencies = [
         ("ledger", "0008_transfer_batch_and_statement_balance_checks"),
     ]
 
     operations = [
-        migrations.RunPython(forwards, backwards, elidable=False),
-        migrations.RemoveConstraint(model_name="journalentry", name="ledger_entry_idempotency_key_unique"),
-        migrations.AddConstraint(
-            model_name="journalentry",
-            constraint=models.UniqueConstraint(
-                fields=("created_by", "idempotency_key"), name="ledger_entry_idempotency_key_unique"
-            ),
-        ),
-        # Django's AlterField would drop every index on the column when db_index goes, the partial
-        # unique ledger_entry_reversed_once included: drop exactly the two plain FK indexes instead
-        # (Django's names for them are derived from table and column, the same on every database).
+        migrations.RunPython(forwards, backwards, elidable=False, atomic=True),
+        # Django's own operations would lock the table while they scan it (and its AlterField would
+        # drop every index on the column when db_index goes, the partial unique
+        # ledger_entry_reversed_once included): the database side is explicit, the state is Django's.
         migrations.SeparateDatabaseAndState(
             database_operations=[
-                migrations.RunSQL(
-                    f"DROP INDEX IF EXISTS {name}",
-                    reverse_sql=f"CREATE INDEX IF NOT EXISTS {name} ON ledger_journalentry ({column})",
-                )
-                for name, column in (
-                    ("ledger_journalentry_created_by_id_90be368c", "created_by_id"),
-                    ("ledger_journalentry_reverses_id_efcde77e", "reverses_id"),
-                )
+                migrations.RunPython(
+                    _run({"postgresql": _POSTGRESQL_FORWARD, "sqlite": _SQLITE_FORWARD}),
+                    _run({"postgresql": _POSTGRESQL_BACKWARD, "sqlite": _SQLITE_BACKWARD}),
+                    elidable=False,
+                ),
             ],
             state_operations=[
+                migrations.RemoveConstraint(model_name="journalentry", name="ledger_entry_idempotency_key_unique"),
+                migrations.AddConstraint(
+                    model_name="journalentry",
+                    constraint=models.UniqueConstraint(
+                        fields=("created_by", "idempotency_key"), name="ledger_entry_idempotency_key_unique"
+                    ),
+                ),
                 migrations.AlterField(
                     model_name="journalentry",
                     name="created_by",
