@@ -296,11 +296,8 @@ def _arguments() -> argparse.Namespace:
 def main() -> int:
     args = _arguments()
 
-    url = os.environ.get("DATABASE_URL")
-    if not url or not url.startswith(("postgres://", "postgresql://")):
-        raise SystemExit("bench_ledger: DATABASE_URL must point at PostgreSQL (use `make bench`).")
-    parts = _url_parts(url)
-    pgbench_db, ledger_db = f"{parts['dbname']}_bench_pgbench", f"{parts['dbname']}_bench_ledger"
+    parts, ledger_db, ledger_url = scratch_database("ledger")
+    pgbench_db = f"{parts['dbname']}_bench_pgbench"
     out = sys.stdout
     rows: list[tuple[str, int, dict]] = []
     load_before = os.getloadavg()
@@ -311,8 +308,7 @@ def main() -> int:
         rows.append(("pgbench tpcb-like", args.clients, fresh_pgbench(parts, pgbench_db, args)))
 
         print(f"ledger: setting up {args.wallets} verified, funded wallets ...", file=out, flush=True)
-        recreate_database(parts, ledger_db)
-        plan = setup_ledger(_with_db(url, ledger_db), args.wallets)
+        plan = setup_ledger(ledger_url, args.wallets)
         bulk = f"transfer_batch_create, {args.batch}/call"
         scenarios = [
             ("transfer_create, PL/pgSQL", "transfer", "plpgsql", 16, 1),
@@ -330,7 +326,7 @@ def main() -> int:
         for label, kind, engine, shards, workers in scenarios:
             print(f"{label}, {workers} worker(s), {args.duration} s ...", file=out, flush=True)
             # Each row starts on vacuumed tables, as pgbench's does (-i ends with a VACUUM).
-            vacuum_analyze(_with_db(url, ledger_db))
+            vacuum_analyze(ledger_url)
             rows.append((label, workers, run_ledger(kind, engine, shards, plan, workers, args.duration)))
         from django.db import connections
 

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import ClassVar
 
-from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
-_registered = False
+from fintech.metrics import ScrapeTimeGauges, register_once
 
 
-class AuditChainCollector(Collector):
+class AuditChainCollector(ScrapeTimeGauges):
+    GAUGES: ClassVar = {
+        "fintech_audit_chain_intact": (
+            "1 if the last audit-chain verification passed, 0 if it found a broken link, -1 if unknown.",
+            (),
+        ),
+        "fintech_audit_chain_last_verified_timestamp_seconds": ("When the audit chain was last verified.", ()),
+        "fintech_audit_chain_head_seq": ("Sealed head seq at the last verification.", ()),
+        "fintech_audit_oldest_unsealed_seconds": ("Age of the oldest unsealed record at the last verification.", ()),
+    }
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from compliance.audit_chain import last_status
 
@@ -26,32 +35,18 @@ class AuditChainCollector(Collector):
             status = last_status()
         except Exception:  # noqa: BLE001 - a cache outage must not break the whole scrape
             status = None
-        intact = GaugeMetricFamily(
-            "fintech_audit_chain_intact",
-            "1 if the last audit-chain verification passed, 0 if it found a broken link, -1 if unknown.",
+        yield self.value("fintech_audit_chain_intact", -1 if status is None else int(bool(status["ok"])))
+        yield self.value(
+            "fintech_audit_chain_last_verified_timestamp_seconds",
+            datetime.fromisoformat(status["verified_at"]).timestamp() if status else 0,
         )
-        intact.add_metric([], -1 if status is None else int(bool(status["ok"])))
-        yield intact
-        verified = GaugeMetricFamily(
-            "fintech_audit_chain_last_verified_timestamp_seconds", "When the audit chain was last verified."
+        yield self.value("fintech_audit_chain_head_seq", status["head_seq"] if status else 0)
+        yield self.value(
+            "fintech_audit_oldest_unsealed_seconds", status.get("oldest_unsealed_seconds", 0) if status else 0
         )
-        verified.add_metric([], datetime.fromisoformat(status["verified_at"]).timestamp() if status else 0)
-        yield verified
-        head = GaugeMetricFamily("fintech_audit_chain_head_seq", "Sealed head seq at the last verification.")
-        head.add_metric([], status["head_seq"] if status else 0)
-        yield head
-        lag = GaugeMetricFamily(
-            "fintech_audit_oldest_unsealed_seconds", "Age of the oldest unsealed record at the last verification."
-        )
-        lag.add_metric([], status.get("oldest_unsealed_seconds", 0) if status else 0)
-        yield lag
 
 
 def register() -> None:
-    global _registered  # noqa: PLW0603 - one registration per process, whatever calls ready()
-    if not _registered:
-        from compliance.dsar.metrics import DsarBacklogCollector
+    from compliance.dsar.metrics import DsarBacklogCollector
 
-        REGISTRY.register(AuditChainCollector())
-        REGISTRY.register(DsarBacklogCollector())
-        _registered = True
+    register_once(AuditChainCollector(), DsarBacklogCollector())

@@ -26,17 +26,17 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
 from compliance.audit import ActorType, AuditAction, audit_record
 from compliance.models.secrets import AlertState, SecretKind, SecretRotation
+from fintech.metrics import ScrapeTimeGauges, register_once
 
 logger = logging.getLogger(__name__)
 
@@ -288,31 +288,20 @@ def secret_rotation_record(*, actor: Any, secret: SecretRotation) -> SecretRotat
     return locked
 
 
-class SecretsCollector(Collector):
+class SecretsCollector(ScrapeTimeGauges):
     """``fintech_secrets_overdue`` from the inventory at scrape time, whichever process serves it."""
 
-    NAME = "fintech_secrets_overdue"
-    HELP = "Secrets past their maximum age after the last rotation check (-1: unknown)."
-
-    def describe(self) -> Iterator[GaugeMetricFamily]:
-        # Registration calls describe(), not collect(): no database query at start-up.
-        yield GaugeMetricFamily(self.NAME, self.HELP)
+    GAUGES: ClassVar = {
+        "fintech_secrets_overdue": ("Secrets past their maximum age after the last rotation check (-1: unknown).", ())
+    }
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        gauge = GaugeMetricFamily(self.NAME, self.HELP)
         try:
             overdue = SecretRotation.objects.filter(alert_state=AlertState.OVERDUE).count()
         except Exception:  # noqa: BLE001 - a database outage must not break the whole scrape
             overdue = -1
-        gauge.add_metric([], overdue)
-        yield gauge
-
-
-_registered = False
+        yield self.value("fintech_secrets_overdue", overdue)
 
 
 def register_metrics() -> None:
-    global _registered  # noqa: PLW0603 - one registration per process
-    if not _registered:
-        REGISTRY.register(SecretsCollector())
-        _registered = True
+    register_once(SecretsCollector())

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from django.core.cache import cache
 from django.utils import timezone
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
+from fintech.metrics import ScrapeTimeGauges, register_once
 from ledger.exceptions import LedgerError
+from ledger.reconciliation import LedgerReport
 
 LEDGER_OPERATIONS = Counter(
     "fintech_ledger_operations", "Money movements by type and outcome (created, replayed or the refusal code).",
@@ -43,8 +44,11 @@ def counted(kind: str) -> Callable:
             except LedgerError as error:
                 LEDGER_OPERATIONS.labels(kind, error.code).inc()
                 raise
-            for item in result if isinstance(result, list) else [result]:
-                LEDGER_OPERATIONS.labels(kind, "replayed" if item.replayed else "created").inc()
+            items = result if isinstance(result, list) else [result]
+            replayed = sum(item.replayed for item in items)
+            for outcome, count in (("created", len(items) - replayed), ("replayed", replayed)):
+                if count:
+                    LEDGER_OPERATIONS.labels(kind, outcome).inc(count)
             return result
 
         return wrapper
@@ -53,39 +57,33 @@ def counted(kind: str) -> Callable:
 
 
 RECONCILIATION_CACHE_KEY = "ledger:reconciliation:last"
-_registered = False
 
 
-def record_reconciliation(*, ok: bool, problems: int) -> None:
+def record_reconciliation(report: LedgerReport) -> None:
     """Keep the outcome of a ``check_ledger`` run for the metrics (counts only, never account data)."""
-    cache.set(RECONCILIATION_CACHE_KEY, {"ok": ok, "problems": problems, "at": timezone.now().timestamp()}, None)
+    cache.set(
+        RECONCILIATION_CACHE_KEY,
+        {"ok": report.ok, "problems": len(report.problems), "at": timezone.now().timestamp()},
+        None,
+    )
 
 
-class LedgerReconciliationCollector(Collector):
+class LedgerReconciliationCollector(ScrapeTimeGauges):
+    GAUGES: ClassVar = {
+        "fintech_ledger_reconciliation_ok": ("1 if the last check_ledger run balanced, 0 if not, -1 if unknown.", ()),
+        "fintech_ledger_reconciliation_problems": ("Mismatches found by the last check_ledger run.", ()),
+        "fintech_ledger_reconciliation_last_run_timestamp_seconds": ("When check_ledger last ran.", ()),
+    }
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             status = cache.get(RECONCILIATION_CACHE_KEY)
         except Exception:  # noqa: BLE001 - a cache outage must not break the whole scrape
             status = None
-        ok = GaugeMetricFamily(
-            "fintech_ledger_reconciliation_ok", "1 if the last check_ledger run balanced, 0 if not, -1 if unknown."
-        )
-        ok.add_metric([], -1 if status is None else int(bool(status["ok"])))
-        yield ok
-        problems = GaugeMetricFamily(
-            "fintech_ledger_reconciliation_problems", "Mismatches found by the last check_ledger run."
-        )
-        problems.add_metric([], status["problems"] if status else 0)
-        yield problems
-        at = GaugeMetricFamily(
-            "fintech_ledger_reconciliation_last_run_timestamp_seconds", "When check_ledger last ran."
-        )
-        at.add_metric([], status["at"] if status else 0)
-        yield at
+        yield self.value("fintech_ledger_reconciliation_ok", -1 if status is None else int(bool(status["ok"])))
+        yield self.value("fintech_ledger_reconciliation_problems", status["problems"] if status else 0)
+        yield self.value("fintech_ledger_reconciliation_last_run_timestamp_seconds", status["at"] if status else 0)
 
 
 def register() -> None:
-    global _registered  # noqa: PLW0603 - one registration per process, whatever calls ready()
-    if not _registered:
-        REGISTRY.register(LedgerReconciliationCollector())
-        _registered = True
+    register_once(LedgerReconciliationCollector())

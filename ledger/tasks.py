@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 def check_ledger_task() -> dict[str, object]:
     """Daily reconciliation; read-only, so idempotent and safe to retry. Logs an error on mismatch."""
     report = check_ledger()
-    record_reconciliation(ok=report.ok, problems=len(report.problems))
+    record_reconciliation(report)
     if not report.ok:
         logger.error("ledger reconciliation failed", extra={"problems": report.problems[:50]})
     return {"ok": report.ok, "accounts": report.accounts, "postings": report.postings, "problems": len(report.problems)}

@@ -56,3 +56,26 @@ def test_request_latency_is_measured_per_view_and_never_labelled_with_a_path(cli
     )
     assert "django_http_responses_total_by_status_total" in scraped
     assert secret_id not in scraped
+
+
+@pytest.mark.django_db
+def test_registering_a_scrape_time_collector_computes_nothing_and_names_what_it_yields(django_assert_num_queries):
+    """Registration (in every process's ready()) asks describe() for names: no query, cache read or
+    broker connection; and those names are exactly what a scrape yields."""
+    from unittest import mock
+
+    from compliance.dsar.metrics import DsarBacklogCollector
+    from compliance.metrics import AuditChainCollector
+    from compliance.secrets_inventory import SecretsCollector
+    from fintech.metrics import CeleryQueueDepthCollector
+    from ledger.metrics import LedgerReconciliationCollector
+
+    collectors = [
+        AuditChainCollector(), DsarBacklogCollector(), SecretsCollector(), CeleryQueueDepthCollector(),
+        LedgerReconciliationCollector(),
+    ]  # fmt: skip
+    for collector in collectors:
+        with django_assert_num_queries(0), mock.patch("django.core.cache.cache.get") as cache_get:
+            described = [family.name for family in collector.describe()]
+        assert not cache_get.called, type(collector).__name__
+        assert described == [family.name for family in collector.collect()], type(collector).__name__

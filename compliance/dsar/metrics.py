@@ -8,14 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import ClassVar
 
 from django.db.models import Count, Q
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+
+from fintech.metrics import ScrapeTimeGauges
 
 
-class DsarBacklogCollector(Collector):
+class DsarBacklogCollector(ScrapeTimeGauges):
+    GAUGES: ClassVar = {
+        "fintech_dsar_open": ("Open data-subject requests.", ("type",)),
+        "fintech_dsar_overdue": ("Open data-subject requests past their deadline.", ()),
+        "fintech_dsar_due_within_7_days": ("Open requests due within seven days.", ()),
+    }
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from compliance.models.dsar import DataSubjectRequest, DsarType
 
@@ -33,13 +41,9 @@ class DsarBacklogCollector(Collector):
         except Exception:  # noqa: BLE001 - a database outage must not break the whole scrape
             return
         by_type = {row["type"]: row for row in rows}
-        open_requests = GaugeMetricFamily("fintech_dsar_open", "Open data-subject requests.", labels=["type"])
+        open_requests = self.gauge("fintech_dsar_open")
         for dsar_type in DsarType.values:
             open_requests.add_metric([dsar_type], by_type.get(dsar_type, {}).get("total", 0))
         yield open_requests
-        overdue = GaugeMetricFamily("fintech_dsar_overdue", "Open data-subject requests past their deadline.")
-        overdue.add_metric([], sum(row["overdue"] for row in rows))
-        yield overdue
-        soon = GaugeMetricFamily("fintech_dsar_due_within_7_days", "Open requests due within seven days.")
-        soon.add_metric([], sum(row["soon"] for row in rows))
-        yield soon
+        yield self.value("fintech_dsar_overdue", sum(row["overdue"] for row in rows))
+        yield self.value("fintech_dsar_due_within_7_days", sum(row["soon"] for row in rows))

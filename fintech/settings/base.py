@@ -98,14 +98,12 @@ TEMPLATES = [
 # (postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write) so the app follows a
 # promoted standby. Without DATABASE_URL the dev profile uses embedded SQLite.
 DATABASE_URL = env_str("DATABASE_URL", "")
-DATABASES = {"default": database_config(DATABASE_URL, conn_max_age=60, conn_health_checks=True)} if DATABASE_URL else {}
+_CONNECTIONS = {"conn_max_age": 60, "conn_health_checks": True}
+DATABASES = {"default": database_config(DATABASE_URL, **_CONNECTIONS)} if DATABASE_URL else {}
 # Optional read replica for reports and exports (fintech/db_router.py): a hot standby's URL.
 DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
 if DATABASE_URL and DATABASE_REPLICA_URL:
-    DATABASES["replica"] = {
-        **database_config(DATABASE_REPLICA_URL, conn_max_age=60, conn_health_checks=True),
-        "TEST": {"MIRROR": "default"},
-    }
+    DATABASES["replica"] = {**database_config(DATABASE_REPLICA_URL, **_CONNECTIONS), "TEST": {"MIRROR": "default"}}
 DATABASE_ROUTERS = ["fintech.db_router.ReportReadsRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

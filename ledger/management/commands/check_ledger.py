@@ -13,7 +13,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         report = check_ledger()
-        record_reconciliation(ok=report.ok, problems=len(report.problems))
+        record_reconciliation(report)
         if not report.ok:
             for problem in report.problems:
                 self.stderr.write(problem)
