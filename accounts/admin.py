@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from accounts import roles, services
 from accounts.models import TOTPDevice, User
 from accounts.phone import phone_to_e164
-from compliance.admin import PIAccessAuditedAdmin
+from compliance.audit.admin import PIAccessAuditedAdmin
 from compliance.crypto.admin import BlindIndexSearchMixin
 
 

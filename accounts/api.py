@@ -39,7 +39,7 @@ class AuditedAPIView(APIView):
 
 
 def translate(exc: Exception) -> Exception:
-    """Service exceptions to DRF ones (fintech/errors.py renders the error shape)."""
+    """Service exceptions to DRF ones (kernel/errors.py renders the error shape)."""
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, AuthError):

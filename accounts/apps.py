@@ -40,10 +40,10 @@ def _sync_roles_after_migrate(sender: AppConfig, using: str = "default", **kwarg
 
 
 def _register_jwt_secret() -> None:
-    # The daily secret check (compliance.secrets_inventory) sees and rotates the JWT signing keys.
+    # The daily secret check (compliance.secret_rotation.inventory) sees and rotates the JWT signing keys.
     from accounts.tokens import jwt_signing_key_rotate, jwt_signing_key_rotated_at
-    from compliance.models.secrets import SecretKind
-    from compliance.secrets_inventory import register_secret_source
+    from compliance.secret_rotation.inventory import register_secret_source
+    from compliance.secret_rotation.models import SecretKind
 
     def rotate(*, actor: object = None) -> str:
         key = jwt_signing_key_rotate(actor=actor)

@@ -21,8 +21,8 @@ from django.template.response import TemplateResponse
 
 from accounts.models import UserManager
 from compliance.crypto.blind_index import blind_index
-from compliance.request_context import client_ip
-from fintech.errors import error_body
+from kernel.errors import error_body
+from kernel.request_context import client_ip
 
 LOCKED_MESSAGE = "Too many failed attempts: this account is locked for 30 minutes."
 

@@ -38,7 +38,8 @@ from compliance.crypto.fields import (
     EncryptedEmailField,
     by_blind_index,
 )
-from compliance.pi import PI, Category, Erasure, LawfulBasis, pi_model
+from compliance.pi.registry import PI, pi_model
+from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
 _ACCOUNT = {"lawful_basis": LawfulBasis.CONTRACT, "retention": "account_active_plus_1y"}
 _MFA = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from django.apps import apps
 
-from compliance.retention import register_retention_target
+from compliance.retention.engine import register_retention_target
 
 
 def register_accounts_targets() -> None:

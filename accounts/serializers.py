@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.models import User
-from compliance.api_consent import ConsentChoiceSerializer
+from compliance.consent.views import ConsentChoiceSerializer
 
 PASSWORD_MAX = 128
 

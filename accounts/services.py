@@ -38,10 +38,11 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts import roles
 from accounts.lockout import is_locked_out, lockout_key, record_failed_attempt
 from accounts.models import BackupCode, TOTPDevice, User, backup_code_digest
-from accounts.permissions import MFA_CLAIM
 from accounts.phone import phone_to_e164
 from accounts.tokens import EPOCH_CLAIM, revoke_access, token_pair_for
-from compliance.audit import ActorType, AuditAction, audit_record, build_change_diff
+from compliance.audit.services import ActorType, AuditAction, audit_record, build_change_diff
+from kernel.permissions import MFA_CLAIM
+from kernel.tasks import enqueue_on_commit
 
 BACKUP_CODE_COUNT = 10
 USER_OBJECT = "accounts.User"
@@ -178,9 +179,9 @@ def customer_register(
     ``consents`` are the choices the customer actively made (``[{purpose, granted,
     notice_version}]``); nothing is pre-ticked, so purposes not listed are simply not granted.
     They are recorded in the transaction that creates the user: a refused choice (e.g. a stale
-    notice version) raises ``compliance.services_consent.ConsentError`` and no user is created.
+    notice version) raises ``compliance.consent.services.ConsentError`` and no user is created.
     """
-    from compliance.services_consent import consent_record_choices
+    from compliance.consent.services import consent_record_choices
 
     candidate = User(email=User.objects.normalize_email(email), first_name=first_name, last_name=last_name)
     _password_errors(password, candidate, "password")
@@ -658,13 +659,12 @@ def password_set_by_admin_record(*, actor: User, user: User) -> None:
 def password_reset_request(*, email: str, request: HttpRequest | None = None) -> None:
     """Mail a reset link if an active account has this address. The caller answers the same
     either way; the mail is sent by a task after commit, so timing does not tell either."""
-    from accounts.tasks import send_password_reset_email
 
     user = User.objects.filter_by_email(email).filter(is_active=True).first()
     with transaction.atomic():
         _audit(AuditAction.PASSWORD_RESET_REQUESTED, actor=user, request=request, known=user is not None)
         if user is not None:
-            send_password_reset_email.delay_on_commit(str(user.public_id))
+            enqueue_on_commit("accounts.tasks.send_password_reset_email", str(user.public_id))
 
 
 def password_reset_link(user: User) -> str:

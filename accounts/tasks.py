@@ -8,7 +8,7 @@ from django.core.mail import send_mail
 from accounts.models import User
 
 
-@shared_task(acks_late=True)
+@shared_task(name="accounts.tasks.send_password_reset_email", acks_late=True)
 def send_password_reset_email(user_public_id: str) -> bool:
     """Mail a password-reset link to an active user. The token is made here, in the worker,
     so it never travels through the broker. Returns whether a mail was sent."""

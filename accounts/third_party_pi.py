@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from django.apps import apps
 
-from compliance.pi import PI, Category, Erasure, LawfulBasis, register_pi_model
+from compliance.pi.registry import PI, register_pi_model
+from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
 _SECURITY = {
     "category": Category.IDENTITY,

@@ -3,7 +3,7 @@
 DRF's own ``get_ident`` believes any ``X-Forwarded-For`` when ``NUM_PROXIES`` is unset, so a
 client could dodge the per-address limits (the login and registration brake) by sending a new
 header value with each request. These classes use the same trusted-proxy rule as the audit trail
-(``compliance.request_context.client_ip``).
+(``kernel.request_context.client_ip``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from rest_framework import throttling
 from rest_framework.request import Request
 
-from compliance.request_context import client_ip
+from kernel.request_context import client_ip
 
 
 class _ClientIpMixin:

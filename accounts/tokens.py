@@ -42,9 +42,9 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
-from accounts.permissions import MFA_CLAIM
-from compliance.audit import ActorType, AuditAction, audit_record
-from compliance.secrets_providers import SecretNotFound, get_secrets_provider
+from compliance.audit.services import ActorType, AuditAction, audit_record
+from compliance.secret_rotation.providers import SecretNotFound, get_secrets_provider
+from kernel.permissions import MFA_CLAIM
 
 EPOCH_CLAIM = "epoch"
 _REVOKED_ACCESS = "jwt:revoked-access:{jti}"

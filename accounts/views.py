@@ -19,7 +19,6 @@ from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.api import AuditedAPIView
-from accounts.permissions import MFA_CLAIM
 from accounts.serializers import (
     DetailAnswerSerializer,
     OTPSerializer,
@@ -34,8 +33,9 @@ from accounts.serializers import (
     TOTPConfirmedSerializer,
     TOTPEnrolmentSerializer,
 )
-from compliance.api_consent import consent_api_error
-from compliance.services_consent import ConsentError
+from compliance.consent.services import ConsentError
+from compliance.consent.views import consent_api_error
+from kernel.permissions import MFA_CLAIM
 
 
 class PublicAuthView(AuditedAPIView):

@@ -35,7 +35,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "1.5"))
 
 
 def _writes_per_second(workers: int, *, with_audit: bool) -> float:
-    from compliance.audit import ActorType, AuditAction, audit_record
+    from compliance.audit.services import ActorType, AuditAction, audit_record
 
     stop = time.monotonic() + SECONDS
     counts = [0] * workers
@@ -70,7 +70,7 @@ def _writes_per_second(workers: int, *, with_audit: bool) -> float:
 
 
 def main() -> None:
-    from compliance.audit_chain import seal_pending, verify_chain
+    from compliance.audit.chain import seal_pending, verify_chain
     from compliance.models import AuditEvent
 
     with connection.cursor() as cursor:

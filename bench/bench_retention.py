@@ -80,7 +80,7 @@ def _p(values: list[float], q: int) -> float:
 def main() -> None:
     from django.contrib.sessions.models import Session
 
-    from compliance.retention import retention_purge
+    from compliance.retention.engine import retention_purge
 
     quiet_logs()
     plan = fund_wallets(WALLETS)

@@ -8,6 +8,7 @@ class FintechConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self) -> None:
-        from fintech import checks, metrics  # noqa: F401  (registers the system checks)
+        from fintech import checks  # noqa: F401  (registers the system checks)
+        from kernel import metrics
 
         metrics.register()

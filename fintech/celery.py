@@ -8,15 +8,15 @@ from typing import Any
 
 from celery import Celery, signals
 
-from compliance.request_context import get_request_id, new_request_id, reset_request_id, set_request_id
-from fintech.metrics import TASK_FAILURES
+from kernel.metrics import TASK_FAILURES
+from kernel.request_context import get_request_id, new_request_id, reset_request_id, set_request_id
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fintech.settings.dev")
 
 app = Celery("fintech")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.autodiscover_tasks(["fintech", "compliance.dsar"])
+app.autodiscover_tasks(["fintech"])
 
 
 @app.on_after_finalize.connect

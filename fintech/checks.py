@@ -1,4 +1,4 @@
-"""Start-up refusals for production and system checks for compliance-critical configuration."""
+"""System checks for compliance-critical configuration (start-up refusals: fintech/settings/refusals.py)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
-from django.core.exceptions import ImproperlyConfigured
-
-from fintech.settings.base import DEFAULT_SECRET_KEY
-
-
-def production_refusals(*, debug: bool, secret_key: str, databases: dict, redis_url: str) -> None:
-    """Raise ImproperlyConfigured when production settings are unsafe. Called by prod settings."""
-    if debug:
-        raise ImproperlyConfigured("DEBUG must be off in production (unset DJANGO_DEBUG).")
-    if not secret_key or secret_key == DEFAULT_SECRET_KEY or secret_key.startswith("django-insecure"):
-        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) to a real secret.")
-    if len(secret_key) < 50 or len(set(secret_key)) < 5:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be at least 50 characters of real entropy.")
-    if not databases or databases["default"].get("ENGINE") != "django.db.backends.postgresql":
-        raise ImproperlyConfigured("Production runs on PostgreSQL: set DATABASE_URL=postgres://...")
-    if not redis_url:
-        raise ImproperlyConfigured("Production needs Redis (cache and Celery broker): set REDIS_URL.")
 
 
 @register(Tags.security)
@@ -30,7 +13,7 @@ def check_logging_redacts_pii(app_configs: Any, **kwargs: Any) -> list[Error]:
     """Every configured log handler must run the PII redaction filter (POPIA s19)."""
     errors = []
     filters = settings.LOGGING.get("filters", {})
-    redacting = {name for name, spec in filters.items() if spec.get("()") == "compliance.redaction.PIIRedactionFilter"}
+    redacting = {name for name, spec in filters.items() if spec.get("()") == "kernel.redaction.PIIRedactionFilter"}
     for name, handler in settings.LOGGING.get("handlers", {}).items():
         if not redacting.intersection(handler.get("filters", [])):
             errors.append(

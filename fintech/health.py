@@ -18,7 +18,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from fintech.errors import method_not_allowed
+from kernel.errors import method_not_allowed
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from compliance.request_context import get_request_id
+from kernel.request_context import get_request_id
 
 
 class RequestIdFilter(logging.Filter):

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django_prometheus.exports import ExportToDjangoView
 
-from fintech.errors import not_found
+from kernel.errors import not_found
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

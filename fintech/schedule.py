@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from celery.schedules import crontab
 
-from fintech.env import env_int
+from kernel.env import env_int
 
 BEAT_SCHEDULE: dict[str, dict] = {
     "dsar-deadline-escalation": {

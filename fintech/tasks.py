@@ -8,7 +8,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.utils import timezone
 
-from compliance.request_context import get_request_id
+from kernel.request_context import get_request_id
 
 logger = logging.getLogger(__name__)
 

@@ -2,23 +2,24 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from fintech import errors, health
+from fintech import health
 from fintech.api import ApiRootView
 from fintech.metrics_view import metrics_view
+from kernel import errors
 
 api_v1 = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("", include("compliance.dsar.urls")),
-    path("", include("compliance.urls_consent")),
+    path("", include("compliance.consent.urls")),
     path("", include("accounts.urls")),
-    path("", include("compliance.urls")),
+    path("", include("compliance.audit.urls")),
     path("", include("ledger.urls")),
 ]
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    # Prometheus scrape endpoint: the scraper's network or token only (fintech/metrics.py).
+    # Prometheus scrape endpoint: the scraper's network or token only (kernel/metrics.py).
     path("metrics", metrics_view, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

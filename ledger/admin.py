@@ -11,22 +11,12 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from compliance.admin import PIAccessAuditedAdmin
-from compliance.admin_readonly import ReadOnlyAdminMixin
+from compliance.audit.admin import PIAccessAuditedAdmin
 from compliance.crypto.admin import BlindIndexSearchMixin
+from kernel.admin import ReadOnlyAdminMixin, ReadOnlyModelAdmin
 from ledger import services
 from ledger.exceptions import LedgerError
 from ledger.models import BankAccount, JournalEntry, KycRecord, LedgerAccount, Posting
-
-
-class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    show_full_result_count = False
-    list_per_page = 100
-
-    def get_actions(self, request: HttpRequest):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
 
 
 class PostingInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -42,7 +32,7 @@ class PostingInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(LedgerAccount)
-class LedgerAccountAdmin(ReadOnlyAdmin):
+class LedgerAccountAdmin(ReadOnlyModelAdmin):
     list_display = ("public_id", "kind", "currency", "shard", "balance", "allow_negative", "owner", "created_at")
     list_filter = ("kind", "currency")
     list_select_related = ("owner",)
@@ -55,7 +45,7 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnlyAdmin):
+class JournalEntryAdmin(ReadOnlyModelAdmin):
     list_display = ("public_id", "entry_type", "channel", "amount", "currency", "created_by", "created_at")
     list_filter = ("entry_type", "channel", "currency")
     list_select_related = ("created_by",)
@@ -71,7 +61,7 @@ class JournalEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Posting)
-class PostingAdmin(ReadOnlyAdmin):
+class PostingAdmin(ReadOnlyModelAdmin):
     list_display = ("pk", "entry", "account", "amount", "currency", "balance_after", "created_at")
     list_filter = ("currency",)
     list_select_related = ("entry", "account")
@@ -108,7 +98,7 @@ def _decide(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QueryS
 
 
 @admin.register(KycRecord)
-class KycRecordAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, ReadOnlyAdmin):
+class KycRecordAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, ReadOnlyModelAdmin):
     """The KYC queue: pending first, oldest first. The ID number is shown only on the detail page.
 
     Search finds a record by the exact ID number (spaces and dashes ignored) through its blind
@@ -139,7 +129,7 @@ def verify_bank_accounts(modeladmin: admin.ModelAdmin, request: HttpRequest, que
 
 
 @admin.register(BankAccount)
-class BankAccountAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, ReadOnlyAdmin):
+class BankAccountAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, ReadOnlyModelAdmin):
     # Exact account-number search through the blind index (who else registered this account?).
     blind_index_search_fields = ("account_number",)
     search_fields = ("=public_id",)
@@ -149,7 +139,3 @@ class BankAccountAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, ReadOnlyAdmi
     actions = [verify_bank_accounts]
     readonly_fields = ("public_id", "owner", "bank_name", "branch_code", "masked_account_number", "verified")
     exclude = ("account_number",)
-
-
-# Payment cards: read-only, masked (their own module).
-from ledger import admin_cards  # noqa: E402, F401

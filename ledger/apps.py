@@ -8,6 +8,7 @@ class LedgerConfig(AppConfig):
 
     def ready(self) -> None:
         from ledger import metrics
+        from ledger.cards import admin as cards_admin  # noqa: F401  (payment cards: read-only, masked)
         from ledger.retention import register_ledger_targets
 
         register_ledger_targets()  # what the retention purge may remove (SPEC C8)

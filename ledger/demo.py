@@ -13,7 +13,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from ledger import cards, services
+from ledger import services
+from ledger.cards import services as cards
 from ledger.kyc import luhn_check_digit
 from ledger.models import KycRecord, KycStatus, LedgerAccount
 

@@ -41,8 +41,8 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
-from compliance.audit import KNOWN_ACTIONS, ActorType, audit_record, scrub_change_diff
-from compliance.request_context import client_ip
+from compliance.audit.services import KNOWN_ACTIONS, ActorType, audit_record, scrub_change_diff
+from kernel.request_context import client_ip
 from ledger.exceptions import MESSAGES, LedgerError
 from ledger.models import (
     AccountKind,

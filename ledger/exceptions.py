@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rest_framework import exceptions
+
 MESSAGES: dict[str, tuple[int, str]] = {
     "invalid_amount": (400, "The amount must be a whole number of minor units, greater than zero and within limits."),
     "invalid_currency": (400, "The currency is not supported."),
@@ -51,3 +53,12 @@ class LedgerError(Exception):
         self.item = item
         self.status_code, self.message = MESSAGES[code]
         super().__init__(code)
+
+
+def api_error(error: LedgerError, item_field: str | None = None) -> exceptions.APIException:
+    """The error in the API shape; a refused batch item is named in ``fields`` (``transfers.3``)."""
+    exc = exceptions.APIException(detail=error.message, code=error.code)
+    exc.status_code = error.status_code
+    if item_field is not None and error.item is not None:
+        exc.error_fields = {f"{item_field}.{error.item}": [error.message]}
+    return exc

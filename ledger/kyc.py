@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from compliance.redaction import luhn_valid
+from kernel.redaction import luhn_valid
 
 
 def sa_id_date(id_number: str) -> tuple[int, int, int] | None:

@@ -23,7 +23,7 @@ from django.utils import timezone
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 
-from fintech.metrics import ScrapeTimeGauges, register_once
+from kernel.metrics import ScrapeTimeGauges, register_once
 from ledger.exceptions import LedgerError
 from ledger.reconciliation import LedgerReport
 

@@ -34,7 +34,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from compliance.crypto.fields import BlindIndexedModelMixin, BlindIndexField, EncryptedCharField, EncryptedDateField
-from compliance.pi import PI, Category, Erasure, LawfulBasis, pi_model
+from compliance.pi.registry import PI, pi_model
+from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
 currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use an ISO 4217 alphabetic code such as ZAR.")
 
@@ -367,4 +368,4 @@ class BankAccount(BlindIndexedModelMixin, models.Model):
 
 
 # --- Payment cards (issue 7, PCI DSS): their own module, imported so Django registers them ----
-from ledger.models_cards import Card, CardBrand  # noqa: E402, F401
+from ledger.cards.models import Card, CardBrand  # noqa: E402, F401

@@ -10,7 +10,7 @@ transaction record) of closed customer accounts, a year after the account was cl
 
 from __future__ import annotations
 
-from compliance.retention import register_retention_target
+from compliance.retention.engine import register_retention_target
 
 
 def register_ledger_targets() -> None:

@@ -30,10 +30,10 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from compliance.audit import AuditAction, audit_record
-from compliance.request_context import get_request_id
+from compliance.audit.services import AuditAction, audit_record
+from kernel.request_context import get_request_id
 from ledger import limits
-from ledger.cards import card_for_deposit
+from ledger.cards.services import card_for_deposit
 from ledger.engine import (
     BatchItem,
     BatchRequest,

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from ledger import views, views_cards
+from ledger import views
+from ledger.cards import views as views_cards
 
 urlpatterns = [
     path("deposits/", views.DepositView.as_view(), name="ledger-deposits"),
@@ -14,7 +15,7 @@ urlpatterns = [
     path("kyc/", views.KycView.as_view(), name="ledger-kyc"),
     path("ops/kyc/<uuid:public_id>/decision/", views.KycDecisionView.as_view(), name="ledger-kyc-decision"),
     path("ops/entries/<uuid:public_id>/reversal/", views.ReversalView.as_view(), name="ledger-reversal"),
-    # Payment cards (PCI DSS): ledger/views_cards.py
+    # Payment cards (PCI DSS): ledger/cards/views.py
     path("cards/", views_cards.CardListView.as_view(), name="ledger-cards"),
     path("cards/<uuid:public_id>/", views_cards.CardDetailView.as_view(), name="ledger-card"),
     path("ops/cards/<uuid:public_id>/reveal/", views_cards.CardRevealView.as_view(), name="ledger-card-reveal"),

@@ -18,12 +18,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import HasRecentMFA
-from fintech.db_router import reporting_reads
-from fintech.errors import JSONErrorsMixin
+from kernel.db_router import reporting_reads
+from kernel.errors import JSONErrorsMixin
+from kernel.permissions import HasRecentMFA
 from ledger import selectors, services
 from ledger.engine import MoveResult
-from ledger.exceptions import LedgerError
+from ledger.exceptions import LedgerError, api_error
 from ledger.permissions import IsOperations
 from ledger.renderers import StatementCSVRenderer
 from ledger.serializers import (
@@ -47,15 +47,6 @@ from ledger.serializers import (
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 STATEMENT_CSV_MAX_ROWS = 10_000
-
-
-def api_error(error: LedgerError, item_field: str | None = None) -> exceptions.APIException:
-    """The error in the API shape; a refused batch item is named in ``fields`` (``transfers.3``)."""
-    exc = exceptions.APIException(detail=error.message, code=error.code)
-    exc.status_code = error.status_code
-    if item_field is not None and error.item is not None:
-        exc.error_fields = {f"{item_field}.{error.item}": [error.message]}
-    return exc
 
 
 def movement_answer(data: dict[str, Any], result: MoveResult, body: dict[str, Any]) -> dict[str, Any]:

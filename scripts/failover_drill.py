@@ -18,7 +18,7 @@ On loopback, in a temporary directory, from the PostgreSQL server binaries of th
    first attempt) until it is acknowledged;
 4. the primary is killed with SIGKILL (postmaster and backends: a lost machine), the standby is
    promoted (``pg_ctl promote``), and the workers carry on through the same URL;
-   Before the kill, a report read (``fintech.db_router.reporting_reads``) is shown to run on the
+   Before the kill, a report read (``kernel.db_router.reporting_reads``) is shown to run on the
    standby through ``DATABASE_REPLICA_URL``;
 5. then, on the promoted node: every acknowledged transfer is there exactly once (RPO 0), the
    ledger's invariants hold (``check_ledger``: balances = Σ postings, Σ postings = 0), wallets
@@ -85,7 +85,7 @@ def report_reads_on_standby() -> bool:
     from django.db import connections
 
     from compliance.models import AuditEvent
-    from fintech.db_router import REPLICA, reporting_reads
+    from kernel.db_router import REPLICA, reporting_reads
 
     with reporting_reads():
         alias = AuditEvent.objects.all().db

@@ -39,8 +39,8 @@ def _empty_audit_trail(request, django_db_blocker) -> None:
         # seeded; put them back so every test sees the product's purposes.
         from django.apps import apps
 
-        from compliance.consent_seed import seed_processing_purposes
-        from compliance.models.consent import ProcessingPurpose
+        from compliance.consent.models import ProcessingPurpose
+        from compliance.consent.seed import seed_processing_purposes
 
         if not ProcessingPurpose.objects.exists():
             seed_processing_purposes(apps)
@@ -194,7 +194,7 @@ def openapi_document(django_db_setup, django_db_blocker) -> dict:
 def read_routing(monkeypatch) -> list[tuple[str, bool]]:
     """Every ORM read's (model label, inside reporting_reads()) as the database router sees it;
     the reads still go to the primary (there is no replica in the tests)."""
-    from fintech import db_router
+    from kernel import db_router
 
     seen: list[tuple[str, bool]] = []
     original = db_router.ReportReadsRouter.db_for_read

@@ -11,8 +11,8 @@ from django.db import transaction
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
-from compliance.request_context import reset_request_id, set_request_id
 from fintech.tasks import HEARTBEAT_CACHE_KEY, heartbeat
+from kernel.request_context import reset_request_id, set_request_id
 from tests.conftest import wait_until
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]

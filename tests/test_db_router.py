@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from fintech import db_router
-from fintech.db_router import REPLICA, ReportReadsRouter, reporting_reads
+from kernel import db_router
+from kernel.db_router import REPLICA, ReportReadsRouter, reporting_reads
 
 router = ReportReadsRouter()
 

@@ -5,9 +5,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from accounts.models import TOTPDevice
-from compliance.models.consent import ConsentEvent
-from compliance.models.dsar import DataSubjectRequest
-from compliance.selectors_consent import may_process
+from compliance.consent.models import ConsentEvent
+from compliance.consent.selectors import may_process
+from compliance.dsar.models import DataSubjectRequest
 from fintech.management.commands.demo_data import ROLES
 from ledger.models import JournalEntry, LedgerAccount
 from ledger.reconciliation import check_ledger

@@ -64,10 +64,10 @@ def test_registering_a_scrape_time_collector_computes_nothing_and_names_what_it_
     broker connection; and those names are exactly what a scrape yields."""
     from unittest import mock
 
+    from compliance.audit.metrics import AuditChainCollector
     from compliance.dsar.metrics import DsarBacklogCollector
-    from compliance.metrics import AuditChainCollector
-    from compliance.secrets_inventory import SecretsCollector
-    from fintech.metrics import CeleryQueueDepthCollector
+    from compliance.secret_rotation.metrics import SecretsCollector
+    from kernel.metrics import CeleryQueueDepthCollector
     from ledger.metrics import LedgerReconciliationCollector
 
     collectors = [

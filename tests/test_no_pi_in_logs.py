@@ -13,7 +13,7 @@ import logging
 import pytest
 from rest_framework.test import APIClient
 
-from compliance.redaction import PIIRedactionFilter
+from kernel.redaction import PIIRedactionFilter
 from tests.compliance.consent_helpers import current_version, seed_purposes
 from tests.ledger.conftest import sa_id
 

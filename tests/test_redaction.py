@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compliance.redaction import PIIRedactionFilter, luhn_valid, redact
-from compliance.request_context import reset_request_id, set_request_id
+from kernel.redaction import PIIRedactionFilter, luhn_valid, redact
+from kernel.request_context import reset_request_id, set_request_id
 
 
 def with_luhn_digit(body: str) -> str:

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from compliance.redaction import PIIRedactionFilter
+from kernel.redaction import PIIRedactionFilter
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from fintech import env
 from fintech.settings.base import DEFAULT_SECRET_KEY
+from kernel import env
 from tests.conftest import ROOT
 
 GOOD_PROD_ENV = {
@@ -127,7 +127,7 @@ def test_the_logging_check_flags_a_handler_without_redaction(settings):
 
 
 def test_a_multi_host_database_url_lists_every_host_for_psycopg():
-    from fintech.env import database_config
+    from kernel.env import database_config
 
     config = database_config(
         "postgres://app@db-a:5432,db-b:5433,db-c/fintech?target_session_attrs=read-write",
@@ -145,7 +145,7 @@ def test_a_multi_host_database_url_lists_every_host_for_psycopg():
 def test_a_malformed_multi_host_database_url_fails_loudly():
     from django.core.exceptions import ImproperlyConfigured
 
-    from fintech.env import database_config
+    from kernel.env import database_config
 
     with pytest.raises(ImproperlyConfigured, match="host\\[:port\\]"):
         database_config("postgres://app@db-a:5432,:5433/fintech")

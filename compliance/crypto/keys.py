@@ -12,7 +12,7 @@ Invariants:
 
 Providers:
 - ``EnvKeyProvider``: ``FIELD_ENCRYPTION_KEYS="3:<base64>,2:<base64>"`` (first = active) and
-  ``BLIND_INDEX_KEYS`` the same way; ``*_FILE`` variants via fintech.env. Adding or retiring a
+  ``BLIND_INDEX_KEYS`` the same way; ``*_FILE`` variants via kernel.env. Adding or retiring a
   version is a deployment (change the variable), so ``add_version``/``retire_version`` refuse.
 - ``FileKeyProvider``: a JSON key ring (mode 0600) the provider owns: dev profile and
   ``rotate_field_keys`` add versions to it.

@@ -20,11 +20,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from compliance.admin import PIAccessAuditedAdmin
-from compliance.admin_readonly import ReadOnlyAdminMixin
+from compliance.audit.admin import PIAccessAuditedAdmin
 from compliance.dsar import services
-from compliance.models.dsar import OPEN_STATUSES, DataSubjectRequest, DsarEvent, DsarStatus, DsarType
-from compliance.subject_lookup import subject_by_email, subject_by_id_number
+from compliance.dsar.models import OPEN_STATUSES, DataSubjectRequest, DsarEvent, DsarStatus, DsarType
+from compliance.pi.selectors import subject_by_email, subject_by_id_number
+from kernel.admin import ReadOnlyAdminMixin, register_index_warning
 
 
 def _is_officer(request: HttpRequest) -> bool:
@@ -175,7 +175,7 @@ def available_actions(dsar: DataSubjectRequest) -> list[str]:
 
 class FileOnBehalfForm(forms.Form):
     # The subject is identified by what they quote: their e-mail or their ID number. Both columns
-    # are encrypted, so the lookup goes through the blind indexes (compliance.subject_lookup).
+    # are encrypted, so the lookup goes through the blind indexes (compliance.pi.selectors).
     subject_email = forms.EmailField(required=False, help_text="The customer's registered e-mail address.")
     subject_id_number = forms.RegexField(
         r"^[0-9 -]{6,20}$",
@@ -443,3 +443,12 @@ def dsar_dashboard(now=None) -> dict[str, Any]:
     statuses = dict(DsarStatus.choices)
     rows = [{"type": types[r["type"]], "status": statuses[r["status"]], "n": r["n"]} for r in by_type_status]
     return {**pressure, **totals, "on_time_rate": rate, "by_type_status": rows}
+
+
+def warn_about_overdue_requests(request: HttpRequest) -> None:
+    overdue = DataSubjectRequest.objects.overdue().count()
+    if overdue:
+        messages.error(request, f"{overdue} data-subject request(s) are past their statutory deadline.")
+
+
+register_index_warning("dsar-overdue", permission="compliance.process_dsar", show=warn_about_overdue_requests)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from compliance.models.dsar import CorrectionRequestNote, DataSubjectRequest
+from compliance.dsar.models import CorrectionRequestNote, DataSubjectRequest
 
 
 class CorrectionRefused(Exception):

@@ -31,11 +31,13 @@ from django.db import models, transaction
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
-from compliance import pi
 from compliance.crypto.fields import EncryptedEmailField
 from compliance.dsar.export import subject_rows
-from compliance.models.dsar import DataSubjectRequest, DsarStatus, DsarType
-from compliance.models.holds import HoldKind, LegalHold
+from compliance.dsar.models import DataSubjectRequest, DsarStatus, DsarType
+from compliance.pi.inventory import is_product_model
+from compliance.pi.registry import PI, ModelEntry, registry
+from compliance.pi.vocabulary import RETENTION_POLICIES, Erasure
+from compliance.retention.models import HoldKind, LegalHold
 
 _DATE_FIELDS = ("created_at", "occurred_at", "timestamp")
 
@@ -73,7 +75,7 @@ def _row_date(row: models.Model, now: dt.datetime) -> dt.datetime:
 
 
 def _hold_until(policy_code: str, row: models.Model, now: dt.datetime) -> dt.datetime:
-    policy = pi.RETENTION_POLICIES.get(policy_code)
+    policy = RETENTION_POLICIES.get(policy_code)
     period = policy.period if policy and policy.period else dt.timedelta(days=5 * 365)
     # The relationship ends now; per-transaction policies run from the transaction's own date.
     anchor = _row_date(row, now) if policy_code == "fica_transactions" else now
@@ -88,12 +90,12 @@ class _Outcome:
     holds: list[LegalHold] = field(default_factory=list)
 
 
-def _erasable(entry: pi.ModelEntry) -> dict[str, pi.PI]:
+def _erasable(entry: ModelEntry) -> dict[str, PI]:
     concrete = {f.name for f in entry.model._meta.concrete_fields}
     return {name: a for name, a in entry.annotations().items() if name in concrete}
 
 
-def _try_delete_rows(entry: pi.ModelEntry, subject: Any, count: int, outcome: _Outcome) -> bool:
+def _try_delete_rows(entry: ModelEntry, subject: Any, count: int, outcome: _Outcome) -> bool:
     try:
         with transaction.atomic():
             subject_rows(entry, subject).delete()
@@ -103,15 +105,15 @@ def _try_delete_rows(entry: pi.ModelEntry, subject: Any, count: int, outcome: _O
     return True
 
 
-def _erase_row(entry: pi.ModelEntry, row: models.Model, annotations: dict[str, pi.PI], outcome: _Outcome) -> None:
+def _erase_row(entry: ModelEntry, row: models.Model, annotations: dict[str, PI], outcome: _Outcome) -> None:
     label = entry.label.lower()
     fields = {f.name: f for f in entry.model._meta.concrete_fields}
     changed = False
     for name, annotation in annotations.items():
         # Kept values stay; blind indexes are recomputed from their (now erased) source on save.
-        if annotation.erasure == pi.Erasure.RETAIN_UNDER_LEGAL_DUTY or annotation.derived_from:
+        if annotation.erasure == Erasure.RETAIN_UNDER_LEGAL_DUTY or annotation.derived_from:
             continue
-        if annotation.erasure == pi.Erasure.PSEUDONYMISE:
+        if annotation.erasure == Erasure.PSEUDONYMISE:
             value = _pseudonymous_value(fields[name], pseudonym(label=label, field=name, pk=row.pk))
         else:
             value = _cleared_value(fields[name])
@@ -128,7 +130,7 @@ def _erase_row(entry: pi.ModelEntry, row: models.Model, annotations: dict[str, p
 
 
 def _hold_row(
-    entry: pi.ModelEntry, row: models.Model, keep: dict[str, pi.PI], *, dsar: DataSubjectRequest, now, outcome: _Outcome
+    entry: ModelEntry, row: models.Model, keep: dict[str, PI], *, dsar: DataSubjectRequest, now, outcome: _Outcome
 ) -> None:
     label = entry.label.lower()
     policy = next(iter(keep.values())).retention
@@ -158,15 +160,15 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
         if dsar.status != DsarStatus.APPROVED or dsar.type != DsarType.DELETION:
             return None
         subject, now, outcome = dsar.subject, timezone.now(), _Outcome()
-        for entry in pi.registry:
-            if not pi.is_product_model(entry) or not entry.subject:
+        for entry in registry:
+            if not is_product_model(entry) or not entry.subject:
                 continue
             rows = list(subject_rows(entry, subject).order_by("pk"))
             if not rows:
                 continue
             annotations = _erasable(entry)
-            keep = {n: a for n, a in annotations.items() if a.erasure == pi.Erasure.RETAIN_UNDER_LEGAL_DUTY}
-            wants_delete = any(a.erasure == pi.Erasure.DELETE for a in annotations.values())
+            keep = {n: a for n, a in annotations.items() if a.erasure == Erasure.RETAIN_UNDER_LEGAL_DUTY}
+            wants_delete = any(a.erasure == Erasure.DELETE for a in annotations.values())
             if (
                 wants_delete
                 and not keep
@@ -195,7 +197,7 @@ def _statement(*, deleted: dict[str, int], cleared: dict[str, set[str]], retaine
     if retained:
         lines.append("Kept because the law requires it, then deleted:")
         for label, info in sorted(retained.items()):
-            policy = pi.RETENTION_POLICIES.get(info["policy"])
+            policy = RETENTION_POLICIES.get(info["policy"])
             reason = policy.reason if policy else info["policy"]
             lines.append(
                 f"  - {label}: {', '.join(info['fields'])} in {info['rows']} record(s), until "

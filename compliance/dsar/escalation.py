@@ -1,7 +1,9 @@
 """Deadline escalation: tell the information officers what is due soon and what is overdue.
 
-Runs daily (beat). Idempotent per day: a request escalated today is not escalated again today,
-so a retried or doubly-run task sends nothing twice. The e-mail names requests by id, type and
+Runs daily (beat). Idempotent: a request escalated in the last ``ESCALATION_QUIET_HOURS`` is not
+escalated again, so a retried or doubly-run task sends nothing twice, whatever the time of day (a
+calendar-day rule would escalate twice across midnight), while the next day's run, even a little
+early, escalates again. The e-mail names requests by id, type and
 deadline only — never the subject or their words.
 """
 
@@ -17,12 +19,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from compliance.audit import AuditAction, audit_record
-from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarEventKind
+from compliance.audit.services import AuditAction, audit_record
+from compliance.dsar.models import DataSubjectRequest, DsarEvent, DsarEventKind
 
 logger = logging.getLogger(__name__)
 
 DUE_SOON_DAYS = 7
+ESCALATION_QUIET_HOURS = 20
 
 
 def officer_emails() -> list[str]:
@@ -37,11 +40,11 @@ def officer_emails() -> list[str]:
 
 def dsar_escalate(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
-    start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    quiet_since = now - timedelta(hours=ESCALATION_QUIET_HOURS)
     candidates = (
         DataSubjectRequest.objects.open()
         .filter(due_at__lt=now + timedelta(days=DUE_SOON_DAYS))
-        .exclude(events__kind=DsarEventKind.ESCALATION, events__created_at__gte=start_of_day)
+        .exclude(events__kind=DsarEventKind.ESCALATION, events__created_at__gte=quiet_since)
         .order_by("due_at")
     )
     lines: list[str] = []
@@ -50,8 +53,9 @@ def dsar_escalate(*, now: datetime | None = None) -> dict[str, int]:
         for dsar in candidates.select_for_update(skip_locked=True, of=("self",)):
             overdue = dsar.due_at < now
             counts["overdue" if overdue else "due_soon"] += 1
+            # Stamped with the run's own clock: the quiet period is measured on it.
             DsarEvent.objects.create(
-                dsar=dsar, kind=DsarEventKind.ESCALATION, note="overdue" if overdue else "due soon"
+                dsar=dsar, kind=DsarEventKind.ESCALATION, note="overdue" if overdue else "due soon", created_at=now
             )
             state = "OVERDUE" if overdue else "due soon"
             lines.append(f"{dsar.public_id}  {dsar.type:<12} {dsar.status:<20} due {dsar.due_at:%Y-%m-%d}  {state}")

@@ -31,9 +31,11 @@ from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.utils import timezone
 
-from compliance import pi
 from compliance.crypto import aead
-from compliance.models.dsar import DataSubjectRequest, DsarExport, DsarStatus, DsarType
+from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus, DsarType
+from compliance.pi.inventory import is_product_model
+from compliance.pi.registry import ModelEntry, registry
+from compliance.pi.vocabulary import RETENTION_POLICIES
 
 EXPORT_DAYS = 7
 FORMAT = "fintech-dsar-export/1"
@@ -44,7 +46,7 @@ def _is_secret(name: str) -> bool:
     return any(marker in name.lower() for marker in _SECRET_MARKERS)
 
 
-def subject_rows(entry: pi.ModelEntry, subject: Any) -> models.QuerySet:
+def subject_rows(entry: ModelEntry, subject: Any) -> models.QuerySet:
     manager = entry.model._default_manager
     if entry.subject == "self":
         return manager.filter(pk=subject.pk)
@@ -53,7 +55,7 @@ def subject_rows(entry: pi.ModelEntry, subject: Any) -> models.QuerySet:
     return manager.filter(**{entry.subject: subject})
 
 
-def export_columns(entry: pi.ModelEntry) -> list[models.Field]:
+def export_columns(entry: ModelEntry) -> list[models.Field]:
     """Exportable PI fields plus the record's other (non-PI) facts, never secrets or internal keys."""
     annotations = entry.annotations()
     columns = []
@@ -81,7 +83,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def table_rows(entry: pi.ModelEntry, subject: Any) -> Iterator[dict[str, Any]]:
+def table_rows(entry: ModelEntry, subject: Any) -> Iterator[dict[str, Any]]:
     columns = export_columns(entry)
     related = [f.name for f in columns if f.is_relation]
     queryset = subject_rows(entry, subject).select_related(*related).order_by("pk")
@@ -91,8 +93,8 @@ def table_rows(entry: pi.ModelEntry, subject: Any) -> Iterator[dict[str, Any]]:
 
 def collect(subject: Any) -> dict[str, dict[str, Any]]:
     tables: dict[str, dict[str, Any]] = {}
-    for entry in pi.registry:
-        if not pi.is_product_model(entry) or not entry.subject:
+    for entry in registry:
+        if not is_product_model(entry) or not entry.subject:
             continue
         rows = list(table_rows(entry, subject))
         if rows:
@@ -109,12 +111,12 @@ def _readme(subject: Any, tables: dict[str, dict[str, Any]], generated_at: dt.da
         "",
     ]
     for label, table in tables.items():
-        entry = pi.registry.get(label)
+        entry = registry.get(label)
         lines.append(f"{label}: {len(table['rows'])} record(s). {table['description']}".rstrip())
         for name, annotation in (entry.annotations() if entry else {}).items():
             if not annotation.export:
                 continue
-            policy = pi.RETENTION_POLICIES.get(annotation.retention)
+            policy = RETENTION_POLICIES.get(annotation.retention)
             kept = policy.describe_period() if policy else annotation.retention
             lines.append(
                 f"  - {name}: {annotation.category} data, used for {', '.join(annotation.purposes)}; "

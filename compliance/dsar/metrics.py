@@ -14,7 +14,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
-from fintech.metrics import ScrapeTimeGauges
+from kernel.metrics import ScrapeTimeGauges, register_once
 
 
 class DsarBacklogCollector(ScrapeTimeGauges):
@@ -25,7 +25,7 @@ class DsarBacklogCollector(ScrapeTimeGauges):
     }
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from compliance.models.dsar import DataSubjectRequest, DsarType
+        from compliance.dsar.models import DataSubjectRequest, DsarType
 
         now = timezone.now()
         try:
@@ -47,3 +47,7 @@ class DsarBacklogCollector(ScrapeTimeGauges):
         yield open_requests
         yield self.value("fintech_dsar_overdue", sum(row["overdue"] for row in rows))
         yield self.value("fintech_dsar_due_within_7_days", sum(row["soon"] for row in rows))
+
+
+def register() -> None:
+    register_once(DsarBacklogCollector())

@@ -8,8 +8,8 @@ from uuid import UUID
 from django.db.models import QuerySet
 from django.http import Http404
 
+from compliance.dsar.models import DataSubjectRequest, DsarEvent, DsarEventKind
 from compliance.dsar.services import PROCESS_PERMISSION
-from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarEventKind
 
 
 def dsars_of_subject(*, subject: Any) -> QuerySet[DataSubjectRequest]:

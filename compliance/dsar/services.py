@@ -21,9 +21,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.audit import AuditAction, audit_record
-from compliance.models.consent import ProcessingPurpose
-from compliance.models.dsar import (
+from compliance.audit.services import AuditAction, audit_record
+from compliance.consent.models import ProcessingPurpose
+from compliance.dsar.models import (
     DSAR_MAX_EXTENSION_DAYS,
     OPEN_STATUSES,
     DataSubjectRequest,
@@ -33,6 +33,7 @@ from compliance.models.dsar import (
     DsarStatus,
     DsarType,
 )
+from kernel.tasks import enqueue_on_commit
 
 PROCESS_PERMISSION = "compliance.process_dsar"
 
@@ -259,7 +260,7 @@ def _apply_processing_flags(*, actor: Any, dsar: DataSubjectRequest) -> DataSubj
     gives no right to object); what was refused is said in the statement and makes the outcome
     partial. Lifting a flag later is a separate, recorded act in the consent admin.
     """
-    from compliance.services_consent import ConsentError, processing_restriction_set
+    from compliance.consent.services import ConsentError, processing_restriction_set
 
     kind = "objection" if dsar.type == DsarType.OBJECTION else "restriction"
     applied, refused = [], []
@@ -295,12 +296,10 @@ def _apply_correction(*, actor: Any, dsar: DataSubjectRequest) -> DataSubjectReq
 
 def _schedule_fulfilment(dsar: DataSubjectRequest) -> None:
     """Approved requests that the platform can carry out itself start right after commit."""
-    from compliance.dsar import tasks
-
     if dsar.type in (DsarType.ACCESS, DsarType.PORTABILITY):
-        tasks.build_dsar_export.delay_on_commit(dsar.pk)
+        enqueue_on_commit("compliance.dsar.build_export", dsar.pk)
     elif dsar.type == DsarType.DELETION:
-        tasks.erase_dsar_subject.delay_on_commit(dsar.pk)
+        enqueue_on_commit("compliance.dsar.erase_subject", dsar.pk)
 
 
 def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSubjectRequest:

@@ -5,7 +5,7 @@ from celery import shared_task
 from compliance.dsar.erasure import erase_subject
 from compliance.dsar.escalation import dsar_escalate
 from compliance.dsar.export import export_create
-from compliance.models.dsar import DataSubjectRequest
+from compliance.dsar.models import DataSubjectRequest
 
 
 @shared_task(name="compliance.dsar.escalate", acks_late=True)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from compliance.dsar import api
+from compliance.dsar import views as api
 
 urlpatterns = [
     path("dsar/", api.DsarListCreateView.as_view(), name="dsar-list"),

@@ -4,7 +4,7 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from compliance.consent_seed import seed_processing_purposes
+    from compliance.consent.seed import seed_processing_purposes
 
     seed_processing_purposes(apps)
 

@@ -44,7 +44,7 @@ PLATFORM_POLICIES = [
 
 
 def _seed_rows():
-    from compliance.pi import RETENTION_POLICIES
+    from compliance.pi.vocabulary import RETENTION_POLICIES
 
     rows = []
     for policy in RETENTION_POLICIES.values():

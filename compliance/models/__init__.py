@@ -1,23 +1,23 @@
-"""Compliance models, one module per concern (audit, PI inventory and keys, consent, DSARs,
-retention), imported here so Django finds them."""
+"""The facade Django discovers: compliance's models live in their concern packages
+(``compliance/<concern>/models.py``) and are imported here so the app registry finds them."""
 
-from compliance.models.audit import AuditEvent  # the immutable audit trail, SPEC C4
-from compliance.models.consent import (  # consent management, SPEC C5
+from compliance.audit.models import AuditEvent  # the immutable audit trail, SPEC C4
+from compliance.consent.models import (  # consent management, SPEC C5
     ConsentEvent,
     ProcessingPurpose,
     ProcessingRestrictionEvent,
     PurposeNotice,
 )
-from compliance.models.dsar import (
+from compliance.crypto.models import FieldKeyVersion, KeyPurpose, KeyRotationRun  # field encryption, SPEC C3
+from compliance.dsar.models import (  # data-subject requests, SPEC C6
     CorrectionRequestNote,
     DataSubjectRequest,
     DsarEvent,
     DsarExport,
-)  # data-subject requests, SPEC C6
-from compliance.models.holds import LegalHold  # retention-duty and litigation holds
-from compliance.models.keys import FieldKeyVersion, KeyPurpose, KeyRotationRun, PIInventory  # SPEC C3
-from compliance.models.retention import RetentionPolicy, RetentionRun  # retention purges, SPEC C8
-from compliance.models.secrets import SecretRotation  # secret inventory and rotation checks, SPEC C8
+)
+from compliance.pi.models import PIInventory  # the PI inventory page's permission, SPEC C3
+from compliance.retention.models import LegalHold, RetentionPolicy, RetentionRun  # retention and holds, SPEC C8
+from compliance.secret_rotation.models import SecretRotation  # secret inventory and rotation checks, SPEC C8
 
 __all__ = [
     "AuditEvent",

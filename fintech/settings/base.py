@@ -11,7 +11,7 @@ from pathlib import Path
 
 from csp.constants import NONE, SELF
 
-from fintech.env import database_config, env_bool, env_int, env_list, env_str
+from kernel.env import database_config, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("FINTECH_VAR_DIR", str(BASE_DIR / "var")))
@@ -26,8 +26,8 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 
 INSTALLED_APPS = [
-    # The admin's default site is the OTP-enforcing PlatformAdminSite (accounts/admin_site.py).
-    "accounts.admin_config.PlatformAdminConfig",
+    # The admin's default site is the OTP-enforcing PlatformAdminSite (fintech/admin_site.py).
+    "fintech.admin_config.PlatformAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -66,7 +66,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.IdleSessionTimeoutMiddleware",
     "accounts.middleware.PermissionDeniedAuditMiddleware",
-    "compliance.middleware.AuditlogContextMiddleware",
+    "compliance.audit.middleware.AuditlogContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -100,11 +100,11 @@ TEMPLATES = [
 DATABASE_URL = env_str("DATABASE_URL", "")
 _CONNECTIONS = {"conn_max_age": 60, "conn_health_checks": True}
 DATABASES = {"default": database_config(DATABASE_URL, **_CONNECTIONS)} if DATABASE_URL else {}
-# Optional read replica for reports and exports (fintech/db_router.py): a hot standby's URL.
+# Optional read replica for reports and exports (kernel/db_router.py): a hot standby's URL.
 DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
 if DATABASE_URL and DATABASE_REPLICA_URL:
     DATABASES["replica"] = {**database_config(DATABASE_REPLICA_URL, **_CONNECTIONS), "TEST": {"MIRROR": "default"}}
-DATABASE_ROUTERS = ["fintech.db_router.ReportReadsRouter"]
+DATABASE_ROUTERS = ["kernel.db_router.ReportReadsRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and Celery broker -----------------------------------------------------------
@@ -211,7 +211,7 @@ SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Strict"
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-CSRF_FAILURE_VIEW = "fintech.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "kernel.errors.csrf_failure"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -253,7 +253,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "fintech.pagination.DefaultPagination",
+    "DEFAULT_PAGINATION_CLASS": "kernel.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     # DRF's throttles with the client address taken through trusted proxies only.
     "DEFAULT_THROTTLE_CLASSES": [
@@ -267,7 +267,7 @@ REST_FRAMEWORK = {
         "auth": env_str("API_THROTTLE_AUTH", "10/min"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "fintech.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "kernel.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -311,9 +311,9 @@ SPECTACULAR_SETTINGS = {
     ],
     # Several apps have a "status"/"channel" choice set: name the DSAR ones explicitly.
     "ENUM_NAME_OVERRIDES": {
-        "DsarStatusEnum": "compliance.models.dsar.DsarStatus",
-        "DsarChannelEnum": "compliance.models.dsar.DsarChannel",
-        "DsarTypeEnum": "compliance.models.dsar.DsarType",
+        "DsarStatusEnum": "compliance.dsar.models.DsarStatus",
+        "DsarChannelEnum": "compliance.dsar.models.DsarChannel",
+        "DsarTypeEnum": "compliance.dsar.models.DsarType",
         # The one-value "type" of each movement answer (ledger/serializers.py).
         "DepositTypeEnum": ["deposit"],
         "WithdrawalTypeEnum": ["withdrawal"],
@@ -357,8 +357,8 @@ AUDIT_DB_APP_ROLE = env_str("AUDIT_DB_APP_ROLE", "fintech_app")
 # django-auditlog: models are registered explicitly (never all models: TOTP secrets), PI values
 # masked fully, the request id as correlation id; actor and address come from our middleware.
 AUDITLOG_INCLUDE_ALL_MODELS = False
-AUDITLOG_MASK_CALLABLE = "compliance.change_trail.mask_fully"
-AUDITLOG_CID_GETTER = "compliance.request_context.get_request_id"
+AUDITLOG_MASK_CALLABLE = "compliance.audit.change_trail.mask_fully"
+AUDITLOG_CID_GETTER = "kernel.request_context.get_request_id"
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -417,7 +417,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {
         "request_id": {"()": "fintech.logging.RequestIdFilter"},
-        "redact_pii": {"()": "compliance.redaction.PIIRedactionFilter"},
+        "redact_pii": {"()": "kernel.redaction.PIIRedactionFilter"},
     },
     "formatters": {
         "json": {

@@ -3,9 +3,9 @@
 With DATABASE_URL / REDIS_URL set it uses PostgreSQL and Redis instead (see base).
 """
 
-from fintech.env import env_bool
 from fintech.settings.base import *  # noqa: F403
 from fintech.settings.base import CACHES, DATABASES, FIELD_KEYS, REDIS_URL, VAR_DIR
+from kernel.env import env_bool
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 # `make run` serves plain HTTP on 127.0.0.1; Secure cookies would never be sent back.

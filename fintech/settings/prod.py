@@ -1,14 +1,14 @@
 """Production profile: every value from the environment, and no start without the essentials.
 
 Refuses to start with DEBUG on, with the public development key, or without a database, Redis
-or the secrets the platform depends on (see ``fintech.checks.production_refusals``).
+or the secrets the platform depends on (see ``fintech.settings.refusals.production_refusals``).
 """
 
 from compliance.crypto.keys import require_field_keys
-from fintech.checks import production_refusals
-from fintech.env import env_bool, env_int, env_str
 from fintech.settings.base import *  # noqa: F403
 from fintech.settings.base import DATABASES, DEBUG, FIELD_KEYS, REDIS_URL, SECRET_KEY
+from fintech.settings.refusals import production_refusals
+from kernel.env import env_bool, env_int, env_str
 
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 63072000)

@@ -7,8 +7,8 @@ throttles and Celery queues never bleed between workers.
 
 import os
 
-from fintech.env import database_config
 from fintech.settings.base import *  # noqa: F403
+from kernel.env import database_config
 
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 _worker_index = int(_worker[2:]) if _worker.startswith("gw") and _worker[2:].isdigit() else 0
@@ -18,7 +18,7 @@ if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
     raise RuntimeError("Tests run against PostgreSQL only: DATABASE_URL must be a postgres:// URL.")
 DATABASES = {"default": database_config(DATABASE_URL, conn_max_age=0)}
 # The audit table refuses TRUNCATE; Django empties all tables with one TRUNCATE between
-# transactional tests, so test sessions (superuser only) opt in (see compliance/models/audit.py).
+# transactional tests, so test sessions (superuser only) opt in (see compliance/audit/models.py).
 DATABASES["default"]["OPTIONS"] = {"options": "-c fintech.audit_truncate=allow"}
 
 _redis_base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]

@@ -104,7 +104,7 @@ def _customer_deposit_entry(personas: dict) -> dict:
 
 
 def _customer_card(personas: dict) -> dict:
-    from ledger import cards
+    from ledger.cards import services as cards
     from tests.ledger.conftest import card_expiry
 
     card = cards.card_add(actor=personas["customer"], pan="4111111111111111", expiry=card_expiry(), cvv="123")

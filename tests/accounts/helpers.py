@@ -10,14 +10,14 @@ def audit_mark_now() -> None:
     """Forget the events recorded so far: only later ones are returned by ``audit_events``."""
     from django.db.models import Max
 
-    from compliance.models.audit import AuditEvent
+    from compliance.audit.models import AuditEvent
 
     _mark["id"] = AuditEvent.objects.aggregate(last=Max("id"))["last"] or 0
 
 
 def audit_events() -> list[dict]:
     """The audit events the test body recorded (since the last mark), oldest first, from the table."""
-    from compliance.models.audit import AuditEvent
+    from compliance.audit.models import AuditEvent
 
     return [
         {

@@ -14,8 +14,8 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 
 from accounts import roles
-from accounts.admin_site import PlatformAdminSite
 from accounts.models import User
+from fintech.admin_site import PlatformAdminSite
 from tests.accounts.helpers import audit_actions, audit_mark_now
 from tests.personas import PASSWORD, enrol_totp, next_code
 

@@ -18,8 +18,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts import services
 from accounts.models import User
-from accounts.permissions import MFA_CLAIM
 from accounts.tokens import token_pair_for
+from kernel.permissions import MFA_CLAIM
 from tests.accounts.helpers import assert_error
 from tests.personas import PASSWORD, make_api_client
 

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.models import BackupCode, TOTPDevice
-from accounts.permissions import MFA_CLAIM, HasRecentMFA
+from kernel.permissions import MFA_CLAIM, HasRecentMFA
 from tests.accounts.helpers import assert_error, audit_actions, audit_events
 from tests.personas import PASSWORD, enrol_totp, make_api_client, next_code
 

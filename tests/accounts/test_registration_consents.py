@@ -7,9 +7,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from compliance.models.audit import AuditEvent
-from compliance.models.consent import ConsentEvent
-from compliance.selectors_consent import may_process
+from compliance.audit.models import AuditEvent
+from compliance.consent.models import ConsentEvent
+from compliance.consent.selectors import may_process
 from tests.accounts.helpers import assert_error
 from tests.compliance.consent_helpers import current_version, seed_purposes
 from tests.personas import PASSWORD

@@ -201,7 +201,7 @@ def test_api_permission_denials_are_audited(customer, caplog):
     from rest_framework.test import APIRequestFactory
 
     from accounts.api import AuditedAPIView
-    from accounts.permissions import HasRecentMFA
+    from kernel.permissions import HasRecentMFA
 
     class StepUpView(AuditedAPIView):
         permission_classes = [IsAuthenticated, HasRecentMFA]

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from rest_framework.test import APIClient
 
-from compliance.audit import ActorType, AuditAction, audit_record
+from compliance.audit.services import ActorType, AuditAction, audit_record
 
 
 @pytest.fixture(autouse=True)

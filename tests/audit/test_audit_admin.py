@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from compliance.audit import AuditAction
-from compliance.audit_chain import seal_pending, verify_and_alert
+from compliance.audit.chain import seal_pending, verify_and_alert
+from compliance.audit.services import AuditAction
 from compliance.models import AuditEvent
 from tests.audit.conftest import write_events
 from tests.personas import otp_admin_login

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from compliance.audit import AuditAction, audit_record
-from compliance.audit_chain import seal_pending
+from compliance.audit.chain import seal_pending
+from compliance.audit.services import AuditAction, audit_record
 from compliance.models import AuditEvent
 from tests.audit.conftest import write_events
 

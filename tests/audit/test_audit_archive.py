@@ -12,9 +12,10 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from compliance.archive import S3ObjectLockStorage, export_segments, get_storage, read_external_head
-from compliance.audit import AuditAction
-from compliance.audit_chain import GENESIS_HASH, canonical_bytes, compute_hash, seal_pending, verify_and_alert
+from compliance.audit.archive import export_segments
+from compliance.audit.chain import GENESIS_HASH, canonical_bytes, compute_hash, seal_pending, verify_and_alert
+from compliance.audit.services import AuditAction
+from compliance.audit.storage import S3ObjectLockStorage, get_storage, read_external_head
 from compliance.models import AuditEvent
 from tests.audit.conftest import write_events
 

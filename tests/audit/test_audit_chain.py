@@ -13,8 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from prometheus_client import REGISTRY, generate_latest
 
-from compliance.audit import AuditAction
-from compliance.audit_chain import (
+from compliance.audit.chain import (
     GENESIS_HASH,
     compute_hash,
     last_status,
@@ -23,6 +22,7 @@ from compliance.audit_chain import (
     verify_and_alert,
     verify_chain,
 )
+from compliance.audit.services import AuditAction
 from compliance.models import AuditEvent
 from tests.audit.conftest import write_events
 from tests.personas import otp_admin_login
@@ -158,7 +158,7 @@ def test_a_failure_alerts_through_log_status_metric_and_an_audit_event(behind_th
     assert b"fintech_audit_chain_intact 1.0" in generate_latest(REGISTRY)
 
     behind_the_triggers("UPDATE compliance_auditevent SET action = 'DEPOSIT' WHERE seq = 2")
-    with caplog.at_level("ERROR", logger="compliance.audit_chain"):
+    with caplog.at_level("ERROR", logger="compliance.audit.chain"):
         result = verify_and_alert()
     assert not result.ok
     assert [r.first_broken_seq for r in caplog.records if r.levelname == "ERROR"] == [2]
@@ -178,7 +178,7 @@ def test_a_stalled_sealer_is_alerted(caplog, make_user, client):
         timestamp=timezone.now() - timedelta(minutes=10),
         object_id="waiting",
     )
-    with caplog.at_level("ERROR", logger="compliance.audit_chain"):
+    with caplog.at_level("ERROR", logger="compliance.audit.chain"):
         result = verify_and_alert()
     assert result.ok  # the chain itself is intact...
     assert result.unsealed == 1 and result.oldest_unsealed_seconds >= 600

@@ -8,8 +8,8 @@ import time
 import pytest
 from django.db import close_old_connections, connection, connections, transaction
 
-from compliance.audit import ActorType, AuditAction, audit_record
-from compliance.audit_chain import SEAL_LOCK_KEY, seal_pending, verify_chain
+from compliance.audit.chain import SEAL_LOCK_KEY, seal_pending, verify_chain
+from compliance.audit.services import ActorType, AuditAction, audit_record
 from compliance.models import AuditEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)

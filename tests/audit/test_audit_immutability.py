@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
-from compliance.audit_chain import seal_pending, verify_chain
-from compliance.db_roles import app_role_statements, render_sql
+from compliance.audit.chain import seal_pending, verify_chain
+from compliance.audit.db_roles import app_role_statements, render_sql
 from compliance.models import AuditEvent
 from tests.audit.conftest import write_events
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from compliance.audit import AuditAction
-from compliance.audit_chain import verify_chain
+from compliance.audit.chain import verify_chain
+from compliance.audit.services import AuditAction
+from compliance.audit.tasks import archive_audit_segments, seal_audit_events, verify_audit_chain
 from compliance.models import AuditEvent
-from compliance.tasks import archive_audit_segments, seal_audit_events, verify_audit_chain
 from fintech.schedule import BEAT_SCHEDULE
 from tests.audit.conftest import write_events
 from tests.conftest import wait_until

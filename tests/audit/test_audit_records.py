@@ -15,7 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.tokens import token_pair_for
-from compliance.audit import (
+from compliance.audit.chain import seal_pending, verify_chain
+from compliance.audit.change_trail import register_change_trail
+from compliance.audit.services import (
     MASK,
     ActorType,
     AuditAction,
@@ -24,10 +26,8 @@ from compliance.audit import (
     build_change_diff,
     is_pi_name,
 )
-from compliance.audit_chain import seal_pending, verify_chain
-from compliance.change_trail import register_change_trail
 from compliance.models import AuditEvent
-from compliance.request_context import reset_request_id, set_request_id
+from kernel.request_context import reset_request_id, set_request_id
 
 pytestmark = pytest.mark.django_db
 

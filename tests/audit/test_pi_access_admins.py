@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from compliance.audit.models import AuditEvent
 from compliance.dsar import services as dsar_services
-from compliance.models.audit import AuditEvent
 from tests.personas import make_customer, make_staff, otp_admin_login
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.urls import path
 
-from compliance.admin import PIAccessAuditedAdmin
+from compliance.audit.admin import PIAccessAuditedAdmin
 
 site = admin.AdminSite(name="pi_test_admin")
 

@@ -14,8 +14,8 @@ from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from accounts.services import roles_sync
-from compliance.consent_seed import seed_processing_purposes
-from compliance.models.consent import PurposeNotice
+from compliance.consent.models import PurposeNotice
+from compliance.consent.seed import seed_processing_purposes
 from tests import personas
 
 PASSWORD = "correct-horse-battery-staple-42"  # pragma: allowlist secret
@@ -60,7 +60,7 @@ def current_version(code: str) -> int:
     )
 
 
-def spy_audit(monkeypatch, module: str = "compliance.services_consent") -> list[dict[str, Any]]:
+def spy_audit(monkeypatch, module: str = "compliance.consent.services") -> list[dict[str, Any]]:
     """Record every audit_record call the consent services make, still calling the real one."""
     import importlib
 

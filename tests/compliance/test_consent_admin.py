@@ -11,10 +11,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from compliance.audit import AuditAction
-from compliance.models.consent import ConsentEvent, ProcessingPurpose, PurposeNotice
-from compliance.selectors_consent import MARKETING_AUDIENCE_COLUMNS, may_process
-from compliance.services_consent import consent_record, notice_draft_save
+from compliance.audit.services import AuditAction
+from compliance.consent.models import ConsentEvent, ProcessingPurpose, PurposeNotice
+from compliance.consent.selectors import MARKETING_AUDIENCE_COLUMNS, may_process
+from compliance.consent.services import consent_record, notice_draft_save
 from tests.compliance.consent_helpers import current_version, make_staff, make_user, seed_purposes, spy_audit
 from tests.personas import otp_admin_login
 
@@ -280,7 +280,7 @@ def test_consent_statistics_chart(django_assert_max_num_queries):
 
 def test_consent_statistics_read_the_replica_and_the_marketing_export_the_primary(read_routing):
     """Statistics tolerate a replica's moment of lag; the marketing audience does not: a consent
-    withdrawn a moment ago must already keep the subject out (fintech/db_router.py)."""
+    withdrawn a moment ago must already keep the subject out (kernel/db_router.py)."""
     client, _ = staff_client("auditor")
     choose(make_user(), DM, True)
     read_routing.clear()

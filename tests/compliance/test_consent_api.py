@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from compliance.audit import AuditAction
-from compliance.models.consent import ConsentEvent, PurposeNotice
-from compliance.selectors_consent import may_process
-from compliance.services_consent import notice_draft_save, notice_publish
+from compliance.audit.services import AuditAction
+from compliance.consent.models import ConsentEvent, PurposeNotice
+from compliance.consent.selectors import may_process
+from compliance.consent.services import notice_draft_save, notice_publish
 from tests.compliance.consent_helpers import (
     api_client,
     current_version,

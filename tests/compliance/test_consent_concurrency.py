@@ -7,8 +7,8 @@ import threading
 import pytest
 from django.db import connection
 
-from compliance.models.consent import ProcessingPurpose, PurposeNotice
-from compliance.services_consent import notice_draft_save, notice_publish
+from compliance.consent.models import ProcessingPurpose, PurposeNotice
+from compliance.consent.services import notice_draft_save, notice_publish
 from tests.compliance.consent_helpers import make_staff, seed_purposes
 
 

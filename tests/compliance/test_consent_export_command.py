@@ -8,9 +8,9 @@ import stat
 import pytest
 from django.core.management import CommandError, call_command
 
-from compliance.audit import AuditAction
-from compliance.selectors_consent import MARKETING_AUDIENCE_COLUMNS
-from compliance.services_consent import consent_record, processing_restriction_set
+from compliance.audit.services import AuditAction
+from compliance.consent.selectors import MARKETING_AUDIENCE_COLUMNS
+from compliance.consent.services import consent_record, processing_restriction_set
 from tests.compliance.consent_helpers import current_version, make_staff, make_user, seed_purposes, spy_audit
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from django.db import DatabaseError, connection, transaction
 
-from compliance.models.consent import ConsentEvent, ProcessingRestrictionEvent, PurposeNotice
-from compliance.services_consent import consent_record, notice_draft_save, processing_restriction_set
+from compliance.consent.models import ConsentEvent, ProcessingRestrictionEvent, PurposeNotice
+from compliance.consent.services import consent_record, notice_draft_save, processing_restriction_set
 from tests.compliance.consent_helpers import current_version, make_staff, make_user, seed_purposes
 
 pytestmark = pytest.mark.django_db

@@ -8,10 +8,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from rest_framework import exceptions, serializers
 
-from compliance.api_consent import ConsentChoiceSerializer, consent_api_error
-from compliance.models.consent import ConsentEvent
-from compliance.selectors_consent import may_process
-from compliance.services_consent import ConsentError, consent_record_choices
+from compliance.consent.models import ConsentEvent
+from compliance.consent.selectors import may_process
+from compliance.consent.services import ConsentError, consent_record_choices
+from compliance.consent.views import ConsentChoiceSerializer, consent_api_error
 from tests.compliance.consent_helpers import PASSWORD, current_version, seed_purposes
 
 pytestmark = pytest.mark.django_db

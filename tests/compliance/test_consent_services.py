@@ -9,10 +9,10 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
-from compliance.audit import AuditAction
-from compliance.models.consent import ConsentEvent, ProcessingPurpose, ProcessingRestrictionEvent, PurposeNotice
-from compliance.selectors_consent import consent_states_for, marketing_audience, may_process
-from compliance.services_consent import (
+from compliance.audit.services import AuditAction
+from compliance.consent.models import ConsentEvent, ProcessingPurpose, ProcessingRestrictionEvent, PurposeNotice
+from compliance.consent.selectors import consent_states_for, marketing_audience, may_process
+from compliance.consent.services import (
     ConsentError,
     ConsentPermissionDenied,
     consent_record,
@@ -296,7 +296,7 @@ def test_each_choice_is_audited_with_a_pii_free_diff(monkeypatch):
 
 
 def test_events_carry_request_id_and_recorder():
-    from compliance.request_context import reset_request_id, set_request_id
+    from kernel.request_context import reset_request_id, set_request_id
 
     subject = make_user()
     token = set_request_id("req-consent-0001")

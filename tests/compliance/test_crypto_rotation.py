@@ -10,10 +10,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from compliance.crypto import aead, rotation
+from compliance.audit.models import AuditEvent
+from compliance.crypto import aead
 from compliance.crypto.keys import BLIND_INDEX, FIELD, EnvKeyProvider
-from compliance.models.audit import AuditEvent
-from compliance.models.keys import FieldKeyVersion, KeyRotationRun
+from compliance.crypto.models import FieldKeyVersion, KeyRotationRun
+from compliance.secret_rotation import rotation
 from tests.compliance.conftest import raw_column
 from tests.pi_testapp.models import CaseNote, Subject
 

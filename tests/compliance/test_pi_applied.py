@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import TOTPDevice, User
 from compliance.crypto.blind_index import blind_index
-from compliance.subject_lookup import subject_by_email, subject_by_id_number, subjects_by_identifier
+from compliance.pi.selectors import subject_by_email, subject_by_id_number, subjects_by_identifier
 from ledger import services as ledger_services
 from ledger.kyc import luhn_check_digit
 from ledger.models import BankAccount, KycRecord
@@ -199,11 +199,11 @@ def test_dsar_export_and_erasure_walk_the_real_models_of_the_inventory():
     from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
     from accounts.models import BackupCode
+    from compliance.consent.models import ConsentEvent
     from compliance.dsar import services as dsar_services
     from compliance.dsar.erasure import erase_subject
     from compliance.dsar.export import collect
-    from compliance.models.consent import ConsentEvent
-    from compliance.models.holds import LegalHold
+    from compliance.retention.models import LegalHold
     from ledger.models import LedgerAccount, Posting
 
     user, device = _create_customer()

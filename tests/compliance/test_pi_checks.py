@@ -7,9 +7,9 @@ from django.core import checks
 from django.db import models
 from django.test.utils import isolate_apps
 
-from compliance import pi
 from compliance.crypto.fields import BlindIndexedModelMixin, BlindIndexField, EncryptedCharField
-from compliance.pi import PI, Category, LawfulBasis
+from compliance.pi.registry import PI, register_pi_model, registry
+from compliance.pi.vocabulary import Category, LawfulBasis
 
 PHONE = PI(Category.CONTACT, purposes=["account_management"], lawful_basis=LawfulBasis.CONTRACT, retention="session")
 
@@ -21,11 +21,11 @@ def registered():
 
     def register(model, **kwargs):
         labels.append(model._meta.label)
-        pi.register_pi_model(model, **kwargs)
+        register_pi_model(model, **kwargs)
 
     yield register
     for label in labels:
-        pi.registry.unregister(label)
+        registry.unregister(label)
 
 
 def compliance_errors() -> list[checks.CheckMessage]:
@@ -100,7 +100,7 @@ def test_sensitive_data_in_clear_and_unregistered_encrypted_models_fail(register
         InClear,
         fields={"card_number": PI(Category.CARD, purposes=["payments"], lawful_basis="contract", retention="session")},
     )
-    from compliance.checks import check_unregistered_encrypted_models
+    from compliance.pi.checks import check_unregistered_encrypted_models
 
     assert [e.id for e in compliance_errors()] == ["compliance.E105"]
     assert [(e.id, e.obj) for e in check_unregistered_encrypted_models([InClear, Unregistered])] == [

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from compliance import pi
-from compliance.pi import PI, Category, Erasure, LawfulBasis
+from compliance.pi.registry import PI, annotation_for, exportable_fields, pi_field_names, registry
+from compliance.pi.vocabulary import PURPOSES, RETENTION_POLICIES, Category, Erasure, LawfulBasis
 from tests.pi_testapp.models import CaseNote, Subject
 
 
 def test_pi_field_names_lists_annotated_fields_and_their_blind_indexes():
-    assert pi.pi_field_names(Subject) == frozenset(
+    assert pi_field_names(Subject) == frozenset(
         {
             "email",
             "email_index",
@@ -24,12 +24,12 @@ def test_pi_field_names_lists_annotated_fields_and_their_blind_indexes():
             "nickname",
         }
     )
-    assert pi.pi_field_names("pi_testapp.CaseNote") == frozenset({"subject", "note"})
-    assert pi.pi_field_names("auth.Group") == frozenset()
+    assert pi_field_names("pi_testapp.CaseNote") == frozenset({"subject", "note"})
+    assert pi_field_names("auth.Group") == frozenset()
 
 
 def test_annotation_for_returns_the_declaration_or_none():
-    annotation = pi.annotation_for(Subject, "id_number")
+    annotation = annotation_for(Subject, "id_number")
     assert annotation == PI(
         Category.IDENTITY,
         purposes=("kyc", "account_management"),
@@ -38,13 +38,13 @@ def test_annotation_for_returns_the_declaration_or_none():
         erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
         sensitive=True,
     )
-    assert pi.annotation_for(Subject, "status") is None  # declared not PI
-    assert pi.annotation_for("auth.Group", "name") is None  # model holds no PI
+    assert annotation_for(Subject, "status") is None  # declared not PI
+    assert annotation_for("auth.Group", "name") is None  # model holds no PI
 
 
 def test_blind_indexes_inherit_their_source_annotation_but_are_never_exported():
-    index = pi.annotation_for(Subject, "phone_index")
-    source = pi.annotation_for(Subject, "phone")
+    index = annotation_for(Subject, "phone_index")
+    source = annotation_for(Subject, "phone")
     assert (index.category, index.purposes, index.retention, index.erasure) == (
         source.category,
         source.purposes,
@@ -55,7 +55,7 @@ def test_blind_indexes_inherit_their_source_annotation_but_are_never_exported():
 
 
 def test_exportable_fields_in_model_order():
-    assert pi.exportable_fields(Subject) == (
+    assert exportable_fields(Subject) == (
         "email",
         "id_number",
         "phone",
@@ -64,15 +64,15 @@ def test_exportable_fields_in_model_order():
         "bank_account",
         "nickname",
     )
-    assert pi.exportable_fields(CaseNote) == ("note",)
-    assert pi.exportable_fields("auth.Group") == ()
+    assert exportable_fields(CaseNote) == ("note",)
+    assert exportable_fields("auth.Group") == ()
 
 
 def test_registry_iterates_registered_models_in_label_order():
-    labels = [entry.label for entry in pi.registry]
+    labels = [entry.label for entry in registry]
     assert labels == sorted(labels, key=str.lower)
     assert {"pi_testapp.Subject", "pi_testapp.CaseNote"} <= set(labels)
-    entry = pi.registry.get(Subject)
+    entry = registry.get(Subject)
     assert entry.model is Subject and entry.subject == "self"
     assert entry.not_pi == frozenset({"public_id", "status", "created_at", "updated_at"})
 
@@ -89,11 +89,11 @@ def test_sensitivity_defaults_by_category_and_values_are_validated():
 
 
 def test_every_retention_policy_and_purpose_is_explained():
-    for code, policy in pi.RETENTION_POLICIES.items():
+    for code, policy in RETENTION_POLICIES.items():
         assert policy.code == code and policy.reason and policy.describe_period()
-    assert pi.RETENTION_POLICIES["fica_customer_due_diligence"].describe_period() == (
+    assert RETENTION_POLICIES["fica_customer_due_diligence"].describe_period() == (
         "5 years after the business relationship ends"
     )
-    assert pi.RETENTION_POLICIES["dsar_export_7d"].describe_period() == "7 days after the export is produced"
-    assert pi.PURPOSES["direct_marketing"].consent_required is True
-    assert not any(p.consent_required for code, p in pi.PURPOSES.items() if code != "direct_marketing")
+    assert RETENTION_POLICIES["dsar_export_7d"].describe_period() == "7 days after the export is produced"
+    assert PURPOSES["direct_marketing"].consent_required is True
+    assert not any(p.consent_required for code, p in PURPOSES.items() if code != "direct_marketing")

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from compliance.dsar import services
-from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarStatus
+from compliance.dsar.models import DataSubjectRequest, DsarEvent, DsarStatus
 from ledger import services as ledger_services
 from ledger.kyc import luhn_check_digit
 from tests.dsar.conftest import make_user

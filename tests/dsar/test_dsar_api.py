@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarStatus
+from compliance.dsar.models import DataSubjectRequest, DsarEvent, DsarStatus
 from tests.dsar.conftest import client_for
 
 pytestmark = pytest.mark.django_db

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from compliance.audit.models import AuditEvent
 from compliance.dsar import services
-from compliance.models.audit import AuditEvent
-from compliance.models.dsar import CorrectionRequestNote, DsarStatus
+from compliance.dsar.models import CorrectionRequestNote, DsarStatus
 from tests.dsar.test_dsar_api import client_for
 
 pytestmark = pytest.mark.django_db

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from compliance.consent.models import ProcessingRestrictionEvent
+from compliance.consent.selectors import may_process
+from compliance.consent.services import consent_record
 from compliance.dsar import services
-from compliance.models.consent import ProcessingRestrictionEvent
-from compliance.models.dsar import DsarStatus
-from compliance.selectors_consent import may_process
-from compliance.services_consent import consent_record
+from compliance.dsar.models import DsarStatus
 from tests.compliance.consent_helpers import current_version, seed_purposes
 from tests.dsar.test_dsar_api import client_for
 

@@ -19,14 +19,16 @@ import time_machine
 from django.db import connection
 from django.utils import timezone
 
-from compliance import pi
-from compliance.audit_chain import seal_pending, verify_chain
+from compliance.audit.chain import seal_pending, verify_chain
+from compliance.audit.models import AuditEvent
+from compliance.consent.services import consent_record
 from compliance.dsar import services
 from compliance.dsar.export import _plain, export_columns, subject_rows
-from compliance.models.audit import AuditEvent
-from compliance.models.dsar import DataSubjectRequest, DsarStatus
-from compliance.models.holds import LegalHold
-from compliance.services_consent import consent_record
+from compliance.dsar.models import DataSubjectRequest, DsarStatus
+from compliance.pi.inventory import is_product_model
+from compliance.pi.registry import exportable_fields, registry
+from compliance.pi.vocabulary import Erasure
+from compliance.retention.models import LegalHold
 from ledger import services as ledger
 from ledger.reconciliation import check_ledger
 from tests.compliance.consent_helpers import current_version
@@ -128,8 +130,8 @@ def test_access_request_exports_every_annotated_field_and_nothing_of_others(cele
 
     # Every exportable annotated field of every one of alice's records is in the document.
     checked = 0
-    for entry in pi.registry:
-        if not pi.is_product_model(entry) or not entry.subject:
+    for entry in registry:
+        if not is_product_model(entry) or not entry.subject:
             continue
         # Only what existed when the bundle was built (later audit rows, e.g. the download, can't be in it).
         rows = [row for row in subject_rows(entry, alice) if _made_before(row, export_made)]
@@ -139,7 +141,7 @@ def test_access_request_exports_every_annotated_field_and_nothing_of_others(cele
         assert label in document["tables"], f"{label} missing from the export"
         assert f"tables/{label}.csv" in names
         exported = document["tables"][label]["rows"]
-        exportable = [f for f in export_columns(entry) if f.name in pi.exportable_fields(entry.model)]
+        exportable = [f for f in export_columns(entry) if f.name in exportable_fields(entry.model)]
         for row in rows:
             for field in exportable:
                 value = _plain(getattr(row, field.name))
@@ -165,8 +167,8 @@ def test_access_request_exports_every_annotated_field_and_nothing_of_others(cele
 def _readable_values(user) -> str:
     """Every value of every registered model that still points at ``user``, decrypted."""
     parts = []
-    for entry in pi.registry:
-        if not pi.is_product_model(entry) or not entry.subject:
+    for entry in registry:
+        if not is_product_model(entry) or not entry.subject:
             continue
         held = set(
             LegalHold.objects.in_force().filter(model_label=entry.label.lower()).values_list("object_id", flat=True)
@@ -176,7 +178,7 @@ def _readable_values(user) -> str:
             for name, annotation in annotations.items():
                 if not hasattr(row, name) or annotation.derived_from:
                     continue
-                if str(row.pk) in held and annotation.erasure == pi.Erasure.RETAIN_UNDER_LEGAL_DUTY:
+                if str(row.pk) in held and annotation.erasure == Erasure.RETAIN_UNDER_LEGAL_DUTY:
                     continue
                 parts.append(str(getattr(row, name)))
     return "\n".join(parts)

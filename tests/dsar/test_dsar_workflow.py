@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from compliance.dsar import services
 from compliance.dsar.escalation import dsar_escalate
-from compliance.models.dsar import DataSubjectRequest, DsarEvent, DsarEventKind, DsarStatus
+from compliance.dsar.models import DataSubjectRequest, DsarEvent, DsarEventKind, DsarStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -217,7 +217,7 @@ def test_the_backlog_is_a_prometheus_metric(filed):
 
 
 def test_every_transition_is_audited(officer, filed):
-    from compliance.models.audit import AuditEvent
+    from compliance.audit.models import AuditEvent
 
     dsar = to_review(filed("access"), officer)
     services.dsar_approve(actor=officer, dsar=dsar)

@@ -12,7 +12,8 @@ from jsonschema import Draft7Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
-from ledger import cards, services
+from ledger import services
+from ledger.cards import services as cards
 from tests.ledger.conftest import api_client, card_expiry, new_key, post_card_deposit
 
 pytestmark = pytest.mark.django_db

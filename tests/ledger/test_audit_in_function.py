@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
-from compliance.audit import AuditAction
+from compliance.audit.services import AuditAction
 from compliance.models import AuditEvent
-from compliance.request_context import reset_request_id, set_request_id
+from kernel.request_context import reset_request_id, set_request_id
 from ledger import services
 from tests.ledger.conftest import new_key
 

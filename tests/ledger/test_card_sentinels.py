@@ -21,9 +21,9 @@ from django.conf import settings
 from django.db import connection
 
 from accounts import roles
-from compliance.audit import AuditAction
+from compliance.audit.services import AuditAction
 from compliance.models import AuditEvent
-from compliance.redaction import PIIRedactionFilter
+from kernel.redaction import PIIRedactionFilter
 from ledger.models import Card
 from tests.database_dump import pg_dump_data
 from tests.ledger.conftest import api_client, card_expiry

@@ -8,9 +8,10 @@ import pytest
 from django.db import connection
 
 from accounts import roles
-from compliance.audit import AuditAction
+from compliance.audit.services import AuditAction
 from compliance.models import AuditEvent
-from ledger import cards, services
+from ledger import services
+from ledger.cards import services as cards
 from ledger.exceptions import LedgerError
 from ledger.models import Card, JournalEntry
 from tests.ledger.conftest import api_client, card_expiry, ledger_snapshot, new_key, post_card_deposit

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import cards, services
+from ledger import services
+from ledger.cards import services as cards
 from ledger.exceptions import LedgerError
 from ledger.models import LedgerAccount, Posting
 from tests.ledger.conftest import card_expiry

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from compliance.models.audit import AuditEvent
+from compliance.audit.models import AuditEvent
 from ledger import services
 from ledger.kyc import is_valid_sa_id, luhn_check_digit
 from ledger.models import KycRecord, KycStatus, LedgerAccount

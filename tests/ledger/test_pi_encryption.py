@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.db import connection
 
-from compliance.models.audit import AuditEvent
+from compliance.audit.models import AuditEvent
 from ledger import services
 from ledger.exceptions import LedgerError
 from ledger.models import BankAccount, KycRecord

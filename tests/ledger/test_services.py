@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from compliance.models.audit import AuditEvent
-from ledger import cards, services
+from compliance.audit.models import AuditEvent
+from ledger import services
+from ledger.cards import services as cards
 from ledger.exceptions import LedgerError
 from ledger.models import AccountKind, EntryType, JournalEntry, LedgerAccount, Posting
 from ledger.reconciliation import check_ledger

@@ -15,7 +15,8 @@ from compliance.crypto.fields import (
     EncryptedEmailField,
     EncryptedTextField,
 )
-from compliance.pi import PI, Category, Erasure, LawfulBasis, pi_model
+from compliance.pi.registry import PI, pi_model
+from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
 KYC = {"purposes": ["kyc", "account_management"], "lawful_basis": LawfulBasis.LEGAL_OBLIGATION}
 

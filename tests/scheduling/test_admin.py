@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from compliance.models import AuditEvent, RetentionPolicy, SecretRotation
-from compliance.secrets_inventory import secrets_check
+from compliance.secret_rotation.inventory import secrets_check
 from tests.personas import otp_admin_login
 
 pytestmark = pytest.mark.django_db

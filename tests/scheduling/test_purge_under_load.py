@@ -19,7 +19,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from compliance.models import RetentionRun
-from compliance.retention import retention_purge
+from compliance.retention.engine import retention_purge
 from ledger import services
 from ledger.kyc import luhn_check_digit
 from ledger.models import LedgerAccount

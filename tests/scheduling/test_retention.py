@@ -17,8 +17,8 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from compliance.models import AuditEvent, DataSubjectRequest, DsarExport, LegalHold, RetentionPolicy, RetentionRun
-from compliance.models.holds import HoldKind
-from compliance.retention import retention_purge, retention_targets
+from compliance.retention.engine import retention_purge, retention_targets
+from compliance.retention.models import HoldKind
 from tests.personas import make_customer
 
 pytestmark = pytest.mark.django_db

@@ -24,8 +24,8 @@ from accounts.tokens import (
     token_pair_for,
 )
 from compliance.models import AuditEvent, SecretRotation
-from compliance.secrets_inventory import secrets_check
-from compliance.secrets_providers import AwsSecretsManagerProvider, FileSecretsProvider, SecretNotFound
+from compliance.secret_rotation.inventory import secrets_check
+from compliance.secret_rotation.providers import AwsSecretsManagerProvider, FileSecretsProvider, SecretNotFound
 from tests.personas import make_api_client, otp_admin_login
 
 pytestmark = pytest.mark.django_db
@@ -266,7 +266,7 @@ def test_an_external_secret_dates_come_from_secrets_manager(settings):
 def test_the_check_rotates_overdue_field_keys_held_in_a_key_ring_file(settings, tmp_path):
     from compliance.crypto.keys import get_key_provider
     from compliance.models import KeyRotationRun
-    from compliance.tasks import continue_key_rotation
+    from compliance.secret_rotation.tasks import continue_key_rotation
 
     settings.FIELD_KEYS = {"PROVIDER": "file", "KEY_RING_FILE": str(tmp_path / "keys.json"), "CREATE_IF_MISSING": True}
     with time_machine.travel(T0, tick=False):

@@ -14,7 +14,8 @@ from django_celery_results.models import TaskResult
 from prometheus_client import REGISTRY
 
 from compliance.models import AuditEvent
-from compliance.tasks import check_secrets, continue_key_rotation, purge_retention
+from compliance.retention.tasks import purge_retention
+from compliance.secret_rotation.tasks import check_secrets, continue_key_rotation
 from fintech.celery import app
 from fintech.schedule import BEAT_SCHEDULE
 from tests.personas import otp_admin_login
@@ -85,7 +86,7 @@ def test_a_real_worker_runs_the_purge_and_a_failure_shows_in_the_admin(celery_pr
 
 @pytest.mark.django_db
 def test_metrics_are_exposed_for_prometheus(client):
-    from compliance.secrets_inventory import secrets_check
+    from compliance.secret_rotation.inventory import secrets_check
 
     secrets_check(rotate=False)
     response = client.get("/metrics")

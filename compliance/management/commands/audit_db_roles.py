@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from compliance.db_roles import app_role_statements, render_sql
+from compliance.audit.db_roles import app_role_statements, render_sql
 
 
 class Command(BaseCommand):

@@ -12,15 +12,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.audit import ActorType, AuditAction, audit_record
-from compliance.audit_selectors import (
-    audit_events,
-    event_as_dict,
-    events_to_csv,
-    parse_period_bound,
-    report_summary,
-)
-from fintech.db_router import reporting_reads
+from compliance.audit.selectors import audit_events, event_as_dict, events_to_csv, parse_period_bound, report_summary
+from compliance.audit.services import ActorType, AuditAction, audit_record
+from kernel.db_router import reporting_reads
 
 
 def _bound(value: str | None, *, day_end: bool = False) -> datetime | None:

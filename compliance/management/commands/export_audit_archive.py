@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from compliance.archive import export_segments
-from compliance.audit_chain import seal_and_export_head
+from compliance.audit.archive import export_segments
+from compliance.audit.chain import seal_and_export_head
 
 
 class Command(BaseCommand):

@@ -12,8 +12,8 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from compliance.consent.services import ConsentError, marketing_audience_export
 from compliance.crypto.fields import by_blind_index
-from compliance.services_consent import ConsentError, marketing_audience_export
 
 
 class Command(BaseCommand):

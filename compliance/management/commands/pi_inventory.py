@@ -13,15 +13,15 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance import pi
+from compliance.pi.inventory import inventory, render_json, render_markdown
 
 MARKDOWN_PATH = Path("docs/POPIA_COMPLIANCE.md")
 JSON_PATH = Path("docs/pi_inventory.json")
 
 
 def generated_files() -> dict[Path, str]:
-    data = pi.inventory()
-    return {MARKDOWN_PATH: pi.render_markdown(data), JSON_PATH: pi.render_json(data)}
+    data = inventory()
+    return {MARKDOWN_PATH: render_markdown(data), JSON_PATH: render_json(data)}
 
 
 class Command(BaseCommand):
@@ -47,8 +47,8 @@ class Command(BaseCommand):
                 (base / path).write_text(text, encoding="utf-8")
                 self.stdout.write(f"Wrote {path}")
             return
-        data = pi.inventory(include_test_apps=options["include_test_apps"])
-        self.stdout.write(pi.render_json(data) if options["format"] == "json" else pi.render_markdown(data), ending="")
+        data = inventory(include_test_apps=options["include_test_apps"])
+        self.stdout.write(render_json(data) if options["format"] == "json" else render_markdown(data), ending="")
 
 
 def _matches(path: Path, text: str) -> bool:

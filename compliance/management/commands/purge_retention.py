@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from compliance.retention import retention_purge
+from compliance.retention.engine import retention_purge
 
 
 class Command(BaseCommand):

@@ -7,16 +7,16 @@
     manage.py rotate_field_keys --status               # versions, runs and rows still under old keys
 
 Run it again after an interruption: an unfinished rotation resumes from its checkpoint instead of
-adding another version. The logic is in compliance/crypto/rotation.py.
+adding another version. The logic is in compliance/secret_rotation/rotation.py.
 """
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.crypto import rotation
 from compliance.crypto.keys import PURPOSES, get_key_provider
-from compliance.models.keys import FieldKeyVersion, KeyRotationRun
+from compliance.crypto.models import FieldKeyVersion, KeyRotationRun
+from compliance.secret_rotation import rotation
 
 BAR_WIDTH = 30
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from compliance.audit_chain import seal_and_export_head
+from compliance.audit.chain import seal_and_export_head
 
 
 class Command(BaseCommand):

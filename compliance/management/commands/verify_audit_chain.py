@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from compliance.audit_chain import verify_and_alert
+from compliance.audit.chain import verify_and_alert
 
 
 class Command(BaseCommand):

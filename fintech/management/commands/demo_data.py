@@ -19,10 +19,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts import roles, services
+from compliance.consent.models import ConsentEvent, PurposeNotice
+from compliance.consent.services import consent_record
+from compliance.dsar.models import DataSubjectRequest
 from compliance.dsar.services import dsar_assign, dsar_file, dsar_verify_identity
-from compliance.models.consent import ConsentEvent, PurposeNotice
-from compliance.models.dsar import DataSubjectRequest
-from compliance.services_consent import consent_record
 from ledger.demo import DEMO_SECOND_CUSTOMER_EMAIL, load_demo_ledger
 
 DEMO_DOMAIN = "demo.fintech.example"

@@ -1,0 +1,333 @@
+"""The audit hash chain: sealing committed records and verifying the chain.
+
+Invariants:
+- Every sealed record has a unique ``seq``; sealed ``seq`` values are exactly 1..N (gap-free).
+- ``prev_hash`` of seq 1 is ``GENESIS_HASH``; of seq k > 1 it is the ``hash`` of seq k-1.
+- ``hash = SHA-256(canonical(record) || prev_hash)`` where ``canonical`` is the UTF-8 JSON of
+  ``record_fields`` (sorted keys, no whitespace, UTC timestamps with microseconds) and includes
+  ``seq`` and ``sealed_at``, so changing, removing or re-ordering a record breaks a link.
+
+Why sealing does not serialise business transactions: writers only INSERT unsealed rows
+(``audit_record``) and take no lock; nothing a writer does waits on another writer or on the
+sealer (PostgreSQL row inserts into a table do not block each other, and the sealer's UPDATEs
+touch only rows that are already committed, which no writer holds). Only sealers serialise,
+among themselves, on one transaction-scoped advisory lock.
+
+Why the order is well defined: a row becomes visible to other sessions only when its
+transaction commits. Each sealing batch runs, after taking the advisory lock, one READ COMMITTED
+query for the unsealed rows — i.e. exactly the rows committed before that statement's snapshot —
+and orders them by ``(timestamp, id)``, a total order. A row whose transaction commits later is
+invisible to that snapshot and is sealed by a later batch, even if its ``timestamp`` is earlier
+(a long transaction). So ``seq`` is commit-visibility order at batch granularity, not wall-clock
+order; ``timestamp`` remains the time the event happened. The order is recorded in the chain
+itself, so verification never has to re-derive it.
+
+The sealing UPDATE goes through ``compliance_audit_seal`` (PostgreSQL, SECURITY DEFINER, see the
+migration), which also re-checks continuity (next seq, previous hash) under the same lock; on
+other databases (the SQLite demo) the same assignment is done with ORM updates.
+
+What verification cannot see: a row deleted *before* it was sealed (a window of seconds, and
+only by someone who can bypass the triggers). The external head (``AUDIT_HEAD``, written by the
+archive storage after sealing) is what detects a removed tail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from compliance.audit.models import FROZEN_COLUMNS, AuditEvent
+
+logger = logging.getLogger("compliance.audit.chain")
+
+GENESIS_HASH = "0" * 64
+CHAIN_VERSION = 1
+# pg_advisory_xact_lock key shared by every sealer ("audit" as ASCII); the SQL function uses it too.
+SEAL_LOCK_KEY = 0x6175646974
+STATUS_CACHE_KEY = "compliance:audit-chain-status"
+
+# The fields covered by the hash, in the order they are read from the database: everything
+# frozen at INSERT, plus the seal's position and time.
+RECORD_FIELDS = (*FROZEN_COLUMNS, "seq", "sealed_at")
+
+
+def _utc(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_record(values: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-ready form of a record as covered by the hash (and as written to the archive)."""
+    source_ip = values["source_ip"]
+    return {
+        "v": CHAIN_VERSION,
+        "id": values["id"],
+        "timestamp": _utc(values["timestamp"]),
+        "user_id": values["user_id"],
+        "actor_type": values["actor_type"],
+        "action": values["action"],
+        # PostgreSQL's inet normalises addresses; compare what is stored, in one spelling.
+        "source_ip": str(ipaddress.ip_address(source_ip)) if source_ip else None,
+        "change_diff": values["change_diff"],
+        "request_id": values["request_id"],
+        "object_type": values["object_type"],
+        "object_id": values["object_id"],
+        "seq": values["seq"],
+        "sealed_at": _utc(values["sealed_at"]),
+    }
+
+
+def canonical_bytes(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_hash(values: dict[str, Any], prev_hash: str) -> str:
+    return hashlib.sha256(canonical_bytes(canonical_record(values)) + prev_hash.encode("ascii")).hexdigest()
+
+
+# --- Sealing ------------------------------------------------------------------------------------
+@dataclass
+class SealResult:
+    sealed: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+
+
+def chain_head() -> tuple[int, str]:
+    """(seq, hash) of the last sealed record, or (0, GENESIS_HASH) for an empty chain."""
+    head = AuditEvent.objects.filter(seq__isnull=False).order_by("-seq").values_list("seq", "hash").first()
+    return head if head else (0, GENESIS_HASH)
+
+
+def _seal_batch(batch_size: int) -> tuple[int, int, str]:
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+        head_seq, head_hash = chain_head()
+        # Taken after the lock: this statement's snapshot sees every row committed so far.
+        rows = list(
+            AuditEvent.objects.filter(seq__isnull=True)
+            .order_by("timestamp", "id")
+            .values(*(name for name in RECORD_FIELDS if name not in ("seq", "sealed_at")))[:batch_size]
+        )
+        if not rows:
+            return 0, head_seq, head_hash
+        sealed_at = timezone.now()
+        ids, seqs, prevs, hashes = [], [], [], []
+        prev, seq = head_hash, head_seq
+        for row in rows:
+            seq += 1
+            row.update(seq=seq, sealed_at=sealed_at)
+            digest = compute_hash(row, prev)
+            ids.append(row["id"])
+            seqs.append(seq)
+            prevs.append(prev)
+            hashes.append(digest)
+            prev = digest
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT compliance_audit_seal(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s)",
+                    [ids, seqs, prevs, hashes, sealed_at],
+                )
+        else:
+            for pk, row_seq, row_prev, digest in zip(ids, seqs, prevs, hashes, strict=True):
+                updated = AuditEvent.objects.filter(pk=pk, seq__isnull=True).update(
+                    seq=row_seq, prev_hash=row_prev, hash=digest, sealed_at=sealed_at
+                )
+                if updated != 1:
+                    raise RuntimeError("audit sealing raced with another sealer")
+        return len(rows), seq, prev
+
+
+def seal_pending(*, batch_size: int = 2000, max_batches: int = 1000) -> SealResult:
+    """Seal every committed unsealed record, in batches (one transaction each). Idempotent."""
+    result = SealResult(*([0, *chain_head()]))
+    for _ in range(max_batches):
+        sealed, head_seq, head_hash = _seal_batch(batch_size)
+        result.sealed += sealed
+        result.head_seq, result.head_hash = head_seq, head_hash
+        if sealed < batch_size:
+            break
+    if result.sealed:
+        logger.info("audit records sealed", extra={"sealed": result.sealed, "head_seq": result.head_seq})
+    return result
+
+
+# --- Verification -------------------------------------------------------------------------------
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+    first_broken_seq: int | None = None
+    reason: str = ""
+    external_head_seq: int | None = None
+    unsealed: int = 0
+    # Age of the oldest committed unsealed record: a stalled sealer widens the window in which a
+    # record could vanish undetected, so it is alerted on like a broken link.
+    oldest_unsealed_seconds: float = 0.0
+    verified_at: str = field(default_factory=lambda: timezone.now().isoformat())
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def message(self) -> str:
+        if self.ok:
+            return f"audit chain intact: {self.checked} records, head seq {self.head_seq}"
+        return f"audit chain BROKEN at seq {self.first_broken_seq}: {self.reason}"
+
+
+def iter_sealed(from_seq: int = 1, chunk_size: int = 5000) -> Iterator[dict[str, Any]]:
+    fields = (*RECORD_FIELDS, "prev_hash", "hash")
+    queryset = AuditEvent.objects.filter(seq__gte=from_seq).order_by("seq").values_list(*fields)
+    for row in queryset.iterator(chunk_size=chunk_size):
+        yield dict(zip(fields, row, strict=True))
+
+
+def verify_chain(*, external_head: dict[str, Any] | None = None) -> VerifyResult:
+    """Walk the sealed chain from seq 1 and report the first broken link.
+
+    A record changed in place breaks its own hash; a removed record leaves a gap at its seq;
+    re-ordered records break the hash of the first one moved; a removed tail (or a chain rebuilt
+    from scratch) disagrees with ``external_head``, the last head exported outside the database.
+    """
+    expected_seq, prev = 1, GENESIS_HASH
+    checked = 0
+    genesis_hash = None
+    for row in iter_sealed():
+        seq = row["seq"]
+        if seq != expected_seq:
+            return _broken(checked, expected_seq, prev, f"record seq {expected_seq} is missing (next is {seq})")
+        if row["prev_hash"] != prev:
+            return _broken(checked, seq, prev, "prev_hash does not match the previous record's hash")
+        if compute_hash(row, prev) != row["hash"]:
+            return _broken(checked, seq, prev, "record content does not match its hash")
+        if seq == 1:
+            genesis_hash = row["hash"]
+        prev = row["hash"]
+        expected_seq += 1
+        checked += 1
+    result = VerifyResult(ok=True, checked=checked, head_seq=expected_seq - 1, head_hash=prev)
+    if external_head:
+        result = _check_external_head(result, external_head, genesis_hash)
+    result.unsealed, result.oldest_unsealed_seconds = unsealed_backlog()
+    return result
+
+
+def unsealed_backlog() -> tuple[int, float]:
+    """(count, age in seconds of the oldest) of the unsealed records; cheap (partial index)."""
+    pending = AuditEvent.objects.filter(seq__isnull=True)
+    oldest = pending.order_by("timestamp", "id").values_list("timestamp", flat=True).first()
+    if oldest is None:
+        return 0, 0.0
+    return pending.count(), max(0.0, (timezone.now() - oldest).total_seconds())
+
+
+def sealer_is_lagging(status: dict[str, Any] | None) -> bool:
+    return bool(status) and status.get("oldest_unsealed_seconds", 0) > settings.AUDIT_SEAL_MAX_LAG_SECONDS
+
+
+def _check_external_head(result: VerifyResult, external_head: dict[str, Any], genesis: str | None) -> VerifyResult:
+    ext_seq = int(external_head["seq"])
+    checked, head_seq, prev = result.checked, result.head_seq, result.head_hash
+    if ext_seq > head_seq:
+        reason = f"records {head_seq + 1}..{ext_seq} are missing: the exported head is seq {ext_seq}"
+        return _broken(checked, head_seq + 1, prev, reason, external_head_seq=ext_seq)
+    if ext_seq:
+        at_head = AuditEvent.objects.filter(seq=ext_seq).values_list("hash", flat=True).first()
+        if at_head != external_head["hash"]:
+            return _broken(checked, ext_seq, prev, "hash differs from the exported head", external_head_seq=ext_seq)
+        if external_head.get("genesis_hash") and external_head["genesis_hash"] != genesis:
+            reason = "chain rebuilt: genesis differs from the exported head"
+            return _broken(checked, 1, prev, reason, external_head_seq=ext_seq)
+    result.external_head_seq = ext_seq
+    return result
+
+
+def _broken(checked: int, seq: int, prev: str, reason: str, **extra: Any) -> VerifyResult:
+    return VerifyResult(
+        ok=False, checked=checked, head_seq=seq - 1, head_hash=prev, first_broken_seq=seq, reason=reason, **extra
+    )
+
+
+def genesis_hash() -> str | None:
+    return AuditEvent.objects.filter(seq=1).values_list("hash", flat=True).first()
+
+
+# --- Status for the admin, the API and the metrics ----------------------------------------------
+def record_status(result: VerifyResult) -> None:
+    cache.set(STATUS_CACHE_KEY, result.as_dict(), timeout=None)
+
+
+def last_status() -> dict[str, Any] | None:
+    return cache.get(STATUS_CACHE_KEY)
+
+
+def status_is_stale(status: dict[str, Any] | None) -> bool:
+    if not status:
+        return True
+    verified_at = datetime.fromisoformat(status["verified_at"])
+    return (timezone.now() - verified_at).total_seconds() > settings.AUDIT_VERIFY_MAX_AGE_SECONDS
+
+
+# --- The jobs (called by tasks, commands and the auditor API) -------------------------------------
+def seal_and_export_head(*, force_head: bool = False) -> SealResult:
+    """Seal what is pending, then refresh the head kept outside the database (rate-limited)."""
+    from compliance.audit.storage import export_head
+
+    result = seal_pending()
+    try:
+        export_head(result.head_seq, result.head_hash, genesis=genesis_hash(), force=force_head)
+    except Exception:
+        # Sealing succeeded; a storage hiccup only delays the tripwire until the next run.
+        logger.exception("could not export the audit chain head")
+    return result
+
+
+def verify_and_alert() -> VerifyResult:
+    """Verify the whole chain against the exported head; on failure alert (log, metric, admin)."""
+    from compliance.audit.services import ActorType, AuditAction, audit_record
+    from compliance.audit.storage import read_external_head
+
+    try:
+        external = read_external_head()
+    except Exception:
+        logger.exception("could not read the exported audit chain head")
+        external = None
+    result = verify_chain(external_head=external)
+    record_status(result)
+    if sealer_is_lagging(result.as_dict()):
+        logger.error(
+            "audit sealer is lagging",
+            extra={"unsealed": result.unsealed, "oldest_unsealed_seconds": round(result.oldest_unsealed_seconds)},
+        )
+    if not result.ok:
+        # The metric (compliance/metrics.py) and the admin banner read the recorded status.
+        logger.error(
+            "audit chain verification failed",
+            extra={"first_broken_seq": result.first_broken_seq, "reason": result.reason},
+        )
+        with transaction.atomic():
+            audit_record(
+                action=AuditAction.AUDIT_CHAIN_BROKEN,
+                actor_type=ActorType.SYSTEM,
+                object_type="audit.chain",
+                object_id=str(result.first_broken_seq),
+                change_diff={"first_broken_seq": result.first_broken_seq, "reason": result.reason},
+            )
+    return result

@@ -1,0 +1,289 @@
+"""The one function every service calls to record a business or security event.
+
+``audit_record`` inserts one *unsealed* row into the append-only ``AuditEvent`` table inside the
+caller's transaction: the event exists if and only if the business change commits. It takes no
+lock and reads nothing, so concurrent business transactions never wait on each other because of
+the audit trail; the sealer (``compliance/audit/chain.py``) chains rows shortly after commit.
+
+PI never reaches a record: ``change_diff`` passes through ``scrub_change_diff`` (keys that name PI
+are replaced by ``"***"`` at any depth, and free text is run through the log redactor as a safety
+net). Services build their diffs with ``build_change_diff``, which also drops unchanged fields.
+Which fields are PI is decided in one place, ``pi_fields_for``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.http import HttpRequest
+
+from kernel.redaction import redact
+from kernel.request_context import client_ip, get_request_id
+
+
+class AuditAction(models.TextChoices):
+    """The registry of audit action codes (PMLA record ``action``). Add new codes here only."""
+
+    LOGIN = "LOGIN"
+    LOGIN_FAILED = "LOGIN_FAILED"
+    LOCKOUT = "LOCKOUT"
+    LOGOUT = "LOGOUT"
+    TOKEN_REFRESH = "TOKEN_REFRESH"
+    PASSWORD_CHANGED = "PASSWORD_CHANGED"
+    PASSWORD_RESET_REQUESTED = "PASSWORD_RESET_REQUESTED"
+    PASSWORD_RESET = "PASSWORD_RESET"
+    REGISTER = "REGISTER"
+    PROFILE_UPDATED = "PROFILE_UPDATED"
+    MFA_ENROLL_STARTED = "MFA_ENROLL_STARTED"
+    MFA_ENROLLED = "MFA_ENROLLED"
+    MFA_VERIFIED = "MFA_VERIFIED"
+    MFA_FAILED = "MFA_FAILED"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    USER_CREATED = "USER_CREATED"
+    USER_DEACTIVATED = "USER_DEACTIVATED"
+    ROLE_CHANGED = "ROLE_CHANGED"
+    DEPOSIT = "DEPOSIT"
+    WITHDRAW = "WITHDRAW"
+    TRANSFER = "TRANSFER"
+    REVERSAL = "REVERSAL"
+    KYC_SUBMITTED = "KYC_SUBMITTED"
+    KYC_VERIFY = "KYC_VERIFY"
+    BANK_ACCOUNT_ADDED = "BANK_ACCOUNT_ADDED"
+    BANK_ACCOUNT_VERIFIED = "BANK_ACCOUNT_VERIFIED"
+    CARD_ADDED = "CARD_ADDED"
+    CARD_DATA_ACCESS = "CARD_DATA_ACCESS"
+    CARD_REMOVED = "CARD_REMOVED"
+    PI_ACCESS = "PI_ACCESS"
+    CONSENT_GRANTED = "CONSENT_GRANTED"
+    CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
+    PURPOSE_CHANGED = "PURPOSE_CHANGED"
+    NOTICE_PUBLISHED = "NOTICE_PUBLISHED"
+    PROCESSING_RESTRICTED = "PROCESSING_RESTRICTED"
+    PROCESSING_RESTRICTION_LIFTED = "PROCESSING_RESTRICTION_LIFTED"
+    MARKETING_EXPORT = "MARKETING_EXPORT"
+    DSAR_FILED = "DSAR_FILED"
+    DSAR_TRANSITION = "DSAR_TRANSITION"
+    DSAR_DOWNLOAD = "DSAR_DOWNLOAD"
+    DSAR_ESCALATED = "DSAR_ESCALATED"
+    RETENTION_PURGE = "RETENTION_PURGE"
+    RETENTION_POLICY_CHANGED = "RETENTION_POLICY_CHANGED"
+    KEY_ROTATED = "KEY_ROTATED"
+    SECRET_ROTATION_OVERDUE = "SECRET_ROTATION_OVERDUE"
+    AUDIT_EXPORTED = "AUDIT_EXPORTED"
+    AUDIT_ARCHIVED = "AUDIT_ARCHIVED"
+    AUDIT_CHAIN_BROKEN = "AUDIT_CHAIN_BROKEN"
+
+
+class ActorType(models.TextChoices):
+    USER = "user"
+    SYSTEM = "system"
+    ANONYMOUS = "anonymous"
+
+
+# Checked on every write (a choices class's .values rebuilds its list on each access).
+KNOWN_ACTIONS = frozenset(AuditAction.values)
+KNOWN_ACTOR_TYPES = frozenset(ActorType.values)
+
+
+# --- What counts as personal information --------------------------------------------------------
+MASK = "***"
+
+# Conservative built-in rule, used until (and alongside) the PI inventory: a key is PI when one
+# of its ``_``-separated words is below, or it contains one of the longer phrases. False positives
+# cost a less useful diff; a false negative puts PI into a record that can never be erased.
+_PI_WORDS = frozenset(
+    {
+        "email",
+        "username",
+        "phone",
+        "mobile",
+        "msisdn",
+        "dob",
+        "birthday",
+        "address",
+        "street",
+        "postcode",
+        "name",
+        "surname",
+        "pan",
+        "card",
+        "cvv",
+        "cvc",
+        "pin",
+        "password",
+        "passcode",
+        "otp",
+        "totp",
+        "token",
+        "secret",
+        "key",
+        "ip",
+        "passport",
+        "iban",
+        "signature",
+    }
+)
+_PI_PHRASES = ("id_number", "idnumber", "date_of_birth", "birth", "bank_account", "account_number", "ip_address")
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+def is_pi_name(name: str) -> bool:
+    lowered = name.lower()
+    if any(phrase in lowered for phrase in _PI_PHRASES):
+        return True
+    return any(word in _PI_WORDS for word in _WORD_SPLIT.split(lowered) if word)
+
+
+def pi_fields_for(model: type[models.Model] | None) -> frozenset[str]:
+    """The names of ``model``'s fields that hold PI.
+
+    The PI inventory (``compliance.pi``) is the authority: every annotated field (blind indexes
+    included) is PI. The name rule stays as a safety net for models or fields not (yet)
+    annotated; callers can still add ``pi_fields`` explicitly.
+    """
+    if model is None:
+        return frozenset()
+    from compliance.pi.registry import pi_field_names
+
+    names = set(pi_field_names(model))
+    for name in list(names):
+        # Diffs may be keyed by the column name of a foreign key ("user_id") as well as the field.
+        try:
+            names.add(model._meta.get_field(name).attname)
+        except FieldDoesNotExist:  # a declared name that is not a field (the checks report it)
+            continue
+    for field in model._meta.get_fields():
+        for name in {field.name, getattr(field, "attname", field.name)}:
+            if is_pi_name(name):
+                names.add(name)
+    return frozenset(names)
+
+
+def _json_safe(value: Any) -> Any:
+    # Dates, decimals and UUIDs become strings exactly as DRF would render them; anything that
+    # cannot be encoded fails here, in the caller's transaction, not later in the sealer.
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def scrub_change_diff(value: Any, pi_fields: Iterable[str] = ()) -> Any:
+    """Replace every PI-named key's value by ``MASK`` at any depth; redact PI patterns in text."""
+    explicit = frozenset(pi_fields)
+
+    def scrub(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {
+                str(key): MASK if (str(key) in explicit or is_pi_name(str(key))) else scrub(inner)
+                for key, inner in item.items()
+            }
+        if isinstance(item, list):
+            return [scrub(inner) for inner in item]
+        if isinstance(item, str):
+            return redact(item)
+        return item
+
+    return scrub(_json_safe(value))
+
+
+def build_change_diff(
+    *,
+    model: type[models.Model] | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    pi_fields: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The before/after of the fields that changed, with every PI field fully masked.
+
+    A PI field that changed still appears (as ``"***"`` on both sides) so the record shows *that*
+    it changed, never *what* it was or became. Creation: ``before=None``; deletion: ``after=None``.
+    """
+    before = _json_safe(before or {})
+    after = _json_safe(after or {})
+    masked = pi_fields_for(model) | frozenset(pi_fields)
+    changed = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+    diff: dict[str, Any] = {"before": {}, "after": {}}
+    for key in changed:
+        for side, values in (("before", before), ("after", after)):
+            if key in values:
+                diff[side][key] = MASK if key in masked else values[key]
+    return scrub_change_diff(diff, masked)
+
+
+# --- Writing records ----------------------------------------------------------------------------
+def _object_type_of(value: Any) -> str:
+    return value._meta.label if hasattr(value, "_meta") else str(value)
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Any = None,
+    actor_type: str | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    change_diff: dict[str, Any] | None = None,
+    request: HttpRequest | None = None,
+    source_ip: str | None = None,
+    pi_fields: Iterable[str] = (),
+) -> Any:
+    """Record one audit event in the caller's transaction and return the (unsealed) row.
+
+    ``actor`` is a user (or None for the system/anonymous callers, with ``actor_type`` saying
+    which); ``change_diff`` should come from ``build_change_diff`` and is scrubbed again here
+    (``pi_fields`` names extra keys to mask); ``request`` supplies the source IP (through trusted
+    proxies only); the request id comes from the request context.
+    """
+    from compliance.audit.models import AuditEvent
+
+    if action not in KNOWN_ACTIONS:
+        raise ValueError(f"Unknown audit action {action!r}: add it to AuditAction.")
+    user_pk = getattr(actor, "pk", None) if getattr(actor, "is_authenticated", False) else None
+    if actor_type is None:
+        actor_type = ActorType.USER if user_pk else ActorType.SYSTEM
+    if actor_type not in KNOWN_ACTOR_TYPES:
+        raise ValueError(f"Unknown actor type {actor_type!r}.")
+    if source_ip is None and request is not None:
+        source_ip = client_ip(request)
+    return AuditEvent.objects.create(
+        action=action,
+        user_id=user_pk if actor_type == ActorType.USER else None,
+        actor_type=actor_type,
+        source_ip=source_ip or None,
+        change_diff=scrub_change_diff(change_diff or {}, pi_fields),
+        request_id=(get_request_id() or "")[:128],
+        object_type=_object_type_of(object_type)[:100],
+        object_id=str(object_id)[:64],
+    )
+
+
+def audit_pi_access(
+    *,
+    actor: Any,
+    subject_type: str,
+    subject_id: str,
+    fields: Iterable[str],
+    request: HttpRequest | None = None,
+    card_data: bool = False,
+    purpose: str = "",
+) -> Any:
+    """Record that ``actor`` read PI of one subject: which fields (names only), never the values.
+
+    ``card_data=True`` records a CARD_DATA_ACCESS (a PAN reveal) instead of a PI_ACCESS.
+    """
+    diff: dict[str, Any] = {"fields": sorted(set(fields))}
+    if purpose:
+        diff["purpose"] = purpose
+    return audit_record(
+        action=AuditAction.CARD_DATA_ACCESS if card_data else AuditAction.PI_ACCESS,
+        actor=actor,
+        actor_type=None if getattr(actor, "is_authenticated", False) else ActorType.ANONYMOUS,
+        object_type=subject_type,
+        object_id=subject_id,
+        change_diff=diff,
+        request=request,
+    )

@@ -1,0 +1,160 @@
+"""Customer API for consent: purposes with their current notices, my consents, my history.
+
+The subject is always ``request.user``: no endpoint takes a subject id, so another customer's
+consents cannot even be named. Withdrawing is the same POST as granting, with no extra step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from compliance.consent.models import ConsentChannel, ConsentEvent
+from compliance.consent.selectors import consent_history_for, consent_states_for, purposes_with_current_notice
+from compliance.consent.services import ConsentError, consent_record
+
+
+class ConsentConflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class ConsentRefused(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+
+def consent_api_error(exc: ConsentError) -> exceptions.APIException:
+    """The API exception for a refused consent operation: 409 for a stale notice, 403 for a
+    permission, 400 otherwise; the code is the service's stable code."""
+    if exc.code == "permission_denied":
+        return exceptions.PermissionDenied(exc.message, code=exc.code)
+    cls = ConsentConflict if exc.conflict else ConsentRefused
+    return cls(exc.message, code=exc.code)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """Only JSON ``true``/``false``: "on", "1", "yes" or a missing value never become consent."""
+
+    default_error_messages = {"invalid": "Must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class ConsentChoiceSerializer(serializers.Serializer):
+    """One consent choice; registration embeds ``ConsentChoiceSerializer(many=True)``.
+
+    Shape checks only: the service checks the purpose, the lawful basis and that the notice
+    version is current, inside the transaction that records the choice.
+    """
+
+    purpose = serializers.SlugField(max_length=64)
+    granted = StrictBooleanField()
+    notice_version = serializers.IntegerField(min_value=1)
+
+
+class NoticeSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    text = serializers.CharField()
+    effective_at = serializers.DateTimeField()
+    requires_reconsent = serializers.BooleanField()
+
+
+class PurposeSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    lawful_basis = serializers.CharField()
+    consent_required = serializers.BooleanField()
+    data_categories = serializers.ListField(child=serializers.CharField())
+    current_notice = NoticeSerializer(allow_null=True)
+
+
+class ConsentStateSerializer(serializers.Serializer):
+    purpose = serializers.CharField(source="purpose.code")
+    name = serializers.CharField(source="purpose.name")
+    lawful_basis = serializers.CharField(source="purpose.lawful_basis")
+    consent_required = serializers.BooleanField()
+    granted = serializers.BooleanField(allow_null=True, help_text="null: never answered (not granted).")
+    granted_notice_version = serializers.IntegerField(allow_null=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    current_notice_version = serializers.IntegerField(allow_null=True)
+    reconsent_needed = serializers.BooleanField()
+    restricted = serializers.BooleanField()
+    objected = serializers.BooleanField()
+    processing_allowed = serializers.BooleanField()
+
+
+class ConsentEventSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    purpose = serializers.CharField(source="purpose.code")
+    notice_version = serializers.IntegerField(source="notice.version")
+
+    class Meta:
+        model = ConsentEvent
+        fields = ("id", "purpose", "granted", "notice_version", "channel", "created_at")
+
+
+class PurposeListView(ListAPIView):
+    """The processing purposes and the notice currently in effect for each."""
+
+    serializer_class = PurposeSerializer
+
+    def get_queryset(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "code": purpose.code,
+                "name": purpose.name,
+                "description": purpose.description,
+                "lawful_basis": purpose.lawful_basis,
+                "consent_required": purpose.consent_required,
+                "data_categories": purpose.data_categories,
+                "current_notice": notice,
+            }
+            for purpose, notice in purposes_with_current_notice()
+        ]
+
+
+class ConsentView(GenericAPIView):
+    """My current consent state per purpose (GET), or grant / withdraw one (POST)."""
+
+    serializer_class = ConsentChoiceSerializer
+
+    @extend_schema(responses=ConsentStateSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        states = consent_states_for(subject=request.user)
+        page = self.paginate_queryset(states)
+        return self.get_paginated_response(ConsentStateSerializer(page, many=True).data)
+
+    @extend_schema(request=ConsentChoiceSerializer, responses={201: ConsentEventSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = ConsentChoiceSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            event = consent_record(
+                actor=request.user,
+                subject=request.user,
+                channel=ConsentChannel.API,
+                request=request,
+                **serializer.validated_data,
+            )
+        except ConsentError as exc:
+            raise consent_api_error(exc) from exc
+        return Response(ConsentEventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+class ConsentHistoryView(ListAPIView):
+    """My full consent history, newest first."""
+
+    serializer_class = ConsentEventSerializer
+
+    def get_queryset(self):
+        return consent_history_for(subject=self.request.user)

@@ -1,0 +1,301 @@
+"""Data-subject requests (POPIA s23 access, s24 correction/deletion, s11(3) objection, s14
+restriction; PAIA s56–57 timelines).
+
+A request moves through one state machine (``compliance.dsar.services``); every transition is an
+append-only ``DsarEvent`` and an audit record. Deadlines are computed, never typed in: due date =
+receipt + 30 calendar days, one extension of up to 30 days noticed before the original due date.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from compliance.pi.registry import PI, pi_model
+from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
+
+# What the subject asked and how we verified them is the proof that a request was handled (POPIA
+# s23-s25, PAIA). A deletion request therefore keeps it, under a dated hold, until the dsar_records
+# period after the request closes, when the retention purge removes it: clearing it at once would
+# destroy the evidence of the very erasure being carried out.
+_DSAR_RECORD = {
+    "category": Category.IDENTITY,
+    "purposes": ["legal_compliance"],
+    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
+    "retention": "dsar_records",
+    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
+}
+
+DSAR_RESPONSE_DAYS = 30
+DSAR_MAX_EXTENSION_DAYS = 30
+
+
+class DsarType(models.TextChoices):
+    ACCESS = "access", "Access (s23)"
+    CORRECTION = "correction", "Correction (s24)"
+    DELETION = "deletion", "Deletion (s24)"
+    PORTABILITY = "portability", "Portability"
+    OBJECTION = "objection", "Objection (s11(3))"
+    RESTRICTION = "restriction", "Restriction (s14)"
+
+
+class DsarStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    IDENTITY_VERIFIED = "identity_verified", "Identity verified"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    FULFILLED = "fulfilled", "Fulfilled"
+    PARTIALLY_FULFILLED = "partially_fulfilled", "Partially fulfilled"
+    CLOSED = "closed", "Closed"
+
+
+OPEN_STATUSES = (
+    DsarStatus.RECEIVED,
+    DsarStatus.IDENTITY_VERIFIED,
+    DsarStatus.IN_REVIEW,
+    DsarStatus.APPROVED,
+)
+
+
+class DsarChannel(models.TextChoices):
+    API = "api", "Customer API"
+    STAFF = "staff", "Filed by staff on the subject's behalf"
+
+
+class DataSubjectRequestQuerySet(models.QuerySet):
+    def open(self) -> DataSubjectRequestQuerySet:
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def overdue(self, now=None) -> DataSubjectRequestQuerySet:
+        return self.open().filter(due_at__lt=now or timezone.now())
+
+    def due_within(self, days: int, now=None) -> DataSubjectRequestQuerySet:
+        now = now or timezone.now()
+        return self.open().filter(due_at__gte=now, due_at__lt=now + timedelta(days=days))
+
+
+@pi_model(
+    subject="subject",
+    description=(
+        "A data-subject request. Its free text, requested corrections and identity evidence are the proof "
+        "the request was handled: kept (not cleared) by a deletion request until the dsar_records period "
+        "after closure."
+    ),
+    fields={
+        "details": PI(**_DSAR_RECORD, description="The subject's own words."),
+        "requested_changes": PI(**_DSAR_RECORD, description="Corrections asked for (field -> new value)."),
+        "identity_evidence": PI(**_DSAR_RECORD, description="How the subject's identity was verified."),
+    },
+    not_pi=[
+        "public_id", "subject", "type", "status", "channel", "filed_by", "identity_verified_by",
+        "identity_verified_at", "duplicate_of", "assigned_to", "received_at", "original_due_at", "due_at",
+        "extended_at", "extended_by", "extension_reason", "approval_requested_by", "approval_requested_at",
+        "decided_by", "decided_at", "decision_reason", "outcome_statement", "fulfilled_at", "closed_at",
+        "created_at", "updated_at", "purposes",
+    ],
+)  # fmt: skip
+class DataSubjectRequest(models.Model):
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    subject = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="dsars")
+    type = models.CharField(max_length=20, choices=DsarType.choices)
+    status = models.CharField(max_length=24, choices=DsarStatus.choices, default=DsarStatus.RECEIVED)
+    # The subject's own words; may contain personal information (never logged or audited).
+    details = models.TextField(blank=True)
+    # For correction requests: field name -> requested value (PI; shown masked in the admin).
+    requested_changes = models.JSONField(default=dict, blank=True)
+    channel = models.CharField(max_length=10, choices=DsarChannel.choices)
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", help_text="Subject or staff member."
+    )
+    identity_evidence = models.TextField(
+        blank=True, help_text="How the subject's identity was verified (document seen, call-back, MFA)."
+    )
+    identity_verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    identity_verified_at = models.DateTimeField(null=True, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="duplicates",
+        help_text="An open request of the same type by the same subject when this one was filed.",
+    )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="assigned_dsars"
+    )
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    original_due_at = models.DateTimeField(editable=False)
+    due_at = models.DateTimeField()
+    extended_at = models.DateTimeField(null=True, blank=True)
+    extended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    extension_reason = models.TextField(blank=True)
+    # Four eyes for deletions: the officer who asked for approval may not give it.
+    approval_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approval_requested_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+    outcome_statement = models.TextField(
+        blank=True, help_text="What was done, what was not and why (sent to the subject)."
+    )
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Objection / restriction: the processing purposes (codes) the subject objects to or restricts.
+    purposes = models.JSONField(default=list, blank=True)
+
+    objects = DataSubjectRequestQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "data-subject request"
+        ordering = ("due_at",)
+        permissions = [("process_dsar", "Can process data-subject requests (information officer)")]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="dsar_status_due"),
+            models.Index(fields=["subject", "type", "status"], name="dsar_subject_type_status"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(due_at__gte=models.F("original_due_at")), name="dsar_due_not_earlier"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="rejected") | ~models.Q(decision_reason=""), name="dsar_rejection_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"DSAR {self.public_id} ({self.type}, {self.status})"
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding and not self.original_due_at:
+            self.original_due_at = self.received_at + timedelta(days=DSAR_RESPONSE_DAYS)
+            self.due_at = self.due_at or self.original_due_at
+        super().save(*args, **kwargs)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class DsarEventKind(models.TextChoices):
+    TRANSITION = "transition", "Status change"
+    NOTE = "note", "Internal note"
+    EVIDENCE = "evidence", "Evidence"
+    EXTENSION = "extension", "Deadline extended"
+    ASSIGNMENT = "assignment", "Assigned"
+    APPROVAL_REQUESTED = "approval_requested", "Second approval requested"
+    ESCALATION = "escalation", "Escalated"
+
+
+@pi_model(
+    subject="dsar__subject",
+    description="The history of a request. Internal notes are not exported (PAIA s44: internal deliberation).",
+    fields={"note": PI(**{**_DSAR_RECORD, "export": False}, description="Internal note or evidence text.")},
+    not_pi=["dsar", "kind", "from_status", "to_status", "actor", "created_at"],
+)
+class DsarEvent(models.Model):
+    """Append-only history of a request: transitions, notes and evidence, in order."""
+
+    dsar = models.ForeignKey(DataSubjectRequest, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=20, choices=DsarEventKind.choices)
+    from_status = models.CharField(max_length=24, blank=True)
+    to_status = models.CharField(max_length=24, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Internal; never shown to the subject and never copied into the audit trail.
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=["dsar", "created_at"], name="dsarevent_dsar_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.from_status}->{self.to_status}"
+
+
+@pi_model(
+    subject="dsar__subject",
+    description=(
+        "An access/portability bundle (encrypted file holding the subject's PI). The row points at the file; "
+        "it is kept through a deletion request so the 7-day export purge can still find and destroy the file."
+    ),
+    fields={
+        "storage_name": PI(
+            Category.IDENTITY,
+            purposes=["legal_compliance"],
+            lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+            retention="dsar_export_7d",
+            export=False,
+            erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+            description="Where the encrypted bundle of the subject's PI is stored.",
+        ),
+    },
+    not_pi=[
+        "public_id", "dsar", "sha256", "size_bytes", "tables", "created_at", "expires_at", "purged_at",
+        "download_count",
+    ],
+)  # fmt: skip
+class DsarExport(models.Model):
+    """An access/portability bundle: a ZIP, encrypted at rest, downloadable for seven days."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    dsar = models.OneToOneField(DataSubjectRequest, on_delete=models.PROTECT, related_name="export")
+    storage_name = models.CharField(max_length=255, help_text="Where the encrypted bundle is stored.")
+    sha256 = models.CharField(max_length=64, help_text="Digest of the plaintext ZIP, for integrity checks.")
+    size_bytes = models.PositiveBigIntegerField()
+    tables = models.JSONField(default=dict, help_text="Rows per table (counts only).")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    purged_at = models.DateTimeField(null=True, blank=True)
+    download_count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Export for {self.dsar.public_id}"
+
+    @property
+    def is_available(self) -> bool:
+        return self.purged_at is None and timezone.now() < self.expires_at
+
+
+@pi_model(
+    subject="subject",
+    description="POPIA s24(3): a correction was requested and not made; kept with the subject's data.",
+    fields={
+        "outcome": PI(
+            category=Category.IDENTITY,
+            purposes=["legal_compliance"],
+            lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+            retention="dsar_records",
+            erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+            description="Why the correction was not made (may describe the subject's data).",
+        ),
+    },
+    not_pi=["subject", "dsar", "fields", "created_at"],
+)
+class CorrectionRequestNote(models.Model):
+    """Attached to a subject's record when a requested correction was not made (s24(3))."""
+
+    subject = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    dsar = models.OneToOneField(DataSubjectRequest, on_delete=models.PROTECT, related_name="correction_note")
+    fields = models.JSONField(default=list, help_text="Names of the fields whose correction was requested.")
+    outcome = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"Correction requested ({', '.join(self.fields)})"

@@ -1,0 +1,278 @@
+"""DSAR API: customers file and follow their own requests; officers act on any request.
+
+Customers need a recent MFA to file (a request can end in an export or an erasure of the
+account). Another customer's request answers 404. Officer actions mirror the admin queue for
+integrations: ``POST /api/v1/officer/dsar/{id}/<action>/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
+from django.http import Http404, HttpResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from compliance.audit.services import AuditAction, audit_record
+from compliance.dsar import selectors, services
+from compliance.dsar.export import export_read
+from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarType
+from kernel.errors import JSONErrorsMixin
+from kernel.permissions import HasRecentMFA
+
+
+class DsarConflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "invalid_transition"
+
+
+def _raise_api_error(error: services.DsarError) -> None:
+    if isinstance(error, services.DsarPermissionError):
+        raise PermissionDenied(error.message, code=error.code)
+    if error.code in {
+        "invalid_transition",
+        "already_extended",
+        "extension_too_late",
+        "four_eyes",
+        "second_approval_required",
+        "approval_not_needed",
+    }:
+        raise DsarConflict(error.message, code=error.code)
+    raise ValidationError({"non_field_errors": [error.message]}, code=error.code)
+
+
+class StatusEventSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    at = serializers.DateTimeField(source="created_at")
+
+
+class DsarSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+
+    class Meta:
+        model = DataSubjectRequest
+        fields = (
+            "id",
+            "type",
+            "status",
+            "details",
+            "requested_changes",
+            "purposes",
+            "channel",
+            "received_at",
+            "due_at",
+            "extended_at",
+            "extension_reason",
+            "decision_reason",
+            "outcome_statement",
+            "fulfilled_at",
+            "closed_at",
+        )
+        read_only_fields = tuple(f for f in fields if f not in ("type", "details", "requested_changes", "purposes"))
+
+
+class DsarDetailSerializer(DsarSerializer):
+    history = serializers.SerializerMethodField()
+
+    class Meta(DsarSerializer.Meta):
+        fields = (*DsarSerializer.Meta.fields, "history")
+        read_only_fields = (*DsarSerializer.Meta.fields, "history")
+
+    def get_history(self, dsar: DataSubjectRequest) -> list[dict[str, Any]]:
+        return StatusEventSerializer(selectors.status_history_for_subject(dsar=dsar), many=True).data
+
+
+class FileDsarSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=DsarType.choices)
+    details = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    requested_changes = serializers.DictField(child=serializers.CharField(max_length=500), required=False, default=dict)
+    purposes = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        default=list,
+        max_length=20,
+        help_text="Objection / restriction: the processing purpose codes (see /api/v1/purposes/).",
+    )
+
+
+class DsarListCreateView(ListAPIView):
+    """GET: my requests. POST: file a request (needs a recent MFA)."""
+
+    serializer_class = DsarSerializer
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.request.method == "POST":
+            return [IsAuthenticated(), HasRecentMFA()]
+        return [IsAuthenticated()]
+
+    def get_queryset(self):
+        return selectors.dsars_of_subject(subject=self.request.user)
+
+    @extend_schema(request=FileDsarSerializer, responses={201: DsarSerializer})
+    def post(self, request: Request) -> Response:
+        payload = FileDsarSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            dsar = services.dsar_file(subject=request.user, filed_by=request.user, **payload.validated_data)
+        except services.DsarError as error:
+            _raise_api_error(error)
+        return Response(DsarSerializer(dsar).data, status=status.HTTP_201_CREATED)
+
+
+class DsarDetailView(APIView):
+    @extend_schema(responses=DsarDetailSerializer)
+    def get(self, request: Request, public_id: str) -> Response:
+        dsar = selectors.dsar_of_subject(subject=request.user, public_id=public_id)
+        return Response(DsarDetailSerializer(dsar).data)
+
+
+class IsDsarOfficer(BasePermission):
+    message = "Only an information officer may do this."
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        return bool(
+            request.user and request.user.is_authenticated and request.user.has_perm(services.PROCESS_PERMISSION)
+        )
+
+
+class OfficerFileSerializer(FileDsarSerializer):
+    subject = serializers.UUIDField(help_text="The subject's public id.")
+    identity_evidence = serializers.CharField(max_length=2000)
+
+
+class OfficerFileView(APIView):
+    """Staff file a request on a subject's behalf, recording how identity was verified."""
+
+    permission_classes = [IsAuthenticated, IsDsarOfficer]
+
+    @extend_schema(operation_id="officer_dsar_file", request=OfficerFileSerializer, responses={201: DsarSerializer})
+    def post(self, request: Request) -> Response:
+        payload = OfficerFileSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        try:
+            subject = get_user_model().objects.get(public_id=data.pop("subject"), is_staff=False)
+        except get_user_model().DoesNotExist as exc:
+            raise ValidationError({"subject": ["No such customer."]}) from exc
+        try:
+            dsar = services.dsar_file(subject=subject, filed_by=request.user, **data)
+        except services.DsarError as error:
+            _raise_api_error(error)
+        return Response(DsarSerializer(dsar).data, status=status.HTTP_201_CREATED)
+
+
+class OfficerActionSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    evidence = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+    statement = serializers.CharField(max_length=10000, required=False, allow_blank=True, default="")
+    days = serializers.IntegerField(required=False, min_value=1, max_value=30)
+    partial = serializers.BooleanField(required=False, default=False)
+    assignee = serializers.UUIDField(required=False)
+
+
+def _assignee(data: dict[str, Any]) -> Any:
+    if not data.get("assignee"):
+        return None
+    try:
+        return get_user_model().objects.get(public_id=data["assignee"], is_active=True)
+    except get_user_model().DoesNotExist as exc:
+        raise ValidationError({"assignee": ["No such officer."]}) from exc
+
+
+OFFICER_ACTIONS = {
+    "verify-identity": lambda actor, dsar, d: services.dsar_verify_identity(
+        actor=actor, dsar=dsar, evidence=d["evidence"]
+    ),
+    "assign": lambda actor, dsar, d: services.dsar_assign(actor=actor, dsar=dsar, assignee=_assignee(d)),
+    "request-approval": lambda actor, dsar, d: services.dsar_request_approval(actor=actor, dsar=dsar, note=d["note"]),
+    "approve": lambda actor, dsar, d: services.dsar_approve(actor=actor, dsar=dsar, note=d["note"]),
+    "reject": lambda actor, dsar, d: services.dsar_reject(actor=actor, dsar=dsar, reason=d["reason"]),
+    "extend": lambda actor, dsar, d: services.dsar_extend(
+        actor=actor, dsar=dsar, days=d.get("days") or 0, reason=d["reason"]
+    ),
+    "fulfil": lambda actor, dsar, d: services.dsar_fulfil(
+        actor=actor, dsar=dsar, statement=d["statement"], partial=d["partial"]
+    ),
+    "close": lambda actor, dsar, d: services.dsar_close(actor=actor, dsar=dsar),
+    "note": lambda actor, dsar, d: services.dsar_add_note(actor=actor, dsar=dsar, note=d["note"]),
+}
+
+
+class OfficerActionView(APIView):
+    permission_classes = [IsAuthenticated, IsDsarOfficer]
+
+    @extend_schema(operation_id="officer_dsar_action", request=OfficerActionSerializer, responses=DsarSerializer)
+    def post(self, request: Request, public_id: str, action: str) -> Response:
+        handler = OFFICER_ACTIONS.get(action)
+        if handler is None:
+            raise Http404
+        dsar = selectors.dsar_for_officer(officer=request.user, public_id=public_id)
+        payload = OfficerActionSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            handler(request.user, dsar, payload.validated_data)
+        except services.DsarError as error:
+            _raise_api_error(error)
+        dsar.refresh_from_db()
+        return Response(DsarSerializer(dsar).data)
+
+
+class ZipRenderer(BaseRenderer):
+    media_type = "application/zip"
+    format = "zip"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return data if isinstance(data, bytes) else b""
+
+
+class ExportGone(APIException):
+    status_code = status.HTTP_410_GONE
+    default_code = "export_expired"
+    default_detail = "The download window of this export has closed; file a new access request."
+
+
+class DsarDownloadView(JSONErrorsMixin, APIView):
+    """The subject downloads their export (a recent MFA is required); every download is audited."""
+
+    permission_classes = [IsAuthenticated, HasRecentMFA]
+    renderer_classes = [JSONRenderer, ZipRenderer]
+
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    def get(self, request: Request, public_id: str) -> HttpResponse:
+        dsar = selectors.dsar_of_subject(subject=request.user, public_id=public_id)
+        try:
+            export = dsar.export
+        except DsarExport.DoesNotExist as exc:
+            raise Http404 from exc
+        if not export.is_available:
+            raise ExportGone
+        content = export_read(export=export)
+        with transaction.atomic():
+            DsarExport.objects.filter(pk=export.pk).update(download_count=F("download_count") + 1)
+            audit_record(
+                action=AuditAction.DSAR_DOWNLOAD,
+                actor=request.user,
+                object_type="compliance.DsarExport",
+                object_id=str(export.public_id),
+                change_diff={"request": str(dsar.public_id), "size_bytes": export.size_bytes},
+                request=request,
+            )
+        response = HttpResponse(content, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="personal-data-{dsar.public_id}.zip"'
+        response["Cache-Control"] = "no-store"
+        return response

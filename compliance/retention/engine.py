@@ -1,0 +1,338 @@
+"""Retention purges (SPEC C8): rows past their retention end are deleted or de-identified.
+
+Apps register what may be purged (``register_retention_target``) from their ``AppConfig.ready()``;
+compliance never imports them. Each target names a retention policy (``RetentionPolicy`` rows,
+admin-editable), the date that starts the clock, and optionally the path to the data subject.
+
+Why this is safe to run on a live system:
+- Nothing under a legal hold in force is touched: a litigation hold, or a retention-duty hold
+  whose end date has not passed, on the row itself (``LegalHold`` names rows by model label and
+  primary key) or, for a target with a subject, a litigation hold on that subject.
+- Nothing belonging to a subject with an open data-subject request is touched: the request may
+  need it (an access export, a correction) and the purge must not pre-empt the officer.
+- Every batch is its own short transaction: it selects at most ``batch_size`` eligible rows in
+  primary-key order with ``FOR UPDATE SKIP LOCKED`` (a row a business transaction holds is skipped
+  and picked up by the next run, so the purge never waits on, or deadlocks with, a transfer),
+  deletes or de-identifies them and moves the run's checkpoint in the same transaction. A crash
+  or a time limit loses at most the batch in flight, which rolls back whole.
+- Restartable with the same result: an unfinished run is resumed, not restarted. Its cut-offs are
+  computed from the run's ``as_of`` instant and it continues after the last committed primary key,
+  so the resumed run ends in the state one uninterrupted run would have reached. The selection is
+  idempotent too: a purged row no longer matches (deleted, or excluded by the target's queryset
+  once de-identified), so a second run purges nothing more.
+- Throttled: a pause between batches (``RETENTION_PURGE_PAUSE_SECONDS``) leaves room for the
+  business writes; batch size ``RETENTION_PURGE_BATCH_SIZE``.
+- Insert-only records (journal entries, postings, the audit trail) are never deleted by age here:
+  a deletion request has already pseudonymised them and placed a retention-duty hold. When the
+  hold's end passes, the ``legal_hold_expiry`` target completes (releases) the hold: the records
+  stay, holding no personal information, as the double-entry and hash-chain invariants require.
+- Each completed run writes exactly one RETENTION_PURGE audit record with counts per policy and
+  per target, never row contents or identifiers of people. A dry run writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, models, transaction
+from django.db.models import CharField, Exists, OuterRef
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from compliance.audit.services import ActorType, AuditAction, audit_record
+from compliance.retention.models import HoldKind, LegalHold, RetentionAction, RetentionPolicy, RetentionRun
+
+logger = logging.getLogger(__name__)
+
+OnBatch = Callable[[str, int], None]
+
+
+class RetentionError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class RetentionTarget:
+    key: str
+    model: type[models.Model]
+    policy: str
+    date_field: str
+    subject_path: str | None
+    action: str
+    queryset: Callable[[], models.QuerySet] | None
+    anonymise: Callable[[models.QuerySet], Any] | None
+
+    @property
+    def label(self) -> str:
+        return self.model._meta.label_lower
+
+    def base_queryset(self) -> models.QuerySet:
+        return self.queryset() if self.queryset is not None else self.model._base_manager.all()
+
+
+_TARGETS: dict[str, RetentionTarget] = {}
+# Subjects whose rows no purge may touch for now, by name: e.g. those with an open data-subject
+# request (registered by compliance.dsar). Each returns a queryset of user ids.
+_SUBJECT_EXCLUSIONS: dict[str, Callable[[], models.QuerySet]] = {}
+
+
+def register_subject_exclusion(name: str, subjects: Callable[[], models.QuerySet]) -> None:
+    """Keep every purge away from the rows of the subjects ``subjects()`` returns (ids)."""
+    _SUBJECT_EXCLUSIONS[name] = subjects
+
+
+def register_retention_target(
+    model: type[models.Model],
+    *,
+    policy: str,
+    date_field: str,
+    subject_path: str | None = None,
+    action: str = RetentionAction.DELETE,
+    queryset: Callable[[], models.QuerySet] | None = None,
+    anonymise: Callable[[models.QuerySet], Any] | None = None,
+    name: str = "",
+) -> RetentionTarget:
+    """Declare rows of ``model`` purgeable under ``policy`` once ``date_field`` + period has passed.
+
+    ``queryset`` narrows the candidates (e.g. only deactivated users' devices) and must exclude rows
+    already de-identified, so selection stays idempotent. ``anonymise`` receives a queryset of one
+    locked batch and de-identifies it; it is required for ``action="anonymise"`` and lets a policy
+    set to anonymise de-identify instead of delete. ``name`` distinguishes two targets on one model.
+    """
+    if action not in RetentionAction.values:
+        raise RetentionError(f"Unknown retention action {action!r}.")
+    if action == RetentionAction.ANONYMISE and anonymise is None:
+        raise RetentionError("An anonymising target needs an anonymise callable.")
+    key = model._meta.label_lower + (f":{name}" if name else "")
+    target = RetentionTarget(key, model, policy, date_field, subject_path, action, queryset, anonymise)
+    _TARGETS[key] = target
+    return target
+
+
+def retention_targets() -> list[RetentionTarget]:
+    return [_TARGETS[key] for key in sorted(_TARGETS)]
+
+
+def _effective_action(target: RetentionTarget, policy: RetentionPolicy) -> str:
+    # A target that must be de-identified (its rows cannot go) is never deleted; a policy set to
+    # anonymise de-identifies wherever the target knows how.
+    if target.action == RetentionAction.ANONYMISE:
+        return RetentionAction.ANONYMISE
+    if policy.action == RetentionAction.ANONYMISE and target.anonymise is not None:
+        return RetentionAction.ANONYMISE
+    return RetentionAction.DELETE
+
+
+def eligible_rows(target: RetentionTarget, policy: RetentionPolicy, as_of: datetime) -> models.QuerySet:
+    """Rows of ``target`` past retention at ``as_of``, minus held rows and open-DSAR subjects."""
+    assert policy.period is not None  # noqa: S101 - callers skip policies without a period
+    queryset = target.base_queryset().filter(**{f"{target.date_field}__lt": as_of - policy.period})
+    in_force = LegalHold.objects.in_force(as_of)
+    row_held = in_force.filter(model_label=target.label, object_id=Cast(OuterRef("pk"), output_field=CharField()))
+    queryset = queryset.filter(~Exists(row_held))
+    if target.subject_path:
+        user_label = get_user_model()._meta.label_lower
+        subjects_on_hold = in_force.filter(kind=HoldKind.LITIGATION, subject__isnull=False).values("subject_id")
+        subject_rows_held = in_force.filter(model_label=user_label).values("object_id")
+        for subjects in _SUBJECT_EXCLUSIONS.values():
+            queryset = queryset.exclude(**{f"{target.subject_path}__in": subjects()})
+        queryset = queryset.exclude(**{f"{target.subject_path}__in": subjects_on_hold})
+        queryset = queryset.annotate(_subject_text=Cast(target.subject_path, output_field=CharField())).exclude(
+            _subject_text__in=subject_rows_held
+        )
+    return queryset
+
+
+@dataclass
+class PurgeReport:
+    dry_run: bool
+    as_of: datetime
+    # {"policy": {"target": rows}}: rows purged, or for a dry run rows that would be.
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # target key -> why
+    batches: int = 0
+    run_public_id: str = ""
+
+    def per_policy(self) -> dict[str, int]:
+        return {policy: sum(targets.values()) for policy, targets in sorted(self.counts.items())}
+
+    @property
+    def total(self) -> int:
+        return sum(self.per_policy().values())
+
+
+def _policies() -> dict[str, RetentionPolicy]:
+    return {policy.code: policy for policy in RetentionPolicy.objects.all()}
+
+
+def _skip_reason(target: RetentionTarget, policy: RetentionPolicy | None) -> str:
+    if policy is None:
+        return f"policy {target.policy!r} does not exist"
+    if not policy.enabled:
+        return "policy disabled"
+    if policy.period is None:
+        return "policy has no period (kept while its trigger lasts)"
+    return ""
+
+
+def _pk_value(target: RetentionTarget, text: str) -> Any:
+    return target.model._meta.pk.to_python(text)
+
+
+def _purge_next_batch(
+    *, run_pk: int, target: RetentionTarget, policy: RetentionPolicy, batch_size: int
+) -> tuple[RetentionRun, int]:
+    """Lock, purge and checkpoint the next batch of ``target`` in one short transaction."""
+    with transaction.atomic():
+        # The run row is locked for the batch: a second worker resuming the same run waits here
+        # instead of overwriting the checkpoint and counts.
+        run = RetentionRun.objects.select_for_update().get(pk=run_pk)
+        if run.state != RetentionRun.State.RUNNING or target.key in run.targets_done:
+            return run, 0
+        queryset = eligible_rows(target, policy, run.as_of).order_by("pk")
+        last = run.checkpoint.get(target.key)
+        if last is not None:
+            queryset = queryset.filter(pk__gt=_pk_value(target, last))
+        pks = list(queryset.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[:batch_size])
+        if pks:
+            batch = target.model._base_manager.filter(pk__in=pks)
+            if _effective_action(target, policy) == RetentionAction.ANONYMISE:
+                target.anonymise(batch)  # type: ignore[misc]
+            else:
+                batch.delete()
+            run.checkpoint[target.key] = str(pks[-1])
+            per_target = run.counts.setdefault(target.policy, {})
+            per_target[target.key] = per_target.get(target.key, 0) + len(pks)
+            run.batches += 1
+        else:
+            run.targets_done.append(target.key)
+        run.save(update_fields=["checkpoint", "targets_done", "counts", "batches", "updated_at"])
+    return run, len(pks)
+
+
+def _start_or_resume(now: datetime) -> RetentionRun:
+    unfinished = RetentionRun.objects.filter(state=RetentionRun.State.RUNNING).first()
+    if unfinished is not None:
+        return unfinished
+    try:
+        with transaction.atomic():
+            return RetentionRun.objects.create(as_of=now)
+    except IntegrityError:
+        # Another worker created the run a moment ago: join it (batches serialise on its row).
+        return RetentionRun.objects.get(state=RetentionRun.State.RUNNING)
+
+
+def _complete(*, actor: Any, run_pk: int, report: PurgeReport) -> RetentionRun:
+    with transaction.atomic():
+        run = RetentionRun.objects.select_for_update().get(pk=run_pk)
+        if run.state == RetentionRun.State.COMPLETED:
+            return run
+        run.state = RetentionRun.State.COMPLETED
+        run.finished_at = timezone.now()
+        run.save(update_fields=["state", "finished_at", "updated_at"])
+        ran = [target for target in retention_targets() if target.key not in report.skipped]
+        RetentionPolicy.objects.filter(code__in={t.policy for t in ran}).update(last_run_at=run.finished_at)
+        # Every target that ran is reported, with 0 when it found nothing.
+        for target in ran:
+            run.counts.setdefault(target.policy, {}).setdefault(target.key, 0)
+        run.save(update_fields=["counts"])
+        audit_record(
+            action=AuditAction.RETENTION_PURGE,
+            actor=actor,
+            actor_type=None if actor is not None else ActorType.SYSTEM,
+            object_type="retention_run",
+            object_id=str(run.public_id),
+            change_diff={
+                "as_of": run.as_of.isoformat(),
+                "batches": run.batches,
+                "total": run.total,
+                "per_policy": {code: sum(targets.values()) for code, targets in sorted(run.counts.items())},
+                "per_target": {key: n for targets in run.counts.values() for key, n in sorted(targets.items())},
+                "skipped": dict(sorted(report.skipped.items())),
+            },
+        )
+    return run
+
+
+def retention_purge(
+    *,
+    actor: Any = None,
+    dry_run: bool = False,
+    batch_size: int | None = None,
+    pause_seconds: float | None = None,
+    now: datetime | None = None,
+    on_batch: OnBatch | None = None,
+) -> PurgeReport:
+    """Purge every registered target past its policy's period; resumes an unfinished run.
+
+    ``on_batch(target_key, rows)`` is called after each committed batch (progress reporting). A
+    dry run counts what would be purged now and changes nothing.
+    """
+    batch_size = batch_size or settings.RETENTION_PURGE_BATCH_SIZE
+    pause = settings.RETENTION_PURGE_PAUSE_SECONDS if pause_seconds is None else pause_seconds
+    policies = _policies()
+    if dry_run:
+        as_of = now or timezone.now()
+        report = PurgeReport(dry_run=True, as_of=as_of)
+        for target in retention_targets():
+            policy = policies.get(target.policy)
+            reason = _skip_reason(target, policy)
+            if reason:
+                report.skipped[target.key] = reason
+                continue
+            count = eligible_rows(target, policy, as_of).count()  # type: ignore[arg-type]
+            report.counts.setdefault(target.policy, {})[target.key] = count
+        return report
+
+    run = _start_or_resume(now or timezone.now())
+    report = PurgeReport(dry_run=False, as_of=run.as_of, run_public_id=str(run.public_id))
+    for target in retention_targets():
+        policy = policies.get(target.policy)
+        reason = _skip_reason(target, policy)
+        if reason:
+            report.skipped[target.key] = reason
+            continue
+        while True:
+            run, purged = _purge_next_batch(run_pk=run.pk, target=target, policy=policy, batch_size=batch_size)  # type: ignore[arg-type]
+            if not purged:
+                break
+            if on_batch is not None:
+                on_batch(target.key, purged)
+            if pause:
+                time.sleep(pause)
+    run = _complete(actor=actor, run_pk=run.pk, report=report)
+    report.counts = {code: dict(targets) for code, targets in run.counts.items()}
+    report.batches = run.batches
+    logger.info(
+        "retention purge completed",
+        extra={"run": report.run_public_id, "rows": report.total, "batches": report.batches},
+    )
+    return report
+
+
+# --- compliance's own targets (other apps register theirs in their AppConfig.ready()) ---------
+
+
+def _complete_ended_holds(batch: models.QuerySet) -> None:
+    # The held records are insert-only and already pseudonymised: completing the hold is what
+    # "purge" means for them (see the module header). released_by stays empty: the system did it.
+    batch.update(released_at=timezone.now())
+
+
+def register_compliance_targets() -> None:
+    register_retention_target(
+        LegalHold,
+        policy="legal_hold_expiry",
+        date_field="hold_until",
+        subject_path="subject",
+        action=RetentionAction.ANONYMISE,
+        queryset=lambda: LegalHold.objects.filter(kind=HoldKind.RETENTION_DUTY, released_at__isnull=True),
+        anonymise=_complete_ended_holds,
+    )

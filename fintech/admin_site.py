@@ -1,0 +1,173 @@
+"""The admin site: one login form asking for the password and the one-time code, OTP enforced on
+every page for every staff user (superusers included), and an enrolment page for staff who have
+no authenticator yet.
+
+Invariants:
+- ``has_permission`` (django-otp's OTPAdminSite) requires a session verified by a confirmed
+  device; a password-only session opens no admin page, only the enrolment page below, and only
+  while the user has no confirmed device.
+- Wrong passwords and wrong codes feed the same django-axes counter (10 per account, 30 minutes).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django_otp import login as otp_login
+from django_otp.admin import OTPAdminSite
+
+from accounts import services
+from accounts.lockout import LOCKED_MESSAGE, is_locked_out, record_failed_attempt
+from accounts.middleware import LAST_SEEN_KEY
+from kernel.admin import index_warnings
+
+
+class AdminOTPLoginForm(AdminAuthenticationForm):
+    otp_token = forms.CharField(
+        label="One-time code",
+        required=False,
+        max_length=32,
+        strip=True,
+        help_text="The 6-digit code from your authenticator app, or a backup code.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "invalid_login": "Please enter the correct e-mail address, password and one-time code for a staff account.",
+        "otp_required": "Enter the one-time code from your authenticator app.",
+    }
+
+    def clean(self) -> dict[str, Any]:
+        email = self.cleaned_data.get("username") or ""
+        if email and services.login_locked_check(request=self.request, email=email, channel="admin"):
+            raise forms.ValidationError(LOCKED_MESSAGE, code="locked")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            services.login_failure_record(request=self.request, channel="admin", reason="invalid_credentials")
+            raise
+        user = self.user_cache
+        device = services.confirmed_device(user)
+        # No device yet: a password-only session, which can only reach the enrolment page.
+        user.otp_device = None
+        if device is None:
+            return cleaned
+        token = cleaned.get("otp_token") or ""
+        if not token:
+            raise forms.ValidationError(self.error_messages["otp_required"], code="otp_required")
+        verified = services.mfa_verify(user=user, code=token, request=self.request, channel="admin")
+        if verified is None:
+            record_failed_attempt(self.request, user.email)
+            services.login_failure_record(request=self.request, channel="admin", reason="invalid_otp", user=user)
+            raise self.get_invalid_login_error()
+        # django-otp's user_logged_in receiver stores this device in the session.
+        user.otp_device = verified
+        return cleaned
+
+
+class PlatformAdminSite(OTPAdminSite):
+    site_header = "Fintech platform administration"
+    site_title = "Fintech admin"
+    index_title = "Operations, compliance and audit"
+    login_form = AdminOTPLoginForm
+    login_template = "accounts/admin/login.html"
+
+    def __init__(self, name: str = "admin") -> None:
+        super().__init__(name)
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """The landing page raises what needs a person now, to whoever is responsible for it: each
+        app contributes its warnings (``kernel.admin.register_index_warning``)."""
+        for warning in index_warnings():
+            if request.user.has_perm(warning.permission):
+                warning.show(request)
+        return super().index(request, extra_context)
+
+    def _needs_enrolment(self, request: HttpRequest) -> bool:
+        user = request.user
+        return (
+            user.is_authenticated
+            and user.is_active
+            and user.is_staff
+            and not is_verified(user)
+            and services.confirmed_device(user) is None
+        )
+
+    @method_decorator(never_cache)
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        if request.method == "GET" and self._needs_enrolment(request):
+            return HttpResponseRedirect(reverse(f"{self.name}:mfa_enrol"))
+        response = super().login(request, extra_context)
+        logged_in = (
+            request.method == "POST"
+            and isinstance(response, HttpResponseRedirect)
+            and request.user.is_authenticated
+            and not is_locked_out(request)
+        )
+        if logged_in:
+            request.session[LAST_SEEN_KEY] = int(time.time())
+            services.login_success_record(
+                user=request.user, request=request, channel="admin", mfa=is_verified(request.user)
+            )
+            if not is_verified(request.user):
+                return HttpResponseRedirect(reverse(f"{self.name}:mfa_enrol"))
+        return response
+
+    def logout(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        if request.user.is_authenticated:
+            services.admin_logout_record(actor=request.user, request=request)
+        return super().logout(request, extra_context)
+
+    def get_urls(self) -> list:
+        return [path("mfa/enrol/", self.mfa_enrol_view, name="mfa_enrol"), *super().get_urls()]
+
+    @method_decorator(never_cache)
+    @method_decorator(csrf_protect)
+    def mfa_enrol_view(self, request: HttpRequest) -> HttpResponse:
+        return _mfa_enrol(self, request)
+
+
+def is_verified(user: Any) -> bool:
+    """Whether this session passed an OTP check (django-otp sets ``otp_device``)."""
+    return getattr(user, "otp_device", None) is not None
+
+
+def _mfa_enrol(site: PlatformAdminSite, request: HttpRequest) -> HttpResponse:
+    """Enrol an authenticator for a staff user whose session is password-only."""
+    from accounts.views import qr_data_uri
+
+    login_url = reverse(f"{site.name}:login")
+    if not site._needs_enrolment(request):
+        if request.user.is_authenticated and is_verified(request.user):
+            return HttpResponseRedirect(reverse(f"{site.name}:index"))
+        return HttpResponseRedirect(f"{login_url}?{REDIRECT_FIELD_NAME}={request.path}")
+    context: dict[str, Any] = {**site.each_context(request), "title": "Set up your authenticator"}
+    if request.method == "POST":
+        code = (request.POST.get("otp_token") or "").strip()[:32]
+        try:
+            device, codes, _ = services.totp_enrol_confirm(
+                actor=request.user, code=code, request=request, issue_tokens=False
+            )
+        except services.ValidationError:
+            context["error"] = "The code is not correct. Check the time on your device and try again."
+        else:
+            # The privilege level changed: new session key, then mark the session verified.
+            request.session.cycle_key()
+            otp_login(request, device)
+            context.update({"backup_codes": codes, "done": True})
+            return TemplateResponse(request, "accounts/admin/mfa_enrol.html", context)
+    device = services.totp_enrol_start(actor=request.user, request=request, reuse_pending=True)
+    uri = services.otpauth_uri(device)
+    context.update({"secret": device.key, "otpauth_uri": uri, "qr_code": qr_data_uri(uri)})
+    return TemplateResponse(request, "accounts/admin/mfa_enrol.html", context)
