@@ -14,7 +14,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from kernel.redaction import PIIRedactionFilter
-from tests.compliance.consent_helpers import current_version, seed_purposes
+from tests.compliance.consent.consent_helpers import current_version, seed_purposes
 from tests.ledger.conftest import sa_id
 
 EMAIL = "zanele.sentinel@example.co.za"

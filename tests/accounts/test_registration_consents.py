@@ -11,7 +11,7 @@ from compliance.audit.models import AuditEvent
 from compliance.consent.models import ConsentEvent
 from compliance.consent.selectors import may_process
 from tests.accounts.helpers import assert_error
-from tests.compliance.consent_helpers import current_version, seed_purposes
+from tests.compliance.consent.consent_helpers import current_version, seed_purposes
 from tests.personas import PASSWORD
 
 REGISTER = "/api/v1/auth/register/"

@@ -11,8 +11,8 @@ import pytest
 from ledger import services
 from ledger.cards import services as cards
 from ledger.models import JournalEntry
+from tests.kernel.test_errors import assert_error_shape
 from tests.ledger.conftest import api_client, card_expiry, ledger_snapshot, new_key, post_card_deposit
-from tests.test_errors import assert_error_shape
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ from compliance.audit.models import AuditEvent
 from ledger import services
 from ledger.kyc import is_valid_sa_id, luhn_check_digit
 from ledger.models import KycRecord, KycStatus, LedgerAccount
+from tests.kernel.test_errors import assert_error_shape
 from tests.ledger.conftest import api_client, sa_id
 from tests.personas import otp_admin_login
-from tests.test_errors import assert_error_shape
 
 DOB = dt.date(1990, 1, 15)
 

@@ -1,0 +1,101 @@
+"""The admin: audit events are read-only for everyone (superusers too); PI views are audited."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from compliance.audit.chain import seal_pending, verify_and_alert
+from compliance.audit.services import AuditAction
+from compliance.models import AuditEvent
+from tests.compliance.audit.conftest import write_events
+from tests.personas import otp_admin_login
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def superuser(make_user):
+    return make_user(superuser=True)
+
+
+def test_the_changelist_is_read_only_and_cheap(superuser, client, django_assert_max_num_queries):
+    write_events(30)
+    seal_pending()
+    otp_admin_login(client, superuser)
+    url = reverse("admin:compliance_auditevent_changelist")
+    with django_assert_max_num_queries(12):
+        response = client.get(url, {"action": "TRANSFER"})
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "TRANSFER" in content
+    assert reverse("admin:compliance_auditevent_add") not in content
+    assert response.context["action_form"] is None  # no bulk actions at all
+    model_admin = response.context["cl"].model_admin
+    request = response.wsgi_request
+    assert model_admin.get_actions(request) == {}
+    assert (
+        model_admin.has_add_permission(request),
+        model_admin.has_change_permission(request),
+        model_admin.has_delete_permission(request),
+    ) == (False, False, False)
+
+
+def test_superusers_cannot_add_change_or_delete(superuser, client):
+    write_events(1)
+    seal_pending()
+    event = AuditEvent.objects.get()
+    before = AuditEvent.objects.values().get()
+    otp_admin_login(client, superuser)
+    change_url = reverse("admin:compliance_auditevent_change", args=[event.pk])
+    view = client.get(change_url)
+    assert view.status_code == 200
+    assert "Save" not in view.content.decode()
+    assert client.post(change_url, {"action": "DEPOSIT", "object_id": "x"}).status_code == 403
+    assert (
+        client.post(reverse("admin:compliance_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    )
+    assert client.get(reverse("admin:compliance_auditevent_add")).status_code == 403
+    # The refusals themselves are audited (PERMISSION_DENIED); the record is unchanged.
+    assert AuditEvent.objects.values().get(pk=event.pk) == before
+
+
+def test_an_auditor_sees_the_trail_and_others_do_not(auditor, operations, client):
+    write_events(1)
+    url = reverse("admin:compliance_auditevent_changelist")
+    otp_admin_login(client, auditor)
+    assert client.get(url).status_code == 200
+    otp_admin_login(client, operations)
+    assert client.get(url).status_code == 403
+
+
+def test_a_broken_chain_shows_an_admin_warning(superuser, client, behind_the_triggers):
+    write_events(3)
+    seal_pending()
+    otp_admin_login(client, superuser)
+    url = reverse("admin:compliance_auditevent_changelist")
+    assert "has not been verified recently" in client.get(url).content.decode()
+    verify_and_alert()
+    page = client.get(url).content.decode()
+    assert "verification FAILED" not in page and "not been verified" not in page
+    behind_the_triggers("UPDATE compliance_auditevent SET object_id = 'x' WHERE seq = 3")
+    verify_and_alert()
+    assert "Audit chain verification FAILED at seq 3" in client.get(url).content.decode()
+
+
+@pytest.mark.urls("tests.compliance.audit.urls_pi_admin")
+def test_opening_a_pi_holding_record_in_the_admin_is_a_pi_access_event(superuser, make_user, client):
+    subject = make_user(first_name="Thandiwe")
+    otp_admin_login(client, superuser)
+    response = client.get(f"/pi-admin/accounts/user/{subject.pk}/change/")
+    assert response.status_code == 200
+    event = AuditEvent.objects.get(action=AuditAction.PI_ACCESS)
+    assert (event.user_id, event.object_type, event.object_id) == (
+        superuser.pk,
+        "accounts.User",
+        str(subject.public_id),
+    )
+    assert event.change_diff == {"fields": ["email", "first_name", "last_name"], "purpose": "admin change view"}
+    # The changelist shows no PI fields and records nothing.
+    client.get("/pi-admin/accounts/user/")
+    assert AuditEvent.objects.filter(action=AuditAction.PI_ACCESS).count() == 1
