@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench drill restore-drill ci lint bandit secrets migrations-check deploy-check sbom audit-deps install clean
+.PHONY: run test bench drill restore-drill ci lint contracts typecheck bandit secrets migrations-check deploy-check sbom audit-deps install clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11+ is required (found %d.%d)" % sys.version_info[:2])'
@@ -39,6 +39,14 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The architecture contracts (import-linter: layers and no import circles; docs/ARCHITECTURE.md).
+contracts: install
+	$(BIN)/lint-imports
+
+# Types: mypy with the Django and DRF plugins; services and selectors strict ([tool.mypy]).
+typecheck: install
+	$(BIN)/mypy
 
 bandit: install
 	$(BIN)/bandit -q -r fintech accounts compliance ledger -c pyproject.toml --severity-level high
@@ -77,7 +85,7 @@ sbom: install
 audit-deps: install
 	$(BIN)/python scripts/supply_chain.py audit
 
-ci: lint bandit secrets migrations-check deploy-check sbom audit-deps test
+ci: lint contracts typecheck bandit secrets migrations-check deploy-check sbom audit-deps test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -10,14 +10,18 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from accounts import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from accounts.retention import register_accounts_targets
+        from accounts.services import permission_denied_record
         from accounts.third_party_pi import register_third_party_pi
         from accounts.tokens import install_key_ring_backend
+        from kernel.access import set_denial_recorder
 
         # The PI inventory's entries for simplejwt's and django-axes' tables (not our models).
         register_third_party_pi()
         install_key_ring_backend()  # JWTs signed and verified through the rotating key ring
         _register_jwt_secret()
 
+        # Every refused API call and admin view is audited through this one recorder (kernel.access).
+        set_denial_recorder(permission_denied_record)
         register_accounts_targets()  # what the retention purge may remove (SPEC C8)
         _register_correction_handler()  # what an approved DSAR correction may change (SPEC C6)
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import logout
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 LAST_SEEN_KEY = "_last_seen"
@@ -38,23 +37,3 @@ class IdleSessionTimeoutMiddleware:
         elif session is not None and getattr(request, "user", None) is not None and request.user.is_authenticated:
             session[LAST_SEEN_KEY] = int(time.time())
         return self.get_response(request)
-
-
-class PermissionDeniedAuditMiddleware:
-    """Audit PERMISSION_DENIED for Django views (the admin); DRF views audit through
-    ``accounts.api.AuditedAPIView`` because DRF handles its exceptions before middleware."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
-
-    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
-        if isinstance(exception, PermissionDenied):
-            from accounts.services import permission_denied_record
-
-            match = getattr(request, "resolver_match", None)
-            permission_denied_record(
-                actor=getattr(request, "user", None), request=request, view=match.view_name if match else ""
-            )

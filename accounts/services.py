@@ -41,6 +41,7 @@ from accounts.models import BackupCode, TOTPDevice, User, backup_code_digest
 from accounts.phone import phone_to_e164
 from accounts.tokens import EPOCH_CLAIM, revoke_access, token_pair_for
 from compliance.audit.services import ActorType, AuditAction, audit_record, build_change_diff
+from kernel.errors import DomainError
 from kernel.permissions import MFA_CLAIM
 from kernel.tasks import enqueue_on_commit
 
@@ -48,21 +49,17 @@ BACKUP_CODE_COUNT = 10
 USER_OBJECT = "accounts.User"
 
 
-class AuthError(Exception):
+class AuthError(DomainError):
     """A refused authentication step; ``code`` is the API error code, ``status`` the HTTP status."""
 
     def __init__(self, code: str, message: str, status: int = 401) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code, status_code=status)
         self.status = status
 
 
-class ConflictError(Exception):
+class ConflictError(DomainError):
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code, status_code=409)
 
 
 INVALID_CREDENTIALS = "The e-mail address, password or one-time code is not correct."
@@ -212,11 +209,11 @@ def staff_user_create(
 ) -> User:
     """Create a staff account. Only admins (or the system, for demo data) may; never the API."""
     if actor is not None and not (actor.is_superuser or actor.has_perm("accounts.add_user")):
-        raise PermissionError("Only administrators create staff accounts.")
+        raise PermissionDenied("Only administrators create staff accounts.")
     if not roles.is_staff_role(role):
         raise ValidationError({"role": ["Choose a staff role."]})
     if is_superuser and actor is not None and not actor.is_superuser:
-        raise PermissionError("Only superusers create superusers.")
+        raise PermissionDenied("Only superusers create superusers.")
     candidate = User(email=User.objects.normalize_email(email), first_name=first_name, last_name=last_name)
     if password is not None:
         _password_errors(password, candidate, "password")
@@ -537,14 +534,20 @@ def admin_logout_record(*, actor: User, request: HttpRequest) -> None:
         _audit(AuditAction.LOGOUT, actor=actor, request=request, channel="admin")
 
 
-def permission_denied_record(*, actor: Any, request: HttpRequest, view: str) -> None:
+def permission_denied_record(*, actor: Any, request: HttpRequest, view: str, code: str = "permission_denied") -> None:
+    """The PERMISSION_DENIED record of one refused API call or admin view (kernel.access calls it):
+    who (the actor), what they were refused (the view, by name: never the path, which carries ids),
+    how (the method) and why (the error code)."""
+    identified = actor is not None and actor.is_authenticated
     with transaction.atomic():
-        _audit(
-            AuditAction.PERMISSION_DENIED,
-            actor=actor if actor is not None and actor.is_authenticated else None,
+        audit_record(
+            action=AuditAction.PERMISSION_DENIED,
+            actor=actor if identified else None,
+            actor_type=None if identified else ActorType.ANONYMOUS,
+            object_type="view",
+            object_id=view,
+            change_diff={"method": request.method, "code": code},
             request=request,
-            view=view,
-            method=request.method,
         )
 
 

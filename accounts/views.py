@@ -16,9 +16,9 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from accounts import selectors, services
-from accounts.api import AuditedAPIView
 from accounts.serializers import (
     DetailAnswerSerializer,
     OTPSerializer,
@@ -33,18 +33,16 @@ from accounts.serializers import (
     TOTPConfirmedSerializer,
     TOTPEnrolmentSerializer,
 )
-from compliance.consent.services import ConsentError
-from compliance.consent.views import consent_api_error
 from kernel.permissions import MFA_CLAIM
 
 
-class PublicAuthView(AuditedAPIView):
+class PublicAuthView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_scope = "auth"
 
 
-class PrivateAuthView(AuditedAPIView):
+class PrivateAuthView(APIView):
     permission_classes = [IsAuthenticated]
     throttle_scope = "auth"
 
@@ -59,11 +57,9 @@ class RegisterView(PublicAuthView):
     @extend_schema(request=RegisterSerializer, responses={201: ProfileSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(RegisterSerializer, request)
-        try:
-            user = services.customer_register(request=request._request, **data)
-        except ConsentError as exc:
-            # The whole registration rolled back: a stale notice version creates no account.
-            raise consent_api_error(exc) from exc
+        # A ConsentError (a stale notice version, say) rolls the whole registration back: no
+        # account is created, and kernel.errors answers it in the error shape.
+        user = services.customer_register(request=request._request, **data)
         return Response(ProfileSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -147,7 +143,7 @@ class TOTPConfirmView(PrivateAuthView):
         return Response({"backup_codes": codes, **tokens})
 
 
-class MeView(AuditedAPIView):
+class MeView(APIView):
     permission_classes = [IsAuthenticated]
 
     def _answer(self, request: Request, user) -> Response:

@@ -1,7 +1,13 @@
-"""One error shape for every API answer: ``{"error": {"code", "message", "fields"?}}``.
+"""One error shape for every API answer: ``{"error": {"code", "message", "fields"?}}``, and one
+mapping from exceptions to it.
 
-DRF exceptions go through ``api_exception_handler``; errors raised outside DRF (unknown URLs,
-oversized bodies, CSRF failures, crashes) go through the Django handlers below. Neither ever
+Services refuse by raising a ``DomainError`` (or a subclass an app declares for its own codes):
+a stable ``code``, a message that states the rule, the HTTP status the API answers and,
+optionally, the offending input's field names. Views never translate them: DRF exceptions and
+domain errors alike go through ``api_exception_handler``; errors raised outside DRF (unknown URLs,
+oversized bodies, CSRF failures, crashes) go through the Django handlers below. Every 403 from
+either path is recorded as a permission denial by ``kernel.access.record_denial`` — the one
+mechanism, so no view audits its own refusals. Neither ever
 returns a stack trace or echoes the submitted values: validation messages describe the rule, not
 the input, so a rejected card number or password never travels back in a response.
 The admin keeps Django's own HTML pages.
@@ -14,6 +20,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
@@ -21,9 +28,38 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
+from kernel.access import record_denial
+
 logger = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/admin/"
+
+
+class DomainError(Exception):
+    """A refused operation: nothing was changed (the caller's transaction rolls back).
+
+    ``code`` is stable for API clients; ``message`` states the rule and never echoes input (it
+    may be shown to anyone); ``status_code`` is what the API answers (400 by default: 403 for a
+    permission, 404 for what the caller may not know exists, 409 for a conflict with the current
+    state, 422 for a rule of the domain); ``fields`` names the offending inputs.
+    """
+
+    status_code: int = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        status_code: int | None = None,
+        fields: dict[str, list[str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.fields = fields or None
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -63,16 +99,36 @@ def _code_of(exc: exceptions.APIException) -> str:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    response = _error_response(exc, context)
+    if response.status_code == status.HTTP_403_FORBIDDEN:
+        view = context.get("view")
+        where = type(view).__name__ if view is not None else ""
+        record_denial(context.get("request"), where=where, code=response.data["error"]["code"])
+    return response
+
+
+def _as_api_exception(exc: Exception) -> Exception:
+    """Django's own exceptions raised inside an API view, as DRF's: DRF converts 404/403
+    internally; doing it here first builds the shape below from the API exception."""
+    if isinstance(exc, DjangoValidationError):
+        # Model validation (full_clean) inside a service: the rule's messages, never the input.
+        return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
+    return exc
+
+
+def _error_response(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, DomainError):
+        set_rollback()
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("request_too_large", "The request body is too large."), status=413)
     if isinstance(exc, SuspiciousOperation):
         return Response(error_body("bad_request", "The request could not be processed."), status=400)
-    # Django's own 404/403 raised inside an API view: DRF converts them internally; do it here
-    # first so the shape below is built from the API exception.
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
-    elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
+    exc = _as_api_exception(exc)
     response = exception_handler(exc, context)
     if response is None:
         # Not an API exception: a bug. Log it (redacted, with the request id) and answer a
@@ -138,6 +194,9 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    # Django's handler403: every PermissionDenied outside DRF (the admin's views included).
+    match = getattr(request, "resolver_match", None)
+    record_denial(request, where=match.view_name if match else "", code="permission_denied")
     return _json_or_default(
         request,
         "permission_denied",

@@ -18,8 +18,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import F, QuerySet
 
 from compliance.audit.models import AuditEvent
+from kernel.access import has_permission
 
-AUDITOR_GROUP = "auditor"
 AUDIT_VIEW_PERMISSION = "compliance.view_auditevent"
 
 REPORT_COLUMNS = (
@@ -50,9 +50,7 @@ def parse_period_bound(text: str, *, day_end: bool = False) -> datetime:
 
 def is_auditor(user: Any) -> bool:
     """The auditor role: the view permission on audit events (granted to the "auditor" group)."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    return user.has_perm(AUDIT_VIEW_PERMISSION) or user.groups.filter(name=AUDITOR_GROUP).exists()
+    return has_permission(user, AUDIT_VIEW_PERMISSION)
 
 
 def audit_events_for_auditor(*, viewer: Any, **filters: Any) -> QuerySet[AuditEvent]:

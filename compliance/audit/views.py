@@ -37,23 +37,12 @@ from kernel.errors import JSONErrorsMixin
 
 
 class IsAuditor(BasePermission):
-    """Auditor role only; a refusal is recorded as PERMISSION_DENIED (it commits on its own)."""
+    """Auditor role only (a refusal is audited by kernel.errors, as every refusal is)."""
 
     message = "Only auditors may read the audit trail."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if is_auditor(request.user):
-            return True
-        with transaction.atomic():
-            audit_record(
-                action=AuditAction.PERMISSION_DENIED,
-                actor=request.user,
-                object_type="api.audit",
-                object_id=type(view).__name__,
-                change_diff={"method": request.method},
-                request=request,
-            )
-        return False
+        return is_auditor(request.user)
 
 
 class PeriodBound(serializers.Field):

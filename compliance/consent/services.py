@@ -43,24 +43,29 @@ from compliance.consent.selectors import (
     current_notice,
     marketing_audience,
 )
+from kernel.errors import DomainError
 from kernel.request_context import client_ip, get_request_id
 
 
-class ConsentError(Exception):
-    """A refused consent operation. ``code`` is stable (API error code); the message never holds PI."""
+class ConsentError(DomainError):
+    """A refused consent operation. ``code`` is stable (API error code); the message never holds PI.
+
+    ``field`` names the input at fault (for the admin's forms); a conflict with the current state
+    (e.g. a newer notice was published) answers 409, anything else 400.
+    """
 
     def __init__(self, code: str, message: str, *, field: str | None = None, conflict: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code, status_code=409 if conflict else 400)
         self.field = field
-        # A conflict with the current state (e.g. a newer notice was published): HTTP 409.
         self.conflict = conflict
 
 
 class ConsentPermissionDenied(ConsentError):
+    status_code = 403
+
     def __init__(self, message: str) -> None:
         super().__init__("permission_denied", message)
+        self.status_code = 403
 
 
 def _source_ip(request: HttpRequest | None) -> str | None:

@@ -9,33 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from compliance.consent.models import ConsentChannel, ConsentEvent
 from compliance.consent.selectors import consent_history_for, consent_states_for, purposes_with_current_notice
-from compliance.consent.services import ConsentError, consent_record
-
-
-class ConsentConflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-
-class ConsentRefused(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
-
-
-def consent_api_error(exc: ConsentError) -> exceptions.APIException:
-    """The API exception for a refused consent operation: 409 for a stale notice, 403 for a
-    permission, 400 otherwise; the code is the service's stable code."""
-    if exc.code == "permission_denied":
-        return exceptions.PermissionDenied(exc.message, code=exc.code)
-    cls = ConsentConflict if exc.conflict else ConsentRefused
-    return cls(exc.message, code=exc.code)
+from compliance.consent.services import consent_record
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -138,16 +119,14 @@ class ConsentView(GenericAPIView):
     def post(self, request: Request) -> Response:
         serializer = ConsentChoiceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            event = consent_record(
-                actor=request.user,
-                subject=request.user,
-                channel=ConsentChannel.API,
-                request=request,
-                **serializer.validated_data,
-            )
-        except ConsentError as exc:
-            raise consent_api_error(exc) from exc
+        # A refusal is a ConsentError (a DomainError): kernel.errors answers it in the error shape.
+        event = consent_record(
+            actor=request.user,
+            subject=request.user,
+            channel=ConsentChannel.API,
+            request=request,
+            **serializer.validated_data,
+        )
         return Response(ConsentEventSerializer(event).data, status=status.HTTP_201_CREATED)
 
 

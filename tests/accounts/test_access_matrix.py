@@ -14,6 +14,8 @@ import pytest
 from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from compliance.audit.models import AuditEvent
+from compliance.audit.services import AuditAction
 from tests.accounts.access_expectations import DENIED_DEFAULT, EXPECTED, PUBLIC_ROUTES
 from tests.personas import PERSONAS, make_api_client, make_customer, make_staff
 
@@ -59,6 +61,10 @@ def db_fingerprint() -> str:
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts))
         return "|".join(f"{t}:{h}" for t, h in sorted(cursor.fetchall()))
+
+
+def denial_count() -> int:
+    return AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).count()
 
 
 def make_personas() -> dict:
@@ -138,6 +144,7 @@ def test_access_matrix(name):
         for method in METHODS:
             want = expected_status(spec, method, persona)
             before = db_fingerprint()
+            denials_before = denial_count()
             data = body if method in {"POST", "PUT", "PATCH"} else None
             payload = "" if data is None else json.dumps(data)
             response = client.generic(method, url, data=payload, content_type="application/json")
@@ -150,4 +157,10 @@ def test_access_matrix(name):
                     )
                 if response["Content-Type"].startswith("application/json"):
                     assert set(response.json()) == {"error"}
+            # Every refusal of an identified caller is one PERMISSION_DENIED record, and only a refusal.
+            denials = denial_count() - denials_before
+            if response.status_code == 403 and denials != 1:
+                mismatches.append(f"{persona} {method} {url}: 403 wrote {denials} PERMISSION_DENIED records, not 1")
+            if response.status_code != 403 and denials:
+                mismatches.append(f"{persona} {method} {url}: {response.status_code} wrote a PERMISSION_DENIED record")
     assert mismatches == []

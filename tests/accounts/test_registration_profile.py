@@ -195,15 +195,16 @@ def test_me_query_count(customer, django_assert_max_num_queries):
 
 @pytest.mark.django_db
 def test_api_permission_denials_are_audited(customer, caplog):
-    """A step-up-protected view (as money movement will be) refuses a token without recent MFA."""
+    """A step-up-protected view refuses a token without recent MFA, and the refusal is audited
+    through the one mechanism (kernel.errors / kernel.access): a plain APIView, nothing opted in."""
     from rest_framework.permissions import IsAuthenticated
     from rest_framework.response import Response
     from rest_framework.test import APIRequestFactory
+    from rest_framework.views import APIView
 
-    from accounts.api import AuditedAPIView
     from kernel.permissions import HasRecentMFA
 
-    class StepUpView(AuditedAPIView):
+    class StepUpView(APIView):
         permission_classes = [IsAuthenticated, HasRecentMFA]
 
         def get(self, request):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 
 from accounts import roles, services
@@ -83,7 +84,7 @@ def test_staff_creation_refuses_customer_role_and_non_admin_actors(operations):
             password=PASSWORD,
             role="customer",
         )
-    with pytest.raises(PermissionError):
+    with pytest.raises(PermissionDenied):
         services.staff_user_create(actor=operations, email="y@staff.example.test", password=PASSWORD, role=roles.ADMIN)
     from accounts.models import User
 

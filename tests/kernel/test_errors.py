@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from compliance.audit.models import AuditEvent
+
 
 def assert_error_shape(response, status: int, code: str) -> dict:
     assert response.status_code == status
@@ -52,8 +54,13 @@ class TestApiViewErrors:
     def test_django_http404_in_an_api_view_is_a_json_404(self, client):
         assert_error_shape(client.get("/api/test/missing/"), 404, "not_found")
 
+    @pytest.mark.django_db
     def test_django_permission_denied_in_an_api_view_is_a_json_403(self, client):
         assert_error_shape(client.get("/api/test/forbidden/"), 403, "permission_denied")
+        # ... and the refusal is audited through the one mechanism (kernel.access.record_denial).
+        assert list(AuditEvent.objects.values_list("action", "object_type", "actor_type")) == [
+            ("PERMISSION_DENIED", "view", "anonymous")
+        ]
 
     def test_missing_credentials_is_a_401(self, client):
         assert_error_shape(client.get("/api/test/private/"), 401, "not_authenticated")

@@ -32,9 +32,7 @@ def test_non_auditors_are_refused_and_the_refusal_is_audited(persona, method, ur
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "permission_denied"
     new = AuditEvent.objects.exclude(id__in=before)
-    assert [(e.action, e.user_id, e.object_type) for e in new] == [
-        (AuditAction.PERMISSION_DENIED, user.pk, "api.audit")
-    ]
+    assert [(e.action, e.user_id, e.object_type) for e in new] == [(AuditAction.PERMISSION_DENIED, user.pk, "view")]
     # A refused export exported nothing and a refused verification verified nothing.
     assert not AuditEvent.objects.filter(
         action__in=[AuditAction.AUDIT_EXPORTED, AuditAction.AUDIT_CHAIN_BROKEN]

@@ -1,0 +1,71 @@
+"""Authorisation, one vocabulary (zulip's ``access_*`` shape), and the one path every refusal takes.
+
+- Who may do what is a Django permission ("app_label.codename") granted to a role (a group,
+  accounts/roles.py), never a group name tested in code: ``has_permission`` / ``require_permission``
+  in services and admin screens, ``HasPermission("app.codename")`` on API views.
+- Reads of one object go through the owning app's ``access_<thing>`` selector (for example
+  ``compliance.dsar.selectors.access_dsar_for_officer``): it fetches *and* checks, and answers
+  "not found" for what the viewer may not know exists.
+- A refusal is a ``django.core.exceptions.PermissionDenied`` (or a ``DomainError`` with status
+  403). Both reach one of two choke points — DRF's exception handler or Django's handler403
+  (kernel/errors.py) — and each calls ``record_denial``: the PERMISSION_DENIED audit record is
+  written there, once, for every refused API call and admin view. The recorder is plugged in by
+  the app that owns the audit vocabulary (accounts, from its ``ready()``), so the kernel imports
+  no app.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from django.core.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+
+
+class DenialRecorder(Protocol):
+    def __call__(self, *, actor: Any, request: Any, view: str, code: str) -> None: ...
+
+
+_recorder: DenialRecorder | None = None
+
+
+def set_denial_recorder(recorder: DenialRecorder) -> None:
+    global _recorder  # noqa: PLW0603 - one process-wide hook, set once from AppConfig.ready()
+    _recorder = recorder
+
+
+def record_denial(request: Any, *, where: str, code: str) -> None:
+    """Audit one refusal (called by the two choke points only)."""
+    if _recorder is None or request is None:
+        return
+    actor = getattr(request, "user", None)
+    if not getattr(actor, "is_authenticated", False):
+        actor = None
+    _recorder(actor=actor, request=request, view=where, code=code)
+
+
+def has_permission(user: Any, permission: str) -> bool:
+    """An active, authenticated user holding ``permission`` (superusers hold every permission)."""
+    return bool(
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and getattr(user, "is_active", False)
+        and user.has_perm(permission)
+    )
+
+
+def require_permission(user: Any, permission: str, message: str = "You may not do this.") -> None:
+    if not has_permission(user, permission):
+        raise PermissionDenied(message)
+
+
+def HasPermission(permission: str, message: str = "You do not have permission to perform this action.") -> type:
+    """A DRF permission class requiring ``permission``: ``permission_classes = [HasPermission("a.b")]``."""
+
+    class _HasPermission(BasePermission):
+        def has_permission(self, request: Any, view: Any) -> bool:
+            return has_permission(request.user, permission)
+
+    _HasPermission.message = message
+    _HasPermission.__name__ = _HasPermission.__qualname__ = f"HasPermission[{permission}]"
+    return _HasPermission

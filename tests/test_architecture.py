@@ -1,0 +1,149 @@
+"""The architecture contracts, as a reviewer can rerun them (issue 14's "must show").
+
+- ``lint-imports`` (import-linter, [tool.importlinter] in pyproject.toml) passes on the code and
+  fails on a planted forbidden import and on a planted import circle.
+- Every concern package of compliance/ uses the standard file names; no module is named after a
+  layer and a concern at once (``services_consent.py``, ``audit_selectors.py``).
+- Celery task names are interfaces (beat rows and queued messages are keyed by them): the set of
+  the platform's task names is listed here and must not change by accident.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+PACKAGES = ("fintech", "accounts", "compliance", "ledger", "kernel")
+
+# The standard file names of a concern package (docs/ARCHITECTURE.md, "Layout").
+STANDARD = {
+    "__init__",
+    "models",
+    "services",
+    "selectors",
+    "views",
+    "serializers",
+    "urls",
+    "admin",
+    "tasks",
+    "checks",
+    "metrics",
+    "retention",  # the retention targets a package registers (as accounts/retention.py, ledger/retention.py)
+}
+# Modules a concern has beyond the standard names: each one named after what it is, not a layer.
+DOMAIN_MODULES = {
+    "pi": {"registry", "vocabulary", "inventory"},
+    "audit": {"chain", "archive", "storage", "change_trail", "db_roles", "middleware"},
+    "crypto": {"aead", "fields", "keys", "blind_index", "backfill"},
+    "consent": {"seed"},
+    "retention": {"engine"},
+    "dsar": {"workflow", "kinds", "export", "erasure", "corrections", "escalation"},
+    "secret_rotation": {"inventory", "providers", "rotation"},
+}
+LAYER_WORDS = ("services", "selectors", "admin", "api", "urls", "views", "serializers", "models", "tasks")
+
+TASK_NAMES = {
+    "accounts.tasks.send_password_reset_email",
+    "compliance.crypto.continue_key_rotation",
+    "compliance.dsar.build_export",
+    "compliance.dsar.erase_subject",
+    "compliance.dsar.escalate",
+    "compliance.retention.purge",
+    "compliance.secrets.check",
+    "compliance.tasks.archive_audit_segments",
+    "compliance.tasks.seal_audit_events",
+    "compliance.tasks.verify_audit_chain",
+    "fintech.tasks.heartbeat",
+    "ledger.tasks.check_ledger",
+}
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def copy_of_the_code(tmp_path: Path) -> Path:
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def test_the_import_contracts_hold():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "planted", "broken"),
+    [
+        # The kernel may import no app.
+        ("kernel/planted.py", "import compliance.audit.services\n", "Layers"),
+        # compliance never imports accounts or ledger.
+        ("compliance/pi/planted.py", "from ledger import models\n", "Layers"),
+        # A function-local import that closes a circle between two concerns still counts.
+        ("compliance/pi/planted.py", "def f():\n    from compliance.dsar import models\n", "circles"),
+    ],
+)
+def test_a_planted_violation_breaks_a_contract(tmp_path, module, planted, broken):
+    code = copy_of_the_code(tmp_path)
+    (code / module).write_text(planted)
+    if "circles" in broken:
+        # The circle needs the other direction too: dsar already depends on pi.
+        assert "compliance.pi" in (code / "compliance/dsar/erasure.py").read_text()
+    result = lint_imports(code)
+    assert result.returncode != 0
+    assert "BROKEN" in result.stdout
+    assert broken in result.stdout.split("Broken contracts")[-1]
+
+
+def concern_packages() -> list[Path]:
+    return sorted(p for p in (ROOT / "compliance").iterdir() if p.is_dir() and (p / "__init__.py").exists())
+
+
+def test_every_compliance_concern_is_a_package_with_the_standard_file_names():
+    concerns = {p.name for p in concern_packages()} - {"models", "management", "migrations"}
+    assert concerns == set(DOMAIN_MODULES)
+    unexpected = {}
+    for concern in concerns:
+        names = {p.stem for p in (ROOT / "compliance" / concern).glob("*.py")}
+        extra = names - STANDARD - DOMAIN_MODULES[concern]
+        if extra:
+            unexpected[concern] = sorted(extra)
+    assert unexpected == {}, "Name new modules after what they are, or use a standard name"
+    # compliance/ itself holds only the app's plumbing: no modules of a concern at its top.
+    top = {p.stem for p in (ROOT / "compliance").glob("*.py")}
+    assert top == {"__init__", "apps"}
+    # The models package is only the facade Django discovers.
+    assert {p.name for p in (ROOT / "compliance" / "models").glob("*.py")} == {"__init__.py"}
+
+
+def test_no_module_is_named_after_a_layer_and_a_concern_at_once():
+    # The apps and the kernel; fintech/ (the project) keeps its admin site's two halves apart:
+    # admin_config.py is imported while the app registry loads, admin_site.py needs models.
+    pattern = re.compile(rf"^(({'|'.join(LAYER_WORDS)})_\w+|\w+_({'|'.join(LAYER_WORDS)}))$")
+    offenders = [
+        str(path.relative_to(ROOT))
+        for package in ("accounts", "compliance", "ledger", "kernel")
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts and pattern.match(path.stem)
+    ]
+    assert offenders == []
+
+
+def test_the_platforms_celery_task_names_are_unchanged():
+    from fintech.celery import app
+
+    app.loader.import_default_modules()
+    ours = {name for name in app.tasks if name.split(".")[0] in {"accounts", "compliance", "fintech", "ledger"}}
+    assert ours == TASK_NAMES
