@@ -17,7 +17,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth import REDIRECT_FIELD_NAME, logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -28,7 +28,7 @@ from django_otp import login as otp_login
 from django_otp.admin import OTPAdminSite
 
 from accounts import services
-from accounts.lockout import LOCKED_MESSAGE, is_locked_out, record_failed_attempt
+from accounts.lockout import is_locked_out, record_failed_attempt
 from accounts.middleware import LAST_SEEN_KEY
 
 
@@ -50,12 +50,15 @@ class AdminOTPLoginForm(AdminAuthenticationForm):
 
     def clean(self) -> dict[str, Any]:
         email = self.cleaned_data.get("username") or ""
-        if email and services.login_locked_check(request=self.request, email=email, channel="admin"):
-            raise forms.ValidationError(LOCKED_MESSAGE, code="locked")
+        refusal = services.login_locked_check(request=self.request, email=email, channel="admin") if email else None
+        if refusal is not None:
+            raise forms.ValidationError(refusal.message, code="locked")
         try:
             cleaned = super().clean()
         except forms.ValidationError:
-            services.login_failure_record(request=self.request, channel="admin", reason="invalid_credentials")
+            services.login_failure_record(
+                request=self.request, channel="admin", reason="invalid_credentials", email=email
+            )
             raise
         user = self.user_cache
         device = services.confirmed_device(user)
@@ -130,6 +133,9 @@ class PlatformAdminSite(OTPAdminSite):
                 user=request.user, request=request, channel="admin", mfa=is_verified(request.user)
             )
             if not is_verified(request.user):
+                # A password-only login (no authenticator yet) just proved the password: that is
+                # the re-authentication enrolment needs, valid for MFA_ENROL_REAUTH_SECONDS.
+                services.mfa_enrol_proof_record(actor=request.user, request=request)
                 return HttpResponseRedirect(reverse(f"{self.name}:mfa_enrol"))
         return response
 
@@ -170,13 +176,21 @@ def _mfa_enrol(site: PlatformAdminSite, request: HttpRequest) -> HttpResponse:
             )
         except services.ValidationError:
             context["error"] = "The code is not correct. Check the time on your device and try again."
+        except services.AuthError:
+            logout(request)
+            return HttpResponseRedirect(f"{login_url}?{REDIRECT_FIELD_NAME}={request.path}")
         else:
             # The privilege level changed: new session key, then mark the session verified.
             request.session.cycle_key()
             otp_login(request, device)
             context.update({"backup_codes": codes, "done": True})
             return TemplateResponse(request, "accounts/admin/mfa_enrol.html", context)
-    device = services.totp_enrol_start(actor=request.user, request=request, reuse_pending=True)
+    try:
+        device = services.totp_enrol_start(actor=request.user, request=request, reuse_pending=True)
+    except services.AuthError:
+        # The password login is too long ago: log in again to prove it.
+        logout(request)
+        return HttpResponseRedirect(f"{login_url}?{REDIRECT_FIELD_NAME}={request.path}")
     uri = services.otpauth_uri(device)
     context.update({"secret": device.key, "otpauth_uri": uri, "qr_code": qr_data_uri(uri)})
     return TemplateResponse(request, "accounts/admin/mfa_enrol.html", context)

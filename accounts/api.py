@@ -26,6 +26,11 @@ class Locked(exceptions.APIException):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
     default_code = "account_locked"
 
+    def __init__(self, detail: str, code: str, wait: int | None = None) -> None:
+        super().__init__(detail, code=code)
+        # DRF's exception handler turns ``wait`` into a Retry-After header.
+        self.wait = wait
+
 
 class AuditedAPIView(APIView):
     """An APIView whose permission refusals become PERMISSION_DENIED audit events (SPEC C2)."""
@@ -38,14 +43,20 @@ class AuditedAPIView(APIView):
         return super().handle_exception(translate(exc))
 
 
+def _auth_error(exc: AuthError) -> exceptions.APIException:
+    if exc.status == 429:
+        return Locked(exc.message, code=exc.code, wait=exc.retry_after)
+    if exc.status == 403:
+        return exceptions.PermissionDenied(exc.message, code=exc.code)
+    return Unauthorized(exc.message, code=exc.code)
+
+
 def translate(exc: Exception) -> Exception:
     """Service exceptions to DRF ones (fintech/errors.py renders the error shape)."""
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     if isinstance(exc, AuthError):
-        if exc.status == 429:
-            return Locked(exc.message, code=exc.code)
-        return Unauthorized(exc.message, code=exc.code)
+        return _auth_error(exc)
     if isinstance(exc, ConflictError):
         return Conflict(exc.message, code=exc.code)
     if isinstance(exc, PermissionError):

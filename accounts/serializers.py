@@ -60,6 +60,19 @@ class OTPSerializer(serializers.Serializer):
     otp = serializers.CharField(max_length=32)
 
 
+class TOTPEnrolStartSerializer(serializers.Serializer):
+    """Re-authentication for enrolment: a bare access token cannot set up a second factor."""
+
+    password = _secret(max_length=1024)
+
+
+class TOTPRemoveSerializer(serializers.Serializer):
+    """Removing the authenticator needs the password and a code of that authenticator."""
+
+    password = _secret(max_length=1024)
+    otp = serializers.CharField(max_length=32)
+
+
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()

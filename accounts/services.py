@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -36,25 +37,35 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import roles
-from accounts.lockout import is_locked_out, lockout_key, record_failed_attempt
+from accounts.lockout import (
+    LOCKED_MESSAGE,
+    SLOW_DOWN_MESSAGE,
+    AddressBackoff,
+    is_locked_out,
+    lockout_key,
+    record_failed_attempt,
+)
 from accounts.models import BackupCode, TOTPDevice, User, backup_code_digest
 from accounts.permissions import MFA_CLAIM
 from accounts.phone import phone_to_e164
 from accounts.tokens import EPOCH_CLAIM, revoke_access, token_pair_for
 from compliance.audit import ActorType, AuditAction, audit_record, build_change_diff
+from compliance.request_context import client_ip
 
 BACKUP_CODE_COUNT = 10
 USER_OBJECT = "accounts.User"
 
 
 class AuthError(Exception):
-    """A refused authentication step; ``code`` is the API error code, ``status`` the HTTP status."""
+    """A refused authentication step; ``code`` is the API error code, ``status`` the HTTP status
+    (401, 403 for a missing re-authentication, 429 for a lock or back-off with ``retry_after``)."""
 
-    def __init__(self, code: str, message: str, status: int = 401) -> None:
+    def __init__(self, code: str, message: str, status: int = 401, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.retry_after = retry_after
 
 
 class ConflictError(Exception):
@@ -402,28 +413,48 @@ def mfa_verify(*, user: User, code: str, request: HttpRequest | None, channel: s
     return device if ok else None
 
 
-def login_failure_record(*, request: HttpRequest, channel: str, reason: str, user: User | None = None) -> None:
-    """Audit a failed login, and a lockout when this failure reached the limit."""
+def login_failure_record(
+    *, request: HttpRequest, channel: str, reason: str, user: User | None = None, email: str | None = None
+) -> None:
+    """Audit a failed login, feed the per-address back-off, and when this failure reached a lock
+    limit audit the lockout and tell the account holder (e-mail after commit, accounts/tasks.py)."""
+    AddressBackoff.record_failure(client_ip(request))
     with transaction.atomic():
         _audit(AuditAction.LOGIN_FAILED, actor=user, request=request, channel=channel, reason=reason)
         if is_locked_out(request):
-            _audit(AuditAction.LOCKOUT, actor=user, request=request, channel=channel)
+            holder = user if user is not None else _active_user_by_email(email)
+            _audit(AuditAction.LOCKOUT, actor=holder, request=request, channel=channel)
+            if holder is not None:
+                security_notice_send(user=holder, kind="account_locked")
 
 
-def login_locked_check(*, request: HttpRequest, email: str, channel: str) -> bool:
-    """True (and audited, and flagged for the axes middleware) when the account is locked.
+def _active_user_by_email(email: str | None) -> User | None:
+    if not email:
+        return None
+    return User.objects.filter_by_email(email).filter(is_active=True).first()
+
+
+def login_locked_check(*, request: HttpRequest, email: str, channel: str) -> AuthError | None:
+    """The refusal (audited; a lock is also flagged for the axes middleware) when this attempt may
+    not even be checked: the address is in its back-off delay, or the account (or this address's
+    pair with it) is locked. ``None``: go ahead.
 
     Checked before the password so an attempt during a lockout is refused without touching the
     password and without auditing the lockout again.
     """
     from axes.handlers.proxy import AxesProxyHandler
 
+    wait = AddressBackoff.wait_seconds(client_ip(request))
+    if wait:
+        with transaction.atomic():
+            _audit(AuditAction.LOGIN_FAILED, request=request, channel=channel, reason="address_backoff")
+        return AuthError("too_many_attempts", SLOW_DOWN_MESSAGE, 429, retry_after=wait)
     if not AxesProxyHandler.is_locked(request, {"username": email}):
-        return False
+        return None
     with transaction.atomic():
         _audit(AuditAction.LOGIN_FAILED, request=request, channel=channel, reason="locked")
     request.axes_locked_out = True
-    return True
+    return AuthError("account_locked", LOCKED_MESSAGE, 429)
 
 
 def login_success_record(*, user: User, request: HttpRequest, channel: str, mfa: bool) -> None:
@@ -439,13 +470,14 @@ def token_obtain(*, request: HttpRequest, email: str, password: str, otp: str = 
     """
     from axes.handlers.proxy import AxesProxyHandler
 
-    if login_locked_check(request=request, email=email, channel="api"):
-        raise AuthError("account_locked", "Too many failed attempts: this account is locked for 30 minutes.", 429)
+    refusal = login_locked_check(request=request, email=email, channel="api")
+    if refusal is not None:
+        raise refusal
     user = authenticate(request, username=email, password=password)
     if user is None:
-        login_failure_record(request=request, channel="api", reason="invalid_credentials")
+        login_failure_record(request=request, channel="api", reason="invalid_credentials", email=email)
         if is_locked_out(request):
-            raise AuthError("account_locked", "Too many failed attempts: this account is locked for 30 minutes.", 429)
+            raise AuthError("account_locked", LOCKED_MESSAGE, 429)
         raise AuthError("invalid_credentials", INVALID_CREDENTIALS)
     device = confirmed_device(user)
     mfa_at: int | None = None
@@ -456,16 +488,16 @@ def token_obtain(*, request: HttpRequest, email: str, password: str, otp: str = 
             record_failed_attempt(request, email)
             login_failure_record(request=request, channel="api", reason="invalid_otp", user=user)
             if is_locked_out(request):
-                raise AuthError(
-                    "account_locked", "Too many failed attempts: this account is locked for 30 minutes.", 429
-                )
+                raise AuthError("account_locked", LOCKED_MESSAGE, 429)
             raise AuthError("invalid_credentials", INVALID_CREDENTIALS)
         mfa_at = int(timezone.now().timestamp())
     with transaction.atomic():
         login_success_record(user=user, request=request, channel="api", mfa=mfa_at is not None)
         tokens = token_pair_for(user, mfa_at=mfa_at)
-    # A complete login (password and, where required, a code) clears the failure counter.
-    AxesProxyHandler.reset_attempts(username=lockout_key(email))
+    # A complete login (password and, where required, a code) clears this address's failures
+    # against the account; failures from other addresses still count towards the account-wide
+    # lock (they may be an attack in progress).
+    AxesProxyHandler.reset_attempts(username=lockout_key(email), ip_address=client_ip(request) or "")
     return tokens
 
 
@@ -559,8 +591,54 @@ def otpauth_uri(device: TOTPDevice) -> str:
     return f"otpauth://totp/{label}?{query}"
 
 
-def totp_enrol_start(*, actor: User, request: HttpRequest | None = None, reuse_pending: bool = False) -> TOTPDevice:
-    """Create (or re-key) the user's pending TOTP device. Refused once a device is confirmed."""
+# A bare access token is not enough to change the second factor: whoever holds one (stolen from a
+# browser, a log, a proxy) could otherwise enrol their own authenticator and lock the owner out.
+# Enrolment needs a fresh proof of the password, remembered for MFA_ENROL_REAUTH_SECONDS; removal
+# (the first step of replacing a factor) needs the password and a code of the existing factor.
+_ENROL_PROOF = "mfa-enrol-proof:{user}"
+REAUTH_REQUIRED = "Enter your password to set up an authenticator (field 'password')."
+
+
+def _wrong_password(*, request: HttpRequest | None, user: User, channel: str, field: str = "password") -> None:
+    """A failed re-authentication counts towards the lockout like a failed login, then refuses."""
+    if request is not None:
+        record_failed_attempt(request, user.email)
+        login_failure_record(request=request, channel=channel, reason="invalid_credentials", user=user)
+    raise ValidationError({field: ["The password is not correct."]})
+
+
+def mfa_enrol_proof_record(*, actor: User, request: HttpRequest | None = None, password: str | None = None) -> None:
+    """Remember that ``actor`` proved their password just now (the API's ``password`` field, or a
+    password-only admin login when ``password`` is None), for MFA_ENROL_REAUTH_SECONDS."""
+    from django.core.cache import cache
+
+    if password is not None and not actor.check_password(password):
+        _wrong_password(request=request, user=actor, channel="mfa_enrol")
+    cache.set(_ENROL_PROOF.format(user=actor.public_id), time.time(), timeout=settings.MFA_ENROL_REAUTH_SECONDS + 5)
+
+
+def _enrol_proof_fresh(user: User) -> bool:
+    from django.core.cache import cache
+
+    proved_at = cache.get(_ENROL_PROOF.format(user=user.public_id))
+    return proved_at is not None and time.time() - float(proved_at) <= settings.MFA_ENROL_REAUTH_SECONDS
+
+
+def _enrol_proof_forget(user: User) -> None:
+    from django.core.cache import cache
+
+    cache.delete(_ENROL_PROOF.format(user=user.public_id))
+
+
+def totp_enrol_start(
+    *, actor: User, password: str | None = None, request: HttpRequest | None = None, reuse_pending: bool = False
+) -> TOTPDevice:
+    """Create (or re-key) the user's pending TOTP device. Refused once a device is confirmed, and
+    without a fresh proof of the password (``password`` here, or one recorded minutes ago)."""
+    if password is not None:
+        mfa_enrol_proof_record(actor=actor, request=request, password=password)
+    if not _enrol_proof_fresh(actor):
+        raise AuthError("reauthentication_required", REAUTH_REQUIRED, 403)
     with transaction.atomic():
         device, created = TOTPDevice.objects.select_for_update().get_or_create(
             user=actor,
@@ -584,7 +662,15 @@ def totp_enrol_confirm(
     *, actor: User, code: str, request: HttpRequest | None = None, issue_tokens: bool = True
 ) -> tuple[TOTPDevice, list[str], dict[str, str]]:
     """Activate the pending device with a first valid code; return it, fresh one-time backup
-    codes, and a token pair whose ``mfa_at`` records this check (the code proved the factor)."""
+    codes, and a token pair whose ``mfa_at`` records this check (password proved minutes ago, and
+    the code proved the factor).
+
+    Every token minted before the enrolment is revoked (``auth_epoch`` bump, refresh tokens
+    blacklisted), so no earlier session can ever be refreshed or stepped up into an MFA-stamped
+    one; the owner is told by e-mail after commit.
+    """
+    if not _enrol_proof_fresh(actor):
+        raise AuthError("reauthentication_required", REAUTH_REQUIRED, 403)
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=actor).first()
         if device is None:
@@ -599,7 +685,10 @@ def totp_enrol_confirm(
             device.confirmed_at = timezone.now()
             device.save(update_fields=["confirmed", "confirmed_at"])
             codes = _backup_codes_regenerate(actor)
+            _revoke_all_tokens(actor)
             _audit(AuditAction.MFA_ENROLLED, actor=actor, request=request, backup_codes=len(codes))
+            security_notice_send(user=actor, kind="mfa_enrolled")
+            transaction.on_commit(lambda: _enrol_proof_forget(actor))
             if issue_tokens:
                 tokens = token_pair_for(actor, mfa_at=int(timezone.now().timestamp()))
         else:
@@ -607,6 +696,37 @@ def totp_enrol_confirm(
     if not ok:
         raise ValidationError({"otp": ["The code is not correct. Check the time on your device and try again."]})
     return device, codes, tokens
+
+
+def totp_remove(*, actor: User, password: str, code: str, request: HttpRequest | None = None) -> None:
+    """Remove the confirmed authenticator (the first step of replacing it): needs the password and
+    a code of that authenticator (or a backup code). Revokes every token of the user (the MFA
+    stamp of existing sessions no longer stands for a factor) and tells the owner by e-mail."""
+    if not actor.check_password(password):
+        _wrong_password(request=request, user=actor, channel="mfa_remove")
+    if confirmed_device(actor) is None:
+        raise ConflictError("mfa_not_enrolled", "No authenticator is enrolled for this account.")
+    if mfa_verify(user=actor, code=code, request=request, channel="mfa_remove") is None:
+        if request is not None:
+            record_failed_attempt(request, actor.email)
+            login_failure_record(request=request, channel="mfa_remove", reason="invalid_otp", user=actor)
+        raise ValidationError({"otp": ["The code is not correct."]})
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=actor).delete()
+        BackupCode.objects.filter(user=actor).delete()
+        _revoke_all_tokens(actor)
+        _audit(AuditAction.MFA_REMOVED, actor=actor, request=request)
+        security_notice_send(user=actor, kind="mfa_removed")
+
+
+def security_notice_send(*, user: User, kind: str) -> None:
+    """Queue a security notice e-mail to ``user`` once the current transaction commits (the task
+    takes the user's id and the kind only; accounts/tasks.py holds the texts)."""
+    from accounts.tasks import SECURITY_NOTICES, send_security_notice
+
+    if kind not in SECURITY_NOTICES:
+        raise ValueError(f"Unknown security notice {kind!r}.")
+    send_security_notice.delay_on_commit(str(user.public_id), kind)
 
 
 def _backup_codes_regenerate(user: User) -> list[str]:
@@ -690,3 +810,14 @@ def password_reset_confirm(*, uid: Any, token: str, new_password: str, request: 
         locked.save(update_fields=["password", "updated_at"])
         _revoke_all_tokens(locked)
         _audit(AuditAction.PASSWORD_RESET, actor=locked, request=request)
+        # The reset link proves the mailbox: it lifts the account's lockout (accounts/lockout.py).
+        released = _lockout_release(locked)
+        if released:
+            _audit(AuditAction.LOCKOUT_RELEASED, actor=locked, request=request, by="reset_link", attempts=released)
+
+
+def _lockout_release(user: User) -> int:
+    """Forget every failed attempt against ``user``'s account; returns how many rows went."""
+    from axes.handlers.proxy import AxesProxyHandler
+
+    return AxesProxyHandler.reset_attempts(username=lockout_key(user.email)) or 0

@@ -44,9 +44,10 @@ def make_staff(role: str, *, superuser: bool = False, email: str | None = None, 
     )
 
 
-def enrol_totp(user: User) -> TOTPDevice:
-    """Enrol and confirm an authenticator for ``user``; the returned device makes codes."""
-    device = services.totp_enrol_start(actor=user)
+def enrol_totp(user: User, password: str = PASSWORD) -> TOTPDevice:
+    """Enrol and confirm an authenticator for ``user`` (whose password is ``password``: enrolment
+    re-authenticates); the returned device makes codes."""
+    device = services.totp_enrol_start(actor=user, password=password)
     services.totp_enrol_confirm(actor=user, code=device.current_code(), issue_tokens=False)
     device.refresh_from_db()
     return device

@@ -126,13 +126,20 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# 10 failures (password or one-time code) per account within 30 minutes lock it for 30 minutes,
-# on the admin login, the token endpoint and the OTP step alike (accounts/lockout.py).
+# 10 failures (password or one-time code) within 30 minutes lock for 30 minutes, counted per
+# (account, address) and per account; the account-wide lock spares the owner coming back from a
+# known address with the second factor, and a reset link lifts it (accounts/lockout.py). The same
+# counters serve the admin login, the token endpoint and the OTP step.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-# axes.W006 warns that User-Agent rotation bypasses an IP+UA lock; ours is per account, and the
-# per-address limit is the DRF `auth` throttle, so the warning does not apply.
+AXES_LOCKOUT_PARAMETERS = "accounts.lockout.lockout_parameters"
+# A login address counts as "known" for this long after a successful login from it.
+LOCKOUT_KNOWN_ADDRESS_DAYS = env_int("LOCKOUT_KNOWN_ADDRESS_DAYS", 90)
+# Per-address progressive delay: free failures, then 1, 2, 4 ... seconds up to the cap.
+LOGIN_ADDRESS_FREE_FAILURES = env_int("LOGIN_ADDRESS_FREE_FAILURES", 20)
+LOGIN_ADDRESS_MAX_DELAY_SECONDS = env_int("LOGIN_ADDRESS_MAX_DELAY_SECONDS", 15 * 60)
+# axes.W006 warns that User-Agent rotation bypasses an IP+UA lock; ours are per account and per
+# (account, address), and the per-address brake is our own back-off, so the warning does not apply.
 # auth.W004: User.email is encrypted (every ciphertext differs), so uniqueness is enforced by the
 # unique blind index `email_index`, and login looks the address up through it (UserManager).
 SILENCED_SYSTEM_CHECKS = ["axes.W006", "auth.W004"]
@@ -294,6 +301,8 @@ METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 # Money movement and DSAR downloads need an MFA check at most this many seconds old.
 MFA_STEP_UP_SECONDS = env_int("MFA_STEP_UP_SECONDS", 15 * 60)
+# Enrolling an authenticator needs the password proved at most this many seconds earlier.
+MFA_ENROL_REAUTH_SECONDS = env_int("MFA_ENROL_REAUTH_SECONDS", 10 * 60)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fintech platform API",

@@ -126,7 +126,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
     # --- accounts: any signed-in user, about themselves only ---
     "auth-logout": {"POST": 400},
     "auth-password-change": {"POST": 400},
-    "auth-mfa-totp": {"POST": 201},
+    # Enrolment needs the password, removal the password and a code: an empty body is refused.
+    "auth-mfa-totp": {"POST": 400, "DELETE": 400},
     "auth-mfa-totp-confirm": {"POST": 400},
     "me": {"GET": 200, "PATCH": 200},
     # --- consent: any signed-in user, about themselves only (the subject is always the caller) ---
