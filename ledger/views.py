@@ -11,7 +11,6 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -21,6 +20,7 @@ from rest_framework.views import APIView
 from accounts.permissions import HasRecentMFA
 from fintech.db_router import reporting_reads
 from fintech.errors import JSONErrorsMixin
+from fintech.pagination import ValidatedCursorPagination
 from ledger import selectors, services
 from ledger.engine import MoveResult
 from ledger.exceptions import LedgerError
@@ -236,7 +236,7 @@ class AccountDetailView(generics.RetrieveAPIView):
         return account
 
 
-class StatementPagination(CursorPagination):
+class StatementPagination(ValidatedCursorPagination):
     ordering = ("-created_at", "-pk")
     page_size = 50
     page_size_query_param = "page_size"

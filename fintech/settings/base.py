@@ -253,13 +253,17 @@ CONTENT_SECURITY_POLICY = {
 # Request-size limits stand in for a WAF body limit (SPEC C10).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_BODY_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+# JSON bodies: at most this many bytes and this many levels of nesting (fintech/parsers.py).
+API_JSON_MAX_BYTES = env_int("API_JSON_MAX_BYTES", 1024 * 1024)
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
 
 # --- Django REST framework: closed by default -------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.PlatformJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON with depth and size limits checked before parsing (fintech/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["fintech.parsers.LimitedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "fintech.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     # DRF's throttles with the client address taken through trusted proxies only.
