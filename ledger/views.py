@@ -32,6 +32,7 @@ from ledger.serializers import (
     DepositAnswerSerializer,
     DepositSerializer,
     KycDecisionSerializer,
+    KycDuplicateClearanceSerializer,
     KycStatusSerializer,
     KycSubmitSerializer,
     ReversalAnswerSerializer,
@@ -309,6 +310,24 @@ class KycDecisionView(APIView):
                 tier=data["tier"],
                 reason=data["reason"],
                 request=request,
+            )
+        except LedgerError as error:
+            raise api_error(error) from None
+        return Response(KycStatusSerializer(record).data)
+
+
+class KycDuplicateClearanceView(APIView):
+    """A reviewer clears the duplicate-identity flag of a pending submission (with a reason)."""
+
+    permission_classes = [IsAuthenticated, IsOperations]
+
+    @extend_schema(request=KycDuplicateClearanceSerializer, responses={200: KycStatusSerializer})
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        serializer = KycDuplicateClearanceSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            record = services.kyc_duplicate_clear(
+                actor=request.user, record=public_id, reason=serializer.validated_data["reason"], request=request
             )
         except LedgerError as error:
             raise api_error(error) from None

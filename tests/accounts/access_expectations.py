@@ -155,6 +155,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     },
     # Operations staff only.
     "ledger-kyc-decision": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
+    "ledger-kyc-duplicate-clearance": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
     "ledger-reversal": {"POST": {"operations": 400}, "kwargs": _customer_deposit_entry},
     # --- payment cards: a customer's own (adding needs a recent MFA and a valid card: 400 on {}) ---
     "ledger-cards": {"GET": 200, "POST": 400},
