@@ -48,7 +48,14 @@ from accounts.lockout import (
 from accounts.models import BackupCode, TOTPDevice, User, backup_code_digest
 from accounts.permissions import MFA_CLAIM
 from accounts.phone import phone_to_e164
-from accounts.tokens import EPOCH_CLAIM, revoke_access, token_pair_for
+from accounts.tokens import (
+    EPOCH_CLAIM,
+    SESSION_CLAIM,
+    SESSION_MARKER,
+    revoke_access,
+    revoke_session,
+    token_pair_for,
+)
 from compliance.audit import ActorType, AuditAction, audit_record, build_change_diff
 from compliance.request_context import client_ip
 
@@ -502,10 +509,14 @@ def token_obtain(*, request: HttpRequest, email: str, password: str, otp: str = 
 
 
 def token_refresh(*, request: HttpRequest, raw_refresh: str) -> dict[str, str]:
-    """Exchange a refresh token once for a new pair (rotation; the old one is blacklisted)."""
+    """Exchange a refresh token once for a new pair of the same session (rotation; the old one is
+    blacklisted). Presenting an already-exchanged refresh token again means that two parties hold
+    the session (one of them stole it): the whole session is revoked, its refresh tokens and its
+    access tokens, and the reuse is audited. A client that loses a race with itself (two exchanges
+    of one token at once) is logged out too: the price of detecting theft."""
     invalid = AuthError("token_not_valid", "The refresh token is not valid or has been used.")
     try:
-        refresh = RefreshToken(raw_refresh)
+        refresh = _RefreshForRotation(raw_refresh)
     except TokenError as exc:
         raise invalid from exc
     user = _user_by_public_id(refresh.get(jwt_settings.USER_ID_CLAIM))
@@ -519,20 +530,46 @@ def token_refresh(*, request: HttpRequest, raw_refresh: str) -> dict[str, str]:
             raise invalid
         _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
         if created:
-            tokens = token_pair_for(user, mfa_at=refresh.get(MFA_CLAIM))
+            tokens = token_pair_for(user, mfa_at=refresh.get(MFA_CLAIM), sid=refresh.get(SESSION_CLAIM))
             _audit(AuditAction.TOKEN_REFRESH, actor=user, request=request)
     if not created:
-        # Lost a race with a concurrent exchange of the same token.
+        sid = refresh.get(SESSION_CLAIM)
+        with transaction.atomic():
+            revoked = session_tokens_revoke(user=user, sid=sid)
+            _audit(AuditAction.TOKEN_REUSE_DETECTED, actor=user, request=request, refresh_tokens_revoked=revoked)
         raise invalid
     return tokens
 
 
-def logout(*, actor: User, raw_refresh: str, access: Any = None, request: HttpRequest | None = None) -> None:
-    """Revoke the caller's refresh token and, once that commits, the access token they called with.
+class _RefreshForRotation(RefreshToken):
+    """A refresh token checked for signature, expiry and type, but not against the blacklist:
+    ``token_refresh`` consults the blacklist itself, because a blacklisted token presented again is
+    the reuse signal (simplejwt would only say "invalid")."""
 
-    Access tokens minted earlier by refreshes of the same session are not known here; they expire
-    within their short lifetime (``ACCESS_TOKEN_LIFETIME``, 5 minutes).
-    """
+    def check_blacklist(self) -> None:
+        return None
+
+
+def session_tokens_revoke(*, user: User, sid: str | None) -> int:
+    """Blacklist every outstanding refresh token of the login session ``sid`` and, after commit,
+    deny its access tokens until they expire. Returns how many refresh tokens were revoked."""
+    if not sid:
+        return 0
+    family = OutstandingToken.objects.filter(
+        user=user, token=SESSION_MARKER.format(sid=sid), blacklistedtoken__isnull=True
+    )
+    revoked = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in family], ignore_conflicts=True
+    )
+    transaction.on_commit(lambda: revoke_session(sid))
+    return len(revoked)
+
+
+def logout(*, actor: User, raw_refresh: str, access: Any = None, request: HttpRequest | None = None) -> None:
+    """End the caller's login session: its refresh tokens are blacklisted and, once that commits,
+    every access token of the session (the one called with, and those minted earlier by refreshes)
+    is refused through the deny list keyed by session (``accounts.tokens.revoke_session``).
+    Other sessions of the same user are untouched."""
     invalid = ValidationError({"refresh": ["The refresh token is not valid."]})
     try:
         refresh = RefreshToken(raw_refresh)
@@ -545,6 +582,7 @@ def logout(*, actor: User, raw_refresh: str, access: Any = None, request: HttpRe
         if outstanding is None:
             raise invalid
         BlacklistedToken.objects.get_or_create(token=outstanding)
+        session_tokens_revoke(user=actor, sid=refresh.get(SESSION_CLAIM))
         _audit(AuditAction.LOGOUT, actor=actor, request=request, channel="api")
         if access is not None:
             transaction.on_commit(lambda: revoke_access(access))
