@@ -197,8 +197,13 @@ def customer_register(
     notice_version}]``); nothing is pre-ticked, so purposes not listed are simply not granted.
     They are recorded in the transaction that creates the user: a refused choice (e.g. a stale
     notice version) raises ``compliance.services_consent.ConsentError`` and no user is created.
+
+    Registration does not reveal whether an address has an account: for a taken address the
+    same work is done (password rules, hashing, the insert the unique index refuses, the consent
+    checks) and an *unsaved* look-alike user is returned (``pk`` is None), so the caller answers
+    exactly as for a new account; the address's owner is told by e-mail instead.
     """
-    from compliance.services_consent import consent_record_choices
+    from compliance.services_consent import consent_choices_validate, consent_record_choices
 
     candidate = User(email=User.objects.normalize_email(email), first_name=first_name, last_name=last_name)
     _password_errors(password, candidate, "password")
@@ -208,13 +213,29 @@ def customer_register(
             user.groups.add(Group.objects.get_or_create(name=roles.CUSTOMER)[0])
             _audit(AuditAction.REGISTER, actor=user, request=request, role=roles.CUSTOMER)
             consent_record_choices(subject=user, choices=list(consents), channel="api", request=request)
-    except IntegrityError as exc:
-        # The unique blind index of the address decides (no check-then-act). The message neither
-        # confirms nor denies more than that this address cannot be used; throttling limits probing.
-        raise ValidationError(
-            {"email": ["This e-mail address cannot be used to register. If it is yours, log in or reset the password."]}
-        ) from exc
+    except IntegrityError:
+        # The unique blind index of the address decides (no check-then-act).
+        consent_choices_validate(list(consents))
+        return _registration_taken(candidate=candidate, request=request)
     return user
+
+
+def _registration_taken(*, candidate: User, request: HttpRequest | None) -> User:
+    owner = User.objects.filter_by_email(candidate.email).first()
+    with transaction.atomic():
+        audit_record(
+            action=AuditAction.REGISTER_DUPLICATE,
+            actor=None,
+            actor_type=ActorType.ANONYMOUS,
+            object_type=USER_OBJECT,
+            object_id=str(owner.public_id) if owner is not None else "",
+            request=request,
+        )
+        if owner is not None and owner.is_active:
+            security_notice_send(user=owner, kind="registration_attempt")
+    # What a new account would look like; never saved (pk stays None).
+    candidate.created_at = timezone.now()
+    return candidate
 
 
 def staff_user_create(

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from accounts import selectors, services
 from accounts.api import AuditedAPIView
 from accounts.permissions import MFA_CLAIM
+from accounts.roles import CUSTOMER
 from accounts.serializers import (
     DetailAnswerSerializer,
     OTPSerializer,
@@ -66,7 +67,8 @@ class RegisterView(PublicAuthView):
         except ConsentError as exc:
             # The whole registration rolled back: a stale notice version creates no account.
             raise consent_api_error(exc) from exc
-        return Response(ProfileSerializer(user).data, status=status.HTTP_201_CREATED)
+        # The same answer whether or not the address already had an account (see the service).
+        return Response(ProfileSerializer(user, context={"roles": [CUSTOMER]}).data, status=status.HTTP_201_CREATED)
 
 
 class TokenObtainView(PublicAuthView):
