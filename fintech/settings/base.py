@@ -56,6 +56,8 @@ MIDDLEWARE = [
     # no ids or other request data end up in a label). Its pair sits just before axes.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "fintech.middleware.RequestIdMiddleware",
+    # Cache-Control: no-store on API answers and on anything answered to a signed-in caller.
+    "fintech.cache_control.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
