@@ -315,6 +315,9 @@ MFA_STEP_UP_SECONDS = env_int("MFA_STEP_UP_SECONDS", 15 * 60)
 # Enrolling an authenticator needs the password proved at most this many seconds earlier.
 MFA_ENROL_REAUTH_SECONDS = env_int("MFA_ENROL_REAUTH_SECONDS", 10 * 60)
 
+# The OpenAPI schema and docs: public only where a profile says so (dev, test); staff otherwise.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", False)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fintech platform API",
     "DESCRIPTION": "Customer API of the POPIA-compliant fintech platform. Errors always have the "
