@@ -21,3 +21,33 @@ def users_visible_to(*, viewer: User) -> QuerySet[User]:
 
 def mfa_enrolled(*, viewer: User) -> bool:
     return TOTPDevice.objects.filter(user=viewer, confirmed=True).exists()
+
+
+def login_address_known(*, email: str, address: str | None) -> bool:
+    """Whether the account with this e-mail has a confirmed authenticator and has completed a login
+    from ``address`` within ``LOCKOUT_KNOWN_ADDRESS_DAYS`` (accounts/lockout.py).
+
+    The login history is the audit trail itself (``LOGIN`` events carry the source address through
+    trusted proxies only), so no second copy of customers' addresses is kept for this.
+    """
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    from compliance.audit.models import AuditEvent
+    from compliance.audit.services import AuditAction
+
+    if not address:
+        return False
+    try:
+        user = User.objects.filter_by_email(email).filter(is_active=True).first()
+    except (ValidationError, ValueError):
+        return False
+    if user is None or not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        return False
+    since = timezone.now() - timedelta(days=settings.LOCKOUT_KNOWN_ADDRESS_DAYS)
+    return AuditEvent.objects.filter(
+        user=user, action=AuditAction.LOGIN, source_ip=address, timestamp__gte=since
+    ).exists()

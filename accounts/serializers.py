@@ -60,6 +60,19 @@ class OTPSerializer(serializers.Serializer):
     otp = serializers.CharField(max_length=32)
 
 
+class TOTPEnrolStartSerializer(serializers.Serializer):
+    """Re-authentication for enrolment: a bare access token cannot set up a second factor."""
+
+    password = _secret(max_length=1024)
+
+
+class TOTPRemoveSerializer(serializers.Serializer):
+    """Removing the authenticator needs the password and a code of that authenticator."""
+
+    password = _secret(max_length=1024)
+    otp = serializers.CharField(max_length=32)
+
+
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
@@ -95,6 +108,9 @@ class ProfileSerializer(serializers.ModelSerializer):
         read_only_fields = ["public_id", "email", "created_at"]
 
     def get_roles(self, user: User) -> list[str]:
+        if user.pk is None:
+            # The look-alike of a registration with a taken address (accounts.services.customer_register).
+            return sorted(self.context.get("roles", []))
         return sorted(group.name for group in user.groups.all())
 
     def get_mfa_enrolled(self, user: User) -> bool:

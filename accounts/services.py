@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -36,13 +37,28 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import roles
-from accounts.lockout import is_locked_out, lockout_key, record_failed_attempt
+from accounts.lockout import (
+    LOCKED_MESSAGE,
+    SLOW_DOWN_MESSAGE,
+    AddressBackoff,
+    is_locked_out,
+    lockout_key,
+    record_failed_attempt,
+)
 from accounts.models import BackupCode, TOTPDevice, User, backup_code_digest
 from accounts.phone import phone_to_e164
-from accounts.tokens import EPOCH_CLAIM, revoke_access, token_pair_for
+from accounts.tokens import (
+    EPOCH_CLAIM,
+    SESSION_CLAIM,
+    SESSION_MARKER,
+    revoke_access,
+    revoke_session,
+    token_pair_for,
+)
 from compliance.audit.services import ActorType, AuditAction, audit_record, build_change_diff
 from kernel.errors import DomainError
 from kernel.permissions import MFA_CLAIM
+from kernel.request_context import client_ip
 from kernel.tasks import enqueue_on_commit
 
 BACKUP_CODE_COUNT = 10
@@ -50,10 +66,12 @@ USER_OBJECT = "accounts.User"
 
 
 class AuthError(DomainError):
-    """A refused authentication step; ``code`` is the API error code, ``status`` the HTTP status."""
+    """A refused authentication step; ``code`` is the API error code, ``status`` the HTTP status
+    (401, 403 for a missing re-authentication, 429 for a lock or back-off with ``retry_after``,
+    which the API sends as Retry-After)."""
 
-    def __init__(self, code: str, message: str, status: int = 401) -> None:
-        super().__init__(message, code=code, status_code=status)
+    def __init__(self, code: str, message: str, status: int = 401, retry_after: int | None = None) -> None:
+        super().__init__(message, code=code, status_code=status, retry_after=retry_after)
         self.status = status
 
 
@@ -177,8 +195,13 @@ def customer_register(
     notice_version}]``); nothing is pre-ticked, so purposes not listed are simply not granted.
     They are recorded in the transaction that creates the user: a refused choice (e.g. a stale
     notice version) raises ``compliance.consent.services.ConsentError`` and no user is created.
+
+    Registration does not reveal whether an address has an account: for a taken address the
+    same work is done (password rules, hashing, the insert the unique index refuses, the consent
+    checks) and an *unsaved* look-alike user is returned (``pk`` is None), so the caller answers
+    exactly as for a new account; the address's owner is told by e-mail instead.
     """
-    from compliance.consent.services import consent_record_choices
+    from compliance.consent.services import consent_choices_validate, consent_record_choices
 
     candidate = User(email=User.objects.normalize_email(email), first_name=first_name, last_name=last_name)
     _password_errors(password, candidate, "password")
@@ -188,13 +211,29 @@ def customer_register(
             user.groups.add(Group.objects.get_or_create(name=roles.CUSTOMER)[0])
             _audit(AuditAction.REGISTER, actor=user, request=request, role=roles.CUSTOMER)
             consent_record_choices(subject=user, choices=list(consents), channel="api", request=request)
-    except IntegrityError as exc:
-        # The unique blind index of the address decides (no check-then-act). The message neither
-        # confirms nor denies more than that this address cannot be used; throttling limits probing.
-        raise ValidationError(
-            {"email": ["This e-mail address cannot be used to register. If it is yours, log in or reset the password."]}
-        ) from exc
+    except IntegrityError:
+        # The unique blind index of the address decides (no check-then-act).
+        consent_choices_validate(list(consents))
+        return _registration_taken(candidate=candidate, request=request)
     return user
+
+
+def _registration_taken(*, candidate: User, request: HttpRequest | None) -> User:
+    owner = User.objects.filter_by_email(candidate.email).first()
+    with transaction.atomic():
+        audit_record(
+            action=AuditAction.REGISTER_DUPLICATE,
+            actor=None,
+            actor_type=ActorType.ANONYMOUS,
+            object_type=USER_OBJECT,
+            object_id=str(owner.public_id) if owner is not None else "",
+            request=request,
+        )
+        if owner is not None and owner.is_active:
+            security_notice_send(user=owner, kind="registration_attempt")
+    # What a new account would look like; never saved (pk stays None).
+    candidate.created_at = timezone.now()
+    return candidate
 
 
 def staff_user_create(
@@ -400,28 +439,48 @@ def mfa_verify(*, user: User, code: str, request: HttpRequest | None, channel: s
     return device if ok else None
 
 
-def login_failure_record(*, request: HttpRequest, channel: str, reason: str, user: User | None = None) -> None:
-    """Audit a failed login, and a lockout when this failure reached the limit."""
+def login_failure_record(
+    *, request: HttpRequest, channel: str, reason: str, user: User | None = None, email: str | None = None
+) -> None:
+    """Audit a failed login, feed the per-address back-off, and when this failure reached a lock
+    limit audit the lockout and tell the account holder (e-mail after commit, accounts/tasks.py)."""
+    AddressBackoff.record_failure(client_ip(request))
     with transaction.atomic():
         _audit(AuditAction.LOGIN_FAILED, actor=user, request=request, channel=channel, reason=reason)
         if is_locked_out(request):
-            _audit(AuditAction.LOCKOUT, actor=user, request=request, channel=channel)
+            holder = user if user is not None else _active_user_by_email(email)
+            _audit(AuditAction.LOCKOUT, actor=holder, request=request, channel=channel)
+            if holder is not None:
+                security_notice_send(user=holder, kind="account_locked")
 
 
-def login_locked_check(*, request: HttpRequest, email: str, channel: str) -> bool:
-    """True (and audited, and flagged for the axes middleware) when the account is locked.
+def _active_user_by_email(email: str | None) -> User | None:
+    if not email:
+        return None
+    return User.objects.filter_by_email(email).filter(is_active=True).first()
+
+
+def login_locked_check(*, request: HttpRequest, email: str, channel: str) -> AuthError | None:
+    """The refusal (audited; a lock is also flagged for the axes middleware) when this attempt may
+    not even be checked: the address is in its back-off delay, or the account (or this address's
+    pair with it) is locked. ``None``: go ahead.
 
     Checked before the password so an attempt during a lockout is refused without touching the
     password and without auditing the lockout again.
     """
     from axes.handlers.proxy import AxesProxyHandler
 
+    wait = AddressBackoff.wait_seconds(client_ip(request))
+    if wait:
+        with transaction.atomic():
+            _audit(AuditAction.LOGIN_FAILED, request=request, channel=channel, reason="address_backoff")
+        return AuthError("too_many_attempts", SLOW_DOWN_MESSAGE, 429, retry_after=wait)
     if not AxesProxyHandler.is_locked(request, {"username": email}):
-        return False
+        return None
     with transaction.atomic():
         _audit(AuditAction.LOGIN_FAILED, request=request, channel=channel, reason="locked")
     request.axes_locked_out = True
-    return True
+    return AuthError("account_locked", LOCKED_MESSAGE, 429)
 
 
 def login_success_record(*, user: User, request: HttpRequest, channel: str, mfa: bool) -> None:
@@ -437,13 +496,14 @@ def token_obtain(*, request: HttpRequest, email: str, password: str, otp: str = 
     """
     from axes.handlers.proxy import AxesProxyHandler
 
-    if login_locked_check(request=request, email=email, channel="api"):
-        raise AuthError("account_locked", "Too many failed attempts: this account is locked for 30 minutes.", 429)
+    refusal = login_locked_check(request=request, email=email, channel="api")
+    if refusal is not None:
+        raise refusal
     user = authenticate(request, username=email, password=password)
     if user is None:
-        login_failure_record(request=request, channel="api", reason="invalid_credentials")
+        login_failure_record(request=request, channel="api", reason="invalid_credentials", email=email)
         if is_locked_out(request):
-            raise AuthError("account_locked", "Too many failed attempts: this account is locked for 30 minutes.", 429)
+            raise AuthError("account_locked", LOCKED_MESSAGE, 429)
         raise AuthError("invalid_credentials", INVALID_CREDENTIALS)
     device = confirmed_device(user)
     mfa_at: int | None = None
@@ -454,24 +514,28 @@ def token_obtain(*, request: HttpRequest, email: str, password: str, otp: str = 
             record_failed_attempt(request, email)
             login_failure_record(request=request, channel="api", reason="invalid_otp", user=user)
             if is_locked_out(request):
-                raise AuthError(
-                    "account_locked", "Too many failed attempts: this account is locked for 30 minutes.", 429
-                )
+                raise AuthError("account_locked", LOCKED_MESSAGE, 429)
             raise AuthError("invalid_credentials", INVALID_CREDENTIALS)
         mfa_at = int(timezone.now().timestamp())
     with transaction.atomic():
         login_success_record(user=user, request=request, channel="api", mfa=mfa_at is not None)
         tokens = token_pair_for(user, mfa_at=mfa_at)
-    # A complete login (password and, where required, a code) clears the failure counter.
-    AxesProxyHandler.reset_attempts(username=lockout_key(email))
+    # A complete login (password and, where required, a code) clears this address's failures
+    # against the account; failures from other addresses still count towards the account-wide
+    # lock (they may be an attack in progress).
+    AxesProxyHandler.reset_attempts(username=lockout_key(email), ip_address=client_ip(request) or "")
     return tokens
 
 
 def token_refresh(*, request: HttpRequest, raw_refresh: str) -> dict[str, str]:
-    """Exchange a refresh token once for a new pair (rotation; the old one is blacklisted)."""
+    """Exchange a refresh token once for a new pair of the same session (rotation; the old one is
+    blacklisted). Presenting an already-exchanged refresh token again means that two parties hold
+    the session (one of them stole it): the whole session is revoked, its refresh tokens and its
+    access tokens, and the reuse is audited. A client that loses a race with itself (two exchanges
+    of one token at once) is logged out too: the price of detecting theft."""
     invalid = AuthError("token_not_valid", "The refresh token is not valid or has been used.")
     try:
-        refresh = RefreshToken(raw_refresh)
+        refresh = _RefreshForRotation(raw_refresh)
     except TokenError as exc:
         raise invalid from exc
     user = _user_by_public_id(refresh.get(jwt_settings.USER_ID_CLAIM))
@@ -485,20 +549,46 @@ def token_refresh(*, request: HttpRequest, raw_refresh: str) -> dict[str, str]:
             raise invalid
         _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
         if created:
-            tokens = token_pair_for(user, mfa_at=refresh.get(MFA_CLAIM))
+            tokens = token_pair_for(user, mfa_at=refresh.get(MFA_CLAIM), sid=refresh.get(SESSION_CLAIM))
             _audit(AuditAction.TOKEN_REFRESH, actor=user, request=request)
     if not created:
-        # Lost a race with a concurrent exchange of the same token.
+        sid = refresh.get(SESSION_CLAIM)
+        with transaction.atomic():
+            revoked = session_tokens_revoke(user=user, sid=sid)
+            _audit(AuditAction.TOKEN_REUSE_DETECTED, actor=user, request=request, refresh_tokens_revoked=revoked)
         raise invalid
     return tokens
 
 
-def logout(*, actor: User, raw_refresh: str, access: Any = None, request: HttpRequest | None = None) -> None:
-    """Revoke the caller's refresh token and, once that commits, the access token they called with.
+class _RefreshForRotation(RefreshToken):
+    """A refresh token checked for signature, expiry and type, but not against the blacklist:
+    ``token_refresh`` consults the blacklist itself, because a blacklisted token presented again is
+    the reuse signal (simplejwt would only say "invalid")."""
 
-    Access tokens minted earlier by refreshes of the same session are not known here; they expire
-    within their short lifetime (``ACCESS_TOKEN_LIFETIME``, 5 minutes).
-    """
+    def check_blacklist(self) -> None:
+        return None
+
+
+def session_tokens_revoke(*, user: User, sid: str | None) -> int:
+    """Blacklist every outstanding refresh token of the login session ``sid`` and, after commit,
+    deny its access tokens until they expire. Returns how many refresh tokens were revoked."""
+    if not sid:
+        return 0
+    family = OutstandingToken.objects.filter(
+        user=user, token=SESSION_MARKER.format(sid=sid), blacklistedtoken__isnull=True
+    )
+    revoked = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in family], ignore_conflicts=True
+    )
+    transaction.on_commit(lambda: revoke_session(sid))
+    return len(revoked)
+
+
+def logout(*, actor: User, raw_refresh: str, access: Any = None, request: HttpRequest | None = None) -> None:
+    """End the caller's login session: its refresh tokens are blacklisted and, once that commits,
+    every access token of the session (the one called with, and those minted earlier by refreshes)
+    is refused through the deny list keyed by session (``accounts.tokens.revoke_session``).
+    Other sessions of the same user are untouched."""
     invalid = ValidationError({"refresh": ["The refresh token is not valid."]})
     try:
         refresh = RefreshToken(raw_refresh)
@@ -511,6 +601,7 @@ def logout(*, actor: User, raw_refresh: str, access: Any = None, request: HttpRe
         if outstanding is None:
             raise invalid
         BlacklistedToken.objects.get_or_create(token=outstanding)
+        session_tokens_revoke(user=actor, sid=refresh.get(SESSION_CLAIM))
         _audit(AuditAction.LOGOUT, actor=actor, request=request, channel="api")
         if access is not None:
             transaction.on_commit(lambda: revoke_access(access))
@@ -563,8 +654,54 @@ def otpauth_uri(device: TOTPDevice) -> str:
     return f"otpauth://totp/{label}?{query}"
 
 
-def totp_enrol_start(*, actor: User, request: HttpRequest | None = None, reuse_pending: bool = False) -> TOTPDevice:
-    """Create (or re-key) the user's pending TOTP device. Refused once a device is confirmed."""
+# A bare access token is not enough to change the second factor: whoever holds one (stolen from a
+# browser, a log, a proxy) could otherwise enrol their own authenticator and lock the owner out.
+# Enrolment needs a fresh proof of the password, remembered for MFA_ENROL_REAUTH_SECONDS; removal
+# (the first step of replacing a factor) needs the password and a code of the existing factor.
+_ENROL_PROOF = "mfa-enrol-proof:{user}"
+REAUTH_REQUIRED = "Enter your password to set up an authenticator (field 'password')."
+
+
+def _wrong_password(*, request: HttpRequest | None, user: User, channel: str, field: str = "password") -> None:
+    """A failed re-authentication counts towards the lockout like a failed login, then refuses."""
+    if request is not None:
+        record_failed_attempt(request, user.email)
+        login_failure_record(request=request, channel=channel, reason="invalid_credentials", user=user)
+    raise ValidationError({field: ["The password is not correct."]})
+
+
+def mfa_enrol_proof_record(*, actor: User, request: HttpRequest | None = None, password: str | None = None) -> None:
+    """Remember that ``actor`` proved their password just now (the API's ``password`` field, or a
+    password-only admin login when ``password`` is None), for MFA_ENROL_REAUTH_SECONDS."""
+    from django.core.cache import cache
+
+    if password is not None and not actor.check_password(password):
+        _wrong_password(request=request, user=actor, channel="mfa_enrol")
+    cache.set(_ENROL_PROOF.format(user=actor.public_id), time.time(), timeout=settings.MFA_ENROL_REAUTH_SECONDS + 5)
+
+
+def _enrol_proof_fresh(user: User) -> bool:
+    from django.core.cache import cache
+
+    proved_at = cache.get(_ENROL_PROOF.format(user=user.public_id))
+    return proved_at is not None and time.time() - float(proved_at) <= settings.MFA_ENROL_REAUTH_SECONDS
+
+
+def _enrol_proof_forget(user: User) -> None:
+    from django.core.cache import cache
+
+    cache.delete(_ENROL_PROOF.format(user=user.public_id))
+
+
+def totp_enrol_start(
+    *, actor: User, password: str | None = None, request: HttpRequest | None = None, reuse_pending: bool = False
+) -> TOTPDevice:
+    """Create (or re-key) the user's pending TOTP device. Refused once a device is confirmed, and
+    without a fresh proof of the password (``password`` here, or one recorded minutes ago)."""
+    if password is not None:
+        mfa_enrol_proof_record(actor=actor, request=request, password=password)
+    if not _enrol_proof_fresh(actor):
+        raise AuthError("reauthentication_required", REAUTH_REQUIRED, 403)
     with transaction.atomic():
         device, created = TOTPDevice.objects.select_for_update().get_or_create(
             user=actor,
@@ -588,7 +725,15 @@ def totp_enrol_confirm(
     *, actor: User, code: str, request: HttpRequest | None = None, issue_tokens: bool = True
 ) -> tuple[TOTPDevice, list[str], dict[str, str]]:
     """Activate the pending device with a first valid code; return it, fresh one-time backup
-    codes, and a token pair whose ``mfa_at`` records this check (the code proved the factor)."""
+    codes, and a token pair whose ``mfa_at`` records this check (password proved minutes ago, and
+    the code proved the factor).
+
+    Every token minted before the enrolment is revoked (``auth_epoch`` bump, refresh tokens
+    blacklisted), so no earlier session can ever be refreshed or stepped up into an MFA-stamped
+    one; the owner is told by e-mail after commit.
+    """
+    if not _enrol_proof_fresh(actor):
+        raise AuthError("reauthentication_required", REAUTH_REQUIRED, 403)
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=actor).first()
         if device is None:
@@ -603,7 +748,10 @@ def totp_enrol_confirm(
             device.confirmed_at = timezone.now()
             device.save(update_fields=["confirmed", "confirmed_at"])
             codes = _backup_codes_regenerate(actor)
+            _revoke_all_tokens(actor)
             _audit(AuditAction.MFA_ENROLLED, actor=actor, request=request, backup_codes=len(codes))
+            security_notice_send(user=actor, kind="mfa_enrolled")
+            transaction.on_commit(lambda: _enrol_proof_forget(actor))
             if issue_tokens:
                 tokens = token_pair_for(actor, mfa_at=int(timezone.now().timestamp()))
         else:
@@ -611,6 +759,37 @@ def totp_enrol_confirm(
     if not ok:
         raise ValidationError({"otp": ["The code is not correct. Check the time on your device and try again."]})
     return device, codes, tokens
+
+
+def totp_remove(*, actor: User, password: str, code: str, request: HttpRequest | None = None) -> None:
+    """Remove the confirmed authenticator (the first step of replacing it): needs the password and
+    a code of that authenticator (or a backup code). Revokes every token of the user (the MFA
+    stamp of existing sessions no longer stands for a factor) and tells the owner by e-mail."""
+    if not actor.check_password(password):
+        _wrong_password(request=request, user=actor, channel="mfa_remove")
+    if confirmed_device(actor) is None:
+        raise ConflictError("mfa_not_enrolled", "No authenticator is enrolled for this account.")
+    if mfa_verify(user=actor, code=code, request=request, channel="mfa_remove") is None:
+        if request is not None:
+            record_failed_attempt(request, actor.email)
+            login_failure_record(request=request, channel="mfa_remove", reason="invalid_otp", user=actor)
+        raise ValidationError({"otp": ["The code is not correct."]})
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=actor).delete()
+        BackupCode.objects.filter(user=actor).delete()
+        _revoke_all_tokens(actor)
+        _audit(AuditAction.MFA_REMOVED, actor=actor, request=request)
+        security_notice_send(user=actor, kind="mfa_removed")
+
+
+def security_notice_send(*, user: User, kind: str) -> None:
+    """Queue a security notice e-mail to ``user`` once the current transaction commits (the task
+    takes the user's id and the kind only; accounts/tasks.py holds the texts)."""
+    from accounts.notices import SECURITY_NOTICES
+
+    if kind not in SECURITY_NOTICES:
+        raise ValueError(f"Unknown security notice {kind!r}.")
+    enqueue_on_commit("accounts.tasks.send_security_notice", str(user.public_id), kind)
 
 
 def _backup_codes_regenerate(user: User) -> list[str]:
@@ -693,3 +872,14 @@ def password_reset_confirm(*, uid: Any, token: str, new_password: str, request: 
         locked.save(update_fields=["password", "updated_at"])
         _revoke_all_tokens(locked)
         _audit(AuditAction.PASSWORD_RESET, actor=locked, request=request)
+        # The reset link proves the mailbox: it lifts the account's lockout (accounts/lockout.py).
+        released = _lockout_release(locked)
+        if released:
+            _audit(AuditAction.LOCKOUT_RELEASED, actor=locked, request=request, by="reset_link", attempts=released)
+
+
+def _lockout_release(user: User) -> int:
+    """Forget every failed attempt against ``user``'s account; returns how many rows went."""
+    from axes.handlers.proxy import AxesProxyHandler
+
+    return AxesProxyHandler.reset_attempts(username=lockout_key(user.email)) or 0

@@ -47,7 +47,14 @@ from compliance.secret_rotation.providers import SecretNotFound, get_secrets_pro
 from kernel.permissions import MFA_CLAIM
 
 EPOCH_CLAIM = "epoch"
+# The login session a token belongs to: minted at login, copied by every refresh, so the tokens
+# of one session form a family (revoked together on logout or on reuse of a rotated refresh).
+SESSION_CLAIM = "sid"
 _REVOKED_ACCESS = "jwt:revoked-access:{jti}"
+_REVOKED_SESSION = "jwt:revoked-session:{sid}"
+# OutstandingToken.token holds this marker instead of the token text (never replayable), so the
+# refresh tokens of one session can be found and blacklisted together.
+SESSION_MARKER = "sid:{sid}"
 
 
 def revoke_access(token: Any) -> None:
@@ -62,24 +69,44 @@ def revoke_access(token: Any) -> None:
         cache.set(_REVOKED_ACCESS.format(jti=token[api_settings.JTI_CLAIM]), 1, timeout=remaining + 1)
 
 
+def revoke_session(sid: str | None) -> None:
+    """Refuse every access token of the login session ``sid`` from now until the last one could
+    expire: a short-lived deny list keyed by session (its refresh tokens are blacklisted by the
+    caller, accounts.services.session_tokens_revoke)."""
+    from django.core.cache import cache
+
+    if not sid:
+        return
+    lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+    cache.set(_REVOKED_SESSION.format(sid=sid), 1, timeout=lifetime + 5)
+
+
 def access_revoked(token: Any) -> bool:
     from django.core.cache import cache
 
     jti = token.get(api_settings.JTI_CLAIM)
-    return jti is not None and cache.get(_REVOKED_ACCESS.format(jti=jti)) is not None
+    sid = token.get(SESSION_CLAIM)
+    keys = [_REVOKED_ACCESS.format(jti=jti)] if jti is not None else []
+    if sid:
+        keys.append(_REVOKED_SESSION.format(sid=sid))
+    return bool(keys) and bool(cache.get_many(keys))
 
 
-def token_pair_for(user: Any, *, mfa_at: int | None) -> dict[str, str]:
-    """A fresh refresh/access pair for ``user``; the refresh is registered as outstanding."""
+def token_pair_for(user: Any, *, mfa_at: int | None, sid: str | None = None) -> dict[str, str]:
+    """A fresh refresh/access pair for ``user``; the refresh is registered as outstanding.
+
+    ``sid`` names the login session: a new one for a login, the refreshed token's for a refresh.
+    """
     refresh = RefreshToken()
     refresh[api_settings.USER_ID_CLAIM] = str(getattr(user, api_settings.USER_ID_FIELD))
     refresh[EPOCH_CLAIM] = user.auth_epoch
+    refresh[SESSION_CLAIM] = sid or secrets.token_hex(16)
     if mfa_at:
         refresh[MFA_CLAIM] = int(mfa_at)
     OutstandingToken.objects.create(
         user=user,
         jti=refresh[api_settings.JTI_CLAIM],
-        token="",
+        token=SESSION_MARKER.format(sid=refresh[SESSION_CLAIM]),
         created_at=refresh.current_time,
         expires_at=datetime_from_epoch(refresh["exp"]),
     )

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.roles import CUSTOMER
 from accounts.serializers import (
     DetailAnswerSerializer,
     OTPSerializer,
@@ -32,6 +33,8 @@ from accounts.serializers import (
     TokenPairSerializer,
     TOTPConfirmedSerializer,
     TOTPEnrolmentSerializer,
+    TOTPEnrolStartSerializer,
+    TOTPRemoveSerializer,
 )
 from kernel.permissions import MFA_CLAIM
 
@@ -60,7 +63,8 @@ class RegisterView(PublicAuthView):
         # A ConsentError (a stale notice version, say) rolls the whole registration back: no
         # account is created, and kernel.errors answers it in the error shape.
         user = services.customer_register(request=request._request, **data)
-        return Response(ProfileSerializer(user).data, status=status.HTTP_201_CREATED)
+        # The same answer whether or not the address already had an account (see the service).
+        return Response(ProfileSerializer(user, context={"roles": [CUSTOMER]}).data, status=status.HTTP_201_CREATED)
 
 
 class TokenObtainView(PublicAuthView):
@@ -126,13 +130,23 @@ def qr_data_uri(text: str) -> str:
 
 
 class TOTPEnrolView(PrivateAuthView):
-    @extend_schema(request=None, responses={201: TOTPEnrolmentSerializer})
+    """POST starts an enrolment (needs the password: a token alone cannot add a factor); DELETE
+    removes the enrolled authenticator (password and one of its codes), e.g. to replace it."""
+
+    @extend_schema(request=TOTPEnrolStartSerializer, responses={201: TOTPEnrolmentSerializer})
     def post(self, request: Request) -> Response:
-        device = services.totp_enrol_start(actor=request.user, request=request._request)
+        data = _valid(TOTPEnrolStartSerializer, request)
+        device = services.totp_enrol_start(actor=request.user, password=data["password"], request=request._request)
         uri = services.otpauth_uri(device)
         return Response(
             {"otpauth_uri": uri, "secret": device.key, "qr_code": qr_data_uri(uri)}, status=status.HTTP_201_CREATED
         )
+
+    @extend_schema(request=TOTPRemoveSerializer, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        data = _valid(TOTPRemoveSerializer, request)
+        services.totp_remove(actor=request.user, password=data["password"], code=data["otp"], request=request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class TOTPConfirmView(PrivateAuthView):

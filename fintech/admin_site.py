@@ -16,7 +16,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth import REDIRECT_FIELD_NAME, logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -27,7 +27,7 @@ from django_otp import login as otp_login
 from django_otp.admin import OTPAdminSite
 
 from accounts import services
-from accounts.lockout import LOCKED_MESSAGE, is_locked_out, record_failed_attempt
+from accounts.lockout import is_locked_out, record_failed_attempt
 from accounts.middleware import LAST_SEEN_KEY
 from kernel.admin import index_warnings
 
@@ -50,12 +50,15 @@ class AdminOTPLoginForm(AdminAuthenticationForm):
 
     def clean(self) -> dict[str, Any]:
         email = self.cleaned_data.get("username") or ""
-        if email and services.login_locked_check(request=self.request, email=email, channel="admin"):
-            raise forms.ValidationError(LOCKED_MESSAGE, code="locked")
+        refusal = services.login_locked_check(request=self.request, email=email, channel="admin") if email else None
+        if refusal is not None:
+            raise forms.ValidationError(refusal.message, code="locked")
         try:
             cleaned = super().clean()
         except forms.ValidationError:
-            services.login_failure_record(request=self.request, channel="admin", reason="invalid_credentials")
+            services.login_failure_record(
+                request=self.request, channel="admin", reason="invalid_credentials", email=email
+            )
             raise
         user = self.user_cache
         device = services.confirmed_device(user)
@@ -76,6 +79,44 @@ class AdminOTPLoginForm(AdminAuthenticationForm):
         return cleaned
 
 
+def _searches_ciphertext(model: Any, search_field: str) -> bool:
+    """Whether an admin search path ends on an encrypted column (a LIKE there matches nothing,
+    and the field refuses the lookup with an error)."""
+    from django.core.exceptions import FieldDoesNotExist
+
+    from compliance.crypto.fields import EncryptedField
+
+    path = search_field.lstrip("^=@")
+    for part in path.split("__"):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False  # the rest is a lookup name (e.g. __icontains)
+        if isinstance(field, EncryptedField):
+            return True
+        if not field.is_relation or field.related_model is None:
+            return False
+        model = field.related_model
+    return False
+
+
+class RobustSearchMixin:
+    """Put in front of every ModelAdmin registered on the site (our own and third-party ones such
+    as django-auditlog's): a search term cannot reach an encrypted column (django-auditlog
+    searches ``actor__email``: an e-mail address in the search box used to be a 500), and the
+    term is bounded and stripped of NUL characters before it becomes SQL."""
+
+    SEARCH_TERM_MAX = 200
+
+    def get_search_fields(self, request: HttpRequest | None) -> list[str]:
+        fields = super().get_search_fields(request)  # type: ignore[misc]
+        return [name for name in fields if not _searches_ciphertext(self.model, name)]  # type: ignore[attr-defined]
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> Any:
+        search_term = search_term.replace("\x00", "")[: self.SEARCH_TERM_MAX]
+        return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+
+
 class PlatformAdminSite(OTPAdminSite):
     site_header = "Fintech platform administration"
     site_title = "Fintech admin"
@@ -85,6 +126,14 @@ class PlatformAdminSite(OTPAdminSite):
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
+
+    def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
+        from django.contrib.admin import ModelAdmin
+
+        base = admin_class or ModelAdmin
+        if not issubclass(base, RobustSearchMixin):
+            base = type(base.__name__, (RobustSearchMixin, base), {"__module__": base.__module__})
+        super().register(model_or_iterable, base, **options)
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         """The landing page raises what needs a person now, to whoever is responsible for it: each
@@ -121,6 +170,9 @@ class PlatformAdminSite(OTPAdminSite):
                 user=request.user, request=request, channel="admin", mfa=is_verified(request.user)
             )
             if not is_verified(request.user):
+                # A password-only login (no authenticator yet) just proved the password: that is
+                # the re-authentication enrolment needs, valid for MFA_ENROL_REAUTH_SECONDS.
+                services.mfa_enrol_proof_record(actor=request.user, request=request)
                 return HttpResponseRedirect(reverse(f"{self.name}:mfa_enrol"))
         return response
 
@@ -161,13 +213,21 @@ def _mfa_enrol(site: PlatformAdminSite, request: HttpRequest) -> HttpResponse:
             )
         except services.ValidationError:
             context["error"] = "The code is not correct. Check the time on your device and try again."
+        except services.AuthError:
+            logout(request)
+            return HttpResponseRedirect(f"{login_url}?{REDIRECT_FIELD_NAME}={request.path}")
         else:
             # The privilege level changed: new session key, then mark the session verified.
             request.session.cycle_key()
             otp_login(request, device)
             context.update({"backup_codes": codes, "done": True})
             return TemplateResponse(request, "accounts/admin/mfa_enrol.html", context)
-    device = services.totp_enrol_start(actor=request.user, request=request, reuse_pending=True)
+    try:
+        device = services.totp_enrol_start(actor=request.user, request=request, reuse_pending=True)
+    except services.AuthError:
+        # The password login is too long ago: log in again to prove it.
+        logout(request)
+        return HttpResponseRedirect(f"{login_url}?{REDIRECT_FIELD_NAME}={request.path}")
     uri = services.otpauth_uri(device)
     context.update({"secret": device.key, "otpauth_uri": uri, "qr_code": qr_data_uri(uri)})
     return TemplateResponse(request, "accounts/admin/mfa_enrol.html", context)

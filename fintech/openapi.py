@@ -1,7 +1,7 @@
 """The OpenAPI document states the error shape every operation can answer with (SPEC C1, C10).
 
 A drf-spectacular postprocessing hook adds one ``Error`` component, ``{"error": {"code",
-"message", "fields"?}}`` as ``fintech.errors.error_body`` builds it, and documents it on every
+"message", "fields"?}}`` as ``kernel.errors.error_body`` builds it, and documents it on every
 ``/api/`` operation for the 4xx statuses the platform uses. The API fuzz run then checks that no
 operation answers a status its document does not list (status_code_conformance), and that each
 answer's body matches (response_schema_conformance).

@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from fintech import health
 from fintech.api import ApiRootView
+from fintech.docs_access import RedocView, SchemaView, SwaggerView
 from fintech.metrics_view import metrics_view
 from kernel import errors
 
@@ -23,9 +23,10 @@ urlpatterns = [
     path("metrics", metrics_view, name="prometheus-django-metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Public in dev and tests, staff only in production (fintech/docs_access.py).
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
 ]
 
 handler400 = errors.bad_request

@@ -41,7 +41,8 @@ class DomainError(Exception):
     ``code`` is stable for API clients; ``message`` states the rule and never echoes input (it
     may be shown to anyone); ``status_code`` is what the API answers (400 by default: 403 for a
     permission, 404 for what the caller may not know exists, 409 for a conflict with the current
-    state, 422 for a rule of the domain); ``fields`` names the offending inputs.
+    state, 422 for a rule of the domain, 429 to slow a caller down); ``fields`` names the
+    offending inputs; ``retry_after`` (seconds) is sent as the Retry-After header.
     """
 
     status_code: int = 400
@@ -53,6 +54,7 @@ class DomainError(Exception):
         code: str,
         status_code: int | None = None,
         fields: dict[str, list[str]] | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -60,6 +62,7 @@ class DomainError(Exception):
         if status_code is not None:
             self.status_code = status_code
         self.fields = fields or None
+        self.retry_after = retry_after
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
@@ -123,7 +126,8 @@ def _as_api_exception(exc: Exception) -> Exception:
 def _error_response(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, DomainError):
         set_rollback()
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code, headers=headers)
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("request_too_large", "The request body is too large."), status=413)
     if isinstance(exc, SuspiciousOperation):

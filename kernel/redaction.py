@@ -13,7 +13,10 @@ What is masked:
 - phone numbers: South African national form (0xx xxx xxxx) and international form (+ and 8–15
   digits).
 Masking errs towards hiding too much: a false positive costs a less useful log line, a false
-negative is a reportable compromise.
+negative is a reportable compromise. One exception, because the log is useless without them:
+identifiers are left whole — UUIDs (``7d1f9a52-0c4e-...``) and hex ids of 32, 40 or 64 characters
+with at least one letter (our request ids are ``uuid4().hex``; digests), even when they contain a
+13-digit run or a Luhn-valid digit group. Masking digits inside them corrupted the very ids used to follow a request.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ _SA_ID = re.compile(r"(?<!\d)\d{13}(?!\d)")
 _DIGIT_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 _PHONE_INTERNATIONAL = re.compile(r"(?<![\w+])\+\d(?:[ \-()]{0,2}\d){7,14}(?!\d)")
 _PHONE_SA_NATIONAL = re.compile(r"(?<![\w+])0\d{2}[ \-]?\d{3}[ \-]?\d{4}(?!\d)")
+# Identifiers kept whole (see the module docstring): a UUID, or a hex token with a letter.
+_IDENTIFIER = re.compile(
+    r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|(?=[0-9a-fA-F]*[a-fA-F])(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32}))(?![0-9A-Za-z])"
+)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -63,6 +71,19 @@ def redact(text: str) -> str:
         return text
     # E-mails first: their local parts may contain digit runs that would otherwise be half-masked.
     text = _EMAIL.sub(EMAIL_MASK, text)
+    # Then mask only between identifiers, which are kept whole.
+    pieces, start = [], 0
+    for match in _IDENTIFIER.finditer(text):
+        pieces.append(_redact_numbers(text[start : match.start()]))
+        pieces.append(match.group())
+        start = match.end()
+    pieces.append(_redact_numbers(text[start:]))
+    return "".join(pieces)
+
+
+def _redact_numbers(text: str) -> str:
+    if not text:
+        return text
     text = _SA_ID.sub(ID_MASK, text)
     text = _DIGIT_RUN.sub(_mask_digit_run, text)
     text = _PHONE_INTERNATIONAL.sub(PHONE_MASK, text)

@@ -46,6 +46,22 @@ def _demo_user(user_model: Any, email: str, **fields: Any) -> Any:
     return user if user is not None else user_model.objects.create_user(email=email, password=None, **fields)
 
 
+DEMO_DUPLICATE_CUSTOMER_EMAIL = "customer.duplicate@demo.fintech.example"
+
+
+def _duplicate_identity_submission(user_model: Any) -> None:
+    """A third customer submits the first demo customer's ID number: the KYC queue shows it flagged
+    (duplicate identity), and verifying it is refused until a reviewer clears the flag."""
+    duplicate = _demo_user(user_model, DEMO_DUPLICATE_CUSTOMER_EMAIL, first_name="Demo", last_name="Duplicate")
+    if not KycRecord.objects.filter(user=duplicate).exists():
+        services.kyc_submit(
+            actor=duplicate,
+            id_number=_demo_id_number(dt.date(1990, 1, 15), "5009"),
+            date_of_birth=dt.date(1990, 1, 15),
+            document_reference="DEMO-DOC-DUP",
+        )
+
+
 def load_demo_ledger(*, customer: Any, operations: Any | None = None, second_customer: Any | None = None) -> None:
     user_model = get_user_model()
     if operations is None:
@@ -59,6 +75,7 @@ def load_demo_ledger(*, customer: Any, operations: Any | None = None, second_cus
         )
     wallet = _verified(customer, operations, dt.date(1990, 1, 15), "5009")
     other = _verified(second_customer, operations, dt.date(1985, 7, 3), "0087")
+    _duplicate_identity_submission(user_model)
     services.deposit_create(
         actor=customer, account=wallet.public_id, amount=250_000, currency="ZAR", channel="eft",
         funding_source="EFT-DEMO-0001", idempotency_key="demo-deposit-0001", reference="Salary",

@@ -27,6 +27,11 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "not_reversible": (400, "Reversing entries cannot themselves be reversed."),
     "kyc_already_verified": (409, "The identity has already been verified."),
     "kyc_not_pending": (409, "Only pending KYC submissions can be decided."),
+    "kyc_duplicate_identity": (
+        409,
+        "This ID number is already verified on another account: a reviewer must clear the flag first.",
+    ),
+    "kyc_not_flagged": (409, "This submission has no duplicate-identity flag to clear."),
     "invalid_id_number": (400, "The ID number is not a valid South African ID number for this date of birth."),
     # Cards: messages name the rule, never the value (a PAN or CVV must not come back in an error).
     "invalid_card_number": (400, "Invalid card number."),

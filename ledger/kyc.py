@@ -10,6 +10,7 @@ Messages never echo the number (it is PI).
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from kernel.redaction import luhn_valid
 
@@ -44,3 +45,35 @@ def luhn_check_digit(first_twelve: str) -> str:
         if luhn_valid(first_twelve + digit):
             return digit
     raise ValueError("no Luhn check digit")  # unreachable for 12 digits
+
+
+# --- duplicate identity -----------------------------------------------------------------------
+# One person, one verified identity: an ID number already verified on another account is a
+# fraud signal (mule and synthetic accounts). It is found by the ID number's blind index (no
+# decryption), flags the submission for review, and blocks verification until a reviewer clears
+# the flag (ledger/services.py). Checks and verification of one ID number are serialised by a
+# transaction-scoped advisory lock on the index, so two accounts with the same number cannot be
+# verified side by side in concurrent transactions.
+
+
+def identity_lock(id_number_index: str | None) -> None:
+    """Serialise, until the end of the transaction, every check and verification of this ID number."""
+    from django.db import connection
+
+    if not id_number_index or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 15))", [id_number_index])
+
+
+def verified_elsewhere(record: Any) -> int:
+    """How many *other* accounts have this record's ID number verified."""
+    from ledger.models import KycRecord, KycStatus
+
+    if not record.id_number_index:
+        return 0
+    return (
+        KycRecord.objects.filter(id_number_index=record.id_number_index, status=KycStatus.VERIFIED)
+        .exclude(user_id=record.user_id)
+        .count()
+    )

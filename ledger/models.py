@@ -270,6 +270,9 @@ class KycStatus(models.TextChoices):
         "date_of_birth": PI(Category.IDENTITY, **_FICA_CDD, sensitive=True),
         "document_reference": PI(Category.IDENTITY, **_FICA_CDD, description="Reference of the document seen."),
         "reason": PI(Category.IDENTITY, **_FICA_CDD, description="Operations' reason for the decision."),
+        "duplicate_cleared_reason": PI(
+            Category.IDENTITY, **_FICA_CDD, description="Why a reviewer cleared a duplicate-identity flag."
+        ),
     },
     not_pi=[
         "public_id",
@@ -279,6 +282,9 @@ class KycStatus(models.TextChoices):
         "submitted_at",
         "decided_by",
         "decided_at",
+        "duplicate_flagged_at",
+        "duplicate_cleared_by",
+        "duplicate_cleared_at",
         "created_at",
         "updated_at",
     ],
@@ -298,6 +304,15 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=255, blank=True)
+    # Duplicate identity (ledger/services.py kyc_submit): the ID number's blind index is already
+    # verified on another account. Set by the submission, cleared only by a named reviewer; a
+    # flagged submission cannot be verified until then.
+    duplicate_flagged_at = models.DateTimeField(null=True, blank=True)
+    duplicate_cleared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    duplicate_cleared_at = models.DateTimeField(null=True, blank=True)
+    duplicate_cleared_reason = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -312,6 +327,10 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
 
     def __str__(self) -> str:
         return f"KYC {self.public_id} ({self.status})"
+
+    @property
+    def duplicate_blocks_approval(self) -> bool:
+        return self.duplicate_flagged_at is not None and self.duplicate_cleared_at is None
 
 
 @pi_model(

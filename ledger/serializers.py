@@ -156,6 +156,10 @@ class KycDecisionSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 
+class KycDuplicateClearanceSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=255)
+
+
 class BankAccountSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
     account_number = serializers.RegexField(

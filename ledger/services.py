@@ -45,7 +45,7 @@ from ledger.engine import (
     movement_atomic,
 )
 from ledger.exceptions import LedgerError
-from ledger.kyc import is_valid_sa_id
+from ledger.kyc import identity_lock, is_valid_sa_id, verified_elsewhere
 from ledger.metrics import counted
 from ledger.models import (
     AccountKind,
@@ -424,7 +424,35 @@ def kyc_submit(
             change_diff={"status": record.status},
             request=request,
         )
+        _kyc_duplicate_flag(record, request=request)
     return record
+
+
+def _kyc_duplicate_flag(record: KycRecord, *, request: HttpRequest | None) -> None:
+    """Flag (or, for a resubmission with another number, unflag) a submission whose ID number is
+    already verified on another account. Any earlier clearance is void: it was for other details."""
+    identity_lock(record.id_number_index)
+    matches = verified_elsewhere(record)
+    record.duplicate_flagged_at = timezone.now() if matches else None
+    record.duplicate_cleared_by, record.duplicate_cleared_at, record.duplicate_cleared_reason = None, None, ""
+    record.save(
+        update_fields=[
+            "duplicate_flagged_at",
+            "duplicate_cleared_by",
+            "duplicate_cleared_at",
+            "duplicate_cleared_reason",
+            "updated_at",
+        ]
+    )
+    if matches:
+        audit_record(
+            action=AuditAction.KYC_DUPLICATE_FLAGGED,
+            actor=None,
+            object_type="ledger.KycRecord",
+            object_id=str(record.public_id),
+            change_diff={"verified_on_other_accounts": matches},
+            request=request,
+        )
 
 
 def kyc_decide(
@@ -450,6 +478,12 @@ def kyc_decide(
             raise LedgerError("kyc_not_pending")
         if verify and not is_valid_sa_id(kyc.id_number, kyc.date_of_birth):
             raise LedgerError("invalid_id_number")
+        if verify:
+            # Re-checked under the identity lock: another account may have been verified with the
+            # same number since this one was submitted.
+            identity_lock(kyc.id_number_index)
+            if kyc.duplicate_blocks_approval or (kyc.duplicate_cleared_at is None and verified_elsewhere(kyc)):
+                raise LedgerError("kyc_duplicate_identity")
         kyc.status = KycStatus.VERIFIED if verify else KycStatus.REJECTED
         kyc.tier = tier if verify else 0
         kyc.decided_by, kyc.decided_at, kyc.reason = actor, timezone.now(), clean_reference(reason)[:255]
@@ -462,6 +496,50 @@ def kyc_decide(
             object_type="ledger.KycRecord",
             object_id=str(kyc.public_id),
             change_diff={"status": kyc.status, "tier": kyc.tier, "customer": str(kyc.user.public_id)},
+            request=request,
+        )
+    return kyc
+
+
+def kyc_duplicate_clear(
+    *, actor: AbstractBaseUser, record: uuid.UUID | str, reason: str, request: HttpRequest | None = None
+) -> KycRecord:
+    """A reviewer (operations) explicitly clears the duplicate-identity flag of a pending
+    submission, with a reason, after checking the other account(s) (e.g. a re-registration of the
+    same person). Only then can the submission be verified."""
+    if not is_operations(actor):
+        raise PermissionDenied("Only operations staff may clear a duplicate-identity flag.")
+    reason = clean_reference(reason)[:255]
+    if not reason:
+        raise LedgerError("reason_required")
+    record_id = _as_uuid(record)
+    with transaction.atomic():
+        kyc = KycRecord.objects.select_for_update().filter(public_id=record_id).first()
+        if kyc is None:
+            raise LedgerError("not_found")
+        if kyc.status != KycStatus.PENDING:
+            raise LedgerError("kyc_not_pending")
+        identity_lock(kyc.id_number_index)
+        if kyc.duplicate_flagged_at is None and not verified_elsewhere(kyc):
+            raise LedgerError("kyc_not_flagged")
+        now = timezone.now()
+        kyc.duplicate_flagged_at = kyc.duplicate_flagged_at or now
+        kyc.duplicate_cleared_by, kyc.duplicate_cleared_at, kyc.duplicate_cleared_reason = actor, now, reason
+        kyc.save(
+            update_fields=[
+                "duplicate_flagged_at",
+                "duplicate_cleared_by",
+                "duplicate_cleared_at",
+                "duplicate_cleared_reason",
+                "updated_at",
+            ]
+        )
+        audit_record(
+            action=AuditAction.KYC_DUPLICATE_CLEARED,
+            actor=actor,
+            object_type="ledger.KycRecord",
+            object_id=str(kyc.public_id),
+            change_diff={"customer": str(kyc.user.public_id)},
             request=request,
         )
     return kyc

@@ -14,6 +14,11 @@ urlpatterns = [
     path("bank-accounts/", views.BankAccountListView.as_view(), name="ledger-bank-accounts"),
     path("kyc/", views.KycView.as_view(), name="ledger-kyc"),
     path("ops/kyc/<uuid:public_id>/decision/", views.KycDecisionView.as_view(), name="ledger-kyc-decision"),
+    path(
+        "ops/kyc/<uuid:public_id>/duplicate-clearance/",
+        views.KycDuplicateClearanceView.as_view(),
+        name="ledger-kyc-duplicate-clearance",
+    ),
     path("ops/entries/<uuid:public_id>/reversal/", views.ReversalView.as_view(), name="ledger-reversal"),
     # Payment cards (PCI DSS): ledger/cards/views.py
     path("cards/", views_cards.CardListView.as_view(), name="ledger-cards"),

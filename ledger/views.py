@@ -11,7 +11,6 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -20,6 +19,7 @@ from rest_framework.views import APIView
 
 from kernel.db_router import reporting_reads
 from kernel.errors import JSONErrorsMixin
+from kernel.pagination import ValidatedCursorPagination
 from kernel.permissions import HasRecentMFA
 from ledger import selectors, services
 from ledger.engine import MoveResult
@@ -32,6 +32,7 @@ from ledger.serializers import (
     DepositAnswerSerializer,
     DepositSerializer,
     KycDecisionSerializer,
+    KycDuplicateClearanceSerializer,
     KycStatusSerializer,
     KycSubmitSerializer,
     ReversalAnswerSerializer,
@@ -216,7 +217,7 @@ class AccountListView(generics.ListAPIView):
         return selectors.wallets_for(viewer=self.request.user)
 
 
-# NotFound, not Http404: fintech.errors.api_exception_handler asserts the exception is an APIException.
+# NotFound, not Http404: kernel.errors.api_exception_handler asserts the exception is an APIException.
 class AccountDetailView(generics.RetrieveAPIView):
     serializer_class = AccountSerializer
 
@@ -227,7 +228,7 @@ class AccountDetailView(generics.RetrieveAPIView):
         return account
 
 
-class StatementPagination(CursorPagination):
+class StatementPagination(ValidatedCursorPagination):
     ordering = ("-created_at", "-pk")
     page_size = 50
     page_size_query_param = "page_size"
@@ -300,6 +301,24 @@ class KycDecisionView(APIView):
                 tier=data["tier"],
                 reason=data["reason"],
                 request=request,
+            )
+        except LedgerError as error:
+            raise api_error(error) from None
+        return Response(KycStatusSerializer(record).data)
+
+
+class KycDuplicateClearanceView(APIView):
+    """A reviewer clears the duplicate-identity flag of a pending submission (with a reason)."""
+
+    permission_classes = [IsAuthenticated, IsOperations]
+
+    @extend_schema(request=KycDuplicateClearanceSerializer, responses={200: KycStatusSerializer})
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        serializer = KycDuplicateClearanceSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            record = services.kyc_duplicate_clear(
+                actor=request.user, record=public_id, reason=serializer.validated_data["reason"], request=request
             )
         except LedgerError as error:
             raise api_error(error) from None

@@ -45,7 +45,11 @@ def make_staff(role: str, *, superuser: bool = False, email: str | None = None, 
 
 
 def enrol_totp(user: User) -> TOTPDevice:
-    """Enrol and confirm an authenticator for ``user``; the returned device makes codes."""
+    """Enrol and confirm an authenticator for ``user``; the returned device makes codes.
+
+    Enrolment needs a recent proof of the password; like the admin's password-only login, this
+    fixture records that proof directly (some fixture users have no usable password)."""
+    services.mfa_enrol_proof_record(actor=user)
     device = services.totp_enrol_start(actor=user)
     services.totp_enrol_confirm(actor=user, code=device.current_code(), issue_tokens=False)
     device.refresh_from_db()

@@ -51,6 +51,7 @@ LAYER_WORDS = ("services", "selectors", "admin", "api", "urls", "views", "serial
 
 TASK_NAMES = {
     "accounts.tasks.send_password_reset_email",
+    "accounts.tasks.send_security_notice",
     "compliance.crypto.continue_key_rotation",
     "compliance.dsar.build_export",
     "compliance.dsar.erase_subject",

@@ -95,7 +95,10 @@ def test_the_commands_match_the_dockerfile_and_the_services_exist():
     dockerfile = (MANIFESTS.parents[2] / "Dockerfile").read_text()
     assert re.search(r"useradd .*--uid 10001", dockerfile)
     web = _pod(_named("Deployment", "fintech-web"))["containers"][0]
-    assert web["command"][:2] == ["gunicorn", "fintech.wsgi:application"]
+    # The shared gunicorn config (no Server banner, fintech/gunicorn_conf.py) on every path.
+    assert web["command"][:4] == ["gunicorn", "--config", "python:fintech.gunicorn_conf", "fintech.wsgi:application"]
+    assert '"--config", "python:fintech.gunicorn_conf"' in dockerfile
+    assert "--config python:fintech.gunicorn_conf" in (MANIFESTS.parents[2] / "Procfile.dev").read_text()
     service = _named("Service", "fintech-web")
     assert service["spec"]["selector"] == _named("Deployment", "fintech-web")["spec"]["selector"]["matchLabels"]
     assert _named("Ingress", "fintech")["spec"]["tls"]

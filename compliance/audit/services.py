@@ -44,6 +44,14 @@ class AuditAction(models.TextChoices):
     MFA_ENROLLED = "MFA_ENROLLED"
     MFA_VERIFIED = "MFA_VERIFIED"
     MFA_FAILED = "MFA_FAILED"
+    # Security hardening (issue 15): factor removal, lock release, refresh-token reuse, a
+    # registration refused for a taken address, duplicate identity in KYC.
+    MFA_REMOVED = "MFA_REMOVED"
+    LOCKOUT_RELEASED = "LOCKOUT_RELEASED"
+    TOKEN_REUSE_DETECTED = "TOKEN_REUSE_DETECTED"
+    REGISTER_DUPLICATE = "REGISTER_DUPLICATE"
+    KYC_DUPLICATE_FLAGGED = "KYC_DUPLICATE_FLAGGED"
+    KYC_DUPLICATE_CLEARED = "KYC_DUPLICATE_CLEARED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     USER_CREATED = "USER_CREATED"
     USER_DEACTIVATED = "USER_DEACTIVATED"

@@ -15,7 +15,6 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -34,6 +33,7 @@ from compliance.audit.selectors import (
 from compliance.audit.services import AuditAction, audit_record
 from kernel.db_router import reporting_reads
 from kernel.errors import JSONErrorsMixin
+from kernel.pagination import ValidatedCursorPagination
 
 
 class IsAuditor(BasePermission):
@@ -108,7 +108,7 @@ _FILTER_PARAMETERS = [
 ]
 
 
-class AuditEventPagination(CursorPagination):
+class AuditEventPagination(ValidatedCursorPagination):
     ordering = "-id"
     page_size = 50
     page_size_query_param = "page_size"

@@ -322,6 +322,17 @@ def consent_record(
         )
 
 
+def consent_choices_validate(choices: Iterable[Mapping[str, Any]]) -> None:
+    """Raise the ConsentError that ``consent_record_choices`` would raise for these choices, and
+    record nothing (registration answers a taken address exactly like a new one)."""
+    choices = list(choices)
+    codes = [choice.get("purpose") for choice in choices]
+    if len(set(codes)) != len(codes):
+        raise ConsentError("duplicate_purpose", "Each purpose may be answered once.", field="purpose")
+    for choice in choices:
+        _validated_choice(choice.get("purpose"), choice.get("granted"), choice.get("notice_version"))
+
+
 def consent_record_choices(
     *,
     subject: Any,

@@ -11,6 +11,11 @@ encrypted at rest (AES-256-GCM, bound to the export's id) and kept for seven day
 
 Secrets are never exported even when a model forgot to annotate them (password hashes, keys,
 tokens): they fail the ``_is_secret`` test below.
+
+Other people are never identified in a subject's bundle: a reference to a user who is not the
+subject (the officer who decided, the operations user who verified, another customer) is
+exported as that person's role only (``staff (information_officer)``, ``another person``),
+never their id, name or e-mail (``_person``).
 """
 
 from __future__ import annotations
@@ -83,12 +88,37 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _person(user: Any, subject: Any, roles_seen: dict[int, str]) -> str:
+    """How a user other than the subject appears in the subject's bundle: a role, nothing more."""
+    if user.pk == subject.pk:
+        return str(user.public_id)
+    if user.pk not in roles_seen:
+        if user.is_staff:
+            names = sorted(user.groups.values_list("name", flat=True))
+            roles_seen[user.pk] = f"staff ({', '.join(names)})" if names else "staff"
+        else:
+            roles_seen[user.pk] = "another person"
+    return roles_seen[user.pk]
+
+
 def table_rows(entry: ModelEntry, subject: Any) -> Iterator[dict[str, Any]]:
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
     columns = export_columns(entry)
     related = [f.name for f in columns if f.is_relation]
+    people = {f.name for f in columns if f.is_relation and f.related_model is user_model}
+    roles_seen: dict[int, str] = {}
     queryset = subject_rows(entry, subject).select_related(*related).order_by("pk")
     for row in queryset.iterator(chunk_size=2000):
-        yield {field.name: _plain(getattr(row, field.name)) for field in columns}
+        yield {
+            field.name: (
+                _person(value, subject, roles_seen)
+                if field.name in people and (value := getattr(row, field.name)) is not None
+                else _plain(getattr(row, field.name))
+            )
+            for field in columns
+        }
 
 
 def collect(subject: Any) -> dict[str, dict[str, Any]]:

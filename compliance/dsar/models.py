@@ -89,7 +89,11 @@ class DataSubjectRequestQuerySet(models.QuerySet):
     fields={
         "details": PI(**_DSAR_RECORD, description="The subject's own words."),
         "requested_changes": PI(**_DSAR_RECORD, description="Corrections asked for (field -> new value)."),
-        "identity_evidence": PI(**_DSAR_RECORD, description="How the subject's identity was verified."),
+        # Not exported: the officer's verification notes (which document, which call-back) are the
+        # officer's working record and would tell a requester how to pass the check.
+        "identity_evidence": PI(
+            **{**_DSAR_RECORD, "export": False}, description="How the subject's identity was verified."
+        ),
     },
     not_pi=[
         "public_id", "subject", "type", "status", "channel", "filed_by", "identity_verified_by",

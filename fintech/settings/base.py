@@ -56,6 +56,8 @@ MIDDLEWARE = [
     # no ids or other request data end up in a label). Its pair sits just before axes.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "fintech.middleware.RequestIdMiddleware",
+    # Cache-Control: no-store on API answers and on anything answered to a signed-in caller.
+    "fintech.cache_control.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -125,13 +127,20 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# 10 failures (password or one-time code) per account within 30 minutes lock it for 30 minutes,
-# on the admin login, the token endpoint and the OTP step alike (accounts/lockout.py).
+# 10 failures (password or one-time code) within 30 minutes lock for 30 minutes, counted per
+# (account, address) and per account; the account-wide lock spares the owner coming back from a
+# known address with the second factor, and a reset link lifts it (accounts/lockout.py). The same
+# counters serve the admin login, the token endpoint and the OTP step.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-# axes.W006 warns that User-Agent rotation bypasses an IP+UA lock; ours is per account, and the
-# per-address limit is the DRF `auth` throttle, so the warning does not apply.
+AXES_LOCKOUT_PARAMETERS = "accounts.lockout.lockout_parameters"
+# A login address counts as "known" for this long after a successful login from it.
+LOCKOUT_KNOWN_ADDRESS_DAYS = env_int("LOCKOUT_KNOWN_ADDRESS_DAYS", 90)
+# Per-address progressive delay: free failures, then 1, 2, 4 ... seconds up to the cap.
+LOGIN_ADDRESS_FREE_FAILURES = env_int("LOGIN_ADDRESS_FREE_FAILURES", 20)
+LOGIN_ADDRESS_MAX_DELAY_SECONDS = env_int("LOGIN_ADDRESS_MAX_DELAY_SECONDS", 15 * 60)
+# axes.W006 warns that User-Agent rotation bypasses an IP+UA lock; ours are per account and per
+# (account, address), and the per-address brake is our own back-off, so the warning does not apply.
 # auth.W004: User.email is encrypted (every ciphertext differs), so uniqueness is enforced by the
 # unique blind index `email_index`, and login looks the address up through it (UserManager).
 SILENCED_SYSTEM_CHECKS = ["axes.W006", "auth.W004"]
@@ -175,7 +184,12 @@ PASSWORD_HASHERS = [
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.CommonPasswordValidator",
+        "OPTIONS": {"password_list_path": str(BASE_DIR / "accounts" / "data" / "common-passwords.txt.gz")},
+    },
+    # Breached/common words however decorated, e-mail-like passwords, the user's own details.
+    {"NAME": "accounts.passwords.GuessablePasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     {"NAME": "accounts.passwords.LettersAndDigitsValidator"},
     {"NAME": "accounts.passwords.MaximumLengthValidator", "OPTIONS": {"max_length": 128}},
@@ -245,13 +259,17 @@ CONTENT_SECURITY_POLICY = {
 # Request-size limits stand in for a WAF body limit (SPEC C10).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DJANGO_MAX_BODY_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+# JSON bodies: at most this many bytes and this many levels of nesting (fintech/parsers.py).
+API_JSON_MAX_BYTES = env_int("API_JSON_MAX_BYTES", 1024 * 1024)
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
 
 # --- Django REST framework: closed by default -------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.PlatformJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON with depth and size limits checked before parsing (fintech/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["fintech.parsers.LimitedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "kernel.pagination.DefaultPagination",
     "PAGE_SIZE": 50,
     # DRF's throttles with the client address taken through trusted proxies only.
@@ -293,6 +311,11 @@ METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 # Money movement and DSAR downloads need an MFA check at most this many seconds old.
 MFA_STEP_UP_SECONDS = env_int("MFA_STEP_UP_SECONDS", 15 * 60)
+# Enrolling an authenticator needs the password proved at most this many seconds earlier.
+MFA_ENROL_REAUTH_SECONDS = env_int("MFA_ENROL_REAUTH_SECONDS", 10 * 60)
+
+# The OpenAPI schema and docs: public only where a profile says so (dev, test); staff otherwise.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", False)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fintech platform API",

@@ -42,6 +42,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": "10000/min", "user": "10000/min", "auth": "10000/min"},
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Open in tests, as in dev (tests/fintech/test_api_docs.py checks the production rule explicitly).
+API_DOCS_PUBLIC = True
 # Serve static files from the apps' folders: tests never run collectstatic.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True

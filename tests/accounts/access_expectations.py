@@ -126,7 +126,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
     # --- accounts: any signed-in user, about themselves only ---
     "auth-logout": {"POST": 400},
     "auth-password-change": {"POST": 400},
-    "auth-mfa-totp": {"POST": 201},
+    # Enrolment needs the password, removal the password and a code: an empty body is refused.
+    "auth-mfa-totp": {"POST": 400, "DELETE": 400},
     "auth-mfa-totp-confirm": {"POST": 400},
     "me": {"GET": 200, "PATCH": 200},
     # --- consent: any signed-in user, about themselves only (the subject is always the caller) ---
@@ -154,6 +155,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     },
     # Operations staff only.
     "ledger-kyc-decision": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
+    "ledger-kyc-duplicate-clearance": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
     "ledger-reversal": {"POST": {"operations": 400}, "kwargs": _customer_deposit_entry},
     # --- payment cards: a customer's own (adding needs a recent MFA and a valid card: 400 on {}) ---
     "ledger-cards": {"GET": 200, "POST": 400},

@@ -11,3 +11,12 @@ def pytest_runtest_call(item: pytest.Item):
     if item.get_closest_marker("django_db") or "db" in getattr(item, "fixturenames", ()):
         audit_mark_now()
     yield
+
+
+@pytest.fixture
+def eager_tasks(monkeypatch):
+    """Run Celery tasks in-process, so mail sent by a task lands in ``mail.outbox``."""
+    from fintech.celery import app
+
+    monkeypatch.setattr(app.conf, "task_always_eager", True)
+    return app

@@ -118,7 +118,7 @@ def test_staff_always_need_a_code_on_the_api_even_without_a_device(operations):
 @pytest.mark.django_db
 def test_totp_enrolment_over_the_api(customer, caplog):
     client = make_api_client(customer, mfa=False)
-    started = client.post("/api/v1/auth/mfa/totp/")
+    started = client.post("/api/v1/auth/mfa/totp/", {"password": PASSWORD})
     assert started.status_code == 201
     body = started.json()
     assert body["otpauth_uri"].startswith("otpauth://totp/")
@@ -143,14 +143,17 @@ def test_totp_enrolment_over_the_api(customer, caplog):
     assert len(stored) == 10
     assert not {code.replace("-", "") for code in codes} & set(stored)
     assert all(code not in str(stored) for code in codes)
+    # The session that enrolled is signed out with every other; the confirmation's pair replaces it.
+    assert_error(client.post("/api/v1/auth/mfa/totp/", {"password": PASSWORD}), 401, "token_revoked")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {confirmed.json()['access']}")
     # Once enrolled, enrolment cannot be restarted (that would swap the second factor).
-    assert_error(client.post("/api/v1/auth/mfa/totp/"), 409, "mfa_already_enrolled")
+    assert_error(client.post("/api/v1/auth/mfa/totp/", {"password": PASSWORD}), 409, "mfa_already_enrolled")
     assert audit_actions() == ["MFA_ENROLL_STARTED", "MFA_FAILED", "MFA_ENROLLED"]
 
 
 @pytest.mark.django_db
 def test_a_backup_code_works_once_and_in_any_case(customer):
-    device = services.totp_enrol_start(actor=customer)
+    device = services.totp_enrol_start(actor=customer, password=PASSWORD)
     _, codes, _ = services.totp_enrol_confirm(actor=customer, code=device.current_code(), issue_tokens=False)
     response = login(customer, otp=codes[0].lower())
     assert response.status_code == 200

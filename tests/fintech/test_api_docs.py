@@ -31,3 +31,43 @@ def test_api_root_lists_schema_and_docs(client):
     body = client.get("/api/v1/").json()
     assert body["schema"].endswith("/api/schema/")
     assert body["docs"].endswith("/api/docs/")
+
+
+@pytest.fixture
+def production_docs(settings):
+    settings.API_DOCS_PUBLIC = False
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/", "/api/redoc/"])
+def test_in_production_the_schema_and_docs_are_for_staff_only(production_docs, path, customer, operations):
+    """Issue 15 (low): the schema and docs were public under production settings."""
+    from tests.personas import make_api_client
+
+    anonymous = make_api_client(None).get(path)
+    assert anonymous.status_code in (401, 403) and set(anonymous.json()) == {"error"}
+    assert make_api_client(customer).get(path).status_code == 403
+    assert make_api_client(operations).get(path).status_code == 200
+
+
+@pytest.mark.django_db
+def test_in_production_an_admin_session_needs_its_second_factor(production_docs, operations):
+    from django.test import Client
+
+    from tests.personas import otp_admin_login
+
+    password_only = Client()
+    password_only.force_login(operations)
+    assert password_only.get("/api/schema/").status_code == 403
+    verified = Client()
+    otp_admin_login(verified, operations)
+    assert verified.get("/api/schema/").status_code == 200
+
+
+def test_the_production_profile_closes_the_docs():
+    from tests.test_settings import GOOD_PROD_ENV, run_django
+
+    code = "import django; django.setup(); from django.conf import settings; print(settings.API_DOCS_PUBLIC)"
+    result = run_django(GOOD_PROD_ENV, code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"

@@ -22,7 +22,7 @@ def test_the_public_internet_gets_a_404(client):
 @pytest.mark.django_db
 def test_a_bearer_token_opens_it_from_anywhere(client, settings):
     settings.METRICS_TOKEN = "scrape-token-for-tests-0123456789"
-    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     response = client.get(
         "/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer scrape-token-for-tests-0123456789"
     )

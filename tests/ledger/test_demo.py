@@ -21,3 +21,14 @@ def test_load_demo_ledger_twice_moves_money_once(django_user_model):
     assert JournalEntry.objects.filter(entry_type="transfer").count() == 6  # four single, a bulk payment of two
     assert JournalEntry.objects.filter(entry_type="deposit").count() == 2
     assert check_ledger().ok
+
+
+@pytest.mark.django_db
+def test_the_demo_shows_a_flagged_duplicate_identity(django_user_model):
+    from ledger.demo import DEMO_DUPLICATE_CUSTOMER_EMAIL
+
+    customer = django_user_model.objects.create_user(email="customer@demo.fintech.example")
+    load_demo_ledger(customer=customer)
+    load_demo_ledger(customer=customer)
+    record = KycRecord.objects.get(user=django_user_model.objects.get_by_email(DEMO_DUPLICATE_CUSTOMER_EMAIL))
+    assert record.status == "pending" and record.duplicate_blocks_approval

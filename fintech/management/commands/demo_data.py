@@ -99,7 +99,7 @@ class Command(BaseCommand):
                         is_superuser=role == roles.ADMIN,
                         **names,
                     )
-                device = services.totp_enrol_start(actor=user)
+                device = services.totp_enrol_start(actor=user, password=password)
                 services.totp_enrol_confirm(actor=user, code=device.current_code(), issue_tokens=False)
                 created.append((role, email, password, device.key, services.otpauth_uri(device)))
         self._load_the_product_story()
