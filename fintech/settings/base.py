@@ -56,6 +56,9 @@ MIDDLEWARE = [
     # no ids or other request data end up in a label). Its pair sits just before axes.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "fintech.middleware.RequestIdMiddleware",
+    # Inside the request id (one id for both runs): replays an idempotent request once when the
+    # database connection broke under it during a failover.
+    "fintech.middleware.DatabaseFailoverRetryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -98,7 +101,15 @@ TEMPLATES = [
 # (postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write) so the app follows a
 # promoted standby. Without DATABASE_URL the dev profile uses embedded SQLite.
 DATABASE_URL = env_str("DATABASE_URL", "")
-_CONNECTIONS = {"conn_max_age": 60, "conn_health_checks": True}
+# A failover must not hang requests (docs/ARCHITECTURE.md, "Availability"): new connections give up
+# after DATABASE_CONNECT_TIMEOUT seconds, statements after DATABASE_STATEMENT_TIMEOUT_MS (below
+# gunicorn's 30 s), idle connections to a vanished host are found by TCP keepalives.
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 3)
+DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 25_000)
+_CONNECTIONS = {
+    "conn_max_age": 60, "conn_health_checks": True,
+    "connect_timeout": DATABASE_CONNECT_TIMEOUT, "statement_timeout_ms": DATABASE_STATEMENT_TIMEOUT_MS,
+}  # fmt: skip
 DATABASES = {"default": database_config(DATABASE_URL, **_CONNECTIONS)} if DATABASE_URL else {}
 # Optional read replica for reports and exports (fintech/db_router.py): a hot standby's URL.
 DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
