@@ -131,7 +131,7 @@ def _client(  # noqa: PLR0917
             count()
             try:
                 status, _headers, body = transfer(rng.choice(ports), payer, payee["wallet"], amount, key)
-            except OSError as error:  # no answer at all: the outcome is unknown, retry with the key
+            except (OSError, http.client.HTTPException) as error:  # no (whole) answer: outcome unknown, retry
                 failures.append((started, type(error).__name__))
                 statuses["no answer"] = statuses.get("no answer", 0) + 1
                 time.sleep(pause)

@@ -15,8 +15,8 @@ import contextlib
 import json
 import os
 import pwd
+import re
 import signal
-import string
 import subprocess
 import time
 import urllib.error
@@ -33,9 +33,14 @@ DEPLOY = ROOT / "deploy"
 HOST = "127.0.0.1"
 
 
+PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+
+
 def render(template: Path, **values: str) -> str:
-    """A shipped configuration file with its ${PLACEHOLDERS} filled (all of them, or KeyError)."""
-    return string.Template(template.read_text()).substitute(values)
+    """A shipped configuration file with its ``${UPPER_CASE}`` placeholders filled, as
+    ``envsubst '${NAME} ...'`` does in production (every one of them, or KeyError); the file's own
+    ``$variables`` (nginx's ``$host``) are left alone."""
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], template.read_text())
 
 
 def _postgres_account() -> tuple[int, int]:
@@ -170,8 +175,9 @@ class PatroniCluster:
         for node in self.nodes[1:]:
             node.start(environment)
         self._start_haproxy()
-        self.wait_for(lambda: self.sync_standby() is not None and self.streaming() == self.size - 1, timeout,
-                      "every replica to stream and one to be the synchronous standby")  # fmt: skip
+        if self.size > 1:
+            self.wait_for(lambda: self.sync_standby() is not None and self.streaming() == self.size - 1, timeout,
+                          "every replica to stream and one to be the synchronous standby")  # fmt: skip
         self.environment = environment
 
     def node_config(self, node: PatroniNode) -> str:

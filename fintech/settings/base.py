@@ -407,6 +407,8 @@ CELERY_BEAT_SCHEDULER = "fintech.beat:SingleLeaderScheduler"
 # Save last_run_at after every job so a standby taking over never re-sends a job just sent.
 CELERY_BEAT_SYNC_EVERY = 1
 BEAT_LOCK_TTL = env_int("BEAT_LOCK_TTL", 30)
+# Touched on every scheduler tick; the beat pods' probes check its age (deploy/k8s).
+BEAT_HEARTBEAT_FILE = env_str("BEAT_HEARTBEAT_PATH", str(VAR_DIR / "beat-heartbeat"))
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 if not REDIS_URL:
