@@ -86,6 +86,23 @@ def choreography(cluster: PatroniCluster, args: argparse.Namespace, log: list[di
     return run
 
 
+def report_reads_on_a_replica() -> bool:
+    """Inside reporting_reads() the ORM reads the replica alias: HAProxy's read port, a standby."""
+    from django.db import connections
+
+    from compliance.models import AuditEvent
+    from fintech.db_router import REPLICA, reporting_reads
+
+    with reporting_reads():
+        alias = AuditEvent.objects.all().db
+        AuditEvent.objects.count()
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT pg_is_in_recovery()")
+        on_standby = cursor.fetchone()[0]
+    connections.close_all()
+    return alias == REPLICA and on_standby is True
+
+
 def first_write_after(acknowledged: list[dict], moment: float) -> float | None:
     """The first acknowledged write whose successful attempt started after ``moment``."""
     after = [ack["at"] for ack in acknowledged if ack["started"] > moment]
@@ -171,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{cluster.write_url}/drill", work, DATABASE_REPLICA_URL=f"{cluster.read_url}/drill"
             )
             customers = http_load.prepare(environment, args.wallets)
+            reports_on_replica = report_reads_on_a_replica()
             port = free_port()
             gunicorn = http_load.serve(environment, port, workers=args.workers, log=work / "gunicorn.log")
             phases: list[dict] = []
@@ -201,9 +219,11 @@ def main(argv: list[str] | None = None) -> int:
             if key != "failed_at"
         },
         "rto_target_seconds": args.rto_target,
+        "report_reads_on_a_replica": reports_on_replica,
     }
     summary["ok"] = bool(
-        summary["acknowledged"] > 0 and checks["lost_acknowledged"] == 0 and checks["applied_twice"] == 0
+        summary["acknowledged"] > 0 and reports_on_replica
+        and checks["lost_acknowledged"] == 0 and checks["applied_twice"] == 0
         and checks["ledger_ok"] and checks["audit_chain_ok"] and checks["wallets_conserved"]
         and summary["errors_not_json"] == 0 and load["unknown_settled"] == len(load["unknown"])
         and len(phases) == len(args.phases.split(","))

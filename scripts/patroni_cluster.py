@@ -186,8 +186,8 @@ class PatroniCluster:
             NODE_NAME=node.name, NODE_HOST=HOST, REST_PORT=str(node.rest_port), PG_PORT=str(node.pg_port),
             ETCD_HOSTS=f"{HOST}:{self.etcd_client}", DATA_DIR=str(node.data), PG_BIN_DIR=str(server_bin()),
             PGPASS_FILE=str(self.work / node.name / "pgpass"), SOCKET_DIR=str(self.work / node.name),
-            AUTH_METHOD="trust", CLIENT_NETWORK=f"{HOST}/32", SUPERUSER_PASSWORD="drill-only",  # noqa: S106
-            REPLICATION_PASSWORD="drill-only", REWIND_PASSWORD="drill-only",  # noqa: S106
+            AUTH_METHOD="trust", CLIENT_NETWORK=f"{HOST}/32", SUPERUSER_PASSWORD="drill-only",  # noqa: S106  # pragma: allowlist secret
+            REPLICATION_PASSWORD="drill-only", REWIND_PASSWORD="drill-only",  # noqa: S106  # pragma: allowlist secret
             ARCHIVE_COMMAND=json.dumps(self.archive_command), ARCHIVE_TIMEOUT=self.archive_timeout,
             SHARED_BUFFERS="32MB",
         )  # fmt: skip

@@ -132,3 +132,16 @@ def test_the_beat_probes_read_the_heartbeat_file_the_scheduler_touches():
     for probe in ("livenessProbe", "readinessProbe"):
         assert config["BEAT_HEARTBEAT_PATH"] in " ".join(beat[probe]["exec"]["command"])
     assert settings.BEAT_HEARTBEAT_FILE  # read by fintech/beat.py on every tick
+
+
+@pytest.mark.parametrize("workload", WORKLOADS, ids=lambda w: w["metadata"]["name"])
+def test_each_component_runs_as_its_own_service_account_bound_to_its_iam_role(workload):
+    component = workload["metadata"]["labels"]["app.kubernetes.io/component"]
+    account = _named("ServiceAccount", _pod(workload)["serviceAccountName"])
+    assert account["metadata"]["name"] == f"fintech-{component}"
+    assert account["automountServiceAccountToken"] is False
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(f"-{component}")
+    # deploy/terraform/iam.tf trusts exactly this subject for the component's role.
+    iam = (MANIFESTS.parents[1] / "terraform" / "iam.tf").read_text()
+    assert re.search(rf"^\s+{component} = {{", iam, re.MULTILINE), component
+    assert "system:serviceaccount:${var.kubernetes_namespace}:fintech-${each.key}" in iam

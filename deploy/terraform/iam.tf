@@ -16,6 +16,11 @@ locals {
       "database_url", "redis_url"]
       audit_write = true
     }
+    # migrate: the migration Job; the database and nothing else.
+    migrate = {
+      secrets     = ["django_secret_key", "database_url"]
+      audit_write = false
+    }
     # beat: only schedules; it needs the broker and the database URL, nothing else.
     beat = {
       secrets     = ["django_secret_key", "database_url", "redis_url"]

@@ -5,7 +5,7 @@ locals {
     database = "RDS storage, snapshots and Performance Insights"
     cache    = "ElastiCache at rest"
     audit    = "the S3 audit archive (Object Lock) and the access-log bucket"
-    secrets  = "Secrets Manager secrets"
+    secrets  = "Secrets Manager secrets" # pragma: allowlist secret
     eks      = "Kubernetes secrets in etcd (envelope encryption)"
     logs     = "CloudWatch log groups (VPC flow, EKS control plane, WAF, RDS)"
   }

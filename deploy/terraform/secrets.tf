@@ -5,7 +5,7 @@
 # (compliance/secret_rotation), so a rotation never locks the app out of its own data.
 locals {
   app_secrets = {
-    django_secret_key     = "Django SECRET_KEY"
+    django_secret_key     = "Django SECRET_KEY" # pragma: allowlist secret
     jwt_signing_key       = "JWT signing key ring"
     field_encryption_keys = "field encryption key ring (AES-GCM)"
     blind_index_keys      = "blind index key ring (HMAC)"

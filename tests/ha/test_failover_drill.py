@@ -62,6 +62,7 @@ def test_patroni_fails_over_twice_under_http_load_without_losing_an_acknowledged
     assert summary["errors_not_json"] == 0, summary  # every 5xx a client saw was the JSON shape
     assert set(summary["statuses"]) <= {"201", "503"}, summary  # 503 + Retry-After, never a bare 500
     assert summary["ledger_ok"] and summary["audit_chain_ok"] and summary["wallets_conserved"], summary
+    assert summary["report_reads_on_a_replica"], summary  # HAProxy's read port (Patroni /replica)
     for phase, how in ((1, "kill"), (2, "stop")):
         assert summary[f"phase{phase}_how"] == how
         assert summary[f"phase{phase}_new_leader"] != summary[f"phase{phase}_failed"], summary
