@@ -17,7 +17,7 @@ no instance would be in rotation at the moment the new leader is elected. So (do
   until it can check;
 - the shared dependencies (database, Redis) are still checked and reported in the body (status
   ``degraded``) for the dashboard and the on-call; their outages page through the alerts
-  (FintechDatabaseUnavailable and the PostgreSQL/Redis alerts), not through the balancer.
+  (FintechServiceUnavailable, the database and Redis alerts), not through the balancer.
 """
 
 from __future__ import annotations
@@ -42,9 +42,18 @@ _migration_state = {"all_applied": False}
 
 
 def _check_database() -> str | None:
+    """A fresh connection that gives up after one second: a hung database (or one mid-failover)
+    cannot hold the probe past the orchestrator's and the load balancer's probe timeouts."""
+    params = {**connections[DEFAULT_DB_ALIAS].get_connection_params(), "connect_timeout": 1}
     try:
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.execute("SELECT 1")
+        if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+            import psycopg
+
+            with psycopg.connect(**params) as probe:
+                probe.execute("SELECT 1")
+        else:
+            with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+                cursor.execute("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - any driver error means "not ready"
         logger.warning("readiness: database unreachable (%s)", type(exc).__name__)
         return "unreachable"

@@ -80,3 +80,29 @@ def test_a_redis_outage_is_reported_but_keeps_the_instance_in_rotation(client, s
     assert response.status_code == 200
     assert response.json()["status"] == "degraded"
     assert response.json()["checks"]["redis"] == "unreachable"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hung_database_cannot_hold_the_readiness_probe(client, monkeypatch):
+    """A server that accepts the connection and never answers (a SIGSTOPped primary): the probe
+    gives up after its one-second connect timeout, well inside the probes' 3 s timeouts."""
+    import time
+
+    from fintech import health
+
+    monkeypatch.setitem(health._migration_state, "all_applied", True)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel completes handshakes; nothing ever reads or answers
+        original_port = connection.settings_dict["PORT"]
+        connection.close()
+        connection.settings_dict["PORT"] = silent.getsockname()[1]
+        try:
+            started = time.monotonic()
+            response = client.get("/readyz")
+            elapsed = time.monotonic() - started
+        finally:
+            connection.close()
+            connection.settings_dict["PORT"] = original_port
+    assert elapsed < 2.5, elapsed
+    assert response.status_code == 200 and response.json()["checks"]["database"] == "unreachable"
