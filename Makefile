@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench drill restore-drill ci lint contracts typecheck bandit secrets migrations-check deploy-check sbom audit-deps install clean
+.PHONY: run test bench drill drill-db drill-lb drill-restore restore-drill engines iac-check ci lint contracts typecheck bandit secrets migrations-check deploy-check sbom audit-deps install clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11+ is required (found %d.%d)" % sys.version_info[:2])'
@@ -67,15 +67,38 @@ deploy-check: install
 	BLIND_INDEX_KEYS=1:$$($(BIN)/python -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())') \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 
-# Failover drill (SPEC C9): primary + synchronous standby on loopback, transfers under load, the
-# primary killed, the standby promoted; proves RPO 0, the ledger's invariants and the RTO.
-drill: install
+# High availability on real engines (SPEC C9, docs/ARCHITECTURE.md "Availability"). Each drill
+# installs the Debian/PyPI engines it needs when missing (scripts/ops_tools.py prints each install)
+# and runs them itself, on loopback, in a temporary directory.
+# drill-db: etcd + three Patroni nodes + HAProxy; transfers through gunicorn; the leader SIGKILLed,
+# rejoined, then the new leader SIGSTOPped: RPO 0, RTO failure-to-first-write, second failover.
+drill-db: install
+	python3 scripts/ops_tools.py install db
 	$(BIN)/python scripts/failover_drill.py
 
-# Restore drill: base backup + WAL archive, transfers around a named restore point, the primary
-# destroyed, a point-in-time restore; proves what comes back (and what must not).
-restore-drill: install
+# drill-lb: nginx (deploy/nginx) in front of two gunicorns, one SIGKILLed under 2,000 transfers.
+drill-lb: install
+	python3 scripts/ops_tools.py install lb
+	$(BIN)/python scripts/with_services.py -- $(BIN)/python scripts/lb_drill.py
+
+# drill-restore: pgBackRest full + differential backups and WAL archive of a Patroni cluster, the
+# cluster destroyed, a point-in-time restore into a new one; prints the measured backup RPO.
+drill-restore: install
+	python3 scripts/ops_tools.py install db backup
 	$(BIN)/python scripts/restore_drill.py
+
+# The names the earlier drills had.
+drill: drill-db
+restore-drill: drill-restore
+
+# Every engine the drills and the CI gates use (apt + separate virtualenvs under var/tools/).
+engines:
+	python3 scripts/ops_tools.py install
+
+# terraform fmt/validate (offline), checkov on Terraform, Kubernetes and the Dockerfile (0 failed),
+# promtool check + test of the alert rules.
+iac-check: engines
+	python3 scripts/iac_check.py all
 
 # Supply chain (SPEC C10): the runtime SBOM (CycloneDX, var/sbom/) and a pip-audit of the same set
 # that says INCOMPLETE instead of passing when no vulnerability source is reachable.
@@ -85,7 +108,8 @@ sbom: install
 audit-deps: install
 	$(BIN)/python scripts/supply_chain.py audit
 
-ci: lint contracts typecheck bandit secrets migrations-check deploy-check sbom audit-deps test
+# CI runs as root: `engines` installs what the ha tests and iac-check need, so `test` runs the drills.
+ci: lint contracts typecheck bandit secrets migrations-check deploy-check sbom audit-deps engines iac-check test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -96,6 +96,8 @@ class SingleLeaderScheduler(DatabaseScheduler):
         super().__init__(*args, **kwargs)
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
+        # Liveness for the orchestrator (deploy/k8s probes): the loop turns, leader or standby.
+        Path(settings.BEAT_HEARTBEAT_FILE).touch()
         if not self._leader_lock.hold():
             if self._is_leader or not self._announced_standby:
                 logger.info("beat: standing by; another replica holds the leader lock")

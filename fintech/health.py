@@ -1,9 +1,23 @@
 """Liveness and readiness probes.
 
 ``/healthz`` does no I/O: it answers while the process can serve at all, so an orchestrator only
-restarts a replica that is really stuck. ``/readyz`` checks what a request needs (the database,
-Redis when configured, and no unapplied migrations) and answers 503 otherwise, so the load
-balancer stops routing to a replica that would fail.
+restarts a replica that is really stuck.
+
+``/readyz`` answers "should the load balancer send this instance requests?". The app is stateless
+and every instance shares one database and one Redis, so an outage of either is the same on every
+instance: failing readiness for it would take every instance out of the load balancer at once,
+and clients would get the balancer's own error page (or a refused connection) for the whole
+failover, instead of the app's 503 in the JSON shape with Retry-After (kernel/errors.py), and
+no instance would be in rotation at the moment the new leader is elected. So (docs/ARCHITECTURE.md,
+"Availability"):
+
+- readiness gates on what is particular to this process: it has seen every migration it knows
+  applied (its code matches the schema); checked once, remembered, so a database outage after
+  start-up does not make it unready, while a new instance started during an outage stays out
+  until it can check;
+- the shared dependencies (database, Redis) are still checked and reported in the body (status
+  ``degraded``) for the dashboard and the on-call; their outages page through the alerts
+  (FintechServiceUnavailable, the database and Redis alerts), not through the balancer.
 """
 
 from __future__ import annotations
@@ -28,9 +42,18 @@ _migration_state = {"all_applied": False}
 
 
 def _check_database() -> str | None:
+    """A fresh connection that gives up after one second: a hung database (or one mid-failover)
+    cannot hold the probe past the orchestrator's and the load balancer's probe timeouts."""
+    params = {**connections[DEFAULT_DB_ALIAS].get_connection_params(), "connect_timeout": 1}
     try:
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.execute("SELECT 1")
+        if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+            import psycopg
+
+            with psycopg.connect(**params) as probe:
+                probe.execute("SELECT 1")
+        else:
+            with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+                cursor.execute("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - any driver error means "not ready"
         logger.warning("readiness: database unreachable (%s)", type(exc).__name__)
         return "unreachable"
@@ -81,11 +104,15 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks["database"] = database or "ok"
     redis_state = _check_redis()
     checks["redis"] = redis_state or ("ok" if settings.REDIS_URL else "not configured")
-    # Without a database the migration state cannot be read; report it as unknown.
-    checks["migrations"] = (_check_migrations() or "ok") if database is None else "unknown"
-    ready = all(value in ("ok", "not configured") for value in checks.values())
+    # Once confirmed the migration state is remembered; before that it needs the database.
+    if _migration_state["all_applied"] or database is None:
+        checks["migrations"] = _check_migrations() or "ok"
+    else:
+        checks["migrations"] = "unknown"
+    ready = checks["migrations"] == "ok"
+    healthy = ready and all(value in ("ok", "not configured") for value in checks.values())
     body = {
-        "status": "ready" if ready else "unavailable",
+        "status": "ready" if healthy else ("degraded" if ready else "unavailable"),
         "checks": checks,
         "duration_ms": round((time.monotonic() - started) * 1000, 1),
     }

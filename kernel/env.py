@@ -72,14 +72,53 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def database_config(url: str, **options: Any) -> dict[str, Any]:
+def failover_options(*, connect_timeout: int, statement_timeout_ms: int) -> dict[str, Any]:
+    """libpq settings so that a dead, hung or demoted database node cannot hold a request.
+
+    - ``connect_timeout``: a new connection to a node that does not answer (a SIGSTOPped primary,
+      a lost machine) gives up after this many seconds instead of the kernel's ~2 minutes, so the
+      next host of a multi-host URL, or the next attempt through the write endpoint, is tried;
+    - TCP keepalives (idle 10 s, every 3 s, 3 probes) and ``tcp_user_timeout``: an idle pooled
+      connection to a vanished host is found dead in ~20 s, and data left unacknowledged by
+      the peer fails the query after the same time;
+    - ``statement_timeout``: the server cancels any statement running longer (a lock held by a
+      stuck session, a runaway query), below gunicorn's 30 s worker timeout so the app answers
+      503 in the JSON shape before the worker would be killed.
+    """
+    return {
+        "connect_timeout": connect_timeout,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 3,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 20_000,
+        "options": f"-c statement_timeout={statement_timeout_ms}",
+    }
+
+
+def database_config(
+    url: str, *, connect_timeout: int | None = None, statement_timeout_ms: int | None = None, **options: Any
+) -> dict[str, Any]:
     """Django's DATABASES entry for ``url``, including a multi-host PostgreSQL URL.
+
+    With ``connect_timeout`` (seconds) and ``statement_timeout_ms`` a PostgreSQL entry also gets
+    ``failover_options`` (merged with any ``options`` the URL's query string already sets).
 
     ``postgres://user@h1:5432,h2:5433/db?target_session_attrs=read-write`` becomes HOST "h1,h2"
     and PORT "5432,5433", which psycopg tries in order, keeping the first that accepts writes:
     after a failover the app follows the promoted standby (docs/ARCHITECTURE.md, failover drill).
     dj-database-url alone rejects such a URL. Bracketed IPv6 hosts are not supported in the list.
     """
+    config = _parse_database_url(url, **options)
+    if connect_timeout is not None and statement_timeout_ms is not None and "postgresql" in config["ENGINE"]:
+        extra = failover_options(connect_timeout=connect_timeout, statement_timeout_ms=statement_timeout_ms)
+        current = config.setdefault("OPTIONS", {})
+        extra["options"] = " ".join(filter(None, [current.get("options", ""), extra["options"]]))
+        current.update({key: value for key, value in extra.items() if key == "options" or key not in current})
+    return config
+
+
+def _parse_database_url(url: str, **options: Any) -> dict[str, Any]:
     parts = urlsplit(url)
     userinfo, at, hosts = parts.netloc.rpartition("@")
     if "," not in hosts:

@@ -16,11 +16,13 @@ The admin keeps Django's own HTML pages.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
@@ -72,6 +74,51 @@ def error_body(code: str, message: str, fields: dict[str, list[str]] | None = No
     return {"error": error}
 
 
+# While the database elects a new leader (docs/ARCHITECTURE.md, "Availability") requests answer 503
+# in the error shape with Retry-After, never a bare 500 or a proxy's page. A Patroni failover with
+# the minimum TTL completes in ~20 s; clients back off this many seconds between attempts.
+DATABASE_RETRY_AFTER_SECONDS = 2
+# SQLSTATEs after which the connection is useless but a new one may reach the (new) leader:
+# administrator shutdown or crash (a killed or demoted primary), "the database system is starting
+# up", and a write reaching a node that is now a read-only standby.
+_RECONNECTABLE_SQLSTATES = {"57P01", "57P02", "57P03", "25006"}
+
+
+def database_unavailable(exc: BaseException | None) -> str | None:
+    """Why ``exc`` means the database cannot serve right now, or None if it is not that.
+
+    ``"connection_lost"``: the connection broke or reached a node that cannot take writes; a new
+    connection may succeed, so an idempotent request may be replayed once (fintech.middleware).
+    ``"busy"``: the server refused for a transient reason (statement timeout, lock or
+    serialization conflict, too many connections): 503 too, never replayed inside the request.
+    """
+    from django.db import DatabaseError, InterfaceError, OperationalError
+
+    if not isinstance(exc, DatabaseError):
+        return None
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if isinstance(exc, InterfaceError) or sqlstate in _RECONNECTABLE_SQLSTATES:
+        return "connection_lost"
+    if isinstance(exc, OperationalError):
+        # No SQLSTATE: the client library lost the server (refused, reset, timed out, closed).
+        return "connection_lost" if sqlstate is None or sqlstate.startswith("08") else "busy"
+    return None
+
+
+_UNAVAILABLE = error_body(
+    "service_unavailable",
+    "The service is briefly unavailable. Retry after the number of seconds in the Retry-After header; "
+    "a money movement retried with the same Idempotency-Key is applied at most once.",
+)
+
+
+def database_unavailable_response(reason: str) -> JsonResponse:
+    response = JsonResponse(_UNAVAILABLE, status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    response.database_unavailable = reason
+    return response
+
+
 def _flatten(detail: Any) -> list[str]:
     if isinstance(detail, list):
         return [message for item in detail for message in _flatten(item)]
@@ -106,7 +153,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if response.status_code == status.HTTP_403_FORBIDDEN:
         view = context.get("view")
         where = type(view).__name__ if view is not None else ""
-        record_denial(context.get("request"), where=where, code=response.data["error"]["code"])
+        try:
+            record_denial(context.get("request"), where=where, code=response.data["error"]["code"])
+        except DatabaseError as unrecorded:
+            # A refusal that cannot be audited is not answered as if it had been: the caller
+            # retries once the database is back (503 with Retry-After, as during a failover).
+            logger.warning("database unavailable (permission denial not recorded: %s)", type(unrecorded).__name__)
+            return Response(_UNAVAILABLE, status=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
     return response
 
 
@@ -132,6 +185,15 @@ def _error_response(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(error_body("request_too_large", "The request body is too large."), status=413)
     if isinstance(exc, SuspiciousOperation):
         return Response(error_body("bad_request", "The request could not be processed."), status=400)
+    unavailable = database_unavailable(exc)
+    if unavailable:
+        # The database failed over, hung or refused: the client may retry, so say so (503 with
+        # Retry-After), and log the kind of failure only (no SQL, no parameters).
+        logger.warning("database unavailable (%s: %s)", unavailable, type(exc.__cause__ or exc).__name__)
+        set_rollback()
+        response = Response(_UNAVAILABLE, status=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+        response.database_unavailable = unavailable
+        return response
     exc = _as_api_exception(exc)
     response = exception_handler(exc, context)
     if response is None:
@@ -217,6 +279,12 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this handler inside its ``except`` block: a database failover that surfaced
+    # outside a DRF view (a middleware's session or user lookup, the admin) is a 503, not a 500.
+    unavailable = database_unavailable(sys.exc_info()[1])
+    if unavailable:
+        logger.warning("database unavailable (%s) outside an API view", unavailable)
+        return database_unavailable_response(unavailable)
     return _json_or_default(
         request,
         "server_error",

@@ -1,23 +1,24 @@
 #!/usr/bin/env python3
 # ruff: noqa: S311 - a seeded load, not cryptography
-"""Restore drill (SPEC C9): base backup + WAL archive, then a point-in-time restore, checked.
+"""Restore drill (SPEC C9, issue 18): pgBackRest backups of a Patroni cluster, a point-in-time restore.
 
-    make restore-drill                            # or: .venv/bin/python scripts/restore_drill.py --json
+    make drill-restore            # or: .venv/bin/python scripts/restore_drill.py [--json]
 
-On loopback, in a temporary directory, from this machine's PostgreSQL server binaries:
+On loopback, in a temporary directory: a Patroni cluster (scripts/patroni_cluster.py, the shipped
+deploy/patroni/patroni.yml) archiving every WAL segment with pgBackRest
+(deploy/pgbackrest/pgbackrest.conf: encrypted, compressed repository; ``archive_timeout``). Then:
 
-1. a primary with WAL archiving (``archive_mode=on``; ``archive_command`` copies each finished
-   segment to the archive directory and refuses to overwrite one);
-2. the app migrated and wallets funded through the real services; a **base backup**
-   (``pg_basebackup``) taken while the app runs;
-3. transfers (phase A), then a named restore point (``pg_create_restore_point``: the moment
-   operations would pick before a bad deployment or an operator error), then more transfers
-   (phase B); the last WAL segment is switched out and archived, and the primary is destroyed;
-4. a new node restored from the base backup, replaying the archive up to the restore point
-   (``recovery_target_name``) and promoted;
-5. on it: every phase-A transfer is there, no phase-B transfer is, ``check_ledger`` passes
-   (balances = Σ postings, Σ postings = 0) and the wallets hold exactly the money they held at
-   the restore point.
+1. the app migrated and wallets funded; a **full** backup while the app runs;
+2. transfers (phase A1), a **differential** backup, more transfers (A2), then a named restore
+   point (``pg_create_restore_point``: the moment operations would pick before a bad deployment
+   or an operator error), then more transfers (phase B);
+3. the **backup RPO** measured: from the last commit until the segment holding it is in the
+   repository, with nothing forcing it out but ``archive_timeout``;
+4. the whole cluster destroyed (every node, its data directory);
+5. ``pgbackrest restore --type=name --target=<restore point>`` into a new, empty data directory
+   (the latest backup before the target, plus WAL from the repository), started and promoted;
+6. on it: every phase-A transfer is there, no phase-B transfer is, ``check_ledger`` passes and
+   the wallets hold exactly the money they held at the restore point.
 
 Exit status 0 only if every check holds.
 """
@@ -25,8 +26,12 @@ Exit status 0 only if every check holds.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import pwd
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,11 +41,57 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "scripts")]
 
-from failover_drill import setup_app  # noqa: E402 - after the path
-from pg_cluster import copy_node, new_node, print_summary, server_bin  # noqa: E402
+from ops_tools import missing  # noqa: E402 - after the path
+from patroni_cluster import HOST, PatroniCluster, render  # noqa: E402
+from pg_cluster import Node, print_summary, server_bin  # noqa: E402
+from with_services import free_port  # noqa: E402
+
+STANZA = "fintech"
 
 
-def transfers(plan: list, count: int, rng: random.Random, tag: str) -> list[tuple[str, int]]:
+class Repository:
+    """pgBackRest's configuration and repository for the drill, run as the postgres account."""
+
+    def __init__(self, work: Path) -> None:
+        self.folder = work / "pgbackrest"
+        self.config = self.folder / "pgbackrest.conf"
+        for name in ("repo", "log", "lock"):
+            (self.folder / name).mkdir(parents=True)
+
+    def write(self, cluster: PatroniCluster) -> None:
+        hosts = "\n".join(
+            f"pg{n}-path={node.data}\npg{n}-port={node.pg_port}\npg{n}-socket-path={node.data.parent}"
+            for n, node in enumerate(cluster.nodes, 1)
+        )
+        self.config.write_text(
+            render(
+                ROOT / "deploy" / "pgbackrest" / "pgbackrest.conf",
+                REPO_PATH=str(self.folder / "repo"),
+                REPO_CIPHER_PASS=uuid.uuid4().hex,
+                LOG_PATH=str(self.folder / "log"),
+                LOCK_PATH=str(self.folder / "lock"),
+                PG_HOSTS=hosts,
+            )
+        )
+        account = pwd.getpwnam("postgres")
+        for path in [self.folder, *self.folder.rglob("*")]:
+            os.chown(path, account.pw_uid, account.pw_gid)
+        self.config.chmod(0o600)
+
+    @property
+    def archive_command(self) -> str:
+        return f"pgbackrest --config={self.config} --stanza={STANZA} archive-push %p"
+
+    def run(self, *args: str) -> float:
+        started = time.monotonic()
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", "pgbackrest", f"--config={self.config}", f"--stanza={STANZA}", *args],
+            check=True, capture_output=True, text=True, cwd="/",
+        )  # fmt: skip
+        return time.monotonic() - started
+
+
+def transfers(plan: list, count: int, rng: random.Random, tag: str) -> list[str]:
     from django.contrib.auth import get_user_model
 
     from ledger import services
@@ -53,75 +104,58 @@ def transfers(plan: list, count: int, rng: random.Random, tag: str) -> list[tupl
             actor=users[source_user], source_account=source, destination_account=destination,
             amount=rng.randint(1, 5_000), currency="ZAR", idempotency_key=f"{tag}-{uuid.uuid4().hex}",
         )  # fmt: skip
-        made.append((str(result.entry_public_id), result.from_balance_after))
+        made.append(str(result.entry_public_id))
     return made
 
 
-def wait_archived(node, dbname: str) -> str:
-    """Switch out the current WAL segment and wait until the archiver has copied it."""
-    (segment,) = node.sql("SELECT pg_walfile_name(pg_switch_wal())", dbname)[0]
-    deadline = time.monotonic() + 60
+def measure_backup_rpo(cluster: PatroniCluster, timeout: float) -> float:
+    """Seconds from the last commit until the WAL segment holding it is in the repository."""
+    leader = cluster.leader()
+    committed_at = time.monotonic()
+    (segment,) = cluster.sql(leader, "SELECT pg_walfile_name(pg_current_wal_lsn())")[0]
+    deadline = committed_at + timeout
     while time.monotonic() < deadline:
-        (archived,) = node.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver", dbname)[0]
+        (archived,) = cluster.sql(leader, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")[0]
         if archived >= segment:
-            return segment
+            return time.monotonic() - committed_at
         time.sleep(0.1)
-    raise SystemExit(f"restore drill: segment {segment} was never archived")
+    raise SystemExit(f"restore drill: segment {segment} was not archived within {timeout:.0f} s")
 
 
-def record_and_lose_primary(work: Path, archive: Path, args: argparse.Namespace) -> tuple:
-    """Steps 1-3: archive, back up, transfer around a restore point, destroy the primary.
-
-    Returns (node to restore into, phase-A transfers, phase-B transfers, base backup seconds).
-    """
-    from django.db import connections
-
-    primary = new_node(
-        work, "primary", wal_level="replica", archive_mode="on",
-        archive_command=f"test ! -f {archive}/%f && cp %p {archive}/%f",
-    )  # fmt: skip
-    try:
-        primary.start()
-        primary.sql("CREATE DATABASE drill")
-        plan = setup_app(f"postgres://postgres@127.0.0.1:{primary.port}/drill", args.wallets)
-        backup = copy_node(primary, work, "restored")
-        started = time.monotonic()
-        primary.tool(
-            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", "-D",
-            str(backup.data), "-X", "stream", "--checkpoint", "fast",
-        )  # fmt: skip
-        backup_seconds = time.monotonic() - started
-        rng = random.Random(7)
-        phase_a = transfers(plan, args.before, rng, "restore-a")
-        primary.sql("SELECT pg_create_restore_point('before_phase_b')", "drill")
-        phase_b = transfers(plan, args.after, rng, "restore-b")
-        wait_archived(primary, "drill")
-        connections.close_all()
-        primary.kill()  # the primary and its data directory are gone
-        shutil.rmtree(primary.data)
-    finally:
-        primary.stop()
-    return backup, phase_a, phase_b, backup_seconds
-
-
-def restore(node, archive: Path) -> float:
-    """Step 4: replay the archive onto the base backup up to the restore point, then promote."""
-    node.configure(
-        port=str(node.port), restore_command=f"cp {archive}/%f %p",
-        recovery_target_name="before_phase_b", recovery_target_action="promote",
-    )  # fmt: skip
-    (node.data / "recovery.signal").touch()
+def restore(work: Path, repository: Repository) -> tuple[Node, float]:
+    """A new data directory from the repository, recovered to the restore point and promoted."""
+    data, run = work / "restored", work / "restored-run"  # data; socket and log
+    account = pwd.getpwnam("postgres")
+    for folder in (data, run):
+        folder.mkdir(mode=0o700)
+        os.chown(folder, account.pw_uid, account.pw_gid)
     started = time.monotonic()
-    node.start()
+    repository.run(
+        "restore", f"--pg1-path={data}", "--type=name", "--target=before_phase_b", "--target-action=promote",
+    )  # fmt: skip
+    node = Node(server_bin(), data, free_port(), ["runuser", "-u", "postgres", "--"])
+    # The restored files carry the old cluster's Patroni settings: override what must differ (own
+    # port, no synchronous partner to wait for, no archiving into the old stanza's timeline).
+    # Patroni's configuration names files of the old data directory: point them at the new one.
+    options = (
+        f"-p {node.port} -c listen_addresses={HOST} -c unix_socket_directories={run} -c archive_mode=off "
+        f"-c synchronous_standby_names='' -c hot_standby=on -c hba_file={data}/pg_hba.conf "
+        f"-c ident_file={data}/pg_ident.conf"
+    )
+    try:
+        node.tool("pg_ctl", "-D", str(data), "-o", options, "-l", str(run / "server.log"), "-w", "-t", "120", "start")
+    except subprocess.CalledProcessError:
+        raise SystemExit(
+            "restore drill: the restored node did not start\n" + (run / "server.log").read_text()[-3000:]
+        ) from None
     while node.sql("SELECT pg_is_in_recovery()")[0][0]:
-        if time.monotonic() - started > 120:
-            raise SystemExit("restore drill: recovery did not finish within 120 s")
+        if time.monotonic() - started > 180:
+            raise SystemExit("restore drill: recovery did not finish within 180 s")
         time.sleep(0.1)
-    return time.monotonic() - started
+    return node, time.monotonic() - started
 
 
-def verify(node, phase_a: list, phase_b: list, wallets: int) -> dict:
-    """Step 5, through the app pointed at the restored node."""
+def verify(node: Node, phase_a: list[str], phase_b: list[str], wallets: int) -> dict:
     from bench_common import START_BALANCE
     from django.conf import settings
     from django.db import connections
@@ -138,41 +172,84 @@ def verify(node, phase_a: list, phase_b: list, wallets: int) -> dict:
     connections.close_all()
     return {
         "phase_a_transfers": len(phase_a),
-        "phase_a_restored": sum(1 for public_id, _ in phase_a if public_id in ids),
+        "phase_a_restored": sum(1 for public_id in phase_a if public_id in ids),
         "phase_b_transfers": len(phase_b),
-        "phase_b_restored": sum(1 for public_id, _ in phase_b if public_id in ids),
+        "phase_b_restored": sum(1 for public_id in phase_b if public_id in ids),
         "ledger_ok": report.ok,
         "ledger_problems": report.problems[:5],
         "wallets_conserved": total == wallets * START_BALANCE,
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one drill, read top to bottom
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=1, help="Patroni nodes in the source cluster (default 1)")
     parser.add_argument("--wallets", type=int, default=20)
     parser.add_argument("--before", type=int, default=300, help="transfers before the restore point")
     parser.add_argument("--after", type=int, default=200, help="transfers after it (must not come back)")
+    parser.add_argument("--archive-timeout", type=int, default=15, help="seconds (production: 60)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
 
-    server_bin()  # fail early, with one clear message, where there are no server binaries
-    with tempfile.TemporaryDirectory(prefix="fintech-restore-") as folder:
-        work, archive = Path(folder), Path(folder) / "archive"
-        archive.mkdir()
-        node, phase_a, phase_b, backup_seconds = record_and_lose_primary(work, archive, args)
+    absent = missing("db", "backup")
+    if absent:
+        raise SystemExit(f"restore drill: missing {', '.join(absent)} (scripts/ops_tools.py install db backup)")
+    from bench_common import app_on
+    from django.db import connections
+
+    with tempfile.TemporaryDirectory(prefix="fintech-drill-restore-") as folder:
+        work = Path(folder)
+        os.chmod(work, 0o755)  # noqa: S103 - the postgres account enters it
+        repository = Repository(work)
+        cluster = PatroniCluster(
+            work, size=args.nodes, archive_command=repository.archive_command,
+            archive_timeout=f"{args.archive_timeout}s",
+        )  # fmt: skip
+        repository.write(cluster)
+        node = None
         try:
-            restore_seconds = restore(node, archive)
+            cluster.start()
+            repository.run("stanza-create")
+            repository.run("check")
+            cluster.sql(cluster.leader(), "CREATE DATABASE drill")
+            plan = [(u.pk, w) for u, w in app_on(f"{cluster.write_url}/drill", args.wallets, REDIS_URL="")]
+            full_seconds = repository.run("--type=full", "backup")
+            rng = random.Random(7)
+            phase_a = transfers(plan, args.before // 2, rng, "restore-a1")
+            diff_seconds = repository.run("--type=diff", "backup")
+            phase_a += transfers(plan, args.before - args.before // 2, rng, "restore-a2")
+            connections.close_all()
+            cluster.sql(cluster.leader(), "SELECT pg_create_restore_point('before_phase_b')", "drill")
+            phase_b = transfers(plan, args.after, rng, "restore-b")
+            connections.close_all()
+            rpo = measure_backup_rpo(cluster, timeout=args.archive_timeout * 4 + 30)
+            info = subprocess.run(
+                ["runuser", "-u", "postgres", "--", "pgbackrest", f"--config={repository.config}", "info"],
+                check=True, capture_output=True, text=True, cwd="/",
+            ).stdout  # fmt: skip
+        finally:
+            cluster.stop()
+        for member in cluster.nodes:  # the whole cluster is gone, data directories included
+            shutil.rmtree(member.data, ignore_errors=True)
+        try:
+            node, restore_seconds = restore(work, repository)
             summary = verify(node, phase_a, phase_b, args.wallets)
         finally:
-            node.stop()
-        summary.update(
-            archived_segments=len(list(archive.iterdir())),
-            base_backup_seconds=round(backup_seconds, 2),
-            restore_seconds=round(restore_seconds, 2),
-        )
+            if node:
+                with contextlib.suppress(Exception):
+                    node.stop()
+    summary.update(
+        backups=f"{info.count('full backup')} full, {info.count('diff backup')} differential",
+        full_backup_seconds=round(full_seconds, 2),
+        diff_backup_seconds=round(diff_seconds, 2),
+        archive_timeout_seconds=args.archive_timeout,
+        backup_rpo_seconds=round(rpo, 2),
+        restore_seconds=round(restore_seconds, 2),
+    )
     summary["ok"] = bool(
         summary["phase_a_restored"] == summary["phase_a_transfers"] > 0
         and summary["phase_b_restored"] == 0 and summary["ledger_ok"] and summary["wallets_conserved"]
+        and rpo <= args.archive_timeout + 15
     )  # fmt: skip
     return print_summary(summary, as_json=args.json)
 

@@ -102,3 +102,49 @@ def test_the_commands_match_the_dockerfile_and_the_services_exist():
     service = _named("Service", "fintech-web")
     assert service["spec"]["selector"] == _named("Deployment", "fintech-web")["spec"]["selector"]["matchLabels"]
     assert _named("Ingress", "fintech")["spec"]["tls"]
+
+
+def test_everything_lives_in_its_own_namespace_never_default():
+    namespace = _named("Namespace", "fintech")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for doc in DOCUMENTS:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"].get("namespace") == "fintech", doc["metadata"]["name"]
+    kustomization = yaml.safe_load((MANIFESTS.parent / "kustomization.yaml").read_text())
+    assert kustomization["namespace"] == "fintech"
+
+
+@pytest.mark.parametrize("workload", WORKLOADS, ids=lambda w: w["metadata"]["name"])
+def test_images_are_pinned_by_digest(workload):
+    for container in _pod(workload)["containers"]:
+        assert re.search(r"@sha256:[0-9a-f]{64}$", container["image"]), container["image"]
+        assert container["imagePullPolicy"] == "Always"
+
+
+@pytest.mark.parametrize("name", ["fintech-web", "fintech-worker", "fintech-beat"])
+def test_every_long_running_pod_has_liveness_and_readiness_probes(name):
+    for container in _pod(_named("Deployment", name))["containers"]:
+        assert "livenessProbe" in container and "readinessProbe" in container, name
+
+
+def test_the_beat_probes_read_the_heartbeat_file_the_scheduler_touches():
+    from django.conf import settings
+
+    config = _named("ConfigMap", "fintech-config")["data"]
+    beat = _pod(_named("Deployment", "fintech-beat"))["containers"][0]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert config["BEAT_HEARTBEAT_PATH"] in " ".join(beat[probe]["exec"]["command"])
+    assert settings.BEAT_HEARTBEAT_FILE  # read by fintech/beat.py on every tick
+
+
+@pytest.mark.parametrize("workload", WORKLOADS, ids=lambda w: w["metadata"]["name"])
+def test_each_component_runs_as_its_own_service_account_bound_to_its_iam_role(workload):
+    component = workload["metadata"]["labels"]["app.kubernetes.io/component"]
+    account = _named("ServiceAccount", _pod(workload)["serviceAccountName"])
+    assert account["metadata"]["name"] == f"fintech-{component}"
+    assert account["automountServiceAccountToken"] is False
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(f"-{component}")
+    # deploy/terraform/iam.tf trusts exactly this subject for the component's role.
+    iam = (MANIFESTS.parents[1] / "terraform" / "iam.tf").read_text()
+    assert re.search(rf"^\s+{component} = {{", iam, re.MULTILINE), component
+    assert "system:serviceaccount:${var.kubernetes_namespace}:fintech-${each.key}" in iam

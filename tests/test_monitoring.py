@@ -35,12 +35,44 @@ def exported(client) -> set[str]:
     return names
 
 
+# Metrics of the engines the platform runs on, and who exports them (deploy/monitoring/prometheus-
+# rules.yml names the scrape jobs): Patroni's REST /metrics, postgres_exporter, redis_exporter, and
+# the textfile deploy/pgbackrest/backup.sh writes for node_exporter.
+ENGINE_METRICS = {
+    "patroni_primary": "patroni", "patroni_sync_standby": "patroni", "patroni_replica": "patroni",
+    "patroni_xlog_location": "patroni", "patroni_xlog_replayed_location": "patroni",
+    "patroni_postgres_timeline": "patroni",
+    "pg_stat_archiver_failed_count": "postgres_exporter", "pg_stat_archiver_last_archive_age": "postgres_exporter",
+    "redis_up": "redis_exporter",
+    "pgbackrest_backup_last_success_timestamp_seconds": "deploy/pgbackrest/backup.sh",
+}  # fmt: skip
+ENGINE_METRIC = re.compile(r"\b((?:patroni|pg_stat|redis|pgbackrest)_[a-z0-9_]+)\b")
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("expression", [rule["expr"] for rule in ALERTS] + PANEL_EXPRESSIONS)
 def test_every_metric_in_an_alert_or_a_panel_is_exported(expression, exported):
     named = set(APP_METRIC.findall(expression))
-    assert named or re.search(r"\bup\{", expression), expression
+    engine = set(ENGINE_METRIC.findall(expression))
+    assert named or engine or re.search(r"\bup\{", expression), expression
     assert named <= exported, f"not exported: {sorted(named - exported)} in {expression}"
+    assert engine <= set(ENGINE_METRICS), f"no known exporter for {sorted(engine - set(ENGINE_METRICS))}"
+
+
+def test_the_patroni_metrics_in_the_rules_are_ones_patroni_serves():
+    from scripts.ops_tools import PATRONI_VENV
+
+    sources = list(PATRONI_VENV.glob("lib/python3*/site-packages/patroni/api.py"))
+    if not sources:
+        pytest.skip("Patroni is not installed here (make engines)")
+    served = set(re.findall(r"patroni_[a-z_]+", sources[0].read_text()))
+    used = {name for name, exporter in ENGINE_METRICS.items() if exporter == "patroni"}
+    assert used <= served, sorted(used - served)
+
+
+def test_the_backup_script_writes_the_metric_the_backup_alert_reads():
+    script = (MONITORING.parent / "pgbackrest" / "backup.sh").read_text()
+    assert "pgbackrest_backup_last_success_timestamp_seconds" in script
 
 
 def test_every_alert_says_how_bad_it_is_and_what_to_do():
@@ -65,6 +97,15 @@ def test_the_alerts_cover_what_must_page_someone():
         "fintech_celery_queue_depth",
         "fintech_celery_task_failures_total",
         "django_http_responses_total_by_status_total",
+        # High availability (issue 18): leader, synchronous standby, lag, failovers, the WAL
+        # archive, backups, Redis.
+        "patroni_primary",
+        "patroni_sync_standby",
+        "patroni_xlog_replayed_location",
+        "patroni_postgres_timeline",
+        "pg_stat_archiver_failed_count",
+        "pgbackrest_backup_last_success_timestamp_seconds",
+        "redis_up",
     ):
         assert metric in expressions, metric
 

@@ -58,6 +58,9 @@ MIDDLEWARE = [
     "fintech.middleware.RequestIdMiddleware",
     # Cache-Control: no-store on API answers and on anything answered to a signed-in caller.
     "fintech.cache_control.NoStoreMiddleware",
+    # Inside the request id (one id for both runs): replays an idempotent request once when the
+    # database connection broke under it during a failover.
+    "fintech.middleware.DatabaseFailoverRetryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -99,7 +102,15 @@ TEMPLATES = [
 # (postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write) so the app follows a
 # promoted standby. Without DATABASE_URL the dev profile uses embedded SQLite.
 DATABASE_URL = env_str("DATABASE_URL", "")
-_CONNECTIONS = {"conn_max_age": 60, "conn_health_checks": True}
+# A failover must not hang requests (docs/ARCHITECTURE.md, "Availability"): new connections give up
+# after DATABASE_CONNECT_TIMEOUT seconds, statements after DATABASE_STATEMENT_TIMEOUT_MS (below
+# gunicorn's 30 s), idle connections to a vanished host are found by TCP keepalives.
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 3)
+DATABASE_STATEMENT_TIMEOUT_MS = env_int("DATABASE_STATEMENT_TIMEOUT_MS", 25_000)
+_CONNECTIONS = {
+    "conn_max_age": 60, "conn_health_checks": True,
+    "connect_timeout": DATABASE_CONNECT_TIMEOUT, "statement_timeout_ms": DATABASE_STATEMENT_TIMEOUT_MS,
+}  # fmt: skip
 DATABASES = {"default": database_config(DATABASE_URL, **_CONNECTIONS)} if DATABASE_URL else {}
 # Optional read replica for reports and exports (kernel/db_router.py): a hot standby's URL.
 DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
@@ -418,6 +429,8 @@ CELERY_BEAT_SCHEDULER = "fintech.beat:SingleLeaderScheduler"
 # Save last_run_at after every job so a standby taking over never re-sends a job just sent.
 CELERY_BEAT_SYNC_EVERY = 1
 BEAT_LOCK_TTL = env_int("BEAT_LOCK_TTL", 30)
+# Touched on every scheduler tick; the beat pods' probes check its age (deploy/k8s).
+BEAT_HEARTBEAT_FILE = env_str("BEAT_HEARTBEAT_PATH", str(VAR_DIR / "beat-heartbeat"))
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 if not REDIS_URL:

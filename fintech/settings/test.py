@@ -16,10 +16,15 @@ _worker_index = int(_worker[2:]) if _worker.startswith("gw") and _worker[2:].isd
 DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fintech")
 if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
     raise RuntimeError("Tests run against PostgreSQL only: DATABASE_URL must be a postgres:// URL.")
-DATABASES = {"default": database_config(DATABASE_URL, conn_max_age=0)}
+DATABASES = {
+    "default": database_config(
+        DATABASE_URL, conn_max_age=0,
+        connect_timeout=DATABASE_CONNECT_TIMEOUT, statement_timeout_ms=DATABASE_STATEMENT_TIMEOUT_MS,
+    )
+}  # fmt: skip
 # The audit table refuses TRUNCATE; Django empties all tables with one TRUNCATE between
 # transactional tests, so test sessions (superuser only) opt in (see compliance/audit/models.py).
-DATABASES["default"]["OPTIONS"] = {"options": "-c fintech.audit_truncate=allow"}
+DATABASES["default"]["OPTIONS"]["options"] += " -c fintech.audit_truncate=allow"
 
 _redis_base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
 # Several checkouts may test at once on one Redis: TEST_REDIS_DB_OFFSET keeps them apart.

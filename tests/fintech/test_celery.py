@@ -3,6 +3,8 @@ are published only after the surrounding transaction commits."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 from django.conf import settings
@@ -36,9 +38,10 @@ def test_a_real_worker_runs_a_task_and_keeps_the_request_id(celery_process):
     assert '"request_id": "trace-into-celery-0001"' in worker.log()
 
 
-def test_beat_schedules_the_heartbeat_and_a_worker_runs_it(celery_process):
+def test_beat_schedules_the_heartbeat_and_a_worker_runs_it(celery_process, tmp_path):
     celery_process("worker")
-    beat = celery_process("beat", FINTECH_HEARTBEAT_SECONDS="1")
+    probe_file = tmp_path / "beat-heartbeat"
+    beat = celery_process("beat", FINTECH_HEARTBEAT_SECONDS="1", BEAT_HEARTBEAT_PATH=str(probe_file))
     done = wait_until(
         lambda: TaskResult.objects.filter(task_name="fintech.tasks.heartbeat", status="SUCCESS").exists(),
         timeout=90,
@@ -48,6 +51,8 @@ def test_beat_schedules_the_heartbeat_and_a_worker_runs_it(celery_process):
     entry = PeriodicTask.objects.get(name="platform-heartbeat")
     assert entry.task == "fintech.tasks.heartbeat"
     assert entry.enabled
+    # The file the beat pods' liveness and readiness probes check (deploy/k8s) is kept fresh.
+    assert time.time() - probe_file.stat().st_mtime < 30
 
 
 def test_tasks_are_published_only_after_commit():

@@ -1,54 +1,98 @@
-"""The drills as tests (SPEC C9): failover under load, and restore from backup to a point in time.
+"""The drills as tests (SPEC C9, issue 18): Patroni failover, a load-balancer drill, a pgBackRest restore.
 
-Each runs its script in its own process (it builds its own throwaway cluster and points the app
-at it, away from the test database) and holds it to its promises.
+Each runs its script in its own process (it starts its own engines on loopback, in a temporary
+directory, and points its own app processes at them, away from the test database) and holds it
+to its promises. They need the operations engines (``make engines`` installs them; ``make ci``
+does) and root (PostgreSQL runs as the ``postgres`` account): without them they are skipped with
+a message naming what is missing. They run one after another on one xdist worker, with short load
+phases, so ``make test`` stays bounded.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from scripts.ops_tools import missing
 from scripts.with_services import find_postgres_bin
 
-pytestmark = [pytest.mark.ha, pytest.mark.slow]
-
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-needs_server_binaries = pytest.mark.skipif(
-    find_postgres_bin() is None or not (find_postgres_bin() / "pg_basebackup").exists(),
-    reason="needs PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup)",
-)
+pytestmark = [pytest.mark.ha, pytest.mark.slow, pytest.mark.xdist_group("ha-drills")]
 
 
-def _drill(script: str, *args: str) -> tuple[dict, int]:
+def _needs(*groups: str):
+    absent = missing(*groups)
+    reasons = []
+    if absent:
+        reasons.append(f"missing {', '.join(absent)} (make engines: scripts/ops_tools.py install {' '.join(groups)})")
+    if find_postgres_bin() is None:
+        reasons.append("no PostgreSQL server binaries (apt-get install postgresql)")
+    if os.geteuid() != 0:
+        reasons.append("not root: the drills run PostgreSQL and Patroni as the postgres account")
+    return pytest.mark.skipif(bool(reasons), reason="; ".join(reasons))
+
+
+def _drill(script: str, *args: str, timeout: int) -> tuple[dict, int]:
     done = subprocess.run(
         [sys.executable, str(SCRIPTS / script), "--json", *args],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
-    assert done.stdout.strip(), done.stderr[-2000:]
+    assert done.stdout.strip(), done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1]), done.returncode
 
 
-@needs_server_binaries
-def test_killing_the_primary_under_load_loses_no_acknowledged_transfer():
-    summary, returncode = _drill("failover_drill.py", "--seconds", "7", "--kill-after", "2.5", "--rto-target", "30")
-    assert summary["acknowledged_before_kill"] > 0 and summary["acknowledged"] > summary["acknowledged_before_kill"]
-    assert summary["lost_acknowledged"] == 0, summary  # RPO 0: synchronous replication
-    assert summary["duplicate_keys"] == 0, summary  # retries with the same key made nothing twice
-    assert summary["ledger_ok"] and summary["wallets_conserved"], summary
-    assert summary["rto_seconds"] is not None and summary["rto_seconds"] <= 30, summary
-    assert summary["report_reads_on_standby"], summary  # DATABASE_REPLICA_URL: reports read the standby
+@_needs("db")
+@pytest.mark.timeout(600)
+def test_patroni_fails_over_twice_under_http_load_without_losing_an_acknowledged_transfer():
+    # The RTO bound is looser than the drill's 25 s goal: here the machine's two cores are shared
+    # with the rest of the suite, which slows Patroni's loop (make drill-db measures it alone).
+    summary, returncode = _drill(
+        "failover_drill.py", "--load-before", "3", "--load-after", "3", "--clients", "3", "--rto-target", "40",
+        timeout=560,
+    )  # fmt: skip
+    assert summary["acknowledged"] > 0, summary
+    assert summary["lost_acknowledged"] == 0, summary  # RPO 0: synchronous standbys only are promoted
+    assert summary["applied_twice"] == 0, summary  # retried with the same key: never twice
+    assert summary["unknown_settled"] == summary["unknown_outcome"], summary
+    assert summary["errors_not_json"] == 0, summary  # every 5xx a client saw was the JSON shape
+    assert set(summary["statuses"]) <= {"201", "503"}, summary  # 503 + Retry-After, never a bare 500
+    assert summary["ledger_ok"] and summary["audit_chain_ok"] and summary["wallets_conserved"], summary
+    assert summary["report_reads_on_a_replica"], summary  # HAProxy's read port (Patroni /replica)
+    for phase, how in ((1, "kill"), (2, "stop")):
+        assert summary[f"phase{phase}_how"] == how
+        assert summary[f"phase{phase}_new_leader"] != summary[f"phase{phase}_failed"], summary
+        assert summary[f"phase{phase}_rejoined_as"] == "sync_standby", summary  # rewound, rejoined
+        assert 0 < summary[f"phase{phase}_rto_first_write_seconds"] <= 40, summary
+    # The second failover happened after the first failed node had rejoined.
+    assert summary["phase2_failed"] == summary["phase1_new_leader"], summary
     assert summary["ok"] and returncode == 0
 
 
-@needs_server_binaries
-def test_a_restore_to_a_restore_point_brings_back_exactly_what_came_before_it():
-    summary, returncode = _drill("restore_drill.py", "--before", "150", "--after", "100")
+@_needs("lb")
+@pytest.mark.timeout(600)
+def test_killing_one_of_two_app_servers_behind_nginx_fails_no_request():
+    summary, returncode = _drill("lb_drill.py", "--requests", "2000", "--clients", "4", timeout=560)
+    assert summary["requests"] >= 2000, summary
+    assert summary["failed_requests"] == 0, summary
+    assert summary["errors_not_json"] == 0 and summary["lost_acknowledged"] == 0 and summary["ledger_ok"], summary
+    assert summary["acknowledged_after_kill"] > 0 and summary["p99_after_kill_ms"] is not None, summary
+    assert summary["ok"] and returncode == 0
+
+
+@_needs("db", "backup")
+@pytest.mark.timeout(600)
+def test_a_pgbackrest_point_in_time_restore_brings_back_exactly_what_came_before_the_target():
+    summary, returncode = _drill(
+        "restore_drill.py", "--before", "150", "--after", "100", "--archive-timeout", "10", timeout=560
+    )
     assert summary["phase_a_restored"] == summary["phase_a_transfers"] == 150, summary
     assert summary["phase_b_restored"] == 0, summary  # replay stopped at the restore point
-    assert summary["archived_segments"] > 0 and summary["ledger_ok"] and summary["wallets_conserved"], summary
+    assert summary["backups"] == "1 full, 1 differential", summary
+    assert summary["ledger_ok"] and summary["wallets_conserved"], summary
+    assert 0 < summary["backup_rpo_seconds"] <= 10 + 15, summary  # archive_timeout bounds it
     assert summary["ok"] and returncode == 0

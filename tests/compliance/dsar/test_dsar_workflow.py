@@ -154,7 +154,8 @@ def test_escalation_lists_due_soon_and_overdue_once_a_day(officer, customer, fil
     overdue = filed("access")
     soon = filed("objection")
     later = filed("restriction")
-    now = timezone.now()
+    # Mid-morning: "two hours later" must still be the same day (after 22:00 UTC it was not).
+    now = timezone.now().replace(hour=10, minute=0)
     DataSubjectRequest.objects.filter(pk=overdue.pk).update(
         due_at=now - timedelta(days=1), original_due_at=now - timedelta(days=1)
     )
