@@ -91,6 +91,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "compliance.view_legalhold",
         "compliance.add_legalhold",
         "compliance.change_legalhold",
+        "compliance.release_legalhold",
     ],
     AUDITOR: [
         "accounts.view_user",
