@@ -17,6 +17,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -175,7 +176,7 @@ class LegalHoldAdmin(admin.ModelAdmin):
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
         """Place a litigation or regulator hold on a subject (through ``hold_place``)."""
         if not self.has_add_permission(request):
-            raise Http404
+            raise PermissionDenied
         form = PlaceHoldForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
@@ -204,7 +205,7 @@ class LegalHoldAdmin(admin.ModelAdmin):
 
     def release_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         if not request.user.has_perm(RELEASE_PERMISSION):
-            raise Http404
+            raise PermissionDenied
         hold = self.get_object(request, object_id)
         if hold is None or hold.kind == HoldKind.RETENTION_DUTY or hold.released_at is not None:
             raise Http404
