@@ -222,3 +222,26 @@ def test_a_declared_purpose_without_a_row_is_an_error():
     errors = consent_checks.check_purposes(consumers.purpose_consumers(), rows=set(PURPOSES) - {"security"})
     assert [(e.id, e.obj) for e in errors] == [("compliance.E114", "security")]
     assert consent_checks.check_purposes(consumers.purpose_consumers(), rows=None) == []
+
+
+def test_code_asking_may_process_about_an_undeclared_purpose_fails_the_check(tmp_path):
+    planted = tmp_path / "horoscopes.py"
+    planted.write_text(
+        "from compliance.consent.selectors import may_process, processable_subjects\n"
+        "def send(user):\n"
+        "    return may_process(user, 'astrology') and processable_subjects(purpose_code='kyc')\n"
+        "HOROSCOPES = 'horoscopes'\n"
+        "def more(user):\n"
+        "    return may_process(user, HOROSCOPES)\n"
+    )
+    errors = consent_checks.check_literal_purposes([planted])
+    assert [(e.id, e.msg.split(" asks")[0]) for e in errors] == [
+        ("compliance.E112", "horoscopes.py:3"),
+        ("compliance.E112", "horoscopes.py:6"),
+    ]
+    assert "astrology" in errors[0].msg
+    # The project's own code names only declared purposes (and the scan does find its calls).
+    sources = consent_checks._project_sources()
+    assert consent_checks.check_literal_purposes(sources) == []
+    found = {code for p in sources for _, code in consent_checks.literal_purposes(p.read_text())}
+    assert {"analytics", "kyc"} <= found
