@@ -8,7 +8,7 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import schema  # noqa: F401  (registers the OpenAPI auth extension)
+        from accounts import checks, schema  # noqa: F401  (system checks; the OpenAPI auth extension)
         from accounts.retention import register_accounts_targets
         from accounts.services import permission_denied_record
         from accounts.third_party_pi import register_third_party_pi

@@ -1,13 +1,16 @@
 """The five roles as Django groups, each with the least privilege its job needs (SPEC C2).
 
-Permissions are "app_label.codename" strings. Codenames of models another app has not added yet
-are listed already and skipped by ``roles_sync`` until they exist, so an app only has to add its
-models (and, if its job needs more, a line here). ``roles_sync`` runs after every ``migrate`` and
-via ``manage.py sync_roles``; it makes each group's permissions exactly the declared set.
+Permissions are "app_label.codename" strings, and every one must exist: a model's default
+permission (``view_<model>`` ...) or a custom one in its ``Meta.permissions``. The system check
+``accounts.E001`` fails ``manage.py check`` on a name that does not, and ``roles_sync`` refuses one
+missing from the database rather than skip it. ``roles_sync`` runs after every ``migrate`` and via
+``manage.py sync_roles``; it makes each group's permissions exactly the declared set.
 
 - customer: no model permissions; customers act only through the API, scoped to themselves.
 - operations: KYC and customer support (masked PI), ledger read-only.
-- information_officer: DSAR queue, processing purposes, retention, legal holds, breach register.
+- information_officer: DSAR queue, processing purposes, retention, legal holds. (The
+  security-compromise register of POPIA s22 does not exist yet; its permissions are granted when
+  its model lands.)
 - auditor: read-only everywhere (only ``view_`` permissions; a test enforces it).
 - admin: user and role administration, scheduler and lockout management.
 """
@@ -24,11 +27,11 @@ STAFF_ROLES = (OPERATIONS, INFORMATION_OFFICER, AUDITOR, ADMIN)
 ALL_ROLES = (CUSTOMER, *STAFF_ROLES)
 
 _LEDGER_READ = [
-    "ledger.view_account",
+    "ledger.view_ledgeraccount",
     "ledger.view_journalentry",
     "ledger.view_posting",
     "ledger.view_card",
-    "ledger.view_kycverification",
+    "ledger.view_kycrecord",
     "ledger.view_bankaccount",
 ]
 _COMPLIANCE_READ = [
@@ -45,7 +48,6 @@ _COMPLIANCE_READ = [
     "compliance.view_fieldkeyversion",
     "compliance.view_keyrotationrun",
     "compliance.view_retentionpolicy",
-    "compliance.view_securitycompromise",
     "compliance.view_secretrotation",
 ]
 
@@ -54,8 +56,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     OPERATIONS: [
         "accounts.view_user",
         *_LEDGER_READ,
-        "ledger.add_kycverification",
-        "ledger.change_kycverification",
+        # Staff actions, each a custom permission on its model (the services still check the
+        # operations group; they move to these permissions with the authorisation idiom).
+        "ledger.decide_kyc",
+        "ledger.verify_bankaccount",
+        "ledger.reverse_entry",
         # Full card numbers, one at a time, with a reason and a recent MFA; each reveal is audited.
         "ledger.reveal_card_pan",
     ],
@@ -86,9 +91,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "compliance.view_legalhold",
         "compliance.add_legalhold",
         "compliance.change_legalhold",
-        "compliance.view_securitycompromise",
-        "compliance.add_securitycompromise",
-        "compliance.change_securitycompromise",
+        "compliance.release_legalhold",
     ],
     AUDITOR: [
         "accounts.view_user",

@@ -125,24 +125,34 @@ def _user_by_public_id(public_id: Any) -> User | None:
 # --- roles -----------------------------------------------------------------------------------
 
 
+class RoleConfigurationError(Exception):
+    """A role names a permission the database does not hold: the declaration or a migration is wrong."""
+
+
 def roles_sync(*, actor: User | None = None) -> dict[str, int]:
     """Create the role groups and set each one's permissions to exactly the declared set.
 
-    Idempotent. Codenames whose model does not exist yet are skipped (see accounts/roles.py).
-    Returns the number of permissions each group now holds.
+    Idempotent. A declared permission missing from the database is refused, never skipped (a
+    role silently losing a permission is how the KYC queue became unreachable): nothing changes
+    and ``RoleConfigurationError`` names the missing ones. Returns the number of permissions each
+    group now holds.
     """
+    wanted_by_role = {role: set(wanted) for role, wanted in roles.ROLE_PERMISSIONS.items()}
+    everything = set().union(*wanted_by_role.values())
+    existing = {
+        f"{app_label}.{codename}": pk
+        for pk, app_label, codename in Permission.objects.filter(
+            codename__in={dotted.split(".", 1)[-1] for dotted in everything}
+        ).values_list("pk", "content_type__app_label", "codename")
+    }
+    missing = sorted(everything - set(existing))
+    if missing:
+        raise RoleConfigurationError(f"Roles name permissions that do not exist: {', '.join(missing)}.")
     counts: dict[str, int] = {}
     with transaction.atomic():
-        for role, wanted in roles.ROLE_PERMISSIONS.items():
+        for role, wanted in wanted_by_role.items():
             group, _ = Group.objects.get_or_create(name=role)
-            permission_ids: set[int] = set()
-            for dotted in wanted:
-                app_label, codename = dotted.split(".", 1)
-                permission_ids.update(
-                    Permission.objects.filter(content_type__app_label=app_label, codename=codename).values_list(
-                        "pk", flat=True
-                    )
-                )
+            permission_ids = {existing[dotted] for dotted in wanted}
             current = set(group.permissions.values_list("pk", flat=True))
             if current != permission_ids:
                 group.permissions.set(permission_ids)

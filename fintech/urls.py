@@ -11,6 +11,7 @@ api_v1 = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("", include("compliance.dsar.urls")),
     path("", include("compliance.consent.urls")),
+    path("", include("compliance.retention.urls")),
     path("", include("accounts.urls")),
     path("", include("compliance.audit.urls")),
     path("", include("ledger.urls")),

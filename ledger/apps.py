@@ -7,7 +7,7 @@ class LedgerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from ledger import metrics
+        from ledger import analytics, kyc_recheck, metrics  # noqa: F401  (may_process consumers register)
         from ledger.cards import admin as cards_admin  # noqa: F401  (payment cards: read-only, masked)
         from ledger.retention import register_ledger_targets
 

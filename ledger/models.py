@@ -202,6 +202,7 @@ class JournalEntry(models.Model):
 
     class Meta:
         verbose_name_plural = "journal entries"
+        permissions = [("reverse_entry", "Can reverse a journal entry (operations)")]
         constraints = [
             models.UniqueConstraint(
                 fields=["created_by", "idempotency_key"], name="ledger_entry_idempotency_key_unique"
@@ -318,6 +319,7 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
 
     class Meta:
         verbose_name = "KYC record"
+        permissions = [("decide_kyc", "Can verify or reject a KYC submission (operations)")]
         indexes = [models.Index(fields=["status", "submitted_at"], name="ledger_kyc_queue_idx")]
         constraints = [
             models.CheckConstraint(
@@ -370,6 +372,7 @@ class BankAccount(BlindIndexedModelMixin, models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
+        permissions = [("verify_bankaccount", "Can verify a customer's payout bank account (operations)")]
         constraints = [
             # The same account twice for one customer is a mistake (or a replay): the blind index
             # detects it without decrypting anything.

@@ -35,15 +35,17 @@ def _empty_audit_trail(request, django_db_blocker) -> None:
     with django_db_blocker.unblock():
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE compliance_auditevent")
-        # A transactional test's flush also empties the processing purposes that a data migration
-        # seeded; put them back so every test sees the product's purposes.
-        from django.apps import apps
-
+        # A transactional test's flush also empties the processing purposes and retention policies
+        # that data migrations seeded; put them back so every test sees the product's vocabulary.
         from compliance.consent.models import ProcessingPurpose
         from compliance.consent.seed import seed_processing_purposes
+        from compliance.retention.models import RetentionPolicy
+        from compliance.retention.seed import seed_retention_policies
 
         if not ProcessingPurpose.objects.exists():
-            seed_processing_purposes(apps)
+            seed_processing_purposes()
+        if not RetentionPolicy.objects.exists():
+            seed_retention_policies()
 
 
 def _is_transactional(request) -> bool:

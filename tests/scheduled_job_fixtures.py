@@ -21,12 +21,10 @@ def _private_secrets_file(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def seeded_policies(request):
     """Transactional tests (here or elsewhere on this worker) flush every table, the seeded
-    policies included: make sure the migration's seed is present for every database test."""
+    policies included: make sure the declared policies have their rows for every database test."""
     if request.node.get_closest_marker("django_db") is None:
         return
-    import importlib
-
-    from django.apps import apps
+    from compliance.retention.seed import seed_retention_policies
 
     request.getfixturevalue("db")
-    importlib.import_module("compliance.migrations.0010_seed_retention_policies").seed(apps, None)
+    seed_retention_policies()

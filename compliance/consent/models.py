@@ -25,41 +25,19 @@ from django.db.models import Q
 from django.utils import timezone
 
 from compliance.pi.registry import PI, pi_model
-from compliance.pi.vocabulary import Category, Erasure
-from compliance.pi.vocabulary import LawfulBasis as PILawfulBasis
+
+# One lawful-basis vocabulary, declared in compliance.pi.vocabulary (re-exported for consent code).
+from compliance.pi.vocabulary import OBJECTABLE_BASES, Category, Erasure, LawfulBasis  # noqa: F401
 
 # Consent and restriction evidence: the responsible party must be able to prove consent (POPIA
 # s11(2)(a)), so a deletion request keeps it (append-only rows) until the consent_records period ends.
 _EVIDENCE = {
     "category": Category.IDENTITY,
     "purposes": ["legal_compliance"],
-    "lawful_basis": PILawfulBasis.LEGAL_OBLIGATION,
+    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
     "retention": "consent_records",
     "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
 }
-
-
-class LawfulBasis(models.TextChoices):
-    """POPIA s11(1)(a)–(f)."""
-
-    CONSENT = "consent", "Consent (s11(1)(a))"
-    CONTRACT = "contract", "Performance of a contract (s11(1)(b))"
-    LEGAL_OBLIGATION = "legal_obligation", "Obligation imposed by law (s11(1)(c))"
-    SUBJECT_LEGITIMATE_INTEREST = "subject_legitimate_interest", "Legitimate interest of the data subject (s11(1)(d))"
-    PUBLIC_LAW_DUTY = "public_law_duty", "Public law duty (s11(1)(e))"
-    LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest of the responsible party (s11(1)(f))"
-
-
-# s11(3)(a): a subject may object to processing justified by s11(1)(d)–(f); s11(3)(b): to direct
-# marketing, which on this platform is always consent-based.
-OBJECTABLE_BASES = frozenset(
-    {
-        LawfulBasis.CONSENT,
-        LawfulBasis.SUBJECT_LEGITIMATE_INTEREST,
-        LawfulBasis.PUBLIC_LAW_DUTY,
-        LawfulBasis.LEGITIMATE_INTEREST,
-    }
-)
 
 
 class ConsentChannel(models.TextChoices):

@@ -1,116 +1,41 @@
-"""The platform's processing purposes and their first published notices (POPIA s13, s18).
+"""Seed the processing purposes and their first published notices (POPIA s13, s18) from the one
+declaration, ``compliance.pi.vocabulary.PURPOSES``.
 
-Used by the data migration and by tests (a transactional test's flush empties the tables, so tests
-seed explicitly). Idempotent: an existing purpose, or a purpose that already has a published
-notice, is left as it is — later changes are the information officer's, in the admin.
+Used by tests (a transactional test's flush empties the tables), the demo data and
+``manage.py seed_vocabulary``; migrations carry frozen copies of the data instead of importing this.
+Idempotent: an existing purpose, or a purpose that already has a published notice, is left as it is
+(later changes are the information officer's, in the admin).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps as global_apps
 from django.utils import timezone
 
-PURPOSES: tuple[dict[str, Any], ...] = (
-    {
-        "code": "account_management",
-        "name": "Account management",
-        "lawful_basis": "contract",
-        "data_categories": ["identity", "contact"],
-        "description": "Opening and running your account: identifying you at login, keeping your "
-        "profile, and sending you service messages about your account.",
-        "notice": "We use your name, e-mail address and login details to open and run your account "
-        "and to send you messages about it. We need this to provide the service you signed up for "
-        "(POPIA s11(1)(b)); without it we cannot open an account. You may ask to see or correct "
-        "this information at any time.",
-    },
-    {
-        "code": "kyc",
-        "name": "Identity verification (KYC)",
-        "lawful_basis": "legal_obligation",
-        "data_categories": ["identity", "contact"],
-        "description": "Verifying your identity before money moves, as the Financial Intelligence "
-        "Centre Act (FICA) requires, and keeping the records it prescribes.",
-        "notice": "The Financial Intelligence Centre Act requires us to verify your identity (ID "
-        "number, date of birth, address) and to keep these records for five years after our "
-        "relationship ends (POPIA s11(1)(c)). This processing does not depend on your consent.",
-    },
-    {
-        "code": "payments",
-        "name": "Payments and wallet",
-        "lawful_basis": "contract",
-        "data_categories": ["financial", "card"],
-        "description": "Deposits, withdrawals and transfers you ask for, and the statements of your wallet.",
-        "notice": "We process your bank account, card and transaction details to carry out the "
-        "deposits, withdrawals and transfers you ask for and to give you statements (POPIA "
-        "s11(1)(b)). Card numbers are stored encrypted and the CVV is never stored.",
-    },
-    {
-        "code": "fraud_prevention",
-        "name": "Fraud and financial-crime prevention",
-        "lawful_basis": "legal_obligation",
-        "data_categories": ["identity", "financial"],
-        "description": "Monitoring transactions to detect fraud and money laundering and to "
-        "report suspicious activity, as FICA requires; also in our legitimate interest in a safe "
-        "service.",
-        "notice": "We monitor transactions and account activity to prevent fraud and money "
-        "laundering and to report suspicious transactions as FICA requires (POPIA s11(1)(c), and "
-        "our legitimate interest under s11(1)(f)). This processing does not depend on your consent.",
-    },
-    {
-        "code": "direct_marketing",
-        "name": "Direct marketing by us",
-        "lawful_basis": "consent",
-        "data_categories": ["contact"],
-        "description": "Sending you offers about our own products by e-mail, only if you opt in.",
-        "notice": "With your consent we will send you news and offers about our own products by "
-        "e-mail (POPIA s69). This is optional: nothing happens unless you opt in, and you can "
-        "withdraw at any time in the app, as easily as you gave it; every message also tells you "
-        "how to stop them.",
-    },
-    {
-        "code": "analytics",
-        "name": "Analytics and product improvement",
-        "lawful_basis": "consent",
-        "data_categories": ["contact", "financial"],
-        "description": "Analysing how you use the service to improve it, only if you agree.",
-        "notice": "With your consent we analyse how you use the app (features used, transaction "
-        "patterns, in aggregate where possible) to improve our products. This is optional and you "
-        "can withdraw at any time.",
-    },
-    {
-        "code": "third_party_marketing_sharing",
-        "name": "Sharing with partners for their marketing",
-        "lawful_basis": "consent",
-        "data_categories": ["contact"],
-        "description": "Sharing your name and e-mail address with selected partners so they can "
-        "market their products to you, only if you opt in.",
-        "notice": "With your consent we share your name and e-mail address with selected partners "
-        "who may send you offers for their own products (POPIA s69). This is optional: nothing is "
-        "shared unless you opt in, and you can withdraw at any time; partners are told to stop.",
-    },
-)
+from compliance.pi.vocabulary import PURPOSES
 
 
-def seed_processing_purposes(apps: Any) -> int:
+def seed_processing_purposes(apps: Any = global_apps) -> int:
     """Create missing purposes with a published version-1 notice. Returns how many were created."""
     purpose_model = apps.get_model("compliance", "ProcessingPurpose")
     notice_model = apps.get_model("compliance", "PurposeNotice")
     now = timezone.now()
     created = 0
-    for spec in PURPOSES:
+    for spec in PURPOSES.values():
         purpose, was_created = purpose_model.objects.get_or_create(
-            code=spec["code"],
+            code=spec.code,
             defaults={
-                "name": spec["name"],
-                "description": spec["description"],
-                "lawful_basis": spec["lawful_basis"],
-                "data_categories": spec["data_categories"],
+                "name": spec.name,
+                "description": spec.description,
+                "lawful_basis": str(spec.lawful_basis),
+                "data_categories": [str(category) for category in spec.data_categories],
             },
         )
         created += int(was_created)
         if not notice_model.objects.filter(purpose=purpose, published_at__isnull=False).exists():
             notice_model.objects.create(
-                purpose=purpose, text=spec["notice"], version=1, effective_at=now, published_at=now
+                purpose=purpose, text=spec.notice, version=1, effective_at=now, published_at=now
             )
     return created

@@ -33,6 +33,7 @@ from compliance.consent.models import (
 )
 
 DIRECT_MARKETING = "direct_marketing"
+THIRD_PARTY_MARKETING_SHARING = "third_party_marketing_sharing"
 
 # The columns of the marketing-audience export, in order: one place, and only fields the user
 # model has. Nothing more than a mailing needs (POPIA s10, minimality).
@@ -194,6 +195,12 @@ def current_notice(purpose: ProcessingPurpose) -> PurposeNotice | None:
         .select_related("purpose")
         .first()
     )
+
+
+def processable_subjects(purpose_code: str) -> QuerySet:
+    """Active users who may currently be processed for ``purpose_code``: ``may_process`` in bulk,
+    for batch consumers (audience exports, analytics) that would otherwise ask it once per user."""
+    return marketing_audience(purpose_code)
 
 
 def marketing_audience(purpose_code: str = DIRECT_MARKETING) -> QuerySet:

@@ -26,6 +26,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
+from compliance.consent.consumers import register_purpose_consumer
 from compliance.consent.models import (
     CHANNELS_NEEDING_NOTE,
     OBJECTABLE_BASES,
@@ -40,9 +41,11 @@ from compliance.consent.models import (
 from compliance.consent.selectors import (
     DIRECT_MARKETING,
     MARKETING_AUDIENCE_COLUMNS,
+    THIRD_PARTY_MARKETING_SHARING,
     current_notice,
     marketing_audience,
 )
+from compliance.pi.vocabulary import purpose_refusal
 from kernel.errors import DomainError
 from kernel.request_context import client_ip, get_request_id
 
@@ -390,7 +393,9 @@ def processing_restriction_set(
     """Impose (``active``) or lift a restriction or objection for subject × purpose.
 
     Objections are accepted only where POPIA s11(3) grants the right: processing on consent or on
-    a legitimate-interest / public-duty basis, never on contract or legal obligation.
+    a legitimate-interest / public-duty basis, never on contract or legal obligation. A purpose the
+    vocabulary declares not restrictable is refused with its legal reason (ADR 0004); lifting is
+    always allowed.
     """
     if not _is_staff_with(actor, "compliance.add_processingrestrictionevent"):
         raise ConsentPermissionDenied("Only the information officer may restrict processing.")
@@ -408,6 +413,9 @@ def processing_restriction_set(
                 "POPIA s11(3) gives no right to object to processing on this lawful basis.",
                 field="purpose",
             )
+        refusal = purpose_refusal(purpose, kind) if active else ""
+        if refusal:
+            raise ConsentError("purpose_not_restrictable", refusal, field="purpose")
         event = ProcessingRestrictionEvent.objects.create(
             subject=subject,
             purpose=purpose_obj,
@@ -430,7 +438,13 @@ def processing_restriction_set(
     return event
 
 
-# --- The marketing audience export (the consumer of may_process) ----------------------------------
+# --- The audience exports (consumers of may_process) -----------------------------------------------
+
+# The consent purposes whose audience is exported: our own direct marketing, and the list handed to
+# partners for theirs. Each export leaves out whoever may not be processed for its purpose.
+AUDIENCE_PURPOSES = (DIRECT_MARKETING, THIRD_PARTY_MARKETING_SHARING)
+for _purpose in AUDIENCE_PURPOSES:
+    register_purpose_consumer(_purpose, "compliance.consent.services.marketing_audience_export")
 
 
 def _csv_safe(value: str) -> str:
@@ -438,26 +452,31 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def marketing_audience_export(*, actor: Any, out: TextIO, via: str, request: HttpRequest | None = None) -> int:
-    """Write the direct-marketing audience as CSV to ``out`` and record who exported it.
+def marketing_audience_export(
+    *, actor: Any, out: TextIO, via: str, purpose: str = DIRECT_MARKETING, request: HttpRequest | None = None
+) -> int:
+    """Write the audience of ``purpose`` (direct marketing, or sharing with partners) as CSV to ``out``
+    and record who exported it.
 
-    Only subjects ``may_process(subject, "direct_marketing")`` allows are written; the export reads
-    one consistent snapshot (one query inside the transaction). Returns the number of rows.
+    Only subjects ``may_process(subject, purpose)`` allows are written; the export reads one
+    consistent snapshot (one query inside the transaction). Returns the number of rows.
     """
     if not _is_staff_with(actor, "compliance.export_marketing_audience"):
         raise ConsentPermissionDenied("Only authorised staff may export the marketing audience.")
+    if purpose not in AUDIENCE_PURPOSES:
+        raise ConsentError("invalid_purpose", "This purpose has no audience export.", field="purpose")
     writer = csv.writer(out)
     rows = 0
     with transaction.atomic():
         writer.writerow(MARKETING_AUDIENCE_COLUMNS)
-        for user in marketing_audience(DIRECT_MARKETING).iterator(chunk_size=2000):
+        for user in marketing_audience(purpose).iterator(chunk_size=2000):
             writer.writerow([_csv_safe(str(getattr(user, column))) for column in MARKETING_AUDIENCE_COLUMNS])
             rows += 1
         audit_record(
             action=AuditAction.MARKETING_EXPORT,
             actor=actor,
             object_type="compliance.processingpurpose",
-            object_id=DIRECT_MARKETING,
+            object_id=purpose,
             change_diff={"rows": rows, "columns": list(MARKETING_AUDIENCE_COLUMNS), "via": via},
             request=request,
         )

@@ -12,7 +12,12 @@ Invariants:
 - The user row is never deleted (audit records reference it): it is pseudonymised and made unable
   to log in.
 - Rows a retained field keeps are held until ``retention end`` = the later of now and the row's
-  own date, plus the policy's period; their other PI fields are still cleared.
+  own date, plus the period of the policy's ``RetentionPolicy`` row (the one the officer edits and
+  the purge reads: one source). A policy without a row, or without a period, refuses the erasure
+  (nothing changes) rather than guess an end date.
+- A subject under a litigation or regulator hold in force is not erased at all: the held data is
+  kept, and the request is partially fulfilled with a statement listing each hold's kind, reason
+  and end. A later deletion request, once the holds are released, erases as usual.
 - The statement tells the subject what was deleted, what is retained, why and until when; it
   names tables and fields, never values.
 """
@@ -36,8 +41,13 @@ from compliance.dsar.export import subject_rows
 from compliance.dsar.models import DataSubjectRequest, DsarStatus, DsarType
 from compliance.pi.inventory import is_product_model
 from compliance.pi.registry import PI, ModelEntry, registry
-from compliance.pi.vocabulary import RETENTION_POLICIES, Erasure
-from compliance.retention.models import HoldKind, LegalHold
+from compliance.pi.vocabulary import Erasure
+from compliance.retention.models import HoldKind, LegalHold, RetentionPolicy
+
+
+class ErasureError(Exception):
+    """The erasure cannot be carried out as configured (e.g. a retention policy has no row)."""
+
 
 _DATE_FIELDS = ("created_at", "occurred_at", "timestamp")
 
@@ -74,12 +84,12 @@ def _row_date(row: models.Model, now: dt.datetime) -> dt.datetime:
     return now
 
 
-def _hold_until(policy_code: str, row: models.Model, now: dt.datetime) -> dt.datetime:
-    policy = RETENTION_POLICIES.get(policy_code)
-    period = policy.period if policy and policy.period else dt.timedelta(days=5 * 365)
+def _hold_until(policy: RetentionPolicy, row: models.Model, now: dt.datetime) -> dt.datetime:
+    if policy.period is None:
+        raise ErasureError(f"Retention policy {policy.code!r} has no period, so records kept under it cannot be dated.")
     # The relationship ends now; per-transaction policies run from the transaction's own date.
-    anchor = _row_date(row, now) if policy_code == "fica_transactions" else now
-    return max(anchor + period, now)
+    anchor = _row_date(row, now) if policy.code == "fica_transactions" else now
+    return max(anchor + policy.period, now)
 
 
 @dataclass
@@ -88,6 +98,12 @@ class _Outcome:
     cleared: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     retained: dict[str, dict[str, Any]] = field(default_factory=dict)
     holds: list[LegalHold] = field(default_factory=list)
+    policies: dict[str, RetentionPolicy] = field(default_factory=dict)
+
+    def policy(self, code: str) -> RetentionPolicy:
+        if code not in self.policies:
+            raise ErasureError(f"Retention policy {code!r} has no row: seed it before erasing (manage.py check).")
+        return self.policies[code]
 
 
 def _erasable(entry: ModelEntry) -> dict[str, PI]:
@@ -134,7 +150,7 @@ def _hold_row(
 ) -> None:
     label = entry.label.lower()
     policy = next(iter(keep.values())).retention
-    until = _hold_until(policy, row, now)
+    until = _hold_until(outcome.policy(policy), row, now)
     outcome.holds.append(
         LegalHold(
             kind=HoldKind.RETENTION_DUTY,
@@ -159,7 +175,13 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
         dsar = DataSubjectRequest.objects.select_for_update().select_related("subject").get(pk=dsar.pk)
         if dsar.status != DsarStatus.APPROVED or dsar.type != DsarType.DELETION:
             return None
-        subject, now, outcome = dsar.subject, timezone.now(), _Outcome()
+        subject, now = dsar.subject, timezone.now()
+        holds = list(LegalHold.objects.in_force(now).on_subjects().filter(subject=subject).order_by("created_at"))
+        if holds:
+            statement = _held_statement(holds)
+            dsar_fulfil(actor=None, dsar=dsar, statement=statement, partial=True)
+            return statement
+        outcome = _Outcome(policies={policy.code: policy for policy in RetentionPolicy.objects.all()})
         for entry in registry:
             if not is_product_model(entry) or not entry.subject:
                 continue
@@ -181,12 +203,34 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
                 if keep:
                     _hold_row(entry, row, keep, dsar=dsar, now=now, outcome=outcome)
         LegalHold.objects.bulk_create(outcome.holds, ignore_conflicts=True)
-        statement = _statement(deleted=outcome.deleted, cleared=outcome.cleared, retained=outcome.retained)
+        statement = _statement(
+            deleted=outcome.deleted, cleared=outcome.cleared, retained=outcome.retained, policies=outcome.policies
+        )
         dsar_fulfil(actor=None, dsar=dsar, statement=statement)
     return statement
 
 
-def _statement(*, deleted: dict[str, int], cleared: dict[str, set[str]], retained: dict[str, dict[str, Any]]) -> str:
+def _held_statement(holds: list[LegalHold]) -> str:
+    lines = [
+        "Your deletion request has not been carried out: your information is under a legal hold and must be "
+        "kept while the hold is in force. Nothing has been deleted and you can still log in.",
+        "",
+        "Holds in force:",
+    ]
+    for hold in holds:
+        until = f"until {hold.hold_until:%Y-%m-%d}" if hold.hold_until else "until it is released"
+        lines.append(f"  - {hold.get_kind_display()}, {until}: {hold.reason}")
+    lines += ["", "You may ask again once the hold has ended; we will then delete what the law allows."]
+    return "\n".join(lines)
+
+
+def _statement(
+    *,
+    deleted: dict[str, int],
+    cleared: dict[str, set[str]],
+    retained: dict[str, dict[str, Any]],
+    policies: dict[str, RetentionPolicy],
+) -> str:
     lines = ["Your deletion request has been carried out. You can no longer log in.", ""]
     if deleted:
         lines.append("Deleted entirely:")
@@ -197,8 +241,8 @@ def _statement(*, deleted: dict[str, int], cleared: dict[str, set[str]], retaine
     if retained:
         lines.append("Kept because the law requires it, then deleted:")
         for label, info in sorted(retained.items()):
-            policy = RETENTION_POLICIES.get(info["policy"])
-            reason = policy.reason if policy else info["policy"]
+            policy = policies.get(info["policy"])
+            reason = policy.legal_reason if policy else info["policy"]
             lines.append(
                 f"  - {label}: {', '.join(info['fields'])} in {info['rows']} record(s), until "
                 f"{info['until']:%Y-%m-%d} ({reason})"

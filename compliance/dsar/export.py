@@ -40,7 +40,7 @@ from compliance.crypto import aead
 from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus, DsarType
 from compliance.pi.inventory import is_product_model
 from compliance.pi.registry import ModelEntry, registry
-from compliance.pi.vocabulary import RETENTION_POLICIES
+from compliance.retention.models import RetentionPolicy
 
 EXPORT_DAYS = 7
 FORMAT = "fintech-dsar-export/1"
@@ -140,13 +140,15 @@ def _readme(subject: Any, tables: dict[str, dict[str, Any]], generated_at: dt.da
         "data.json holds everything in one machine-readable document; tables/*.csv one file per table.",
         "",
     ]
+    # The periods in force: the officer-edited rows the purge and erasure read, not the declaration.
+    policies = {policy.code: policy for policy in RetentionPolicy.objects.all()}
     for label, table in tables.items():
         entry = registry.get(label)
         lines.append(f"{label}: {len(table['rows'])} record(s). {table['description']}".rstrip())
         for name, annotation in (entry.annotations() if entry else {}).items():
             if not annotation.export:
                 continue
-            policy = RETENTION_POLICIES.get(annotation.retention)
+            policy = policies.get(annotation.retention)
             kept = policy.describe_period() if policy else annotation.retention
             lines.append(
                 f"  - {name}: {annotation.category} data, used for {', '.join(annotation.purposes)}; "

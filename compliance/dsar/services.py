@@ -33,6 +33,7 @@ from compliance.dsar.models import (
     DsarStatus,
     DsarType,
 )
+from compliance.pi.vocabulary import purpose_refusal
 from kernel.tasks import enqueue_on_commit
 
 PROCESS_PERMISSION = "compliance.process_dsar"
@@ -139,6 +140,11 @@ def dsar_file(
         known = set(ProcessingPurpose.objects.filter(code__in=purposes).values_list("code", flat=True))
         if known != set(purposes):
             raise DsarError("Unknown processing purpose.", code="unknown_purpose")
+        # A purpose the law does not let a restriction or objection stop is refused now, with the
+        # legal reason (shown to the subject and the officer), not recorded to be consulted by nothing.
+        refusals = [f"{code}: {purpose_refusal(code, type)}" for code in purposes if purpose_refusal(code, type)]
+        if refusals:
+            raise DsarError(" ".join(refusals), code="purpose_not_restrictable")
     elif purposes:
         raise DsarError("Purposes apply only to objections and restrictions.", code="purposes_not_applicable")
     on_behalf = filed_by.pk != subject.pk

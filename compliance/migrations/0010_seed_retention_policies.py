@@ -43,15 +43,84 @@ PLATFORM_POLICIES = [
 ]
 
 
-def _seed_rows():
-    from compliance.pi.vocabulary import RETENTION_POLICIES
+# The policies of the PI inventory's registry, frozen as they were declared when this migration was
+# written (a migration never imports live code; compliance.pi.vocabulary declares them today).
+REGISTRY_POLICIES = [
+    (
+        "fica_customer_due_diligence",
+        1825,
+        "the business relationship ends",
+        "FICA s22/s23: customer due diligence records kept 5 years after the relationship ends",
+        "delete",
+    ),
+    (
+        "fica_transactions",
+        1825,
+        "the transaction date",
+        "FICA s22A/s23: transaction records kept 5 years after the transaction",
+        "delete",
+    ),
+    (
+        "audit_trail",
+        1825,
+        "the event",
+        "PMLA/FICA and POPIA s19: evidence of processing and access",
+        "delete",
+    ),
+    (
+        "account_active_plus_1y",
+        365,
+        "the account is closed",
+        "POPIA s14: no longer than needed; one year covers disputes and chargebacks",
+        "delete",
+    ),
+    (
+        "mfa_secrets",
+        None,
+        "the MFA device is enrolled",
+        "Security: deleted when the device is",
+        "delete",
+    ),
+    (
+        "session",
+        1,
+        "the session ends",
+        "Security: sessions expire",
+        "delete",
+    ),
+    (
+        "consent_records",
+        1825,
+        "the consent is withdrawn or the relationship ends",
+        "POPIA s11(2)(a): the responsible party bears the burden of proof of consent",
+        "delete",
+    ),
+    (
+        "dsar_records",
+        1825,
+        "the request is closed",
+        "POPIA s23-s25, PAIA: proof of handling requests",
+        "delete",
+    ),
+    (
+        "dsar_export_7d",
+        7,
+        "the export is produced",
+        "Minimisation: download window only",
+        "delete",
+    ),
+    (
+        "marketing_until_withdrawn",
+        None,
+        "consent is in force",
+        "POPIA s69: direct marketing only with consent",
+        "delete",
+    ),
+]
 
-    rows = []
-    for policy in RETENTION_POLICIES.values():
-        days = None if policy.period is None else max(policy.period.days, 0)
-        rows.append((policy.code, days, policy.trigger, policy.reason, "delete"))
-    rows.extend(PLATFORM_POLICIES)
-    return rows
+
+def _seed_rows():
+    return [*REGISTRY_POLICIES, *PLATFORM_POLICIES]
 
 
 def seed(apps, schema_editor):

@@ -67,7 +67,14 @@ def inventory(*, include_test_apps: bool = False) -> dict[str, Any]:
         "categories": {str(c): CATEGORY_DESCRIPTIONS[c] for c in Category},
         "lawful_bases": {str(b): LAWFUL_BASIS_REFERENCES[b] for b in LawfulBasis},
         "purposes": {
-            code: {"description": p.description, "consent_required": p.consent_required}
+            code: {
+                "name": p.name,
+                "description": p.description,
+                "lawful_basis": str(p.lawful_basis),
+                "consent_required": p.consent_required,
+                "when_restricted": p.when_restricted,
+                "not_restrictable": p.not_restrictable,
+            }
             for code, p in sorted(PURPOSES.items())
         },
         "retention_policies": {
@@ -126,9 +133,19 @@ def render_markdown(data: dict[str, Any]) -> str:
                 f"| {_cell(row['description'])} |"
             )
         lines += ["", f"Not personal information: {', '.join(f'`{n}`' for n in model['not_pi']) or '—'}.", ""]
-    lines += ["## Processing purposes", "", "| code | description | consent required |", "| --- | --- | --- |"]
+    lines += [
+        "## Processing purposes",
+        "",
+        "What a restriction (s14) or objection (s11(3)) does to each purpose is ADR 0004's decision table.",
+        "",
+        "| code | description | lawful basis | consent required | when restricted |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for code, purpose in data["purposes"].items():
-        lines.append(f"| `{code}` | {purpose['description']} | {_cell(purpose['consent_required'])} |")
+        lines.append(
+            f"| `{code}` | {purpose['description']} | {purpose['lawful_basis']} | "
+            f"{_cell(purpose['consent_required'])} | {purpose['when_restricted']} |"
+        )
     lines += ["", "## Retention policies", "", "| code | period | reason |", "| --- | --- | --- |"]
     for code, policy in data["retention_policies"].items():
         lines.append(f"| `{code}` | {policy['period']} | {policy['reason']} |")

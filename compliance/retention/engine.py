@@ -5,9 +5,14 @@ compliance never imports them. Each target names a retention policy (``Retention
 admin-editable), the date that starts the clock, and optionally the path to the data subject.
 
 Why this is safe to run on a live system:
-- Nothing under a legal hold in force is touched: a litigation hold, or a retention-duty hold
-  whose end date has not passed, on the row itself (``LegalHold`` names rows by model label and
-  primary key) or, for a target with a subject, a litigation hold on that subject.
+- Nothing under a legal hold in force is touched: a litigation or regulator hold, or a
+  retention-duty hold whose end date has not passed, on the row itself (``LegalHold`` names rows by
+  model label and primary key) or, for a target with a subject, a litigation or regulator hold on
+  that subject.
+- A target whose policy has no row is an error, never a silent skip: the run goes on with the
+  other targets, reports it in ``PurgeReport.errors`` and in the run's audit record, and logs it
+  at error level (``manage.py purge_retention`` then exits non-zero; the system check
+  ``compliance.E111`` catches it before any run).
 - Nothing belonging to a subject with an open data-subject request is touched: the request may
   need it (an access export, a correction) and the purge must not pre-empt the officer.
 - Every batch is its own short transaction: it selects at most ``batch_size`` eligible rows in
@@ -139,7 +144,7 @@ def eligible_rows(target: RetentionTarget, policy: RetentionPolicy, as_of: datet
     queryset = queryset.filter(~Exists(row_held))
     if target.subject_path:
         user_label = get_user_model()._meta.label_lower
-        subjects_on_hold = in_force.filter(kind=HoldKind.LITIGATION, subject__isnull=False).values("subject_id")
+        subjects_on_hold = in_force.on_subjects().values("subject_id")
         subject_rows_held = in_force.filter(model_label=user_label).values("object_id")
         for subjects in _SUBJECT_EXCLUSIONS.values():
             queryset = queryset.exclude(**{f"{target.subject_path}__in": subjects()})
@@ -156,7 +161,8 @@ class PurgeReport:
     as_of: datetime
     # {"policy": {"target": rows}}: rows purged, or for a dry run rows that would be.
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)  # target key -> why
+    skipped: dict[str, str] = field(default_factory=dict)  # target key -> why (disabled, no period)
+    errors: dict[str, str] = field(default_factory=dict)  # target key -> what is wrong (no policy row)
     batches: int = 0
     run_public_id: str = ""
 
@@ -172,9 +178,11 @@ def _policies() -> dict[str, RetentionPolicy]:
     return {policy.code: policy for policy in RetentionPolicy.objects.all()}
 
 
-def _skip_reason(target: RetentionTarget, policy: RetentionPolicy | None) -> str:
-    if policy is None:
-        return f"policy {target.policy!r} does not exist"
+def _missing_policy(target: RetentionTarget) -> str:
+    return f"policy {target.policy!r} has no row: its rows are not purged until it is seeded"
+
+
+def _skip_reason(target: RetentionTarget, policy: RetentionPolicy) -> str:
     if not policy.enabled:
         return "policy disabled"
     if policy.period is None:
@@ -237,7 +245,7 @@ def _complete(*, actor: Any, run_pk: int, report: PurgeReport) -> RetentionRun:
         run.state = RetentionRun.State.COMPLETED
         run.finished_at = timezone.now()
         run.save(update_fields=["state", "finished_at", "updated_at"])
-        ran = [target for target in retention_targets() if target.key not in report.skipped]
+        ran = [t for t in retention_targets() if t.key not in report.skipped and t.key not in report.errors]
         RetentionPolicy.objects.filter(code__in={t.policy for t in ran}).update(last_run_at=run.finished_at)
         # Every target that ran is reported, with 0 when it found nothing.
         for target in ran:
@@ -256,6 +264,7 @@ def _complete(*, actor: Any, run_pk: int, report: PurgeReport) -> RetentionRun:
                 "per_policy": {code: sum(targets.values()) for code, targets in sorted(run.counts.items())},
                 "per_target": {key: n for targets in run.counts.values() for key, n in sorted(targets.items())},
                 "skipped": dict(sorted(report.skipped.items())),
+                "errors": dict(sorted(report.errors.items())),
             },
         )
     return run
@@ -283,11 +292,14 @@ def retention_purge(
         report = PurgeReport(dry_run=True, as_of=as_of)
         for target in retention_targets():
             policy = policies.get(target.policy)
+            if policy is None:
+                report.errors[target.key] = _missing_policy(target)
+                continue
             reason = _skip_reason(target, policy)
             if reason:
                 report.skipped[target.key] = reason
                 continue
-            count = eligible_rows(target, policy, as_of).count()  # type: ignore[arg-type]
+            count = eligible_rows(target, policy, as_of).count()
             report.counts.setdefault(target.policy, {})[target.key] = count
         return report
 
@@ -295,12 +307,16 @@ def retention_purge(
     report = PurgeReport(dry_run=False, as_of=run.as_of, run_public_id=str(run.public_id))
     for target in retention_targets():
         policy = policies.get(target.policy)
+        if policy is None:
+            report.errors[target.key] = _missing_policy(target)
+            logger.error("retention target without a policy row", extra={"target": target.key, "policy": target.policy})
+            continue
         reason = _skip_reason(target, policy)
         if reason:
             report.skipped[target.key] = reason
             continue
         while True:
-            run, purged = _purge_next_batch(run_pk=run.pk, target=target, policy=policy, batch_size=batch_size)  # type: ignore[arg-type]
+            run, purged = _purge_next_batch(run_pk=run.pk, target=target, policy=policy, batch_size=batch_size)
             if not purged:
                 break
             if on_batch is not None:

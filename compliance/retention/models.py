@@ -1,9 +1,10 @@
 """Retention policies (admin-editable), purge runs (the checkpoint that makes a purge resumable) and
 holds (records that must be kept, and until when).
 
-Policies are keyed by the same codes as the PI inventory's annotations (``compliance.pi``); a data
-migration seeds them with their legal reasons. The information officer edits periods and switches
-policies on or off; the purge engine (``compliance.retention``) reads them at run time.
+Policies are keyed by the same codes as the PI inventory's annotations (``compliance.pi``) and are
+declared once in ``compliance.pi.vocabulary``, from which the rows are seeded with their legal
+reasons. The information officer edits periods and switches policies on or off; the purge engine
+and erasure (``compliance.dsar.erasure``, which dates retention-duty holds) both read the row.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from compliance.pi.registry import pi_model
+from compliance.pi.vocabulary import describe_period
 
 
 class RetentionAction(models.TextChoices):
@@ -51,6 +53,9 @@ class RetentionPolicy(models.Model):
     @property
     def period(self) -> timedelta | None:
         return None if self.period_days is None else timedelta(days=self.period_days)
+
+    def describe_period(self) -> str:
+        return describe_period(self.period, self.trigger)
 
 
 class RetentionRun(models.Model):
@@ -95,24 +100,39 @@ class RetentionRun(models.Model):
 # --- Holds -------------------------------------------------------------------------------------
 # Holds: records that must be kept (and when they may go).
 #
-# Two kinds, both honoured by the retention purge:
+# Three kinds, all honoured by the retention purge and by erasure:
 # - ``retention_duty``: the law requires keeping the record until ``hold_until`` (e.g. FICA: five
 #   years after the relationship ends). A deletion request pseudonymises such records and places
 #   this hold; the purge removes them once the date has passed.
-# - ``litigation``: kept regardless of retention periods until released (``hold_until`` empty).
+# - ``litigation``: kept regardless of retention periods (pending or expected legal proceedings),
+#   until released or until ``hold_until`` if one is set.
+# - ``regulator``: kept because a regulator or law enforcement asked (the Information Regulator, the
+#   FIC, SARS, the police): same rules as litigation.
+# Litigation and regulator holds are placed and released by the information officer
+# (``compliance.retention.services.hold_place`` / ``hold_release``), on a data subject: every row of
+# the subject is then kept by the purge, and a deletion request keeps the data and says why.
 # A hold names its record by model label and primary key, so any app's rows can be held without
-# compliance importing that app.
+# compliance importing that app; a subject hold names the user row.
 
 
 class HoldKind(models.TextChoices):
     RETENTION_DUTY = "retention_duty", "Kept under a legal retention duty"
     LITIGATION = "litigation", "Litigation / investigation hold"
+    REGULATOR = "regulator", "Regulator / law-enforcement hold"
+
+
+# The kinds the information officer places on a subject (the others are the system's).
+SUBJECT_HOLD_KINDS = (HoldKind.LITIGATION, HoldKind.REGULATOR)
 
 
 class LegalHoldQuerySet(models.QuerySet):
     def in_force(self, now=None) -> LegalHoldQuerySet:
         now = now or timezone.now()
         return self.filter(released_at__isnull=True).filter(Q(hold_until__isnull=True) | Q(hold_until__gt=now))
+
+    def on_subjects(self) -> LegalHoldQuerySet:
+        """Litigation and regulator holds on data subjects (the officer's holds)."""
+        return self.filter(kind__in=SUBJECT_HOLD_KINDS, subject__isnull=False)
 
     def for_rows(self, model_label: str, object_ids) -> LegalHoldQuerySet:
         return self.filter(model_label=model_label.lower(), object_id__in=[str(pk) for pk in object_ids])
@@ -128,7 +148,7 @@ class LegalHoldQuerySet(models.QuerySet):
     fields={},
     not_pi=[
         "public_id", "kind", "model_label", "object_id", "subject", "retention_policy", "reason", "hold_until",
-        "created_by", "created_at", "released_at", "released_by",
+        "created_by", "created_at", "released_at", "released_by", "release_reason",
     ],
 )  # fmt: skip
 class LegalHold(models.Model):
@@ -150,10 +170,12 @@ class LegalHold(models.Model):
     released_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    release_reason = models.TextField(blank=True, help_text="Why the officer released the hold.")
 
     objects = LegalHoldQuerySet.as_manager()
 
     class Meta:
+        permissions = [("release_legalhold", "Can release a litigation or regulator hold")]
         indexes = [models.Index(fields=["model_label", "object_id"], name="legalhold_row")]
         constraints = [
             models.UniqueConstraint(
@@ -168,3 +190,7 @@ class LegalHold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.model_label}:{self.object_id}"
+
+    def in_force(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.released_at is None and (self.hold_until is None or self.hold_until > now)

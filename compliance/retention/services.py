@@ -1,15 +1,46 @@
-"""Writes to retention policies (the information officer's admin screen calls these)."""
+"""Writes of retention: policies (the information officer's admin screen) and legal holds.
+
+Legal holds (``hold_place`` / ``hold_release``): the information officer puts a data subject under
+a litigation or regulator hold, with a reason and optionally an end date, and releases it with a
+reason. While a hold is in force the retention purge leaves every row of the subject alone and a
+deletion request keeps the data, telling the subject why and until when. Each change is audited
+in its own transaction; the audit diff holds the kind, the dates and the ids, never the reason
+(free text written by staff) or anything about the person. A placed hold is never edited: to change
+it, release it and place another.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
-from compliance.retention.models import RetentionPolicy
+from compliance.retention.models import SUBJECT_HOLD_KINDS, LegalHold, RetentionPolicy
 
 POLICY_EDITABLE_FIELDS = ("period_days", "trigger", "legal_reason", "action", "enabled")
+PLACE_PERMISSION = "compliance.add_legalhold"
+RELEASE_PERMISSION = "compliance.release_legalhold"
+REASON_MAX_LENGTH = 2000
+
+
+class HoldError(Exception):
+    """A refused hold operation; ``code`` is stable for API clients, the message holds no PI."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None, conflict: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+        self.conflict = conflict
+
+
+class HoldPermissionDenied(HoldError):
+    def __init__(self, message: str) -> None:
+        super().__init__("permission_denied", message)
 
 
 def retention_policy_save(*, actor: Any, policy: RetentionPolicy, changed: list[str]) -> RetentionPolicy:
@@ -31,3 +62,108 @@ def retention_policy_save(*, actor: Any, policy: RetentionPolicy, changed: list[
             change_diff={"created": creating, "before": before, "after": after},
         )
     return policy
+
+
+def _require(actor: Any, permission: str, message: str) -> None:
+    if actor is None or not actor.is_active or not actor.is_staff or not actor.has_perm(permission):
+        raise HoldPermissionDenied(message)
+
+
+def _clean_reason(reason: Any) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise HoldError("reason_required", "Give the reason for the hold (it is shown to the subject).", field="reason")
+    reason = reason.strip()
+    if len(reason) > REASON_MAX_LENGTH:
+        raise HoldError("reason_too_long", f"The reason is at most {REASON_MAX_LENGTH} characters.", field="reason")
+    return reason
+
+
+def hold_place(
+    *, actor: Any, subject: Any, kind: str, reason: str, hold_until: datetime | None = None, request: Any = None
+) -> LegalHold:
+    """Put ``subject`` (a user) under a litigation or regulator hold until ``hold_until`` (None: until released).
+
+    One open hold per kind and subject: a second is refused (``hold_exists``, a conflict); an
+    earlier hold of the kind whose end date has passed is completed first (it no longer holds
+    anything).
+    """
+    _require(actor, PLACE_PERMISSION, "Only the information officer may place a legal hold.")
+    if kind not in SUBJECT_HOLD_KINDS:
+        kinds = ", ".join(str(k) for k in SUBJECT_HOLD_KINDS)
+        raise HoldError("invalid_kind", f"A hold on a subject is one of: {kinds}.", field="kind")
+    reason = _clean_reason(reason)
+    now = timezone.now()
+    if hold_until is not None and hold_until <= now:
+        raise HoldError("invalid_end", "The end date must be in the future.", field="hold_until")
+    if subject is None or not getattr(subject, "pk", None):
+        raise HoldError("unknown_subject", "Unknown data subject.", field="subject")
+    label = get_user_model()._meta.label_lower
+    with transaction.atomic():
+        open_holds = LegalHold.objects.select_for_update().filter(
+            kind=kind, model_label=label, object_id=str(subject.pk), released_at__isnull=True
+        )
+        for existing in open_holds:
+            if existing.in_force(now):
+                raise HoldError(
+                    "hold_exists",
+                    f"This subject is already under a {existing.get_kind_display().lower()} in force: release "
+                    "it first and place a new one that covers both reasons.",
+                    conflict=True,
+                )
+            existing.released_at = now
+            existing.save(update_fields=["released_at"])
+        try:
+            with transaction.atomic():
+                hold = LegalHold.objects.create(
+                    kind=kind,
+                    model_label=label,
+                    object_id=str(subject.pk),
+                    subject=subject,
+                    reason=reason,
+                    hold_until=hold_until,
+                    created_by=actor,
+                )
+        except IntegrityError as error:  # a concurrent placement won the race
+            raise HoldError("hold_exists", "This subject is already under such a hold.", conflict=True) from error
+        audit_record(
+            action=AuditAction.LEGAL_HOLD_PLACED,
+            actor=actor,
+            object_type="compliance.legalhold",
+            object_id=str(hold.public_id),
+            change_diff={
+                "kind": kind,
+                "subject": str(getattr(subject, "public_id", subject.pk)),
+                "hold_until": hold_until.isoformat() if hold_until else None,
+            },
+            request=request,
+        )
+    return hold
+
+
+def hold_release(*, actor: Any, hold: LegalHold, reason: str, request: Any = None) -> LegalHold:
+    """Release a litigation or regulator hold, with a reason; the hold row stays as the record."""
+    _require(actor, RELEASE_PERMISSION, "Only the information officer may release a legal hold.")
+    reason = _clean_reason(reason)
+    with transaction.atomic():
+        hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
+        if hold.kind not in SUBJECT_HOLD_KINDS:
+            raise HoldError(
+                "not_releasable",
+                "A retention-duty hold ends with the legal duty; it cannot be released by hand.",
+                conflict=True,
+            )
+        if hold.released_at is not None:
+            raise HoldError("already_released", "This hold has already been released.", conflict=True)
+        hold.released_at = timezone.now()
+        hold.released_by = actor
+        hold.release_reason = reason
+        hold.save(update_fields=["released_at", "released_by", "release_reason"])
+        audit_record(
+            action=AuditAction.LEGAL_HOLD_RELEASED,
+            actor=actor,
+            object_type="compliance.legalhold",
+            object_id=str(hold.public_id),
+            change_diff={"kind": hold.kind, "released_at": hold.released_at.isoformat()},
+            request=request,
+        )
+    return hold

@@ -13,4 +13,9 @@ def purge_retention() -> dict[str, Any]:
     from compliance.retention.engine import retention_purge
 
     report = retention_purge()
-    return {"run": report.run_public_id, "total": report.total, "per_policy": report.per_policy()}
+    return {
+        "run": report.run_public_id,
+        "total": report.total,
+        "per_policy": report.per_policy(),
+        "errors": report.errors,
+    }

@@ -111,6 +111,15 @@ def _customer_card(personas: dict) -> dict:
     return {"public_id": card.public_id}
 
 
+def _customer_hold(personas: dict) -> dict:
+    from compliance.retention.services import hold_place
+
+    hold = hold_place(
+        actor=personas["information_officer"], subject=personas["customer"], kind="litigation", reason="Case M"
+    )
+    return {"public_id": hold.public_id}
+
+
 EXPECTED: dict[str, dict[str, Any]] = {
     # --- foundation ---
     "api-root": {"public": True, "GET": 200},
@@ -173,5 +182,14 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "officer-dsar-action": {
         "POST": {"information_officer": 400, "admin_user": 400},
         "kwargs": lambda personas: {**_customer_dsar(personas), "action": "reject"},
+    },
+    # --- legal holds: read with view_legalhold, placed and released by the information officer ---
+    "officer-holds": {
+        "GET": _AUDIT_READERS,
+        "POST": {"information_officer": 400, "admin_user": 400},
+    },
+    "officer-hold-release": {
+        "POST": {"information_officer": 400, "admin_user": 400},
+        "kwargs": _customer_hold,
     },
 }

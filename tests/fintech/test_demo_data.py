@@ -8,6 +8,7 @@ from accounts.models import TOTPDevice
 from compliance.consent.models import ConsentEvent
 from compliance.consent.selectors import may_process
 from compliance.dsar.models import DataSubjectRequest
+from compliance.retention.models import LegalHold
 from fintech.management.commands.demo_data import ROLES
 from ledger.models import JournalEntry, LedgerAccount
 from ledger.reconciliation import check_ledger
@@ -46,6 +47,7 @@ def test_demo_data_tells_the_products_story_once(settings, tmp_path):
         "entries": JournalEntry.objects.count(),
         "consents": ConsentEvent.objects.count(),
         "dsars": DataSubjectRequest.objects.count(),
+        "holds": LegalHold.objects.count(),
     }
     call_command("demo_data")
     again = {
@@ -53,6 +55,7 @@ def test_demo_data_tells_the_products_story_once(settings, tmp_path):
         "entries": JournalEntry.objects.count(),
         "consents": ConsentEvent.objects.count(),
         "dsars": DataSubjectRequest.objects.count(),
+        "holds": LegalHold.objects.count(),
     }
     assert again == story, "a second run must add nothing"
     customer = get_user_model().objects.get(groups__name="customer")
@@ -65,4 +68,6 @@ def test_demo_data_tells_the_products_story_once(settings, tmp_path):
         ("objection", "in_review"),
         ("correction", "received"),
     }
+    [hold] = LegalHold.objects.in_force().on_subjects()
+    assert hold.kind == "litigation" and not hold.subject.is_staff and hold.subject != customer
     assert check_ledger().ok

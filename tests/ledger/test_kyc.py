@@ -108,9 +108,6 @@ def test_rejected_customers_may_resubmit_but_verified_ones_may_not(operations, d
 
 @pytest.mark.django_db
 def test_admin_kyc_queue_actions_call_the_service(client, operations, django_user_model):
-    from django.contrib.auth.models import Permission
-
-    operations.user_permissions.add(Permission.objects.get(codename="view_kycrecord"))
     customers = [django_user_model.objects.create_user(email=f"q{n}@example.test") for n in range(3)]
     records = [
         services.kyc_submit(actor=c, id_number=sa_id(DOB), date_of_birth=DOB, document_reference="Q") for c in customers

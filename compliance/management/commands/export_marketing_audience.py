@@ -1,4 +1,6 @@
-"""Write the direct-marketing audience (subjects who currently consent and have not objected) as CSV.
+"""Write a marketing audience (subjects who currently consent and have not objected or been
+restricted) as CSV: ours (``direct_marketing``, the default) or the partners' (``--purpose
+third_party_marketing_sharing``).
 
 The file holds personal information: it is created with mode 0600 and never overwritten. The
 export is recorded in the audit trail against the staff member named by ``--actor``.
@@ -12,7 +14,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.consent.services import ConsentError, marketing_audience_export
+from compliance.consent.services import AUDIENCE_PURPOSES, ConsentError, marketing_audience_export
 from compliance.crypto.fields import by_blind_index
 
 
@@ -24,8 +26,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--actor", required=True, help="E-mail of the staff member responsible for this export (audited)."
         )
+        parser.add_argument("--purpose", choices=AUDIENCE_PURPOSES, default=AUDIENCE_PURPOSES[0])
 
-    def handle(self, *args, out: str, actor: str, **options) -> None:
+    def handle(self, *args, out: str, actor: str, purpose: str, **options) -> None:
         user = by_blind_index(get_user_model(), "email", get_user_model().objects.normalize_email(actor)).first()
         if user is None:
             raise CommandError("No user with that e-mail address.")
@@ -37,7 +40,7 @@ class Command(BaseCommand):
             raise CommandError(f"{path} already exists.") from exc
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-                rows = marketing_audience_export(actor=user, out=handle, via="command")
+                rows = marketing_audience_export(actor=user, out=handle, via="command", purpose=purpose)
         except ConsentError as exc:
             path.unlink(missing_ok=True)
             raise CommandError(exc.message) from exc

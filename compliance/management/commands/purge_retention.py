@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from compliance.retention.engine import retention_purge
 
@@ -31,3 +31,6 @@ class Command(BaseCommand):
         for key, reason in sorted(report.skipped.items()):
             self.stdout.write(f"  skipped {key}: {reason}")
         self.stdout.write(f"Total {verb}: {report.total}")
+        if report.errors:
+            lines = [f"  {key}: {problem}" for key, problem in sorted(report.errors.items())]
+            raise CommandError("Retention targets that could not run:\n" + "\n".join(lines))

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts import roles, services
 from compliance.consent.models import ConsentEvent, PurposeNotice
 from compliance.consent.services import consent_record
 from compliance.dsar.models import DataSubjectRequest
 from compliance.dsar.services import dsar_assign, dsar_file, dsar_verify_identity
+from compliance.retention.models import HoldKind, LegalHold
+from compliance.retention.services import hold_place
 from ledger.demo import DEMO_SECOND_CUSTOMER_EMAIL, load_demo_ledger
 
 DEMO_DOMAIN = "demo.fintech.example"
@@ -74,7 +78,18 @@ class Command(BaseCommand):
                     subject=second, filed_by=second, type="correction",
                     requested_changes={"last_name": "Customer-Two"}, details="My surname is double-barrelled.",
                 )  # fmt: skip
-        self.stdout.write("Demo story: wallets funded with transfers, consents recorded, three DSARs in the queue.")
+            # A litigation hold the information officer placed (Compliance > Legal holds): the
+            # purge keeps the second customer's records and a deletion request would say why.
+            if not LegalHold.objects.on_subjects().filter(subject=second).exists():
+                hold_place(
+                    actor=officer, subject=second, kind=HoldKind.LITIGATION,
+                    reason="Demo: card-chargeback dispute 2026/017 before the Ombud; keep the account's records.",
+                    hold_until=timezone.now() + timedelta(days=180),
+                )  # fmt: skip
+        self.stdout.write(
+            "Demo story: wallets funded with transfers, consents recorded, three DSARs in the queue, "
+            "a litigation hold on the second customer."
+        )
 
     def handle(self, *args, **options) -> None:
         user_model = get_user_model()

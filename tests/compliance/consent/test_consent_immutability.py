@@ -80,7 +80,7 @@ def test_the_orm_cannot_change_consent_events_either(consent_event):
 def test_restriction_events_are_append_only():
     officer = make_staff("information_officer")
     event = processing_restriction_set(
-        actor=officer, subject=make_user(), purpose="payments", kind="restriction", active=True, reason="r"
+        actor=officer, subject=make_user(), purpose="kyc", kind="restriction", active=True, reason="r"
     )
     refused(f"UPDATE {RESTRICTION_TABLE} SET active = false WHERE id = %s", [event.pk])
     refused(f"DELETE FROM {RESTRICTION_TABLE} WHERE id = %s", [event.pk])

@@ -384,15 +384,33 @@ def test_a_restriction_stops_processing_even_without_consent_basis():
     processing_restriction_set(
         actor=officer,
         subject=subject,
-        purpose="payments",
+        purpose="kyc",
         kind="restriction",
         active=True,
         reason="Accuracy contested (s14(6)(a))",
         reference="dsar-123",
     )
-    assert may_process(subject, "payments") is False
-    assert may_process(other, "payments") is True
-    assert may_process(subject, "kyc") is True
+    assert may_process(subject, "kyc") is False
+    assert may_process(other, "kyc") is True
+    assert may_process(subject, "payments") is True
+
+
+@pytest.mark.parametrize(
+    "purpose", ["account_management", "payments", "fraud_prevention", "legal_compliance", "security"]
+)
+def test_a_purpose_declared_not_restrictable_is_refused_with_its_legal_reason(purpose):
+    from compliance.pi.vocabulary import PURPOSES
+
+    officer = make_staff("information_officer")
+    subject = make_user()
+    with pytest.raises(ConsentError) as caught:
+        processing_restriction_set(
+            actor=officer, subject=subject, purpose=purpose, kind="restriction", active=True, reason="r"
+        )
+    assert caught.value.code == "purpose_not_restrictable"
+    assert caught.value.message == PURPOSES[purpose].not_restrictable
+    assert not ProcessingRestrictionEvent.objects.filter(subject=subject).exists()
+    assert may_process(subject, purpose) is True
 
 
 @pytest.mark.parametrize("purpose", ["kyc", "payments"])

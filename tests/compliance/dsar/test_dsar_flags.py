@@ -57,10 +57,37 @@ def test_an_objection_the_law_does_not_allow_is_partial_with_reasons(customer, i
     assert may_process(customer, "kyc")
 
 
-def test_a_restriction_applies_to_any_purpose(customer, information_officer):
-    dsar = services.dsar_file(subject=customer, filed_by=customer, type="restriction", purposes=["payments"])
+def test_a_restriction_applies_to_any_restrictable_purpose(customer, information_officer):
+    dsar = services.dsar_file(subject=customer, filed_by=customer, type="restriction", purposes=["kyc"])
     assert approve(dsar, information_officer).status == DsarStatus.FULFILLED
-    assert not may_process(customer, "payments")
+    assert not may_process(customer, "kyc")
+
+
+@pytest.mark.parametrize("kind", ["restriction", "objection"])
+def test_a_purpose_the_law_keeps_running_is_refused_at_filing_with_the_reason(customer, kind):
+    from compliance.pi.vocabulary import PURPOSES
+
+    response = client_for(customer).post(
+        "/api/v1/dsar/", {"type": kind, "purposes": ["payments", "direct_marketing"]}, format="json"
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    shown = " ".join(message for messages in error["fields"].values() for message in messages)
+    assert PURPOSES["payments"].not_restrictable in shown, "the subject is told why"
+    assert not services.DataSubjectRequest.objects.exists()
+    assert may_process(customer, "payments")
+
+
+def test_the_officer_filing_on_behalf_is_told_why_too(customer, information_officer):
+    from compliance.pi.vocabulary import PURPOSES
+
+    with pytest.raises(services.DsarError) as caught:
+        services.dsar_file(
+            subject=customer, filed_by=information_officer, type="restriction", purposes=["fraud_prevention"],
+            identity_evidence="called back on the registered number",
+        )  # fmt: skip
+    assert caught.value.code == "purpose_not_restrictable"
+    assert PURPOSES["fraud_prevention"].not_restrictable in caught.value.message
 
 
 @pytest.mark.parametrize(

@@ -95,5 +95,9 @@ def test_every_retention_policy_and_purpose_is_explained():
         "5 years after the business relationship ends"
     )
     assert RETENTION_POLICIES["dsar_export_7d"].describe_period() == "7 days after the export is produced"
-    assert PURPOSES["direct_marketing"].consent_required is True
-    assert not any(p.consent_required for code, p in PURPOSES.items() if code != "direct_marketing")
+    consent_based = {code for code, p in PURPOSES.items() if p.consent_required}
+    assert consent_based == {"direct_marketing", "analytics", "third_party_marketing_sharing"}
+    for code, purpose in PURPOSES.items():
+        assert purpose.code == code and purpose.name and purpose.description and purpose.notice
+        assert purpose.consent_required == (purpose.lawful_basis == LawfulBasis.CONSENT)
+        assert purpose.data_categories and purpose.when_restricted
