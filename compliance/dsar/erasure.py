@@ -33,7 +33,8 @@ from django.utils import timezone
 
 from compliance.crypto.fields import EncryptedEmailField
 from compliance.dsar.export import subject_rows
-from compliance.dsar.models import DataSubjectRequest, DsarStatus, DsarType
+from compliance.dsar.kinds import Fulfilment, fulfilled_by
+from compliance.dsar.models import DataSubjectRequest, DsarStatus
 from compliance.pi.inventory import is_product_model
 from compliance.pi.registry import PI, ModelEntry, registry
 from compliance.pi.vocabulary import RETENTION_POLICIES, Erasure
@@ -157,7 +158,7 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
 
     with transaction.atomic():
         dsar = DataSubjectRequest.objects.select_for_update().select_related("subject").get(pk=dsar.pk)
-        if dsar.status != DsarStatus.APPROVED or dsar.type != DsarType.DELETION:
+        if dsar.status != DsarStatus.APPROVED or not fulfilled_by(dsar.type, Fulfilment.ERASURE):
             return None
         subject, now, outcome = dsar.subject, timezone.now(), _Outcome()
         for entry in registry:
