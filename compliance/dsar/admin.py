@@ -98,7 +98,7 @@ class OfficerChoiceField(forms.ModelChoiceField):
 
 def _form_field(spec: Input) -> forms.Field:
     messages = {"required": spec.missing} if spec.required else {}
-    match spec.type:
+    match spec.input_type:
         case InputType.TEXT:
             return forms.CharField(
                 widget=forms.Textarea(attrs={"rows": 3}),
@@ -125,7 +125,7 @@ def _form_field(spec: Input) -> forms.Field:
                 empty_label="Me",
                 help_text=spec.help,
             )
-    raise ValueError(f"No form field for input type {spec.type!r}")
+    raise ValueError(f"No form field for input type {spec.input_type!r}")
 
 
 def action_form(action: Action, data: Any = None) -> forms.Form:

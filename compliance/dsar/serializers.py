@@ -70,7 +70,7 @@ class FileDsarSerializer(serializers.Serializer):
             )
         }
         for name in kinds.filing_inputs():
-            fields[name] = _filing_field(name)
+            fields[name.value] = _filing_field(name)
         return fields
 
 
@@ -100,7 +100,7 @@ class OfficerField(serializers.UUIDField):
 def _action_field(spec: Input, *, help_text: str, enforce: bool) -> serializers.Field:
     required = enforce and spec.required
     messages = {"required": spec.missing, "blank": spec.missing, "null": spec.missing} if required else {}
-    match spec.type:
+    match spec.input_type:
         case InputType.TEXT:
             return serializers.CharField(
                 max_length=spec.max_length,
@@ -122,7 +122,7 @@ def _action_field(spec: Input, *, help_text: str, enforce: bool) -> serializers.
             return serializers.BooleanField(required=False, default=False, help_text=help_text)
         case InputType.OFFICER:
             return OfficerField(required=False, allow_null=True, help_text=help_text)
-    raise ValueError(f"No API field for input type {spec.type!r}")
+    raise ValueError(f"No API field for input type {spec.input_type!r}")
 
 
 def _usage(actions: list[Action], name: str) -> str:

@@ -43,7 +43,7 @@ class InputType(StrEnum):
 @dataclass(frozen=True)
 class Input:
     name: str
-    type: InputType
+    input_type: InputType
     required: bool = False
     help: str = ""
     # When a required input is missing: the refusal's message (shown to the officer) and code.
@@ -52,7 +52,7 @@ class Input:
     max_length: int = 5000
 
     def is_missing(self, value: Any) -> bool:
-        if self.type == InputType.TEXT:
+        if self.input_type == InputType.TEXT:
             return not str(value or "").strip()
         return value in (None, "")
 
