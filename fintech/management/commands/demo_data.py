@@ -74,7 +74,14 @@ class Command(BaseCommand):
                     subject=second, filed_by=second, type="correction",
                     requested_changes={"last_name": "Customer-Two"}, details="My surname is double-barrelled.",
                 )  # fmt: skip
-        self.stdout.write("Demo story: wallets funded with transfers, consents recorded, three DSARs in the queue.")
+                # Filed by the officer on the customer's behalf (a phone call): any type works from the
+                # admin's "Add" form and POST /api/v1/officer/dsar/, with the type's own inputs.
+                dsar_file(
+                    subject=customer, filed_by=officer, type="restriction", purposes=["analytics"],
+                    details="Asked by phone to pause analytics while a complaint is open.",
+                    identity_evidence="Call-back to the number on file (demo)",
+                )  # fmt: skip
+        self.stdout.write("Demo story: wallets funded with transfers, consents recorded, four DSARs in the queue.")
 
     def handle(self, *args, **options) -> None:
         user_model = get_user_model()
