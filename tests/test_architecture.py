@@ -36,13 +36,15 @@ STANDARD = {
     "checks",
     "metrics",
     "retention",  # the retention targets a package registers (as accounts/retention.py, ledger/retention.py)
+    "errors",  # the package's DomainError subclass and its codes
+    "seed",  # seeding the tables from the declarations (compliance.pi.vocabulary)
 }
 # Modules a concern has beyond the standard names: each one named after what it is, not a layer.
 DOMAIN_MODULES = {
     "pi": {"registry", "vocabulary", "inventory"},
     "audit": {"chain", "archive", "storage", "change_trail", "db_roles", "middleware"},
     "crypto": {"aead", "fields", "keys", "blind_index", "backfill"},
-    "consent": {"seed"},
+    "consent": {"consumers"},
     "retention": {"engine"},
     "dsar": {"workflow", "kinds", "export", "erasure", "corrections", "escalation"},
     "secret_rotation": {"inventory", "providers", "rotation"},

@@ -1,8 +1,11 @@
 """The information officer's DSAR review queue.
 
-Requests are never edited in place: every button leads to a small form that calls one service in
-``compliance.dsar.services`` (so the admin enforces exactly the rules the API does, and every
-action is an event and an audit record). The list highlights what is overdue or due this week;
+Requests are never edited in place: every button is a row of the workflow table
+(``compliance.dsar.workflow``) and leads to a small form built from that row's inputs, which calls
+the row's service in ``compliance.dsar.services`` (so the admin enforces exactly the rules the API
+does, and every action is an event and an audit record). Only the valid next steps for the
+officer looking at the request are shown. Filing on a subject's behalf uses a form built from the
+request types' declared inputs (``compliance.dsar.kinds``). The list highlights what is overdue or due this week;
 the header shows the open workload by type and status and the on-time rate.
 """
 
@@ -21,14 +24,23 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from compliance.audit.admin import PIAccessAuditedAdmin
-from compliance.dsar import services
-from compliance.dsar.models import OPEN_STATUSES, DataSubjectRequest, DsarEvent, DsarStatus, DsarType
+from compliance.dsar import selectors, services
+from compliance.dsar.kinds import FILING_INPUT_HELP, FilingInput, correctable, declared_purposes, kinds
+from compliance.dsar.models import (
+    DSAR_MAX_EXTENSION_DAYS,
+    OPEN_STATUSES,
+    DataSubjectRequest,
+    DsarEvent,
+    DsarStatus,
+)
+from compliance.dsar.workflow import Action, Input, InputType, action_for, next_actions
 from compliance.pi.selectors import subject_by_email, subject_by_id_number
+from kernel.access import has_permission
 from kernel.admin import ReadOnlyAdminMixin, register_index_warning
 
 
 def _is_officer(request: HttpRequest) -> bool:
-    return request.user.is_active and request.user.has_perm(services.PROCESS_PERMISSION)
+    return has_permission(request.user, services.PROCESS_PERMISSION)
 
 
 class DueFilter(admin.SimpleListFilter):
@@ -79,101 +91,61 @@ class DsarEventInline(ReadOnlyAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("actor")
 
 
-class ActionForm(forms.Form):
-    """One form for every action; ``FIELDS`` says which inputs each action shows."""
-
-    evidence = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        required=False,
-        help_text="How the identity was verified (document seen, call-back, MFA).",
-    )
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="Sent to the subject.")
-    days = forms.IntegerField(min_value=1, max_value=30, required=False)
-    statement = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 5}),
-        required=False,
-        help_text="What was done, what was not and why (sent to the subject).",
-    )
-    partial = forms.BooleanField(required=False, help_text="Only part of the request could be fulfilled.")
-    note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="Internal: never shown to the subject."
-    )
-
-    FIELDS = {
-        "verify-identity": ("evidence",),
-        "assign": (),
-        "request-approval": ("note",),
-        "approve": ("note",),
-        "reject": ("reason",),
-        "extend": ("days", "reason"),
-        "fulfil": ("statement", "partial"),
-        "close": (),
-        "note": ("note",),
-        "evidence": ("note",),
-    }
-
-    def __init__(self, *args: Any, action: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        for name in list(self.fields):
-            if name not in self.FIELDS[action]:
-                del self.fields[name]
+class OfficerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        # Staff are named by a short id, as everywhere PI is not needed to do the work.
+        return str(obj.public_id)[:8]
 
 
-ACTION_LABELS = {
-    "verify-identity": "Verify identity",
-    "assign": "Assign to me",
-    "request-approval": "Request second approval",
-    "approve": "Approve",
-    "reject": "Reject",
-    "extend": "Extend deadline",
-    "fulfil": "Record fulfilment",
-    "close": "Close",
-    "note": "Add internal note",
-    "evidence": "Add evidence",
-}
+def _form_field(spec: Input) -> forms.Field:
+    messages = {"required": spec.missing} if spec.required else {}
+    match spec.input_type:
+        case InputType.TEXT:
+            return forms.CharField(
+                widget=forms.Textarea(attrs={"rows": 3}),
+                max_length=spec.max_length,
+                required=spec.required,
+                help_text=spec.help,
+                error_messages=messages,
+            )
+        case InputType.DAYS:
+            return forms.IntegerField(
+                min_value=1,
+                max_value=DSAR_MAX_EXTENSION_DAYS,
+                required=spec.required,
+                help_text=spec.help,
+                error_messages=messages,
+            )
+        case InputType.FLAG:
+            return forms.BooleanField(required=False, help_text=spec.help)
+        case InputType.OFFICER:
+            return OfficerChoiceField(
+                queryset=selectors.officers(),
+                to_field_name="public_id",
+                required=False,
+                empty_label="Me",
+                help_text=spec.help,
+            )
+    raise ValueError(f"No form field for input type {spec.input_type!r}")
 
 
-def _run_action(action: str, *, actor: Any, dsar: DataSubjectRequest, data: dict[str, Any]) -> None:
-    match action:
-        case "verify-identity":
-            services.dsar_verify_identity(actor=actor, dsar=dsar, evidence=data["evidence"])
-        case "assign":
-            services.dsar_assign(actor=actor, dsar=dsar)
-        case "request-approval":
-            services.dsar_request_approval(actor=actor, dsar=dsar, note=data["note"])
-        case "approve":
-            services.dsar_approve(actor=actor, dsar=dsar, note=data["note"])
-        case "reject":
-            services.dsar_reject(actor=actor, dsar=dsar, reason=data["reason"])
-        case "extend":
-            services.dsar_extend(actor=actor, dsar=dsar, days=data.get("days") or 0, reason=data["reason"])
-        case "fulfil":
-            services.dsar_fulfil(actor=actor, dsar=dsar, statement=data["statement"], partial=data["partial"])
-        case "close":
-            services.dsar_close(actor=actor, dsar=dsar)
-        case "note" | "evidence":
-            services.dsar_add_note(actor=actor, dsar=dsar, note=data["note"], evidence=action == "evidence")
+def action_form(action: Action, data: Any = None) -> forms.Form:
+    """The form of one workflow action: exactly its inputs, as the table declares them."""
+    form_class = type(f"{action.service}_form", (forms.Form,), {s.name: _form_field(s) for s in action.inputs})
+    return form_class(data)
 
 
-def available_actions(dsar: DataSubjectRequest) -> list[str]:
-    """The buttons that make sense for the request's state (the services enforce the rules anyway)."""
-    actions = {
-        DsarStatus.RECEIVED: ["verify-identity"],
-        DsarStatus.IDENTITY_VERIFIED: ["assign"],
-        DsarStatus.IN_REVIEW: ["assign", "approve", "reject"],
-        DsarStatus.APPROVED: ["fulfil"],
-        DsarStatus.REJECTED: ["close"],
-        DsarStatus.FULFILLED: ["close"],
-        DsarStatus.PARTIALLY_FULFILLED: ["close"],
-    }.get(dsar.status, [])
-    if dsar.status == DsarStatus.IN_REVIEW and dsar.type == DsarType.DELETION and not dsar.approval_requested_by_id:
-        actions = ["assign", "request-approval", "reject"]
-    if dsar.is_open and dsar.extended_at is None and timezone.now() < dsar.original_due_at:
-        actions.append("extend")
-    return [*actions, "note", "evidence"]
+def _change_field(name: str) -> str:
+    return f"change_{name}"
 
 
 class FileOnBehalfForm(forms.Form):
+    """Built from the request types' declared inputs (``compliance.dsar.kinds``).
+
+    Purposes are a multiple choice of the declared (active) processing purposes; requested changes
+    are one input per correctable field (the fields an owning app registered a handler for).
+    """
+
     # The subject is identified by what they quote: their e-mail or their ID number. Both columns
     # are encrypted, so the lookup goes through the blind indexes (compliance.pi.selectors).
     subject_email = forms.EmailField(required=False, help_text="The customer's registered e-mail address.")
@@ -183,11 +155,49 @@ class FileOnBehalfForm(forms.Form):
         help_text="Or the ID number the customer gave for KYC.",
         error_messages={"invalid": "Enter the digits of an ID number."},
     )
-    type = forms.ChoiceField(choices=DsarType.choices)
-    details = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    type = forms.ChoiceField(choices=())
     identity_evidence = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), help_text="How you verified the subject's identity."
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = kinds.choices()
+        self.fields["type"].help_text = " ".join(f"{kind.label}: {kind.statute}." for kind in kinds)
+        order = ["subject_email", "subject_id_number", "type"]
+        for name in kinds.filing_inputs():
+            for field_name, field in self._filing_fields(name).items():
+                self.fields[field_name] = field
+                order.append(field_name)
+        self.order_fields([*order, "identity_evidence"])
+
+    @staticmethod
+    def _filing_fields(name: FilingInput) -> dict[str, forms.Field]:
+        used_by = f"For: {', '.join(kind.label for kind in kinds.taking(name))}."
+        if name == FilingInput.DETAILS:
+            return {
+                "details": forms.CharField(
+                    widget=forms.Textarea(attrs={"rows": 4}), required=False, help_text=FILING_INPUT_HELP[name]
+                )
+            }
+        if name == FilingInput.PURPOSES:
+            return {
+                "purposes": forms.MultipleChoiceField(
+                    choices=declared_purposes(),
+                    widget=forms.CheckboxSelectMultiple,
+                    required=False,
+                    help_text=f"{FILING_INPUT_HELP[name]} {used_by}",
+                )
+            }
+        return {
+            _change_field(field): forms.CharField(
+                max_length=500,
+                required=False,
+                label=f"Correct {field.replace('_', ' ')} to",
+                help_text=f"Leave empty to keep it. {used_by}",
+            )
+            for field in correctable()
+        }
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -195,6 +205,26 @@ class FileOnBehalfForm(forms.Form):
         if neither_or_both and not (self.errors.get("subject_email") or self.errors.get("subject_id_number")):
             raise forms.ValidationError("Give either the customer's e-mail address or their ID number.")
         return cleaned
+
+    def filing(self) -> dict[str, Any]:
+        """The service's filing arguments from the cleaned inputs."""
+        data = self.cleaned_data
+        changes = {field: data[_change_field(field)] for field in correctable() if data.get(_change_field(field))}
+        return {
+            "type": data["type"],
+            "details": data.get("details", ""),
+            "requested_changes": changes,
+            "purposes": list(data.get("purposes") or []),
+        }
+
+
+# Which on-behalf form input a filing refusal is about (the others are shown above the form).
+_FILING_ERROR_FIELDS = {
+    "purposes_required": "purposes",
+    "unknown_purpose": "purposes",
+    "purposes_not_applicable": "purposes",
+    "invalid_type": "type",
+}
 
 
 @admin.register(DataSubjectRequest)
@@ -310,7 +340,7 @@ class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
             parts.append("extended")
         if dsar.duplicate_of_id:
             parts.append("possible duplicate")
-        if dsar.type == DsarType.DELETION and dsar.approval_requested_by_id and dsar.status == DsarStatus.IN_REVIEW:
+        if dsar.approval_requested_by_id and dsar.status == DsarStatus.IN_REVIEW:
             parts.append("awaiting second approval")
         return ", ".join(parts)
 
@@ -338,29 +368,30 @@ class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
         ]
 
     def action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
-        if action not in ActionForm.FIELDS or not _is_officer(request):
+        row = action_for(action)
+        if row is None or not _is_officer(request):
             raise Http404
         dsar = self.get_object(request, object_id)
         if dsar is None:
             raise Http404
-        form = ActionForm(request.POST or None, action=action)
+        form = action_form(row, request.POST or None)
         change_url = reverse("admin:compliance_datasubjectrequest_change", args=[dsar.pk])
         if request.method == "POST" and form.is_valid():
             try:
-                _run_action(action, actor=request.user, dsar=dsar, data=form.cleaned_data)
+                services.dsar_act(row.slug, actor=request.user, dsar=dsar, inputs=form.cleaned_data)
             except services.DsarError as error:
                 form.add_error(None, error.message)
             else:
-                self.message_user(request, f"{ACTION_LABELS[action]}: done.", messages.SUCCESS)
+                self.message_user(request, f"{row.label}: done.", messages.SUCCESS)
                 return HttpResponseRedirect(change_url)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"{ACTION_LABELS[action]} — request {str(dsar.public_id)[:8]}",
+            "title": f"{row.label} — request {str(dsar.public_id)[:8]}",
             "form": form,
             "dsar": dsar,
             "opts": self.opts,
             "change_url": change_url,
-            "label": ACTION_LABELS[action],
+            "label": row.label,
         }
         return TemplateResponse(request, "admin/compliance/datasubjectrequest/action.html", context)
 
@@ -368,14 +399,15 @@ class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
         dsar = self.get_object(request, object_id)
         extra_context = extra_context or {}
         if dsar is not None and _is_officer(request):
+            # The valid next steps for this officer (state, four eyes, the one extension).
             extra_context["dsar_actions"] = [
-                (reverse("admin:compliance_datasubjectrequest_act", args=[dsar.pk, action]), ACTION_LABELS[action])
-                for action in available_actions(dsar)
+                (reverse("admin:compliance_datasubjectrequest_act", args=[dsar.pk, action.slug]), action.label)
+                for action in next_actions(dsar, actor=request.user)
             ]
         return super().change_view(request, object_id, form_url, extra_context)
 
     def add_view(self, request, form_url="", extra_context=None):
-        """Staff file on a subject's behalf; identity evidence is required."""
+        """Staff file on a subject's behalf, any request type; identity evidence is required."""
         if not _is_officer(request):
             raise Http404
         form = FileOnBehalfForm(request.POST or None)
@@ -392,12 +424,11 @@ class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
                     dsar = services.dsar_file(
                         subject=subject,
                         filed_by=request.user,
-                        type=data["type"],
-                        details=data["details"],
                         identity_evidence=data["identity_evidence"],
+                        **form.filing(),
                     )
                 except services.DsarError as error:
-                    form.add_error(None, error.message)
+                    form.add_error(_FILING_ERROR_FIELDS.get(error.code), error.message)
                 else:
                     self.message_user(request, "Request filed.", messages.SUCCESS)
                     return HttpResponseRedirect(reverse("admin:compliance_datasubjectrequest_change", args=[dsar.pk]))
@@ -439,9 +470,11 @@ def dsar_dashboard(now=None) -> dict[str, Any]:
         due_week=Count("id", filter=Q(due_at__gte=now, due_at__lt=now + timedelta(days=7))),
     )
     rate = round(100 * totals["on_time"] / totals["finished"], 1) if totals["finished"] else None
-    types = dict(DsarType.choices)
+    types = {kind.slug: kind.label for kind in kinds}
     statuses = dict(DsarStatus.choices)
-    rows = [{"type": types[r["type"]], "status": statuses[r["status"]], "n": r["n"]} for r in by_type_status]
+    rows = [
+        {"type": types.get(r["type"], r["type"]), "status": statuses[r["status"]], "n": r["n"]} for r in by_type_status
+    ]
     return {**pressure, **totals, "on_time_rate": rate, "by_type_status": rows}
 
 

@@ -38,7 +38,8 @@ from django.utils import timezone
 
 from compliance.crypto.fields import EncryptedEmailField
 from compliance.dsar.export import subject_rows
-from compliance.dsar.models import DataSubjectRequest, DsarStatus, DsarType
+from compliance.dsar.kinds import Fulfilment, fulfilled_by
+from compliance.dsar.models import DataSubjectRequest, DsarStatus
 from compliance.pi.inventory import is_product_model
 from compliance.pi.registry import PI, ModelEntry, registry
 from compliance.pi.vocabulary import Erasure
@@ -173,7 +174,7 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
 
     with transaction.atomic():
         dsar = DataSubjectRequest.objects.select_for_update().select_related("subject").get(pk=dsar.pk)
-        if dsar.status != DsarStatus.APPROVED or dsar.type != DsarType.DELETION:
+        if dsar.status != DsarStatus.APPROVED or not fulfilled_by(dsar.type, Fulfilment.ERASURE):
             return None
         subject, now = dsar.subject, timezone.now()
         holds = list(LegalHold.objects.in_force(now).on_subjects().filter(subject=subject).order_by("created_at"))

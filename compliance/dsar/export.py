@@ -37,7 +37,8 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from compliance.crypto import aead
-from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus, DsarType
+from compliance.dsar.kinds import Fulfilment, fulfilled_by
+from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus
 from compliance.pi.inventory import is_product_model
 from compliance.pi.registry import ModelEntry, registry
 from compliance.retention.models import RetentionPolicy
@@ -191,7 +192,7 @@ def export_create(*, dsar: DataSubjectRequest) -> DsarExport | None:
 
     with transaction.atomic():
         dsar = DataSubjectRequest.objects.select_for_update().select_related("subject").get(pk=dsar.pk)
-        if dsar.status != DsarStatus.APPROVED or dsar.type not in (DsarType.ACCESS, DsarType.PORTABILITY):
+        if dsar.status != DsarStatus.APPROVED or not fulfilled_by(dsar.type, Fulfilment.EXPORT):
             return None
         if DsarExport.objects.filter(dsar=dsar).exists():
             return dsar.export

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from compliance.dsar.models import DataSubjectRequest, DsarEvent, DsarEventKind
-from compliance.dsar.services import PROCESS_PERMISSION
+from compliance.dsar.workflow import PROCESS_PERMISSION
+from kernel.access import has_permission
 
 
 def dsars_of_subject(*, subject: Any) -> QuerySet[DataSubjectRequest]:
@@ -25,7 +28,7 @@ def dsar_of_subject(*, subject: Any, public_id: UUID | str) -> DataSubjectReques
 
 
 def dsar_for_officer(*, officer: Any, public_id: UUID | str) -> DataSubjectRequest:
-    if not officer.has_perm(PROCESS_PERMISSION):
+    if not has_permission(officer, PROCESS_PERMISSION):
         raise Http404
     try:
         return DataSubjectRequest.objects.select_related("subject", "assigned_to").get(public_id=public_id)
@@ -36,3 +39,16 @@ def dsar_for_officer(*, officer: Any, public_id: UUID | str) -> DataSubjectReque
 def status_history_for_subject(*, dsar: DataSubjectRequest) -> QuerySet[DsarEvent]:
     """What the subject may see of the history: status changes and extensions, no internal notes."""
     return dsar.events.filter(kind__in=[DsarEventKind.TRANSITION, DsarEventKind.EXTENSION]).order_by("created_at", "id")
+
+
+def officers() -> QuerySet[Any]:
+    """Active staff who hold the officer permission (directly, through a group, or as superusers)."""
+    app_label, codename = PROCESS_PERMISSION.split(".")
+    permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True)
+        .filter(Q(is_superuser=True) | Q(user_permissions__in=permission) | Q(groups__permissions__in=permission))
+        .distinct()
+        .order_by("public_id")
+    )

@@ -1,12 +1,15 @@
 """The DSAR state machine: every change to a data-subject request goes through here.
 
-    received -> identity_verified -> in_review -> approved | rejected
-    approved -> fulfilled | partially_fulfilled;  rejected | fulfilled | partially_fulfilled -> closed
+The states, the actions, their inputs and rules are the table in ``compliance.dsar.workflow``;
+what differs between request types is their handler in ``compliance.dsar.kinds``. This module
+carries the actions out, one function per row of the table (``dsar_act`` dispatches by slug).
 
 Invariants:
-- No state is skipped: each action names the states it may start from (``_ALLOWED``), checked on
-  the row locked ``FOR UPDATE`` so two officers acting at once cannot both move it.
-- Deletion needs four eyes: an officer requests approval, and a *different* officer approves.
+- No state is skipped: each action's ``from_states`` (and its rule: four eyes, the one
+  extension) are checked on the row locked ``FOR UPDATE``, so two officers acting at once cannot
+  both move it.
+- Four eyes where the type's handler asks for it (deletion): an officer requests approval, and a
+  *different* officer approves.
 - The deadline is receipt + 30 days; it may be extended once, by at most 30 days, with a reason,
   and only before the original deadline passes (PAIA s57).
 - Every change writes a ``DsarEvent`` and an audit record in the same transaction. Neither
@@ -15,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +26,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
-from compliance.consent.models import ProcessingPurpose
+from compliance.dsar.errors import DsarError, DsarPermissionError
+from compliance.dsar.kinds import Filing, kind_for
 from compliance.dsar.models import (
     DSAR_MAX_EXTENSION_DAYS,
     OPEN_STATUSES,
@@ -31,51 +36,39 @@ from compliance.dsar.models import (
     DsarEvent,
     DsarEventKind,
     DsarStatus,
-    DsarType,
 )
-from compliance.pi.vocabulary import purpose_refusal
-from kernel.tasks import enqueue_on_commit
+from compliance.dsar.workflow import ACTIONS_BY_SERVICE, ACTIONS_BY_SLUG, PROCESS_PERMISSION, Action
 
-PROCESS_PERMISSION = "compliance.process_dsar"
-
-
-class DsarError(Exception):
-    """A request that breaks the workflow's rules; ``code`` is stable for API clients."""
-
-    def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+__all__ = ["PROCESS_PERMISSION", "DsarError", "DsarPermissionError", "dsar_act", "dsar_file"]
 
 
-class DsarPermissionError(DsarError):
-    pass
-
-
-_ALLOWED: dict[str, tuple[str, ...]] = {
-    "verify_identity": (DsarStatus.RECEIVED,),
-    "assign": (DsarStatus.IDENTITY_VERIFIED, DsarStatus.IN_REVIEW),
-    "request_approval": (DsarStatus.IN_REVIEW,),
-    "approve": (DsarStatus.IN_REVIEW,),
-    "reject": (DsarStatus.IN_REVIEW,),
-    "fulfil": (DsarStatus.APPROVED,),
-    "close": (DsarStatus.REJECTED, DsarStatus.FULFILLED, DsarStatus.PARTIALLY_FULFILLED),
-    "extend": tuple(OPEN_STATUSES),
-}
-
-
-def _require_officer(actor: Any) -> None:
-    if actor is None or not actor.is_active or not actor.has_perm(PROCESS_PERMISSION):
+def _require_officer(actor: Any, permission: str = PROCESS_PERMISSION) -> None:
+    if not has_permission(actor, permission):
         raise DsarPermissionError("Only an information officer may do this.", code="not_an_officer")
 
 
-def _locked(dsar: DataSubjectRequest, action: str) -> DataSubjectRequest:
+def _row(service: str) -> Action:
+    return ACTIONS_BY_SERVICE[service]
+
+
+def _check(service: str, *, actor: Any, system: bool = False, **inputs: Any) -> Action:
+    """The action's permission and required inputs, before anything is locked.
+
+    ``system``: the platform itself may act (``actor`` None), e.g. a task recording a fulfilment."""
+    action = _row(service)
+    if not (system and actor is None):
+        _require_officer(actor, action.permission)
+    missing = action.missing_input(inputs)
+    if missing is not None:
+        raise missing
+    return action
+
+
+def _locked(dsar: DataSubjectRequest, action: Action, *, actor: Any, now: datetime | None = None) -> DataSubjectRequest:
     locked = DataSubjectRequest.objects.select_for_update().get(pk=dsar.pk)
-    if locked.status not in _ALLOWED[action]:
-        raise DsarError(
-            f"A request that is {locked.get_status_display().lower()} cannot be {action.replace('_', ' ')}d.",
-            code="invalid_transition",
-        )
+    refusal = action.refused(locked, actor, now)
+    if refusal is not None:
+        raise refusal
     return locked
 
 
@@ -128,25 +121,10 @@ def dsar_file(
     purposes: list[str] | None = None,
     identity_evidence: str = "",
 ) -> DataSubjectRequest:
-    """File a request. Free of charge, any number; a duplicate is flagged, never short-cut."""
-    if type not in DsarType.values:
-        raise DsarError("Unknown request type.", code="invalid_type")
-    if type == DsarType.CORRECTION and not requested_changes:
-        raise DsarError("A correction request must say what should be corrected.", code="changes_required")
-    purposes = sorted(set(purposes or []))
-    if type in (DsarType.OBJECTION, DsarType.RESTRICTION):
-        if not purposes:
-            raise DsarError("Say which processing purposes the request is about.", code="purposes_required")
-        known = set(ProcessingPurpose.objects.filter(code__in=purposes).values_list("code", flat=True))
-        if known != set(purposes):
-            raise DsarError("Unknown processing purpose.", code="unknown_purpose")
-        # A purpose the law does not let a restriction or objection stop is refused now, with the
-        # legal reason (shown to the subject and the officer), not recorded to be consulted by nothing.
-        refusals = [f"{code}: {purpose_refusal(code, type)}" for code in purposes if purpose_refusal(code, type)]
-        if refusals:
-            raise DsarError(" ".join(refusals), code="purpose_not_restrictable")
-    elif purposes:
-        raise DsarError("Purposes apply only to objections and restrictions.", code="purposes_not_applicable")
+    """File a request. Free of charge, any number; a duplicate is flagged, never short-cut.
+
+    The type's handler validates what it needs (``compliance.dsar.kinds``)."""
+    filing = kind_for(type).validate(Filing(details=details, requested_changes=requested_changes, purposes=purposes))
     on_behalf = filed_by.pk != subject.pk
     if on_behalf:
         _require_officer(filed_by)
@@ -165,9 +143,9 @@ def dsar_file(
         dsar = DataSubjectRequest.objects.create(
             subject=subject,
             type=type,
-            details=details,
-            requested_changes=requested_changes or {},
-            purposes=purposes,
+            details=filing.details,
+            requested_changes=filing.requested_changes or {},
+            purposes=filing.purposes or [],
             channel=DsarChannel.STAFF if on_behalf else DsarChannel.API,
             filed_by=filed_by,
             identity_evidence=identity_evidence,
@@ -184,12 +162,17 @@ def dsar_file(
     return dsar
 
 
+def dsar_act(slug: str, *, actor: Any, dsar: DataSubjectRequest, inputs: dict[str, Any]) -> Any:
+    """Carry out the workflow table's action ``slug`` with its declared inputs (admin and API)."""
+    action = ACTIONS_BY_SLUG[slug]
+    service = getattr(sys.modules[__name__], action.service)
+    return service(actor=actor, dsar=dsar, **{spec.name: inputs.get(spec.name) for spec in action.inputs})
+
+
 def dsar_verify_identity(*, actor: Any, dsar: DataSubjectRequest, evidence: str) -> DataSubjectRequest:
-    _require_officer(actor)
-    if not evidence.strip():
-        raise DsarError("Say how the identity was verified.", code="identity_evidence_required")
+    action = _check("dsar_verify_identity", actor=actor, evidence=evidence)
     with transaction.atomic():
-        dsar = _locked(dsar, "verify_identity")
+        dsar = _locked(dsar, action, actor=actor)
         now = timezone.now()
         evidence_log = f"{dsar.identity_evidence}\n{evidence}".strip() if dsar.identity_evidence else evidence
         return _move(
@@ -205,11 +188,11 @@ def dsar_verify_identity(*, actor: Any, dsar: DataSubjectRequest, evidence: str)
 
 def dsar_assign(*, actor: Any, dsar: DataSubjectRequest, assignee: Any | None = None) -> DataSubjectRequest:
     """Assign to ``assignee`` (default: the actor — "assign to me"); starts the review."""
-    _require_officer(actor)
+    action = _check("dsar_assign", actor=actor)
     assignee = assignee or actor
-    _require_officer(assignee)
+    _require_officer(assignee, action.permission)
     with transaction.atomic():
-        dsar = _locked(dsar, "assign")
+        dsar = _locked(dsar, action, actor=actor)
         if dsar.status == DsarStatus.IDENTITY_VERIFIED:
             return _move(dsar, actor=actor, to_status=DsarStatus.IN_REVIEW, assigned_to=assignee)
         dsar.assigned_to = assignee
@@ -218,107 +201,42 @@ def dsar_assign(*, actor: Any, dsar: DataSubjectRequest, assignee: Any | None = 
         return dsar
 
 
-def dsar_request_approval(*, actor: Any, dsar: DataSubjectRequest, note: str = "") -> DataSubjectRequest:
-    """First pair of eyes on a deletion: ask a second officer to approve."""
-    _require_officer(actor)
+def dsar_request_approval(*, actor: Any, dsar: DataSubjectRequest, note: str | None = "") -> DataSubjectRequest:
+    """First pair of eyes (types whose handler needs four eyes): ask a second officer to approve."""
+    action = _check("dsar_request_approval", actor=actor)
     with transaction.atomic():
-        dsar = _locked(dsar, "request_approval")
-        if dsar.type != DsarType.DELETION:
-            raise DsarError("Only deletions need a second approval.", code="approval_not_needed")
+        dsar = _locked(dsar, action, actor=actor)
         dsar.approval_requested_by = actor
         dsar.approval_requested_at = timezone.now()
         dsar.save(update_fields=["approval_requested_by", "approval_requested_at", "updated_at"])
-        _record(dsar, actor=actor, kind=DsarEventKind.APPROVAL_REQUESTED, note=note)
+        _record(dsar, actor=actor, kind=DsarEventKind.APPROVAL_REQUESTED, note=note or "")
         return dsar
 
 
-def dsar_approve(*, actor: Any, dsar: DataSubjectRequest, note: str = "") -> DataSubjectRequest:
-    _require_officer(actor)
+def dsar_approve(*, actor: Any, dsar: DataSubjectRequest, note: str | None = "") -> DataSubjectRequest:
+    """Approve; the type's handler then carries the request out (at once) or schedules it."""
+    action = _check("dsar_approve", actor=actor)
     with transaction.atomic():
-        dsar = _locked(dsar, "approve")
-        if dsar.type == DsarType.DELETION:
-            if dsar.approval_requested_by_id is None:
-                raise DsarError(
-                    "A deletion needs a second officer: request approval first.", code="second_approval_required"
-                )
-            if dsar.approval_requested_by_id == actor.pk:
-                raise DsarError("The officer who requested approval cannot also give it (four eyes).", code="four_eyes")
+        dsar = _locked(dsar, action, actor=actor)
         dsar = _move(
             dsar,
             actor=actor,
             to_status=DsarStatus.APPROVED,
-            note=note,
+            note=note or "",
             decided_by=actor,
             decided_at=timezone.now(),
         )
-        if dsar.type in (DsarType.OBJECTION, DsarType.RESTRICTION):
-            return _apply_processing_flags(actor=actor, dsar=dsar)
-        if dsar.type == DsarType.CORRECTION:
-            return _apply_correction(actor=actor, dsar=dsar)
-        _schedule_fulfilment(dsar)
+        outcome = kind_for(dsar.type).approved(actor=actor, dsar=dsar)
+        if outcome is not None:
+            return dsar_fulfil(actor=actor, dsar=dsar, statement=outcome.statement, partial=outcome.partial)
         return dsar
 
 
-def _apply_processing_flags(*, actor: Any, dsar: DataSubjectRequest) -> DataSubjectRequest:
-    """Objection / restriction: set the flags ``may_process`` honours, in the approval's transaction.
-
-    Each purpose goes through the consent service (which refuses objections where POPIA s11(3)
-    gives no right to object); what was refused is said in the statement and makes the outcome
-    partial. Lifting a flag later is a separate, recorded act in the consent admin.
-    """
-    from compliance.consent.services import ConsentError, processing_restriction_set
-
-    kind = "objection" if dsar.type == DsarType.OBJECTION else "restriction"
-    applied, refused = [], []
-    for code in dsar.purposes:
-        try:
-            processing_restriction_set(
-                actor=actor, subject=dsar.subject, purpose=code, kind=kind, active=True,
-                reason=f"Data-subject request {dsar.public_id}", reference=str(dsar.public_id),
-            )  # fmt: skip
-            applied.append(code)
-        except ConsentError as error:
-            refused.append(f"{code} ({error})")
-    lines = []
-    if applied:
-        lines.append(f"We no longer process your information for: {', '.join(applied)} ({kind}).")
-    if refused:
-        lines.append(f"Not applied, because the law requires or allows this processing: {'; '.join(refused)}.")
-    return dsar_fulfil(actor=actor, dsar=dsar, statement=" ".join(lines), partial=bool(refused))
-
-
-def _apply_correction(*, actor: Any, dsar: DataSubjectRequest) -> DataSubjectRequest:
-    """The officer's verified correction, carried out by the owning apps' services (same transaction)."""
-    from compliance.dsar.corrections import correction_apply
-
-    corrected, refused = correction_apply(actor=actor, dsar=dsar)
-    lines = []
-    if corrected:
-        lines.append(f"Corrected: {', '.join(corrected)}.")
-    if refused:
-        lines.append(f"Not corrected: {'; '.join(refused)}.")
-    return dsar_fulfil(actor=actor, dsar=dsar, statement=" ".join(lines), partial=bool(refused))
-
-
-def _schedule_fulfilment(dsar: DataSubjectRequest) -> None:
-    """Approved requests that the platform can carry out itself start right after commit."""
-    if dsar.type in (DsarType.ACCESS, DsarType.PORTABILITY):
-        enqueue_on_commit("compliance.dsar.build_export", dsar.pk)
-    elif dsar.type == DsarType.DELETION:
-        enqueue_on_commit("compliance.dsar.erase_subject", dsar.pk)
-
-
 def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSubjectRequest:
-    _require_officer(actor)
-    if not reason.strip():
-        raise DsarError("A rejection needs a reason (it is sent to the subject).", code="reason_required")
+    action = _check("dsar_reject", actor=actor, reason=reason)
     with transaction.atomic():
-        dsar = _locked(dsar, "reject")
-        if dsar.type == DsarType.CORRECTION:
-            from compliance.dsar.corrections import correction_note_attach
-
-            # s24(3): the data stays as it is, with a note that a correction was requested.
-            correction_note_attach(dsar=dsar, reason=reason)
+        dsar = _locked(dsar, action, actor=actor)
+        kind_for(dsar.type).rejected(actor=actor, dsar=dsar, reason=reason)
         return _move(
             dsar,
             actor=actor,
@@ -329,21 +247,17 @@ def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSub
         )
 
 
-def dsar_extend(*, actor: Any, dsar: DataSubjectRequest, days: int, reason: str, now: datetime | None = None):
+def dsar_extend(
+    *, actor: Any, dsar: DataSubjectRequest, days: int | None, reason: str, now: datetime | None = None
+) -> DataSubjectRequest:
     """Extend the deadline once, by 1–30 days, before the original deadline (PAIA s57)."""
-    _require_officer(actor)
+    action = _check("dsar_extend", actor=actor, reason=reason, days=days)
     now = now or timezone.now()
-    if not reason.strip():
-        raise DsarError("An extension needs a reason (it is sent to the subject).", code="reason_required")
-    if not 1 <= days <= DSAR_MAX_EXTENSION_DAYS:
+    if not 1 <= (days or 0) <= DSAR_MAX_EXTENSION_DAYS:
         raise DsarError(f"An extension is 1 to {DSAR_MAX_EXTENSION_DAYS} days.", code="invalid_extension")
     with transaction.atomic():
-        dsar = _locked(dsar, "extend")
-        if dsar.extended_at is not None:
-            raise DsarError("The deadline has already been extended once.", code="already_extended")
-        if now >= dsar.original_due_at:
-            raise DsarError("The deadline can only be extended before it has passed.", code="extension_too_late")
-        dsar.due_at = dsar.original_due_at + timedelta(days=days)
+        dsar = _locked(dsar, action, actor=actor, now=now)
+        dsar.due_at = dsar.original_due_at + timedelta(days=days or 0)
         dsar.extended_at = now
         dsar.extended_by = actor
         dsar.extension_reason = reason
@@ -352,30 +266,35 @@ def dsar_extend(*, actor: Any, dsar: DataSubjectRequest, days: int, reason: str,
         return dsar
 
 
-def dsar_fulfil(*, actor: Any, dsar: DataSubjectRequest, statement: str, partial: bool = False) -> DataSubjectRequest:
-    """Record the outcome. ``statement`` tells the subject what was done and, if partial, why not all."""
-    if actor is not None:
-        _require_officer(actor)
-    if not statement.strip():
-        raise DsarError("Say what was done (the statement is sent to the subject).", code="statement_required")
+def dsar_fulfil(
+    *, actor: Any, dsar: DataSubjectRequest, statement: str, partial: bool | None = False
+) -> DataSubjectRequest:
+    """Record the outcome. ``statement`` tells the subject what was done and, if partial, why not all.
+
+    ``actor`` is None when the platform itself fulfilled the request (export, erasure tasks)."""
+    action = _check("dsar_fulfil", actor=actor, system=True, statement=statement)
     with transaction.atomic():
-        dsar = _locked(dsar, "fulfil")
+        dsar = _locked(dsar, action, actor=actor)
         status = DsarStatus.PARTIALLY_FULFILLED if partial else DsarStatus.FULFILLED
         return _move(dsar, actor=actor, to_status=status, outcome_statement=statement, fulfilled_at=timezone.now())
 
 
 def dsar_close(*, actor: Any, dsar: DataSubjectRequest) -> DataSubjectRequest:
-    _require_officer(actor)
+    action = _check("dsar_close", actor=actor)
     with transaction.atomic():
-        dsar = _locked(dsar, "close")
+        dsar = _locked(dsar, action, actor=actor)
         return _move(dsar, actor=actor, to_status=DsarStatus.CLOSED, closed_at=timezone.now())
 
 
 def dsar_add_note(*, actor: Any, dsar: DataSubjectRequest, note: str, evidence: bool = False) -> DsarEvent:
     """An internal note or a piece of evidence; kept on the request, never audited verbatim."""
-    _require_officer(actor)
-    if not note.strip():
-        raise DsarError("The note is empty.", code="note_required")
+    action = _check("dsar_add_evidence" if evidence else "dsar_add_note", actor=actor, note=note)
     with transaction.atomic():
+        _locked(dsar, action, actor=actor)
         kind = DsarEventKind.EVIDENCE if evidence else DsarEventKind.NOTE
         return _record(dsar, actor=actor, kind=kind, note=note)
+
+
+def dsar_add_evidence(*, actor: Any, dsar: DataSubjectRequest, note: str) -> DsarEvent:
+    """A piece of evidence (a document seen, a call-back made): kept on the request, never audited verbatim."""
+    return dsar_add_note(actor=actor, dsar=dsar, note=note, evidence=True)

@@ -1,8 +1,10 @@
 """DSAR API: customers file and follow their own requests; officers act on any request.
 
 Customers need a recent MFA to file (a request can end in an export or an erasure of the
-account). Another customer's request answers 404. Officer actions mirror the admin queue for
-integrations: ``POST /api/v1/officer/dsar/{id}/<action>/``.
+account). Another customer's request answers 404. Officer actions are the workflow table's
+(``compliance.dsar.workflow``), the same as the admin queue's: ``POST /api/v1/officer/dsar/{id}/<action>/``.
+Request bodies are built from the table and from the request types' declared inputs
+(``compliance.dsar.serializers``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from django.db.models import F
 from django.http import Http404, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -26,29 +28,17 @@ from rest_framework.views import APIView
 from compliance.audit.services import AuditAction, audit_record
 from compliance.dsar import selectors, services
 from compliance.dsar.export import export_read
-from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarType
+from compliance.dsar.models import DataSubjectRequest, DsarExport
+from compliance.dsar.serializers import (
+    FileDsarSerializer,
+    OfficerActionSerializer,
+    OfficerFileSerializer,
+    action_serializer,
+)
+from compliance.dsar.workflow import ACTIONS, action_for
+from kernel.access import HasPermission
 from kernel.errors import JSONErrorsMixin
 from kernel.permissions import HasRecentMFA
-
-
-class DsarConflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "invalid_transition"
-
-
-def _raise_api_error(error: services.DsarError) -> None:
-    if isinstance(error, services.DsarPermissionError):
-        raise PermissionDenied(error.message, code=error.code)
-    if error.code in {
-        "invalid_transition",
-        "already_extended",
-        "extension_too_late",
-        "four_eyes",
-        "second_approval_required",
-        "approval_not_needed",
-    }:
-        raise DsarConflict(error.message, code=error.code)
-    raise ValidationError({"non_field_errors": [error.message]}, code=error.code)
 
 
 class StatusEventSerializer(serializers.Serializer):
@@ -94,19 +84,6 @@ class DsarDetailSerializer(DsarSerializer):
         return StatusEventSerializer(selectors.status_history_for_subject(dsar=dsar), many=True).data
 
 
-class FileDsarSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=DsarType.choices)
-    details = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    requested_changes = serializers.DictField(child=serializers.CharField(max_length=500), required=False, default=dict)
-    purposes = serializers.ListField(
-        child=serializers.CharField(max_length=64),
-        required=False,
-        default=list,
-        max_length=20,
-        help_text="Objection / restriction: the processing purpose codes (see /api/v1/purposes/).",
-    )
-
-
 class DsarListCreateView(ListAPIView):
     """GET: my requests. POST: file a request (needs a recent MFA)."""
 
@@ -124,10 +101,7 @@ class DsarListCreateView(ListAPIView):
     def post(self, request: Request) -> Response:
         payload = FileDsarSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            dsar = services.dsar_file(subject=request.user, filed_by=request.user, **payload.validated_data)
-        except services.DsarError as error:
-            _raise_api_error(error)
+        dsar = services.dsar_file(subject=request.user, filed_by=request.user, **payload.validated_data)
         return Response(DsarSerializer(dsar).data, status=status.HTTP_201_CREATED)
 
 
@@ -138,18 +112,7 @@ class DsarDetailView(APIView):
         return Response(DsarDetailSerializer(dsar).data)
 
 
-class IsDsarOfficer(BasePermission):
-    message = "Only an information officer may do this."
-
-    def has_permission(self, request: Request, view: object) -> bool:
-        return bool(
-            request.user and request.user.is_authenticated and request.user.has_perm(services.PROCESS_PERMISSION)
-        )
-
-
-class OfficerFileSerializer(FileDsarSerializer):
-    subject = serializers.UUIDField(help_text="The subject's public id.")
-    identity_evidence = serializers.CharField(max_length=2000)
+IsDsarOfficer = HasPermission(services.PROCESS_PERMISSION, "Only an information officer may do this.")
 
 
 class OfficerFileView(APIView):
@@ -166,66 +129,37 @@ class OfficerFileView(APIView):
             subject = get_user_model().objects.get(public_id=data.pop("subject"), is_staff=False)
         except get_user_model().DoesNotExist as exc:
             raise ValidationError({"subject": ["No such customer."]}) from exc
-        try:
-            dsar = services.dsar_file(subject=subject, filed_by=request.user, **data)
-        except services.DsarError as error:
-            _raise_api_error(error)
+        dsar = services.dsar_file(subject=subject, filed_by=request.user, **data)
         return Response(DsarSerializer(dsar).data, status=status.HTTP_201_CREATED)
 
 
-class OfficerActionSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    reason = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    evidence = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
-    statement = serializers.CharField(max_length=10000, required=False, allow_blank=True, default="")
-    days = serializers.IntegerField(required=False, min_value=1, max_value=30)
-    partial = serializers.BooleanField(required=False, default=False)
-    assignee = serializers.UUIDField(required=False)
-
-
-def _assignee(data: dict[str, Any]) -> Any:
-    if not data.get("assignee"):
-        return None
-    try:
-        return get_user_model().objects.get(public_id=data["assignee"], is_active=True)
-    except get_user_model().DoesNotExist as exc:
-        raise ValidationError({"assignee": ["No such officer."]}) from exc
-
-
-OFFICER_ACTIONS = {
-    "verify-identity": lambda actor, dsar, d: services.dsar_verify_identity(
-        actor=actor, dsar=dsar, evidence=d["evidence"]
-    ),
-    "assign": lambda actor, dsar, d: services.dsar_assign(actor=actor, dsar=dsar, assignee=_assignee(d)),
-    "request-approval": lambda actor, dsar, d: services.dsar_request_approval(actor=actor, dsar=dsar, note=d["note"]),
-    "approve": lambda actor, dsar, d: services.dsar_approve(actor=actor, dsar=dsar, note=d["note"]),
-    "reject": lambda actor, dsar, d: services.dsar_reject(actor=actor, dsar=dsar, reason=d["reason"]),
-    "extend": lambda actor, dsar, d: services.dsar_extend(
-        actor=actor, dsar=dsar, days=d.get("days") or 0, reason=d["reason"]
-    ),
-    "fulfil": lambda actor, dsar, d: services.dsar_fulfil(
-        actor=actor, dsar=dsar, statement=d["statement"], partial=d["partial"]
-    ),
-    "close": lambda actor, dsar, d: services.dsar_close(actor=actor, dsar=dsar),
-    "note": lambda actor, dsar, d: services.dsar_add_note(actor=actor, dsar=dsar, note=d["note"]),
-}
+def _actions_description() -> str:
+    lines = ["The workflow table's actions (`action` in the path), the states they start from and their inputs:", ""]
+    for action in ACTIONS:
+        inputs = ", ".join(f"`{spec.name}`{'' if spec.required else ' (optional)'}" for spec in action.inputs)
+        lines.append(
+            f"- `{action.slug}` ({action.label}): from {', '.join(action.from_states)}; {inputs or 'no input'}."
+        )
+    return "\n".join(lines)
 
 
 class OfficerActionView(APIView):
     permission_classes = [IsAuthenticated, IsDsarOfficer]
 
-    @extend_schema(operation_id="officer_dsar_action", request=OfficerActionSerializer, responses=DsarSerializer)
+    @extend_schema(
+        operation_id="officer_dsar_action",
+        request=OfficerActionSerializer,
+        responses=DsarSerializer,
+        description=_actions_description(),
+    )
     def post(self, request: Request, public_id: str, action: str) -> Response:
-        handler = OFFICER_ACTIONS.get(action)
-        if handler is None:
+        row = action_for(action)
+        if row is None:
             raise Http404
         dsar = selectors.dsar_for_officer(officer=request.user, public_id=public_id)
-        payload = OfficerActionSerializer(data=request.data)
+        payload = action_serializer(row.slug)(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            handler(request.user, dsar, payload.validated_data)
-        except services.DsarError as error:
-            _raise_api_error(error)
+        services.dsar_act(row.slug, actor=request.user, dsar=dsar, inputs=payload.validated_data)
         dsar.refresh_from_db()
         return Response(DsarSerializer(dsar).data)
 

@@ -67,7 +67,10 @@ def test_demo_data_tells_the_products_story_once(settings, tmp_path):
         ("access", "received"),
         ("objection", "in_review"),
         ("correction", "received"),
+        ("restriction", "received"),
     }
     [hold] = LegalHold.objects.in_force().on_subjects()
     assert hold.kind == "litigation" and not hold.subject.is_staff and hold.subject != customer
+    on_behalf = DataSubjectRequest.objects.get(type="restriction")
+    assert on_behalf.channel == "staff" and on_behalf.purposes == ["analytics"]
     assert check_ledger().ok

@@ -78,6 +78,13 @@ class Command(BaseCommand):
                     subject=second, filed_by=second, type="correction",
                     requested_changes={"last_name": "Customer-Two"}, details="My surname is double-barrelled.",
                 )  # fmt: skip
+                # Filed by the officer on the customer's behalf (a phone call): any type works from the
+                # admin's "Add" form and POST /api/v1/officer/dsar/, with the type's own inputs.
+                dsar_file(
+                    subject=customer, filed_by=officer, type="restriction", purposes=["analytics"],
+                    details="Asked by phone to pause analytics while a complaint is open.",
+                    identity_evidence="Call-back to the number on file (demo)",
+                )  # fmt: skip
             # A litigation hold the information officer placed (Compliance > Legal holds): the
             # purge keeps the second customer's records and a deletion request would say why.
             if not LegalHold.objects.on_subjects().filter(subject=second).exists():
@@ -87,7 +94,7 @@ class Command(BaseCommand):
                     hold_until=timezone.now() + timedelta(days=180),
                 )  # fmt: skip
         self.stdout.write(
-            "Demo story: wallets funded with transfers, consents recorded, three DSARs in the queue, "
+            "Demo story: wallets funded with transfers, consents recorded, four DSARs in the queue, "
             "a litigation hold on the second customer."
         )
 
