@@ -38,6 +38,7 @@ from compliance.dsar.models import (
     DsarStatus,
 )
 from compliance.dsar.workflow import ACTIONS_BY_SERVICE, ACTIONS_BY_SLUG, PROCESS_PERMISSION, Action
+from kernel.access import has_permission
 
 __all__ = ["PROCESS_PERMISSION", "DsarError", "DsarPermissionError", "dsar_act", "dsar_file"]
 
