@@ -19,6 +19,35 @@ from tests.personas import make_staff, otp_admin_login
 
 STAFF_ROLES = ("operations", "information_officer", "auditor", "admin")
 
+# The screens each role's daily work needs (SPEC "Who uses it"): these must open, whatever else.
+MUST_OPEN = {
+    "operations": {
+        "/admin/ledger/kycrecord/",
+        "/admin/ledger/ledgeraccount/",
+        "/admin/ledger/journalentry/",
+        "/admin/ledger/posting/",
+        "/admin/ledger/bankaccount/",
+        "/admin/accounts/user/",
+    },
+    "information_officer": {
+        "/admin/compliance/datasubjectrequest/",
+        "/admin/compliance/processingpurpose/",
+        "/admin/compliance/consentevent/",
+        "/admin/compliance/retentionpolicy/",
+        "/admin/compliance/legalhold/",
+        "/admin/compliance/auditevent/",
+    },
+    "auditor": {
+        "/admin/compliance/auditevent/",
+        "/admin/compliance/datasubjectrequest/",
+        "/admin/compliance/consentevent/",
+        "/admin/compliance/retentionpolicy/",
+        "/admin/ledger/journalentry/",
+        "/admin/ledger/kycrecord/",
+    },
+    "admin": {"/admin/accounts/user/", "/admin/django_celery_beat/periodictask/"},
+}
+
 
 def changelists() -> list[tuple[str, str]]:
     return sorted(
@@ -47,6 +76,8 @@ def test_every_change_list_answers_by_permission_and_every_refusal_is_audited(ro
         response = client.get(url)
         denials = AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).count() - denials_before
         want = 200 if allowed else 403
+        if url in MUST_OPEN[role] and not allowed:
+            mismatches.append(f"{role} {url}: the role's work needs this screen, and its permissions do not open it")
         if response.status_code != want:
             mismatches.append(f"{role} {url}: {response.status_code} != {want}")
         if response.status_code == 403 and denials != 1:
@@ -54,6 +85,8 @@ def test_every_change_list_answers_by_permission_and_every_refusal_is_audited(ro
         if response.status_code != 403 and denials:
             mismatches.append(f"{role} {url}: {response.status_code} wrote a PERMISSION_DENIED record")
     assert mismatches == []
+    # Every screen a role needs exists (a renamed model must not make this test vacuous).
+    assert MUST_OPEN[role] <= {url for _, url in changelists()}
 
 
 @pytest.mark.django_db
