@@ -26,6 +26,21 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "kyc_already_verified": (409, "The identity has already been verified."),
     "kyc_not_pending": (409, "Only pending KYC submissions can be decided."),
     "invalid_id_number": (400, "The ID number is not a valid South African ID number for this date of birth."),
+    # Two-phase settlement (ADR 0005): provider notifications and operations confirmations.
+    "already_resolved": (409, "This pending movement has already been settled or voided."),
+    "pending_not_reversible": (409, "A pending movement is voided, not reversed."),
+    "settlement_mismatch": (422, "The settlement does not match the pending movement."),
+    "webhook_unverified": (401, "The notification's signature or timestamp could not be verified."),
+    "webhook_invalid": (400, "The notification is not a known event with a reference, amount and currency."),
+    "webhook_replayed": (409, "This notification was already received."),
+    "statement_line_required": (409, "A bank statement line must be recorded before a second person confirms."),
+    "statement_line_recorded": (409, "A bank statement line has already been recorded for this movement."),
+    "second_person_required": (
+        403,
+        "A second operations user must confirm: not whoever recorded the statement line or started the movement.",
+    ),
+    "own_account": (403, "Staff cannot act on their own accounts."),
+    "not_confirmable": (409, "Card deposits are settled by the card processor, not by operations."),
     # Cards: messages name the rule, never the value (a PAN or CVV must not come back in an error).
     "invalid_card_number": (400, "Invalid card number."),
     "unsupported_card_brand": (400, "This card brand is not supported."),

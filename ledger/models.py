@@ -8,7 +8,13 @@ Invariants (enforced by ledger/services.py and, on PostgreSQL, by the database i
 - ``LedgerAccount.balance`` equals the sum of the account's postings at every commit: it is
   changed only in the transaction that inserts the postings, under the account's row lock, and
   each posting stores the resulting ``balance_after`` (statements need no sums).
-- Accounts that may not go negative (every customer wallet) are protected by a CHECK constraint.
+- Accounts that may not go negative (every customer wallet) are protected by a CHECK constraint,
+  on the *available* balance (posted balance minus pending debits).
+- Money crossing the platform boundary (deposits, withdrawals) is two-phase (ADR 0005): a pending
+  entry's postings are flagged ``pending`` and change only the accounts' ``pending_debits`` /
+  ``pending_credits``; it is resolved exactly once by a ``PendingResolution`` row (posted: a new
+  entry with posted postings moves the balances; voided: nothing moves). ``balance`` = Σ posted
+  postings; pending totals = Σ unresolved pending postings (``check_ledger`` proves both).
 - Busy system accounts (settlement, fees, suspense) are split into shards (one row per
   kind/currency/shard); a system account's balance is the sum of its shards. See
   docs/adr/0003-ledger-concurrency-and-hot-accounts.md.
@@ -30,7 +36,7 @@ import uuid
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from compliance.crypto.fields import BlindIndexedModelMixin, BlindIndexField, EncryptedCharField, EncryptedDateField
@@ -76,6 +82,10 @@ _FICA_CDD = {
         "balance": PI(**_FICA_TRANSACTIONS, description="Posted balance in minor units."),
         "daily_debit_day": PI(**_FICA_TRANSACTIONS, description="Day of the outflow counter (KYC limit)."),
         "daily_debit_total": PI(**_FICA_TRANSACTIONS, description="Today's outflow (KYC limit)."),
+        "daily_credit_day": PI(**_FICA_TRANSACTIONS, description="Day of the inflow counter (KYC limit)."),
+        "daily_credit_total": PI(**_FICA_TRANSACTIONS, description="Today's inflow (KYC limit)."),
+        "pending_debits": PI(**_FICA_TRANSACTIONS, description="Money out awaiting settlement, minor units."),
+        "pending_credits": PI(**_FICA_TRANSACTIONS, description="Money in awaiting settlement, minor units."),
     },
     not_pi=["public_id", "owner", "kind", "currency", "shard", "allow_negative", "created_at"],
 )
@@ -99,12 +109,28 @@ class LedgerAccount(models.Model):
     # holds locked, so enforcing the limit costs no extra query and cannot race.
     daily_debit_day = models.DateField(null=True, blank=True)
     daily_debit_total = models.BigIntegerField(default=0)
+    # Inflow counter: KYC tier limits apply to money in as well (counted when a deposit is claimed).
+    # Database defaults: ledger_system_account() inserts rows without naming these columns.
+    daily_credit_day = models.DateField(null=True, blank=True)
+    daily_credit_total = models.BigIntegerField(default=0, db_default=0)
+    # Two-phase movements (ADR 0005): Σ of the account's unresolved pending postings, by sign.
+    pending_debits = models.BigIntegerField(default=0, db_default=0, help_text="Unsettled money out, minor units.")
+    pending_credits = models.BigIntegerField(default=0, db_default=0, help_text="Unsettled money in, minor units.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=Q(allow_negative=True) | Q(balance__gte=0), name="ledger_account_not_negative"
+            ),
+            # A pending credit is never spendable and a pending debit is already spent.
+            models.CheckConstraint(
+                condition=Q(allow_negative=True) | Q(balance__gte=F("pending_debits")),
+                name="ledger_account_available_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(pending_debits__gte=0) & Q(pending_credits__gte=0),
+                name="ledger_account_pending_not_negative",
             ),
             models.CheckConstraint(
                 condition=(Q(kind="customer_wallet") & Q(owner__isnull=False) & Q(allow_negative=False))
@@ -130,9 +156,11 @@ class LedgerAccount(models.Model):
 
     @property
     def available_balance(self) -> int:
-        # No authorisation holds exist yet (card authorisations arrive with the cards phase), so
-        # everything posted is available.
-        return self.balance
+        """What may be spent: posted money minus money already promised out (pending withdrawals).
+
+        Pending deposits are not included: a claim is not money until it settles.
+        """
+        return self.balance - self.pending_debits
 
 
 class EntryType(models.TextChoices):
@@ -174,6 +202,8 @@ class Channel(models.TextChoices):
         "request_id",
         "created_by",
         "created_at",
+        "pending",
+        "expires_at",
     ],
 )
 class JournalEntry(models.Model):
@@ -198,6 +228,10 @@ class JournalEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Two-phase (ADR 0005): a pending entry's postings are claims; its PendingResolution says
+    # whether it was posted (by a new entry) or voided. Set at insert, never changed.
+    pending = models.BooleanField(default=False, db_default=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="A pending deposit voids after this.")
 
     class Meta:
         verbose_name_plural = "journal entries"
@@ -227,7 +261,7 @@ class JournalEntry(models.Model):
         "amount": PI(**_FICA_TRANSACTIONS, description="Signed amount, minor units."),
         "balance_after": PI(**_FICA_TRANSACTIONS, description="The wallet balance after this posting."),
     },
-    not_pi=["entry", "account", "currency", "created_at"],
+    not_pi=["entry", "account", "currency", "created_at", "pending"],
 )
 class Posting(models.Model):
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
@@ -235,8 +269,11 @@ class Posting(models.Model):
     account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings", db_index=False)
     amount = models.BigIntegerField(help_text="Signed minor units: positive increases the balance.")
     currency = models.CharField(max_length=3, validators=[currency_validator])
-    balance_after = models.BigIntegerField()
+    balance_after = models.BigIntegerField(help_text="The posted balance after this posting (unchanged if pending).")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # A pending posting changes the account's pending totals, not its balance (ADR 0005). The
+    # database default keeps ledger_move / ledger_transfer_batch (posted only) untouched.
+    pending = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         indexes = [models.Index(fields=["account", "-created_at"], name="ledger_posting_statement_idx")]
@@ -368,3 +405,12 @@ class BankAccount(BlindIndexedModelMixin, models.Model):
 
 # --- Payment cards (issue 7, PCI DSS): their own module, imported so Django registers them ----
 from ledger.models_cards import Card, CardBrand  # noqa: E402, F401
+
+# --- Two-phase settlement (issue 15, ADR 0005) ---------------------------------------------------
+from ledger.models_settlement import (  # noqa: E402, F401
+    PendingResolution,
+    ResolutionOutcome,
+    ResolutionSource,
+    StatementMatch,
+    WebhookEvent,
+)

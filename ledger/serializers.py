@@ -112,11 +112,19 @@ class TransferBatchSerializer(serializers.Serializer):
 
 class AccountSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    available_balance = serializers.IntegerField(read_only=True)
+    available_balance = serializers.IntegerField(
+        read_only=True, help_text="Spendable: the posted balance minus pending money out (pending_out)."
+    )
+    pending_in = serializers.IntegerField(
+        source="pending_credits", read_only=True, help_text="Deposits awaiting settlement (not spendable)."
+    )
+    pending_out = serializers.IntegerField(
+        source="pending_debits", read_only=True, help_text="Withdrawals awaiting the bank's confirmation."
+    )
 
     class Meta:
         model = LedgerAccount
-        fields = ["id", "kind", "currency", "balance", "available_balance", "created_at"]
+        fields = ["id", "kind", "currency", "balance", "available_balance", "pending_in", "pending_out", "created_at"]
         read_only_fields = fields
 
 
@@ -188,12 +196,28 @@ class _MovementAnswer(serializers.Serializer):
     balance_after = serializers.IntegerField(help_text="The caller's account balance after this entry.")
 
 
-class DepositAnswerSerializer(_MovementAnswer):
+MOVEMENT_STATUSES = ["pending", "posted", "voided"]
+
+
+class _PendingMovementAnswer(_MovementAnswer):
+    status = serializers.ChoiceField(
+        choices=MOVEMENT_STATUSES,
+        help_text=(
+            "pending: a claim, not spendable, until a verified settlement posts it; posted: settled; "
+            "voided: declined, failed or expired (nothing moved)."
+        ),
+    )
+    balance_after = serializers.IntegerField(
+        help_text="The account's posted balance after this entry: a pending movement does not change it."
+    )
+
+
+class DepositAnswerSerializer(_PendingMovementAnswer):
     type = serializers.ChoiceField(choices=["deposit"])
     account = serializers.UUIDField()
 
 
-class WithdrawalAnswerSerializer(_MovementAnswer):
+class WithdrawalAnswerSerializer(_PendingMovementAnswer):
     type = serializers.ChoiceField(choices=["withdrawal"])
     account = serializers.UUIDField()
     bank_account = serializers.UUIDField()
@@ -218,3 +242,60 @@ class ReversalAnswerSerializer(serializers.Serializer):
     id = serializers.UUIDField(help_text="The reversing entry.")
     type = serializers.ChoiceField(choices=["reversal"])
     reverses = serializers.UUIDField()
+
+
+# --- Two-phase settlement (ADR 0005) ------------------------------------------------------------------
+
+
+class PendingMovementSerializer(serializers.Serializer):
+    """A deposit or withdrawal and where it stands (the listing of pending movements)."""
+
+    id = serializers.UUIDField(source="public_id", help_text="The pending entry (the EFT payment reference).")
+    type = serializers.CharField(source="entry_type")
+    channel = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Minor units.")
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(choices=MOVEMENT_STATUSES)
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="An unsettled deposit voids then.")
+    settled_entry = serializers.UUIDField(allow_null=True, help_text="The posted entry, once settled.")
+    statement_line_recorded = serializers.BooleanField(help_text="Operations recorded a bank statement line.")
+
+
+class StatementMatchSerializer(serializers.Serializer):
+    statement_line = serializers.CharField(max_length=64, help_text="The bank statement line's reference.")
+
+
+class ConfirmationSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(
+        choices=["posted", "voided"], required=False, default="posted",
+        error_messages={"invalid_choice": "Use posted or voided."},
+    )  # fmt: skip
+
+
+class SettlementAnswerSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The pending entry.")
+    status = serializers.ChoiceField(choices=["posted", "voided"])
+    settled_entry = serializers.UUIDField(allow_null=True, help_text="The posted entry (null when voided).")
+
+
+class StatementLineAnswerSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The pending entry.")
+    statement_line_recorded = serializers.BooleanField()
+
+
+class WebhookDataSerializer(serializers.Serializer):
+    reference = serializers.UUIDField(help_text="The pending entry's id (our merchant / payment reference).")
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    statement_line = serializers.CharField(required=False)
+
+
+class WebhookEventSerializer(serializers.Serializer):
+    """A provider notification (Standard Webhooks: signed with the webhook-id, -timestamp and
+    -signature headers; the raw body is what is verified)."""
+
+    type = serializers.CharField(
+        help_text="payment.captured, payment.failed, deposit.received, payout.paid, payout.failed."
+    )
+    data = WebhookDataSerializer()

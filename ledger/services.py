@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from compliance.audit import AuditAction, audit_record
 from compliance.request_context import get_request_id
-from ledger import limits
+from ledger import limits, settlement
 from ledger.cards import card_for_deposit
 from ledger.engine import (
     BatchItem,
@@ -132,10 +132,19 @@ def deposit_create(
     reference: str = "",
     request: HttpRequest | None = None,
 ) -> MoveResult:
-    """Card or EFT money in: settlement (a random shard) → the actor's wallet.
+    """Card or EFT money in: a *pending* movement, settlement (a random shard) → the actor's wallet.
+
+    Nothing becomes spendable here (ADR 0005): the wallet's ``pending_credits`` grow, its balance
+    does not. The deposit is posted only by a verified settlement (ledger/settlement.py): the card
+    processor's or the bank's signed notification, or two operations users against a bank
+    statement line; unsettled, it voids at ``expires_at``. Money in counts against the KYC tier's
+    daily limit (inflow counter on the wallet row), checked when the claim is made.
 
     By card, ``funding_source`` is the public id of one of the actor's own active cards (another
-    customer's card is not found); by EFT, a payment reference that must not look like a PAN.
+    customer's card is not found); the processor then authorises and captures it (a decline voids
+    the deposit at once). By EFT, a payment reference that must not look like a PAN; the answer's
+    id is the reference the customer quotes on the bank transfer.
+    ``result.extra["status"]`` says where the movement stands: pending, posted or voided.
     """
     amount, currency = validate_amount(amount), validate_currency(currency)
     key, account_id = validate_idempotency_key(idempotency_key), _as_uuid(account)
@@ -150,10 +159,10 @@ def deposit_create(
         "deposit", account=account_id, amount=amount, currency=currency, channel=channel,
         funding_source=funding_source, reference=reference,
     )  # fmt: skip
-    # By EFT the move is the only statement; by card the card lookup comes first (one transaction).
-    with movement_atomic(single_statement=channel != Channel.CARD):
+    card = None
+    with transaction.atomic():
         if channel == Channel.CARD:
-            card_for_deposit(viewer=actor, public_id=funding_source)
+            card = card_for_deposit(viewer=actor, public_id=funding_source)
         result = move(
             MoveRequest(
                 entry_type=EntryType.DEPOSIT,
@@ -165,6 +174,8 @@ def deposit_create(
                 owner_id=actor.pk,
                 owner_side="to",
                 kyc_user_id=actor.pk,
+                inflow_limits=limits.tier_daily_limits(),
+                limit_day=limits.limit_day(),
                 shard=secrets.randbelow(limits.system_shards()),
                 idempotency_key=key,
                 fingerprint=fingerprint,
@@ -172,9 +183,20 @@ def deposit_create(
                 request_id=get_request_id() or "",
                 reference=reference,
                 external_reference=funding_source,
-                audit=MoveAudit(AuditAction.DEPOSIT, actor, request, {"channel": channel}),
+                audit=MoveAudit(AuditAction.DEPOSIT, actor, request, {"channel": channel, "status": "pending"}),
+                pending=True,
+                expires_at=timezone.now() + limits.pending_deposit_lifetime(),
             )
         )
+    # After commit: a new card deposit goes to the processor (never inside the transaction).
+    if result.replayed:
+        result.extra["status"] = settlement.status_of(result.entry_public_id)
+    elif card is not None:
+        result.extra["status"] = settlement.card_deposit_authorise(
+            entry_public_id=result.entry_public_id, card=card, amount=amount, currency=currency
+        )
+    else:
+        result.extra["status"] = "pending"
     return result
 
 
@@ -190,7 +212,13 @@ def withdrawal_create(
     reference: str = "",
     request: HttpRequest | None = None,
 ) -> MoveResult:
-    """Money out to the actor's own verified bank account: wallet → settlement (a random shard)."""
+    """Money out to the actor's own verified bank account: a *pending* movement, wallet → settlement.
+
+    The amount leaves the available balance at once (``pending_debits``), so it cannot be spent
+    twice; the posted balance changes only when the bank confirms the payout (signed
+    ``payout.paid``, or two operations users against a statement line). A failed payout voids it:
+    the money is available again. Pending withdrawals do not expire (the bank may still pay).
+    """
     amount, currency = validate_amount(amount), validate_currency(currency)
     key, account_id, bank_id = validate_idempotency_key(idempotency_key), _as_uuid(account), _as_uuid(bank_account)
     reference = clean_reference(reference)
@@ -223,9 +251,13 @@ def withdrawal_create(
                 request_id=get_request_id() or "",
                 reference=reference,
                 external_reference=str(bank_id),
-                audit=MoveAudit(AuditAction.WITHDRAW, actor, request, {"bank_account": str(bank_id)}),
+                audit=MoveAudit(
+                    AuditAction.WITHDRAW, actor, request, {"bank_account": str(bank_id), "status": "pending"}
+                ),
+                pending=True,
             )
         )
+    result.extra["status"] = settlement.status_of(result.entry_public_id) if result.replayed else "pending"
     return result
 
 
@@ -353,6 +385,8 @@ def reversal_create(
             raise LedgerError("not_found")
         if original.entry_type == EntryType.REVERSAL:
             raise LedgerError("not_reversible")
+        if original.pending:
+            raise LedgerError("pending_not_reversible")
         legs = {p.amount > 0: p.account.public_id for p in original.postings.select_related("account")}
         result = move(
             MoveRequest(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledger import views, views_cards
+from ledger import views, views_cards, views_settlement
 
 urlpatterns = [
     path("deposits/", views.DepositView.as_view(), name="ledger-deposits"),
@@ -14,6 +14,21 @@ urlpatterns = [
     path("kyc/", views.KycView.as_view(), name="ledger-kyc"),
     path("ops/kyc/<uuid:public_id>/decision/", views.KycDecisionView.as_view(), name="ledger-kyc-decision"),
     path("ops/entries/<uuid:public_id>/reversal/", views.ReversalView.as_view(), name="ledger-reversal"),
+    # Two-phase settlement (ADR 0005): ledger/views_settlement.py
+    path("pending/", views_settlement.PendingMovementListView.as_view(), name="ledger-pending"),
+    path("ops/pending/", views_settlement.PendingQueueView.as_view(), name="ledger-pending-queue"),
+    path(
+        "ops/pending/<uuid:public_id>/statement-line/",
+        views_settlement.StatementLineView.as_view(),
+        name="ledger-pending-statement-line",
+    ),
+    path(
+        "ops/pending/<uuid:public_id>/confirm/",
+        views_settlement.ConfirmationView.as_view(),
+        name="ledger-pending-confirm",
+    ),
+    path("webhooks/card-processor/", views_settlement.CardProcessorWebhookView.as_view(), name="ledger-webhook-card"),
+    path("webhooks/bank/", views_settlement.BankWebhookView.as_view(), name="ledger-webhook-bank"),
     # Payment cards (PCI DSS): ledger/views_cards.py
     path("cards/", views_cards.CardListView.as_view(), name="ledger-cards"),
     path("cards/<uuid:public_id>/", views_cards.CardDetailView.as_view(), name="ledger-card"),

@@ -119,7 +119,12 @@ class DepositView(MovementView):
         )
 
     def body(self, data: dict[str, Any], result: MoveResult) -> dict[str, Any]:
-        return {"type": "deposit", "account": str(result.to_public), "balance_after": result.to_balance_after}
+        return {
+            "type": "deposit",
+            "account": str(result.to_public),
+            "balance_after": result.to_balance_after,
+            "status": result.extra.get("status", "pending"),
+        }
 
 
 class WithdrawalView(MovementView):
@@ -147,6 +152,7 @@ class WithdrawalView(MovementView):
             "account": str(result.from_public),
             "bank_account": str(data["bank_account"]),
             "balance_after": result.from_balance_after,
+            "status": result.extra.get("status", "pending"),
         }
 
 

@@ -292,6 +292,23 @@ METRICS_ALLOWED_NETWORKS = env_list(
 )
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
+# Two-phase deposits and withdrawals (ledger, ADR 0005). Providers sign their notifications with the
+# Standard Webhooks scheme; each secret is "whsec_<base64>", several comma-separated during a rotation
+# (the first signs sandbox callbacks). *_FILE supported. Empty: that provider's notifications are refused.
+LEDGER_WEBHOOK_SECRETS = {
+    "card_processor": env_list("LEDGER_CARD_PROCESSOR_WEBHOOK_SECRETS", []),
+    "bank": env_list("LEDGER_BANK_WEBHOOK_SECRETS", []),
+}
+# How far a notification's signed timestamp may be from now (at most 300: the scheme's own bound).
+LEDGER_WEBHOOK_TOLERANCE_SECONDS = env_int("LEDGER_WEBHOOK_TOLERANCE_SECONDS", 300)
+# An unsettled deposit voids after this many hours (the beat task ledger.tasks.expire_pending_deposits).
+LEDGER_PENDING_DEPOSIT_HOURS = env_int("LEDGER_PENDING_DEPOSIT_HOURS", 72)
+# The card processor (ledger.processors): the sandbox signs its callbacks like a real processor.
+LEDGER_CARD_PROCESSOR = env_str("LEDGER_CARD_PROCESSOR", "ledger.processors.SandboxCardProcessor")
+# Sandbox callbacks: "inline" delivers them at once through the webhook intake (dev, demo);
+# "outbox" keeps them in ledger.processors.OUTBOX for a test to deliver over HTTP.
+LEDGER_SANDBOX_CALLBACKS = env_str("LEDGER_SANDBOX_CALLBACKS", "inline")
+
 # Money movement and DSAR downloads need an MFA check at most this many seconds old.
 MFA_STEP_UP_SECONDS = env_int("MFA_STEP_UP_SECONDS", 15 * 60)
 

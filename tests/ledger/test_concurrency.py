@@ -1,8 +1,11 @@
 """Real processes against PostgreSQL: money is never lost, created, double-spent or deadlocked.
 
 Each worker is a forked process with its own database connection, hammering the real services:
-single transfers, bulk payments (five transfers, all or nothing) and overdrawing withdrawals.
-Afterwards the ledger is re-derived from postings and compared with what the workers were told.
+single transfers, bulk payments (five transfers, all or nothing), overdrawing withdrawals and
+deposits (both two-phase: pending claims), and the bank's signed notifications settling or
+failing any worker's open movements (so two settlements of one movement race each other).
+Afterwards the ledger is re-derived from postings (posted and pending separately) and compared
+with what the workers were told.
 """
 
 from __future__ import annotations
@@ -14,16 +17,17 @@ import uuid
 
 import pytest
 from django.db import connections
-from django.db.models import Sum
+from django.db.models import F, Sum
+from django.utils import timezone
 
-from ledger import services
+from ledger import processors, services, settlement
 from ledger.exceptions import LedgerError
-from ledger.models import AccountKind, EntryType, JournalEntry, LedgerAccount
+from ledger.models import AccountKind, EntryType, JournalEntry, LedgerAccount, PendingResolution
 from ledger.reconciliation import check_ledger
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("ledger-concurrency")]
 
-EXPECTED_REFUSALS = {"insufficient_funds", "daily_limit_exceeded"}
+EXPECTED_REFUSALS = {"insufficient_funds", "daily_limit_exceeded", "already_resolved"}
 START_BALANCE = 100_000
 
 
@@ -35,7 +39,7 @@ def _worker(worker: int, operations: int, plan: dict, engine: str, barrier, resu
 
     users = {user.pk: user for user in get_user_model().objects.filter(pk__in=plan["users"].values())}
     rng = random.Random(worker)
-    acknowledged, refused, errors = [], [], []
+    acknowledged, refused, errors, settled = [], [], [], []
     succeeded = 0
     barrier.wait()
     for number in range(operations):
@@ -55,6 +59,28 @@ def _worker(worker: int, operations: int, plan: dict, engine: str, barrier, resu
                     (str(result.entry_public_id), EntryType.TRANSFER, item["amount"], item["idempotency_key"])
                     for item, result in zip(items, made, strict=True)
                 )
+                succeeded += 1
+                continue
+            if number % 10 in (3, 7):
+                # The bank settles (or fails) an open deposit or payout, any worker's: races included.
+                open_entry = JournalEntry.objects.filter(pending=True, resolution__isnull=True).order_by("?").first()
+                if open_entry is not None:
+                    event = "deposit.received"
+                    if open_entry.entry_type == EntryType.WITHDRAWAL:
+                        event = rng.choice(["payout.paid", "payout.failed"])
+                    data = {"reference": str(open_entry.public_id), "amount": open_entry.amount, "currency": "ZAR"}
+                    callback = processors.signed_callback("bank", event, data)
+                    outcome = settlement.webhook_receive(provider="bank", body=callback.body, headers=callback.headers)
+                    settled.append((str(open_entry.public_id), outcome.outcome))
+                succeeded += 1
+                continue
+            if number % 10 == 6:
+                amount = rng.randint(1, 5_000)
+                result = services.deposit_create(
+                    actor=actor, account=source, amount=amount, currency="ZAR", channel="eft",
+                    funding_source=f"EFT-{worker}", idempotency_key=key,
+                )  # fmt: skip
+                acknowledged.append((str(result.entry_public_id), EntryType.DEPOSIT, amount, key))
                 succeeded += 1
                 continue
             if number % 10 == 9:
@@ -79,8 +105,9 @@ def _worker(worker: int, operations: int, plan: dict, engine: str, barrier, resu
         except Exception:
             errors.append(traceback.format_exc(limit=3))
     results.put(
-        {"worker": worker, "acknowledged": acknowledged, "refused": refused, "errors": errors, "succeeded": succeeded}
-    )
+        {"worker": worker, "acknowledged": acknowledged, "refused": refused, "errors": errors, "succeeded": succeeded,
+         "settled": settled}
+    )  # fmt: skip
     connections.close_all()
 
 
@@ -144,6 +171,7 @@ def test_eight_workers_random_transfers_and_overdrawing_withdrawals(
     wallets_before = LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET).aggregate(t=Sum("balance"))["t"]
     assert wallets_before == 20 * START_BALANCE
     entries_before = JournalEntry.objects.count()
+    started = timezone.now()
 
     outcomes = _run(_worker, lambda n: (n, operations_per_worker, plan, engine), 8)
 
@@ -157,23 +185,45 @@ def test_eight_workers_random_transfers_and_overdrawing_withdrawals(
     assert any(kind == EntryType.WITHDRAWAL for _, kind, _, _ in acknowledged)
     assert "insufficient_funds" in refused  # the overdrawing withdrawals really were tried
 
-    # Every acknowledged operation is present exactly once, as acknowledged; nothing else was written.
-    stored = {
-        str(e.public_id): (e.entry_type, e.amount, e.idempotency_key)
-        for e in JournalEntry.objects.filter(entry_type__in=[EntryType.TRANSFER, EntryType.WITHDRAWAL])
-    }
-    assert len(stored) == len(acknowledged) == JournalEntry.objects.count() - entries_before
+    assert any(kind == EntryType.DEPOSIT for _, kind, _, _ in acknowledged)
+    settled = dict(pair for outcome in outcomes for pair in outcome["settled"])
+    assert {"posted", "voided"} <= set(settled.values())  # payouts both paid and failed
+
+    # Every acknowledged operation is present exactly once, as acknowledged; nothing else was
+    # written but the entries that posted settled movements (one per posted resolution).
+    customer_made = JournalEntry.objects.filter(idempotency_key__isnull=False, created_at__gte=started)
+    stored = {str(e.public_id): (e.entry_type, e.amount, e.idempotency_key) for e in customer_made}
+    assert len(stored) == len(acknowledged)
     for public_id, kind, amount, key in acknowledged:
         assert stored[public_id] == (kind, amount, key)
+    resolutions = dict(
+        PendingResolution.objects.filter(created_at__gte=started).values_list("pending_entry__public_id", "outcome")
+    )
+    posted = sum(1 for outcome in resolutions.values() if outcome == "posted")
+    assert JournalEntry.objects.count() - entries_before == len(acknowledged) + posted
+    # Each movement was settled once, and as the bank was told: a losing racer got already_resolved.
+    assert {str(k): v for k, v in resolutions.items()} == settled
 
-    # No negative wallet, every balance = sum of postings, postings sum to zero, money conserved.
+    # No negative wallet, nothing promised twice (available >= 0), every balance = Σ posted postings,
+    # every pending total = Σ unresolved pending postings, both sum to zero, money conserved.
     assert not LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET, balance__lt=0).exists()
+    assert not LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET, balance__lt=F("pending_debits")).exists()
     report = check_ledger()
     assert report.ok, report.problems
-    withdrawn = sum(amount for _, kind, amount, _ in acknowledged if kind == EntryType.WITHDRAWAL)
-    wallets_after = LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET).aggregate(t=Sum("balance"))["t"]
-    assert wallets_after == wallets_before - withdrawn
+
+    def total(kind: str, outcome: str | None) -> int:
+        return sum(
+            amount for public_id, k, amount, _ in acknowledged if k == kind and settled.get(public_id) == outcome
+        )
+
+    wallets = LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET).aggregate(
+        t=Sum("balance"), out=Sum("pending_debits"), into=Sum("pending_credits")
+    )
+    assert wallets["t"] == wallets_before - total(EntryType.WITHDRAWAL, "posted") + total(EntryType.DEPOSIT, "posted")
+    assert wallets["out"] == total(EntryType.WITHDRAWAL, None)
+    assert wallets["into"] == total(EntryType.DEPOSIT, None)
     assert LedgerAccount.objects.aggregate(t=Sum("balance"))["t"] == 0
+    assert report.pending_volume == wallets["out"] + wallets["into"]
 
 
 @pytest.mark.parametrize("engine", ["plpgsql", "orm"])

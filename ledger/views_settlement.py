@@ -1,0 +1,132 @@
+"""Two-phase settlement API (issue 15, ADR 0005): provider webhooks, operations' four-eyes
+confirmation, and the listings of pending movements. Thin: each view calls one service or selector.
+
+The webhook endpoints are unauthenticated by design (a provider has no user): what authenticates a
+delivery is its Standard Webhooks signature, checked over the raw body before anything is parsed
+(ledger/settlement.py). Forged, stale and replayed deliveries answer 4xx in the JSON error shape
+and change nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import HasRecentMFA
+from ledger import selectors, settlement
+from ledger.engine import ResolveResult
+from ledger.exceptions import LedgerError
+from ledger.permissions import IsOperations
+from ledger.processors import BANK, CARD_PROCESSOR
+from ledger.serializers import (
+    ConfirmationSerializer,
+    PendingMovementSerializer,
+    SettlementAnswerSerializer,
+    StatementLineAnswerSerializer,
+    StatementMatchSerializer,
+    WebhookEventSerializer,
+)
+from ledger.views import api_error
+
+
+def _settled(result: ResolveResult) -> dict:
+    return {
+        "id": str(result.pending_public_id),
+        "status": result.outcome,
+        "settled_entry": str(result.posted_public_id) if result.posted_public_id else None,
+    }
+
+
+class _WebhookView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]  # the signature is the authentication (ledger/settlement.py)
+    provider = ""
+
+    @extend_schema(request=WebhookEventSerializer, responses={200: SettlementAnswerSerializer}, auth=[])
+    def post(self, request: Request) -> Response:
+        try:
+            result = settlement.webhook_receive(
+                provider=self.provider, body=request.body, headers=dict(request.headers), request=request
+            )
+        except LedgerError as error:
+            raise api_error(error) from None
+        return Response(_settled(result))
+
+
+class CardProcessorWebhookView(_WebhookView):
+    """The card processor's signed notifications: payment.captured posts a card deposit, payment.failed voids it."""
+
+    provider = CARD_PROCESSOR
+
+
+class BankWebhookView(_WebhookView):
+    """The bank's signed notifications: deposit.received (EFT), payout.paid and payout.failed."""
+
+    provider = BANK
+
+
+class PendingMovementListView(APIView):
+    """The caller's own deposits and withdrawals (newest 200) and where each stands."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: PendingMovementSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        rows = [selectors.movement_row(entry) for entry in selectors.pending_movements_for(viewer=request.user)]
+        return Response(PendingMovementSerializer(rows, many=True).data)
+
+
+class PendingQueueView(APIView):
+    """Operations: movements nothing has settled or voided yet (oldest 200 first)."""
+
+    permission_classes = [IsAuthenticated, IsOperations]
+
+    @extend_schema(responses={200: PendingMovementSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        rows = [selectors.movement_row(entry) for entry in selectors.pending_queue()]
+        return Response(PendingMovementSerializer(rows, many=True).data)
+
+
+class StatementLineView(APIView):
+    """Operations, first person: the bank statement line that shows this EFT deposit or payout."""
+
+    permission_classes = [IsAuthenticated, IsOperations, HasRecentMFA]
+
+    @extend_schema(request=StatementMatchSerializer, responses={201: StatementLineAnswerSerializer})
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        serializer = StatementMatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            settlement.statement_line_record(
+                actor=request.user,
+                pending=public_id,
+                statement_line=serializer.validated_data["statement_line"],
+                request=request,
+            )
+        except LedgerError as error:
+            raise api_error(error) from None
+        return Response({"id": str(public_id), "statement_line_recorded": True}, status=status.HTTP_201_CREATED)
+
+
+class ConfirmationView(APIView):
+    """Operations, second person: post (or void) the movement against the recorded statement line."""
+
+    permission_classes = [IsAuthenticated, IsOperations, HasRecentMFA]
+
+    @extend_schema(request=ConfirmationSerializer, responses={200: SettlementAnswerSerializer})
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        serializer = ConfirmationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            result = settlement.pending_confirm(
+                actor=request.user, pending=public_id, outcome=serializer.validated_data["outcome"], request=request
+            )
+        except LedgerError as error:
+            raise api_error(error) from None
+        return Response(_settled(result))
