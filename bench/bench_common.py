@@ -36,7 +36,7 @@ def fund_wallets(count: int) -> list[tuple[Any, str]]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from ledger import services
+    from ledger import processors, services
     from ledger.kyc import luhn_check_digit
 
     settings.LEDGER_KYC_DAILY_LIMITS = {1: 10**15, 2: 10**15, 3: 10**15}
@@ -53,10 +53,15 @@ def fund_wallets(count: int) -> list[tuple[Any, str]]:
         )  # fmt: skip
         services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=3)
         wallet = services.wallet_ensure(owner=user)
-        services.deposit_create(
+        claim = services.deposit_create(
             actor=user, account=wallet.public_id, amount=START_BALANCE, currency="ZAR", channel="eft",
             funding_source="BENCH", idempotency_key=f"bench-fund-{number:06d}",
         )  # fmt: skip
+        # Deposits are claims until settled (ADR 0005): the sandbox bank's signed notification posts it.
+        with processors.inline_callbacks():
+            processors.SandboxBank().deposit_received(
+                reference=str(claim.entry_public_id), amount=START_BALANCE, currency="ZAR", statement_line="BENCH"
+            )
         plan.append((user, str(wallet.public_id)))
     return plan
 

@@ -23,6 +23,7 @@ from compliance.retention import retention_purge
 from ledger import services
 from ledger.kyc import luhn_check_digit
 from ledger.models import LedgerAccount
+from tests.ledger.conftest import settle
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("ledger-concurrency")]
 
@@ -38,10 +39,11 @@ def _funded_wallet(operations, number: int) -> tuple:
     )  # fmt: skip
     services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=3)
     wallet = services.wallet_ensure(owner=user)
-    services.deposit_create(
+    claim = services.deposit_create(
         actor=user, account=wallet.public_id, amount=10_000_000, currency="ZAR", channel="eft",
         funding_source="LOAD", idempotency_key=f"load-fund-{number}",
     )  # fmt: skip
+    settle(claim)  # a deposit is a claim until the bank's signed notification posts it (ADR 0005)
     return user, str(wallet.public_id)
 
 
