@@ -41,6 +41,7 @@ MESSAGES: dict[str, tuple[int, str]] = {
     ),
     "own_account": (403, "Staff cannot act on their own accounts."),
     "not_confirmable": (409, "Card deposits are settled by the card processor, not by operations."),
+    "card_deposits_unavailable": (409, "Card deposits are not available: no card processor is configured."),
     # Cards: messages name the rule, never the value (a PAN or CVV must not come back in an error).
     "invalid_card_number": (400, "Invalid card number."),
     "unsupported_card_brand": (400, "This card brand is not supported."),

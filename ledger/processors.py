@@ -156,4 +156,10 @@ class SandboxBank:
 
 
 def card_processor() -> CardProcessor:
-    return import_string(getattr(settings, "LEDGER_CARD_PROCESSOR", "ledger.processors.SandboxCardProcessor"))()
+    """The configured processor; ``card_deposits_unavailable`` when none is (the production default)."""
+    from ledger.exceptions import LedgerError
+
+    path = getattr(settings, "LEDGER_CARD_PROCESSOR", "")
+    if not path:
+        raise LedgerError("card_deposits_unavailable")
+    return import_string(path)()

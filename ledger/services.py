@@ -159,7 +159,9 @@ def deposit_create(
         "deposit", account=account_id, amount=amount, currency=currency, channel=channel,
         funding_source=funding_source, reference=reference,
     )  # fmt: skip
-    card = None
+    card = processor = None
+    if channel == Channel.CARD:
+        processor = settlement.processors.card_processor()  # refused up front when none is configured
     with transaction.atomic():
         if channel == Channel.CARD:
             card = card_for_deposit(viewer=actor, public_id=funding_source)
@@ -193,7 +195,7 @@ def deposit_create(
         result.extra["status"] = settlement.status_of(result.entry_public_id)
     elif card is not None:
         result.extra["status"] = settlement.card_deposit_authorise(
-            entry_public_id=result.entry_public_id, card=card, amount=amount, currency=currency
+            processor=processor, entry_public_id=result.entry_public_id, card=card, amount=amount, currency=currency
         )
     else:
         result.extra["status"] = "pending"

@@ -200,13 +200,14 @@ def webhook_receive(
 # --- 2. Card processor: authorise, then capture (or void) ------------------------------------------------
 
 
-def card_deposit_authorise(*, entry_public_id: uuid.UUID, card: Any, amount: int, currency: str) -> str:
+def card_deposit_authorise(
+    *, processor: processors.CardProcessor, entry_public_id: uuid.UUID, card: Any, amount: int, currency: str
+) -> str:
     """After a card deposit's pending entry committed: ask the processor for the money.
 
     Approved: capture (the processor's signed ``payment.captured`` posts it later). Declined: the
     pending deposit is voided at once. Returns the movement's status as it now stands.
     """
-    processor = processors.card_processor()
     reference = str(entry_public_id)
     authorisation = processor.authorise(reference=reference, card=card, amount=amount, currency=currency)
     if not authorisation.approved:

@@ -303,8 +303,10 @@ LEDGER_WEBHOOK_SECRETS = {
 LEDGER_WEBHOOK_TOLERANCE_SECONDS = env_int("LEDGER_WEBHOOK_TOLERANCE_SECONDS", 300)
 # An unsettled deposit voids after this many hours (the beat task ledger.tasks.expire_pending_deposits).
 LEDGER_PENDING_DEPOSIT_HOURS = env_int("LEDGER_PENDING_DEPOSIT_HOURS", 72)
-# The card processor (ledger.processors): the sandbox signs its callbacks like a real processor.
-LEDGER_CARD_PROCESSOR = env_str("LEDGER_CARD_PROCESSOR", "ledger.processors.SandboxCardProcessor")
+# The card processor (ledger.processors), a dotted path. None by default: card deposits are refused
+# until a real one is configured. The dev and test profiles use the sandbox, which approves cards and
+# signs its own captures, so it must never be what production runs.
+LEDGER_CARD_PROCESSOR = env_str("LEDGER_CARD_PROCESSOR", "")
 # Sandbox callbacks: "inline" delivers them at once through the webhook intake (dev, demo);
 # "outbox" keeps them in ledger.processors.OUTBOX for a test to deliver over HTTP.
 LEDGER_SANDBOX_CALLBACKS = env_str("LEDGER_SANDBOX_CALLBACKS", "inline")

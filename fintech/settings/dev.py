@@ -3,7 +3,7 @@
 With DATABASE_URL / REDIS_URL set it uses PostgreSQL and Redis instead (see base).
 """
 
-from fintech.env import env_bool
+from fintech.env import env_bool, env_str
 from fintech.settings.base import *  # noqa: F403
 from fintech.settings.base import CACHES, DATABASES, FIELD_KEYS, REDIS_URL, VAR_DIR
 
@@ -54,3 +54,4 @@ LEDGER_WEBHOOK_SECRETS = {
     "bank": LEDGER_WEBHOOK_SECRETS["bank"]
     or ["whsec_REVWLU9OTFkgYmFuayBub3RpZmljYXRpb24gc2VjcmV0"],  # pragma: allowlist secret
 }
+LEDGER_CARD_PROCESSOR = env_str("LEDGER_CARD_PROCESSOR", "ledger.processors.SandboxCardProcessor")

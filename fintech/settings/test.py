@@ -68,3 +68,4 @@ LEDGER_WEBHOOK_SECRETS = {
     "bank": ["whsec_VEVTVC1PTkxZIGJhbmsgbm90aWZpY2F0aW9uIHNlY3JldA=="],  # pragma: allowlist secret
 }
 LEDGER_SANDBOX_CALLBACKS = "outbox"
+LEDGER_CARD_PROCESSOR = "ledger.processors.SandboxCardProcessor"

@@ -447,3 +447,19 @@ def test_a_second_resolution_of_one_pending_entry_is_refused_by_the_database(pen
     entry = JournalEntry.objects.get(public_id=entry_id)
     with pytest.raises(IntegrityError), transaction.atomic():
         PendingResolution.objects.create(pending_entry=entry, outcome="voided", source="expiry")
+
+
+def test_without_a_configured_processor_card_deposits_are_refused(make_customer, settings):
+    """Production's default: no processor, so nothing (not the sandbox) can approve a card."""
+    settings.LEDGER_CARD_PROCESSOR = ""
+    alice, wallet = make_customer()
+    card = cards.card_add(actor=alice, pan="4111111111111111", expiry=card_expiry(), cvv="123")
+    before = ledger_snapshot()
+    answer = api_client(alice).post(
+        "/api/v1/deposits/",
+        {"account": str(wallet.public_id), "amount": 1_000, "currency": "ZAR", "method": "card",
+         "funding_source": str(card.public_id)},
+        format="json", HTTP_IDEMPOTENCY_KEY=new_key(),
+    )  # fmt: skip
+    assert_error_shape(answer, 409, "card_deposits_unavailable")
+    assert ledger_snapshot() == before
