@@ -247,3 +247,53 @@ def test_the_same_idempotency_key_submitted_concurrently_yields_one_entry(
     b_wallet.refresh_from_db()
     assert (a_wallet.balance, b_wallet.balance) == (10_000 - 777 - 3, 777 + 3)
     assert check_ledger().ok
+
+
+def _settle_worker(worker: int, plan: dict, barrier, results) -> None:
+    """Deliver one bank notification for the shared pending movement, at the same moment as the others."""
+    barrier.wait()
+    try:
+        if plan["same_event"]:
+            body, headers = plan["body"].encode(), plan["headers"]
+        else:
+            event = "payout.paid" if worker % 2 else "payout.failed"
+            data = {"reference": plan["reference"], "amount": plan["amount"], "currency": "ZAR"}
+            callback = processors.signed_callback("bank", event, data)
+            body, headers = callback.body, callback.headers
+        outcome = settlement.webhook_receive(provider="bank", body=body, headers=headers)
+        results.put({"outcome": outcome.outcome})
+    except LedgerError as error:
+        results.put({"refused": error.code})
+    except Exception:
+        results.put({"error": traceback.format_exc(limit=3)})
+    connections.close_all()
+
+
+@pytest.mark.parametrize("same_event", [False, True], ids=["competing-events", "one-event-replayed"])
+def test_concurrent_settlements_of_one_movement_resolve_it_exactly_once(
+    transactional_db, make_customer, operations, same_event
+):
+    alice, wallet = make_customer(balance=50_000)
+    bank = services.bank_account_add(actor=alice, bank_name="Bank", branch_code="250655", account_number="6200077")
+    services.bank_account_verify(actor=operations, bank_account=bank.public_id)
+    pending = services.withdrawal_create(
+        actor=alice, account=wallet.public_id, bank_account=bank.public_id, amount=30_000, currency="ZAR",
+        idempotency_key=f"race-{uuid.uuid4()}",
+    )  # fmt: skip
+    data = {"reference": str(pending.entry_public_id), "amount": 30_000, "currency": "ZAR"}
+    shared = processors.signed_callback("bank", "payout.paid", data)
+    plan = {"reference": str(pending.entry_public_id), "amount": 30_000, "same_event": same_event,
+            "body": shared.body.decode(), "headers": shared.headers}  # fmt: skip
+
+    outcomes = _run(_settle_worker, lambda n: (n, plan), 6)
+
+    assert all("error" not in outcome for outcome in outcomes), outcomes
+    winners = [outcome["outcome"] for outcome in outcomes if "outcome" in outcome]
+    losers = sorted(outcome["refused"] for outcome in outcomes if "refused" in outcome)
+    assert len(winners) == 1  # exactly one settlement, whichever came first
+    assert losers == ["webhook_replayed" if same_event else "already_resolved"] * 5
+    wallet.refresh_from_db()
+    paid = winners[0] == "posted"
+    assert (wallet.balance, wallet.pending_debits) == (20_000 if paid else 50_000, 0)
+    assert PendingResolution.objects.filter(pending_entry__public_id=pending.entry_public_id).count() == 1
+    assert check_ledger().ok
