@@ -14,6 +14,12 @@ Callers (ledger/services.py) run the engine inside ``movement_atomic()``: the en
 audit record and the idempotency row commit or roll back together. A refused movement raises
 ``LedgerError`` and nothing is kept.
 
+Two-phase movements (deposits and withdrawals, ADR 0005): ``MoveRequest.pending`` inserts the
+entry and its postings flagged pending and changes only the accounts' pending totals; it runs the
+ORM steps on every database (same locks, same order). ``resolve_pending`` later posts it (a new
+entry with posted postings) or voids it, exactly once (``PendingResolution`` is unique per entry).
+Funds are always checked on the available balance: posted balance minus pending debits.
+
 Bulk transfers (``move_batch``): many wallet-to-wallet transfers of one customer, all or nothing.
 On PostgreSQL one call to ``ledger_transfer_batch`` (migration 0008: one statement, one commit,
 locks taken once in primary-key order after the idempotency claims); elsewhere a loop over

@@ -125,7 +125,7 @@ def _verify(provider: str, body: bytes, headers: Mapping[str, str]) -> tuple[str
             continue
         try:
             return event_id, json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise LedgerError("webhook_invalid") from None
     raise LedgerError("webhook_unverified")
 
