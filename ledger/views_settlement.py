@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -34,6 +34,13 @@ from ledger.serializers import (
 )
 from ledger.views import api_error
 
+# Standard Webhooks (https://www.standardwebhooks.com/): what a provider signs, and how.
+SIGNATURE_HEADERS = (
+    ("webhook-id", "The provider's event id: consumed once (a replay answers 409)."),
+    ("webhook-timestamp", "Unix seconds; refused outside LEDGER_WEBHOOK_TOLERANCE_SECONDS of now."),
+    ("webhook-signature", "v1,<base64 HMAC-SHA256 of 'id.timestamp.body' with the provider's secret>."),
+)
+
 
 def _settled(result: ResolveResult) -> dict:
     return {
@@ -48,7 +55,15 @@ class _WebhookView(APIView):
     permission_classes = [AllowAny]  # the signature is the authentication (ledger/settlement.py)
     provider = ""
 
-    @extend_schema(request=WebhookEventSerializer, responses={200: SettlementAnswerSerializer}, auth=[])
+    @extend_schema(
+        request=WebhookEventSerializer,
+        responses={200: SettlementAnswerSerializer},
+        auth=[],
+        parameters=[
+            OpenApiParameter(name, str, OpenApiParameter.HEADER, required=True, description=text)
+            for name, text in SIGNATURE_HEADERS
+        ],
+    )
     def post(self, request: Request) -> Response:
         try:
             result = settlement.webhook_receive(

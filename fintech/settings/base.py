@@ -338,6 +338,9 @@ SPECTACULAR_SETTINGS = {
         "WithdrawalTypeEnum": ["withdrawal"],
         "TransferTypeEnum": ["transfer"],
         "ReversalTypeEnum": ["reversal"],
+        # Where a deposit or withdrawal stands, and how a settlement ended (ADR 0005).
+        "MovementStatusEnum": ["pending", "posted", "voided"],
+        "SettlementOutcomeEnum": ["posted", "voided"],
     },
 }
 
