@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from compliance.audit import AuditAction, audit_record
 from compliance.request_context import get_request_id
-from ledger import limits, settlement
+from ledger import limits, processors, settlement
 from ledger.cards import card_for_deposit
 from ledger.engine import (
     BatchItem,
@@ -161,7 +161,7 @@ def deposit_create(
     )  # fmt: skip
     card = processor = None
     if channel == Channel.CARD:
-        processor = settlement.processors.card_processor()  # refused up front when none is configured
+        processor = processors.card_processor()  # refused up front when none is configured
     with transaction.atomic():
         if channel == Channel.CARD:
             card = card_for_deposit(viewer=actor, public_id=funding_source)
