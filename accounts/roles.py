@@ -61,6 +61,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "ledger.decide_kyc",
         "ledger.verify_bankaccount",
         "ledger.reverse_entry",
+        # Two-phase settlement: one person records the statement line, a second confirms (ADR 0005).
+        "ledger.confirm_settlement",
         # Full card numbers, one at a time, with a reason and a recent MFA; each reveal is audited.
         "ledger.reveal_card_pan",
     ],

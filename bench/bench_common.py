@@ -36,13 +36,15 @@ def fund_wallets(count: int) -> list[tuple[Any, str]]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
+    from accounts import roles
     from ledger import services
     from ledger.kyc import luhn_check_digit
+    from ledger.settlement import sandbox
 
     settings.LEDGER_KYC_DAILY_LIMITS = {1: 10**15, 2: 10**15, 3: 10**15}
     user_model = get_user_model()
     operations = user_model.objects.create_user(email="bench-ops@bench.example", is_staff=True)
-    operations.groups.add(Group.objects.get_or_create(name=services.OPERATIONS_GROUP)[0])
+    operations.groups.add(Group.objects.get_or_create(name=roles.OPERATIONS)[0])
     plan = []
     for number in range(count):
         user = user_model.objects.create_user(email=f"bench-{number}@bench.example")
@@ -53,10 +55,15 @@ def fund_wallets(count: int) -> list[tuple[Any, str]]:
         )  # fmt: skip
         services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=3)
         wallet = services.wallet_ensure(owner=user)
-        services.deposit_create(
+        claim = services.deposit_create(
             actor=user, account=wallet.public_id, amount=START_BALANCE, currency="ZAR", channel="eft",
             funding_source="BENCH", idempotency_key=f"bench-fund-{number:06d}",
         )  # fmt: skip
+        # Deposits are claims until settled (ADR 0005): the sandbox bank's signed notification posts it.
+        with sandbox.inline_callbacks():
+            sandbox.SandboxBank().deposit_received(
+                reference=str(claim.entry_public_id), amount=START_BALANCE, currency="ZAR", statement_line="BENCH"
+            )
         plan.append((user, str(wallet.public_id)))
     return plan
 

@@ -45,6 +45,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(hour=2, minute=30),
         "options": {"expires": 6 * 60 * 60},
     },
+    # Two-phase deposits (ADR 0005): claims nothing settled within LEDGER_PENDING_DEPOSIT_HOURS void.
+    "ledger-expire-pending-deposits": {
+        "task": "ledger.tasks.expire_pending_deposits",
+        "schedule": timedelta(minutes=15),
+        "options": {"expires": 15 * 60},
+    },
     # Retention purges and secret-rotation checks (SPEC C8), daily, off the business peak.
     "retention-purge-daily": {
         "task": "compliance.retention.purge",

@@ -2,6 +2,12 @@
 
 Idempotent: KYC is verified once, deposits and transfers use fixed idempotency keys, so a second
 run replays instead of moving money again.
+
+Money crossing the boundary is two-phase (ADR 0005), and the demo shows each ending: the salary
+deposit (EFT) is settled by the sandbox bank's signed notification, the card top-up by the sandbox
+card processor's signed capture, a bonus deposit stays *pending* (not spendable, voids after
+LEDGER_PENDING_DEPOSIT_HOURS), and a withdrawal whose payout the bank reports failed is *voided*
+(the money is available again). The sandbox callbacks go through the real webhook verification.
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
+from accounts import roles
 from ledger import services
 from ledger.cards import services as cards
 from ledger.kyc import luhn_check_digit
-from ledger.models import KycRecord, KycStatus, LedgerAccount
+from ledger.models import BankAccount, KycRecord, KycStatus, LedgerAccount
+from ledger.settlement import sandbox
 
 DEMO_OPERATIONS_EMAIL = "ledger.operations@demo.fintech.example"
 DEMO_SECOND_CUSTOMER_EMAIL = "customer.two@demo.fintech.example"
@@ -68,7 +76,7 @@ def load_demo_ledger(*, customer: Any, operations: Any | None = None, second_cus
         operations = _demo_user(
             user_model, DEMO_OPERATIONS_EMAIL, is_staff=True, first_name="Demo", last_name="Ledger Ops"
         )
-        operations.groups.add(Group.objects.get_or_create(name=services.OPERATIONS_GROUP)[0])
+        operations.groups.add(Group.objects.get_or_create(name=roles.OPERATIONS)[0])
     if second_customer is None:
         second_customer = _demo_user(
             user_model, DEMO_SECOND_CUSTOMER_EMAIL, first_name="Demo", last_name="Customer Two"
@@ -76,22 +84,8 @@ def load_demo_ledger(*, customer: Any, operations: Any | None = None, second_cus
     wallet = _verified(customer, operations, dt.date(1990, 1, 15), "5009")
     other = _verified(second_customer, operations, dt.date(1985, 7, 3), "0087")
     _duplicate_identity_submission(user_model)
-    services.deposit_create(
-        actor=customer, account=wallet.public_id, amount=250_000, currency="ZAR", channel="eft",
-        funding_source="EFT-DEMO-0001", idempotency_key="demo-deposit-0001", reference="Salary",
-    )  # fmt: skip
-    # A public test card number (never a real one); added once, reused on every later load.
-    card = cards.cards_for(viewer=second_customer).filter(active=True).first() or cards.card_add(
-        actor=second_customer,
-        pan="4111111111111111",
-        expiry=f"12/{(timezone.now().year + 3) % 100:02d}",
-        cvv="123",
-        holder="Demo Customer",
-    )
-    services.deposit_create(
-        actor=second_customer, account=other.public_id, amount=100_000, currency="ZAR", channel="card",
-        funding_source=str(card.public_id), idempotency_key="demo-deposit-0002", reference="Top-up",
-    )  # fmt: skip
+    with sandbox.inline_callbacks():
+        _money_in_and_out(customer, operations, second_customer, wallet, other)
     for number, (amount, reference) in enumerate([(12_500, "Dinner"), (40_000, "Rent share"), (7_550, "Taxi")]):
         services.transfer_create(
             actor=customer, source_account=wallet.public_id, destination_account=other.public_id, amount=amount,
@@ -110,3 +104,53 @@ def load_demo_ledger(*, customer: Any, operations: Any | None = None, second_cus
             for number, (amount, reference) in enumerate([(15_000, "Stokvel November"), (8_000, "School fees share")])
         ],
     )  # fmt: skip
+
+
+def _money_in_and_out(customer: Any, operations: Any, second_customer: Any, wallet: Any, other: Any) -> None:
+    """Two settled deposits, one left pending, one withdrawal voided by a failed payout (ADR 0005)."""
+    bank = sandbox.SandboxBank()
+    salary = services.deposit_create(
+        actor=customer, account=wallet.public_id, amount=250_000, currency="ZAR", channel="eft",
+        funding_source="EFT-DEMO-0001", idempotency_key="demo-deposit-0001", reference="Salary",
+    )  # fmt: skip
+    if salary.extra["status"] == "pending":  # the bank's signed notification settles it
+        bank.deposit_received(
+            reference=str(salary.entry_public_id), amount=250_000, currency="ZAR", statement_line="DEMO-BANK-0001"
+        )
+    # A public test card number (never a real one); added once, reused on every later load. The
+    # sandbox processor authorises, captures and signs its payment.captured callback.
+    card = cards.cards_for(viewer=second_customer).filter(active=True).first() or cards.card_add(
+        actor=second_customer,
+        pan="4111111111111111",
+        expiry=f"12/{(timezone.now().year + 3) % 100:02d}",
+        cvv="123",
+        holder="Demo Customer",
+    )
+    services.deposit_create(
+        actor=second_customer, account=other.public_id, amount=100_000, currency="ZAR", channel="card",
+        funding_source=str(card.public_id), idempotency_key="demo-deposit-0002", reference="Top-up",
+    )  # fmt: skip
+    # A claim nothing has settled yet: shown as pending_in, not spendable.
+    services.deposit_create(
+        actor=customer, account=wallet.public_id, amount=50_000, currency="ZAR", channel="eft",
+        funding_source="EFT-DEMO-0003", idempotency_key="demo-deposit-0003", reference="Bonus (awaiting the bank)",
+    )  # fmt: skip
+    # A withdrawal whose payout fails: voided, the money is available again.
+    payout = _demo_bank_account(customer, operations)
+    withdrawal = services.withdrawal_create(
+        actor=customer, account=wallet.public_id, bank_account=payout.public_id, amount=20_000, currency="ZAR",
+        idempotency_key="demo-withdrawal-0001", reference="To savings",
+    )  # fmt: skip
+    if withdrawal.extra["status"] == "pending":
+        bank.payout_failed(reference=str(withdrawal.entry_public_id), amount=20_000, currency="ZAR")
+
+
+def _demo_bank_account(customer: Any, operations: Any) -> Any:
+    payout = BankAccount.objects.filter(owner=customer).order_by("pk").first()
+    if payout is None:
+        payout = services.bank_account_add(
+            actor=customer, bank_name="Demo Bank", branch_code="250655", account_number="62000000501"
+        )
+    if not payout.verified:
+        services.bank_account_verify(actor=operations, bank_account=payout.public_id)
+    return payout

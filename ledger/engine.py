@@ -14,6 +14,12 @@ Callers (ledger/services.py) run the engine inside ``movement_atomic()``: the en
 audit record and the idempotency row commit or roll back together. A refused movement raises
 ``LedgerError`` and nothing is kept.
 
+Two-phase movements (deposits and withdrawals, ADR 0005): ``MoveRequest.pending`` inserts the
+entry and its postings flagged pending and changes only the accounts' pending totals; it runs the
+ORM steps on every database (same locks, same order). ``resolve_pending`` later posts it (a new
+entry with posted postings) or voids it, exactly once (``PendingResolution`` is unique per entry).
+Funds are always checked on the available balance: posted balance minus pending debits.
+
 Bulk transfers (``move_batch``): many wallet-to-wallet transfers of one customer, all or nothing.
 On PostgreSQL one call to ``ledger_transfer_batch`` (migration 0008: one statement, one commit,
 locks taken once in primary-key order after the idempotency claims); elsewhere a loop over
@@ -36,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
@@ -98,6 +104,11 @@ class MoveRequest:
     external_reference: str = ""
     reverses_id: int | None = None
     audit: MoveAudit | None = None
+    # Two-phase (ADR 0005): a pending movement changes pending totals only, on every database
+    # through the ORM steps below; ``inflow_limits`` caps the credited wallet's daily inflow by tier.
+    pending: bool = False
+    expires_at: dt.datetime | None = None
+    inflow_limits: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,7 +157,9 @@ def use_plpgsql() -> bool:
 
 
 def move(request: MoveRequest) -> MoveResult:
-    if use_plpgsql():
+    """One two-leg movement. Posted movements use ledger_move on PostgreSQL; pending ones (deposits
+    and withdrawals, ADR 0005) run the ORM steps on every database: one implementation."""
+    if use_plpgsql() and not request.pending:
         return _move_plpgsql(request)
     result = _move_orm(request)
     if request.audit is not None and not result.replayed:
@@ -404,7 +417,7 @@ def _move_batch_orm(r: BatchRequest) -> list[MoveResult]:
         source, destination = locked[sources[item.source].pk], locked[destinations[item.destination].pk]
         try:
             daily = _daily_total(request, source, tier) if r.tier_limits is not None else None
-            if not source.allow_negative and source.balance < item.amount:
+            if not source.allow_negative and source.balance - source.pending_debits < item.amount:
                 raise LedgerError("insufficient_funds")
         except LedgerError as error:
             raise LedgerError(error.code, item=index) from None
@@ -494,6 +507,8 @@ def _insert_entry(r: MoveRequest) -> tuple[JournalEntry, bool]:
         request_id=r.request_id,
         created_by_id=r.created_by_id,
         created_at=timezone.now(),
+        pending=r.pending,
+        expires_at=r.expires_at,
     )
     JournalEntry.objects.bulk_create([entry], ignore_conflicts=True)
     if r.idempotency_key is not None:
@@ -512,6 +527,16 @@ def _daily_total(r: MoveRequest, source: LedgerAccount, tier: int | None) -> int
     limits = r.tier_limits or []
     limit = limits[tier - 1] if tier is not None and 1 <= tier <= len(limits) else None
     daily = r.amount + (source.daily_debit_total if source.daily_debit_day == r.limit_day else 0)
+    if limit is None or daily > limit:
+        raise LedgerError("daily_limit_exceeded")
+    return daily
+
+
+def _daily_inflow(r: MoveRequest, destination: LedgerAccount, tier: int | None) -> int:
+    """Today's inflow including this movement (money in is limited by KYC tier too)."""
+    limits = r.inflow_limits or []
+    limit = limits[tier - 1] if tier is not None and 1 <= tier <= len(limits) else None
+    daily = r.amount + (destination.daily_credit_total if destination.daily_credit_day == r.limit_day else 0)
     if limit is None or daily > limit:
         raise LedgerError("daily_limit_exceeded")
     return daily
@@ -545,19 +570,27 @@ def _move_orm(r: MoveRequest) -> MoveResult:
     # 5. Lock once, in primary-key order; the locked rows are fresh.
     locked = lock_accounts([source.pk, destination.pk])
     source, destination = locked[source.pk], locked[destination.pk]
-    # 6. Daily limit.
+    # 6. Daily limits (outflow of the debited wallet; inflow of the credited one, if asked).
     daily = _daily_total(r, source, tier) if r.tier_limits is not None else None
-    # 7. Funds.
-    if not source.allow_negative and source.balance < r.amount:
+    inflow = _daily_inflow(r, destination, tier) if r.inflow_limits is not None else None
+    # 7. Funds: the available balance (posted minus pending debits; pending credits never count).
+    if not source.allow_negative and source.balance - source.pending_debits < r.amount:
         raise LedgerError("insufficient_funds")
-    # 8. Balances and postings.
-    from_after = source.balance - r.amount
-    to_after = destination.balance + r.amount
-    source_update: dict = {"balance": F("balance") - r.amount}
+    # 8. Balances (or, for a pending movement, pending totals) and postings.
+    if r.pending:
+        from_after, to_after = source.balance, destination.balance
+        source_update: dict = {"pending_debits": F("pending_debits") + r.amount}
+        destination_update: dict = {"pending_credits": F("pending_credits") + r.amount}
+    else:
+        from_after, to_after = source.balance - r.amount, destination.balance + r.amount
+        source_update = {"balance": F("balance") - r.amount}
+        destination_update = {"balance": F("balance") + r.amount}
     if daily is not None:
         source_update.update(daily_debit_day=r.limit_day, daily_debit_total=daily)
+    if inflow is not None:
+        destination_update.update(daily_credit_day=r.limit_day, daily_credit_total=inflow)
     LedgerAccount.objects.filter(pk=source.pk).update(**source_update)
-    LedgerAccount.objects.filter(pk=destination.pk).update(balance=F("balance") + r.amount)
+    LedgerAccount.objects.filter(pk=destination.pk).update(**destination_update)
     now = timezone.now()
     Posting.objects.bulk_create(
         [
@@ -568,6 +601,7 @@ def _move_orm(r: MoveRequest) -> MoveResult:
                 currency=r.currency,
                 balance_after=from_after,
                 created_at=now,
+                pending=r.pending,
             ),
             Posting(
                 entry_id=stored.pk,
@@ -576,6 +610,7 @@ def _move_orm(r: MoveRequest) -> MoveResult:
                 currency=r.currency,
                 balance_after=to_after,
                 created_at=now,
+                pending=r.pending,
             ),
         ]
     )
@@ -589,3 +624,134 @@ def _move_orm(r: MoveRequest) -> MoveResult:
         from_after,
         to_after,
     )
+
+
+# --- Two-phase: resolving a pending movement (ADR 0005) --------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResolveRequest:
+    """Post or void one pending entry, exactly once.
+
+    ``outcome`` is ``posted`` (a new entry moves the balances) or ``voided`` (nothing moves);
+    ``source``/``evidence`` say on what grounds (a provider event id, a statement line, expiry).
+    """
+
+    pending_entry_id: int
+    outcome: str
+    source: str
+    evidence: str = ""
+    recorded_by_id: int | None = None
+    decided_by_id: int | None = None
+    request_id: str = ""
+    audit: MoveAudit | None = None
+
+
+@dataclass(frozen=True)
+class ResolveResult:
+    pending_public_id: uuid.UUID
+    outcome: str
+    posted_public_id: uuid.UUID | None
+    debit_public: uuid.UUID
+    credit_public: uuid.UUID
+    debit_balance_after: int
+    credit_balance_after: int
+    created_at: dt.datetime
+
+
+def resolve_pending(r: ResolveRequest) -> ResolveResult:
+    """Resolve a pending entry inside the caller's transaction; ``already_resolved`` if it was.
+
+    Steps (the order every movement uses): 1. the pending entry and its two pending postings;
+    2. for *posted*, the new entry (no postings yet); 3. the resolution row, the claim: its unique
+    pending entry decides a race before any account is locked (a concurrent twin waits on the
+    index and then finds it taken); 4. both accounts locked once, in primary-key order; 5. pending
+    totals released and, for *posted*, balances moved with two posted postings; 6. the audit row.
+    No funds check is needed: posting a pending debit lowers the balance and the pending debits
+    by the same amount, so the available balance does not change.
+    """
+    from ledger.models import PendingResolution, ResolutionOutcome
+
+    entry = JournalEntry.objects.filter(pk=r.pending_entry_id, pending=True).first()
+    legs = list(Posting.objects.filter(entry_id=r.pending_entry_id, pending=True))
+    if entry is None or len(legs) != 2:
+        raise LedgerError("not_found")
+    debit = next(p for p in legs if p.amount < 0)
+    credit = next(p for p in legs if p.amount > 0)
+    amount, now = entry.amount, timezone.now()
+    posted = None
+    if r.outcome == ResolutionOutcome.POSTED:
+        posted = JournalEntry.objects.create(
+            entry_type=entry.entry_type,
+            channel=entry.channel,
+            amount=amount,
+            currency=entry.currency,
+            reference=entry.reference,
+            external_reference=entry.external_reference,
+            request_id=r.request_id[:128],
+            created_by_id=r.decided_by_id,
+            created_at=now,
+        )
+    try:
+        with transaction.atomic():
+            PendingResolution.objects.create(
+                pending_entry_id=entry.pk,
+                outcome=r.outcome,
+                posted_entry=posted,
+                source=r.source,
+                evidence=r.evidence[:128],
+                recorded_by_id=r.recorded_by_id,
+                decided_by_id=r.decided_by_id,
+                created_at=now,
+            )
+    except IntegrityError:
+        raise LedgerError("already_resolved") from None
+    locked = lock_accounts([debit.account_id, credit.account_id])
+    source, destination = locked[debit.account_id], locked[credit.account_id]
+    source_update: dict = {"pending_debits": F("pending_debits") - amount}
+    destination_update: dict = {"pending_credits": F("pending_credits") - amount}
+    debit_after, credit_after = source.balance, destination.balance
+    if posted is not None:
+        debit_after, credit_after = source.balance - amount, destination.balance + amount
+        source_update["balance"] = F("balance") - amount
+        destination_update["balance"] = F("balance") + amount
+    LedgerAccount.objects.filter(pk=source.pk).update(**source_update)
+    LedgerAccount.objects.filter(pk=destination.pk).update(**destination_update)
+    if posted is not None:
+        Posting.objects.bulk_create(
+            [
+                Posting(entry_id=posted.pk, account_id=source.pk, amount=-amount, currency=entry.currency,
+                        balance_after=debit_after, created_at=now),
+                Posting(entry_id=posted.pk, account_id=destination.pk, amount=amount, currency=entry.currency,
+                        balance_after=credit_after, created_at=now),
+            ]
+        )  # fmt: skip
+    result = ResolveResult(
+        entry.public_id,
+        r.outcome,
+        posted.public_id if posted is not None else None,
+        source.public_id,
+        destination.public_id,
+        debit_after,
+        credit_after,
+        now,
+    )
+    if r.audit is not None:
+        audit_record(
+            action=r.audit.action,
+            actor=r.audit.actor,
+            object_type=AUDIT_OBJECT_TYPE,
+            object_id=str(entry.public_id),
+            change_diff={
+                "amount": amount,
+                "currency": entry.currency,
+                "from_account": str(source.public_id),
+                "to_account": str(destination.public_id),
+                "outcome": r.outcome,
+                "source": r.source,
+                "posted_entry": str(posted.public_id) if posted is not None else None,
+                **r.audit.extra,
+            },
+            request=r.audit.request,
+        )
+    return result

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rest_framework import exceptions
+from kernel.errors import DomainError
 
 MESSAGES: dict[str, tuple[int, str]] = {
     "invalid_amount": (400, "The amount must be a whole number of minor units, greater than zero and within limits."),
@@ -33,6 +33,22 @@ MESSAGES: dict[str, tuple[int, str]] = {
     ),
     "kyc_not_flagged": (409, "This submission has no duplicate-identity flag to clear."),
     "invalid_id_number": (400, "The ID number is not a valid South African ID number for this date of birth."),
+    # Two-phase settlement (ADR 0005): provider notifications and operations confirmations.
+    "already_resolved": (409, "This pending movement has already been settled or voided."),
+    "pending_not_reversible": (409, "A pending movement is voided, not reversed."),
+    "settlement_mismatch": (422, "The settlement does not match the pending movement."),
+    "webhook_unverified": (401, "The notification's signature or timestamp could not be verified."),
+    "webhook_invalid": (400, "The notification is not a known event with a reference, amount and currency."),
+    "webhook_replayed": (409, "This notification was already received."),
+    "statement_line_required": (409, "A bank statement line must be recorded before a second person confirms."),
+    "statement_line_recorded": (409, "A bank statement line has already been recorded for this movement."),
+    "second_person_required": (
+        403,
+        "A second operations user must confirm: not whoever recorded the statement line or started the movement.",
+    ),
+    "own_account": (403, "Staff cannot act on their own accounts."),
+    "not_confirmable": (409, "Card deposits are settled by the card processor, not by operations."),
+    "card_deposits_unavailable": (409, "Card deposits are not available: no card processor is configured."),
     # Cards: messages name the rule, never the value (a PAN or CVV must not come back in an error).
     "invalid_card_number": (400, "Invalid card number."),
     "unsupported_card_brand": (400, "This card brand is not supported."),
@@ -45,25 +61,18 @@ MESSAGES: dict[str, tuple[int, str]] = {
 }
 
 
-class LedgerError(Exception):
+class LedgerError(DomainError):
     """A refused ledger operation. Nothing was changed: the transaction is rolled back.
 
-    ``item`` is the 0-based position of the refused transfer in a batch (None otherwise).
+    A DomainError: kernel/errors.py answers it in the error shape with its status. ``item`` is the
+    0-based position of the refused transfer in a batch (None otherwise), named in ``fields``
+    (``transfers.3``).
     """
 
     def __init__(self, code: str, item: int | None = None) -> None:
         if code not in MESSAGES:
             raise ValueError(f"Unknown ledger error code {code!r}")
-        self.code = code
+        status_code, message = MESSAGES[code]
+        fields = {f"transfers.{item}": [message]} if item is not None else None
+        super().__init__(message, code=code, status_code=status_code, fields=fields)
         self.item = item
-        self.status_code, self.message = MESSAGES[code]
-        super().__init__(code)
-
-
-def api_error(error: LedgerError, item_field: str | None = None) -> exceptions.APIException:
-    """The error in the API shape; a refused batch item is named in ``fields`` (``transfers.3``)."""
-    exc = exceptions.APIException(detail=error.message, code=error.code)
-    exc.status_code = error.status_code
-    if item_field is not None and error.item is not None:
-        exc.error_fields = {f"{item_field}.{error.item}": [error.message]}
-    return exc

@@ -1,9 +1,10 @@
 """Money-movement limits: the sane maximum per operation and the KYC tier daily limits.
 
-Daily limits apply to money leaving a wallet (transfers and withdrawals), in the wallet's
-currency, per calendar day in ``LEDGER_LIMIT_TIMEZONE``. They are enforced inside the locked
-transaction (ledger_move / engine._move_orm), against a counter kept on the wallet row.
-Deposits need a verified KYC but are not counted. Override with the LEDGER_KYC_DAILY_LIMITS setting.
+Daily limits apply to money leaving a wallet (transfers and withdrawals) and, separately, to money
+coming in (deposits, counted when the pending claim is made), in the wallet's currency, per
+calendar day in ``LEDGER_LIMIT_TIMEZONE``. They are enforced inside the locked transaction
+(ledger_move / engine._move_orm), against counters kept on the wallet row. Override with the
+LEDGER_KYC_DAILY_LIMITS setting (the same tier limits bound each direction).
 """
 
 from __future__ import annotations
@@ -47,3 +48,8 @@ def system_shards() -> int:
 def transfer_batch_max() -> int:
     """Most transfers one bulk request may carry (LEDGER_TRANSFER_BATCH_MAX, default 100)."""
     return int(getattr(settings, "LEDGER_TRANSFER_BATCH_MAX", 100))
+
+
+def pending_deposit_lifetime() -> dt.timedelta:
+    """How long a deposit may stay unsettled before it voids (LEDGER_PENDING_DEPOSIT_HOURS, default 72)."""
+    return dt.timedelta(hours=int(getattr(settings, "LEDGER_PENDING_DEPOSIT_HOURS", 72)))

@@ -8,7 +8,13 @@ Invariants (enforced by ledger/services.py and, on PostgreSQL, by the database i
 - ``LedgerAccount.balance`` equals the sum of the account's postings at every commit: it is
   changed only in the transaction that inserts the postings, under the account's row lock, and
   each posting stores the resulting ``balance_after`` (statements need no sums).
-- Accounts that may not go negative (every customer wallet) are protected by a CHECK constraint.
+- Accounts that may not go negative (every customer wallet) are protected by a CHECK constraint,
+  on the *available* balance (posted balance minus pending debits).
+- Money crossing the platform boundary (deposits, withdrawals) is two-phase (ADR 0005): a pending
+  entry's postings are flagged ``pending`` and change only the accounts' ``pending_debits`` /
+  ``pending_credits``; it is resolved exactly once by a ``PendingResolution`` row (posted: a new
+  entry with posted postings moves the balances; voided: nothing moves). ``balance`` = Σ posted
+  postings; pending totals = Σ unresolved pending postings (``check_ledger`` proves both).
 - Busy system accounts (settlement, fees, suspense) are split into shards (one row per
   kind/currency/shard); a system account's balance is the sum of its shards. See
   docs/adr/0003-ledger-concurrency-and-hot-accounts.md.
@@ -30,7 +36,7 @@ import uuid
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from compliance.crypto.fields import BlindIndexedModelMixin, BlindIndexField, EncryptedCharField, EncryptedDateField
@@ -77,6 +83,10 @@ _FICA_CDD = {
         "balance": PI(**_FICA_TRANSACTIONS, description="Posted balance in minor units."),
         "daily_debit_day": PI(**_FICA_TRANSACTIONS, description="Day of the outflow counter (KYC limit)."),
         "daily_debit_total": PI(**_FICA_TRANSACTIONS, description="Today's outflow (KYC limit)."),
+        "daily_credit_day": PI(**_FICA_TRANSACTIONS, description="Day of the inflow counter (KYC limit)."),
+        "daily_credit_total": PI(**_FICA_TRANSACTIONS, description="Today's inflow (KYC limit)."),
+        "pending_debits": PI(**_FICA_TRANSACTIONS, description="Money out awaiting settlement, minor units."),
+        "pending_credits": PI(**_FICA_TRANSACTIONS, description="Money in awaiting settlement, minor units."),
     },
     not_pi=["public_id", "owner", "kind", "currency", "shard", "allow_negative", "created_at"],
 )
@@ -100,12 +110,28 @@ class LedgerAccount(models.Model):
     # holds locked, so enforcing the limit costs no extra query and cannot race.
     daily_debit_day = models.DateField(null=True, blank=True)
     daily_debit_total = models.BigIntegerField(default=0)
+    # Inflow counter: KYC tier limits apply to money in as well (counted when a deposit is claimed).
+    # Database defaults: ledger_system_account() inserts rows without naming these columns.
+    daily_credit_day = models.DateField(null=True, blank=True)
+    daily_credit_total = models.BigIntegerField(default=0, db_default=0)
+    # Two-phase movements (ADR 0005): Σ of the account's unresolved pending postings, by sign.
+    pending_debits = models.BigIntegerField(default=0, db_default=0, help_text="Unsettled money out, minor units.")
+    pending_credits = models.BigIntegerField(default=0, db_default=0, help_text="Unsettled money in, minor units.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=Q(allow_negative=True) | Q(balance__gte=0), name="ledger_account_not_negative"
+            ),
+            # A pending credit is never spendable and a pending debit is already spent.
+            models.CheckConstraint(
+                condition=Q(allow_negative=True) | Q(balance__gte=F("pending_debits")),
+                name="ledger_account_available_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(pending_debits__gte=0) & Q(pending_credits__gte=0),
+                name="ledger_account_pending_not_negative",
             ),
             models.CheckConstraint(
                 condition=(Q(kind="customer_wallet") & Q(owner__isnull=False) & Q(allow_negative=False))
@@ -131,9 +157,11 @@ class LedgerAccount(models.Model):
 
     @property
     def available_balance(self) -> int:
-        # No authorisation holds exist yet (card authorisations arrive with the cards phase), so
-        # everything posted is available.
-        return self.balance
+        """What may be spent: posted money minus money already promised out (pending withdrawals).
+
+        Pending deposits are not included: a claim is not money until it settles.
+        """
+        return self.balance - self.pending_debits
 
 
 class EntryType(models.TextChoices):
@@ -175,6 +203,8 @@ class Channel(models.TextChoices):
         "request_id",
         "created_by",
         "created_at",
+        "pending",
+        "expires_at",
     ],
 )
 class JournalEntry(models.Model):
@@ -199,6 +229,10 @@ class JournalEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Two-phase (ADR 0005): a pending entry's postings are claims; its PendingResolution says
+    # whether it was posted (by a new entry) or voided. Set at insert, never changed.
+    pending = models.BooleanField(default=False, db_default=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="A pending deposit voids after this.")
 
     class Meta:
         verbose_name_plural = "journal entries"
@@ -229,7 +263,7 @@ class JournalEntry(models.Model):
         "amount": PI(**_FICA_TRANSACTIONS, description="Signed amount, minor units."),
         "balance_after": PI(**_FICA_TRANSACTIONS, description="The wallet balance after this posting."),
     },
-    not_pi=["entry", "account", "currency", "created_at"],
+    not_pi=["entry", "account", "currency", "created_at", "pending"],
 )
 class Posting(models.Model):
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
@@ -237,8 +271,11 @@ class Posting(models.Model):
     account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings", db_index=False)
     amount = models.BigIntegerField(help_text="Signed minor units: positive increases the balance.")
     currency = models.CharField(max_length=3, validators=[currency_validator])
-    balance_after = models.BigIntegerField()
+    balance_after = models.BigIntegerField(help_text="The posted balance after this posting (unchanged if pending).")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # A pending posting changes the account's pending totals, not its balance (ADR 0005). The
+    # database default keeps ledger_move / ledger_transfer_batch (posted only) untouched.
+    pending = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         indexes = [models.Index(fields=["account", "-created_at"], name="ledger_posting_statement_idx")]
@@ -391,3 +428,132 @@ class BankAccount(BlindIndexedModelMixin, models.Model):
 
 # --- Payment cards (issue 7, PCI DSS): their own module, imported so Django registers them ----
 from ledger.cards.models import Card, CardBrand  # noqa: E402, F401
+
+# --- Two-phase settlement (issue 15, ADR 0005) ---------------------------------------------------
+# What a deposit or withdrawal answers: pending until settled, then posted or voided.
+MOVEMENT_STATUSES = ["pending", "posted", "voided"]
+# Two-phase settlement of money crossing the platform boundary (issue 15, ADR 0005).
+#
+# - ``PendingResolution``: how a pending journal entry ended, exactly once (unique on the pending
+#   entry): *posted* (``posted_entry`` is the new entry whose posted postings moved the balances)
+#   or *voided* (nothing moved; the pending totals were released). Insert-only, like the journal.
+# - ``StatementMatch``: the first half of an operations confirmation: one operations user records
+#   the bank statement line that shows the money; a *second* one confirms it (ledger/settlement/services.py).
+# - ``WebhookEvent``: every verified provider notification, unique on (provider, event id): a
+#   replayed delivery cannot settle anything twice. Insert-only.
+
+
+_FICA = {
+    "category": Category.FINANCIAL,
+    "purposes": ["payments", "legal_compliance"],
+    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
+    "retention": "fica_transactions",
+    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
+}
+
+
+class ResolutionOutcome(models.TextChoices):
+    POSTED = "posted", "Posted"
+    VOIDED = "voided", "Voided"
+
+
+class ResolutionSource(models.TextChoices):
+    CARD_PROCESSOR = "card_processor", "Card processor notification"
+    BANK = "bank", "Bank notification"
+    OPERATIONS = "operations", "Operations (second person, statement line)"
+    EXPIRY = "expiry", "Expired unsettled"
+    DECLINED = "declined", "Declined by the processor"
+
+
+@pi_model(
+    subject="pending_entry__created_by",
+    description=(
+        "How a customer's pending deposit or withdrawal ended (posted or voided) and on what evidence: "
+        "FICA transaction records, insert-only, retained after a deletion request."
+    ),
+    fields={"evidence": PI(**_FICA, description="Provider event id or bank statement line reference.")},
+    not_pi=[
+        "pending_entry",
+        "posted_entry",
+        "outcome",
+        "source",
+        "recorded_by",
+        "decided_by",
+        "created_at",
+    ],
+)
+class PendingResolution(models.Model):
+    pending_entry = models.OneToOneField(
+        "ledger.JournalEntry", on_delete=models.PROTECT, related_name="resolution", help_text="Resolved once."
+    )
+    outcome = models.CharField(max_length=8, choices=ResolutionOutcome.choices)
+    posted_entry = models.OneToOneField(
+        "ledger.JournalEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="settles"
+    )
+    source = models.CharField(max_length=16, choices=ResolutionSource.choices)
+    evidence = models.CharField(max_length=128, blank=True)
+    # Operations confirmations: who recorded the statement line and who (a second person) confirmed.
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        permissions = [
+            ("confirm_settlement", "Can record and confirm the bank settlement of a pending movement (operations)")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(outcome="posted") & Q(posted_entry__isnull=False))
+                | (Q(outcome="voided") & Q(posted_entry__isnull=True)),
+                name="ledger_resolution_posted_has_entry",
+            ),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True)
+                | Q(recorded_by__isnull=True)
+                | ~Q(decided_by=models.F("recorded_by")),
+                name="ledger_resolution_four_eyes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Resolution {self.pk} ({self.outcome})"
+
+
+@pi_model(
+    subject="pending_entry__created_by",
+    description="The bank statement line operations matched to a customer's pending movement (FICA evidence).",
+    fields={"statement_line": PI(**_FICA, description="Bank statement line reference.")},
+    not_pi=["pending_entry", "recorded_by", "created_at"],
+)
+class StatementMatch(models.Model):
+    pending_entry = models.OneToOneField("ledger.JournalEntry", on_delete=models.PROTECT, related_name="match")
+    statement_line = models.CharField(max_length=64)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"Statement match {self.pk}"
+
+
+class WebhookEvent(models.Model):
+    """A verified provider notification (its id and type; the body is not kept: nothing of a person)."""
+
+    provider = models.CharField(max_length=16)
+    event_id = models.CharField(max_length=128)
+    event_type = models.CharField(max_length=32)
+    pending_entry = models.ForeignKey(
+        "ledger.JournalEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="ledger_webhook_event_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} event {self.event_id}"

@@ -1,17 +1,10 @@
-"""API permissions specific to the ledger."""
+"""The ledger's API permissions: each staff action is a Django permission granted to a role
+(accounts/roles.py), checked with kernel.access.HasPermission; the services check it again."""
 
 from __future__ import annotations
 
-from rest_framework.permissions import BasePermission
-from rest_framework.request import Request
+from kernel.access import HasPermission
 
-from ledger.services import is_operations
-
-
-class IsOperations(BasePermission):
-    """Members of the operations group (staff) only."""
-
-    message = "Only operations staff may do this."
-
-    def has_permission(self, request: Request, view: object) -> bool:
-        return is_operations(request.user)
+CanDecideKyc = HasPermission("ledger.decide_kyc", "Only operations staff may decide KYC submissions.")
+CanReverseEntries = HasPermission("ledger.reverse_entry", "Only operations staff may reverse entries.")
+CanSettle = HasPermission("ledger.confirm_settlement", "Only operations staff may settle pending movements.")

@@ -20,11 +20,14 @@ def wallet_get(*, viewer: Any, public_id: uuid.UUID) -> LedgerAccount | None:
 
 
 def statement_for(*, viewer: Any, account: LedgerAccount) -> QuerySet[Posting]:
-    """Postings of one of the viewer's wallets, newest first, with their entries (one query)."""
+    """Posted postings of one of the viewer's wallets, newest first, with their entries (one query).
+
+    Pending claims are not statement lines (they move no balance): GET /api/v1/pending/ lists them.
+    """
     if account.owner_id != getattr(viewer, "pk", None):
         return Posting.objects.none()
     return (
-        Posting.objects.filter(account=account)
+        Posting.objects.filter(account=account, pending=False)
         .select_related("entry")
         .only(
             "amount",
@@ -50,3 +53,47 @@ def bank_accounts_for(*, viewer: Any) -> QuerySet[BankAccount]:
 def kyc_queue() -> QuerySet[KycRecord]:
     """Pending submissions, oldest first: the operations work list."""
     return KycRecord.objects.filter(status="pending").select_related("user").order_by("submitted_at")
+
+
+# --- Two-phase movements (ADR 0005) -------------------------------------------------------------------
+
+PENDING_LIST_MAX = 200
+
+
+def _two_phase():
+    from django.db.models import Exists, OuterRef
+
+    from ledger.models import JournalEntry, StatementMatch
+
+    return (
+        JournalEntry.objects.filter(pending=True)
+        .select_related("resolution__posted_entry")
+        .annotate(has_match=Exists(StatementMatch.objects.filter(pending_entry=OuterRef("pk"))))
+    )
+
+
+def pending_movements_for(*, viewer: Any) -> list:
+    """The viewer's own deposits and withdrawals (newest first) with where each stands."""
+    return list(_two_phase().filter(created_by=viewer).order_by("-created_at", "-pk")[:PENDING_LIST_MAX])
+
+
+def pending_queue() -> list:
+    """Operations' work list: movements nothing has settled or voided yet, oldest first."""
+    return list(_two_phase().filter(resolution__isnull=True).order_by("created_at", "pk")[:PENDING_LIST_MAX])
+
+
+def movement_row(entry: Any) -> dict:
+    resolution = getattr(entry, "resolution", None)
+    posted = resolution.posted_entry if resolution is not None else None
+    return {
+        "public_id": entry.public_id,
+        "entry_type": entry.entry_type,
+        "channel": entry.channel,
+        "amount": entry.amount,
+        "currency": entry.currency,
+        "status": resolution.outcome if resolution is not None else "pending",
+        "created_at": entry.created_at,
+        "expires_at": entry.expires_at if resolution is None else None,
+        "settled_entry": posted.public_id if posted is not None else None,
+        "statement_line_recorded": entry.has_match,
+    }

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ledger import limits
-from ledger.models import BankAccount, KycRecord, LedgerAccount, Posting
+from ledger.models import MOVEMENT_STATUSES, BankAccount, KycRecord, LedgerAccount, Posting
 from ledger.services import CARD_LIKE, IDEMPOTENCY_KEY
 
 
@@ -112,11 +112,19 @@ class TransferBatchSerializer(serializers.Serializer):
 
 class AccountSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    available_balance = serializers.IntegerField(read_only=True)
+    available_balance = serializers.IntegerField(
+        read_only=True, help_text="Spendable: the posted balance minus pending money out (pending_out)."
+    )
+    pending_in = serializers.IntegerField(
+        source="pending_credits", read_only=True, help_text="Deposits awaiting settlement (not spendable)."
+    )
+    pending_out = serializers.IntegerField(
+        source="pending_debits", read_only=True, help_text="Withdrawals awaiting the bank's confirmation."
+    )
 
     class Meta:
         model = LedgerAccount
-        fields = ["id", "kind", "currency", "balance", "available_balance", "created_at"]
+        fields = ["id", "kind", "currency", "balance", "available_balance", "pending_in", "pending_out", "created_at"]
         read_only_fields = fields
 
 
@@ -192,12 +200,25 @@ class _MovementAnswer(serializers.Serializer):
     balance_after = serializers.IntegerField(help_text="The caller's account balance after this entry.")
 
 
-class DepositAnswerSerializer(_MovementAnswer):
+class _PendingMovementAnswer(_MovementAnswer):
+    status = serializers.ChoiceField(
+        choices=MOVEMENT_STATUSES,
+        help_text=(
+            "pending: a claim, not spendable, until a verified settlement posts it; posted: settled; "
+            "voided: declined, failed or expired (nothing moved)."
+        ),
+    )
+    balance_after = serializers.IntegerField(
+        help_text="The account's posted balance after this entry: a pending movement does not change it."
+    )
+
+
+class DepositAnswerSerializer(_PendingMovementAnswer):
     type = serializers.ChoiceField(choices=["deposit"])
     account = serializers.UUIDField()
 
 
-class WithdrawalAnswerSerializer(_MovementAnswer):
+class WithdrawalAnswerSerializer(_PendingMovementAnswer):
     type = serializers.ChoiceField(choices=["withdrawal"])
     account = serializers.UUIDField()
     bank_account = serializers.UUIDField()

@@ -25,12 +25,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
+from kernel.access import require_permission
 from kernel.request_context import get_request_id
 from ledger import limits
 from ledger.cards.services import card_for_deposit
@@ -57,23 +57,14 @@ from ledger.models import (
     KycStatus,
     LedgerAccount,
 )
+from ledger.settlement import processors
+from ledger.settlement import services as settlement
 
-OPERATIONS_GROUP = "operations"
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{8,100}$")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # A funding source is a token or EFT reference; anything shaped like a card number is refused so a
 # PAN can never be stored in the journal (cards and their vault arrive in a later phase).
 CARD_LIKE = re.compile(r"\d[\d -]{11,}\d")
-
-
-def is_operations(user: Any) -> bool:
-    return bool(
-        user is not None
-        and user.is_authenticated
-        and user.is_active
-        and user.is_staff
-        and user.groups.filter(name=OPERATIONS_GROUP).exists()
-    )
 
 
 # --- validation shared by the money services -------------------------------------------------------
@@ -132,10 +123,19 @@ def deposit_create(
     reference: str = "",
     request: HttpRequest | None = None,
 ) -> MoveResult:
-    """Card or EFT money in: settlement (a random shard) → the actor's wallet.
+    """Card or EFT money in: a *pending* movement, settlement (a random shard) → the actor's wallet.
+
+    Nothing becomes spendable here (ADR 0005): the wallet's ``pending_credits`` grow, its balance
+    does not. The deposit is posted only by a verified settlement (ledger/settlement/services.py): the card
+    processor's or the bank's signed notification, or two operations users against a bank
+    statement line; unsettled, it voids at ``expires_at``. Money in counts against the KYC tier's
+    daily limit (inflow counter on the wallet row), checked when the claim is made.
 
     By card, ``funding_source`` is the public id of one of the actor's own active cards (another
-    customer's card is not found); by EFT, a payment reference that must not look like a PAN.
+    customer's card is not found); the processor then authorises and captures it (a decline voids
+    the deposit at once). By EFT, a payment reference that must not look like a PAN; the answer's
+    id is the reference the customer quotes on the bank transfer.
+    ``result.extra["status"]`` says where the movement stands: pending, posted or voided.
     """
     amount, currency = validate_amount(amount), validate_currency(currency)
     key, account_id = validate_idempotency_key(idempotency_key), _as_uuid(account)
@@ -150,10 +150,12 @@ def deposit_create(
         "deposit", account=account_id, amount=amount, currency=currency, channel=channel,
         funding_source=funding_source, reference=reference,
     )  # fmt: skip
-    # By EFT the move is the only statement; by card the card lookup comes first (one transaction).
-    with movement_atomic(single_statement=channel != Channel.CARD):
+    card = processor = None
+    if channel == Channel.CARD:
+        processor = processors.card_processor()  # refused up front when none is configured
+    with transaction.atomic():
         if channel == Channel.CARD:
-            card_for_deposit(viewer=actor, public_id=funding_source)
+            card = card_for_deposit(viewer=actor, public_id=funding_source)
         result = move(
             MoveRequest(
                 entry_type=EntryType.DEPOSIT,
@@ -165,6 +167,8 @@ def deposit_create(
                 owner_id=actor.pk,
                 owner_side="to",
                 kyc_user_id=actor.pk,
+                inflow_limits=limits.tier_daily_limits(),
+                limit_day=limits.limit_day(),
                 shard=secrets.randbelow(limits.system_shards()),
                 idempotency_key=key,
                 fingerprint=fingerprint,
@@ -172,9 +176,20 @@ def deposit_create(
                 request_id=get_request_id() or "",
                 reference=reference,
                 external_reference=funding_source,
-                audit=MoveAudit(AuditAction.DEPOSIT, actor, request, {"channel": channel}),
+                audit=MoveAudit(AuditAction.DEPOSIT, actor, request, {"channel": channel, "status": "pending"}),
+                pending=True,
+                expires_at=timezone.now() + limits.pending_deposit_lifetime(),
             )
         )
+    # After commit: a new card deposit goes to the processor (never inside the transaction).
+    if result.replayed:
+        result.extra["status"] = settlement.status_of(result.entry_public_id)
+    elif card is not None:
+        result.extra["status"] = settlement.card_deposit_authorise(
+            processor=processor, entry_public_id=result.entry_public_id, card=card, amount=amount, currency=currency
+        )
+    else:
+        result.extra["status"] = "pending"
     return result
 
 
@@ -190,7 +205,13 @@ def withdrawal_create(
     reference: str = "",
     request: HttpRequest | None = None,
 ) -> MoveResult:
-    """Money out to the actor's own verified bank account: wallet → settlement (a random shard)."""
+    """Money out to the actor's own verified bank account: a *pending* movement, wallet → settlement.
+
+    The amount leaves the available balance at once (``pending_debits``), so it cannot be spent
+    twice; the posted balance changes only when the bank confirms the payout (signed
+    ``payout.paid``, or two operations users against a statement line). A failed payout voids it:
+    the money is available again. Pending withdrawals do not expire (the bank may still pay).
+    """
     amount, currency = validate_amount(amount), validate_currency(currency)
     key, account_id, bank_id = validate_idempotency_key(idempotency_key), _as_uuid(account), _as_uuid(bank_account)
     reference = clean_reference(reference)
@@ -223,9 +244,13 @@ def withdrawal_create(
                 request_id=get_request_id() or "",
                 reference=reference,
                 external_reference=str(bank_id),
-                audit=MoveAudit(AuditAction.WITHDRAW, actor, request, {"bank_account": str(bank_id)}),
+                audit=MoveAudit(
+                    AuditAction.WITHDRAW, actor, request, {"bank_account": str(bank_id), "status": "pending"}
+                ),
+                pending=True,
             )
         )
+    result.extra["status"] = settlement.status_of(result.entry_public_id) if result.replayed else "pending"
     return result
 
 
@@ -341,8 +366,7 @@ def reversal_create(
     reversing a transfer whose recipient already spent the money is refused (insufficient_funds).
     Reversing twice is impossible (unique constraint on ``reverses``).
     """
-    if not is_operations(actor):
-        raise PermissionDenied("Only operations staff may reverse entries.")
+    require_permission(actor, "ledger.reverse_entry", "Only operations staff may reverse entries.")
     reason = clean_reference(reason)
     if not reason:
         raise LedgerError("reason_required")
@@ -353,6 +377,8 @@ def reversal_create(
             raise LedgerError("not_found")
         if original.entry_type == EntryType.REVERSAL:
             raise LedgerError("not_reversible")
+        if original.pending:
+            raise LedgerError("pending_not_reversible")
         legs = {p.amount > 0: p.account.public_id for p in original.postings.select_related("account")}
         result = move(
             MoveRequest(
@@ -465,8 +491,7 @@ def kyc_decide(
     request: HttpRequest | None = None,
 ) -> KycRecord:
     """Operations verify (with a tier) or reject a pending submission; verifying opens the wallet."""
-    if not is_operations(actor):
-        raise PermissionDenied("Only operations staff may decide KYC submissions.")
+    require_permission(actor, "ledger.decide_kyc", "Only operations staff may decide KYC submissions.")
     if verify and tier not in limits.KYC_TIERS:
         raise LedgerError("invalid_tier")
     record_id = _as_uuid(record)
@@ -507,8 +532,7 @@ def kyc_duplicate_clear(
     """A reviewer (operations) explicitly clears the duplicate-identity flag of a pending
     submission, with a reason, after checking the other account(s) (e.g. a re-registration of the
     same person). Only then can the submission be verified."""
-    if not is_operations(actor):
-        raise PermissionDenied("Only operations staff may clear a duplicate-identity flag.")
+    require_permission(actor, "ledger.decide_kyc", "Only operations staff may clear a duplicate-identity flag.")
     reason = clean_reference(reason)[:255]
     if not reason:
         raise LedgerError("reason_required")
@@ -582,8 +606,7 @@ def bank_account_add(
 def bank_account_verify(
     *, actor: AbstractBaseUser, bank_account: uuid.UUID | str, request: HttpRequest | None = None
 ) -> BankAccount:
-    if not is_operations(actor):
-        raise PermissionDenied("Only operations staff may verify bank accounts.")
+    require_permission(actor, "ledger.verify_bankaccount", "Only operations staff may verify bank accounts.")
     with transaction.atomic():
         bank = BankAccount.objects.select_for_update().filter(public_id=_as_uuid(bank_account)).first()
         if bank is None:

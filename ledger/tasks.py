@@ -20,3 +20,21 @@ def check_ledger_task() -> dict[str, object]:
     if not report.ok:
         logger.error("ledger reconciliation failed", extra={"problems": report.problems[:50]})
     return {"ok": report.ok, "accounts": report.accounts, "postings": report.postings, "problems": len(report.problems)}
+
+
+@shared_task(name="ledger.tasks.expire_pending_deposits", acks_late=True, ignore_result=False)
+def expire_pending_deposits_task() -> dict[str, int]:
+    """Void deposits still unsettled past their expiry (ADR 0005). Idempotent: a deposit already
+    settled or voided is skipped, so a retried or overlapping run voids nothing twice."""
+    from ledger.settlement.services import expire_pending_deposits
+
+    return {"voided": expire_pending_deposits()}
+
+
+@shared_task(name="ledger.tasks.void_card_authorisation", acks_late=True, ignore_result=True)
+def void_card_authorisation(reference: str) -> None:
+    """Release the card hold of a voided card deposit at the processor (enqueued on commit of the
+    void). Idempotent: voiding a released authorisation is a no-op at the processor."""
+    from ledger.settlement.processors import card_processor
+
+    card_processor().void(reference=reference)

@@ -2,6 +2,7 @@ from django.urls import path
 
 from ledger import views
 from ledger.cards import views as views_cards
+from ledger.settlement import views as views_settlement
 
 urlpatterns = [
     path("deposits/", views.DepositView.as_view(), name="ledger-deposits"),
@@ -20,6 +21,21 @@ urlpatterns = [
         name="ledger-kyc-duplicate-clearance",
     ),
     path("ops/entries/<uuid:public_id>/reversal/", views.ReversalView.as_view(), name="ledger-reversal"),
+    # Two-phase settlement (ADR 0005): ledger/settlement/views.py
+    path("pending/", views_settlement.PendingMovementListView.as_view(), name="ledger-pending"),
+    path("ops/pending/", views_settlement.PendingQueueView.as_view(), name="ledger-pending-queue"),
+    path(
+        "ops/pending/<uuid:public_id>/statement-line/",
+        views_settlement.StatementLineView.as_view(),
+        name="ledger-pending-statement-line",
+    ),
+    path(
+        "ops/pending/<uuid:public_id>/confirm/",
+        views_settlement.ConfirmationView.as_view(),
+        name="ledger-pending-confirm",
+    ),
+    path("webhooks/card-processor/", views_settlement.CardProcessorWebhookView.as_view(), name="ledger-webhook-card"),
+    path("webhooks/bank/", views_settlement.BankWebhookView.as_view(), name="ledger-webhook-bank"),
     # Payment cards (PCI DSS): ledger/cards/views.py
     path("cards/", views_cards.CardListView.as_view(), name="ledger-cards"),
     path("cards/<uuid:public_id>/", views_cards.CardDetailView.as_view(), name="ledger-card"),

@@ -23,8 +23,7 @@ from kernel.pagination import ValidatedCursorPagination
 from kernel.permissions import HasRecentMFA
 from ledger import selectors, services
 from ledger.engine import MoveResult
-from ledger.exceptions import LedgerError, api_error
-from ledger.permissions import IsOperations
+from ledger.permissions import CanDecideKyc, CanReverseEntries
 from ledger.renderers import StatementCSVRenderer
 from ledger.serializers import (
     AccountSerializer,
@@ -73,17 +72,11 @@ class MovementView(APIView):
 
     def post(self, request: Request) -> Response:
         key = request.headers.get(IDEMPOTENCY_HEADER, "")
-        try:
-            services.validate_idempotency_key(key)
-        except LedgerError as error:
-            raise api_error(error) from None
+        services.validate_idempotency_key(key)
         serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            result = self.perform(request, data, key)
-        except LedgerError as error:
-            raise api_error(error) from None
+        result = self.perform(request, data, key)
         response = Response(movement_answer(data, result, self.body(data, result)), status=status.HTTP_201_CREATED)
         if result.replayed:
             response["Idempotent-Replayed"] = "true"
@@ -111,7 +104,12 @@ class DepositView(MovementView):
         )
 
     def body(self, data: dict[str, Any], result: MoveResult) -> dict[str, Any]:
-        return {"type": "deposit", "account": str(result.to_public), "balance_after": result.to_balance_after}
+        return {
+            "type": "deposit",
+            "account": str(result.to_public),
+            "balance_after": result.to_balance_after,
+            "status": result.extra.get("status", "pending"),
+        }
 
 
 class WithdrawalView(MovementView):
@@ -139,6 +137,7 @@ class WithdrawalView(MovementView):
             "account": str(result.from_public),
             "bank_account": str(data["bank_account"]),
             "balance_after": result.from_balance_after,
+            "status": result.extra.get("status", "pending"),
         }
 
 
@@ -188,10 +187,7 @@ class TransferBatchView(APIView):
         serializer = TransferBatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         items = serializer.validated_data["transfers"]
-        try:
-            results = services.transfer_batch_create(actor=request.user, transfers=items, request=request)
-        except LedgerError as error:
-            raise api_error(error, item_field="transfers") from None
+        results = services.transfer_batch_create(actor=request.user, transfers=items, request=request)
         response = Response(
             {
                 "transfers": [
@@ -276,68 +272,56 @@ class KycView(APIView):
     def post(self, request: Request) -> Response:
         serializer = KycSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            record = services.kyc_submit(actor=request.user, request=request, **serializer.validated_data)
-        except LedgerError as error:
-            raise api_error(error) from None
+        record = services.kyc_submit(actor=request.user, request=request, **serializer.validated_data)
         return Response(KycStatusSerializer(record).data, status=status.HTTP_201_CREATED)
 
 
 class KycDecisionView(APIView):
     """Operations (or a KYC provider integration acting as an operations user) decide a submission."""
 
-    permission_classes = [IsAuthenticated, IsOperations]
+    permission_classes = [IsAuthenticated, CanDecideKyc]
 
     @extend_schema(request=KycDecisionSerializer, responses={200: KycStatusSerializer})
     def post(self, request: Request, public_id: uuid.UUID) -> Response:
         serializer = KycDecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            record = services.kyc_decide(
-                actor=request.user,
-                record=public_id,
-                verify=data["decision"] == "verify",
-                tier=data["tier"],
-                reason=data["reason"],
-                request=request,
-            )
-        except LedgerError as error:
-            raise api_error(error) from None
+        record = services.kyc_decide(
+            actor=request.user,
+            record=public_id,
+            verify=data["decision"] == "verify",
+            tier=data["tier"],
+            reason=data["reason"],
+            request=request,
+        )
         return Response(KycStatusSerializer(record).data)
 
 
 class KycDuplicateClearanceView(APIView):
     """A reviewer clears the duplicate-identity flag of a pending submission (with a reason)."""
 
-    permission_classes = [IsAuthenticated, IsOperations]
+    permission_classes = [IsAuthenticated, CanDecideKyc]
 
     @extend_schema(request=KycDuplicateClearanceSerializer, responses={200: KycStatusSerializer})
     def post(self, request: Request, public_id: uuid.UUID) -> Response:
         serializer = KycDuplicateClearanceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            record = services.kyc_duplicate_clear(
-                actor=request.user, record=public_id, reason=serializer.validated_data["reason"], request=request
-            )
-        except LedgerError as error:
-            raise api_error(error) from None
+        record = services.kyc_duplicate_clear(
+            actor=request.user, record=public_id, reason=serializer.validated_data["reason"], request=request
+        )
         return Response(KycStatusSerializer(record).data)
 
 
 class ReversalView(APIView):
-    permission_classes = [IsAuthenticated, IsOperations, HasRecentMFA]
+    permission_classes = [IsAuthenticated, CanReverseEntries, HasRecentMFA]
 
     @extend_schema(request=ReversalSerializer, responses={201: ReversalAnswerSerializer})
     def post(self, request: Request, public_id: uuid.UUID) -> Response:
         serializer = ReversalSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            result = services.reversal_create(
-                actor=request.user, entry=public_id, reason=serializer.validated_data["reason"], request=request
-            )
-        except LedgerError as error:
-            raise api_error(error) from None
+        result = services.reversal_create(
+            actor=request.user, entry=public_id, reason=serializer.validated_data["reason"], request=request
+        )
         return Response(
             {"id": str(result.entry_public_id), "type": "reversal", "reverses": str(public_id)},
             status=status.HTTP_201_CREATED,
@@ -353,8 +337,5 @@ class BankAccountListView(generics.ListCreateAPIView):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            bank = services.bank_account_add(actor=request.user, request=request, **serializer.validated_data)
-        except LedgerError as error:
-            raise api_error(error) from error
+        bank = services.bank_account_add(actor=request.user, request=request, **serializer.validated_data)
         return Response(self.get_serializer(bank).data, status=status.HTTP_201_CREATED)

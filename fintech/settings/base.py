@@ -320,6 +320,25 @@ METRICS_ALLOWED_NETWORKS = env_list(
 )
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
+# Two-phase deposits and withdrawals (ledger, ADR 0005). Providers sign their notifications with the
+# Standard Webhooks scheme; each secret is "whsec_<base64>", several comma-separated during a rotation
+# (the first signs sandbox callbacks). *_FILE supported. Empty: that provider's notifications are refused.
+LEDGER_WEBHOOK_SECRETS = {
+    "card_processor": env_list("LEDGER_CARD_PROCESSOR_WEBHOOK_SECRETS", []),
+    "bank": env_list("LEDGER_BANK_WEBHOOK_SECRETS", []),
+}
+# How far a notification's signed timestamp may be from now (at most 300: the scheme's own bound).
+LEDGER_WEBHOOK_TOLERANCE_SECONDS = env_int("LEDGER_WEBHOOK_TOLERANCE_SECONDS", 300)
+# An unsettled deposit voids after this many hours (the beat task ledger.tasks.expire_pending_deposits).
+LEDGER_PENDING_DEPOSIT_HOURS = env_int("LEDGER_PENDING_DEPOSIT_HOURS", 72)
+# The card processor (ledger.settlement.processors), a dotted path. None by default: card deposits are refused
+# until a real one is configured. The dev and test profiles use the sandbox, which approves cards and
+# signs its own captures, so it must never be what production runs.
+LEDGER_CARD_PROCESSOR = env_str("LEDGER_CARD_PROCESSOR", "")
+# Sandbox callbacks: "inline" delivers them at once through the webhook intake (dev, demo);
+# "outbox" keeps them in ledger.settlement.sandbox.OUTBOX for a test to deliver over HTTP.
+LEDGER_SANDBOX_CALLBACKS = env_str("LEDGER_SANDBOX_CALLBACKS", "inline")
+
 # Money movement and DSAR downloads need an MFA check at most this many seconds old.
 MFA_STEP_UP_SECONDS = env_int("MFA_STEP_UP_SECONDS", 15 * 60)
 # Enrolling an authenticator needs the password proved at most this many seconds earlier.
@@ -352,6 +371,9 @@ SPECTACULAR_SETTINGS = {
         "WithdrawalTypeEnum": ["withdrawal"],
         "TransferTypeEnum": ["transfer"],
         "ReversalTypeEnum": ["reversal"],
+        # Where a deposit or withdrawal stands, and how a settlement ended (ADR 0005).
+        "MovementStatusEnum": ["pending", "posted", "voided"],
+        "SettlementOutcomeEnum": ["posted", "voided"],
     },
 }
 

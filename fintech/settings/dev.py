@@ -47,3 +47,13 @@ if FIELD_KEYS["PROVIDER"] == "env" and not FIELD_KEYS["FIELD_ENCRYPTION_KEYS"]:
     # Stable development keys, generated on first use into a git-ignored, 0600 key-ring file.
     FIELD_KEYS = {**FIELD_KEYS, "PROVIDER": "file", "KEY_RING_FILE": str(VAR_DIR / "field-keys.json")}
     FIELD_KEYS["CREATE_IF_MISSING"] = True
+
+# Provider notifications (ledger, ADR 0005): fixed demo secrets unless the environment sets real ones,
+# so `make run` shows sandbox card deposits and bank notifications settling through signed webhooks.
+LEDGER_WEBHOOK_SECRETS = {
+    "card_processor": LEDGER_WEBHOOK_SECRETS["card_processor"]
+    or ["whsec_REVWLU9OTFkgY2FyZCBwcm9jZXNzb3Igc2VjcmV0"],  # pragma: allowlist secret
+    "bank": LEDGER_WEBHOOK_SECRETS["bank"]
+    or ["whsec_REVWLU9OTFkgYmFuayBub3RpZmljYXRpb24gc2VjcmV0"],  # pragma: allowlist secret
+}
+LEDGER_CARD_PROCESSOR = env_str("LEDGER_CARD_PROCESSOR", "ledger.settlement.sandbox.SandboxCardProcessor")

@@ -67,3 +67,12 @@ FIELD_KEYS = {
 }
 # A throwaway app whose models exercise the PI annotations and encrypted fields.
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.pi_testapp"]
+
+# Webhook signing secrets for the provider notifications (public test values, never valid elsewhere);
+# sandbox callbacks wait in an outbox so a test delivers them (or not) over HTTP.
+LEDGER_WEBHOOK_SECRETS = {
+    "card_processor": ["whsec_VEVTVC1PTkxZIGNhcmQgcHJvY2Vzc29yIHNlY3JldA=="],  # pragma: allowlist secret
+    "bank": ["whsec_VEVTVC1PTkxZIGJhbmsgbm90aWZpY2F0aW9uIHNlY3JldA=="],  # pragma: allowlist secret
+}
+LEDGER_SANDBOX_CALLBACKS = "outbox"
+LEDGER_CARD_PROCESSOR = "ledger.settlement.sandbox.SandboxCardProcessor"

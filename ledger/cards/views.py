@@ -25,7 +25,6 @@ from ledger.cards.serializers import (
     CardRevealSerializer,
     CardSerializer,
 )
-from ledger.exceptions import LedgerError, api_error
 
 NO_STORE = "no-store"
 
@@ -55,13 +54,10 @@ class CardListView(generics.ListAPIView):
         serializer = CardCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            card = cards.card_add(
-                actor=request.user, pan=data["pan"], expiry=data["expiry"], cvv=data["cvv"],
-                holder=data.get("holder"), request=request,
-            )  # fmt: skip
-        except LedgerError as error:
-            raise api_error(error) from None
+        card = cards.card_add(
+            actor=request.user, pan=data["pan"], expiry=data["expiry"], cvv=data["cvv"],
+            holder=data.get("holder"), request=request,
+        )  # fmt: skip
         response = Response(CardSerializer(card).data, status=status.HTTP_201_CREATED)
         response["Cache-Control"] = NO_STORE
         return response
@@ -79,10 +75,7 @@ class CardDetailView(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, public_id: uuid.UUID) -> Response:
-        try:
-            cards.card_remove(actor=request.user, card=public_id, request=request)
-        except LedgerError as error:
-            raise api_error(error) from None
+        cards.card_remove(actor=request.user, card=public_id, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -95,12 +88,9 @@ class CardRevealView(APIView):
     def post(self, request: Request, public_id: uuid.UUID) -> Response:
         serializer = CardRevealRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            card, pan = cards.card_reveal_pan(
-                actor=request.user, card=public_id, reason=serializer.validated_data["reason"], request=request
-            )
-        except LedgerError as error:
-            raise api_error(error) from None
+        card, pan = cards.card_reveal_pan(
+            actor=request.user, card=public_id, reason=serializer.validated_data["reason"], request=request
+        )
         body: dict[str, Any] = {"id": str(card.public_id), "pan": pan, "expiry": card.expiry}
         response = Response(body)
         # Never cached by a browser or proxy.

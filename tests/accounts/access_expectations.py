@@ -35,6 +35,9 @@ PUBLIC_ROUTES = frozenset(
         "auth-token-refresh",
         "auth-password-reset",
         "auth-password-reset-confirm",
+        # Provider notifications: no user, the Standard Webhooks signature authenticates (ADR 0005).
+        "ledger-webhook-card",
+        "ledger-webhook-bank",
     }
 )
 
@@ -172,6 +175,14 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "ledger-card": {"GET": _OWNER_ONLY, "DELETE": {**_OWNER_ONLY, "customer": 204}, "kwargs": _customer_card},
     # Full PAN: only a role holding ledger.reveal_card_pan (operations); superuser status is not enough.
     "ledger-card-reveal": {"POST": {"operations": 400}, "kwargs": _customer_card},
+    # --- two-phase settlement (ADR 0005): an unsigned notification is refused (401) for anyone;
+    #     operations' two steps need a statement line first (the empty body records none) ---
+    "ledger-webhook-card": {"public": True, "POST": 401},
+    "ledger-webhook-bank": {"public": True, "POST": 401},
+    "ledger-pending": {"GET": 200},
+    "ledger-pending-queue": {"GET": {"operations": 200}},
+    "ledger-pending-statement-line": {"POST": {"operations": 400}, "kwargs": _customer_deposit_entry},
+    "ledger-pending-confirm": {"POST": {"operations": 409}, "kwargs": _customer_deposit_entry},
     # --- data-subject requests: customers file (recent MFA) and follow their own ---
     "dsar-list": {"GET": 200, "POST": 400},
     "dsar-detail": {"GET": _OWNER_ONLY, "kwargs": _customer_dsar},

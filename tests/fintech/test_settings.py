@@ -60,6 +60,7 @@ def test_prod_starts_with_real_settings():
         ({"DATABASE_URL": ""}, "PostgreSQL"),
         ({"REDIS_URL": ""}, "REDIS_URL"),
         ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG must be a boolean"),
+        ({"LEDGER_CARD_PROCESSOR": "ledger.settlement.sandbox.SandboxCardProcessor"}, "must not be the sandbox"),
     ],
 )
 def test_prod_refuses_unsafe_settings(override, message):

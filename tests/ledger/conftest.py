@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts import roles
 from accounts.tokens import token_pair_for
 from ledger import services
 from ledger.kyc import luhn_check_digit
@@ -40,6 +41,36 @@ def post_card_deposit(client, account, card, amount: int):
     )  # fmt: skip
 
 
+def settle(result, event: str = "deposit.received", provider: str = "bank") -> None:
+    """Settle a pending deposit (or payout) the way the bank does: a signed notification, verified."""
+    from ledger.models import JournalEntry
+    from ledger.settlement import processors
+    from ledger.settlement import services as settlement
+
+    entry = JournalEntry.objects.get(public_id=getattr(result, "entry_public_id", result))
+    data = {"reference": str(entry.public_id), "amount": entry.amount, "currency": entry.currency}
+    callback = processors.signed_callback(provider, event, data)
+    settlement.webhook_receive(provider=callback.provider, body=callback.body, headers=callback.headers)
+
+
+def fund(user, wallet, amount: int) -> None:
+    """Money in through the real services: an EFT deposit (pending), then the bank's settlement.
+
+    Fixture money arrived "before today": it is not held against today's inflow limit (the claim is
+    made with limits lifted and the wallet's inflow counter is cleared), so tests of the daily
+    limits start from an untouched day whatever balance they asked for.
+    """
+    from django.test import override_settings
+
+    with override_settings(LEDGER_KYC_DAILY_LIMITS={1: 10**15, 2: 10**15, 3: 10**15}):
+        result = services.deposit_create(
+            actor=user, account=wallet.public_id, amount=amount, currency="ZAR", channel="eft",
+            funding_source="EFT-1", idempotency_key=new_key(),
+        )  # fmt: skip
+    settle(result)
+    LedgerAccount.objects.filter(pk=wallet.pk).update(daily_credit_day=None, daily_credit_total=0)
+
+
 @pytest.fixture(params=["plpgsql", "orm"])
 def engine(request, settings):
     """Run a test on both engine implementations (PL/pgSQL function and ORM statements)."""
@@ -50,7 +81,7 @@ def engine(request, settings):
 @pytest.fixture
 def operations(db):
     user = get_user_model().objects.create_user(email=f"ops-{uuid.uuid4().hex[:8]}@example.test", is_staff=True)
-    user.groups.add(Group.objects.get_or_create(name=services.OPERATIONS_GROUP)[0])
+    user.groups.add(Group.objects.get_or_create(name=roles.OPERATIONS)[0])
     return user
 
 
@@ -66,10 +97,7 @@ def make_customer(db, operations):
         services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=tier)
         wallet = LedgerAccount.objects.get(owner=user)
         if balance:
-            services.deposit_create(
-                actor=user, account=wallet.public_id, amount=balance, currency="ZAR", channel="eft",
-                funding_source="EFT-1", idempotency_key=new_key(),
-            )  # fmt: skip
+            fund(user, wallet, balance)
             wallet.refresh_from_db()
         return user, wallet
 
@@ -97,12 +125,15 @@ def api_client(user, *, mfa: bool = True, mfa_at: int | None = None) -> APIClien
 
 def ledger_snapshot() -> dict:
     """Everything that money movement could change, for 'nothing changed' assertions."""
-    from ledger.models import JournalEntry, Posting
+    from ledger.models import JournalEntry, PendingResolution, Posting, WebhookEvent
 
     return {
         "balances": dict(LedgerAccount.objects.values_list("public_id", "balance")),
+        "pending": sorted(LedgerAccount.objects.values_list("public_id", "pending_debits", "pending_credits")),
         "entries": JournalEntry.objects.count(),
         "postings": Posting.objects.count(),
+        "resolutions": PendingResolution.objects.count(),
+        "webhook_events": WebhookEvent.objects.count(),
     }
 
 

@@ -151,10 +151,14 @@ def test_deposit_and_withdrawal_over_the_api(customer, operations, django_assert
     alice, a_wallet = customer
     client = api_client(alice)
     card = cards.card_add(actor=alice, pan="4111111111111111", expiry=card_expiry(), cvv="123")
-    # User, the card lookup, ledger_move (which writes the audit row), the test transaction's savepoints.
-    with django_assert_max_num_queries(5):
+    # A pending movement runs the engine's ORM steps (ADR 0005): a fixed number of statements,
+    # whatever the ledger's size (user, card, resolve, KYC, claim, locks, pending totals,
+    # postings, audit, savepoints), then the sandbox processor's authorise and capture.
+    with django_assert_max_num_queries(20):
         deposit = post_card_deposit(client, a_wallet, card, 5_000)
-    assert deposit.status_code == 201 and deposit.json()["balance_after"] == 105_000
+    # A claim: the posted balance is unchanged until the processor's signed capture arrives.
+    assert deposit.status_code == 201 and deposit.json()["balance_after"] == 100_000
+    assert deposit.json()["status"] == "pending"
     bank = client.post(
         "/api/v1/bank-accounts/",
         {"bank_name": "Bank", "branch_code": "250655", "account_number": "62012345678"},
@@ -168,7 +172,11 @@ def test_deposit_and_withdrawal_over_the_api(customer, operations, django_assert
     assert_error_shape(refused, 403, "bank_account_not_verified")
     services.bank_account_verify(actor=operations, bank_account=bank.json()["id"])
     withdrawal = client.post("/api/v1/withdrawals/", withdrawal_body, format="json", HTTP_IDEMPOTENCY_KEY=new_key())
-    assert withdrawal.status_code == 201 and withdrawal.json()["balance_after"] == 101_000
+    assert withdrawal.status_code == 201 and withdrawal.json()["balance_after"] == 100_000
+    assert withdrawal.json()["status"] == "pending"
+    account = client.get(f"/api/v1/accounts/{a_wallet.public_id}/").json()
+    assert (account["balance"], account["available_balance"]) == (100_000, 96_000)
+    assert (account["pending_in"], account["pending_out"]) == (5_000, 4_000)
 
 
 def test_account_reads_are_scoped_and_constant_in_queries(customer, other_customer, django_assert_max_num_queries):
@@ -180,7 +188,8 @@ def test_account_reads_are_scoped_and_constant_in_queries(customer, other_custom
         listing = client.get("/api/v1/accounts/")
     assert listing.json()["results"] == [
         {"id": str(a_wallet.public_id), "kind": "customer_wallet", "currency": "ZAR", "balance": 99_000,
-         "available_balance": 99_000, "created_at": listing.json()["results"][0]["created_at"]}
+         "available_balance": 99_000, "pending_in": 0, "pending_out": 0,
+         "created_at": listing.json()["results"][0]["created_at"]}
     ]  # fmt: skip
     with django_assert_max_num_queries(2):
         detail = client.get(f"/api/v1/accounts/{a_wallet.public_id}/")

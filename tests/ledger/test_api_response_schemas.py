@@ -103,6 +103,57 @@ def test_every_movement_answers_what_its_schema_says(openapi, customer, other_cu
     assert_documented(openapi, "/api/v1/ops/entries/{public_id}/reversal/", reversal)
 
 
+def test_the_settlement_endpoints_answer_what_their_schema_says(openapi, customer, operations):
+    """Two-phase settlement (ADR 0005): listings, the webhook, both operations steps and a refusal."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from rest_framework.test import APIClient
+
+    from accounts import roles
+    from ledger.settlement import processors
+
+    alice, a_wallet = customer
+    client = api_client(alice)
+    deposits = [
+        services.deposit_create(
+            actor=alice, account=a_wallet.public_id, amount=1_000 + n, currency="ZAR", channel="eft",
+            funding_source=f"EFT-S{n}", idempotency_key=new_key(),
+        )
+        for n in range(2)
+    ]  # fmt: skip
+    mine = client.get("/api/v1/pending/")
+    assert mine.status_code == 200 and len(mine.json()) >= 2
+    assert_documented(openapi, "/api/v1/pending/", mine)
+    queue = api_client(operations).get("/api/v1/ops/pending/")
+    assert queue.status_code == 200
+    assert_documented(openapi, "/api/v1/ops/pending/", queue)
+
+    first = deposits[0]
+    callback = processors.signed_callback(
+        "bank", "deposit.received", {"reference": str(first.entry_public_id), "amount": 1_000, "currency": "ZAR"}
+    )
+    headers = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in callback.headers.items()}
+    hook = APIClient().post("/api/v1/webhooks/bank/", callback.body, content_type="application/json", **headers)
+    assert hook.status_code == 200
+    assert_documented(openapi, "/api/v1/webhooks/bank/", hook)
+    replay = APIClient().post("/api/v1/webhooks/bank/", callback.body, content_type="application/json", **headers)
+    assert replay.status_code == 409
+    assert_documented(openapi, "/api/v1/webhooks/bank/", replay)
+
+    second = get_user_model().objects.create_user(email="ops-schema-2@example.test", is_staff=True)
+    second.groups.add(Group.objects.get_or_create(name=roles.OPERATIONS)[0])
+    path = "/api/v1/ops/pending/{public_id}"
+    base = f"/api/v1/ops/pending/{deposits[1].entry_public_id}"
+    line = api_client(operations).post(f"{base}/statement-line/", {"statement_line": "LINE-1"}, format="json")
+    assert line.status_code == 201
+    assert_documented(openapi, f"{path}/statement-line/", line)
+    confirm = api_client(second).post(f"{base}/confirm/", {"outcome": "voided"}, format="json")
+    assert confirm.status_code == 200 and confirm.json() == {
+        "id": str(deposits[1].entry_public_id), "status": "voided", "settled_entry": None,
+    }  # fmt: skip
+    assert_documented(openapi, f"{path}/confirm/", confirm)
+
+
 def test_a_schema_mismatch_is_caught(openapi, customer, other_customer):
     """The check itself can fail: an answer missing a documented field does not pass."""
     (alice, a_wallet), (_, b_wallet) = customer, other_customer

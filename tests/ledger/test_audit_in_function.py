@@ -15,7 +15,7 @@ from compliance.audit.services import AuditAction
 from compliance.models import AuditEvent
 from kernel.request_context import reset_request_id, set_request_id
 from ledger import services
-from tests.ledger.conftest import new_key
+from tests.ledger.conftest import new_key, settle
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +41,7 @@ def _movements(engine: str, settings, make_customer, operations) -> tuple[list[A
             actor=alice, account=a.public_id, amount=50_000, currency="ZAR", channel="eft",
             funding_source="EFT-PARITY", idempotency_key=new_key(), request=request,
         )  # fmt: skip
+        settle(deposit)  # the bank's signed notification posts it (its own SETTLEMENT_POSTED row)
         key = new_key()
         transfer = services.transfer_create(
             actor=alice, source_account=a.public_id, destination_account=b.public_id, amount=1_234,
@@ -60,6 +61,9 @@ def _movements(engine: str, settings, make_customer, operations) -> tuple[list[A
         )
         results = [deposit, transfer, withdrawal, reversal]
         events = list(AuditEvent.objects.order_by("id")[before:])
+        settlements = [e for e in events if e.action == AuditAction.SETTLEMENT_POSTED]
+        assert [e.object_id for e in settlements] == [str(deposit.entry_public_id)]
+        events = [e for e in events if e.action != AuditAction.SETTLEMENT_POSTED]
     finally:
         reset_request_id(token)
     # Four movements, four rows: the replay wrote none.

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.django_db
 def test_a_consistent_ledger_passes(customer, other_customer, capsys):
     call_command("check_ledger")
     assert "Ledger OK" in capsys.readouterr().out
-    # Two wallets, each funded by one deposit from a settlement shard: 2 entries, 4 postings.
-    expected = {"ok": True, "accounts": LedgerAccount.objects.count(), "postings": 4, "problems": 0}
+    # Two wallets, each funded by one deposit from a settlement shard, settled by the bank: per
+    # deposit a pending entry (2 pending postings) and the entry that posted it (2 posted postings).
+    expected = {"ok": True, "accounts": LedgerAccount.objects.count(), "postings": 8, "problems": 0}
     assert check_ledger_task() == expected
 
 

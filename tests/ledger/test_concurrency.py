@@ -1,8 +1,11 @@
 """Real processes against PostgreSQL: money is never lost, created, double-spent or deadlocked.
 
 Each worker is a forked process with its own database connection, hammering the real services:
-single transfers, bulk payments (five transfers, all or nothing) and overdrawing withdrawals.
-Afterwards the ledger is re-derived from postings and compared with what the workers were told.
+single transfers, bulk payments (five transfers, all or nothing), overdrawing withdrawals and
+deposits (both two-phase: pending claims), and the bank's signed notifications settling or
+failing any worker's open movements (so two settlements of one movement race each other).
+Afterwards the ledger is re-derived from postings (posted and pending separately) and compared
+with what the workers were told.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ import uuid
 
 import pytest
 from django.db import connections
-from django.db.models import Sum
+from django.db.models import F, Sum
+from django.utils import timezone
 
 from ledger import services
 from ledger.exceptions import LedgerError
-from ledger.models import AccountKind, EntryType, JournalEntry, LedgerAccount
+from ledger.models import AccountKind, EntryType, JournalEntry, LedgerAccount, PendingResolution
 from ledger.reconciliation import check_ledger
+from ledger.settlement import processors
+from ledger.settlement import services as settlement
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("ledger-concurrency")]
 
-EXPECTED_REFUSALS = {"insufficient_funds", "daily_limit_exceeded"}
+EXPECTED_REFUSALS = {"insufficient_funds", "daily_limit_exceeded", "already_resolved"}
 START_BALANCE = 100_000
 
 
@@ -35,7 +41,7 @@ def _worker(worker: int, operations: int, plan: dict, engine: str, barrier, resu
 
     users = {user.pk: user for user in get_user_model().objects.filter(pk__in=plan["users"].values())}
     rng = random.Random(worker)
-    acknowledged, refused, errors = [], [], []
+    acknowledged, refused, errors, settled = [], [], [], []
     succeeded = 0
     barrier.wait()
     for number in range(operations):
@@ -55,6 +61,28 @@ def _worker(worker: int, operations: int, plan: dict, engine: str, barrier, resu
                     (str(result.entry_public_id), EntryType.TRANSFER, item["amount"], item["idempotency_key"])
                     for item, result in zip(items, made, strict=True)
                 )
+                succeeded += 1
+                continue
+            if number % 10 in (3, 7):
+                # The bank settles (or fails) an open deposit or payout, any worker's: races included.
+                open_entry = JournalEntry.objects.filter(pending=True, resolution__isnull=True).order_by("?").first()
+                if open_entry is not None:
+                    event = "deposit.received"
+                    if open_entry.entry_type == EntryType.WITHDRAWAL:
+                        event = rng.choice(["payout.paid", "payout.failed"])
+                    data = {"reference": str(open_entry.public_id), "amount": open_entry.amount, "currency": "ZAR"}
+                    callback = processors.signed_callback("bank", event, data)
+                    outcome = settlement.webhook_receive(provider="bank", body=callback.body, headers=callback.headers)
+                    settled.append((str(open_entry.public_id), outcome.outcome))
+                succeeded += 1
+                continue
+            if number % 10 == 6:
+                amount = rng.randint(1, 5_000)
+                result = services.deposit_create(
+                    actor=actor, account=source, amount=amount, currency="ZAR", channel="eft",
+                    funding_source=f"EFT-{worker}", idempotency_key=key,
+                )  # fmt: skip
+                acknowledged.append((str(result.entry_public_id), EntryType.DEPOSIT, amount, key))
                 succeeded += 1
                 continue
             if number % 10 == 9:
@@ -79,8 +107,9 @@ def _worker(worker: int, operations: int, plan: dict, engine: str, barrier, resu
         except Exception:
             errors.append(traceback.format_exc(limit=3))
     results.put(
-        {"worker": worker, "acknowledged": acknowledged, "refused": refused, "errors": errors, "succeeded": succeeded}
-    )
+        {"worker": worker, "acknowledged": acknowledged, "refused": refused, "errors": errors, "succeeded": succeeded,
+         "settled": settled}
+    )  # fmt: skip
     connections.close_all()
 
 
@@ -144,6 +173,7 @@ def test_eight_workers_random_transfers_and_overdrawing_withdrawals(
     wallets_before = LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET).aggregate(t=Sum("balance"))["t"]
     assert wallets_before == 20 * START_BALANCE
     entries_before = JournalEntry.objects.count()
+    started = timezone.now()
 
     outcomes = _run(_worker, lambda n: (n, operations_per_worker, plan, engine), 8)
 
@@ -157,23 +187,45 @@ def test_eight_workers_random_transfers_and_overdrawing_withdrawals(
     assert any(kind == EntryType.WITHDRAWAL for _, kind, _, _ in acknowledged)
     assert "insufficient_funds" in refused  # the overdrawing withdrawals really were tried
 
-    # Every acknowledged operation is present exactly once, as acknowledged; nothing else was written.
-    stored = {
-        str(e.public_id): (e.entry_type, e.amount, e.idempotency_key)
-        for e in JournalEntry.objects.filter(entry_type__in=[EntryType.TRANSFER, EntryType.WITHDRAWAL])
-    }
-    assert len(stored) == len(acknowledged) == JournalEntry.objects.count() - entries_before
+    assert any(kind == EntryType.DEPOSIT for _, kind, _, _ in acknowledged)
+    settled = dict(pair for outcome in outcomes for pair in outcome["settled"])
+    assert {"posted", "voided"} <= set(settled.values())  # payouts both paid and failed
+
+    # Every acknowledged operation is present exactly once, as acknowledged; nothing else was
+    # written but the entries that posted settled movements (one per posted resolution).
+    customer_made = JournalEntry.objects.filter(idempotency_key__isnull=False, created_at__gte=started)
+    stored = {str(e.public_id): (e.entry_type, e.amount, e.idempotency_key) for e in customer_made}
+    assert len(stored) == len(acknowledged)
     for public_id, kind, amount, key in acknowledged:
         assert stored[public_id] == (kind, amount, key)
+    resolutions = dict(
+        PendingResolution.objects.filter(created_at__gte=started).values_list("pending_entry__public_id", "outcome")
+    )
+    posted = sum(1 for outcome in resolutions.values() if outcome == "posted")
+    assert JournalEntry.objects.count() - entries_before == len(acknowledged) + posted
+    # Each movement was settled once, and as the bank was told: a losing racer got already_resolved.
+    assert {str(k): v for k, v in resolutions.items()} == settled
 
-    # No negative wallet, every balance = sum of postings, postings sum to zero, money conserved.
+    # No negative wallet, nothing promised twice (available >= 0), every balance = Σ posted postings,
+    # every pending total = Σ unresolved pending postings, both sum to zero, money conserved.
     assert not LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET, balance__lt=0).exists()
+    assert not LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET, balance__lt=F("pending_debits")).exists()
     report = check_ledger()
     assert report.ok, report.problems
-    withdrawn = sum(amount for _, kind, amount, _ in acknowledged if kind == EntryType.WITHDRAWAL)
-    wallets_after = LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET).aggregate(t=Sum("balance"))["t"]
-    assert wallets_after == wallets_before - withdrawn
+
+    def total(kind: str, outcome: str | None) -> int:
+        return sum(
+            amount for public_id, k, amount, _ in acknowledged if k == kind and settled.get(public_id) == outcome
+        )
+
+    wallets = LedgerAccount.objects.filter(kind=AccountKind.CUSTOMER_WALLET).aggregate(
+        t=Sum("balance"), out=Sum("pending_debits"), into=Sum("pending_credits")
+    )
+    assert wallets["t"] == wallets_before - total(EntryType.WITHDRAWAL, "posted") + total(EntryType.DEPOSIT, "posted")
+    assert wallets["out"] == total(EntryType.WITHDRAWAL, None)
+    assert wallets["into"] == total(EntryType.DEPOSIT, None)
     assert LedgerAccount.objects.aggregate(t=Sum("balance"))["t"] == 0
+    assert report.pending_volume == wallets["out"] + wallets["into"]
 
 
 @pytest.mark.parametrize("engine", ["plpgsql", "orm"])
@@ -196,4 +248,54 @@ def test_the_same_idempotency_key_submitted_concurrently_yields_one_entry(
     a_wallet.refresh_from_db()
     b_wallet.refresh_from_db()
     assert (a_wallet.balance, b_wallet.balance) == (10_000 - 777 - 3, 777 + 3)
+    assert check_ledger().ok
+
+
+def _settle_worker(worker: int, plan: dict, barrier, results) -> None:
+    """Deliver one bank notification for the shared pending movement, at the same moment as the others."""
+    barrier.wait()
+    try:
+        if plan["same_event"]:
+            body, headers = plan["body"].encode(), plan["headers"]
+        else:
+            event = "payout.paid" if worker % 2 else "payout.failed"
+            data = {"reference": plan["reference"], "amount": plan["amount"], "currency": "ZAR"}
+            callback = processors.signed_callback("bank", event, data)
+            body, headers = callback.body, callback.headers
+        outcome = settlement.webhook_receive(provider="bank", body=body, headers=headers)
+        results.put({"outcome": outcome.outcome})
+    except LedgerError as error:
+        results.put({"refused": error.code})
+    except Exception:
+        results.put({"error": traceback.format_exc(limit=3)})
+    connections.close_all()
+
+
+@pytest.mark.parametrize("same_event", [False, True], ids=["competing-events", "one-event-replayed"])
+def test_concurrent_settlements_of_one_movement_resolve_it_exactly_once(
+    transactional_db, make_customer, operations, same_event
+):
+    alice, wallet = make_customer(balance=50_000)
+    bank = services.bank_account_add(actor=alice, bank_name="Bank", branch_code="250655", account_number="6200077")
+    services.bank_account_verify(actor=operations, bank_account=bank.public_id)
+    pending = services.withdrawal_create(
+        actor=alice, account=wallet.public_id, bank_account=bank.public_id, amount=30_000, currency="ZAR",
+        idempotency_key=f"race-{uuid.uuid4()}",
+    )  # fmt: skip
+    data = {"reference": str(pending.entry_public_id), "amount": 30_000, "currency": "ZAR"}
+    shared = processors.signed_callback("bank", "payout.paid", data)
+    plan = {"reference": str(pending.entry_public_id), "amount": 30_000, "same_event": same_event,
+            "body": shared.body.decode(), "headers": shared.headers}  # fmt: skip
+
+    outcomes = _run(_settle_worker, lambda n: (n, plan), 6)
+
+    assert all("error" not in outcome for outcome in outcomes), outcomes
+    winners = [outcome["outcome"] for outcome in outcomes if "outcome" in outcome]
+    losers = sorted(outcome["refused"] for outcome in outcomes if "refused" in outcome)
+    assert len(winners) == 1  # exactly one settlement, whichever came first
+    assert losers == ["webhook_replayed" if same_event else "already_resolved"] * 5
+    wallet.refresh_from_db()
+    paid = winners[0] == "posted"
+    assert (wallet.balance, wallet.pending_debits) == (20_000 if paid else 50_000, 0)
+    assert PendingResolution.objects.filter(pending_entry__public_id=pending.entry_public_id).count() == 1
     assert check_ledger().ok

@@ -19,7 +19,14 @@ def test_load_demo_ledger_twice_moves_money_once(django_user_model):
     wallet = LedgerAccount.objects.get(owner=customer)
     assert wallet.balance == 250_000 - 12_500 - 40_000 - 7_550 + 5_000 - 15_000 - 8_000
     assert JournalEntry.objects.filter(entry_type="transfer").count() == 6  # four single, a bulk payment of two
-    assert JournalEntry.objects.filter(entry_type="deposit").count() == 2
+    # Two-phase (ADR 0005): three deposit claims (salary and card top-up settled by signed provider
+    # notifications, the bonus still pending) and a withdrawal voided by the bank's failed payout.
+    claims = JournalEntry.objects.filter(pending=True)
+    ends = sorted(
+        (kind, outcome or "pending") for kind, outcome in claims.values_list("entry_type", "resolution__outcome")
+    )
+    assert ends == [("deposit", "pending"), ("deposit", "posted"), ("deposit", "posted"), ("withdrawal", "voided")]
+    assert (wallet.pending_credits, wallet.pending_debits, wallet.available_balance) == (50_000, 0, wallet.balance)
     assert check_ledger().ok
 
 

@@ -11,7 +11,7 @@ from ledger.cards import services as cards
 from ledger.exceptions import LedgerError
 from ledger.models import AccountKind, EntryType, JournalEntry, LedgerAccount, Posting
 from ledger.reconciliation import check_ledger
-from tests.ledger.conftest import card_expiry, ledger_snapshot, new_key
+from tests.ledger.conftest import card_expiry, ledger_snapshot, new_key, settle
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,10 @@ def _transfer(actor, source, destination, amount, key=None, **extra):
     )
 
 
-def test_deposit_credits_the_wallet_from_a_settlement_shard(engine, make_customer):
+def test_a_card_deposit_is_pending_until_the_processor_captures_it(engine, make_customer):
+    from ledger.settlement import sandbox
+
+    sandbox.OUTBOX.clear()
     user, wallet = make_customer()
     card = cards.card_add(actor=user, pan="4111111111111111", expiry=card_expiry(), cvv="123")
     result = services.deposit_create(
@@ -36,16 +39,39 @@ def test_deposit_credits_the_wallet_from_a_settlement_shard(engine, make_custome
         funding_source=str(card.public_id), idempotency_key=new_key(), reference="top-up",
     )  # fmt: skip
     wallet.refresh_from_db()
-    assert wallet.balance == 12_345
-    assert result.to_public == wallet.public_id and result.to_balance_after == 12_345
+    # A claim: pending money in, nothing spendable, nothing posted.
+    assert (wallet.balance, wallet.pending_credits, wallet.available_balance) == (0, 12_345, 0)
+    assert result.to_public == wallet.public_id and result.to_balance_after == 0
+    assert result.extra["status"] == "pending"
     entry = JournalEntry.objects.get(public_id=result.entry_public_id)
-    assert (entry.entry_type, entry.channel, entry.amount, entry.external_reference) == (
-        "deposit", "card", 12_345, str(card.public_id),
+    assert (entry.entry_type, entry.channel, entry.amount, entry.external_reference, entry.pending) == (
+        "deposit", "card", 12_345, str(card.public_id), True,
     )  # fmt: skip
     postings = {p.account.kind: p for p in entry.postings.select_related("account")}
-    assert postings[AccountKind.SETTLEMENT].amount == -12_345
+    assert postings[AccountKind.SETTLEMENT].amount == -12_345 and postings[AccountKind.SETTLEMENT].pending
     assert postings[AccountKind.CUSTOMER_WALLET].amount == 12_345
-    assert postings[AccountKind.CUSTOMER_WALLET].balance_after == 12_345
+    assert check_ledger().ok
+    # The sandbox processor authorised and captured: its signed payment.captured posts the deposit.
+    (callback,) = sandbox.OUTBOX
+    sandbox.OUTBOX.clear()
+    sandbox.deliver(callback)
+    wallet.refresh_from_db()
+    assert (wallet.balance, wallet.pending_credits, wallet.available_balance) == (12_345, 0, 12_345)
+    settled = entry.resolution.posted_entry
+    assert sorted(settled.postings.values_list("amount", "balance_after", "pending"))[1] == (12_345, 12_345, False)
+    assert check_ledger().ok
+
+
+def test_a_declined_card_deposit_is_voided_at_once(engine, make_customer):
+    user, wallet = make_customer()
+    card = cards.card_add(actor=user, pan="4000000000000002", expiry=card_expiry(), cvv="123")
+    result = services.deposit_create(
+        actor=user, account=wallet.public_id, amount=5_000, currency="ZAR", channel="card",
+        funding_source=str(card.public_id), idempotency_key=new_key(),
+    )  # fmt: skip
+    wallet.refresh_from_db()
+    assert result.extra["status"] == "voided"
+    assert (wallet.balance, wallet.pending_credits) == (0, 0)
     assert check_ledger().ok
 
 
@@ -197,7 +223,9 @@ def test_daily_limit_of_the_tier_is_enforced_across_transfers_and_withdrawals(en
     assert ledger_snapshot() == before
     _transfer(alice, a_wallet, b_wallet, 50_000)  # exactly up to the limit is allowed
     a_wallet.refresh_from_db()
-    assert a_wallet.daily_debit_total == 500_000 and a_wallet.balance == 400_000
+    # The withdrawal is pending: out of the available balance, not yet out of the posted one.
+    assert a_wallet.daily_debit_total == 500_000 and a_wallet.available_balance == 400_000
+    assert (a_wallet.balance, a_wallet.pending_debits) == (550_000, 150_000)
 
 
 def test_higher_tier_allows_more(engine, make_customer):
@@ -235,9 +263,37 @@ def test_withdrawal_needs_a_verified_bank_account_of_the_customer(engine, custom
         idempotency_key=new_key(),
     )  # fmt: skip
     a_wallet.refresh_from_db()
-    assert a_wallet.balance == 99_000 and result.from_balance_after == 99_000
+    assert (a_wallet.balance, a_wallet.available_balance) == (100_000, 99_000) and result.from_balance_after == 100_000
     entry = JournalEntry.objects.get(public_id=result.entry_public_id)
     assert entry.entry_type == EntryType.WITHDRAWAL and entry.external_reference == str(bank.public_id)
+    assert entry.pending and result.extra["status"] == "pending"
+    settle(result, "payout.paid")  # the bank paid out: now the posted balance drops
+    a_wallet.refresh_from_db()
+    assert (a_wallet.balance, a_wallet.available_balance, a_wallet.pending_debits) == (99_000, 99_000, 0)
+    assert check_ledger().ok
+
+
+def test_a_failed_payout_voids_the_withdrawal_and_the_money_is_available_again(
+    engine, customer, other_customer, operations
+):
+    (alice, a_wallet), (_, b_wallet) = customer, other_customer
+    bank = services.bank_account_add(actor=alice, bank_name="Bank", branch_code="250655", account_number="62000000013")
+    services.bank_account_verify(actor=operations, bank_account=bank.public_id)
+    result = services.withdrawal_create(
+        actor=alice, account=a_wallet.public_id, bank_account=bank.public_id, amount=100_000, currency="ZAR",
+        idempotency_key=new_key(),
+    )  # fmt: skip
+    # All of it is promised to the payout: a transfer cannot spend it meanwhile.
+    before = ledger_snapshot()
+    with pytest.raises(LedgerError) as refused:
+        _transfer(alice, a_wallet, b_wallet, 1)
+    assert refused.value.code == "insufficient_funds"
+    assert ledger_snapshot() == before
+    settle(result, "payout.failed")
+    a_wallet.refresh_from_db()
+    assert (a_wallet.balance, a_wallet.available_balance, a_wallet.pending_debits) == (100_000, 100_000, 0)
+    assert JournalEntry.objects.get(public_id=result.entry_public_id).resolution.outcome == "voided"
+    assert check_ledger().ok
 
 
 def test_reversal_restores_balances_once_and_only_for_operations(engine, customer, other_customer, operations):
@@ -281,9 +337,11 @@ def test_system_accounts_are_sharded_and_sum_to_the_mirror_of_wallets(engine, ma
     users = [make_customer() for _ in range(3)]
     for user, wallet in users:
         for _ in range(4):
-            services.deposit_create(
-                actor=user, account=wallet.public_id, amount=1_000, currency="ZAR", channel="eft",
-                funding_source="EFT", idempotency_key=new_key(),
+            settle(
+                services.deposit_create(
+                    actor=user, account=wallet.public_id, amount=1_000, currency="ZAR", channel="eft",
+                    funding_source="EFT", idempotency_key=new_key(),
+                )
             )  # fmt: skip
     shards = LedgerAccount.objects.filter(kind=AccountKind.SETTLEMENT, currency="ZAR")
     assert set(shards.values_list("shard", flat=True)) <= {0, 1, 2, 3}

@@ -9,7 +9,7 @@ from ledger.reconciliation import check_ledger
 
 
 class Command(BaseCommand):
-    help = "Verify balance = sum of postings for every account and that postings sum to zero per currency."
+    help = "Verify balances = posted postings and pending totals = unresolved pending postings, each summing to zero."
 
     def handle(self, *args, **options) -> None:
         report = check_ledger()
@@ -20,4 +20,12 @@ class Command(BaseCommand):
             raise CommandError(f"Ledger check FAILED: {len(report.problems)} problem(s).")
         self.stdout.write(
             self.style.SUCCESS(f"Ledger OK: {report.accounts} accounts, {report.postings} postings balance.")
+        )
+        # Posted and pending are proved separately (ADR 0005): balances from posted postings,
+        # pending totals from unresolved pending postings.
+        self.stdout.write(
+            f"  posted:  {report.posted_postings} postings, {report.posted_volume} minor units moved, "
+            "= every balance, sum 0 per currency\n"
+            f"  pending: {report.pending_postings} unresolved postings, {report.pending_volume} minor units claimed, "
+            "= every account's pending totals, sum 0 per currency"
         )

@@ -18,11 +18,13 @@ from django.db import connections
 from django.db.models import Sum
 from django.utils import timezone
 
+from accounts import roles
 from compliance.models import RetentionRun
 from compliance.retention.engine import retention_purge
 from ledger import services
 from ledger.kyc import luhn_check_digit
 from ledger.models import LedgerAccount
+from tests.ledger.conftest import settle
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("ledger-concurrency")]
 
@@ -38,17 +40,18 @@ def _funded_wallet(operations, number: int) -> tuple:
     )  # fmt: skip
     services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=3)
     wallet = services.wallet_ensure(owner=user)
-    services.deposit_create(
+    claim = services.deposit_create(
         actor=user, account=wallet.public_id, amount=10_000_000, currency="ZAR", channel="eft",
         funding_source="LOAD", idempotency_key=f"load-fund-{number}",
     )  # fmt: skip
+    settle(claim)  # a deposit is a claim until the bank's signed notification posts it (ADR 0005)
     return user, str(wallet.public_id)
 
 
 def test_transfers_keep_succeeding_during_a_batched_purge(settings, transactional_db):
     settings.LEDGER_KYC_DAILY_LIMITS = {1: 10**15, 2: 10**15, 3: 10**15}
     operations = get_user_model().objects.create_user(email="load-ops@example.test", is_staff=True)
-    operations.groups.add(Group.objects.get_or_create(name=services.OPERATIONS_GROUP)[0])
+    operations.groups.add(Group.objects.get_or_create(name=roles.OPERATIONS)[0])
     wallets = [_funded_wallet(operations, n) for n in range(4)]
     customer_total = LedgerAccount.objects.filter(owner__isnull=False).aggregate(s=Sum("balance"))["s"]
     Session.objects.bulk_create(
