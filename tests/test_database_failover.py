@@ -82,7 +82,7 @@ def test_an_unreachable_database_answers_503_not_500(client_without_raising, set
     """No node accepts connections (the leader is gone, none elected yet): 503 with Retry-After."""
     from django.db import connection
 
-    from tests.test_health import unused_port
+    from tests.fintech.test_health import unused_port
 
     original = connection.settings_dict["PORT"]
     connection.close()

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from fintech.parsers import json_depth_exceeds
-from tests.test_errors import assert_error_shape
+from tests.kernel.test_errors import assert_error_shape
 
 REGISTER = "/api/v1/auth/register/"
 

@@ -65,7 +65,7 @@ def test_in_production_an_admin_session_needs_its_second_factor(production_docs,
 
 
 def test_the_production_profile_closes_the_docs():
-    from tests.test_settings import GOOD_PROD_ENV, run_django
+    from tests.fintech.test_settings import GOOD_PROD_ENV, run_django
 
     code = "import django; django.setup(); from django.conf import settings; print(settings.API_DOCS_PUBLIC)"
     result = run_django(GOOD_PROD_ENV, code)

@@ -7,9 +7,9 @@ import base64
 
 import pytest
 
+from tests.kernel.test_errors import assert_error_shape
 from tests.ledger.conftest import api_client
 from tests.personas import make_api_client, make_staff
-from tests.test_errors import assert_error_shape
 
 
 def _cursor(text: str) -> str:

@@ -11,8 +11,8 @@ import pytest
 from compliance.audit.models import AuditEvent
 from ledger import services
 from ledger.models import KycRecord, KycStatus, LedgerAccount
+from tests.kernel.test_errors import assert_error_shape
 from tests.ledger.conftest import api_client, sa_id
-from tests.test_errors import assert_error_shape
 
 DOB = dt.date(1990, 1, 15)
 
