@@ -14,5 +14,9 @@ from celery import current_app
 
 
 def enqueue_on_commit(task_name: str, *args: Any) -> None:
+    if task_name not in current_app.tasks:
+        # Tasks register when their module is imported; Celery's own discovery (the apps'
+        # tasks modules, fintech/celery.py) imports them all, once per process.
+        current_app.loader.import_default_modules()
     task = current_app.tasks[task_name]  # KeyError: a typo or an unregistered task, raised now
     task.delay_on_commit(*args)

@@ -65,6 +65,8 @@ TASK_NAMES = {
     "compliance.tasks.verify_audit_chain",
     "fintech.tasks.heartbeat",
     "ledger.tasks.check_ledger",
+    "ledger.tasks.expire_pending_deposits",
+    "ledger.tasks.void_card_authorisation",
 }
 
 
