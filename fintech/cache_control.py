@@ -28,6 +28,6 @@ class NoStoreMiddleware:
             getattr(getattr(request, "user", None), "is_authenticated", False)
         )
         if request.path.startswith(API_PREFIX) or authenticated:
-            patch_cache_control(response, no_store=True, private=True, max_age=0)
+            patch_cache_control(response, no_store=True)
             response.headers.setdefault("Pragma", "no-cache")
         return response

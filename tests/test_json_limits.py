@@ -13,6 +13,7 @@ from fintech.parsers import json_depth_exceeds
 from tests.kernel.test_errors import assert_error_shape
 
 REGISTER = "/api/v1/auth/register/"
+SHALLOW_PASSWORD = "not-common-Pass-2026x"  # pragma: allowlist secret
 
 
 @pytest.mark.django_db
@@ -49,7 +50,7 @@ def test_ordinary_nesting_still_parses(db):
     # The consent choices of registration are the deepest ordinary body: a list of objects.
     response = APIClient().post(
         REGISTER,
-        {"email": "shallow@example.test", "password": "not-common-Pass-2026x", "consents": []},
+        {"email": "shallow@example.test", "password": SHALLOW_PASSWORD, "consents": []},
         format="json",
     )
     assert response.status_code == 201, response.content
