@@ -65,6 +65,18 @@ def kill_instance(server: subprocess.Popen) -> None:
     server.wait(timeout=10)
 
 
+def settle_unknown(port: int, unknown: list[dict]) -> int:
+    """Retry every request whose outcome the client never learnt, with its key: 201 each."""
+    answered = 0
+    for item in unknown:
+        for _ in range(20):
+            if http_load.transfer(port, item["payer"], item["payee"], item["amount"], item["key"])[0] == 201:
+                answered += 1
+                break
+            time.sleep(0.5)
+    return answered
+
+
 def verify(load: dict) -> dict:
     from django.db import connections
 
@@ -72,12 +84,13 @@ def verify(load: dict) -> dict:
     from ledger.reconciliation import check_ledger
 
     connections.close_all()
-    keys = [ack["key"] for ack in load["acknowledged"]]
-    stored = dict(JournalEntry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "public_id"))
+    keys = [ack["key"] for ack in load["acknowledged"]] + [item["key"] for item in load["unknown"]]
+    rows = list(JournalEntry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", "public_id"))
+    stored = dict(rows)
     lost = sum(1 for ack in load["acknowledged"] if str(stored.get(ack["key"])) != ack["id"])
     report = check_ledger()
     connections.close_all()
-    return {"lost_acknowledged": lost, "ledger_ok": report.ok}
+    return {"lost_acknowledged": lost, "applied_twice": len(rows) - len(stored), "ledger_ok": report.ok}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 return {"killed_at": killed_at}
 
             load = http_load.run_clients([front], customers, 600, args.clients, pause=0.05, during=choreography)
+            load["unknown_settled"] = settle_unknown(front, load["unknown"])
             checks = verify(load)
     finally:
         for process in [nginx, *servers]:
@@ -136,6 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "requests": load["sent"],
         "failed_requests": len(load["failures"]) + len(load["refused"]),
+        # How each failure looked to the client: a status, or the exception of a missing or cut-off answer.
+        "failure_kinds": sorted(
+            {kind for _, kind in load["failures"]} | {str(status) for status, _ in load["refused"]}
+        ),
+        "unknown_outcome": len(load["unknown"]),
+        "unknown_settled": load["unknown_settled"],
         "acknowledged": len(load["acknowledged"]),
         "statuses": load["statuses"],
         "errors_not_json": len(load["not_json"]),
@@ -146,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     summary["ok"] = bool(
         summary["requests"] >= args.requests and summary["failed_requests"] == 0 and summary["errors_not_json"] == 0
-        and checks["lost_acknowledged"] == 0 and checks["ledger_ok"] and len(after) > 0
+        and checks["lost_acknowledged"] == 0 and checks["applied_twice"] == 0 and checks["ledger_ok"] and len(after) > 0
+        and load["unknown_settled"] == len(load["unknown"])
     )  # fmt: skip
     return print_summary(summary, as_json=args.json)
 
