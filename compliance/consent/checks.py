@@ -109,7 +109,7 @@ def check_literal_purposes(paths: list[Path]) -> list[Error]:
         source = path.read_text(encoding="utf-8")
         if not any(f"{name}(" in source for name in GATE_FUNCTIONS):
             continue
-        for line, code in literal_purposes(source):
+        for line, code in sorted(literal_purposes(source)):
             if code not in PURPOSES:
                 errors.append(
                     Error(
