@@ -139,7 +139,6 @@ def _external_sources() -> Iterator[SecretSource]:
 
     yield external("django-secret-key", SecretKind.DJANGO_SECRET_KEY)
     yield external("database-credentials", SecretKind.DATABASE)
-    yield external("ledger-webhook-secrets", SecretKind.OTHER)  # provider notification signing (ADR 0005)
     if settings.REDIS_URL:
         yield external("redis-credentials", SecretKind.REDIS)
     if settings.AUDIT_ARCHIVE_BACKEND == "s3":

@@ -33,7 +33,7 @@ from ledger import services as ledger
 from ledger.reconciliation import check_ledger
 from tests.compliance.consent.consent_helpers import current_version
 from tests.conftest import wait_until
-from tests.ledger.conftest import sa_id
+from tests.ledger.conftest import sa_id, settle
 from tests.personas import PASSWORD, make_api_client, make_customer, make_staff
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery]
@@ -55,10 +55,11 @@ def customer_with_history(label: str, operations) -> tuple:
     record = ledger.kyc_submit(actor=user, id_number=id_number, date_of_birth=DOB, document_reference=f"DOC-{label}")
     ledger.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=2)
     wallet = ledger.wallet_ensure(owner=user)
-    ledger.deposit_create(
+    claim = ledger.deposit_create(
         actor=user, account=wallet.public_id, amount=90_000, currency="ZAR", channel="eft",
         funding_source=f"EFT-{label}", idempotency_key=f"dep-{uuid.uuid4()}",
     )  # fmt: skip
+    settle(claim)  # a deposit is a claim until the bank's signed notification posts it (ledger ADR 0005)
     bank = ledger.bank_account_add(
         actor=user, bank_name="Demo Bank", branch_code="250655", account_number=f"6200{abs(hash(label)) % 10**7:07d}"
     )
