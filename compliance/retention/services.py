@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
 from compliance.retention.models import SUBJECT_HOLD_KINDS, LegalHold, RetentionPolicy
+from kernel.errors import DomainError
 
 POLICY_EDITABLE_FIELDS = ("period_days", "trigger", "legal_reason", "action", "enabled")
 PLACE_PERMISSION = "compliance.add_legalhold"
@@ -27,13 +28,18 @@ RELEASE_PERMISSION = "compliance.release_legalhold"
 REASON_MAX_LENGTH = 2000
 
 
-class HoldError(Exception):
-    """A refused hold operation; ``code`` is stable for API clients, the message holds no PI."""
+class HoldError(DomainError):
+    """A refused hold operation; ``code`` is stable for API clients, the message holds no PI.
+    A DomainError (kernel/errors.py renders it): 409 for a conflict with the holds in force, 400
+    with the offending field otherwise."""
 
     def __init__(self, code: str, message: str, *, field: str | None = None, conflict: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(
+            message,
+            code=code,
+            status_code=409 if conflict else 400,
+            fields=None if conflict else {field or "non_field_errors": [message]},
+        )
         self.field = field
         self.conflict = conflict
 
@@ -41,6 +47,8 @@ class HoldError(Exception):
 class HoldPermissionDenied(HoldError):
     def __init__(self, message: str) -> None:
         super().__init__("permission_denied", message)
+        self.status_code = 403
+        self.fields = None
 
 
 def retention_policy_save(*, actor: Any, policy: RetentionPolicy, changed: list[str]) -> RetentionPolicy:

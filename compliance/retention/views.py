@@ -16,7 +16,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
@@ -28,46 +28,16 @@ from compliance.retention.serializers import LegalHoldSerializer, PlaceHoldSeria
 from compliance.retention.services import (
     PLACE_PERMISSION,
     RELEASE_PERMISSION,
-    HoldError,
-    HoldPermissionDenied,
     hold_place,
     hold_release,
 )
+from kernel.access import HasPermission
 from kernel.permissions import HasRecentMFA
 
-
-class HoldConflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "hold_conflict"
-
-
-def _raise_api_error(error: HoldError) -> None:
-    if isinstance(error, HoldPermissionDenied):
-        raise PermissionDenied(error.message, code=error.code)
-    if error.conflict:
-        raise HoldConflict(error.message, code=error.code)
-    raise ValidationError({error.field or "non_field_errors": [error.message]}, code=error.code)
-
-
-class _HasPermission(BasePermission):
-    permission = ""
-    message = "Only the information officer may do this."
-
-    def has_permission(self, request: Request, view: object) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_staff and user.has_perm(self.permission))
-
-
-class CanViewHolds(_HasPermission):
-    permission = "compliance.view_legalhold"
-
-
-class CanPlaceHolds(_HasPermission):
-    permission = PLACE_PERMISSION
-
-
-class CanReleaseHolds(_HasPermission):
-    permission = RELEASE_PERMISSION
+_OFFICER_ONLY = "Only the information officer may do this."
+CanViewHolds = HasPermission("compliance.view_legalhold", _OFFICER_ONLY)
+CanPlaceHolds = HasPermission(PLACE_PERMISSION, _OFFICER_ONLY)
+CanReleaseHolds = HasPermission(RELEASE_PERMISSION, _OFFICER_ONLY)
 
 
 class OfficerHoldListView(ListAPIView):
@@ -101,17 +71,14 @@ class OfficerHoldListView(ListAPIView):
         subject = get_user_model().objects.filter(public_id=data["subject"], is_staff=False).first()
         if subject is None:
             raise ValidationError({"subject": ["No such customer."]})
-        try:
-            hold = hold_place(
-                actor=request.user,
-                subject=subject,
-                kind=data["kind"],
-                reason=data["reason"],
-                hold_until=data["hold_until"],
-                request=request,
-            )
-        except HoldError as error:
-            _raise_api_error(error)
+        hold = hold_place(
+            actor=request.user,
+            subject=subject,
+            kind=data["kind"],
+            reason=data["reason"],
+            hold_until=data["hold_until"],
+            request=request,
+        )
         return Response(LegalHoldSerializer(hold).data, status=status.HTTP_201_CREATED)
 
 
@@ -123,8 +90,5 @@ class OfficerHoldReleaseView(APIView):
         hold = get_object_or_404(LegalHold.objects.filter(kind__in=SUBJECT_HOLD_KINDS), public_id=public_id)
         payload = ReleaseHoldSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            hold = hold_release(actor=request.user, hold=hold, reason=payload.validated_data["reason"], request=request)
-        except HoldError as error:
-            _raise_api_error(error)
+        hold = hold_release(actor=request.user, hold=hold, reason=payload.validated_data["reason"], request=request)
         return Response(LegalHoldSerializer(hold).data)
