@@ -44,27 +44,47 @@ def record_denial(request: Any, *, where: str, code: str) -> None:
     _recorder(actor=actor, request=request, view=where, code=code)
 
 
-def has_permission(user: Any, permission: str) -> bool:
-    """An active, authenticated user holding ``permission`` (superusers hold every permission)."""
-    return bool(
-        user is not None
-        and getattr(user, "is_authenticated", False)
-        and getattr(user, "is_active", False)
-        and user.has_perm(permission)
-    )
+def has_permission(user: Any, permission: str, *, through_role: bool = False) -> bool:
+    """An active, authenticated user holding ``permission``.
+
+    Django lets a superuser hold every permission. ``through_role=True`` takes that shortcut away:
+    the permission must be granted to one of the user's roles (or to the user), as for the duties
+    that move or release money (least privilege and segregation of duties, PCI DSS 7.2).
+    """
+    if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return False
+    if through_role and getattr(user, "is_superuser", False):
+        return permission in _granted_permissions(user)
+    return bool(user.has_perm(permission))
 
 
-def require_permission(user: Any, permission: str, message: str = "You may not do this.") -> None:
-    if not has_permission(user, permission):
+def _granted_permissions(user: Any) -> set[str]:
+    cached = getattr(user, "_kernel_granted_permissions", None)
+    if cached is None:
+        rows = [
+            *user.user_permissions.values_list("content_type__app_label", "codename"),
+            *user.groups.values_list("permissions__content_type__app_label", "permissions__codename"),
+        ]
+        cached = {f"{app}.{codename}" for app, codename in rows if codename}
+        user._kernel_granted_permissions = cached
+    return cached
+
+
+def require_permission(
+    user: Any, permission: str, message: str = "You may not do this.", *, through_role: bool = False
+) -> None:
+    if not has_permission(user, permission, through_role=through_role):
         raise PermissionDenied(message)
 
 
-def HasPermission(permission: str, message: str = "You do not have permission to perform this action.") -> type:
+def HasPermission(
+    permission: str, message: str = "You do not have permission to perform this action.", *, through_role: bool = False
+) -> type:
     """A DRF permission class requiring ``permission``: ``permission_classes = [HasPermission("a.b")]``."""
 
     class _HasPermission(BasePermission):
         def has_permission(self, request: Any, view: Any) -> bool:
-            return has_permission(request.user, permission)
+            return has_permission(request.user, permission, through_role=through_role)
 
     _HasPermission.message = message
     _HasPermission.__name__ = _HasPermission.__qualname__ = f"HasPermission[{permission}]"

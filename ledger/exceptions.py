@@ -76,3 +76,6 @@ class LedgerError(DomainError):
         fields = {f"transfers.{item}": [message]} if item is not None else None
         super().__init__(message, code=code, status_code=status_code, fields=fields)
         self.item = item
+
+    def __str__(self) -> str:
+        return self.code

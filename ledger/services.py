@@ -366,7 +366,7 @@ def reversal_create(
     reversing a transfer whose recipient already spent the money is refused (insufficient_funds).
     Reversing twice is impossible (unique constraint on ``reverses``).
     """
-    require_permission(actor, "ledger.reverse_entry", "Only operations staff may reverse entries.")
+    require_permission(actor, "ledger.reverse_entry", "Only operations staff may reverse entries.", through_role=True)
     reason = clean_reference(reason)
     if not reason:
         raise LedgerError("reason_required")
@@ -491,7 +491,9 @@ def kyc_decide(
     request: HttpRequest | None = None,
 ) -> KycRecord:
     """Operations verify (with a tier) or reject a pending submission; verifying opens the wallet."""
-    require_permission(actor, "ledger.decide_kyc", "Only operations staff may decide KYC submissions.")
+    require_permission(
+        actor, "ledger.decide_kyc", "Only operations staff may decide KYC submissions.", through_role=True
+    )
     if verify and tier not in limits.KYC_TIERS:
         raise LedgerError("invalid_tier")
     record_id = _as_uuid(record)
@@ -532,7 +534,9 @@ def kyc_duplicate_clear(
     """A reviewer (operations) explicitly clears the duplicate-identity flag of a pending
     submission, with a reason, after checking the other account(s) (e.g. a re-registration of the
     same person). Only then can the submission be verified."""
-    require_permission(actor, "ledger.decide_kyc", "Only operations staff may clear a duplicate-identity flag.")
+    require_permission(
+        actor, "ledger.decide_kyc", "Only operations staff may clear a duplicate-identity flag.", through_role=True
+    )
     reason = clean_reference(reason)[:255]
     if not reason:
         raise LedgerError("reason_required")
@@ -606,7 +610,9 @@ def bank_account_add(
 def bank_account_verify(
     *, actor: AbstractBaseUser, bank_account: uuid.UUID | str, request: HttpRequest | None = None
 ) -> BankAccount:
-    require_permission(actor, "ledger.verify_bankaccount", "Only operations staff may verify bank accounts.")
+    require_permission(
+        actor, "ledger.verify_bankaccount", "Only operations staff may verify bank accounts.", through_role=True
+    )
     with transaction.atomic():
         bank = BankAccount.objects.select_for_update().filter(public_id=_as_uuid(bank_account)).first()
         if bank is None:

@@ -268,7 +268,7 @@ def statement_line_record(
     *, actor: AbstractBaseUser, pending: Any, statement_line: str, request: HttpRequest | None = None
 ) -> StatementMatch:
     """The first person: the bank statement line that shows this EFT deposit or payout."""
-    require_permission(actor, SETTLE_PERMISSION, "Only operations staff may record statement lines.")
+    require_permission(actor, SETTLE_PERMISSION, "Only operations staff may record statement lines.", through_role=True)
     line = (statement_line or "").strip()[:64]
     try:
         if not line:
@@ -297,7 +297,7 @@ def pending_confirm(
     *, actor: AbstractBaseUser, pending: Any, outcome: str = POSTED, request: HttpRequest | None = None
 ) -> ResolveResult:
     """The second person: post (or void) the movement against the recorded statement line."""
-    require_permission(actor, SETTLE_PERMISSION, "Only operations staff may confirm settlements.")
+    require_permission(actor, SETTLE_PERMISSION, "Only operations staff may confirm settlements.", through_role=True)
     if outcome not in (POSTED, VOIDED):
         raise LedgerError("webhook_invalid")
     try:
