@@ -21,6 +21,7 @@ import base64
 import hmac
 import time
 import uuid
+from functools import partial
 from hashlib import sha256
 
 from django.conf import settings
@@ -41,15 +42,16 @@ from compliance.crypto.fields import (
 from compliance.pi.registry import PI, pi_model
 from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
-_ACCOUNT = {"lawful_basis": LawfulBasis.CONTRACT, "retention": "account_active_plus_1y"}
-_MFA = {
-    "category": Category.IDENTITY,
-    "purposes": ["security"],
-    "lawful_basis": LawfulBasis.LEGITIMATE_INTEREST,
-    "retention": "mfa_secrets",
-    "export": False,
-    "erasure": Erasure.DELETE,
-}
+_ACCOUNT = partial(PI, lawful_basis=LawfulBasis.CONTRACT, retention="account_active_plus_1y")
+_MFA = partial(
+    PI,
+    category=Category.IDENTITY,
+    purposes=["security"],
+    lawful_basis=LawfulBasis.LEGITIMATE_INTEREST,
+    retention="mfa_secrets",
+    export=False,
+    erasure=Erasure.DELETE,
+)
 
 
 class UserManager(BaseUserManager["User"]):
@@ -100,24 +102,20 @@ class UserManager(BaseUserManager["User"]):
         "phone are cleared, the password made unusable and the account deactivated."
     ),
     fields={
-        "email": PI(
+        "email": _ACCOUNT(
             Category.CONTACT,
             purposes=["account_management", "security"],
-            **_ACCOUNT,
             erasure=Erasure.PSEUDONYMISE,
             sensitive=True,
             description="Login name and contact address; encrypted, found by its blind index.",
         ),
-        "first_name": PI(
-            Category.IDENTITY, purposes=["account_management"], **_ACCOUNT, erasure=Erasure.NULL, sensitive=True
+        "first_name": _ACCOUNT(
+            Category.IDENTITY, purposes=["account_management"], erasure=Erasure.NULL, sensitive=True
         ),
-        "last_name": PI(
-            Category.IDENTITY, purposes=["account_management"], **_ACCOUNT, erasure=Erasure.NULL, sensitive=True
-        ),
-        "phone": PI(
+        "last_name": _ACCOUNT(Category.IDENTITY, purposes=["account_management"], erasure=Erasure.NULL, sensitive=True),
+        "phone": _ACCOUNT(
             Category.CONTACT,
             purposes=["account_management", "security"],
-            **_ACCOUNT,
             erasure=Erasure.NULL,
             sensitive=True,
             description="Optional mobile number in E.164; encrypted, found by its blind index.",
@@ -177,7 +175,7 @@ class User(BlindIndexedModelMixin, AbstractBaseUser, PermissionsMixin):
 @pi_model(
     subject="user",
     description="The customer's authenticator. The shared secret is encrypted and never exported.",
-    fields={"key": PI(**_MFA, sensitive=True, description="TOTP shared secret (RFC 6238).")},
+    fields={"key": _MFA(sensitive=True, description="TOTP shared secret (RFC 6238).")},
     not_pi=[
         "user",
         "name",
@@ -263,7 +261,7 @@ def backup_code_digest(code: str) -> str:
 @pi_model(
     subject="user",
     description="One-time recovery codes, kept only as keyed hashes; deleted with the account's MFA.",
-    fields={"digest": PI(**_MFA, description="Keyed hash of a one-time recovery code.")},
+    fields={"digest": _MFA(description="Keyed hash of a one-time recovery code.")},
     not_pi=["user", "created_at", "used_at"],
 )
 class BackupCode(models.Model):

@@ -26,6 +26,7 @@ request keeps it, under a dated retention hold, until five years after the trans
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -51,20 +52,22 @@ SYSTEM_KINDS = (AccountKind.SETTLEMENT, AccountKind.FEES, AccountKind.SUSPENSE)
 
 
 # A customer's financial history: kept under FICA whatever a deletion request asks.
-_FICA_TRANSACTIONS = {
-    "category": Category.FINANCIAL,
-    "purposes": ["payments", "legal_compliance"],
-    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
-    "retention": "fica_transactions",
-    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
-}
+_FICA_TRANSACTIONS = partial(
+    PI,
+    category=Category.FINANCIAL,
+    purposes=["payments", "legal_compliance"],
+    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+    retention="fica_transactions",
+    erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+)
 # Customer due diligence (FICA s21): kept five years after the relationship ends.
-_FICA_CDD = {
-    "purposes": ["kyc", "legal_compliance"],
-    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
-    "retention": "fica_customer_due_diligence",
-    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
-}
+_FICA_CDD = partial(
+    PI,
+    purposes=["kyc", "legal_compliance"],
+    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+    retention="fica_customer_due_diligence",
+    erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+)
 
 
 @pi_model(
@@ -74,9 +77,9 @@ _FICA_CDD = {
         "outflow are the customer's financial position: FICA records, retained after a deletion request."
     ),
     fields={
-        "balance": PI(**_FICA_TRANSACTIONS, description="Posted balance in minor units."),
-        "daily_debit_day": PI(**_FICA_TRANSACTIONS, description="Day of the outflow counter (KYC limit)."),
-        "daily_debit_total": PI(**_FICA_TRANSACTIONS, description="Today's outflow (KYC limit)."),
+        "balance": _FICA_TRANSACTIONS(description="Posted balance in minor units."),
+        "daily_debit_day": _FICA_TRANSACTIONS(description="Day of the outflow counter (KYC limit)."),
+        "daily_debit_total": _FICA_TRANSACTIONS(description="Today's outflow (KYC limit)."),
     },
     not_pi=["public_id", "owner", "kind", "currency", "shard", "allow_negative", "created_at"],
 )
@@ -158,10 +161,10 @@ class Channel(models.TextChoices):
         "side is reached through their postings."
     ),
     fields={
-        "amount": PI(**_FICA_TRANSACTIONS, description="Amount moved, minor units."),
-        "reference": PI(**_FICA_TRANSACTIONS, description="The customer's own reference text."),
-        "external_reference": PI(
-            **_FICA_TRANSACTIONS, description="Funding reference or payout bank account id (never card data)."
+        "amount": _FICA_TRANSACTIONS(description="Amount moved, minor units."),
+        "reference": _FICA_TRANSACTIONS(description="The customer's own reference text."),
+        "external_reference": _FICA_TRANSACTIONS(
+            description="Funding reference or payout bank account id (never card data)."
         ),
     },
     not_pi=[
@@ -225,8 +228,8 @@ class JournalEntry(models.Model):
         "history (FICA), insert-only and retained after a deletion request."
     ),
     fields={
-        "amount": PI(**_FICA_TRANSACTIONS, description="Signed amount, minor units."),
-        "balance_after": PI(**_FICA_TRANSACTIONS, description="The wallet balance after this posting."),
+        "amount": _FICA_TRANSACTIONS(description="Signed amount, minor units."),
+        "balance_after": _FICA_TRANSACTIONS(description="The wallet balance after this posting."),
     },
     not_pi=["entry", "account", "currency", "created_at"],
 )
@@ -261,15 +264,14 @@ class KycStatus(models.TextChoices):
         "years after the relationship ends, then purged."
     ),
     fields={
-        "id_number": PI(
+        "id_number": _FICA_CDD(
             Category.IDENTITY,
-            **_FICA_CDD,
             sensitive=True,
             description="South African ID number; encrypted, found by its blind index.",
         ),
-        "date_of_birth": PI(Category.IDENTITY, **_FICA_CDD, sensitive=True),
-        "document_reference": PI(Category.IDENTITY, **_FICA_CDD, description="Reference of the document seen."),
-        "reason": PI(Category.IDENTITY, **_FICA_CDD, description="Operations' reason for the decision."),
+        "date_of_birth": _FICA_CDD(Category.IDENTITY, sensitive=True),
+        "document_reference": _FICA_CDD(Category.IDENTITY, description="Reference of the document seen."),
+        "reason": _FICA_CDD(Category.IDENTITY, description="Operations' reason for the decision."),
     },
     not_pi=[
         "public_id",
@@ -331,8 +333,8 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
             sensitive=True,
             description="Bank account number; encrypted, found by its blind index.",
         ),
-        "bank_name": PI(**_FICA_TRANSACTIONS),
-        "branch_code": PI(**_FICA_TRANSACTIONS),
+        "bank_name": _FICA_TRANSACTIONS(),
+        "branch_code": _FICA_TRANSACTIONS(),
     },
     not_pi=["public_id", "owner", "verified", "verified_by", "verified_at", "created_at"],
 )
