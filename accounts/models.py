@@ -23,6 +23,7 @@ import time
 import uuid
 from functools import partial
 from hashlib import sha256
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -135,7 +136,8 @@ class UserManager(BaseUserManager["User"]):
         "user_permissions",
     ],
 )
-class User(BlindIndexedModelMixin, AbstractBaseUser, PermissionsMixin):
+# django_otp ships no type information: the plugin cannot resolve the reverse manager of TOTPDevice.user.
+class User(BlindIndexedModelMixin, AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-missing]
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     email = EncryptedEmailField()
     # Uniqueness of the address lives here: every ciphertext differs, the keyed HMAC does not.
@@ -155,7 +157,9 @@ class User(BlindIndexedModelMixin, AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+    # Set per request by django-otp (OTPMiddleware, the admin login form): the verified device, if any.
+    otp_device: Device | None
 
     class Meta:
         verbose_name = "user"
@@ -200,9 +204,11 @@ class TOTPDevice(ThrottlingMixin, Device):
     TOLERANCE = 1
 
     key = EncryptedCharField(max_length=128)
-    last_t = models.BigIntegerField(default=-1, help_text="Newest time step accepted; older or equal ones are replays.")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # django_otp ships no type information, so the plugin does not see this class as a model and
+    # cannot infer its fields' value types.
+    last_t = models.BigIntegerField(default=-1, help_text="Newest time step accepted; older or equal ones are replays.")  # type: ignore[var-annotated]
+    created_at = models.DateTimeField(default=timezone.now, editable=False)  # type: ignore[var-annotated]
+    confirmed_at = models.DateTimeField(null=True, blank=True)  # type: ignore[var-annotated]
 
     class Meta:
         verbose_name = "TOTP device"

@@ -20,4 +20,6 @@ def users_visible_to(*, viewer: User) -> QuerySet[User]:
 
 
 def mfa_enrolled(*, viewer: User) -> bool:
-    return TOTPDevice.objects.filter(user=viewer, confirmed=True).exists()
+    return bool(
+        TOTPDevice.objects.filter(user=viewer, confirmed=True).exists()
+    )  # TOTPDevice: untyped base (django_otp)

@@ -12,7 +12,7 @@ Invariants:
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
@@ -31,8 +31,14 @@ from accounts.lockout import LOCKED_MESSAGE, is_locked_out, record_failed_attemp
 from accounts.middleware import LAST_SEEN_KEY
 from kernel.admin import index_warnings
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 
 class AdminOTPLoginForm(AdminAuthenticationForm):
+    # The admin login view always passes the request; clean() reads user_cache after super().clean() set it.
+    request: HttpRequest
+    user_cache: User
     otp_token = forms.CharField(
         label="One-time code",
         required=False,
@@ -118,7 +124,7 @@ class PlatformAdminSite(OTPAdminSite):
         if logged_in:
             request.session[LAST_SEEN_KEY] = int(time.time())
             services.login_success_record(
-                user=request.user, request=request, channel="admin", mfa=is_verified(request.user)
+                user=cast("User", request.user), request=request, channel="admin", mfa=is_verified(request.user)
             )
             if not is_verified(request.user):
                 return HttpResponseRedirect(reverse(f"{self.name}:mfa_enrol"))
@@ -157,7 +163,7 @@ def _mfa_enrol(site: PlatformAdminSite, request: HttpRequest) -> HttpResponse:
         code = (request.POST.get("otp_token") or "").strip()[:32]
         try:
             device, codes, _ = services.totp_enrol_confirm(
-                actor=request.user, code=code, request=request, issue_tokens=False
+                actor=cast("User", request.user), code=code, request=request, issue_tokens=False
             )
         except services.ValidationError:
             context["error"] = "The code is not correct. Check the time on your device and try again."
@@ -167,7 +173,7 @@ def _mfa_enrol(site: PlatformAdminSite, request: HttpRequest) -> HttpResponse:
             otp_login(request, device)
             context.update({"backup_codes": codes, "done": True})
             return TemplateResponse(request, "accounts/admin/mfa_enrol.html", context)
-    device = services.totp_enrol_start(actor=request.user, request=request, reuse_pending=True)
+    device = services.totp_enrol_start(actor=cast("User", request.user), request=request, reuse_pending=True)
     uri = services.otpauth_uri(device)
     context.update({"secret": device.key, "otpauth_uri": uri, "qr_code": qr_data_uri(uri)})
     return TemplateResponse(request, "accounts/admin/mfa_enrol.html", context)

@@ -21,9 +21,11 @@ from typing import Any, Protocol
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
+from kernel.types import Actor
+
 
 class DenialRecorder(Protocol):
-    def __call__(self, *, actor: Any, request: Any, view: str, code: str) -> None: ...
+    def __call__(self, *, actor: Actor, request: Any, view: str, code: str) -> None: ...
 
 
 _recorder: DenialRecorder | None = None

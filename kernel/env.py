@@ -72,7 +72,7 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def database_config(url: str, **options: Any) -> dict[str, Any]:
+def database_config(url: str, **options: Any) -> dj_database_url.DBConfig:
     """Django's DATABASES entry for ``url``, including a multi-host PostgreSQL URL.
 
     ``postgres://user@h1:5432,h2:5433/db?target_session_attrs=read-write`` becomes HOST "h1,h2"

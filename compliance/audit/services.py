@@ -25,6 +25,7 @@ from django.http import HttpRequest
 
 from kernel.redaction import redact
 from kernel.request_context import client_ip, get_request_id
+from kernel.types import Actor
 
 
 class AuditAction(models.TextChoices):
@@ -222,7 +223,7 @@ def _object_type_of(value: Any) -> str:
 def audit_record(
     *,
     action: str,
-    actor: Any = None,
+    actor: Actor | None = None,
     actor_type: str | None = None,
     object_type: str = "",
     object_id: str = "",
@@ -263,7 +264,7 @@ def audit_record(
 
 def audit_pi_access(
     *,
-    actor: Any,
+    actor: Actor,
     subject_type: str,
     subject_id: str,
     fields: Iterable[str],

@@ -45,6 +45,7 @@ from compliance.consent.selectors import (
 )
 from kernel.errors import DomainError
 from kernel.request_context import client_ip, get_request_id
+from kernel.types import Actor
 
 
 class ConsentError(DomainError):
@@ -72,7 +73,7 @@ def _source_ip(request: HttpRequest | None) -> str | None:
     return client_ip(request) if request is not None else None
 
 
-def _is_staff_with(actor: Any, perm: str) -> bool:
+def _is_staff_with(actor: Actor, perm: str) -> bool:
     return bool(getattr(actor, "is_active", False) and getattr(actor, "is_staff", False) and actor.has_perm(perm))
 
 
@@ -83,7 +84,7 @@ PURPOSE_EDITABLE_FIELDS = ("name", "description", "data_categories", "is_active"
 
 def purpose_create(
     *,
-    actor: Any,
+    actor: Actor,
     code: str,
     name: str,
     description: str,
@@ -112,7 +113,7 @@ def purpose_create(
 
 
 def purpose_update(
-    *, actor: Any, purpose: ProcessingPurpose, changes: Mapping[str, Any], request: HttpRequest | None = None
+    *, actor: Actor, purpose: ProcessingPurpose, changes: Mapping[str, Any], request: HttpRequest | None = None
 ) -> ProcessingPurpose:
     """Change the descriptive fields of a purpose. Code and lawful basis are fixed: a different basis
     is a different purpose with its own notice."""
@@ -139,7 +140,7 @@ def purpose_update(
 
 def notice_draft_save(
     *,
-    actor: Any,
+    actor: Actor,
     purpose: ProcessingPurpose,
     text: str,
     requires_reconsent: bool = False,
@@ -166,7 +167,7 @@ def notice_draft_save(
 
 def notice_publish(
     *,
-    actor: Any,
+    actor: Actor,
     notice: PurposeNotice,
     effective_at: datetime | None = None,
     request: HttpRequest | None = None,
@@ -242,7 +243,7 @@ def _validated_choice(purpose_code: Any, granted: Any, notice_version: Any) -> t
     return purpose, notice
 
 
-def _check_channel(*, actor: Any, subject: Any, channel: str, note: str) -> None:
+def _check_channel(*, actor: Actor, subject: Any, channel: str, note: str) -> None:
     if channel not in ConsentChannel.values:
         raise ConsentError("invalid_channel", "Unknown channel.", field="channel")
     if actor.pk != subject.pk:
@@ -256,7 +257,7 @@ def _check_channel(*, actor: Any, subject: Any, channel: str, note: str) -> None
 
 def _append_event(
     *,
-    actor: Any,
+    actor: Actor,
     subject: Any,
     purpose: ProcessingPurpose,
     notice: PurposeNotice,
@@ -294,7 +295,7 @@ def _append_event(
 
 def consent_record(
     *,
-    actor: Any,
+    actor: Actor,
     subject: Any,
     purpose: str,
     granted: bool,
@@ -328,7 +329,7 @@ def consent_record_choices(
     choices: Iterable[Mapping[str, Any]],
     channel: str = ConsentChannel.API,
     request: HttpRequest | None = None,
-    actor: Any = None,
+    actor: Actor | None = None,
     note: str = "",
 ) -> list[ConsentEvent]:
     """Record a set of choices at once (registration). All or nothing.
@@ -367,7 +368,7 @@ def consent_record_choices(
 
 def processing_restriction_set(
     *,
-    actor: Any,
+    actor: Actor,
     subject: Any,
     purpose: str,
     kind: str,
@@ -427,7 +428,7 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def marketing_audience_export(*, actor: Any, out: TextIO, via: str, request: HttpRequest | None = None) -> int:
+def marketing_audience_export(*, actor: Actor, out: TextIO, via: str, request: HttpRequest | None = None) -> int:
     """Write the direct-marketing audience as CSV to ``out`` and record who exported it.
 
     Only subjects ``may_process(subject, "direct_marketing")`` allows are written; the export reads

@@ -25,6 +25,7 @@ from compliance.dsar import services
 from compliance.dsar.models import OPEN_STATUSES, DataSubjectRequest, DsarEvent, DsarStatus, DsarType
 from compliance.pi.selectors import subject_by_email, subject_by_id_number
 from kernel.admin import ReadOnlyAdminMixin, register_index_warning
+from kernel.types import Actor
 
 
 def _is_officer(request: HttpRequest) -> bool:
@@ -133,7 +134,7 @@ ACTION_LABELS = {
 }
 
 
-def _run_action(action: str, *, actor: Any, dsar: DataSubjectRequest, data: dict[str, Any]) -> None:
+def _run_action(action: str, *, actor: Actor, dsar: DataSubjectRequest, data: dict[str, Any]) -> None:
     match action:
         case "verify-identity":
             services.dsar_verify_identity(actor=actor, dsar=dsar, evidence=data["evidence"])

@@ -34,6 +34,7 @@ from compliance.dsar.models import (
     DsarType,
 )
 from kernel.tasks import enqueue_on_commit
+from kernel.types import Actor
 
 PROCESS_PERMISSION = "compliance.process_dsar"
 
@@ -63,7 +64,7 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 
-def _require_officer(actor: Any) -> None:
+def _require_officer(actor: Actor | None) -> None:
     if actor is None or not actor.is_active or not actor.has_perm(PROCESS_PERMISSION):
         raise DsarPermissionError("Only an information officer may do this.", code="not_an_officer")
 
@@ -81,7 +82,7 @@ def _locked(dsar: DataSubjectRequest, action: str) -> DataSubjectRequest:
 def _record(
     dsar: DataSubjectRequest,
     *,
-    actor: Any,
+    actor: Actor,
     kind: str,
     from_status: str = "",
     to_status: str = "",
@@ -107,7 +108,9 @@ def _record(
     return event
 
 
-def _move(dsar: DataSubjectRequest, *, actor: Any, to_status: str, note: str = "", **fields: Any) -> DataSubjectRequest:
+def _move(
+    dsar: DataSubjectRequest, *, actor: Actor, to_status: str, note: str = "", **fields: Any
+) -> DataSubjectRequest:
     from_status = dsar.status
     dsar.status = to_status
     for name, value in fields.items():
@@ -178,7 +181,7 @@ def dsar_file(
     return dsar
 
 
-def dsar_verify_identity(*, actor: Any, dsar: DataSubjectRequest, evidence: str) -> DataSubjectRequest:
+def dsar_verify_identity(*, actor: Actor, dsar: DataSubjectRequest, evidence: str) -> DataSubjectRequest:
     _require_officer(actor)
     if not evidence.strip():
         raise DsarError("Say how the identity was verified.", code="identity_evidence_required")
@@ -197,7 +200,7 @@ def dsar_verify_identity(*, actor: Any, dsar: DataSubjectRequest, evidence: str)
         )
 
 
-def dsar_assign(*, actor: Any, dsar: DataSubjectRequest, assignee: Any | None = None) -> DataSubjectRequest:
+def dsar_assign(*, actor: Actor, dsar: DataSubjectRequest, assignee: Any | None = None) -> DataSubjectRequest:
     """Assign to ``assignee`` (default: the actor — "assign to me"); starts the review."""
     _require_officer(actor)
     assignee = assignee or actor
@@ -212,7 +215,7 @@ def dsar_assign(*, actor: Any, dsar: DataSubjectRequest, assignee: Any | None = 
         return dsar
 
 
-def dsar_request_approval(*, actor: Any, dsar: DataSubjectRequest, note: str = "") -> DataSubjectRequest:
+def dsar_request_approval(*, actor: Actor, dsar: DataSubjectRequest, note: str = "") -> DataSubjectRequest:
     """First pair of eyes on a deletion: ask a second officer to approve."""
     _require_officer(actor)
     with transaction.atomic():
@@ -226,7 +229,7 @@ def dsar_request_approval(*, actor: Any, dsar: DataSubjectRequest, note: str = "
         return dsar
 
 
-def dsar_approve(*, actor: Any, dsar: DataSubjectRequest, note: str = "") -> DataSubjectRequest:
+def dsar_approve(*, actor: Actor, dsar: DataSubjectRequest, note: str = "") -> DataSubjectRequest:
     _require_officer(actor)
     with transaction.atomic():
         dsar = _locked(dsar, "approve")
@@ -253,7 +256,7 @@ def dsar_approve(*, actor: Any, dsar: DataSubjectRequest, note: str = "") -> Dat
         return dsar
 
 
-def _apply_processing_flags(*, actor: Any, dsar: DataSubjectRequest) -> DataSubjectRequest:
+def _apply_processing_flags(*, actor: Actor, dsar: DataSubjectRequest) -> DataSubjectRequest:
     """Objection / restriction: set the flags ``may_process`` honours, in the approval's transaction.
 
     Each purpose goes through the consent service (which refuses objections where POPIA s11(3)
@@ -281,7 +284,7 @@ def _apply_processing_flags(*, actor: Any, dsar: DataSubjectRequest) -> DataSubj
     return dsar_fulfil(actor=actor, dsar=dsar, statement=" ".join(lines), partial=bool(refused))
 
 
-def _apply_correction(*, actor: Any, dsar: DataSubjectRequest) -> DataSubjectRequest:
+def _apply_correction(*, actor: Actor, dsar: DataSubjectRequest) -> DataSubjectRequest:
     """The officer's verified correction, carried out by the owning apps' services (same transaction)."""
     from compliance.dsar.corrections import correction_apply
 
@@ -302,7 +305,7 @@ def _schedule_fulfilment(dsar: DataSubjectRequest) -> None:
         enqueue_on_commit("compliance.dsar.erase_subject", dsar.pk)
 
 
-def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSubjectRequest:
+def dsar_reject(*, actor: Actor, dsar: DataSubjectRequest, reason: str) -> DataSubjectRequest:
     _require_officer(actor)
     if not reason.strip():
         raise DsarError("A rejection needs a reason (it is sent to the subject).", code="reason_required")
@@ -323,7 +326,7 @@ def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSub
         )
 
 
-def dsar_extend(*, actor: Any, dsar: DataSubjectRequest, days: int, reason: str, now: datetime | None = None):
+def dsar_extend(*, actor: Actor, dsar: DataSubjectRequest, days: int, reason: str, now: datetime | None = None):
     """Extend the deadline once, by 1–30 days, before the original deadline (PAIA s57)."""
     _require_officer(actor)
     now = now or timezone.now()
@@ -346,7 +349,7 @@ def dsar_extend(*, actor: Any, dsar: DataSubjectRequest, days: int, reason: str,
         return dsar
 
 
-def dsar_fulfil(*, actor: Any, dsar: DataSubjectRequest, statement: str, partial: bool = False) -> DataSubjectRequest:
+def dsar_fulfil(*, actor: Actor, dsar: DataSubjectRequest, statement: str, partial: bool = False) -> DataSubjectRequest:
     """Record the outcome. ``statement`` tells the subject what was done and, if partial, why not all."""
     if actor is not None:
         _require_officer(actor)
@@ -358,14 +361,14 @@ def dsar_fulfil(*, actor: Any, dsar: DataSubjectRequest, statement: str, partial
         return _move(dsar, actor=actor, to_status=status, outcome_statement=statement, fulfilled_at=timezone.now())
 
 
-def dsar_close(*, actor: Any, dsar: DataSubjectRequest) -> DataSubjectRequest:
+def dsar_close(*, actor: Actor, dsar: DataSubjectRequest) -> DataSubjectRequest:
     _require_officer(actor)
     with transaction.atomic():
         dsar = _locked(dsar, "close")
         return _move(dsar, actor=actor, to_status=DsarStatus.CLOSED, closed_at=timezone.now())
 
 
-def dsar_add_note(*, actor: Any, dsar: DataSubjectRequest, note: str, evidence: bool = False) -> DsarEvent:
+def dsar_add_note(*, actor: Actor, dsar: DataSubjectRequest, note: str, evidence: bool = False) -> DsarEvent:
     """An internal note or a piece of evidence; kept on the request, never audited verbatim."""
     _require_officer(actor)
     if not note.strip():

@@ -89,8 +89,7 @@ def check_entry(entry: ModelEntry) -> list[Error]:
                 )
             )
         if annotation.sensitive and name in all_names:
-            model_field = model._meta.get_field(name)
-            if not isinstance(model_field, EncryptedField):
+            if not isinstance(model._meta.get_field(name), EncryptedField):
                 errors.append(
                     Error(
                         f"{label}.{name} is annotated sensitive but is stored in clear.",

@@ -8,11 +8,12 @@ from django.db import transaction
 
 from compliance.audit.services import AuditAction, audit_record
 from compliance.retention.models import RetentionPolicy
+from kernel.types import Actor
 
 POLICY_EDITABLE_FIELDS = ("period_days", "trigger", "legal_reason", "action", "enabled")
 
 
-def retention_policy_save(*, actor: Any, policy: RetentionPolicy, changed: list[str]) -> RetentionPolicy:
+def retention_policy_save(*, actor: Actor, policy: RetentionPolicy, changed: list[str]) -> RetentionPolicy:
     """Create or update ``policy`` (unsaved edits on the instance) and audit before/after."""
     with transaction.atomic():
         creating = policy.pk is None
