@@ -25,7 +25,7 @@ from kernel.types import Actor
 
 
 class DenialRecorder(Protocol):
-    def __call__(self, *, actor: Actor, request: Any, view: str, code: str) -> None: ...
+    def __call__(self, *, actor: Actor | None, request: Any, view: str, code: str) -> None: ...
 
 
 _recorder: DenialRecorder | None = None
@@ -68,6 +68,6 @@ def HasPermission(permission: str, message: str = "You do not have permission to
         def has_permission(self, request: Any, view: Any) -> bool:
             return has_permission(request.user, permission)
 
-    _HasPermission.message = message
+    _HasPermission.message = message  # type: ignore[attr-defined]  # djangorestframework-stubs omit BasePermission.message
     _HasPermission.__name__ = _HasPermission.__qualname__ = f"HasPermission[{permission}]"
     return _HasPermission

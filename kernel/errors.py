@@ -16,7 +16,7 @@ The admin keeps Django's own HTML pages.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
@@ -26,7 +26,7 @@ from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler, set_rollback
+from rest_framework.views import APIView, exception_handler, set_rollback
 
 from kernel.access import record_denial
 
@@ -157,7 +157,14 @@ def _error_response(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
-class JSONErrorsMixin:
+# The mixin is only ever combined with an APIView: say so to the type checker, not at run time.
+if TYPE_CHECKING:
+    _MixinBase = APIView
+else:
+    _MixinBase = object
+
+
+class JSONErrorsMixin(_MixinBase):
     """For API views that can also answer in a file format (CSV, ZIP): errors and OPTIONS
     metadata are documents, so they are always rendered as JSON in the shape above, whatever
     ``?format=`` or ``Accept`` asked for."""
@@ -189,7 +196,7 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
         "bad_request",
         "The request could not be processed.",
         400,
-        lambda: defaults.bad_request(request, exception),
+        lambda: defaults.bad_request(request, exception),  # type: ignore[arg-type]  # Django's views accept None
     )
 
 
@@ -202,7 +209,7 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
         "permission_denied",
         "You do not have permission to perform this action.",
         403,
-        lambda: defaults.permission_denied(request, exception),
+        lambda: defaults.permission_denied(request, exception),  # type: ignore[arg-type]  # Django's views accept None
     )
 
 

@@ -60,5 +60,5 @@ def api_error(error: LedgerError, item_field: str | None = None) -> exceptions.A
     exc = exceptions.APIException(detail=error.message, code=error.code)
     exc.status_code = error.status_code
     if item_field is not None and error.item is not None:
-        exc.error_fields = {f"{item_field}.{error.item}": [error.message]}
+        exc.error_fields = {f"{item_field}.{error.item}": [error.message]}  # type: ignore[attr-defined]  # read by kernel.errors
     return exc

@@ -349,7 +349,9 @@ def dsar_extend(*, actor: Actor, dsar: DataSubjectRequest, days: int, reason: st
         return dsar
 
 
-def dsar_fulfil(*, actor: Actor, dsar: DataSubjectRequest, statement: str, partial: bool = False) -> DataSubjectRequest:
+def dsar_fulfil(
+    *, actor: Actor | None, dsar: DataSubjectRequest, statement: str, partial: bool = False
+) -> DataSubjectRequest:
     """Record the outcome. ``statement`` tells the subject what was done and, if partial, why not all."""
     if actor is not None:
         _require_officer(actor)

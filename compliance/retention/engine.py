@@ -230,7 +230,7 @@ def _start_or_resume(now: datetime) -> RetentionRun:
         return RetentionRun.objects.get(state=RetentionRun.State.RUNNING)
 
 
-def _complete(*, actor: Actor, run_pk: int, report: PurgeReport) -> RetentionRun:
+def _complete(*, actor: Actor | None, run_pk: int, report: PurgeReport) -> RetentionRun:
     with transaction.atomic():
         run = RetentionRun.objects.select_for_update().get(pk=run_pk)
         if run.state == RetentionRun.State.COMPLETED:

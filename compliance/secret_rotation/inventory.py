@@ -26,6 +26,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -107,7 +108,7 @@ def _field_key_sources() -> Iterator[SecretSource]:
             kind=kinds.get(purpose, SecretKind.OTHER),
             owner="platform",
             provider=provider_name,
-            rotated_at=lambda purpose=purpose: _active_key_in_service_since(purpose),
+            rotated_at=partial(_active_key_in_service_since, purpose),
             # Keys from the environment cannot be changed by the platform: alert only.
             rotate=None if provider_name == "env" else rotate,
         )
@@ -181,7 +182,7 @@ class SecretCheckResult:
     still_overdue: list[str] = field(default_factory=list)
 
 
-def _rotate(row: SecretRotation, source: SecretSource, actor: Actor) -> tuple[str, bool]:
+def _rotate(row: SecretRotation, source: SecretSource, actor: Actor | None) -> tuple[str, bool]:
     try:
         outcome = source.rotate(actor=actor)  # type: ignore[misc]
     except Exception as exc:

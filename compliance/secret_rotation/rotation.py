@@ -246,7 +246,7 @@ def key_rotation_run(
     )
 
 
-def _complete(*, actor: Actor, run: KeyRotationRun) -> KeyRotationRun:
+def _complete(*, actor: Actor | None, run: KeyRotationRun) -> KeyRotationRun:
     now = timezone.now()
     with transaction.atomic():
         run = KeyRotationRun.objects.select_for_update().get(pk=run.pk)

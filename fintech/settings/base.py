@@ -99,7 +99,7 @@ TEMPLATES = [
 # promoted standby. Without DATABASE_URL the dev profile uses embedded SQLite.
 DATABASE_URL = env_str("DATABASE_URL", "")
 _CONNECTIONS = {"conn_max_age": 60, "conn_health_checks": True}
-DATABASES = {"default": database_config(DATABASE_URL, **_CONNECTIONS)} if DATABASE_URL else {}
+DATABASES: dict[str, Any] = {"default": database_config(DATABASE_URL, **_CONNECTIONS)} if DATABASE_URL else {}
 # Optional read replica for reports and exports (kernel/db_router.py): a hot standby's URL.
 DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
 if DATABASE_URL and DATABASE_REPLICA_URL:

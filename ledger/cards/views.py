@@ -8,7 +8,7 @@ client submits is echoed back except through the masked representation.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, status
@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import User
 from kernel.permissions import HasRecentMFA
 from ledger.cards import services as cards
 from ledger.cards.serializers import (
@@ -57,7 +58,7 @@ class CardListView(generics.ListAPIView):
         data = serializer.validated_data
         try:
             card = cards.card_add(
-                actor=request.user, pan=data["pan"], expiry=data["expiry"], cvv=data["cvv"],
+                actor=cast(User, request.user), pan=data["pan"], expiry=data["expiry"], cvv=data["cvv"],
                 holder=data.get("holder"), request=request,
             )  # fmt: skip
         except LedgerError as error:
@@ -80,7 +81,7 @@ class CardDetailView(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request: Request, public_id: uuid.UUID) -> Response:
         try:
-            cards.card_remove(actor=request.user, card=public_id, request=request)
+            cards.card_remove(actor=cast(User, request.user), card=public_id, request=request)
         except LedgerError as error:
             raise api_error(error) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -97,7 +98,10 @@ class CardRevealView(APIView):
         serializer.is_valid(raise_exception=True)
         try:
             card, pan = cards.card_reveal_pan(
-                actor=request.user, card=public_id, reason=serializer.validated_data["reason"], request=request
+                actor=cast(User, request.user),
+                card=public_id,
+                reason=serializer.validated_data["reason"],
+                request=request,
             )
         except LedgerError as error:
             raise api_error(error) from None
