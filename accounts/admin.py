@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -82,7 +82,7 @@ class UserAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, DjangoUserAdmin):
     def save_model(self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool) -> None:
         if not change:
             created = services.staff_user_create(
-                actor=request.user,
+                actor=cast(User, request.user),
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data.get("password1") or None,
                 role=form.cleaned_data["role"],
@@ -94,13 +94,15 @@ class UserAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, DjangoUserAdmin):
             obj.public_id = created.public_id
             obj._state.adding = False
             return
-        services.user_admin_update(actor=request.user, user=obj, changed_fields=list(form.changed_data))
+        services.user_admin_update(actor=cast(User, request.user), user=obj, changed_fields=list(form.changed_data))
 
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
         response = super().user_change_password(request, id, form_url)
         if request.method == "POST" and response.status_code == 302:
             # Django's form saved the new password; cut off the sessions and tokens it protected.
-            services.password_set_by_admin_record(actor=request.user, user=self.get_object(request, unquote(id)))
+            services.password_set_by_admin_record(
+                actor=cast(User, request.user), user=cast(User, self.get_object(request, unquote(id)))
+            )
         return response
 
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
@@ -108,7 +110,9 @@ class UserAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, DjangoUserAdmin):
             return
         if "groups" in form.changed_data:
             services.user_roles_set(
-                actor=request.user, user=form.instance, role_names=[g.name for g in form.cleaned_data["groups"]]
+                actor=cast(User, request.user),
+                user=form.instance,
+                role_names=[g.name for g in form.cleaned_data["groups"]],
             )
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)

@@ -48,8 +48,9 @@ def _register_jwt_secret() -> None:
     from accounts.tokens import jwt_signing_key_rotate, jwt_signing_key_rotated_at
     from compliance.secret_rotation.inventory import register_secret_source
     from compliance.secret_rotation.models import SecretKind
+    from kernel.types import Actor
 
-    def rotate(*, actor: object = None) -> str:
+    def rotate(*, actor: Actor | None = None) -> str:
         key = jwt_signing_key_rotate(actor=actor)
         return f"new signing key {key.kid}; the previous one verifies for the grace window"
 
@@ -66,10 +67,11 @@ def _register_jwt_secret() -> None:
 def _register_correction_handler() -> None:
     from django.core.exceptions import ValidationError
 
+    from accounts.models import User
     from accounts.services import user_profile_correct
     from compliance.dsar.corrections import CorrectionRefused, register_correction_handler
 
-    def apply(*, actor: object, subject: object, changes: dict[str, str], reference: str) -> None:
+    def apply(*, actor: User, subject: User, changes: dict[str, str], reference: str) -> None:
         try:
             user_profile_correct(actor=actor, user=subject, reference=reference, **changes)
         except ValidationError as error:

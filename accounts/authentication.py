@@ -21,7 +21,7 @@ from accounts.tokens import EPOCH_CLAIM, access_revoked
 
 
 class PlatformJWTAuthentication(JWTAuthentication):
-    def get_user(self, validated_token: Any) -> User:
+    def get_user(self, validated_token: Any) -> User:  # type: ignore[override]  # simplejwt types it with an unbound TypeVar
         try:
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError as exc:

@@ -21,7 +21,9 @@ import base64
 import hmac
 import time
 import uuid
+from functools import partial
 from hashlib import sha256
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -41,15 +43,16 @@ from compliance.crypto.fields import (
 from compliance.pi.registry import PI, pi_model
 from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
-_ACCOUNT = {"lawful_basis": LawfulBasis.CONTRACT, "retention": "account_active_plus_1y"}
-_MFA = {
-    "category": Category.IDENTITY,
-    "purposes": ["security"],
-    "lawful_basis": LawfulBasis.LEGITIMATE_INTEREST,
-    "retention": "mfa_secrets",
-    "export": False,
-    "erasure": Erasure.DELETE,
-}
+_ACCOUNT = partial(PI, lawful_basis=LawfulBasis.CONTRACT, retention="account_active_plus_1y")
+_MFA = partial(
+    PI,
+    category=Category.IDENTITY,
+    purposes=["security"],
+    lawful_basis=LawfulBasis.LEGITIMATE_INTEREST,
+    retention="mfa_secrets",
+    export=False,
+    erasure=Erasure.DELETE,
+)
 
 
 class UserManager(BaseUserManager["User"]):
@@ -100,24 +103,20 @@ class UserManager(BaseUserManager["User"]):
         "phone are cleared, the password made unusable and the account deactivated."
     ),
     fields={
-        "email": PI(
+        "email": _ACCOUNT(
             Category.CONTACT,
             purposes=["account_management", "security"],
-            **_ACCOUNT,
             erasure=Erasure.PSEUDONYMISE,
             sensitive=True,
             description="Login name and contact address; encrypted, found by its blind index.",
         ),
-        "first_name": PI(
-            Category.IDENTITY, purposes=["account_management"], **_ACCOUNT, erasure=Erasure.NULL, sensitive=True
+        "first_name": _ACCOUNT(
+            Category.IDENTITY, purposes=["account_management"], erasure=Erasure.NULL, sensitive=True
         ),
-        "last_name": PI(
-            Category.IDENTITY, purposes=["account_management"], **_ACCOUNT, erasure=Erasure.NULL, sensitive=True
-        ),
-        "phone": PI(
+        "last_name": _ACCOUNT(Category.IDENTITY, purposes=["account_management"], erasure=Erasure.NULL, sensitive=True),
+        "phone": _ACCOUNT(
             Category.CONTACT,
             purposes=["account_management", "security"],
-            **_ACCOUNT,
             erasure=Erasure.NULL,
             sensitive=True,
             description="Optional mobile number in E.164; encrypted, found by its blind index.",
@@ -137,7 +136,8 @@ class UserManager(BaseUserManager["User"]):
         "user_permissions",
     ],
 )
-class User(BlindIndexedModelMixin, AbstractBaseUser, PermissionsMixin):
+# django_otp ships no type information: the plugin cannot resolve the reverse manager of TOTPDevice.user.
+class User(BlindIndexedModelMixin, AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-missing]
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     email = EncryptedEmailField()
     # Uniqueness of the address lives here: every ciphertext differs, the keyed HMAC does not.
@@ -157,7 +157,9 @@ class User(BlindIndexedModelMixin, AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+    # Set per request by django-otp (OTPMiddleware, the admin login form): the verified device, if any.
+    otp_device: Device | None
 
     class Meta:
         verbose_name = "user"
@@ -177,7 +179,7 @@ class User(BlindIndexedModelMixin, AbstractBaseUser, PermissionsMixin):
 @pi_model(
     subject="user",
     description="The customer's authenticator. The shared secret is encrypted and never exported.",
-    fields={"key": PI(**_MFA, sensitive=True, description="TOTP shared secret (RFC 6238).")},
+    fields={"key": _MFA(sensitive=True, description="TOTP shared secret (RFC 6238).")},
     not_pi=[
         "user",
         "name",
@@ -202,9 +204,11 @@ class TOTPDevice(ThrottlingMixin, Device):
     TOLERANCE = 1
 
     key = EncryptedCharField(max_length=128)
-    last_t = models.BigIntegerField(default=-1, help_text="Newest time step accepted; older or equal ones are replays.")
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # django_otp ships no type information, so the plugin does not see this class as a model and
+    # cannot infer its fields' value types.
+    last_t = models.BigIntegerField(default=-1, help_text="Newest time step accepted; older or equal ones are replays.")  # type: ignore[var-annotated]
+    created_at = models.DateTimeField(default=timezone.now, editable=False)  # type: ignore[var-annotated]
+    confirmed_at = models.DateTimeField(null=True, blank=True)  # type: ignore[var-annotated]
 
     class Meta:
         verbose_name = "TOTP device"
@@ -263,7 +267,7 @@ def backup_code_digest(code: str) -> str:
 @pi_model(
     subject="user",
     description="One-time recovery codes, kept only as keyed hashes; deleted with the account's MFA.",
-    fields={"digest": PI(**_MFA, description="Keyed hash of a one-time recovery code.")},
+    fields={"digest": _MFA(description="Keyed hash of a one-time recovery code.")},
     not_pi=["user", "created_at", "used_at"],
 )
 class BackupCode(models.Model):

@@ -34,5 +34,5 @@ def register_accounts_targets() -> None:
             policy="mfa_devices_closed_accounts",
             date_field="user__updated_at",
             subject_path="user",
-            queryset=lambda model=model: model.objects.filter(user__is_active=False),
+            queryset=lambda model=model: model.objects.filter(user__is_active=False),  # type: ignore[misc]  # mypy infers no lambda with a default argument
         )

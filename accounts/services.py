@@ -60,6 +60,7 @@ from kernel.errors import DomainError
 from kernel.permissions import MFA_CLAIM
 from kernel.request_context import client_ip
 from kernel.tasks import enqueue_on_commit
+from kernel.types import Actor
 
 BACKUP_CODE_COUNT = 10
 USER_OBJECT = "accounts.User"
@@ -86,7 +87,7 @@ INVALID_CREDENTIALS = "The e-mail address, password or one-time code is not corr
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _audit(action: str, *, actor: Any = None, request: HttpRequest | None = None, **diff: Any) -> None:
+def _audit(action: str, *, actor: User | None = None, request: HttpRequest | None = None, **diff: Any) -> None:
     audit_record(
         action=action,
         actor=actor,
@@ -635,7 +636,9 @@ def admin_logout_record(*, actor: User, request: HttpRequest) -> None:
         _audit(AuditAction.LOGOUT, actor=actor, request=request, channel="admin")
 
 
-def permission_denied_record(*, actor: Any, request: HttpRequest, view: str, code: str = "permission_denied") -> None:
+def permission_denied_record(
+    *, actor: Actor | None, request: HttpRequest, view: str, code: str = "permission_denied"
+) -> None:
     """The PERMISSION_DENIED record of one refused API call or admin view (kernel.access calls it):
     who (the actor), what they were refused (the view, by name: never the path, which carries ids),
     how (the method) and why (the error code)."""

@@ -18,19 +18,22 @@ Declared here (``register_pi_model``) because the models are not ours; called fr
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.apps import apps
 
 from compliance.pi.registry import PI, register_pi_model
 from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
-_SECURITY = {
-    "category": Category.IDENTITY,
-    "purposes": ["security"],
-    "lawful_basis": LawfulBasis.LEGITIMATE_INTEREST,
-    "retention": "session",
-    "export": False,
-    "erasure": Erasure.DELETE,
-}
+_SECURITY = partial(
+    PI,
+    category=Category.IDENTITY,
+    purposes=["security"],
+    lawful_basis=LawfulBasis.LEGITIMATE_INTEREST,
+    retention="session",
+    export=False,
+    erasure=Erasure.DELETE,
+)
 _AXES_TABLES = {
     "AccessAttempt": ["http_accept", "path_info", "attempt_time", "failures_since_start"],
     "AccessLog": ["http_accept", "path_info", "attempt_time", "logout_time", "session_hash"],
@@ -44,7 +47,7 @@ def register_third_party_pi() -> None:
             "token_blacklist.OutstandingToken",
             subject="user",
             description="Issued refresh tokens (for rotation and revocation); credentials, never exported.",
-            fields={"token": PI(**_SECURITY, description="The refresh token (JWT naming the user by public id).")},
+            fields={"token": _SECURITY(description="The refresh token (JWT naming the user by public id).")},
             not_pi=["id", "user", "jti", "created_at", "expires_at"],
         )
     if apps.is_installed("auditlog"):
@@ -81,13 +84,13 @@ def register_third_party_pi() -> None:
                 f"axes.{model_name}",
                 description="Login attempts for the account lockout; the account is named by a blind index.",
                 fields={
-                    "username": PI(**_SECURITY, description="Blind index of the e-mail address, never the address."),
-                    "ip_address": PI(**_SECURITY, description="Client address (trusted-proxy rule)."),
-                    "user_agent": PI(**_SECURITY),
+                    "username": _SECURITY(description="Blind index of the e-mail address, never the address."),
+                    "ip_address": _SECURITY(description="Client address (trusted-proxy rule)."),
+                    "user_agent": _SECURITY(),
                     **(
                         {
-                            "get_data": PI(**_SECURITY, description="Query parameters, secrets and usernames masked."),
-                            "post_data": PI(**_SECURITY, description="Form parameters, secrets and usernames masked."),
+                            "get_data": _SECURITY(description="Query parameters, secrets and usernames masked."),
+                            "post_data": _SECURITY(description="Form parameters, secrets and usernames masked."),
                         }
                         if model_name == "AccessAttempt"
                         else {}

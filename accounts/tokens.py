@@ -45,6 +45,7 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 from compliance.audit.services import ActorType, AuditAction, audit_record
 from compliance.secret_rotation.providers import SecretNotFound, get_secrets_provider
 from kernel.permissions import MFA_CLAIM
+from kernel.types import Actor
 
 EPOCH_CLAIM = "epoch"
 # The login session a token belongs to: minted at login, copied by every refresh, so the tokens
@@ -209,7 +210,7 @@ def reset_signing_key_cache() -> None:
     _ring_cache.clear()
 
 
-def jwt_signing_key_rotate(*, actor: Any = None) -> SigningKey:
+def jwt_signing_key_rotate(*, actor: Actor | None = None) -> SigningKey:
     """Put a new signing key in service; the previous one keeps verifying for the grace window."""
     now = timezone.now()
     ring = signing_key_ring(refresh=True)

@@ -12,9 +12,10 @@ from django.core.checks import Error, Tags, register
 def check_logging_redacts_pii(app_configs: Any, **kwargs: Any) -> list[Error]:
     """Every configured log handler must run the PII redaction filter (POPIA s19)."""
     errors = []
-    filters = settings.LOGGING.get("filters", {})
+    logging_config: dict[str, Any] = settings.LOGGING  # django-stubs: dict[str, object]
+    filters = logging_config.get("filters", {})
     redacting = {name for name, spec in filters.items() if spec.get("()") == "kernel.redaction.PIIRedactionFilter"}
-    for name, handler in settings.LOGGING.get("handlers", {}).items():
+    for name, handler in logging_config.get("handlers", {}).items():
         if not redacting.intersection(handler.get("filters", [])):
             errors.append(
                 Error(

@@ -29,7 +29,7 @@ import redis
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from kernel.errors import method_not_allowed
@@ -88,14 +88,14 @@ def _check_migrations() -> str | None:
 
 
 @never_cache
-def healthz(request: HttpRequest) -> JsonResponse:
+def healthz(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return method_not_allowed(request, ["GET", "HEAD"])
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
-def readyz(request: HttpRequest) -> JsonResponse:
+def readyz(request: HttpRequest) -> HttpResponse:
     if request.method not in ("GET", "HEAD"):
         return method_not_allowed(request, ["GET", "HEAD"])
     started = time.monotonic()

@@ -21,9 +21,11 @@ from typing import Any, Protocol
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
+from kernel.types import Actor
+
 
 class DenialRecorder(Protocol):
-    def __call__(self, *, actor: Any, request: Any, view: str, code: str) -> None: ...
+    def __call__(self, *, actor: Actor | None, request: Any, view: str, code: str) -> None: ...
 
 
 _recorder: DenialRecorder | None = None
@@ -86,6 +88,6 @@ def HasPermission(
         def has_permission(self, request: Any, view: Any) -> bool:
             return has_permission(request.user, permission, through_role=through_role)
 
-    _HasPermission.message = message
+    _HasPermission.message = message  # type: ignore[attr-defined]  # djangorestframework-stubs omit BasePermission.message
     _HasPermission.__name__ = _HasPermission.__qualname__ = f"HasPermission[{permission}]"
     return _HasPermission

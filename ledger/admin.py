@@ -6,11 +6,14 @@ actions call services (KYC decisions, bank account verification), which audit.
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.models import User
 from compliance.audit.admin import PIAccessAuditedAdmin
 from compliance.crypto.admin import BlindIndexSearchMixin
 from kernel.admin import ReadOnlyAdminMixin, ReadOnlyModelAdmin
@@ -84,7 +87,7 @@ def _decide(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QueryS
     for public_id in queryset.values_list("public_id", flat=True):
         try:
             services.kyc_decide(
-                actor=request.user,
+                actor=cast(User, request.user),
                 record=public_id,
                 verify=verify,
                 tier=1,
@@ -123,7 +126,7 @@ class KycRecordAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, ReadOnlyModelA
 def verify_bank_accounts(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
     for public_id in queryset.values_list("public_id", flat=True):
         try:
-            services.bank_account_verify(actor=request.user, bank_account=public_id, request=request)
+            services.bank_account_verify(actor=cast(User, request.user), bank_account=public_id, request=request)
         except (LedgerError, PermissionDenied) as error:
             modeladmin.message_user(request, f"Bank account {public_id}: {error}", level=messages.ERROR)
 

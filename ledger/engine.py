@@ -49,6 +49,7 @@ from django.utils import timezone
 
 from compliance.audit.services import KNOWN_ACTIONS, ActorType, audit_record, scrub_change_diff
 from kernel.request_context import client_ip
+from kernel.types import Actor
 from ledger.exceptions import MESSAGES, LedgerError
 from ledger.models import (
     AccountKind,
@@ -73,7 +74,7 @@ class MoveAudit:
     """
 
     action: str
-    actor: Any
+    actor: Actor
     request: HttpRequest | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

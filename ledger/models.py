@@ -32,6 +32,7 @@ request keeps it, under a dated retention hold, until five years after the trans
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -57,20 +58,23 @@ SYSTEM_KINDS = (AccountKind.SETTLEMENT, AccountKind.FEES, AccountKind.SUSPENSE)
 
 
 # A customer's financial history: kept under FICA whatever a deletion request asks.
-_FICA_TRANSACTIONS = {
-    "category": Category.FINANCIAL,
-    "purposes": ["payments", "legal_compliance"],
-    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
-    "retention": "fica_transactions",
-    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
-}
+_FICA_TRANSACTIONS = partial(
+    PI,
+    category=Category.FINANCIAL,
+    purposes=["payments", "legal_compliance"],
+    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+    retention="fica_transactions",
+    erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+)
 # Customer due diligence (FICA s21): kept five years after the relationship ends.
-_FICA_CDD = {
-    "purposes": ["kyc", "legal_compliance"],
-    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
-    "retention": "fica_customer_due_diligence",
-    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
-}
+_FICA_CDD = partial(
+    PI,
+    category=Category.IDENTITY,
+    purposes=["kyc", "legal_compliance"],
+    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+    retention="fica_customer_due_diligence",
+    erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+)
 
 
 @pi_model(
@@ -80,13 +84,13 @@ _FICA_CDD = {
         "outflow are the customer's financial position: FICA records, retained after a deletion request."
     ),
     fields={
-        "balance": PI(**_FICA_TRANSACTIONS, description="Posted balance in minor units."),
-        "daily_debit_day": PI(**_FICA_TRANSACTIONS, description="Day of the outflow counter (KYC limit)."),
-        "daily_debit_total": PI(**_FICA_TRANSACTIONS, description="Today's outflow (KYC limit)."),
-        "daily_credit_day": PI(**_FICA_TRANSACTIONS, description="Day of the inflow counter (KYC limit)."),
-        "daily_credit_total": PI(**_FICA_TRANSACTIONS, description="Today's inflow (KYC limit)."),
-        "pending_debits": PI(**_FICA_TRANSACTIONS, description="Money out awaiting settlement, minor units."),
-        "pending_credits": PI(**_FICA_TRANSACTIONS, description="Money in awaiting settlement, minor units."),
+        "balance": _FICA_TRANSACTIONS(description="Posted balance in minor units."),
+        "daily_debit_day": _FICA_TRANSACTIONS(description="Day of the outflow counter (KYC limit)."),
+        "daily_debit_total": _FICA_TRANSACTIONS(description="Today's outflow (KYC limit)."),
+        "daily_credit_day": _FICA_TRANSACTIONS(description="Day of the inflow counter (KYC limit)."),
+        "daily_credit_total": _FICA_TRANSACTIONS(description="Today's inflow (KYC limit)."),
+        "pending_debits": _FICA_TRANSACTIONS(description="Money out awaiting settlement, minor units."),
+        "pending_credits": _FICA_TRANSACTIONS(description="Money in awaiting settlement, minor units."),
     },
     not_pi=["public_id", "owner", "kind", "currency", "shard", "allow_negative", "created_at"],
 )
@@ -186,10 +190,10 @@ class Channel(models.TextChoices):
         "side is reached through their postings."
     ),
     fields={
-        "amount": PI(**_FICA_TRANSACTIONS, description="Amount moved, minor units."),
-        "reference": PI(**_FICA_TRANSACTIONS, description="The customer's own reference text."),
-        "external_reference": PI(
-            **_FICA_TRANSACTIONS, description="Funding reference or payout bank account id (never card data)."
+        "amount": _FICA_TRANSACTIONS(description="Amount moved, minor units."),
+        "reference": _FICA_TRANSACTIONS(description="The customer's own reference text."),
+        "external_reference": _FICA_TRANSACTIONS(
+            description="Funding reference or payout bank account id (never card data)."
         ),
     },
     not_pi=[
@@ -260,8 +264,8 @@ class JournalEntry(models.Model):
         "history (FICA), insert-only and retained after a deletion request."
     ),
     fields={
-        "amount": PI(**_FICA_TRANSACTIONS, description="Signed amount, minor units."),
-        "balance_after": PI(**_FICA_TRANSACTIONS, description="The wallet balance after this posting."),
+        "amount": _FICA_TRANSACTIONS(description="Signed amount, minor units."),
+        "balance_after": _FICA_TRANSACTIONS(description="The wallet balance after this posting."),
     },
     not_pi=["entry", "account", "currency", "created_at", "pending"],
 )
@@ -299,18 +303,14 @@ class KycStatus(models.TextChoices):
         "years after the relationship ends, then purged."
     ),
     fields={
-        "id_number": PI(
-            Category.IDENTITY,
-            **_FICA_CDD,
+        "id_number": _FICA_CDD(
             sensitive=True,
             description="South African ID number; encrypted, found by its blind index.",
         ),
-        "date_of_birth": PI(Category.IDENTITY, **_FICA_CDD, sensitive=True),
-        "document_reference": PI(Category.IDENTITY, **_FICA_CDD, description="Reference of the document seen."),
-        "reason": PI(Category.IDENTITY, **_FICA_CDD, description="Operations' reason for the decision."),
-        "duplicate_cleared_reason": PI(
-            Category.IDENTITY, **_FICA_CDD, description="Why a reviewer cleared a duplicate-identity flag."
-        ),
+        "date_of_birth": _FICA_CDD(sensitive=True),
+        "document_reference": _FICA_CDD(description="Reference of the document seen."),
+        "reason": _FICA_CDD(description="Operations' reason for the decision."),
+        "duplicate_cleared_reason": _FICA_CDD(description="Why a reviewer cleared a duplicate-identity flag."),
     },
     not_pi=[
         "public_id",
@@ -389,8 +389,8 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
             sensitive=True,
             description="Bank account number; encrypted, found by its blind index.",
         ),
-        "bank_name": PI(**_FICA_TRANSACTIONS),
-        "branch_code": PI(**_FICA_TRANSACTIONS),
+        "bank_name": _FICA_TRANSACTIONS(),
+        "branch_code": _FICA_TRANSACTIONS(),
     },
     not_pi=["public_id", "owner", "verified", "verified_by", "verified_at", "created_at"],
 )
@@ -443,13 +443,14 @@ MOVEMENT_STATUSES = ["pending", "posted", "voided"]
 #   replayed delivery cannot settle anything twice. Insert-only.
 
 
-_FICA = {
-    "category": Category.FINANCIAL,
-    "purposes": ["payments", "legal_compliance"],
-    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
-    "retention": "fica_transactions",
-    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
-}
+_FICA = partial(
+    PI,
+    category=Category.FINANCIAL,
+    purposes=["payments", "legal_compliance"],
+    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+    retention="fica_transactions",
+    erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+)
 
 
 class ResolutionOutcome(models.TextChoices):
@@ -471,7 +472,7 @@ class ResolutionSource(models.TextChoices):
         "How a customer's pending deposit or withdrawal ended (posted or voided) and on what evidence: "
         "FICA transaction records, insert-only, retained after a deletion request."
     ),
-    fields={"evidence": PI(**_FICA, description="Provider event id or bank statement line reference.")},
+    fields={"evidence": _FICA(description="Provider event id or bank statement line reference.")},
     not_pi=[
         "pending_entry",
         "posted_entry",
@@ -526,7 +527,7 @@ class PendingResolution(models.Model):
 @pi_model(
     subject="pending_entry__created_by",
     description="The bank statement line operations matched to a customer's pending movement (FICA evidence).",
-    fields={"statement_line": PI(**_FICA, description="Bank statement line reference.")},
+    fields={"statement_line": _FICA(description="Bank statement line reference.")},
     not_pi=["pending_entry", "recorded_by", "created_at"],
 )
 class StatementMatch(models.Model):

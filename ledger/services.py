@@ -29,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.models import User
 from compliance.audit.services import AuditAction, audit_record
 from kernel.access import require_permission
 from kernel.request_context import get_request_id
@@ -113,7 +114,7 @@ def _as_uuid(value: Any) -> uuid.UUID:
 @counted("deposit")
 def deposit_create(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     account: uuid.UUID | str,
     amount: int,
     currency: str,
@@ -196,7 +197,7 @@ def deposit_create(
 @counted("withdrawal")
 def withdrawal_create(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     account: uuid.UUID | str,
     bank_account: uuid.UUID | str,
     amount: int,
@@ -257,7 +258,7 @@ def withdrawal_create(
 @counted("transfer")
 def transfer_create(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     source_account: uuid.UUID | str,
     destination_account: uuid.UUID | str,
     amount: int,
@@ -302,7 +303,7 @@ def transfer_create(
 
 @counted("transfer")
 def transfer_batch_create(
-    *, actor: AbstractBaseUser, transfers: Sequence[Mapping[str, Any]], request: HttpRequest | None = None
+    *, actor: User, transfers: Sequence[Mapping[str, Any]], request: HttpRequest | None = None
 ) -> list[MoveResult]:
     """Many wallet-to-wallet transfers of one customer, all or nothing (a bulk payment).
 
@@ -358,7 +359,7 @@ def _batch_item(transfer: Mapping[str, Any]) -> BatchItem:
 
 @counted("reversal")
 def reversal_create(
-    *, actor: AbstractBaseUser, entry: uuid.UUID | str, reason: str, request: HttpRequest | None = None
+    *, actor: User, entry: uuid.UUID | str, reason: str, request: HttpRequest | None = None
 ) -> MoveResult:
     """Operations staff undo an entry with a reversing entry (the original stays, insert-only).
 
@@ -416,7 +417,7 @@ def wallet_ensure(*, owner: AbstractBaseUser, currency: str = "ZAR") -> LedgerAc
 
 def kyc_submit(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     id_number: str,
     date_of_birth: dt.date,
     document_reference: str,
@@ -483,7 +484,7 @@ def _kyc_duplicate_flag(record: KycRecord, *, request: HttpRequest | None) -> No
 
 def kyc_decide(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     record: uuid.UUID | str,
     verify: bool,
     tier: int = 1,
@@ -575,7 +576,7 @@ def kyc_duplicate_clear(
 
 def bank_account_add(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     bank_name: str,
     branch_code: str,
     account_number: str,
@@ -608,7 +609,7 @@ def bank_account_add(
 
 
 def bank_account_verify(
-    *, actor: AbstractBaseUser, bank_account: uuid.UUID | str, request: HttpRequest | None = None
+    *, actor: User, bank_account: uuid.UUID | str, request: HttpRequest | None = None
 ) -> BankAccount:
     require_permission(
         actor, "ledger.verify_bankaccount", "Only operations staff may verify bank accounts.", through_role=True

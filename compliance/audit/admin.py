@@ -36,7 +36,9 @@ class PIAccessAuditedAdmin(admin.ModelAdmin):
         obj: Any = None,
     ) -> HttpResponse:
         if obj is not None and not add:
-            shown = set(self.get_fields(request, obj)) | set(self.get_readonly_fields(request, obj))
+            shown: set[Any] = set(
+                self.get_fields(request, obj)
+            )  # names (and any grouping tuples) | set(self.get_readonly_fields(request, obj))
             pi_shown = shown & (pi_fields_for(type(obj)) | set(self.pi_access_fields))
             if pi_shown:
                 # changeform_view runs inside transaction.atomic: the record commits with the view.
@@ -54,6 +56,7 @@ class PIAccessAuditedAdmin(admin.ModelAdmin):
 class _ChoicesFilter(admin.SimpleListFilter):
     # The columns carry no choices (see the model); listing the registry avoids a DISTINCT scan.
     options: list[tuple[str, str]] = []
+    parameter_name: str
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return self.options
@@ -114,7 +117,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="actor")
     def actor(self, obj: AuditEvent) -> str:
         # The public id, never the e-mail (that would put PI on every audit screen).
-        return str(obj.actor_public_id) if getattr(obj, "actor_public_id", None) else "—"
+        return str(obj.actor_public_id) if getattr(obj, "actor_public_id", None) else "—"  # type: ignore[attr-defined]  # annotated by get_queryset
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         warn_about_chain(request)

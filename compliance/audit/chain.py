@@ -40,7 +40,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -107,7 +107,10 @@ class SealResult:
 
 def chain_head() -> tuple[int, str]:
     """(seq, hash) of the last sealed record, or (0, GENESIS_HASH) for an empty chain."""
-    head = AuditEvent.objects.filter(seq__isnull=False).order_by("-seq").values_list("seq", "hash").first()
+    head = cast(  # sealed rows have both
+        "tuple[int, str] | None",
+        AuditEvent.objects.filter(seq__isnull=False).order_by("-seq").values_list("seq", "hash").first(),
+    )
     return head if head else (0, GENESIS_HASH)
 
 
@@ -155,7 +158,7 @@ def _seal_batch(batch_size: int) -> tuple[int, int, str]:
 
 def seal_pending(*, batch_size: int = 2000, max_batches: int = 1000) -> SealResult:
     """Seal every committed unsealed record, in batches (one transaction each). Idempotent."""
-    result = SealResult(*([0, *chain_head()]))
+    result = SealResult(0, *chain_head())
     for _ in range(max_batches):
         sealed, head_seq, head_hash = _seal_batch(batch_size)
         result.sealed += sealed
@@ -238,8 +241,8 @@ def unsealed_backlog() -> tuple[int, float]:
     return pending.count(), max(0.0, (timezone.now() - oldest).total_seconds())
 
 
-def sealer_is_lagging(status: dict[str, Any] | None) -> bool:
-    return bool(status) and status.get("oldest_unsealed_seconds", 0) > settings.AUDIT_SEAL_MAX_LAG_SECONDS
+def sealer_is_lagging(status: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
+    return bool(status and status.get("oldest_unsealed_seconds", 0) > settings.AUDIT_SEAL_MAX_LAG_SECONDS)
 
 
 def _check_external_head(result: VerifyResult, external_head: dict[str, Any], genesis: str | None) -> VerifyResult:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
@@ -25,6 +25,7 @@ from django.http import HttpRequest
 
 from kernel.redaction import redact
 from kernel.request_context import client_ip, get_request_id
+from kernel.types import Actor
 
 
 class AuditAction(models.TextChoices):
@@ -169,7 +170,7 @@ def pi_fields_for(model: type[models.Model] | None) -> frozenset[str]:
     for name in list(names):
         # Diffs may be keyed by the column name of a foreign key ("user_id") as well as the field.
         try:
-            names.add(model._meta.get_field(name).attname)
+            names.add(cast("models.Field[Any, Any]", model._meta.get_field(name)).attname)  # PI names are concrete
         except FieldDoesNotExist:  # a declared name that is not a field (the checks report it)
             continue
     for field in model._meta.get_fields():
@@ -225,7 +226,8 @@ def build_change_diff(
         for side, values in (("before", before), ("after", after)):
             if key in values:
                 diff[side][key] = MASK if key in masked else values[key]
-    return scrub_change_diff(diff, masked)
+    scrubbed: dict[str, Any] = scrub_change_diff(diff, masked)
+    return scrubbed
 
 
 # --- Writing records ----------------------------------------------------------------------------
@@ -236,7 +238,7 @@ def _object_type_of(value: Any) -> str:
 def audit_record(
     *,
     action: str,
-    actor: Any = None,
+    actor: Actor | None = None,
     actor_type: str | None = None,
     object_type: str = "",
     object_id: str = "",
@@ -277,7 +279,7 @@ def audit_record(
 
 def audit_pi_access(
     *,
-    actor: Any,
+    actor: Actor,
     subject_type: str,
     subject_id: str,
     fields: Iterable[str],

@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 import pgtrigger
 from django.conf import settings
@@ -31,13 +32,14 @@ from compliance.pi.vocabulary import OBJECTABLE_BASES, Category, Erasure, Lawful
 
 # Consent and restriction evidence: the responsible party must be able to prove consent (POPIA
 # s11(2)(a)), so a deletion request keeps it (append-only rows) until the consent_records period ends.
-_EVIDENCE = {
-    "category": Category.IDENTITY,
-    "purposes": ["legal_compliance"],
-    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
-    "retention": "consent_records",
-    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
-}
+_EVIDENCE = partial(
+    PI,
+    category=Category.IDENTITY,
+    purposes=["legal_compliance"],
+    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+    retention="consent_records",
+    erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+)
 
 
 class ConsentChannel(models.TextChoices):
@@ -161,9 +163,9 @@ class PurposeNotice(models.Model):
         "for the consent_records period so the choice can still be proven."
     ),
     fields={
-        "granted": PI(**_EVIDENCE, description="The subject's choice: a preference is personal information."),
-        "note": PI(**_EVIDENCE, description="How staff obtained a choice recorded on the subject's behalf."),
-        "source_ip": PI(**_EVIDENCE, description="Address the choice was made from."),
+        "granted": _EVIDENCE(description="The subject's choice: a preference is personal information."),
+        "note": _EVIDENCE(description="How staff obtained a choice recorded on the subject's behalf."),
+        "source_ip": _EVIDENCE(description="Address the choice was made from."),
     },
     not_pi=["public_id", "subject", "purpose", "notice", "channel", "recorded_by", "request_id", "created_at"],
 )
@@ -215,9 +217,9 @@ class RestrictionKind(models.TextChoices):
         "deletion request for the consent_records period (an objection must keep being honoured)."
     ),
     fields={
-        "active": PI(**_EVIDENCE, description="Whether the subject's restriction/objection is in force."),
-        "reason": PI(**_EVIDENCE, description="Why it was imposed or lifted (may quote the subject)."),
-        "source_ip": PI(**_EVIDENCE),
+        "active": _EVIDENCE(description="Whether the subject's restriction/objection is in force."),
+        "reason": _EVIDENCE(description="Why it was imposed or lifted (may quote the subject)."),
+        "source_ip": _EVIDENCE(),
     },
     not_pi=["public_id", "subject", "purpose", "kind", "reference", "recorded_by", "request_id", "created_at"],
 )

@@ -31,6 +31,7 @@ class BlindIndexSearchMixin:
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         term = search_term.strip()
         plain = tuple(super().get_search_fields(request))  # type: ignore[misc]
+        results: QuerySet[Any]
         if plain:
             results, may_have_duplicates = admin.ModelAdmin.get_search_results(self, request, queryset, search_term)  # type: ignore[arg-type]
         else:

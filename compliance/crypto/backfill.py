@@ -18,7 +18,7 @@ name, ID or account number, ISO date or base32 TOTP secret matches.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db import models
 
@@ -37,12 +37,13 @@ def _columns(model: type[models.Model], names: list[str]) -> tuple[list[Encrypte
     encrypted = [model._meta.get_field(name) for name in names]
     if not all(isinstance(field, EncryptedField) for field in encrypted):
         raise TypeError("encrypt_existing_rows only handles Encrypted*Field columns.")
+    checked = cast(list[EncryptedField], encrypted)  # every item passed the isinstance check above
     indexes = [
         field
         for field in model._meta.concrete_fields
         if isinstance(field, BlindIndexField) and field.source_field in names
     ]
-    return encrypted, indexes
+    return checked, indexes
 
 
 def _batches(schema_editor: Any, model: type[models.Model], columns: list[str]):

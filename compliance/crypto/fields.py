@@ -24,11 +24,12 @@ Invariants:
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
 from django.core import validators
-from django.core.checks import Error
+from django.core.checks import CheckMessage, Error
 from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.db.models import Lookup
@@ -63,15 +64,15 @@ class EncryptedField(models.TextField):
         label = self.pinned_associated_data or f"{self.model._meta.label_lower}.{self.name}"
         return label.encode("utf-8")
 
-    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         name, path, args, kwargs = super().deconstruct()
         if self.pinned_associated_data:
             kwargs["associated_data"] = self.pinned_associated_data
         return name, path, args, kwargs
 
-    def check(self, **kwargs: Any) -> list[Error]:
+    def check(self, **kwargs: Any) -> list[CheckMessage]:
         errors = super().check(**kwargs)
-        if self.unique or self.db_index:
+        if self.unique or self.db_index:  # type: ignore[attr-defined]  # django-stubs does not declare Field.db_index
             errors.append(
                 Error(
                     "Encrypted fields cannot be unique or indexed (every ciphertext differs).",
@@ -113,8 +114,8 @@ class EncryptedField(models.TextField):
             raise refused_lookup(self, lookup_name)
         return super().get_lookup(lookup_name)
 
-    def formfield(self, **kwargs: Any) -> forms.Field:
-        return models.Field.formfield(self, **{"form_class": forms.CharField, **kwargs})
+    def formfield(self, *args: Any, **kwargs: Any) -> forms.Field | None:
+        return models.Field.formfield(self, *args, **{"form_class": forms.CharField, **kwargs})
 
 
 def refused_lookup(field: models.Field, lookup_name: str) -> FieldError:
@@ -159,15 +160,15 @@ class EncryptedCharField(EncryptedField):
         if self.max_length is not None:
             self.validators.append(validators.MaxLengthValidator(self.max_length))
 
-    def formfield(self, **kwargs: Any) -> forms.Field:
-        return super().formfield(**{"max_length": self.max_length, **kwargs})
+    def formfield(self, *args: Any, **kwargs: Any) -> forms.Field | None:
+        return super().formfield(*args, **{"max_length": self.max_length, **kwargs})
 
 
 class EncryptedTextField(EncryptedField):
     description = "Encrypted text"
 
-    def formfield(self, **kwargs: Any) -> forms.Field:
-        return super().formfield(**{"widget": forms.Textarea, **kwargs})
+    def formfield(self, *args: Any, **kwargs: Any) -> forms.Field | None:
+        return super().formfield(*args, **{"widget": forms.Textarea, **kwargs})
 
 
 class EncryptedEmailField(EncryptedCharField):
@@ -178,8 +179,8 @@ class EncryptedEmailField(EncryptedCharField):
         kwargs.setdefault("max_length", 254)
         super().__init__(*args, **kwargs)
 
-    def formfield(self, **kwargs: Any) -> forms.Field:
-        return super().formfield(**{"form_class": forms.EmailField, **kwargs})
+    def formfield(self, *args: Any, **kwargs: Any) -> forms.Field | None:
+        return super().formfield(*args, **{"form_class": forms.EmailField, **kwargs})
 
 
 class EncryptedDateField(EncryptedField):
@@ -213,8 +214,8 @@ class EncryptedDateField(EncryptedField):
             value = None
         return super().get_prep_value(value)
 
-    def formfield(self, **kwargs: Any) -> forms.Field:
-        return models.Field.formfield(self, **{"form_class": forms.DateField, **kwargs})
+    def formfield(self, *args: Any, **kwargs: Any) -> forms.Field | None:
+        return models.Field.formfield(self, *args, **{"form_class": forms.DateField, **kwargs})
 
 
 class BlindIndexField(models.CharField):
@@ -234,7 +235,7 @@ class BlindIndexField(models.CharField):
         kwargs["editable"] = False
         super().__init__(*args, **kwargs)
 
-    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+    def deconstruct(self) -> tuple[str, str, Sequence[Any], dict[str, Any]]:
         name, path, args, kwargs = super().deconstruct()
         for forced in ("max_length", "null", "blank", "editable"):
             kwargs.pop(forced, None)
@@ -252,7 +253,7 @@ class BlindIndexField(models.CharField):
         setattr(model_instance, self.attname, value)
         return value
 
-    def check(self, **kwargs: Any) -> list[Error]:
+    def check(self, **kwargs: Any) -> list[CheckMessage]:
         errors = super().check(**kwargs)
         names = {f.name for f in self.model._meta.get_fields()}
         if self.source_field not in names:

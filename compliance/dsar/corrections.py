@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from compliance.dsar.models import CorrectionRequestNote, DataSubjectRequest
+from kernel.types import Actor
 
 
 class CorrectionRefused(Exception):
@@ -41,7 +41,7 @@ def correctable_fields() -> frozenset[str]:
     return frozenset().union(*(handler.fields for handler in _handlers)) if _handlers else frozenset()
 
 
-def correction_apply(*, actor: Any, dsar: DataSubjectRequest) -> tuple[list[str], list[str]]:
+def correction_apply(*, actor: Actor, dsar: DataSubjectRequest) -> tuple[list[str], list[str]]:
     """Apply an approved correction; returns (corrected field names, refused "field (why)")."""
     changes = {str(key): str(value) for key, value in (dsar.requested_changes or {}).items()}
     corrected: list[str] = []

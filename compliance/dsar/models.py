@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import models
@@ -22,13 +23,14 @@ from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 # s23-s25, PAIA). A deletion request therefore keeps it, under a dated hold, until the dsar_records
 # period after the request closes, when the retention purge removes it: clearing it at once would
 # destroy the evidence of the very erasure being carried out.
-_DSAR_RECORD = {
-    "category": Category.IDENTITY,
-    "purposes": ["legal_compliance"],
-    "lawful_basis": LawfulBasis.LEGAL_OBLIGATION,
-    "retention": "dsar_records",
-    "erasure": Erasure.RETAIN_UNDER_LEGAL_DUTY,
-}
+_DSAR_RECORD = partial(
+    PI,
+    category=Category.IDENTITY,
+    purposes=["legal_compliance"],
+    lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+    retention="dsar_records",
+    erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+)
 
 DSAR_RESPONSE_DAYS = 30
 DSAR_MAX_EXTENSION_DAYS = 30
@@ -87,13 +89,11 @@ class DataSubjectRequestQuerySet(models.QuerySet):
         "after closure."
     ),
     fields={
-        "details": PI(**_DSAR_RECORD, description="The subject's own words."),
-        "requested_changes": PI(**_DSAR_RECORD, description="Corrections asked for (field -> new value)."),
+        "details": _DSAR_RECORD(description="The subject's own words."),
+        "requested_changes": _DSAR_RECORD(description="Corrections asked for (field -> new value)."),
         # Not exported: the officer's verification notes (which document, which call-back) are the
         # officer's working record and would tell a requester how to pass the check.
-        "identity_evidence": PI(
-            **{**_DSAR_RECORD, "export": False}, description="How the subject's identity was verified."
-        ),
+        "identity_evidence": _DSAR_RECORD(export=False, description="How the subject's identity was verified."),
     },
     not_pi=[
         "public_id", "subject", "type", "status", "channel", "filed_by", "identity_verified_by",
@@ -208,7 +208,7 @@ class DsarEventKind(models.TextChoices):
 @pi_model(
     subject="dsar__subject",
     description="The history of a request. Internal notes are not exported (PAIA s44: internal deliberation).",
-    fields={"note": PI(**{**_DSAR_RECORD, "export": False}, description="Internal note or evidence text.")},
+    fields={"note": _DSAR_RECORD(export=False, description="Internal note or evidence text.")},
     not_pi=["dsar", "kind", "from_status", "to_status", "actor", "created_at"],
 )
 class DsarEvent(models.Model):

@@ -89,8 +89,8 @@ def check_entry(entry: ModelEntry) -> list[Error]:
                 )
             )
         if annotation.sensitive and name in all_names:
-            model_field = model._meta.get_field(name)
-            if not isinstance(model_field, EncryptedField):
+            declared_field = model._meta.get_field(name)  # any kind of field (m2m, relation), not only concrete ones
+            if not isinstance(declared_field, EncryptedField):
                 errors.append(
                     Error(
                         f"{label}.{name} is annotated sensitive but is stored in clear.",

@@ -12,6 +12,12 @@ Every model that holds personal information is declared once, beside its fields:
     )
     class Customer(models.Model): ...
 
+Fields that share most of their annotation declare the shared part once, typed, with
+``functools.partial`` (mypy checks the arguments of both calls)::
+
+    _FICA_CDD = partial(PI, purposes=["kyc"], lawful_basis=LawfulBasis.LEGAL_OBLIGATION, retention=...)
+    fields={"date_of_birth": _FICA_CDD(Category.IDENTITY, sensitive=True), ...}
+
 Models that are not ours (third-party apps) are declared the same way from an ``AppConfig.ready``
 with ``register_pi_model("app_label.Model", fields=..., not_pi=...)``.
 
@@ -30,7 +36,7 @@ issues may move them into database tables keyed by the same codes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -45,7 +51,7 @@ class PI:
     """The annotation of one field that holds personal information."""
 
     category: Category
-    purposes: tuple[str, ...]
+    purposes: Collection[str]  # any collection in a declaration; stored as a tuple
     lawful_basis: LawfulBasis
     retention: str
     export: bool = True

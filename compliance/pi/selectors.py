@@ -11,6 +11,8 @@ Exact, normalised matches only (the point of a blind index); no partial or fuzzy
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
@@ -25,7 +27,7 @@ def _subject_pk_path(subject: str) -> str:
     return "pk" if subject == "self" else subject
 
 
-def subjects_by_identifier(*, kind: str, value: str) -> QuerySet:
+def subjects_by_identifier(*, kind: str, value: str) -> QuerySet[Any]:
     """Users whose rows hold ``value`` in a blind-indexed field of ``kind`` (normaliser name)."""
     if kind not in IDENTIFIER_KINDS:
         raise ValueError(f"Unknown identifier kind {kind!r}; known: {', '.join(IDENTIFIER_KINDS)}.")

@@ -53,6 +53,7 @@ from django.utils import timezone
 
 from compliance.audit.services import ActorType, AuditAction, audit_record
 from compliance.retention.models import HoldKind, LegalHold, RetentionAction, RetentionPolicy, RetentionRun
+from kernel.types import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +238,7 @@ def _start_or_resume(now: datetime) -> RetentionRun:
         return RetentionRun.objects.get(state=RetentionRun.State.RUNNING)
 
 
-def _complete(*, actor: Any, run_pk: int, report: PurgeReport) -> RetentionRun:
+def _complete(*, actor: Actor | None, run_pk: int, report: PurgeReport) -> RetentionRun:
     with transaction.atomic():
         run = RetentionRun.objects.select_for_update().get(pk=run_pk)
         if run.state == RetentionRun.State.COMPLETED:
@@ -272,7 +273,7 @@ def _complete(*, actor: Any, run_pk: int, report: PurgeReport) -> RetentionRun:
 
 def retention_purge(
     *,
-    actor: Any = None,
+    actor: Actor | None = None,
     dry_run: bool = False,
     batch_size: int | None = None,
     pause_seconds: float | None = None,

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -36,6 +36,7 @@ from prometheus_client import Counter
 from compliance.audit.services import ActorType, AuditAction, audit_record
 from compliance.secret_rotation.models import AlertState, SecretKind, SecretRotation
 from kernel.tasks import enqueue_on_commit
+from kernel.types import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def _field_key_sources() -> Iterator[SecretSource]:
             continue
         purpose = status["purpose"]
 
-        def rotate(*, actor: Any = None, purpose: str = purpose) -> str:
+        def rotate(*, actor: Actor | None = None, purpose: str = purpose) -> str:
             run = key_rotation_start(actor=actor, purpose=purpose)
 
             enqueue_on_commit("compliance.crypto.continue_key_rotation", run.pk)
@@ -107,7 +108,7 @@ def _field_key_sources() -> Iterator[SecretSource]:
             kind=kinds.get(purpose, SecretKind.OTHER),
             owner="platform",
             provider=provider_name,
-            rotated_at=lambda purpose=purpose: _active_key_in_service_since(purpose),
+            rotated_at=partial(_active_key_in_service_since, purpose),
             # Keys from the environment cannot be changed by the platform: alert only.
             rotate=None if provider_name == "env" else rotate,
         )
@@ -181,7 +182,7 @@ class SecretCheckResult:
     still_overdue: list[str] = field(default_factory=list)
 
 
-def _rotate(row: SecretRotation, source: SecretSource, actor: Any) -> tuple[str, bool]:
+def _rotate(row: SecretRotation, source: SecretSource, actor: Actor | None) -> tuple[str, bool]:
     try:
         outcome = source.rotate(actor=actor)  # type: ignore[misc]
     except Exception as exc:
@@ -192,7 +193,7 @@ def _rotate(row: SecretRotation, source: SecretSource, actor: Any) -> tuple[str,
     return outcome, True
 
 
-def secrets_check(*, actor: Any = None, rotate: bool = True) -> SecretCheckResult:
+def secrets_check(*, actor: Actor | None = None, rotate: bool = True) -> SecretCheckResult:
     """The daily check: one alert per overdue secret, rotation of what the platform owns."""
     result = SecretCheckResult()
     for row, source in secrets_sync():
@@ -262,7 +263,7 @@ def secrets_check(*, actor: Any = None, rotate: bool = True) -> SecretCheckResul
     return result
 
 
-def secret_rotation_record(*, actor: Any, secret: SecretRotation) -> SecretRotation:
+def secret_rotation_record(*, actor: Actor, secret: SecretRotation) -> SecretRotation:
     """An operator records that an externally held secret was rotated just now."""
     now = timezone.now()
     with transaction.atomic():

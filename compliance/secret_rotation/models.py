@@ -8,7 +8,7 @@ rotations of externally held secrets (database, Redis, S3 credentials) in the ad
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import models
 from django.utils import timezone
@@ -58,7 +58,7 @@ class SecretRotation(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def due_at(self) -> timezone.datetime | None:
+    def due_at(self) -> datetime | None:
         return None if self.rotated_at is None else self.rotated_at + timedelta(days=self.max_age_days)
 
     def is_overdue(self, now=None) -> bool:

@@ -36,6 +36,7 @@ from compliance.crypto.aead import version_prefix
 from compliance.crypto.fields import BlindIndexField, EncryptedField, blind_index_fields, encrypted_fields
 from compliance.crypto.keys import BLIND_INDEX, FIELD, PURPOSES, KeyProvider, KeyProviderError, get_key_provider
 from compliance.crypto.models import FieldKeyVersion, KeyRotationRun
+from kernel.types import Actor
 
 MAX_PASSES = 3
 Progress = Callable[[str, int, int], None]
@@ -98,7 +99,7 @@ def _audit_diff(run: KeyRotationRun, **extra: Any) -> dict[str, Any]:
     }
 
 
-def key_versions_sync(*, actor: Any = None, provider: KeyProvider | None = None) -> list[FieldKeyVersion]:
+def key_versions_sync(*, actor: Actor | None = None, provider: KeyProvider | None = None) -> list[FieldKeyVersion]:
     """Mirror the provider's versions into the metadata table (no keys: numbers and states only)."""
     provider = provider or get_key_provider()
     now = timezone.now()
@@ -124,7 +125,7 @@ def key_versions_sync(*, actor: Any = None, provider: KeyProvider | None = None)
     return rows
 
 
-def key_rotation_start(*, actor: Any = None, purpose: str, add_version: bool = True) -> KeyRotationRun:
+def key_rotation_start(*, actor: Actor | None = None, purpose: str, add_version: bool = True) -> KeyRotationRun:
     """Begin (or find the unfinished) rotation of ``purpose`` keys; adds a version unless told not to."""
     if purpose not in PURPOSES:
         raise RotationError(f"Unknown key purpose {purpose!r}.")
@@ -198,7 +199,7 @@ def _rewrite_next_batch(*, run: KeyRotationRun, target: Target, stale_q: Q, batc
 
 def key_rotation_run(
     *,
-    actor: Any = None,
+    actor: Actor | None = None,
     run: KeyRotationRun,
     batch_size: int = 500,
     max_batches: int | None = None,
@@ -245,7 +246,7 @@ def key_rotation_run(
     )
 
 
-def _complete(*, actor: Any, run: KeyRotationRun) -> KeyRotationRun:
+def _complete(*, actor: Actor | None, run: KeyRotationRun) -> KeyRotationRun:
     now = timezone.now()
     with transaction.atomic():
         run = KeyRotationRun.objects.select_for_update().get(pk=run.pk)
@@ -267,7 +268,7 @@ def _complete(*, actor: Any, run: KeyRotationRun) -> KeyRotationRun:
     return run
 
 
-def key_versions_retire(*, actor: Any = None, purpose: str) -> list[int]:
+def key_versions_retire(*, actor: Actor | None = None, purpose: str) -> list[int]:
     """Remove every non-active version of ``purpose`` from the provider, once no row needs one."""
     provider = get_key_provider()
     if KeyRotationRun.objects.filter(purpose=purpose, state=KeyRotationRun.State.RUNNING).exists():

@@ -18,6 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from django.conf import settings
 from django.db import models
@@ -28,7 +29,7 @@ from compliance.crypto.fields import BlindIndexedModelMixin, BlindIndexField, En
 from compliance.pi.registry import PI, pi_model
 from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
-_CARD_USE = {"purposes": ["payments", "fraud_prevention"], "lawful_basis": LawfulBasis.CONTRACT}
+_CARD_USE = partial(PI, purposes=["payments", "fraud_prevention"], lawful_basis=LawfulBasis.CONTRACT)
 
 
 class CardBrand(models.TextChoices):
@@ -45,17 +46,15 @@ class CardBrand(models.TextChoices):
     subject="owner",
     description="Payment cards a customer registered for deposits. The CVV is never stored.",
     fields={
-        "owner": PI(
+        "owner": _CARD_USE(
             Category.IDENTITY,
-            **_CARD_USE,
             retention="fica_transactions",
             export=False,
             erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
             description="Links the card to its holder; kept while transactions funded by it are.",
         ),
-        "pan": PI(
+        "pan": _CARD_USE(
             Category.CARD,
-            **_CARD_USE,
             retention="account_active_plus_1y",
             export=False,
             erasure=Erasure.NULL,
@@ -65,40 +64,35 @@ class CardBrand(models.TextChoices):
                 "shows the masked number only (PCI DSS 3.4: never display the full PAN)."
             ),
         ),
-        "holder": PI(
+        "holder": _CARD_USE(
             Category.IDENTITY,
-            **_CARD_USE,
             retention="account_active_plus_1y",
             erasure=Erasure.NULL,
             sensitive=True,
             description="Name on the card, encrypted; erased with the PAN when the card is removed.",
         ),
-        "first6": PI(
+        "first6": _CARD_USE(
             Category.CARD,
-            **_CARD_USE,
             retention="fica_transactions",
             erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
             sensitive=False,
             description="Issuer identification number: the truncation PCI DSS 3.4.1 permits in clear.",
         ),
-        "last4": PI(
+        "last4": _CARD_USE(
             Category.CARD,
-            **_CARD_USE,
             retention="fica_transactions",
             erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
             sensitive=False,
             description="Last four digits, kept in clear for display (PCI DSS 3.4.1).",
         ),
-        "expiry_month": PI(
+        "expiry_month": _CARD_USE(
             Category.CARD,
-            **_CARD_USE,
             retention="fica_transactions",
             erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
             sensitive=False,
         ),
-        "expiry_year": PI(
+        "expiry_year": _CARD_USE(
             Category.CARD,
-            **_CARD_USE,
             retention="fica_transactions",
             erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
             sensitive=False,

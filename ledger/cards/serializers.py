@@ -6,7 +6,7 @@ malformed card is a 400 with per-field messages such as "Invalid security code."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from rest_framework import serializers
 
@@ -23,7 +23,7 @@ _MESSAGES = {
 }
 
 
-def _fixed_errors(field: str) -> dict[str, str]:
+def _fixed_errors(field: str) -> dict[str, Any]:
     message = _MESSAGES[field]
     return dict.fromkeys(("invalid", "blank", "null", "max_length", "min_length"), message) | {
         "required": "This field is required."
@@ -52,7 +52,7 @@ class CardCreateSerializer(serializers.Serializer):
                 errors[field] = [error.message]
                 continue
             if field == "pan":
-                digits = result
+                digits = cast(str, result)  # normalise_pan's result
         if digits is not None:
             try:
                 brand = cards.card_brand(digits)

@@ -22,13 +22,14 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, Permission
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.models import User
 from compliance.audit.services import AuditAction, audit_pi_access, audit_record
 from compliance.crypto.fields import by_blind_index
 from kernel.redaction import luhn_valid
@@ -100,7 +101,7 @@ def issuer_verify(*, pan: str, expiry_month: int, expiry_year: int, cvv: str) ->
     return set(cvv) != {"0"}
 
 
-def _clean_holder(holder: Any) -> str | None:
+def _clean_holder(holder: object) -> str | None:
     if holder is None:
         return None
     if not isinstance(holder, str):
@@ -160,7 +161,7 @@ def card_for_deposit(*, viewer: Any, public_id: Any) -> Card:
 
 def card_add(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     pan: str,
     expiry: str,
     cvv: str,
@@ -207,7 +208,7 @@ def card_add(
     return card
 
 
-def card_remove(*, actor: AbstractBaseUser, card: uuid.UUID | str, request: HttpRequest | None = None) -> Card:
+def card_remove(*, actor: User, card: uuid.UUID | str, request: HttpRequest | None = None) -> Card:
     """The owner removes a card: the PAN and holder name are erased now; the truncation stays."""
     with transaction.atomic():
         found = card_get(viewer=actor, public_id=card)
@@ -229,7 +230,7 @@ def card_remove(*, actor: AbstractBaseUser, card: uuid.UUID | str, request: Http
 
 
 def card_reveal_pan(
-    *, actor: AbstractBaseUser, card: uuid.UUID | str, reason: str, request: HttpRequest | None = None
+    *, actor: User, card: uuid.UUID | str, reason: str, request: HttpRequest | None = None
 ) -> tuple[Card, str]:
     """Operations read one card's full number for a stated reason; CARD_DATA_ACCESS is recorded first.
 

@@ -13,6 +13,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import TypedDict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -31,6 +32,11 @@ from ledger.demo import DEMO_SECOND_CUSTOMER_EMAIL, load_demo_ledger
 
 DEMO_DOMAIN = "demo.fintech.example"
 ROLES = roles.ALL_ROLES
+
+
+class _Names(TypedDict):
+    first_name: str
+    last_name: str
 
 
 def _demo_password() -> str:
@@ -109,7 +115,7 @@ class Command(BaseCommand):
                 if user_model.objects.filter_by_email(email).exists():
                     continue
                 password = _demo_password()
-                names = {"first_name": "Demo", "last_name": role.replace("_", " ").title()}
+                names: _Names = {"first_name": "Demo", "last_name": role.replace("_", " ").title()}
                 if role == roles.CUSTOMER:
                     user = services.customer_register(email=email, password=password, **names)
                 else:
