@@ -7,7 +7,6 @@ actions call services (KYC decisions, bank account verification), which audit.
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -81,6 +80,8 @@ def reject(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySe
 
 def _decide(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, *, verify: bool) -> None:
     done = 0
+    # A refusal by permission or segregation of duties (own account) propagates: Django's handler403
+    # records it as PERMISSION_DENIED (kernel/errors.py), the one denial path.
     for public_id in queryset.values_list("public_id", flat=True):
         try:
             services.kyc_decide(
@@ -92,7 +93,7 @@ def _decide(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QueryS
                 request=request,
             )
             done += 1
-        except (LedgerError, PermissionDenied) as error:
+        except LedgerError as error:
             modeladmin.message_user(request, f"KYC {public_id}: {error}", level=messages.ERROR)
     modeladmin.message_user(request, f"{done} submission(s) {'verified' if verify else 'rejected'}.")
 
@@ -124,7 +125,7 @@ def verify_bank_accounts(modeladmin: admin.ModelAdmin, request: HttpRequest, que
     for public_id in queryset.values_list("public_id", flat=True):
         try:
             services.bank_account_verify(actor=request.user, bank_account=public_id, request=request)
-        except (LedgerError, PermissionDenied) as error:
+        except LedgerError as error:
             modeladmin.message_user(request, f"Bank account {public_id}: {error}", level=messages.ERROR)
 
 

@@ -30,7 +30,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
-from kernel.access import require_permission
+from kernel.access import require_not_own, require_permission
 from kernel.request_context import get_request_id
 from ledger import limits
 from ledger.cards.services import card_for_deposit
@@ -379,7 +379,10 @@ def reversal_create(
             raise LedgerError("not_reversible")
         if original.pending:
             raise LedgerError("pending_not_reversible")
-        legs = {p.amount > 0: p.account.public_id for p in original.postings.select_related("account")}
+        postings = list(original.postings.select_related("account"))
+        # Segregation of duties: not an entry on one's own account, nor one of one's own entries.
+        require_not_own(actor, [p.account.owner_id for p in postings] + [original.created_by_id], "reverse an entry")
+        legs = {p.amount > 0: p.account.public_id for p in postings}
         result = move(
             MoveRequest(
                 entry_type=EntryType.REVERSAL,
@@ -499,6 +502,7 @@ def kyc_decide(
         kyc = KycRecord.objects.select_for_update().filter(public_id=record_id).first()
         if kyc is None:
             raise LedgerError("not_found")
+        require_not_own(actor, kyc.user_id, "decide a KYC submission")
         if kyc.status != KycStatus.PENDING:
             raise LedgerError("kyc_not_pending")
         if verify and not is_valid_sa_id(kyc.id_number, kyc.date_of_birth):
@@ -541,6 +545,7 @@ def kyc_duplicate_clear(
         kyc = KycRecord.objects.select_for_update().filter(public_id=record_id).first()
         if kyc is None:
             raise LedgerError("not_found")
+        require_not_own(actor, kyc.user_id, "clear a duplicate-identity flag")
         if kyc.status != KycStatus.PENDING:
             raise LedgerError("kyc_not_pending")
         identity_lock(kyc.id_number_index)
@@ -611,6 +616,7 @@ def bank_account_verify(
         bank = BankAccount.objects.select_for_update().filter(public_id=_as_uuid(bank_account)).first()
         if bank is None:
             raise LedgerError("not_found")
+        require_not_own(actor, bank.owner_id, "verify a bank account")
         if not bank.verified:
             bank.verified, bank.verified_by, bank.verified_at = True, actor, timezone.now()
             bank.save(update_fields=["verified", "verified_by", "verified_at"])
