@@ -31,12 +31,13 @@ from compliance.models import AuditEvent
 from compliance.retention import services as retention
 from kernel.access import OwnSubjectDenied, require_not_own
 from ledger import services
-from ledger.models import BankAccount, JournalEntry, KycRecord, LedgerAccount
+from ledger.models import BankAccount, JournalEntry, KycRecord, LedgerAccount, ReversalRequest
 from ledger.settlement import services as settlement
 from tests.ledger.conftest import api_client, fund, ledger_snapshot, new_key, sa_id
 from tests.personas import make_staff
 
 STAFF_CHECKS = {"require_permission", "has_permission", "has_perm"}
+FOUR_EYES = 1_000_000  # R10,000.00: the default LEDGER_REVERSAL_FOUR_EYES_MINOR_UNITS
 ROOT = pathlib.Path(settings.BASE_DIR)
 
 
@@ -144,6 +145,7 @@ def _state() -> dict:
         "dsar_events": dsar_services.DsarEvent.objects.count(),
         "holds": sorted(retention.LegalHold.objects.values_list("public_id", "released_at")),
         "restrictions": _restriction_count(),
+        "reversal_requests": sorted(ReversalRequest.objects.values_list("public_id", "approved_at")),
     }
 
 
@@ -179,6 +181,32 @@ def _reversal_create(request) -> Callable[[], object]:
     wallet = _own_funded_wallet(ops, colleague)
     entry = JournalEntry.objects.filter(postings__account=wallet, pending=False).latest("pk")
     return lambda: services.reversal_create(actor=ops, entry=entry.public_id, reason="mine")
+
+
+def _reversal_request(request) -> Callable[[], object]:
+    ops, colleague = request.getfixturevalue("ops"), request.getfixturevalue("colleague")
+    wallet = _own_funded_wallet(ops, colleague, amount=FOUR_EYES)
+    entry = JournalEntry.objects.filter(postings__account=wallet, pending=False).latest("pk")
+    return lambda: services.reversal_request(actor=ops, entry=entry.public_id, reason="mine")
+
+
+def _reversal_approve(request) -> Callable[[], object]:
+    """A colleague asks to reverse a large entry on the approver's own wallet."""
+    ops, colleague = request.getfixturevalue("ops"), request.getfixturevalue("colleague")
+    wallet = _own_funded_wallet(ops, colleague, amount=FOUR_EYES)
+    entry = JournalEntry.objects.filter(postings__account=wallet, pending=False).latest("pk")
+    pending = services.reversal_request(actor=colleague, entry=entry.public_id, reason="theirs")
+    return lambda: services.reversal_approve(actor=ops, reversal_request=pending.public_id)
+
+
+def _reversal_approve_own_request(request) -> Callable[[], object]:
+    """The four-eyes rule: whoever asked cannot approve (on a customer's entry)."""
+    ops, colleague = request.getfixturevalue("ops"), request.getfixturevalue("colleague")
+    customer = get_user_model().objects.create_user(email="c-four-eyes@example.test")
+    wallet = _own_funded_wallet(customer, colleague, amount=FOUR_EYES)
+    entry = JournalEntry.objects.filter(postings__account=wallet, pending=False).latest("pk")
+    pending = services.reversal_request(actor=ops, entry=entry.public_id, reason="sent in error")
+    return lambda: services.reversal_approve(actor=ops, reversal_request=pending.public_id)
 
 
 def _statement_line_record(request) -> Callable[[], object]:
@@ -240,6 +268,8 @@ SCENARIOS: dict[str, Callable] = {
     "ledger.services.kyc_duplicate_clear": _kyc_duplicate_clear,
     "ledger.services.bank_account_verify": _bank_account_verify,
     "ledger.services.reversal_create": _reversal_create,
+    "ledger.services.reversal_request": _reversal_request,
+    "ledger.services.reversal_approve": _reversal_approve,
     "ledger.settlement.services.statement_line_record": _statement_line_record,
     "ledger.settlement.services.pending_confirm": _pending_confirm,
     "compliance.dsar.services.dsar_verify_identity": _dsar("dsar_verify_identity", evidence="passport seen"),
@@ -257,7 +287,10 @@ SCENARIOS: dict[str, Callable] = {
     "compliance.consent.services.processing_restriction_set": _processing_restriction_set,
 }
 # Extra cases for services with more than one way to be "own".
-EXTRA_SCENARIOS = {"dsar_assign (assigned to the subject by a colleague)": _dsar_assign_to_subject}
+EXTRA_SCENARIOS = {
+    "dsar_assign (assigned to the subject by a colleague)": _dsar_assign_to_subject,
+    "reversal_approve (of one's own request)": _reversal_approve_own_request,
+}
 
 
 def test_every_staff_service_is_classified_from_the_code():
@@ -382,3 +415,67 @@ def test_an_officer_cannot_process_their_own_dsar_through_the_api(officer):
     assert answer.json()["error"]["code"] == "own_account"
     assert _denials(officer) == [(AuditAction.PERMISSION_DENIED, "view")]
     assert _state() == before
+
+
+# --- four eyes on large reversals ------------------------------------------------------------------------
+
+
+def _customer_entry(colleague, amount: int):
+    customer = get_user_model().objects.create_user(email=f"c-{amount}@example.test")
+    wallet = _own_funded_wallet(customer, colleague, amount=amount)
+    return wallet, JournalEntry.objects.filter(postings__account=wallet, pending=False).latest("pk")
+
+
+def test_the_default_threshold_is_r10000(settings):
+    assert settings.LEDGER_REVERSAL_FOUR_EYES_MINOR_UNITS == FOUR_EYES
+
+
+def test_a_large_reversal_by_one_person_is_refused_and_changes_nothing(ops, colleague):
+    _wallet, entry = _customer_entry(colleague, FOUR_EYES)
+    before = _state()
+    answer = api_client(ops).post(f"/api/v1/ops/entries/{entry.public_id}/reversal/", {"reason": "x"}, format="json")
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "four_eyes_required"
+    assert _state() == before
+    # Just below the threshold one person still may.
+    _, small = _customer_entry(colleague, FOUR_EYES - 1)
+    assert services.reversal_create(actor=ops, entry=small.public_id, reason="error").entry_public_id
+
+
+def test_a_large_reversal_is_requested_by_one_and_approved_by_another_both_audited(ops, colleague):
+    wallet, entry = _customer_entry(colleague, FOUR_EYES)
+    asked = api_client(ops).post(
+        f"/api/v1/ops/entries/{entry.public_id}/reversal-request/", {"reason": "sent in error"}, format="json"
+    )
+    assert asked.status_code == 201 and asked.json()["status"] == "awaiting_approval"
+    request_id = asked.json()["id"]
+    # Asking again while one waits is a conflict; nothing moved yet.
+    again = api_client(colleague).post(
+        f"/api/v1/ops/entries/{entry.public_id}/reversal-request/", {"reason": "again"}, format="json"
+    )
+    assert again.status_code == 409 and again.json()["error"]["code"] == "reversal_already_requested"
+    wallet.refresh_from_db()
+    assert wallet.balance == FOUR_EYES
+    # The requester cannot approve their own request: the one denial path (403, audited).
+    before = _state()
+    own = api_client(ops).post(f"/api/v1/ops/reversal-requests/{request_id}/approval/", {}, format="json")
+    assert own.status_code == 403 and own.json()["error"]["code"] == "own_account"
+    assert _denials(ops) == [(AuditAction.PERMISSION_DENIED, "view")]
+    assert _state() == before
+    approved = api_client(colleague).post(f"/api/v1/ops/reversal-requests/{request_id}/approval/", {}, format="json")
+    assert approved.status_code == 201, approved.content
+    assert approved.json()["reverses"] == str(entry.public_id)
+    wallet.refresh_from_db()
+    assert wallet.balance == 0
+    trail = list(
+        AuditEvent.objects.filter(
+            object_id=str(entry.public_id),
+            action__in=[AuditAction.REVERSAL_REQUESTED, AuditAction.REVERSAL_APPROVED],
+        )
+        .order_by("id")
+        .values_list("action", "user")
+    )
+    assert trail == [(AuditAction.REVERSAL_REQUESTED, ops.pk), (AuditAction.REVERSAL_APPROVED, colleague.pk)]
+    assert AuditEvent.objects.filter(action=AuditAction.REVERSAL, user=colleague).count() == 1
+    # Approved once: a second approval is refused.
+    twice = api_client(colleague).post(f"/api/v1/ops/reversal-requests/{request_id}/approval/", {}, format="json")
+    assert twice.status_code == 409 and twice.json()["error"]["code"] == "reversal_request_decided"
