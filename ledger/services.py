@@ -47,7 +47,7 @@ from ledger.engine import (
 )
 from ledger.exceptions import LedgerError
 from ledger.kyc import identity_lock, is_valid_sa_id, verified_elsewhere
-from ledger.metrics import counted
+from ledger.metrics import LEDGER_OPERATIONS, counted
 from ledger.models import (
     AccountKind,
     BankAccount,
@@ -452,7 +452,6 @@ def reversal_request(
     return pending
 
 
-@counted("reversal")
 def reversal_approve(
     *, actor: AbstractBaseUser, reversal_request: uuid.UUID | str, request: HttpRequest | None = None
 ) -> ReversalRequest:
@@ -471,6 +470,7 @@ def reversal_approve(
         pending.approved_by, pending.approved_at = actor, timezone.now()
         pending.reversal = JournalEntry.objects.get(public_id=result.entry_public_id)
         pending.save(update_fields=["approved_by", "approved_at", "reversal"])
+        LEDGER_OPERATIONS.labels("reversal", "replayed" if result.replayed else "created").inc()
         audit_record(
             action=AuditAction.REVERSAL_APPROVED,
             actor=actor,

@@ -17,9 +17,10 @@ def test_load_demo_ledger_twice_moves_money_once(django_user_model):
     load_demo_ledger(customer=customer)
     assert KycRecord.objects.get(user=customer).status == "verified"
     wallet = LedgerAccount.objects.get(owner=customer)
-    # The R12,000 deposit credited in error stays until a second operations user approves its reversal.
-    assert wallet.balance == 250_000 + 1_200_000 - 12_500 - 40_000 - 7_550 + 5_000 - 15_000 - 8_000
-    assert JournalEntry.objects.filter(entry_type="transfer").count() == 6  # four single, a bulk payment of two
+    # The R12,000 refund in and out again (to the wrong recipient: its reversal awaits a second person).
+    assert wallet.balance == 250_000 + 1_200_000 - 1_200_000 - 12_500 - 40_000 - 7_550 + 5_000 - 15_000 - 8_000
+    # four single, a bulk payment of two, the one to the wrong recipient
+    assert JournalEntry.objects.filter(entry_type="transfer").count() == 7
     # Two-phase (ADR 0005): three deposit claims (salary and card top-up settled by signed provider
     # notifications, the bonus still pending) and a withdrawal voided by the bank's failed payout.
     claims = JournalEntry.objects.filter(pending=True)
@@ -42,6 +43,7 @@ def test_the_demo_leaves_a_large_reversal_waiting_for_a_second_operations_user(d
     load_demo_ledger(customer=customer)
     waiting = ReversalRequest.objects.get()
     assert waiting.approved_at is None and waiting.entry.amount == 1_200_000
+    assert waiting.entry.entry_type == "transfer" and waiting.reversal is None
 
 
 @pytest.mark.django_db

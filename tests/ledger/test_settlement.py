@@ -27,8 +27,8 @@ from ledger.models import JournalEntry, LedgerAccount, PendingResolution, Webhoo
 from ledger.reconciliation import check_ledger
 from ledger.settlement import processors, sandbox
 from ledger.settlement import services as settlement
+from tests.kernel.test_errors import assert_error_shape
 from tests.ledger.conftest import api_client, card_expiry, ledger_snapshot, new_key, sa_id, settle
-from tests.test_errors import assert_error_shape
 
 pytestmark = pytest.mark.django_db
 
