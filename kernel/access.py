@@ -79,6 +79,34 @@ def require_permission(
         raise PermissionDenied(message)
 
 
+class OwnSubjectDenied(PermissionDenied):
+    """Segregation of duties (PCI DSS 6.5.4 / 7.2): staff acting on their own account or subject.
+
+    A ``PermissionDenied``, so it takes the one denial path (a 403 recorded as PERMISSION_DENIED
+    by kernel/errors.py); ``code`` is the stable API error code."""
+
+    code = "own_account"
+
+
+def require_not_own(actor: Any, subject_user_ids: Any, what: str) -> None:
+    """Refuse ``actor`` acting on a record that belongs to, or was created by, themself.
+
+    ``subject_user_ids``: the user id (or an iterable of user ids, None entries ignored) the
+    record is linked to: its owner, the data subject, the customers whose accounts an entry
+    touches, the staff member who created it. ``what`` names the action in the message. Every
+    staff service that acts on a customer's account or a data subject calls this (the test
+    tests/kernel/test_segregation_of_duties.py enumerates them from the code).
+    """
+    if isinstance(subject_user_ids, (str, bytes)) or not hasattr(subject_user_ids, "__iter__"):
+        subject_user_ids = (subject_user_ids,)
+    own = getattr(actor, "pk", None)
+    if own is not None and own in {i for i in subject_user_ids if i is not None}:
+        raise OwnSubjectDenied(
+            f"Segregation of duties: you may not {what} on your own account or on work you started yourself; "
+            "ask another staff member."
+        )
+
+
 def HasPermission(
     permission: str, message: str = "You do not have permission to perform this action.", *, through_role: bool = False
 ) -> type:

@@ -172,7 +172,10 @@ def _as_api_exception(exc: Exception) -> Exception:
     if isinstance(exc, Http404):
         return exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):
-        return exceptions.PermissionDenied()
+        # A refusal with its own stable code (e.g. kernel.access.OwnSubjectDenied) keeps its
+        # code and message, which state the rule; a bare PermissionDenied answers DRF's default.
+        code = getattr(exc, "code", None)
+        return exceptions.PermissionDenied(str(exc), code) if code else exceptions.PermissionDenied()
     return exc
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import cast
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -84,6 +83,8 @@ def reject(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySe
 
 def _decide(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet, *, verify: bool) -> None:
     done = 0
+    # A refusal by permission or segregation of duties (own account) propagates: Django's handler403
+    # records it as PERMISSION_DENIED (kernel/errors.py), the one denial path.
     for public_id in queryset.values_list("public_id", flat=True):
         try:
             services.kyc_decide(
@@ -95,7 +96,7 @@ def _decide(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QueryS
                 request=request,
             )
             done += 1
-        except (LedgerError, PermissionDenied) as error:
+        except LedgerError as error:
             modeladmin.message_user(request, f"KYC {public_id}: {error}", level=messages.ERROR)
     modeladmin.message_user(request, f"{done} submission(s) {'verified' if verify else 'rejected'}.")
 

@@ -23,7 +23,7 @@ from accounts import roles
 from ledger import services
 from ledger.cards import services as cards
 from ledger.kyc import luhn_check_digit
-from ledger.models import BankAccount, KycRecord, KycStatus, LedgerAccount
+from ledger.models import BankAccount, KycRecord, KycStatus, LedgerAccount, ReversalRequest
 from ledger.settlement import sandbox
 
 DEMO_OPERATIONS_EMAIL = "ledger.operations@demo.fintech.example"
@@ -143,6 +143,29 @@ def _money_in_and_out(customer: Any, operations: Any, second_customer: Any, wall
     )  # fmt: skip
     if withdrawal.extra["status"] == "pending":
         bank.payout_failed(reference=str(withdrawal.entry_public_id), amount=20_000, currency="ZAR")
+    _large_reversal_awaiting_approval(customer, operations, wallet, other, bank)
+
+
+def _large_reversal_awaiting_approval(customer: Any, operations: Any, wallet: Any, other: Any, bank: Any) -> None:
+    """Four eyes (issue 15): R12,000 paid to the wrong person; operations asked to reverse it (at
+    least LEDGER_REVERSAL_FOUR_EYES_MINOR_UNITS), and a *different* operations user must approve it
+    (POST /api/v1/ops/reversal-requests/{id}/approval/); the demo leaves it waiting."""
+    refund = services.deposit_create(
+        actor=customer, account=wallet.public_id, amount=1_200_000, currency="ZAR", channel="eft",
+        funding_source="EFT-DEMO-0004", idempotency_key="demo-deposit-0004", reference="Tax refund",
+    )  # fmt: skip
+    if refund.extra["status"] == "pending":
+        bank.deposit_received(
+            reference=str(refund.entry_public_id), amount=1_200_000, currency="ZAR", statement_line="DEMO-BANK-0004"
+        )
+    wrong = services.transfer_create(
+        actor=customer, source_account=wallet.public_id, destination_account=other.public_id, amount=1_200_000,
+        currency="ZAR", idempotency_key="demo-transfer-wrong-0001", reference="Car deposit (wrong recipient)",
+    )  # fmt: skip
+    if not ReversalRequest.objects.filter(entry__public_id=wrong.entry_public_id).exists():
+        services.reversal_request(
+            actor=operations, entry=wrong.entry_public_id, reason="Paid to the wrong recipient (demo)"
+        )
 
 
 def _demo_bank_account(customer: Any, operations: Any) -> Any:

@@ -47,6 +47,13 @@ MESSAGES: dict[str, tuple[int, str]] = {
         "A second operations user must confirm: not whoever recorded the statement line or started the movement.",
     ),
     "own_account": (403, "Staff cannot act on their own accounts."),
+    "four_eyes_required": (
+        409,
+        "A reversal of this size needs a second operations user: request it (reversal-request) for a colleague "
+        "to approve.",
+    ),
+    "reversal_already_requested": (409, "A reversal of this entry is already waiting for approval."),
+    "reversal_request_decided": (409, "This reversal request has already been approved."),
     "not_confirmable": (409, "Card deposits are settled by the card processor, not by operations."),
     "card_deposits_unavailable": (409, "Card deposits are not available: no card processor is configured."),
     # Cards: messages name the rule, never the value (a PAN or CVV must not come back in an error).

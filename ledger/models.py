@@ -558,3 +558,32 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} event {self.event_id}"
+
+
+class ReversalRequest(models.Model):
+    """Four eyes on a large reversal (issue 15, PCI DSS 6.5.4): one operations user asks, a different
+    one approves; the approval carries the reversal out. Both steps are audited."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    entry = models.ForeignKey("ledger.JournalEntry", on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=255)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now, editable=False)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    reversal = models.OneToOneField(
+        "ledger.JournalEntry", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            # One open request per entry (an approved one has done its work: the entry is reversed).
+            models.UniqueConstraint(
+                fields=["entry"], condition=models.Q(approved_at__isnull=True), name="ledger_reversal_request_open_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Reversal request {self.public_id}"

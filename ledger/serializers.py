@@ -243,3 +243,9 @@ class ReversalAnswerSerializer(serializers.Serializer):
     id = serializers.UUIDField(help_text="The reversing entry.")
     type = serializers.ChoiceField(choices=["reversal"])
     reverses = serializers.UUIDField()
+
+
+class ReversalRequestAnswerSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The reversal request, for a second operations user to approve.")
+    entry = serializers.UUIDField(help_text="The entry to reverse.")
+    status = serializers.ChoiceField(choices=["awaiting_approval"])

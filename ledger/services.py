@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -31,7 +32,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from compliance.audit.services import AuditAction, audit_record
-from kernel.access import require_permission
+from kernel.access import require_not_own, require_permission
 from kernel.request_context import get_request_id
 from ledger import limits
 from ledger.cards.services import card_for_deposit
@@ -47,7 +48,7 @@ from ledger.engine import (
 )
 from ledger.exceptions import LedgerError
 from ledger.kyc import identity_lock, is_valid_sa_id, verified_elsewhere
-from ledger.metrics import counted
+from ledger.metrics import LEDGER_OPERATIONS, counted
 from ledger.models import (
     AccountKind,
     BankAccount,
@@ -57,6 +58,7 @@ from ledger.models import (
     KycRecord,
     KycStatus,
     LedgerAccount,
+    ReversalRequest,
 )
 from ledger.settlement import processors
 from ledger.settlement import services as settlement
@@ -357,6 +359,48 @@ def _batch_item(transfer: Mapping[str, Any]) -> BatchItem:
     return BatchItem(source, destination, amount, currency, key, fingerprint, reference)
 
 
+def _reversible(actor: AbstractBaseUser, entry_id: uuid.UUID, *, also_own: Sequence[Any] = ()) -> JournalEntry:
+    """The entry to reverse, checked: it exists, is posted, is no reversal, and is not the actor's own
+    (an entry on their account or one they created; ``also_own``: more work of theirs, e.g. the request)."""
+    original = JournalEntry.objects.filter(public_id=entry_id).first()
+    if original is None:
+        raise LedgerError("not_found")
+    if original.entry_type == EntryType.REVERSAL:
+        raise LedgerError("not_reversible")
+    if original.pending:
+        raise LedgerError("pending_not_reversible")
+    owners = [p.account.owner_id for p in original.postings.select_related("account")]
+    # Segregation of duties: not an entry on one's own account, nor one of one's own entries.
+    require_not_own(actor, [*owners, original.created_by_id, *also_own], "reverse an entry")
+    return original
+
+
+def _reverse(
+    original: JournalEntry, *, actor: AbstractBaseUser, reason: str, request: HttpRequest | None
+) -> MoveResult:
+    legs = {p.amount > 0: p.account.public_id for p in original.postings.select_related("account")}
+    return move(
+        MoveRequest(
+            entry_type=EntryType.REVERSAL,
+            channel=original.channel,
+            amount=original.amount,
+            currency=original.currency,
+            from_public=legs[True],
+            to_public=legs[False],
+            created_by_id=actor.pk,
+            fingerprint=_fingerprint("reversal", entry=original.public_id),
+            request_id=get_request_id() or "",
+            reference=reason,
+            reverses_id=original.pk,
+            audit=MoveAudit(AuditAction.REVERSAL, actor, request, {"reverses": str(original.public_id)}),
+        )
+    )
+
+
+def needs_four_eyes(entry: JournalEntry) -> bool:
+    return entry.amount >= settings.LEDGER_REVERSAL_FOUR_EYES_MINOR_UNITS
+
+
 @counted("reversal")
 def reversal_create(
     *, actor: User, entry: uuid.UUID | str, reason: str, request: HttpRequest | None = None
@@ -365,7 +409,9 @@ def reversal_create(
 
     The money goes back exactly the way it came; a customer wallet may not go negative, so
     reversing a transfer whose recipient already spent the money is refused (insufficient_funds).
-    Reversing twice is impossible (unique constraint on ``reverses``).
+    Reversing twice is impossible (unique constraint on ``reverses``). An entry of at least
+    ``LEDGER_REVERSAL_FOUR_EYES_MINOR_UNITS`` needs four eyes (``reversal_request`` then
+    ``reversal_approve`` by someone else): refused here with ``four_eyes_required``.
     """
     require_permission(actor, "ledger.reverse_entry", "Only operations staff may reverse entries.", through_role=True)
     reason = clean_reference(reason)
@@ -373,31 +419,68 @@ def reversal_create(
         raise LedgerError("reason_required")
     entry_id = _as_uuid(entry)
     with transaction.atomic():
-        original = JournalEntry.objects.filter(public_id=entry_id).first()
-        if original is None:
-            raise LedgerError("not_found")
-        if original.entry_type == EntryType.REVERSAL:
-            raise LedgerError("not_reversible")
-        if original.pending:
-            raise LedgerError("pending_not_reversible")
-        legs = {p.amount > 0: p.account.public_id for p in original.postings.select_related("account")}
-        result = move(
-            MoveRequest(
-                entry_type=EntryType.REVERSAL,
-                channel=original.channel,
-                amount=original.amount,
-                currency=original.currency,
-                from_public=legs[True],
-                to_public=legs[False],
-                created_by_id=actor.pk,
-                fingerprint=_fingerprint("reversal", entry=entry_id),
-                request_id=get_request_id() or "",
-                reference=reason,
-                reverses_id=original.pk,
-                audit=MoveAudit(AuditAction.REVERSAL, actor, request, {"reverses": str(original.public_id)}),
-            )
+        original = _reversible(actor, entry_id)
+        if needs_four_eyes(original):
+            raise LedgerError("four_eyes_required")
+        return _reverse(original, actor=actor, reason=reason, request=request)
+
+
+def reversal_request(
+    *, actor: AbstractBaseUser, entry: uuid.UUID | str, reason: str, request: HttpRequest | None = None
+) -> ReversalRequest:
+    """The first pair of eyes: ask for a reversal that a different operations user must approve."""
+    require_permission(actor, "ledger.reverse_entry", "Only operations staff may request reversals.")
+    reason = clean_reference(reason)[:255]
+    if not reason:
+        raise LedgerError("reason_required")
+    with transaction.atomic():
+        original = _reversible(actor, _as_uuid(entry))
+        if JournalEntry.objects.filter(reverses=original).exists():
+            raise LedgerError("already_reversed")
+        try:
+            with transaction.atomic():
+                pending = ReversalRequest.objects.create(entry=original, reason=reason, requested_by=actor)
+        except IntegrityError:
+            raise LedgerError("reversal_already_requested") from None
+        audit_record(
+            action=AuditAction.REVERSAL_REQUESTED,
+            actor=actor,
+            object_type="ledger.JournalEntry",
+            object_id=str(original.public_id),
+            change_diff={"request": str(pending.public_id), "amount": original.amount, "currency": original.currency},
+            request=request,
         )
-    return result
+    return pending
+
+
+def reversal_approve(
+    *, actor: AbstractBaseUser, reversal_request: uuid.UUID | str, request: HttpRequest | None = None
+) -> ReversalRequest:
+    """The second pair of eyes: a different operations user approves, and the reversal is posted
+    (``.reversal`` on the answer)."""
+    require_permission(actor, "ledger.reverse_entry", "Only operations staff may approve reversals.")
+    with transaction.atomic():
+        pending = ReversalRequest.objects.select_for_update().filter(public_id=_as_uuid(reversal_request)).first()
+        if pending is None:
+            raise LedgerError("not_found")
+        if pending.approved_at is not None:
+            raise LedgerError("reversal_request_decided")
+        # Whoever asked cannot approve: the request is their own work.
+        original = _reversible(actor, pending.entry.public_id, also_own=[pending.requested_by_id])
+        result = _reverse(original, actor=actor, reason=pending.reason, request=request)
+        pending.approved_by, pending.approved_at = actor, timezone.now()
+        pending.reversal = JournalEntry.objects.get(public_id=result.entry_public_id)
+        pending.save(update_fields=["approved_by", "approved_at", "reversal"])
+        LEDGER_OPERATIONS.labels("reversal", "replayed" if result.replayed else "created").inc()
+        audit_record(
+            action=AuditAction.REVERSAL_APPROVED,
+            actor=actor,
+            object_type="ledger.JournalEntry",
+            object_id=str(original.public_id),
+            change_diff={"request": str(pending.public_id), "requested_by": str(pending.requested_by.public_id)},
+            request=request,
+        )
+    return pending
 
 
 # --- wallets, KYC, bank accounts ----------------------------------------------------------------------
@@ -502,6 +585,7 @@ def kyc_decide(
         kyc = KycRecord.objects.select_for_update().filter(public_id=record_id).first()
         if kyc is None:
             raise LedgerError("not_found")
+        require_not_own(actor, kyc.user_id, "decide a KYC submission")
         if kyc.status != KycStatus.PENDING:
             raise LedgerError("kyc_not_pending")
         if verify and not is_valid_sa_id(kyc.id_number, kyc.date_of_birth):
@@ -546,6 +630,7 @@ def kyc_duplicate_clear(
         kyc = KycRecord.objects.select_for_update().filter(public_id=record_id).first()
         if kyc is None:
             raise LedgerError("not_found")
+        require_not_own(actor, kyc.user_id, "clear a duplicate-identity flag")
         if kyc.status != KycStatus.PENDING:
             raise LedgerError("kyc_not_pending")
         identity_lock(kyc.id_number_index)
@@ -618,6 +703,7 @@ def bank_account_verify(
         bank = BankAccount.objects.select_for_update().filter(public_id=_as_uuid(bank_account)).first()
         if bank is None:
             raise LedgerError("not_found")
+        require_not_own(actor, bank.owner_id, "verify a bank account")
         if not bank.verified:
             bank.verified, bank.verified_by, bank.verified_at = True, actor, timezone.now()
             bank.save(update_fields=["verified", "verified_by", "verified_at"])

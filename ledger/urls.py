@@ -21,6 +21,17 @@ urlpatterns = [
         name="ledger-kyc-duplicate-clearance",
     ),
     path("ops/entries/<uuid:public_id>/reversal/", views.ReversalView.as_view(), name="ledger-reversal"),
+    # Four eyes on large reversals (issue 15): one operations user requests, a different one approves.
+    path(
+        "ops/entries/<uuid:public_id>/reversal-request/",
+        views.ReversalRequestView.as_view(),
+        name="ledger-reversal-request",
+    ),
+    path(
+        "ops/reversal-requests/<uuid:public_id>/approval/",
+        views.ReversalApprovalView.as_view(),
+        name="ledger-reversal-approval",
+    ),
     # Two-phase settlement (ADR 0005): ledger/settlement/views.py
     path("pending/", views_settlement.PendingMovementListView.as_view(), name="ledger-pending"),
     path("ops/pending/", views_settlement.PendingQueueView.as_view(), name="ledger-pending-queue"),

@@ -35,6 +35,7 @@ from ledger.serializers import (
     KycStatusSerializer,
     KycSubmitSerializer,
     ReversalAnswerSerializer,
+    ReversalRequestAnswerSerializer,
     ReversalSerializer,
     StatementLineSerializer,
     TransferAnswerSerializer,
@@ -324,6 +325,38 @@ class ReversalView(APIView):
         )
         return Response(
             {"id": str(result.entry_public_id), "type": "reversal", "reverses": str(public_id)},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ReversalRequestView(APIView):
+    """Four eyes (issue 15): ask for the reversal of a large entry; a colleague approves it."""
+
+    permission_classes = [IsAuthenticated, CanReverseEntries, HasRecentMFA]
+
+    @extend_schema(request=ReversalSerializer, responses={201: ReversalRequestAnswerSerializer})
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        serializer = ReversalSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pending = services.reversal_request(
+            actor=request.user, entry=public_id, reason=serializer.validated_data["reason"], request=request
+        )
+        return Response(
+            {"id": str(pending.public_id), "entry": str(public_id), "status": "awaiting_approval"},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ReversalApprovalView(APIView):
+    """The second operations user approves a reversal request; the reversal is posted."""
+
+    permission_classes = [IsAuthenticated, CanReverseEntries, HasRecentMFA]
+
+    @extend_schema(request=None, responses={201: ReversalAnswerSerializer})
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        approved = services.reversal_approve(actor=request.user, reversal_request=public_id, request=request)
+        return Response(
+            {"id": str(approved.reversal.public_id), "type": "reversal", "reverses": str(approved.entry.public_id)},
             status=status.HTTP_201_CREATED,
         )
 

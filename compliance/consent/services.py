@@ -46,6 +46,7 @@ from compliance.consent.selectors import (
     marketing_audience,
 )
 from compliance.pi.vocabulary import purpose_refusal
+from kernel.access import require_not_own
 from kernel.errors import DomainError
 from kernel.request_context import client_ip, get_request_id
 
@@ -399,6 +400,7 @@ def processing_restriction_set(
     """
     if not _is_staff_with(actor, "compliance.add_processingrestrictionevent"):
         raise ConsentPermissionDenied("Only the information officer may restrict processing.")
+    require_not_own(actor, getattr(subject, "pk", None), "restrict processing of a data subject")
     if kind not in RestrictionKind.values:
         raise ConsentError("invalid_kind", "Unknown restriction kind.", field="kind")
     if not reason.strip():

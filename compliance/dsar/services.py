@@ -38,7 +38,7 @@ from compliance.dsar.models import (
     DsarStatus,
 )
 from compliance.dsar.workflow import ACTIONS_BY_SERVICE, ACTIONS_BY_SLUG, PROCESS_PERMISSION, Action
-from kernel.access import has_permission
+from kernel.access import has_permission, require_not_own
 
 __all__ = ["PROCESS_PERMISSION", "DsarError", "DsarPermissionError", "dsar_act", "dsar_file"]
 
@@ -67,6 +67,8 @@ def _check(service: str, *, actor: Any, system: bool = False, **inputs: Any) -> 
 
 def _locked(dsar: DataSubjectRequest, action: Action, *, actor: Any, now: datetime | None = None) -> DataSubjectRequest:
     locked = DataSubjectRequest.objects.select_for_update().get(pk=dsar.pk)
+    # Segregation of duties: an officer never processes a request whose subject is themself.
+    require_not_own(actor, locked.subject_id, "process a data-subject request")
     refusal = action.refused(locked, actor, now)
     if refusal is not None:
         raise refusal
@@ -192,6 +194,7 @@ def dsar_assign(*, actor: Any, dsar: DataSubjectRequest, assignee: Any | None = 
     action = _check("dsar_assign", actor=actor)
     assignee = assignee or actor
     _require_officer(assignee, action.permission)
+    require_not_own(assignee, dsar.subject_id, "be assigned a data-subject request")
     with transaction.atomic():
         dsar = _locked(dsar, action, actor=actor)
         if dsar.status == DsarStatus.IDENTITY_VERIFIED:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
 from compliance.retention.models import SUBJECT_HOLD_KINDS, LegalHold, RetentionPolicy
+from kernel.access import require_not_own
 from kernel.errors import DomainError
 
 POLICY_EDITABLE_FIELDS = ("period_days", "trigger", "legal_reason", "action", "enabled")
@@ -105,6 +106,7 @@ def hold_place(
         raise HoldError("invalid_end", "The end date must be in the future.", field="hold_until")
     if subject is None or not getattr(subject, "pk", None):
         raise HoldError("unknown_subject", "Unknown data subject.", field="subject")
+    require_not_own(actor, subject.pk, "place a legal hold")
     label = get_user_model()._meta.label_lower
     with transaction.atomic():
         open_holds = LegalHold.objects.select_for_update().filter(
@@ -154,6 +156,7 @@ def hold_release(*, actor: Any, hold: LegalHold, reason: str, request: Any = Non
     reason = _clean_reason(reason)
     with transaction.atomic():
         hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
+        require_not_own(actor, hold.subject_id, "release a legal hold")
         if hold.kind not in SUBJECT_HOLD_KINDS:
             raise HoldError(
                 "not_releasable",

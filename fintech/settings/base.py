@@ -331,6 +331,9 @@ LEDGER_WEBHOOK_SECRETS = {
 LEDGER_WEBHOOK_TOLERANCE_SECONDS = env_int("LEDGER_WEBHOOK_TOLERANCE_SECONDS", 300)
 # An unsettled deposit voids after this many hours (the beat task ledger.tasks.expire_pending_deposits).
 LEDGER_PENDING_DEPOSIT_HOURS = env_int("LEDGER_PENDING_DEPOSIT_HOURS", 72)
+# Segregation of duties (issue 15): reversing an entry of at least this amount (minor units;
+# default R10,000.00) needs four eyes: one operations user requests it, a different one approves.
+LEDGER_REVERSAL_FOUR_EYES_MINOR_UNITS = env_int("LEDGER_REVERSAL_FOUR_EYES_MINOR_UNITS", 1_000_000)
 # The card processor (ledger.settlement.processors), a dotted path. None by default: card deposits are refused
 # until a real one is configured. The dev and test profiles use the sandbox, which approves cards and
 # signs its own captures, so it must never be what production runs.

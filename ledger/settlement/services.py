@@ -36,7 +36,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from compliance.audit.services import ActorType, AuditAction, audit_record
-from kernel.access import require_permission
+from kernel.access import OwnSubjectDenied, require_not_own, require_permission
 from kernel.request_context import get_request_id
 from kernel.tasks import enqueue_on_commit
 from ledger.engine import MoveAudit, ResolveRequest, ResolveResult, resolve_pending
@@ -257,8 +257,7 @@ def _confirmable(actor: Any, public_id: Any, *, for_update: bool = False) -> Jou
     owners = set(
         LedgerAccount.objects.filter(postings__entry=entry, owner__isnull=False).values_list("owner_id", flat=True)
     )
-    if actor.pk in owners:
-        raise LedgerError("own_account")
+    require_not_own(actor, owners, "settle a movement")
     if entry.created_by_id == actor.pk:
         raise LedgerError("second_person_required")
     return entry
@@ -289,6 +288,9 @@ def statement_line_record(
                 request=request,
             )
             return match
+    except OwnSubjectDenied:
+        _refused(OwnSubjectDenied.code, actor=actor, request=request, step="statement_line", movement=str(pending))
+        raise
     except LedgerError as error:
         raise _refused(error.code, actor=actor, request=request, step="statement_line", movement=str(pending)) from None
 
@@ -322,6 +324,9 @@ def pending_confirm(
                     ),
                 )
             )
+    except OwnSubjectDenied:
+        _refused(OwnSubjectDenied.code, actor=actor, request=request, step="confirm", movement=str(pending))
+        raise
     except LedgerError as error:
         raise _refused(error.code, actor=actor, request=request, step="confirm", movement=str(pending)) from None
 

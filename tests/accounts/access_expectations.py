@@ -93,6 +93,12 @@ def _customer_wallet(personas: dict) -> dict:
     return {"public_id": _verified_customer_wallet(personas).public_id}
 
 
+def _unknown_reversal_request(personas: dict) -> dict:
+    import uuid
+
+    return {"public_id": uuid.uuid4()}
+
+
 def _customer_deposit_entry(personas: dict) -> dict:
     import uuid
 
@@ -169,6 +175,9 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "ledger-kyc-decision": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
     "ledger-kyc-duplicate-clearance": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
     "ledger-reversal": {"POST": {"operations": 400}, "kwargs": _customer_deposit_entry},
+    # Four eyes on large reversals: {} fails validation; an unknown request is 404 to operations.
+    "ledger-reversal-request": {"POST": {"operations": 400}, "kwargs": _customer_deposit_entry},
+    "ledger-reversal-approval": {"POST": {"operations": 404}, "kwargs": _unknown_reversal_request},
     # --- payment cards: a customer's own (adding needs a recent MFA and a valid card: 400 on {}) ---
     "ledger-cards": {"GET": 200, "POST": 400},
     # DELETE removes the card: the owner gets 204, everyone else the same 404 as for a missing card.

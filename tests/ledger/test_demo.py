@@ -17,17 +17,33 @@ def test_load_demo_ledger_twice_moves_money_once(django_user_model):
     load_demo_ledger(customer=customer)
     assert KycRecord.objects.get(user=customer).status == "verified"
     wallet = LedgerAccount.objects.get(owner=customer)
-    assert wallet.balance == 250_000 - 12_500 - 40_000 - 7_550 + 5_000 - 15_000 - 8_000
-    assert JournalEntry.objects.filter(entry_type="transfer").count() == 6  # four single, a bulk payment of two
+    # The R12,000 refund in and out again (to the wrong recipient: its reversal awaits a second person).
+    assert wallet.balance == 250_000 + 1_200_000 - 1_200_000 - 12_500 - 40_000 - 7_550 + 5_000 - 15_000 - 8_000
+    # four single, a bulk payment of two, the one to the wrong recipient
+    assert JournalEntry.objects.filter(entry_type="transfer").count() == 7
     # Two-phase (ADR 0005): three deposit claims (salary and card top-up settled by signed provider
     # notifications, the bonus still pending) and a withdrawal voided by the bank's failed payout.
     claims = JournalEntry.objects.filter(pending=True)
     ends = sorted(
         (kind, outcome or "pending") for kind, outcome in claims.values_list("entry_type", "resolution__outcome")
     )
-    assert ends == [("deposit", "pending"), ("deposit", "posted"), ("deposit", "posted"), ("withdrawal", "voided")]
+    assert ends == [
+        ("deposit", "pending"), ("deposit", "posted"), ("deposit", "posted"), ("deposit", "posted"),
+        ("withdrawal", "voided"),
+    ]  # fmt: skip
     assert (wallet.pending_credits, wallet.pending_debits, wallet.available_balance) == (50_000, 0, wallet.balance)
     assert check_ledger().ok
+
+
+def test_the_demo_leaves_a_large_reversal_waiting_for_a_second_operations_user(django_user_model):
+    from ledger.models import ReversalRequest
+
+    customer = django_user_model.objects.create_user(email="customer@demo.fintech.example")
+    load_demo_ledger(customer=customer)
+    load_demo_ledger(customer=customer)
+    waiting = ReversalRequest.objects.get()
+    assert waiting.approved_at is None and waiting.entry.amount == 1_200_000
+    assert waiting.entry.entry_type == "transfer" and waiting.reversal is None
 
 
 @pytest.mark.django_db
