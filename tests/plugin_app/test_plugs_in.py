@@ -5,7 +5,8 @@ the other apps names this app.
 
 One thing differs from a real app: the product leaves test-only apps (``tests.*``) out of its
 inventory, DSAR export and erasure (``compliance.pi.inventory.is_product_model``), so the DSAR
-tests run with ``as_product_app``, which gives the app the name it would have outside tests/.
+tests (export, erasure, finding a subject by identifier) run with ``as_product_app``, which gives
+the app the name it would have outside tests/.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from compliance.dsar import services as dsar
 from compliance.dsar.models import DataSubjectRequest, DsarStatus
 from compliance.pi.checks import check_entry
 from compliance.pi.registry import ModelEntry, registry
+from compliance.pi.selectors import subjects_by_identifier
 from compliance.retention.engine import retention_purge
 from fintech.celery import app as celery_app
 from tests.compliance.consent.consent_helpers import current_version, seed_purposes
@@ -118,7 +120,7 @@ def test_a_field_left_undeclared_fails_the_system_check():
         registry.register(declared)
 
 
-def test_the_phone_is_encrypted_at_rest_and_found_through_its_blind_index(member):
+def test_the_phone_is_encrypted_at_rest_and_found_through_its_blind_index(as_product_app, customer, member):
     with connection.cursor() as cursor:
         cursor.execute("SELECT phone, phone_index FROM plugin_app_loyaltymember WHERE id = %s", [member.pk])
         stored_phone, stored_index = cursor.fetchone()
@@ -127,6 +129,8 @@ def test_the_phone_is_encrypted_at_rest_and_found_through_its_blind_index(member
     assert LoyaltyMember.objects.get(pk=member.pk).phone == PHONE_TYPED
     assert member_by_phone(PHONE_E164) == member
     assert member_by_phone("082 555 0100") is None
+    # A DSAR filed by someone who gives only this phone number finds the subject through the index.
+    assert list(subjects_by_identifier(kind="phone", value=PHONE_E164)) == [customer]
 
 
 # --- Step 3: writes through services, audited in the same transaction ---------------------------
