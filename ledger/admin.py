@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import cast
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 

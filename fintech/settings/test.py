@@ -65,8 +65,9 @@ FIELD_KEYS = {
     "FIELD_ENCRYPTION_KEYS": "1:VEVTVC1PTkxZIGZpZWxkIGtleSB2MSBub3QgcmVhbCE=",  # pragma: allowlist secret
     "BLIND_INDEX_KEYS": "1:VEVTVC1PTkxZIGJsaW5kIGlkeCB2MSBub3QgcmVhbCE=",  # pragma: allowlist secret
 }
-# A throwaway app whose models exercise the PI annotations and encrypted fields.
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.pi_testapp"]
+# Throwaway apps: pi_testapp exercises the PI annotations and encrypted fields; plugin_app plugs
+# into the platform through exactly the steps of docs/ARCHITECTURE.md ("Plugging in a new app").
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.pi_testapp", "tests.plugin_app"]
 
 # Webhook signing secrets for the provider notifications (public test values, never valid elsewhere);
 # sandbox callbacks wait in an outbox so a test delivers them (or not) over HTTP.
