@@ -47,7 +47,7 @@ def test_bad_filings_answer_the_error_shape_and_store_nothing(customer, payload,
 def test_a_correction_must_say_what_to_correct(customer):
     response = client_for(customer).post("/api/v1/dsar/", {"type": "correction"}, format="json")
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "validation_error"
+    assert response.json()["error"]["code"] == "changes_required"
     assert not DataSubjectRequest.objects.exists()
 
 

@@ -93,9 +93,9 @@ def test_the_officer_filing_on_behalf_is_told_why_too(customer, information_offi
 @pytest.mark.parametrize(
     ("payload", "code"),
     [
-        ({"type": "objection"}, "validation_error"),
-        ({"type": "objection", "purposes": ["astrology"]}, "validation_error"),
-        ({"type": "access", "purposes": ["direct_marketing"]}, "validation_error"),
+        ({"type": "objection"}, "purposes_required"),
+        ({"type": "objection", "purposes": ["astrology"]}, "unknown_purpose"),
+        ({"type": "access", "purposes": ["direct_marketing"]}, "purposes_not_applicable"),
     ],
 )
 def test_purposes_are_required_known_and_only_for_flags(customer, payload, code):
