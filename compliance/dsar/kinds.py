@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from django.core.exceptions import ImproperlyConfigured
+
 from compliance.consent.models import ProcessingPurpose
 from compliance.consent.services import ConsentError, processing_restriction_set
 from compliance.dsar.corrections import correctable_fields, correction_apply, correction_note_attach
@@ -129,7 +131,8 @@ class DsarKind:
         when a task carries the request out after commit (scheduled here)."""
         task = FULFILMENT_TASKS.get(self.fulfilment)
         if task is None:
-            raise NotImplementedError(f"{type(self).__name__} is fulfilled at approval but has no approved().")
+            # A declaration error (AT_APPROVAL without its own approved()), not a missing feature.
+            raise ImproperlyConfigured(f"{type(self).__name__} is fulfilled at approval but has no approved().")
         enqueue_on_commit(task, dsar.pk)
         return None
 
