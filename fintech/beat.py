@@ -97,7 +97,14 @@ class SingleLeaderScheduler(DatabaseScheduler):
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         # Liveness for the orchestrator (deploy/k8s probes): the loop turns, leader or standby.
-        Path(settings.BEAT_HEARTBEAT_FILE).touch()
+        # A missing directory (a fresh checkout, an empty volume) is created; a file that cannot be
+        # written at all only stops the heartbeat, which the liveness probe then reports.
+        heartbeat = Path(settings.BEAT_HEARTBEAT_FILE)
+        try:
+            heartbeat.parent.mkdir(parents=True, exist_ok=True)
+            heartbeat.touch()
+        except OSError:
+            logger.warning("beat: cannot write the heartbeat file", exc_info=True)
         if not self._leader_lock.hold():
             if self._is_leader or not self._announced_standby:
                 logger.info("beat: standing by; another replica holds the leader lock")
