@@ -18,7 +18,7 @@ import base64
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
@@ -410,7 +410,8 @@ def profile_access_record(*, actor: User, request: HttpRequest | None = None) ->
 
 
 def confirmed_device(user: User) -> TOTPDevice | None:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    device: TOTPDevice | None = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device
 
 
 def mfa_verify(*, user: User, code: str, request: HttpRequest | None, channel: str) -> TOTPDevice | None:
@@ -490,7 +491,7 @@ def login_locked_check(*, request: HttpRequest, email: str, channel: str) -> Aut
         return None
     with transaction.atomic():
         _audit(AuditAction.LOGIN_FAILED, request=request, channel=channel, reason="locked")
-    request.axes_locked_out = True
+    request.axes_locked_out = True  # type: ignore[attr-defined]  # django-axes reads this flag
     return AuthError("account_locked", LOCKED_MESSAGE, 429)
 
 
@@ -546,7 +547,7 @@ def token_refresh(*, request: HttpRequest, raw_refresh: str) -> dict[str, str]:
     of one token at once) is logged out too: the price of detecting theft."""
     invalid = AuthError("token_not_valid", "The refresh token is not valid or has been used.")
     try:
-        refresh = _RefreshForRotation(raw_refresh)
+        refresh = _RefreshForRotation(raw_refresh)  # type: ignore[arg-type]  # the stubs omit str
     except TokenError as exc:
         raise invalid from exc
     user = _user_by_public_id(refresh.get(jwt_settings.USER_ID_CLAIM))
@@ -602,7 +603,7 @@ def logout(*, actor: User, raw_refresh: str, access: Any = None, request: HttpRe
     Other sessions of the same user are untouched."""
     invalid = ValidationError({"refresh": ["The refresh token is not valid."]})
     try:
-        refresh = RefreshToken(raw_refresh)
+        refresh = RefreshToken(raw_refresh)  # type: ignore[arg-type]  # the stubs omit str
     except TokenError as exc:
         raise invalid from exc
     if refresh.get(jwt_settings.USER_ID_CLAIM) != str(actor.public_id):
@@ -727,7 +728,7 @@ def totp_enrol_start(
             device.last_t = -1
             device.save(update_fields=["key", "last_t"])
         _audit(AuditAction.MFA_ENROLL_STARTED, actor=actor, request=request)
-    return device
+    return cast(TOTPDevice, device)
 
 
 def _new_totp_key() -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import REDIRECT_FIELD_NAME, logout
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -29,6 +30,7 @@ from django_otp.admin import OTPAdminSite
 from accounts import services
 from accounts.lockout import is_locked_out, record_failed_attempt
 from accounts.middleware import LAST_SEEN_KEY
+from accounts.selectors import acting_user
 from kernel.admin import index_warnings
 
 
@@ -49,18 +51,21 @@ class AdminOTPLoginForm(AdminAuthenticationForm):
     }
 
     def clean(self) -> dict[str, Any]:
+        request = self.request
+        if request is None:  # the admin's login view always passes the request
+            raise ImproperlyConfigured("StaffLoginForm needs the request.")
         email = self.cleaned_data.get("username") or ""
-        refusal = services.login_locked_check(request=self.request, email=email, channel="admin") if email else None
+        refusal = services.login_locked_check(request=request, email=email, channel="admin") if email else None
         if refusal is not None:
             raise forms.ValidationError(refusal.message, code="locked")
         try:
             cleaned = super().clean()
         except forms.ValidationError:
-            services.login_failure_record(
-                request=self.request, channel="admin", reason="invalid_credentials", email=email
-            )
+            services.login_failure_record(request=request, channel="admin", reason="invalid_credentials", email=email)
             raise
         user = self.user_cache
+        if user is None:
+            raise self.get_invalid_login_error()
         device = services.confirmed_device(user)
         # No device yet: a password-only session, which can only reach the enrolment page.
         user.otp_device = None
@@ -69,10 +74,10 @@ class AdminOTPLoginForm(AdminAuthenticationForm):
         token = cleaned.get("otp_token") or ""
         if not token:
             raise forms.ValidationError(self.error_messages["otp_required"], code="otp_required")
-        verified = services.mfa_verify(user=user, code=token, request=self.request, channel="admin")
+        verified = services.mfa_verify(user=user, code=token, request=request, channel="admin")
         if verified is None:
-            record_failed_attempt(self.request, user.email)
-            services.login_failure_record(request=self.request, channel="admin", reason="invalid_otp", user=user)
+            record_failed_attempt(request, user.email)
+            services.login_failure_record(request=request, channel="admin", reason="invalid_otp", user=user)
             raise self.get_invalid_login_error()
         # django-otp's user_logged_in receiver stores this device in the session.
         user.otp_device = verified
@@ -167,18 +172,18 @@ class PlatformAdminSite(OTPAdminSite):
         if logged_in:
             request.session[LAST_SEEN_KEY] = int(time.time())
             services.login_success_record(
-                user=request.user, request=request, channel="admin", mfa=is_verified(request.user)
+                user=acting_user(request), request=request, channel="admin", mfa=is_verified(request.user)
             )
             if not is_verified(request.user):
                 # A password-only login (no authenticator yet) just proved the password: that is
                 # the re-authentication enrolment needs, valid for MFA_ENROL_REAUTH_SECONDS.
-                services.mfa_enrol_proof_record(actor=request.user, request=request)
+                services.mfa_enrol_proof_record(actor=acting_user(request), request=request)
                 return HttpResponseRedirect(reverse(f"{self.name}:mfa_enrol"))
         return response
 
     def logout(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         if request.user.is_authenticated:
-            services.admin_logout_record(actor=request.user, request=request)
+            services.admin_logout_record(actor=acting_user(request), request=request)
         return super().logout(request, extra_context)
 
     def get_urls(self) -> list:
@@ -209,7 +214,7 @@ def _mfa_enrol(site: PlatformAdminSite, request: HttpRequest) -> HttpResponse:
         code = (request.POST.get("otp_token") or "").strip()[:32]
         try:
             device, codes, _ = services.totp_enrol_confirm(
-                actor=request.user, code=code, request=request, issue_tokens=False
+                actor=acting_user(request), code=code, request=request, issue_tokens=False
             )
         except services.ValidationError:
             context["error"] = "The code is not correct. Check the time on your device and try again."
@@ -223,7 +228,7 @@ def _mfa_enrol(site: PlatformAdminSite, request: HttpRequest) -> HttpResponse:
             context.update({"backup_codes": codes, "done": True})
             return TemplateResponse(request, "accounts/admin/mfa_enrol.html", context)
     try:
-        device = services.totp_enrol_start(actor=request.user, request=request, reuse_pending=True)
+        device = services.totp_enrol_start(actor=acting_user(request), request=request, reuse_pending=True)
     except services.AuthError:
         # The password login is too long ago: log in again to prove it.
         logout(request)

@@ -19,4 +19,4 @@ def _default_headers_without_server(self: wsgi.Response) -> list[str]:
 
 
 if getattr(wsgi.Response.default_headers, "__name__", "") != _default_headers_without_server.__name__:
-    wsgi.Response.default_headers = _default_headers_without_server  # type: ignore[method-assign]
+    wsgi.Response.default_headers = _default_headers_without_server

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from fintech import health
 from fintech.api import ApiRootView
@@ -7,7 +7,7 @@ from fintech.docs_access import RedocView, SchemaView, SwaggerView
 from fintech.metrics_view import metrics_view
 from kernel import errors
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", ApiRootView.as_view(), name="api-root"),
     path("", include("compliance.dsar.urls")),
     path("", include("compliance.consent.urls")),

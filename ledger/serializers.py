@@ -49,19 +49,18 @@ def reference_field() -> serializers.CharField:
     return serializers.CharField(max_length=140, required=False, allow_blank=True, default="")
 
 
-def _not_card_data(value: str) -> str:
+def _not_card_data(value: str) -> None:
     # The funding source is a card id (UUID) or EFT reference; a card number must never land in
     # the ledger. A canonical UUID is never a PAN, though its digit groups can look like one.
-    try:
-        return str(uuid.UUID(value)) if len(value) == 36 else _not_card_like(value)
-    except ValueError:
-        return _not_card_like(value)
-
-
-def _not_card_like(value: str) -> str:
+    if len(value) == 36:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            pass
+        else:
+            return
     if CARD_LIKE.search(value):
         raise serializers.ValidationError("Send a funding token or reference, never card details.")
-    return value
 
 
 class DepositSerializer(serializers.Serializer):

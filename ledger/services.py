@@ -25,7 +25,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -359,7 +358,7 @@ def _batch_item(transfer: Mapping[str, Any]) -> BatchItem:
     return BatchItem(source, destination, amount, currency, key, fingerprint, reference)
 
 
-def _reversible(actor: AbstractBaseUser, entry_id: uuid.UUID, *, also_own: Sequence[Any] = ()) -> JournalEntry:
+def _reversible(actor: User, entry_id: uuid.UUID, *, also_own: Sequence[Any] = ()) -> JournalEntry:
     """The entry to reverse, checked: it exists, is posted, is no reversal, and is not the actor's own
     (an entry on their account or one they created; ``also_own``: more work of theirs, e.g. the request)."""
     original = JournalEntry.objects.filter(public_id=entry_id).first()
@@ -375,9 +374,7 @@ def _reversible(actor: AbstractBaseUser, entry_id: uuid.UUID, *, also_own: Seque
     return original
 
 
-def _reverse(
-    original: JournalEntry, *, actor: AbstractBaseUser, reason: str, request: HttpRequest | None
-) -> MoveResult:
+def _reverse(original: JournalEntry, *, actor: User, reason: str, request: HttpRequest | None) -> MoveResult:
     legs = {p.amount > 0: p.account.public_id for p in original.postings.select_related("account")}
     return move(
         MoveRequest(
@@ -426,7 +423,7 @@ def reversal_create(
 
 
 def reversal_request(
-    *, actor: AbstractBaseUser, entry: uuid.UUID | str, reason: str, request: HttpRequest | None = None
+    *, actor: User, entry: uuid.UUID | str, reason: str, request: HttpRequest | None = None
 ) -> ReversalRequest:
     """The first pair of eyes: ask for a reversal that a different operations user must approve."""
     require_permission(actor, "ledger.reverse_entry", "Only operations staff may request reversals.")
@@ -454,7 +451,7 @@ def reversal_request(
 
 
 def reversal_approve(
-    *, actor: AbstractBaseUser, reversal_request: uuid.UUID | str, request: HttpRequest | None = None
+    *, actor: User, reversal_request: uuid.UUID | str, request: HttpRequest | None = None
 ) -> ReversalRequest:
     """The second pair of eyes: a different operations user approves, and the reversal is posted
     (``.reversal`` on the answer)."""
@@ -486,7 +483,7 @@ def reversal_approve(
 # --- wallets, KYC, bank accounts ----------------------------------------------------------------------
 
 
-def wallet_ensure(*, owner: AbstractBaseUser, currency: str = "ZAR") -> LedgerAccount:
+def wallet_ensure(*, owner: User, currency: str = "ZAR") -> LedgerAccount:
     """The owner's wallet in ``currency``, created if missing (unique constraint decides races)."""
     validate_currency(currency)
     wallet = LedgerAccount.objects.filter(owner=owner, kind=AccountKind.CUSTOMER_WALLET, currency=currency).first()
@@ -614,7 +611,7 @@ def kyc_decide(
 
 
 def kyc_duplicate_clear(
-    *, actor: AbstractBaseUser, record: uuid.UUID | str, reason: str, request: HttpRequest | None = None
+    *, actor: User, record: uuid.UUID | str, reason: str, request: HttpRequest | None = None
 ) -> KycRecord:
     """A reviewer (operations) explicitly clears the duplicate-identity flag of a pending
     submission, with a reason, after checking the other account(s) (e.g. a re-registration of the

@@ -7,7 +7,7 @@ call; reads are the user lookup plus one or two scoped queries (asserted in the 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, status
@@ -17,12 +17,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.selectors import acting_user
 from kernel.db_router import reporting_reads
 from kernel.errors import JSONErrorsMixin
 from kernel.pagination import ValidatedCursorPagination
 from kernel.permissions import HasRecentMFA
 from ledger import selectors, services
 from ledger.engine import MoveResult
+from ledger.models import JournalEntry
 from ledger.permissions import CanDecideKyc, CanReverseEntries
 from ledger.renderers import StatementCSVRenderer
 from ledger.serializers import (
@@ -68,6 +70,12 @@ class MovementView(APIView):
     Subclasses define ``perform`` (call one service) and ``body`` (their part of the answer).
     """
 
+    def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult:
+        raise NotImplementedError
+
+    def body(self, data: dict[str, Any], result: MoveResult) -> dict[str, Any]:
+        raise NotImplementedError
+
     permission_classes = [IsAuthenticated, HasRecentMFA]
     serializer_class: type = DepositSerializer
 
@@ -93,7 +101,7 @@ class DepositView(MovementView):
 
     def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult:
         return services.deposit_create(
-            actor=request.user,
+            actor=acting_user(request),
             account=data["account"],
             amount=data["amount"],
             currency=data["currency"],
@@ -122,7 +130,7 @@ class WithdrawalView(MovementView):
 
     def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult:
         return services.withdrawal_create(
-            actor=request.user,
+            actor=acting_user(request),
             account=data["account"],
             bank_account=data["bank_account"],
             amount=data["amount"],
@@ -151,7 +159,7 @@ class TransferView(MovementView):
 
     def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult:
         return services.transfer_create(
-            actor=request.user,
+            actor=acting_user(request),
             source_account=data["source_account"],
             destination_account=data["destination_account"],
             amount=data["amount"],
@@ -188,7 +196,7 @@ class TransferBatchView(APIView):
         serializer = TransferBatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         items = serializer.validated_data["transfers"]
-        results = services.transfer_batch_create(actor=request.user, transfers=items, request=request)
+        results = services.transfer_batch_create(actor=acting_user(request), transfers=items, request=request)
         response = Response(
             {
                 "transfers": [
@@ -264,7 +272,7 @@ class KycView(APIView):
 
     @extend_schema(responses={200: KycStatusSerializer})
     def get(self, request: Request) -> Response:
-        record = selectors.kyc_for(viewer=request.user)
+        record = selectors.kyc_for(viewer=acting_user(request))
         if record is None:
             raise exceptions.NotFound()
         return Response(KycStatusSerializer(record).data)
@@ -273,7 +281,7 @@ class KycView(APIView):
     def post(self, request: Request) -> Response:
         serializer = KycSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        record = services.kyc_submit(actor=request.user, request=request, **serializer.validated_data)
+        record = services.kyc_submit(actor=acting_user(request), request=request, **serializer.validated_data)
         return Response(KycStatusSerializer(record).data, status=status.HTTP_201_CREATED)
 
 
@@ -288,7 +296,7 @@ class KycDecisionView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         record = services.kyc_decide(
-            actor=request.user,
+            actor=acting_user(request),
             record=public_id,
             verify=data["decision"] == "verify",
             tier=data["tier"],
@@ -308,7 +316,7 @@ class KycDuplicateClearanceView(APIView):
         serializer = KycDuplicateClearanceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         record = services.kyc_duplicate_clear(
-            actor=request.user, record=public_id, reason=serializer.validated_data["reason"], request=request
+            actor=acting_user(request), record=public_id, reason=serializer.validated_data["reason"], request=request
         )
         return Response(KycStatusSerializer(record).data)
 
@@ -321,7 +329,7 @@ class ReversalView(APIView):
         serializer = ReversalSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.reversal_create(
-            actor=request.user, entry=public_id, reason=serializer.validated_data["reason"], request=request
+            actor=acting_user(request), entry=public_id, reason=serializer.validated_data["reason"], request=request
         )
         return Response(
             {"id": str(result.entry_public_id), "type": "reversal", "reverses": str(public_id)},
@@ -339,7 +347,7 @@ class ReversalRequestView(APIView):
         serializer = ReversalSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         pending = services.reversal_request(
-            actor=request.user, entry=public_id, reason=serializer.validated_data["reason"], request=request
+            actor=acting_user(request), entry=public_id, reason=serializer.validated_data["reason"], request=request
         )
         return Response(
             {"id": str(pending.public_id), "entry": str(public_id), "status": "awaiting_approval"},
@@ -354,9 +362,10 @@ class ReversalApprovalView(APIView):
 
     @extend_schema(request=None, responses={201: ReversalAnswerSerializer})
     def post(self, request: Request, public_id: uuid.UUID) -> Response:
-        approved = services.reversal_approve(actor=request.user, reversal_request=public_id, request=request)
+        approved = services.reversal_approve(actor=acting_user(request), reversal_request=public_id, request=request)
+        reversal = cast(JournalEntry, approved.reversal)  # approving posts the reversal
         return Response(
-            {"id": str(approved.reversal.public_id), "type": "reversal", "reverses": str(approved.entry.public_id)},
+            {"id": str(reversal.public_id), "type": "reversal", "reverses": str(approved.entry.public_id)},
             status=status.HTTP_201_CREATED,
         )
 
@@ -370,5 +379,5 @@ class BankAccountListView(generics.ListCreateAPIView):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        bank = services.bank_account_add(actor=request.user, request=request, **serializer.validated_data)
+        bank = services.bank_account_add(actor=acting_user(request), request=request, **serializer.validated_data)
         return Response(self.get_serializer(bank).data, status=status.HTTP_201_CREATED)

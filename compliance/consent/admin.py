@@ -117,7 +117,7 @@ class ProcessingPurposeAdmin(admin.ModelAdmin):
         return purpose.consent_required
 
     @admin.display(description="current notice", ordering="current_version")
-    def current_version(self, purpose: ProcessingPurpose) -> str:
+    def current_version(self, purpose: Any) -> str:  # annotated by get_queryset
         return f"v{purpose.current_version}" if purpose.current_version else "—"
 
     def save_model(self, request: HttpRequest, obj: ProcessingPurpose, form: forms.ModelForm, change: bool) -> None:
@@ -182,7 +182,7 @@ class PurposeNoticeAdmin(admin.ModelAdmin):
 
     @admin.display(description="published by")
     def published_by_id_display(self, notice: PurposeNotice) -> str:
-        return str(notice.published_by.public_id) if notice.published_by_id else "—"
+        return str(notice.published_by.public_id) if notice.published_by else "—"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is not None:

@@ -80,8 +80,9 @@ def _flag_active(subject_ref: Any, purpose_ref: Any, kind: str) -> Subquery:
     )
 
 
-def _with_subject_state(purposes: QuerySet, subject_id: int, now: datetime) -> QuerySet:
-    return purposes.annotate(
+def _with_subject_state(purposes: QuerySet[ProcessingPurpose], subject_id: int, now: datetime) -> QuerySet[Any]:
+    """The purposes, each annotated with the subject's state (consent, notice, flags)."""
+    annotated: QuerySet[Any] = purposes.annotate(
         current_notice_id=current_notice_subquery(OuterRef("pk"), now),
         current_notice_version=current_notice_subquery(OuterRef("pk"), now, "version"),
         reconsent_floor=_reconsent_floor_subquery(OuterRef("pk"), now),
@@ -91,9 +92,10 @@ def _with_subject_state(purposes: QuerySet, subject_id: int, now: datetime) -> Q
         restricted=_flag_active(subject_id, OuterRef("pk"), RestrictionKind.RESTRICTION),
         objected=_flag_active(subject_id, OuterRef("pk"), RestrictionKind.OBJECTION),
     )
+    return annotated
 
 
-def _decide(purpose: ProcessingPurpose) -> bool:
+def _decide(purpose: Any) -> bool:
     """The rule of the module header, applied to a purpose annotated by ``_with_subject_state``."""
     if not purpose.is_active or purpose.restricted or purpose.objected:
         return False
@@ -182,9 +184,9 @@ def purposes_with_current_notice(*, only_active: bool = True) -> list[tuple[Proc
     purposes = ProcessingPurpose.objects.annotate(current_notice_id=current_notice_subquery(OuterRef("pk"), now))
     if only_active:
         purposes = purposes.filter(is_active=True)
-    purposes = list(purposes.order_by("code"))
-    notices = PurposeNotice.objects.in_bulk([p.current_notice_id for p in purposes if p.current_notice_id])
-    return [(p, notices.get(p.current_notice_id)) for p in purposes]
+    rows = list(purposes.order_by("code"))
+    notices = PurposeNotice.objects.in_bulk([p.current_notice_id for p in rows if p.current_notice_id])
+    return [(p, notices.get(p.current_notice_id)) for p in rows]
 
 
 def current_notice(purpose: ProcessingPurpose) -> PurposeNotice | None:
@@ -197,13 +199,13 @@ def current_notice(purpose: ProcessingPurpose) -> PurposeNotice | None:
     )
 
 
-def processable_subjects(purpose_code: str) -> QuerySet:
+def processable_subjects(purpose_code: str) -> QuerySet[Any]:
     """Active users who may currently be processed for ``purpose_code``: ``may_process`` in bulk,
     for batch consumers (audience exports, analytics) that would otherwise ask it once per user."""
     return marketing_audience(purpose_code)
 
 
-def marketing_audience(purpose_code: str = DIRECT_MARKETING) -> QuerySet:
+def marketing_audience(purpose_code: str = DIRECT_MARKETING) -> QuerySet[Any]:
     """Active users who may currently be processed for ``purpose_code`` (the rule of ``may_process``).
 
     Returns a user queryset ordered by id, with only the export columns loaded.

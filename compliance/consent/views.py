@@ -89,7 +89,7 @@ class PurposeListView(ListAPIView):
 
     serializer_class = PurposeSerializer
 
-    def get_queryset(self) -> list[dict[str, Any]]:
+    def get_queryset(self) -> list[dict[str, Any]]:  # type: ignore[override]  # rows, not a queryset
         return [
             {
                 "code": purpose.code,

@@ -186,6 +186,10 @@ class EncryptedEmailField(EncryptedCharField):
 class EncryptedDateField(EncryptedField):
     """A date, stored as the encrypted ISO 8601 text ``YYYY-MM-DD``."""
 
+    # What the model attribute holds, for the type checker's Django plugin (the column is text).
+    _pyi_private_set_type: datetime.date | None  # type: ignore[assignment]
+    _pyi_private_get_type: datetime.date  # type: ignore[assignment]
+
     description = "Encrypted date"
 
     def encode(self, value: datetime.date) -> bytes:

@@ -12,7 +12,7 @@ the header shows the open workload by type and status and the on-time rate.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -162,7 +162,7 @@ class FileOnBehalfForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["type"].choices = kinds.choices()
+        cast(forms.ChoiceField, self.fields["type"]).choices = kinds.choices()
         self.fields["type"].help_text = " ".join(f"{kind.label}: {kind.statute}." for kind in kinds)
         order = ["subject_email", "subject_id_number", "type"]
         for name in kinds.filing_inputs():
@@ -200,7 +200,7 @@ class FileOnBehalfForm(forms.Form):
         }
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         neither_or_both = bool(cleaned.get("subject_email")) == bool(cleaned.get("subject_id_number"))
         if neither_or_both and not (self.errors.get("subject_email") or self.errors.get("subject_id_number")):
             raise forms.ValidationError("Give either the customer's e-mail address or their ID number.")
@@ -309,7 +309,7 @@ class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
     @admin.display(description="assigned to", ordering="assigned_to")
     def assignee(self, dsar: DataSubjectRequest) -> str:
         # Staff are named by a short id here, as everywhere PI is not needed to do the work.
-        return str(dsar.assigned_to.public_id)[:8] if dsar.assigned_to_id else "—"
+        return str(dsar.assigned_to.public_id)[:8] if dsar.assigned_to else "—"
 
     @admin.display(description="subject")
     def subject_link(self, dsar: DataSubjectRequest) -> str:

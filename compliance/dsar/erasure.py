@@ -138,8 +138,9 @@ def _erase_row(entry: ModelEntry, row: models.Model, annotations: dict[str, PI],
         outcome.cleared[label].add(name)
         changed = True
     if entry.subject == "self":
-        row.is_active = False
-        row.set_unusable_password()
+        account: Any = row  # the subject's own user row
+        account.is_active = False
+        account.set_unusable_password()
         changed = True
     if changed:
         # save(), not update(): encrypted fields re-encrypt and blind indexes recompute.

@@ -263,7 +263,9 @@ class ProcessingFlagKind(DsarKind):
         # A purpose the law does not let a restriction or objection stop is refused at filing,
         # with the legal reason (shown to the subject and the officer), never recorded to be
         # consulted by nothing (compliance.pi.vocabulary: each purpose says what a restriction does).
-        refusals = [f"{code}: {reason}" for code in filing.purposes if (reason := purpose_refusal(code, self.flag))]
+        refusals = [
+            f"{code}: {reason}" for code in filing.purposes or () if (reason := purpose_refusal(code, self.flag))
+        ]
         if refusals:
             raise DsarError(" ".join(refusals), code="purpose_not_restrictable")
         return filing

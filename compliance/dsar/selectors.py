@@ -31,7 +31,10 @@ def dsar_for_officer(*, officer: Any, public_id: UUID | str) -> DataSubjectReque
     if not has_permission(officer, PROCESS_PERMISSION):
         raise Http404
     try:
-        return DataSubjectRequest.objects.select_related("subject", "assigned_to").get(public_id=public_id)
+        found: DataSubjectRequest = DataSubjectRequest.objects.select_related("subject", "assigned_to").get(
+            public_id=public_id
+        )
+        return found
     except (DataSubjectRequest.DoesNotExist, ValueError) as exc:
         raise Http404 from exc
 

@@ -99,7 +99,9 @@ class OfficerField(serializers.UUIDField):
 
 def _action_field(spec: Input, *, help_text: str, enforce: bool) -> serializers.Field:
     required = enforce and spec.required
-    messages = {"required": spec.missing, "blank": spec.missing, "null": spec.missing} if required else {}
+    messages: dict[str, Any] = (
+        {"required": spec.missing, "blank": spec.missing, "null": spec.missing} if required else {}
+    )
     match spec.input_type:
         case InputType.TEXT:
             return serializers.CharField(

@@ -66,7 +66,7 @@ def _check(service: str, *, actor: Any, system: bool = False, **inputs: Any) -> 
 
 
 def _locked(dsar: DataSubjectRequest, action: Action, *, actor: Any, now: datetime | None = None) -> DataSubjectRequest:
-    locked = DataSubjectRequest.objects.select_for_update().get(pk=dsar.pk)
+    locked: DataSubjectRequest = DataSubjectRequest.objects.select_for_update().get(pk=dsar.pk)
     # Segregation of duties: an officer never processes a request whose subject is themself.
     require_not_own(actor, locked.subject_id, "process a data-subject request")
     refusal = action.refused(locked, actor, now)

@@ -53,7 +53,7 @@ class DsarSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DataSubjectRequest
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "type",
             "status",
@@ -80,7 +80,7 @@ class DsarDetailSerializer(DsarSerializer):
         fields = (*DsarSerializer.Meta.fields, "history")
         read_only_fields = (*DsarSerializer.Meta.fields, "history")
 
-    def get_history(self, dsar: DataSubjectRequest) -> list[dict[str, Any]]:
+    def get_history(self, dsar: DataSubjectRequest) -> Any:
         return StatusEventSerializer(selectors.status_history_for_subject(dsar=dsar), many=True).data
 
 

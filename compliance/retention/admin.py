@@ -96,7 +96,7 @@ class PlaceHoldForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         neither_or_both = bool(cleaned.get("subject_email")) == bool(cleaned.get("subject_id_number"))
         if neither_or_both and not (self.errors.get("subject_email") or self.errors.get("subject_id_number")):
             raise forms.ValidationError("Give either the customer's e-mail address or their ID number.")
@@ -135,7 +135,7 @@ class LegalHoldAdmin(admin.ModelAdmin):
     @admin.display(description="subject")
     def subject_ref(self, hold: LegalHold) -> str:
         # The subject's random public id, never a name or an e-mail address.
-        return str(hold.subject.public_id) if hold.subject_id else f"{hold.model_label}:{hold.object_id}"
+        return str(hold.subject.public_id) if hold.subject else f"{hold.model_label}:{hold.object_id}"
 
     @admin.display(description="state")
     def state(self, hold: LegalHold) -> str:

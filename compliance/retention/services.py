@@ -81,10 +81,10 @@ def _require(actor: Any, permission: str, message: str) -> None:
 def _clean_reason(reason: Any) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise HoldError("reason_required", "Give the reason for the hold (it is shown to the subject).", field="reason")
-    reason = reason.strip()
-    if len(reason) > REASON_MAX_LENGTH:
+    text = str(reason).strip()
+    if len(text) > REASON_MAX_LENGTH:
         raise HoldError("reason_too_long", f"The reason is at most {REASON_MAX_LENGTH} characters.", field="reason")
-    return reason
+    return text
 
 
 def hold_place(

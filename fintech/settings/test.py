@@ -50,7 +50,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Open in tests, as in dev (tests/fintech/test_api_docs.py checks the production rule explicitly).
 API_DOCS_PUBLIC = True
 # Serve static files from the apps' folders: tests never run collectstatic.
-STATIC_ROOT = None
+STATIC_ROOT = None  # type: ignore[assignment]  # base sets a Path; None = serve from the apps
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
     **STORAGES,
