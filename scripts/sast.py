@@ -108,16 +108,12 @@ def scan(root: Path = ROOT, rules: Path = RULES) -> Scan:
     )
 
 
-def main() -> int:
-    try:
-        result = scan()
-    except FileNotFoundError as exc:
-        print(f"sast: {exc}", file=sys.stderr)
-        return 2
+def report(result: Scan) -> int:
+    """Print the findings and the figures; the exit status ``make sast`` ends with."""
     for finding in result.findings:
         print(f"{finding.path}:{finding.line}: [{finding.rule}]\n    {finding.code}\n  {finding.message}\n")
     for error in result.errors:
-        print(f"sast: semgrep error: {error}", file=sys.stderr)
+        print(f"sast: semgrep error: {error}")
     figures = f"{len(result.rules)} rules, {result.files} files scanned, {result.seconds:.1f}s"
     print(f"sast: semgrep {result.version}: {figures}")
     for rule, count in result.per_rule().items():
@@ -125,6 +121,15 @@ def main() -> int:
     total = len(result.findings)
     print(f"sast: {total} finding(s), {len(result.errors)} error(s)")
     return 1 if total or result.errors or not result.rules else 0
+
+
+def main() -> int:
+    try:
+        result = scan()
+    except FileNotFoundError as exc:
+        print(f"sast: {exc}", file=sys.stderr)
+        return 2
+    return report(result)
 
 
 if __name__ == "__main__":
