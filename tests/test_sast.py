@@ -94,6 +94,11 @@ PLANTS = [
         "    holds.update(released_at=timezone.now())  # planted\n",
         "writes-only-in-services",
     ),
+    Plant(
+        "compliance/consent/consumers.py",
+        "def _withdraw_all(events: QuerySet) -> None:\n    events.update(granted=False)  # planted\n",
+        "writes-only-in-services",
+    ),
     # 2. AllowAny outside the public views: a class, an empty list, the settings default
     Plant(
         "ledger/views.py",
@@ -178,6 +183,11 @@ PLANTS = [
         "compliance/dsar/services.py",
         "def _download(export):\n"
         '    DsarExport.objects.filter(pk=export.pk).update(download_count=F("download_count") + 1)  # planted\n',
+        None,
+    ),
+    Plant(
+        "ledger/retention.py",
+        'def _anonymise(batch: models.QuerySet) -> None:\n    batch.update(holder="")  # planted\n',
         None,
     ),
     Plant(
