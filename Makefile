@@ -26,8 +26,10 @@ run: install
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (admin: /admin/  API: /api/v1/  docs: /api/docs/)"
 	$(BIN)/honcho -f Procfile.dev start -p $(PORT)
 
-# semgrep is a prerequisite so that tests/test_sast.py (each rule against a planted violation) runs.
-test: install $(SEMGREP)
+# semgrep is installed when missing so that tests/test_sast.py (each rule against a planted violation)
+# runs; offline, the install fails, those tests skip naming it, and `make sast` (in ci) fails.
+test: install
+	@test -x $(SEMGREP) || python3 scripts/ops_tools.py install sast || echo "make test: semgrep not installed: tests/test_sast.py will skip"
 	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest $(PYTEST_ARGS)
 
 # Bounded benchmarks on the test PostgreSQL (scratch databases, dropped afterwards), each printing
