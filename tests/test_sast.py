@@ -31,6 +31,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from fintech.docs_access import DocsAccess
 from scripts import sast
 from scripts.ops_tools import semgrep_bin
 from tests.accounts.access_expectations import PUBLIC_ROUTES
@@ -368,13 +369,17 @@ def test_the_allowany_allowlist_is_the_set_of_views_behind_the_public_routes():
     regex_names = set(re.search(r"regex: \^\(\?!\((.*)\)\$\)", text).group(1).split("|"))
     assert regex_names == {name.rsplit(".", 1)[-1] for name in declared}
 
-    open_routes, granting = set(), set()
+    open_routes, granting, permissions = set(), set(), {}
     for name, view, initkwargs in _view_classes():
-        permission_classes = initkwargs.get("permission_classes", view.permission_classes)
-        if _grants_anonymous(permission_classes):
+        permissions[name] = initkwargs.get("permission_classes", view.permission_classes)
+        if _grants_anonymous(permissions[name]):
             open_routes.add(name)
             owner = next(cls for cls in view.__mro__ if "permission_classes" in vars(cls))
             granting.add(f"{owner.__module__}.{owner.__qualname__}")
     assert granting == declared
     assert open_routes <= PUBLIC_ROUTES, open_routes - PUBLIC_ROUTES
+    # The other public routes are the schema and its pages, public only through DocsAccess (staff
+    # in production, fintech/docs_access.py), never through AllowAny.
+    for name in PUBLIC_ROUTES - open_routes:
+        assert list(permissions[name]) == [DocsAccess], name
     assert "rest_framework.permissions.AllowAny" not in settings.REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"]
