@@ -9,8 +9,8 @@ tree must be clean. The AllowAny allowlist is checked against the URL configurat
 access matrix's PUBLIC_ROUTES, so it cannot drift from the real public list.
 
 semgrep lives in its own virtualenv (``var/tools/semgrep``); ``make test`` and ``make sast``
-install it when it is missing, so these tests only skip where someone runs pytest by hand on a
-checkout that never ran either.
+install it when it is missing, so these tests skip (naming it) only where someone runs pytest by
+hand on a checkout that never ran either, or where PyPI was out of reach.
 """
 
 from __future__ import annotations
@@ -233,6 +233,7 @@ class PlantedScan:
 @pytest.fixture(scope="module")
 def planted() -> PlantedScan:
     """One semgrep run over a tree of real modules, each with its violation appended."""
+    assert len({plant.path for plant in PLANTS}) == len(PLANTS), "one plant per module"
     with tempfile.TemporaryDirectory(prefix="sast-") as folder:
         root = Path(folder)
         shutil.copy(ROOT / ".semgrepignore", root / ".semgrepignore")
