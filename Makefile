@@ -4,9 +4,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# semgrep for `make sast`, pinned in its own virtualenv (scripts/ops_tools.py, group sast).
+SEMGREP := $(or $(FINTECH_TOOLS_DIR),var/tools)/semgrep/bin/semgrep
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench drill drill-db drill-lb drill-restore restore-drill engines iac-check ci lint contracts typecheck bandit secrets migrations-check deploy-check sbom audit-deps install clean
+.PHONY: run test bench drill drill-db drill-lb drill-restore restore-drill engines iac-check ci lint contracts typecheck sast bandit secrets migrations-check deploy-check sbom audit-deps install clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11+ is required (found %d.%d)" % sys.version_info[:2])'
@@ -24,7 +26,10 @@ run: install
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (admin: /admin/  API: /api/v1/  docs: /api/docs/)"
 	$(BIN)/honcho -f Procfile.dev start -p $(PORT)
 
+# semgrep is installed when missing so that tests/test_sast.py (each rule against a planted violation)
+# runs; offline, the install fails, those tests skip naming it, and `make sast` (in ci) fails.
 test: install
+	@test -x $(SEMGREP) || python3 scripts/ops_tools.py install sast || echo "make test: semgrep not installed: tests/test_sast.py will skip"
 	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest $(PYTEST_ARGS)
 
 # Bounded benchmarks on the test PostgreSQL (scratch databases, dropped afterwards), each printing
@@ -47,6 +52,16 @@ contracts: install
 # Types: mypy with the Django and DRF plugins; services and selectors strict ([tool.mypy]).
 typecheck: install
 	$(BIN)/mypy
+
+# SAST with the project's rules (issue 15): semgrep, offline, with the rules of .semgrep/ (writes
+# only in services, AllowAny only on the public views, no raw SQL outside its allowlist, no float
+# in ledger/, tasks enqueued on commit). Prints rules, files scanned and findings per rule; any
+# finding fails. tests/test_sast.py proves each rule catches a planted violation.
+sast: $(SEMGREP)
+	python3 scripts/sast.py
+
+$(SEMGREP):
+	python3 scripts/ops_tools.py install sast
 
 bandit: install
 	$(BIN)/bandit -q -r fintech accounts compliance ledger -c pyproject.toml --severity-level high
@@ -109,7 +124,7 @@ audit-deps: install
 	$(BIN)/python scripts/supply_chain.py audit
 
 # CI runs as root: `engines` installs what the ha tests and iac-check need, so `test` runs the drills.
-ci: lint contracts typecheck bandit secrets migrations-check deploy-check sbom audit-deps engines iac-check test
+ci: lint contracts typecheck sast bandit secrets migrations-check deploy-check sbom audit-deps engines iac-check test
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
@@ -35,6 +37,7 @@ from compliance.dsar.models import (
     DsarChannel,
     DsarEvent,
     DsarEventKind,
+    DsarExport,
     DsarStatus,
 )
 from compliance.dsar.workflow import ACTIONS_BY_SERVICE, ACTIONS_BY_SLUG, PROCESS_PERMISSION, Action
@@ -302,3 +305,17 @@ def dsar_add_note(*, actor: Any, dsar: DataSubjectRequest, note: str, evidence: 
 def dsar_add_evidence(*, actor: Any, dsar: DataSubjectRequest, note: str) -> DsarEvent:
     """A piece of evidence (a document seen, a call-back made): kept on the request, never audited verbatim."""
     return dsar_add_note(actor=actor, dsar=dsar, note=note, evidence=True)
+
+
+def dsar_export_download(*, actor: Any, export: DsarExport, request: HttpRequest | None = None) -> None:
+    """Count one download of the subject's export and audit it (the caller checked ownership)."""
+    with transaction.atomic():
+        DsarExport.objects.filter(pk=export.pk).update(download_count=F("download_count") + 1)
+        audit_record(
+            action=AuditAction.DSAR_DOWNLOAD,
+            actor=actor,
+            object_type="compliance.DsarExport",
+            object_id=str(export.public_id),
+            change_diff={"request": str(export.dsar.public_id), "size_bytes": export.size_bytes},
+            request=request,
+        )

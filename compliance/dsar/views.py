@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.db.models import F
 from django.http import Http404, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -25,7 +23,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from compliance.audit.services import AuditAction, audit_record
 from compliance.dsar import selectors, services
 from compliance.dsar.export import export_read
 from compliance.dsar.models import DataSubjectRequest, DsarExport
@@ -196,16 +193,7 @@ class DsarDownloadView(JSONErrorsMixin, APIView):
         if not export.is_available:
             raise ExportGone
         content = export_read(export=export)
-        with transaction.atomic():
-            DsarExport.objects.filter(pk=export.pk).update(download_count=F("download_count") + 1)
-            audit_record(
-                action=AuditAction.DSAR_DOWNLOAD,
-                actor=request.user,
-                object_type="compliance.DsarExport",
-                object_id=str(export.public_id),
-                change_diff={"request": str(dsar.public_id), "size_bytes": export.size_bytes},
-                request=request,
-            )
+        services.dsar_export_download(actor=request.user, export=export, request=request)
         response = HttpResponse(content, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="personal-data-{dsar.public_id}.zip"'
         response["Cache-Control"] = "no-store"

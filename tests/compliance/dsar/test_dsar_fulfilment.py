@@ -24,7 +24,7 @@ from compliance.audit.models import AuditEvent
 from compliance.consent.services import consent_record
 from compliance.dsar import services
 from compliance.dsar.export import _plain, export_columns, subject_rows
-from compliance.dsar.models import DataSubjectRequest, DsarStatus
+from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus
 from compliance.pi.inventory import is_product_model
 from compliance.pi.registry import exportable_fields, registry
 from compliance.pi.vocabulary import Erasure
@@ -159,6 +159,7 @@ def test_access_request_exports_every_annotated_field_and_nothing_of_others(cele
 
     downloads = AuditEvent.objects.filter(action="DSAR_DOWNLOAD", user=alice)
     assert downloads.count() == 1
+    assert DsarExport.objects.get(dsar__subject=alice).download_count == 1  # counted by the service
     # Seven days later the bundle is gone.
     with time_machine.travel(timezone.now() + dt.timedelta(days=7, minutes=1)):
         gone = make_api_client(alice).get(url)
