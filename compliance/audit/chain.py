@@ -33,9 +33,7 @@ archive storage after sealing) is what detects a removed tail.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -47,7 +45,9 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from compliance.audit.merkle import chain_hash
 from compliance.audit.models import FROZEN_COLUMNS, AuditEvent
+from compliance.audit.transparency import extend_tree, publish_checkpoint, tree_size
 
 logger = logging.getLogger("compliance.audit.chain")
 
@@ -89,12 +89,8 @@ def canonical_record(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def canonical_bytes(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def compute_hash(values: dict[str, Any], prev_hash: str) -> str:
-    return hashlib.sha256(canonical_bytes(canonical_record(values)) + prev_hash.encode("ascii")).hexdigest()
+    return chain_hash(canonical_record(values), prev_hash)
 
 
 # --- Sealing ------------------------------------------------------------------------------------
@@ -153,7 +149,22 @@ def _seal_batch(batch_size: int) -> tuple[int, int, str]:
                 )
                 if updated != 1:
                     raise RuntimeError("audit sealing raced with another sealer")
+        # The Merkle tree grows in the same transaction, under the same lock (O(log n) a record).
+        extend_tree(list(zip(seqs, hashes, strict=True)))
         return len(rows), seq, prev
+
+
+def tree_catch_up() -> int:
+    """Bring the Merkle tree up to the sealed head (a database sealed before the tree existed).
+
+    The sealer does it by itself with its next batch; this does it now (``manage.py seal_audit``).
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+        head_seq, head_hash = chain_head()
+        return extend_tree([(head_seq, head_hash)]) if head_seq > tree_size() else tree_size()
 
 
 def seal_pending(*, batch_size: int = 2000, max_batches: int = 1000) -> SealResult:
@@ -289,7 +300,7 @@ def status_is_stale(status: dict[str, Any] | None) -> bool:
 
 
 # --- The jobs (called by tasks, commands and the auditor API) -------------------------------------
-def seal_and_export_head(*, force_head: bool = False) -> SealResult:
+def seal_and_export_head(*, force_head: bool = False, force_checkpoint: bool = False) -> SealResult:
     """Seal what is pending, then refresh the head kept outside the database (rate-limited)."""
     from compliance.audit.storage import export_head
 
@@ -299,6 +310,11 @@ def seal_and_export_head(*, force_head: bool = False) -> SealResult:
     except Exception:
         # Sealing succeeded; a storage hiccup only delays the tripwire until the next run.
         logger.exception("could not export the audit chain head")
+    try:
+        publish_checkpoint(force=force_checkpoint)
+    except Exception:
+        # A missing signing key or a storage outage delays the checkpoint, never the seal.
+        logger.exception("could not publish an audit checkpoint")
     return result
 
 
