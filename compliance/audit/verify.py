@@ -265,10 +265,11 @@ def _walk_records(
                 except (ValueError, KeyError, TypeError):
                     raise Failed(Failure("unreadable record line", seq=expected, where=where)) from None
                 if seq != expected:
+                    # A removed record and a record moved later look alike here: name the position.
                     if isinstance(seq, int) and seq > expected:
-                        reason = f"record seq {expected} is missing (next is {seq})"
+                        reason = f"record seq {expected} is missing or out of place (found seq {seq})"
                     else:
-                        reason = f"record out of order or repeated (found seq {seq})"
+                        reason = f"record seq {seq} is repeated or out of place (expected seq {expected})"
                     raise Failed(Failure(reason, seq=expected, where=where))
                 if stored_prev != prev:
                     raise Failed(Failure("prev_hash does not match the previous record's hash", seq=seq, where=where))

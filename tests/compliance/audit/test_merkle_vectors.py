@@ -17,11 +17,11 @@ from compliance.audit import merkle
 D = [f"record {i}".encode().ljust(32, b".") for i in range(8)]  # 32-byte leaf inputs (chain hashes)
 
 
-def L(i: int) -> bytes:  # noqa: N802 - the RFC's names
+def L(i: int) -> bytes:
     return hashlib.sha256(b"\x00" + D[i]).digest()
 
 
-def N(a: bytes, b: bytes) -> bytes:  # noqa: N802
+def N(a: bytes, b: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + a + b).digest()
 
 
@@ -98,7 +98,7 @@ def stored_nodes() -> dict[tuple[int, int], bytes]:
 def test_hashing_is_rfc_9162():
     assert merkle.leaf_hash(D[0]) == L(0)
     assert merkle.node_hash(L(0), L(1)) == L01
-    assert merkle.EMPTY_ROOT == hashlib.sha256(b"").digest()
+    assert hashlib.sha256(b"").digest() == merkle.EMPTY_ROOT
 
 
 @pytest.mark.parametrize("size", range(1, 9))
