@@ -45,9 +45,10 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from compliance.audit import merkle
 from compliance.audit.merkle import chain_hash
 from compliance.audit.models import FROZEN_COLUMNS, AuditEvent
-from compliance.audit.transparency import extend_tree, publish_checkpoint, tree_size
+from compliance.audit.transparency import extend_tree, publish_checkpoint, signed_roots, tree_size
 
 logger = logging.getLogger("compliance.audit.chain")
 
@@ -218,11 +219,15 @@ def verify_chain(*, external_head: dict[str, Any] | None = None) -> VerifyResult
 
     A record changed in place breaks its own hash; a removed record leaves a gap at its seq;
     re-ordered records break the hash of the first one moved; a removed tail (or a chain rebuilt
-    from scratch) disagrees with ``external_head``, the last head exported outside the database.
+    from scratch) disagrees with ``external_head``, the last head exported outside the database;
+    a chain rewritten consistently (every later hash recomputed) no longer re-derives the root of
+    a signed checkpoint (ADR 0006): the first seq after the last checkpoint that still matches.
     """
     expected_seq, prev = 1, GENESIS_HASH
     checked = 0
     genesis_hash = None
+    # The signed checkpoints catch what the chain cannot: a chain rewritten consistently.
+    roots, tree, last_good = signed_roots(), merkle.CompactRange(), 0
     for row in iter_sealed():
         seq = row["seq"]
         if seq != expected_seq:
@@ -233,6 +238,12 @@ def verify_chain(*, external_head: dict[str, Any] | None = None) -> VerifyResult
             return _broken(checked, seq, prev, "record content does not match its hash")
         if seq == 1:
             genesis_hash = row["hash"]
+        tree.append(merkle.leaf_hash(bytes.fromhex(row["hash"])))
+        if seq in roots:
+            if tree.root() != roots[seq]:
+                reason = f"records {last_good + 1}..{seq} were rewritten: the signed checkpoint of size {seq} differs"
+                return _broken(checked, last_good + 1, prev, reason)
+            last_good = seq
         prev = row["hash"]
         expected_seq += 1
         checked += 1

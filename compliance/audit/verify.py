@@ -1,7 +1,7 @@
 """The offline verifier an auditor runs on their own machine: no database, no Django.
 
     python -m compliance.audit.verify <archive dir> --keys <trusted keys file> [--proof p.json ...]
-                                      [--partial] [--require-cosigned] [--json]
+                                      [--partial] [--strict] [--require-cosigned] [--json]
 
 It imports only the standard library, ``cryptography`` and the two pure modules beside it
 (``merkle``, ``note``); ``tests/compliance/audit/test_offline_verifier.py`` runs it in a fresh
@@ -40,6 +40,7 @@ import hashlib
 import itertools
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,19 +196,22 @@ def verify_archive(
     root: Path,
     keys: list[note.VerifierKey],
     *,
-    proofs: list[Path] = (),
-    partial: bool = False,  # type: ignore[assignment]
+    proofs: Sequence[Path] = (),
+    partial: bool = False,
+    strict: bool = False,
 ) -> Report:
     report = Report()
     try:
-        _verify(root, keys, list(proofs), partial, report)
+        _verify(root, keys, list(proofs), report, partial=partial, strict=strict)
     except Failed as failed:
         report.ok = False
         report.failure = failed.failure
     return report
 
 
-def _verify(root: Path, keys: list[note.VerifierKey], proofs: list[Path], partial: bool, report: Report) -> None:
+def _verify(
+    root: Path, keys: list[note.VerifierKey], proofs: list[Path], report: Report, *, partial: bool, strict: bool
+) -> None:
     checkpoints = load_checkpoints(root, keys)
     consistency = load_consistency(root)
     report.checkpoints = len(checkpoints)
@@ -216,7 +220,7 @@ def _verify(root: Path, keys: list[note.VerifierKey], proofs: list[Path], partia
         sizes.setdefault(entry.checkpoint.size, entry)
     wanted = _wanted_record_hashes(proofs)
 
-    tree, record_hashes = _walk_records(root, sizes, wanted)
+    tree, record_hashes = _walk_records(root, sizes, wanted, strict=strict)
     report.records = tree.size
     _check_consistency(checkpoints, consistency, tree.size, report)
     beyond = [entry for entry in checkpoints if entry.checkpoint.size > tree.size]
@@ -241,16 +245,44 @@ def _verify(root: Path, keys: list[note.VerifierKey], proofs: list[Path], partia
         report.latest_cosigned_by = sorted(latest_entry.cosigners)
 
 
+def split_line(line: bytes, *, strict: bool = False) -> tuple[int, str, str, bytes]:
+    """(seq, prev_hash, hash, the record's canonical bytes) of an archived line; ValueError if malformed.
+
+    A line is the canonical JSON of the record plus its two links (sorted keys, no whitespace),
+    so the canonical bytes the chain hash covers are the line minus ``,"hash":"…"`` and
+    ``,"prev_hash":"…"``. Keys sort as ``…change_diff, hash, id, …, prev_hash, request_id,
+    sealed_at, seq, …``: the last occurrence of each is the top-level one (a nested key comes
+    earlier, inside ``change_diff``; a string value cannot hold an unescaped quote). Cutting bytes
+    instead of re-serialising is what makes verification fast; ``strict`` also parses the line
+    and checks that it is canonical JSON whose fields are the ones cut.
+    """
+    body = line.rstrip(b"\n")
+    i, j, k = body.rfind(b',"prev_hash":"'), body.rfind(b',"hash":"'), body.rfind(b',"seq":')
+    if not (0 < j < i < k) or body[:1] != b"{" or body[-1:] != b"}" or body[i + 78 : i + 79] != b'"':
+        raise ValueError("not an archived record line")
+    if body[j + 73 : j + 74] != b'"':
+        raise ValueError("not an archived record line")
+    prev, digest = body[i + 14 : i + 78].decode("ascii"), body[j + 9 : j + 73].decode("ascii")
+    bytes.fromhex(prev + digest)  # both hex, or ValueError
+    end = body.find(b",", k + 7)
+    seq = int(body[k + 7 : end if end > 0 else len(body) - 1])
+    content = body[:j] + body[j + 74 : i] + body[i + 79 :]
+    if strict:
+        record = json.loads(body)
+        links = (record.get("seq"), record.pop("prev_hash", None), record.pop("hash", None))
+        if links != (seq, prev, digest) or merkle.canonical_bytes(record) != content:
+            raise ValueError("not canonical JSON")
+    return seq, prev, digest, content
+
+
 def _walk_records(
-    root: Path, sizes: dict[int, PublishedCheckpoint], wanted: set[int]
+    root: Path, sizes: dict[int, PublishedCheckpoint], wanted: set[int], *, strict: bool = False
 ) -> tuple[merkle.CompactRange, dict[int, str]]:
     """Steps 2 and 3: the chain of every archived record, and the re-derived root at each checkpoint."""
     record_hashes: dict[int, str] = {}
     tree = merkle.CompactRange()
     leaf_hash = merkle.leaf_hash
     sha256 = hashlib.sha256
-    dumps = json.dumps
-    loads = json.loads
     expected, prev = 1, GENESIS_HASH
     last_good = 0  # the largest checkpoint size whose root the archive re-derived
     for path in _segment_files(root):
@@ -258,23 +290,19 @@ def _walk_records(
         with path.open("rb") as handle:
             for line in handle:
                 try:
-                    record = loads(line)
-                    seq = record["seq"]
-                    stored_prev = record.pop("prev_hash")
-                    stored_hash = record.pop("hash")
-                except (ValueError, KeyError, TypeError):
+                    seq, stored_prev, stored_hash, content = split_line(line, strict=strict)
+                except ValueError:
                     raise Failed(Failure("unreadable record line", seq=expected, where=where)) from None
                 if seq != expected:
                     # A removed record and a record moved later look alike here: name the position.
-                    if isinstance(seq, int) and seq > expected:
+                    if seq > expected:
                         reason = f"record seq {expected} is missing or out of place (found seq {seq})"
                     else:
                         reason = f"record seq {seq} is repeated or out of place (expected seq {expected})"
                     raise Failed(Failure(reason, seq=expected, where=where))
                 if stored_prev != prev:
                     raise Failed(Failure("prev_hash does not match the previous record's hash", seq=seq, where=where))
-                canonical = dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-                digest = sha256(canonical + prev.encode("ascii")).hexdigest()
+                digest = sha256(content + prev.encode("ascii")).hexdigest()
                 if digest != stored_hash:
                     raise Failed(Failure("record content does not match its hash", seq=seq, where=where))
                 tree.append(leaf_hash(bytes.fromhex(digest)))
@@ -391,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=Path, required=True, help="trusted verifier keys, one a line")
     parser.add_argument("--proof", type=Path, action="append", default=[], help="an inclusion proof (API JSON)")
     parser.add_argument("--partial", action="store_true", help="checkpoints may be newer than the last archived record")
+    parser.add_argument("--strict", action="store_true", help="also check every line is canonical JSON (slower)")
     parser.add_argument("--require-cosigned", action="store_true", help="exit 3 unless a witness cosigned the latest")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
@@ -398,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.archive / "segments").is_dir() and not (args.archive / "checkpoints").is_dir():
             raise UsageError(f"{args.archive} holds no segments/ or checkpoints/ directory")
         keys = load_keys(args.keys)
-        report = verify_archive(args.archive, keys, proofs=args.proof, partial=args.partial)
+        report = verify_archive(args.archive, keys, proofs=args.proof, partial=args.partial, strict=args.strict)
     except UsageError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_USAGE

@@ -19,7 +19,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from compliance.audit.archive import export_segments
-from compliance.audit.chain import GENESIS_HASH, compute_hash, verify_chain
+from compliance.audit.chain import GENESIS_HASH, compute_hash
 from compliance.audit.merkle import canonical_bytes, chain_hash
 from compliance.audit.note import ED25519, Checkpoint, SignerKey, sign_checkpoint
 from compliance.audit.storage import LocalDirectoryStorage
@@ -177,14 +177,16 @@ def test_tampered_segments_are_named_at_their_first_bad_position(archive, log_of
     assert (failure["seq"], failure["checkpoint_size"], failure["reason"]) == expected
 
 
+def _values(event: AuditEvent) -> dict:
+    return {field.attname: getattr(event, field.attname) for field in event._meta.fields}
+
+
 def _rewrite_consistently_from(seq: int, behind_the_triggers) -> None:
     """As a database superuser: change a record, then recompute every hash after it."""
     behind_the_triggers("UPDATE compliance_auditevent SET object_id = 't-999' WHERE seq = %s", [seq])
     prev = AuditEvent.objects.get(seq=seq - 1).hash if seq > 1 else GENESIS_HASH
     for event in AuditEvent.objects.filter(seq__gte=seq).order_by("seq"):
-        values = {f.attname if f.name == "user" else f.name: getattr(event, f.attname) for f in event._meta.fields}
-        values["user_id"] = event.user_id
-        digest = compute_hash(values, prev)
+        digest = compute_hash(_values(event), prev)
         behind_the_triggers(
             "UPDATE compliance_auditevent SET prev_hash = %s, hash = %s WHERE seq = %s", [prev, digest, event.seq]
         )
@@ -195,8 +197,11 @@ def test_a_chain_rewritten_consistently_is_caught_by_the_signed_checkpoints(
     archive, log_of_twelve, behind_the_triggers, tmp_path
 ):
     _rewrite_consistently_from(6, behind_the_triggers)
-    # The hash chain alone is satisfied: that is the attack.
-    assert verify_chain().ok
+    # Every link of the hash chain holds: that is the attack.
+    prev = GENESIS_HASH
+    for event in AuditEvent.objects.filter(seq__isnull=False).order_by("seq"):
+        assert (event.prev_hash, event.hash) == (prev, compute_hash(_values(event), prev))
+        prev = event.hash
     # The superuser exports the rewritten chain; the auditor holds the published checkpoints.
     forged = tmp_path / "forged-archive"
     export_segments(storage=LocalDirectoryStorage(forged), max_records=12)
@@ -282,3 +287,13 @@ def test_an_inclusion_proof_fetched_through_the_api_verifies_offline(
     proof.write_text(json.dumps(forged))
     code, report = run_verifier(archive, log_of_twelve, "--proof", str(proof))
     assert code == EXIT_FAILED and report["failure"]["seq"] == 7
+
+
+def test_the_hourly_verification_also_catches_the_consistent_rewrite(log_of_twelve, behind_the_triggers):
+    from compliance.audit.chain import verify_and_alert
+
+    assert verify_and_alert().ok
+    _rewrite_consistently_from(6, behind_the_triggers)
+    result = verify_and_alert()
+    assert (result.ok, result.first_broken_seq) == (False, 5)
+    assert "signed checkpoint of size 8 differs" in result.reason
