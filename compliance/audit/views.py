@@ -269,11 +269,15 @@ class AuditEventReportView(JSONErrorsMixin, APIView):
 
 # --- Proofs for auditors (docs/adr/0006): verify them offline with compliance.audit.verify ------
 AUDIT_READ = HasPermission(AUDIT_VIEW_PERMISSION, "Only auditors may read the audit trail.")
+BIGINT_MAX = 2**63 - 1  # sizes and ids are PostgreSQL bigints: a larger number is a 400, never a 500
 
 
 class InclusionProofQuery(serializers.Serializer):
     size = serializers.IntegerField(
-        required=False, min_value=1, help_text="A published checkpoint's tree size (default: the latest checkpoint)."
+        required=False,
+        min_value=1,
+        max_value=BIGINT_MAX,
+        help_text="A published checkpoint's tree size (default: the latest checkpoint).",
     )
 
 
@@ -281,9 +285,12 @@ class ConsistencyProofQuery(serializers.Serializer):
     def get_fields(self) -> dict[str, serializers.Field]:
         # "from"/"to" are Python keywords, so they cannot be declared as attributes.
         return {
-            "from": serializers.IntegerField(min_value=1, help_text="The older tree size."),
+            "from": serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, help_text="The older tree size."),
             "to": serializers.IntegerField(
-                required=False, min_value=1, help_text="A published checkpoint's size (default: the latest)."
+                required=False,
+                min_value=1,
+                max_value=BIGINT_MAX,
+                help_text="A published checkpoint's size (default: the latest).",
             ),
         }
 
@@ -333,7 +340,7 @@ class InclusionProofView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         query = InclusionProofQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        event = AuditEvent.objects.filter(pk=pk).values("id", "seq", "hash").first()
+        event = AuditEvent.objects.filter(pk=pk).values("id", "seq", "hash").first() if pk <= BIGINT_MAX else None
         if event is None:
             raise NotFound("No such audit event.")
         if event["seq"] is None:

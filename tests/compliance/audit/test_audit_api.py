@@ -196,6 +196,9 @@ def test_an_auditor_gets_inclusion_and_consistency_proofs_that_verify(auditor, a
         ("proof", {"size": "7"}, (400, "proof_unavailable", ["size"])),  # no checkpoint of that size
         ("proof", {"size": "2"}, (400, "proof_unavailable", ["size"])),  # the record came later
         ("missing", {}, (404, "not_found", None)),
+        ("huge", {}, (404, "not_found", None)),
+        ("proof", {"size": str(2**70)}, (400, "validation_error", ["size"])),
+        ("consistency", {"from": str(2**70)}, (400, "validation_error", ["from"])),
         ("unsealed", {}, (400, "proof_unavailable", None)),
         ("consistency", {}, (400, "validation_error", ["from"])),
         ("consistency", {"from": "x"}, (400, "validation_error", ["from"])),
@@ -212,6 +215,7 @@ def test_bad_proof_requests_answer_4xx_in_the_error_shape(auditor, api_client, u
     path = {
         "proof": _proof_url(sealed.pk),
         "missing": _proof_url(10**12),
+        "huge": _proof_url(2**70),
         "unsealed": _proof_url(unsealed.pk),
         "consistency": "/api/v1/audit/consistency/",
     }[url]
