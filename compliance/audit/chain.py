@@ -49,6 +49,7 @@ from compliance.audit import merkle
 from compliance.audit.merkle import chain_hash
 from compliance.audit.models import FROZEN_COLUMNS, AuditEvent
 from compliance.audit.transparency import extend_tree, publish_checkpoint, signed_roots, tree_size
+from compliance.crypto.keys import KeyProviderError
 
 logger = logging.getLogger("compliance.audit.chain")
 
@@ -327,10 +328,18 @@ def seal_and_export_head(*, force_head: bool = False, force_checkpoint: bool = F
         logger.exception("could not export the audit chain head")
     try:
         publish_checkpoint(force=force_checkpoint)
+    except KeyProviderError as exc:
+        # No audit_signing ring configured: said once per process, not every five seconds.
+        if not _warned_unsigned:
+            logger.error("audit checkpoints are not signed: %s", exc)
+            _warned_unsigned.append(True)
     except Exception:
-        # A missing signing key or a storage outage delays the checkpoint, never the seal.
+        # A storage outage or a database hiccup delays the checkpoint, never the seal.
         logger.exception("could not publish an audit checkpoint")
     return result
+
+
+_warned_unsigned: list[bool] = []
 
 
 def verify_and_alert() -> VerifyResult:

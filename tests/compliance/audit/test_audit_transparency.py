@@ -287,3 +287,18 @@ def test_a_checkpoint_the_archive_missed_is_written_by_the_daily_task(settings, 
     assert result["checkpoints_written"] >= 1
     assert (Path(settings.AUDIT_ARCHIVE_DIR) / checkpoint.archive_key).read_text() == checkpoint.note
     assert json.loads((Path(settings.AUDIT_ARCHIVE_DIR) / "head.json").read_text())["seq"] >= 2
+
+
+def test_without_a_signing_key_sealing_goes_on_and_says_so_once(settings, caplog):
+    from compliance.audit import chain
+
+    settings.FIELD_KEYS = {**settings.FIELD_KEYS, "AUDIT_SIGNING_KEYS": ""}
+    chain._warned_unsigned.clear()
+    with caplog.at_level("ERROR", logger="compliance.audit.chain"):
+        for _ in range(2):
+            write_events(2)
+            chain.seal_and_export_head(force_checkpoint=True)
+    assert chain_head()[0] == 4 and tree_size() == 4
+    assert not AuditCheckpoint.objects.exists()
+    unsigned = [r for r in caplog.records if r.message.startswith("audit checkpoints are not signed")]
+    assert len(unsigned) == 1 and "AUDIT_SIGNING_KEYS" in unsigned[0].message
