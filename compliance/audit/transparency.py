@@ -41,7 +41,6 @@ from compliance.audit.models import (
     AuditMerkleState,
 )
 from compliance.audit.note import (
-    COSIGNATURE_V1,
     ED25519,
     Checkpoint,
     SignedNote,
@@ -400,10 +399,6 @@ def cosign_latest(
     storage = storage or get_storage()
     storage.put(cosignature.archive_key, published_note(row).text().encode(), content_type="text/plain; charset=utf-8")
     return cosignature
-
-
-def witness_key_is_cosigner(key: SignerKey) -> bool:
-    return key.alg == COSIGNATURE_V1
 
 
 # --- Rotation (through the secret inventory: compliance.secret_rotation.inventory) ----------------

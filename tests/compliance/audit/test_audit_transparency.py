@@ -267,9 +267,16 @@ def test_checkpoints_go_to_s3_under_object_lock():
     assert head["ObjectLockMode"] == "COMPLIANCE"
     body = client.get_object(Bucket="audit", Key="trail/" + checkpoint.archive_key)["Body"].read()
     assert body.decode() == checkpoint.note
-    # A later overwrite attempt makes a new version; the locked original is still there.
+    # The next checkpoint replaces "checkpoint" as a new version: the locked original stays.
+    write_events(1)
+    seal_pending()
+    publish_checkpoint(storage=storage, force=True)
     versions = client.list_object_versions(Bucket="audit", Prefix="trail/checkpoint")["Versions"]
-    assert versions
+    latest = [v for v in versions if v["Key"] == "trail/checkpoint"]
+    assert len(latest) == 2
+    for version in latest:
+        head = client.head_object(Bucket="audit", Key="trail/checkpoint", VersionId=version["VersionId"])
+        assert head["ObjectLockMode"] == "COMPLIANCE"
 
 
 def test_a_checkpoint_the_archive_missed_is_written_by_the_daily_task(settings, monkeypatch):
