@@ -36,6 +36,7 @@ _LEDGER_READ = [
 ]
 _COMPLIANCE_READ = [
     "compliance.view_auditevent",
+    "compliance.view_auditcheckpoint",  # the signed checkpoints of the audit trail (ADR 0006)
     "compliance.view_processingpurpose",
     "compliance.view_purposenotice",
     "compliance.view_consentevent",
@@ -69,6 +70,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     INFORMATION_OFFICER: [
         "accounts.view_user",
         "compliance.view_auditevent",
+        "compliance.view_auditcheckpoint",
         "compliance.view_pi_inventory",
         # Consent management (SPEC C5): purposes, notices, evidence, on-behalf records, exports.
         "compliance.view_processingpurpose",

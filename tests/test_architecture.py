@@ -42,7 +42,18 @@ STANDARD = {
 # Modules a concern has beyond the standard names: each one named after what it is, not a layer.
 DOMAIN_MODULES = {
     "pi": {"registry", "vocabulary", "inventory"},
-    "audit": {"chain", "archive", "storage", "change_trail", "db_roles", "middleware"},
+    "audit": {
+        "chain",
+        "archive",
+        "storage",
+        "change_trail",
+        "db_roles",
+        "middleware",
+        "merkle",
+        "note",
+        "transparency",
+        "verify",
+    },
     "crypto": {"aead", "fields", "keys", "blind_index", "backfill"},
     "consent": {"consumers"},
     "retention": {"engine"},

@@ -10,7 +10,7 @@ from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from compliance.audit.chain import last_status, sealer_is_lagging, status_is_stale
-from compliance.audit.models import AuditEvent
+from compliance.audit.models import AuditCheckpoint, AuditEvent
 from compliance.audit.services import ActorType, AuditAction, audit_pi_access, pi_fields_for
 from kernel.admin import ReadOnlyAdminMixin, register_index_warning
 
@@ -144,3 +144,29 @@ def warn_about_chain(request: HttpRequest) -> None:
 
 
 register_index_warning("audit-chain", permission="compliance.view_auditevent", show=warn_about_chain)
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The signed checkpoints (ADR 0006), read-only: the note as published and who cosigned it."""
+
+    list_display = ("size", "signed_at", "key_id", "cosigned_by")
+    ordering = ("-size", "-id")
+    actions = None
+    show_full_result_count = False
+    fields = (
+        "size",
+        "root_hash",
+        "signed_at",
+        "origin",
+        "key_id",
+        "note",
+        "previous_size",
+        "archive_key",
+        "cosigned_by",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="cosigned by")
+    def cosigned_by(self, obj: AuditCheckpoint) -> str:
+        return ", ".join(obj.cosignatures.values_list("witness", flat=True)) or "not cosigned"

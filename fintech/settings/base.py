@@ -389,6 +389,8 @@ FIELD_KEYS = {
     "PROVIDER": env_str("FIELD_KEY_PROVIDER", "env"),
     "FIELD_ENCRYPTION_KEYS": env_str("FIELD_ENCRYPTION_KEYS", ""),
     "BLIND_INDEX_KEYS": env_str("BLIND_INDEX_KEYS", ""),
+    # The Ed25519 seeds that sign audit checkpoints (optional ring; same "version:base64" form).
+    "AUDIT_SIGNING_KEYS": env_str("AUDIT_SIGNING_KEYS", ""),
     "KEY_RING_FILE": env_str("FIELD_KEY_RING_FILE", ""),
     "KMS_KEY_ID": env_str("FIELD_KEY_KMS_KEY_ID", ""),
     "CREATE_IF_MISSING": False,
@@ -398,6 +400,12 @@ FIELD_KEYS = {
 AUDIT_ARCHIVE_BACKEND = env_str("AUDIT_ARCHIVE_BACKEND", "local")
 AUDIT_ARCHIVE_DIR = env_str("AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit-archive"))
 AUDIT_ARCHIVE_S3_BUCKET = env_str("AUDIT_ARCHIVE_S3_BUCKET", "")
+# Signed checkpoints of the audit Merkle tree (docs/adr/0006): the log's name (the checkpoint
+# origin and the signing key's name), the shortest interval between two checkpoints of a growing
+# tree (the seal interval), and the longest between two checkpoints at all (at least hourly).
+AUDIT_LOG_ORIGIN = env_str("AUDIT_LOG_ORIGIN", "fintech.example/audit")
+AUDIT_CHECKPOINT_MIN_SECONDS = env_int("AUDIT_CHECKPOINT_MIN_SECONDS", 5)
+AUDIT_CHECKPOINT_MAX_SECONDS = env_int("AUDIT_CHECKPOINT_MAX_SECONDS", 3600)
 AUDIT_ARCHIVE_S3_PREFIX = env_str("AUDIT_ARCHIVE_S3_PREFIX", "audit/")
 # Five years (PMLA/FICA), counting the leap days.
 AUDIT_ARCHIVE_RETENTION_DAYS = env_int("AUDIT_ARCHIVE_RETENTION_DAYS", 5 * 365 + 2)

@@ -64,6 +64,7 @@ FIELD_KEYS = {
     "PROVIDER": "env",
     "FIELD_ENCRYPTION_KEYS": "1:VEVTVC1PTkxZIGZpZWxkIGtleSB2MSBub3QgcmVhbCE=",  # pragma: allowlist secret
     "BLIND_INDEX_KEYS": "1:VEVTVC1PTkxZIGJsaW5kIGlkeCB2MSBub3QgcmVhbCE=",  # pragma: allowlist secret
+    "AUDIT_SIGNING_KEYS": "1:VEVTVC1PTkxZIGF1ZGl0IHNpZ25pbmcga2V5IHYxISE=",  # pragma: allowlist secret
 }
 # Throwaway apps: pi_testapp exercises the PI annotations and encrypted fields; plugin_app plugs
 # into the platform through exactly the steps of docs/ARCHITECTURE.md ("Plugging in a new app").

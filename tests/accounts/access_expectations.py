@@ -156,6 +156,13 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "audit-events": {"GET": _AUDIT_READERS},
     "audit-verify": {"GET": _AUDIT_READERS, "POST": _AUDIT_READERS},
     "audit-report-events": {"GET": _AUDIT_READERS},
+    # Proofs: no checkpoint is published in the matrix's database, so a reader's request is a 400
+    # (an unknown event a 404): what matters here is that only readers get past the permission.
+    "audit-event-proof": {
+        "GET": {"information_officer": 404, "auditor": 404, "admin_user": 404},
+        "kwargs": lambda personas: {"pk": 2**40},
+    },
+    "audit-consistency": {"GET": {"information_officer": 400, "auditor": 400, "admin_user": 400}},
     # --- ledger: money movement needs a recent MFA, an Idempotency-Key and a valid body (400) ---
     "ledger-deposits": {"POST": 400},
     "ledger-withdrawals": {"POST": 400},

@@ -14,6 +14,11 @@ from ledger.models import JournalEntry, LedgerAccount
 from ledger.reconciliation import check_ledger
 
 
+@pytest.fixture(autouse=True)
+def _archive_in_tmp(settings, tmp_path):
+    settings.AUDIT_ARCHIVE_DIR = str(tmp_path / "audit-archive")
+
+
 @pytest.mark.django_db
 def test_demo_data_creates_one_user_per_role_once(settings, tmp_path, capsys):
     settings.VAR_DIR = tmp_path
@@ -74,3 +79,29 @@ def test_demo_data_tells_the_products_story_once(settings, tmp_path):
     on_behalf = DataSubjectRequest.objects.get(type="restriction")
     assert on_behalf.channel == "staff" and on_behalf.purposes == ["analytics"]
     assert check_ledger().ok
+
+
+@pytest.mark.django_db
+def test_demo_data_publishes_a_signed_checkpoint_the_auditor_can_prove_against(settings, tmp_path):
+    from pathlib import Path
+
+    from compliance.audit.chain import chain_head
+    from compliance.audit.transparency import latest_checkpoint, log_verifier_keys
+    from compliance.audit.verify import verify_archive
+    from tests.personas import make_api_client
+
+    settings.VAR_DIR = tmp_path
+    call_command("demo_data")
+    checkpoint = latest_checkpoint()
+    assert checkpoint is not None and checkpoint.size >= 10
+    assert checkpoint.size <= chain_head()[0]
+    archive = Path(settings.AUDIT_ARCHIVE_DIR)
+    assert (archive / checkpoint.archive_key).read_text() == checkpoint.note
+    report = verify_archive(archive, log_verifier_keys(), partial=True)
+    assert report.ok and report.records >= checkpoint.size, report.as_dict()
+    auditor = get_user_model().objects.get(groups__name="auditor")
+    from compliance.models import AuditEvent
+
+    event = AuditEvent.objects.get(seq=1)
+    response = make_api_client(auditor).get(f"/api/v1/audit/events/{event.pk}/proof/")
+    assert response.status_code == 200 and response.json()["tree_size"] == checkpoint.size

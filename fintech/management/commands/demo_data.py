@@ -104,6 +104,36 @@ class Command(BaseCommand):
             "a litigation hold on the second customer."
         )
 
+    def _publish_the_audit_checkpoint(self) -> None:
+        """Seal the trail, sign a checkpoint and archive it, so the auditor sees proofs work (ADR 0006)."""
+        from compliance.audit.archive import export_segments
+        from compliance.audit.chain import seal_and_export_head
+        from compliance.audit.transparency import latest_checkpoint
+        from compliance.crypto.keys import AUDIT_SIGNING, KeyProviderError, get_key_provider
+
+        provider = get_key_provider()
+        try:
+            provider.ring(AUDIT_SIGNING)
+        except KeyProviderError:
+            # A dev key ring made before checkpoints existed: give it a signing key (file/KMS only).
+            try:
+                provider.add_version(AUDIT_SIGNING)
+            except KeyProviderError as exc:
+                self.stdout.write(f"Audit checkpoints: not signed ({exc})")
+                return
+        result = seal_and_export_head(force_head=True)
+        latest = latest_checkpoint()
+        if latest is None or latest.size < result.head_seq:
+            seal_and_export_head(force_head=True, force_checkpoint=True)
+            latest = latest_checkpoint()
+        export_segments()
+        if latest is not None:
+            self.stdout.write(
+                f"Audit trail: checkpoint of {latest.size} records signed, in {settings.AUDIT_ARCHIVE_DIR}; "
+                "verify offline: manage.py audit_log_keys > log.vkeys && "
+                f"python -m compliance.audit.verify {settings.AUDIT_ARCHIVE_DIR} --keys log.vkeys --partial"
+            )
+
     def handle(self, *args, **options) -> None:
         user_model = get_user_model()
         credentials_file = Path(settings.VAR_DIR) / "demo-credentials.txt"
@@ -131,6 +161,7 @@ class Command(BaseCommand):
                 services.totp_enrol_confirm(actor=user, code=device.current_code(), issue_tokens=False)
                 created.append((role, email, password, device.key, services.otpauth_uri(device)))
         self._load_the_product_story()
+        self._publish_the_audit_checkpoint()
         if not created:
             self.stdout.write(f"Demo data already present; credentials are in {credentials_file}.")
             return
