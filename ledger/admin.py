@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import User
-from compliance.audit.admin import PIAccessAuditedAdmin
+from compliance.audit.admin import PIMaskedAdmin
 from compliance.crypto.admin import BlindIndexSearchMixin
 from kernel.admin import ReadOnlyAdminMixin, ReadOnlyModelAdmin
 from ledger import services
@@ -48,7 +48,7 @@ class LedgerAccountAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnlyModelAdmin):
+class JournalEntryAdmin(PIMaskedAdmin, ReadOnlyModelAdmin):
     list_display = ("public_id", "entry_type", "channel", "amount", "currency", "created_by", "created_at")
     list_filter = ("entry_type", "channel", "currency")
     list_select_related = ("created_by",)
@@ -103,7 +103,7 @@ def _decide(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QueryS
 
 
 @admin.register(KycRecord)
-class KycRecordAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, ReadOnlyModelAdmin):
+class KycRecordAdmin(PIMaskedAdmin, BlindIndexSearchMixin, ReadOnlyModelAdmin):
     """The KYC queue: pending first, oldest first. The ID number is shown only on the detail page.
 
     Search finds a record by the exact ID number (spaces and dashes ignored) through its blind
@@ -134,7 +134,7 @@ def verify_bank_accounts(modeladmin: admin.ModelAdmin, request: HttpRequest, que
 
 
 @admin.register(BankAccount)
-class BankAccountAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, ReadOnlyModelAdmin):
+class BankAccountAdmin(PIMaskedAdmin, BlindIndexSearchMixin, ReadOnlyModelAdmin):
     # Exact account-number search through the blind index (who else registered this account?).
     blind_index_search_fields = ("account_number",)
     search_fields = ("=public_id",)

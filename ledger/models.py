@@ -41,6 +41,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from compliance.crypto.fields import BlindIndexedModelMixin, BlindIndexField, EncryptedCharField, EncryptedDateField
+from compliance.pi.masking import mask_value
 from compliance.pi.registry import PI, pi_model
 from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
@@ -423,7 +424,7 @@ class BankAccount(BlindIndexedModelMixin, models.Model):
 
     @property
     def masked_account_number(self) -> str:
-        return f"****{self.account_number[-4:]}"
+        return mask_value(self.account_number, Category.FINANCIAL)
 
 
 # --- Payment cards (issue 7, PCI DSS): their own module, imported so Django registers them ----

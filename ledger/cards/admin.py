@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from compliance.audit.admin import PIAccessAuditedAdmin
+from compliance.audit.admin import PIMaskedAdmin
 from kernel.admin import ReadOnlyModelAdmin
 from ledger.cards.models import Card
 
@@ -14,7 +14,7 @@ MASKED_FIELDS = ("public_id", "owner", "brand", "masked_pan", "expiry", "active"
 
 
 @admin.register(Card)
-class CardAdmin(PIAccessAuditedAdmin, ReadOnlyModelAdmin):
+class CardAdmin(PIMaskedAdmin, ReadOnlyModelAdmin):
     list_display = ("public_id", "brand", "masked_pan", "expiry", "active", "owner", "created_at")
     list_filter = ("brand", "active")
     list_select_related = ("owner",)
