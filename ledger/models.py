@@ -324,6 +324,9 @@ class KycStatus(models.TextChoices):
         "duplicate_flagged_at",
         "duplicate_cleared_by",
         "duplicate_cleared_at",
+        "approval_requested_by",
+        "approval_requested_at",
+        "requested_tier",
         "created_at",
         "updated_at",
     ],
@@ -352,6 +355,13 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
     )
     duplicate_cleared_at = models.DateTimeField(null=True, blank=True)
     duplicate_cleared_reason = models.CharField(max_length=255, blank=True)
+    # Four eyes at tier >= 2 (issue 15, ledger/services.py kyc_decide / kyc_approve): the first
+    # operations user's decision is recorded here; a different one approves or rejects it.
+    approval_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approval_requested_at = models.DateTimeField(null=True, blank=True)
+    requested_tier = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -371,6 +381,11 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
     @property
     def duplicate_blocks_approval(self) -> bool:
         return self.duplicate_flagged_at is not None and self.duplicate_cleared_at is None
+
+    @property
+    def awaiting_approval(self) -> bool:
+        """A tier >= 2 verification asked for by one operations user, waiting for a second."""
+        return self.status == KycStatus.PENDING and self.approval_requested_at is not None
 
 
 @pi_model(
