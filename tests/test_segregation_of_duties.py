@@ -86,6 +86,7 @@ NO_SUBJECT = {
     "compliance.consent.services.consent_record": "on behalf of another person only (actor != subject)",
     "compliance.consent.services.consent_record_choices": "on behalf of another person only (actor != subject)",
     "compliance.audit.services.pi_reveal": "a read of masked values (audited with a reason); changes no account",
+    "compliance.audit.services.revealable": "a question (which fields may this user reveal); acts on nothing",
 }
 
 

@@ -22,7 +22,7 @@ from django.urls import path, reverse
 
 from compliance.audit.chain import last_status, sealer_is_lagging, status_is_stale
 from compliance.audit.models import AuditEvent
-from compliance.audit.services import REVEAL_REASON_MAX, ActorType, AuditAction, pi_reveal
+from compliance.audit.services import REVEAL_REASON_MAX, ActorType, AuditAction, pi_reveal, revealable
 from compliance.pi.masking import mask_value, masked_fields
 from compliance.pi.vocabulary import Category
 from kernel.admin import ReadOnlyAdminMixin, register_index_warning
@@ -65,7 +65,10 @@ class PIMaskedAdmin(admin.ModelAdmin):
     # --- which fields ---------------------------------------------------------------------------
     def pi_categories(self) -> dict[str, Category | None]:
         """The model's masked PI fields and their categories (compliance/pi/masking.py)."""
-        return masked_fields(self.model, self.pi_extra_fields)
+        cached = self.__dict__.get("_pi_categories")
+        if cached is None:  # the inventory is complete once the apps are ready: computed once per screen
+            cached = self.__dict__["_pi_categories"] = masked_fields(self.model, self.pi_extra_fields)
+        return cached
 
     def _masked(self, request: HttpRequest, obj: Any = None) -> set[str]:
         return set(self.pi_categories()) - self.revealed_fields(request, obj)
@@ -184,7 +187,9 @@ class PIMaskedAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         if obj is not None and not add:
             masked, revealed = self._masked(request, obj), self.revealed_fields(request, obj)
-            if masked:
+            categories = self.pi_categories()
+            # Offered only to who may reveal something here; the view itself still refuses the others.
+            if revealable(request.user, {name: categories[name] for name in masked}):
                 context["pi_reveal_url"] = reverse(
                     f"{self.admin_site.name}:{self.model._meta.app_label}_{self.model._meta.model_name}_reveal",
                     args=[quote(obj.pk)],
@@ -204,6 +209,10 @@ class PIMaskedAdmin(admin.ModelAdmin):
         masked = {
             name: category for name, category in self.pi_categories().items() if name in self._masked(request, obj)
         }
+        if not masked:  # nothing (left) to reveal: back to the record
+            return HttpResponseRedirect(change_url)
+        if not revealable(request.user, masked):
+            raise PermissionDenied("You may not reveal this personal information.")
         form = RevealForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             revealed = pi_reveal(

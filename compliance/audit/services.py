@@ -285,6 +285,17 @@ def audit_record(
 REVEAL_REASON_MAX = 140
 
 
+def revealable(actor: Actor, fields: Mapping[str, Category | None]) -> list[str]:
+    """Which of ``fields`` (name -> PI category) ``actor`` may reveal: each category needs its
+    permission (``REVEAL_PERMISSIONS``); a field of no known category needs them all."""
+
+    def may(category: Category | None) -> bool:
+        needed = [REVEAL_PERMISSIONS[category]] if category else list(REVEAL_PERMISSIONS.values())
+        return all(has_permission(actor, permission) for permission in needed)
+
+    return sorted(name for name, category in fields.items() if may(category))
+
+
 def pi_reveal(
     *,
     actor: Actor,
@@ -296,26 +307,20 @@ def pi_reveal(
 ) -> list[str]:
     """A deliberate reveal of masked PI: which of ``fields`` (name -> PI category) ``actor`` may see.
 
-    Each category needs its reveal permission (``compliance.pi.vocabulary.REVEAL_PERMISSIONS``; a
-    field of no known category needs them all). Fields outside the actor's permissions stay masked;
-    when none is allowed the reveal is refused (``PermissionDenied``, audited once as
+    Each category needs its reveal permission (``revealable``). Fields outside the actor's
+    permissions stay masked; when none is allowed the reveal is refused (``PermissionDenied``, audited once as
     PERMISSION_DENIED by the one denial path). Otherwise one PI_ACCESS record (CARD_DATA_ACCESS when
     card data is among them) names the fields revealed and the stated reason (PI patterns in the
     reason redacted), never the values. Returns the revealed field names.
     """
+    allowed = revealable(actor, fields)
+    if not allowed:
+        raise PermissionDenied("You may not reveal this personal information.")
     reason = " ".join(redact(reason or "").split())[:REVEAL_REASON_MAX]
     if not reason:
         from kernel.errors import DomainError  # kernel.errors imports DRF, whose settings import this module
 
         raise DomainError("Say why you need to see this personal information.", code="reason_required")
-
-    def may(category: Category | None) -> bool:
-        needed = [REVEAL_PERMISSIONS[category]] if category else list(REVEAL_PERMISSIONS.values())
-        return all(has_permission(actor, permission) for permission in needed)
-
-    allowed = sorted(name for name, category in fields.items() if may(category))
-    if not allowed:
-        raise PermissionDenied("You may not reveal this personal information.")
     card = any(fields[name] == Category.CARD for name in allowed)
     audit_pi_access(
         actor=actor,

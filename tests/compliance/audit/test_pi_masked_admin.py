@@ -154,6 +154,9 @@ def test_a_reveal_without_the_permission_is_refused_once_and_changes_nothing(see
     assert AuditEvent.objects.filter(action=AuditAction.PERMISSION_DENIED).count() == before + 1
     assert not AuditEvent.objects.filter(action=AuditAction.PI_ACCESS).exists()
     assert REVEAL_SESSION_KEY not in client.session
+    # Not even offered: the change view has no reveal button for this role.
+    change = url.replace("/reveal/", "/change/")
+    assert "Reveal personal information" not in client.get(change).content.decode()
 
 
 def test_an_edit_after_the_reveal_window_is_refused_not_lost(seeded):
