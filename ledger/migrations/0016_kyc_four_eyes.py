@@ -6,26 +6,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0015_reversal_request'),
+        ("ledger", "0015_reversal_request"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='kycrecord',
-            name='approval_requested_at',
+            model_name="kycrecord",
+            name="approval_requested_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='kycrecord',
-            name='approval_requested_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="kycrecord",
+            name="approval_requested_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='kycrecord',
-            name='requested_tier',
+            model_name="kycrecord",
+            name="requested_tier",
             field=models.PositiveSmallIntegerField(blank=True, null=True),
         ),
     ]
