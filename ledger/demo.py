@@ -46,8 +46,9 @@ def _second_operations(user_model: Any) -> Any:
     return second
 
 
-def _kyc_awaiting_second_approval(user_model: Any, operations: Any) -> None:
-    """A tier 2 verification asked for by operations, waiting in the KYC queue for a colleague."""
+def _kyc_awaiting_second_approval(user_model: Any, requester: Any) -> None:
+    """A tier 2 verification asked for by the second operations user, waiting in the KYC queue for
+    a colleague: the demo's operations login can give the second approval on the record's page."""
     waiting = _demo_user(user_model, DEMO_AWAITING_CUSTOMER_EMAIL, first_name="Demo", last_name="Tier Two")
     if KycRecord.objects.filter(user=waiting).exists():
         return
@@ -58,7 +59,7 @@ def _kyc_awaiting_second_approval(user_model: Any, operations: Any) -> None:
         document_reference="DEMO-DOC-4021",
     )
     services.kyc_decide(
-        actor=operations, record=record.public_id, verify=True, tier=2, reason="ID book and proof of address seen"
+        actor=requester, record=record.public_id, verify=True, tier=2, reason="ID book and proof of address seen"
     )
 
 
@@ -114,7 +115,7 @@ def load_demo_ledger(*, customer: Any, operations: Any | None = None, second_cus
     wallet = _verified(customer, operations, dt.date(1990, 1, 15), "5009")
     other = _verified(second_customer, operations, dt.date(1985, 7, 3), "0087")
     _duplicate_identity_submission(user_model)
-    _kyc_awaiting_second_approval(user_model, operations)
+    _kyc_awaiting_second_approval(user_model, _second_operations(user_model))
     with sandbox.inline_callbacks():
         _money_in_and_out(customer, operations, second_customer, wallet, other)
     for number, (amount, reference) in enumerate([(12_500, "Dinner"), (40_000, "Rent share"), (7_550, "Taxi")]):

@@ -192,3 +192,31 @@ def test_the_system_check_finds_an_admin_that_shows_pi_unmasked(seeded):
         admin.site._registry = original
     assert [e.id for e in errors] == ["compliance.E130"] and "id_number" in errors[0].msg
     assert check_pi_admins_mask() == []
+
+
+def test_revealing_card_data_is_a_card_data_access_and_needs_its_own_permission(seeded):
+    from django.core.exceptions import PermissionDenied
+
+    from compliance.audit.services import pi_reveal
+
+    fields = {"pan": Category.CARD, "holder": Category.IDENTITY}
+    ops = make_staff(roles.OPERATIONS)
+    # Operations may reveal identity but not card data in the admin: only the holder is revealed.
+    assert pi_reveal(actor=ops, subject_type="ledger.Card", subject_id="c1", fields=fields, reason="chargeback") == [
+        "holder"
+    ]
+    assert AuditEvent.objects.filter(action=AuditAction.PI_ACCESS).count() == 1
+    with pytest.raises(PermissionDenied):
+        pi_reveal(
+            actor=make_staff(roles.AUDITOR), subject_type="ledger.Card", subject_id="c1", fields=fields, reason="x"
+        )
+    superuser = make_staff(roles.ADMIN, superuser=True)
+    assert pi_reveal(
+        actor=superuser, subject_type="ledger.Card", subject_id="c1", fields=fields, reason=f"dispute from {EMAIL}"
+    ) == [
+        "holder",
+        "pan",
+    ]
+    event = AuditEvent.objects.get(action=AuditAction.CARD_DATA_ACCESS)
+    # PI typed into the reason is redacted before it is recorded.
+    assert event.change_diff == {"fields": ["holder", "pan"], "purpose": "dispute from [REDACTED:EMAIL]"}
