@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.options import BaseModelAdmin
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db.models import F, QuerySet
@@ -39,26 +40,8 @@ class RevealForm(forms.Form):
     )
 
 
-class PIMaskedAdmin(admin.ModelAdmin):
-    """The admin of every model that holds PI: masked by default, revealed deliberately.
-
-    Change lists and change views show every PI field of the model (the PI inventory,
-    compliance/pi/registry.py, plus the name rule of ``pi_fields_for`` and ``pi_extra_fields``)
-    masked by the one masking helper (compliance/pi/masking.py), read-only, for every role and
-    the superuser; showing a list or a masked record is not a PI read and writes no audit record.
-
-    "Reveal" on the change view (``<id>/reveal/``) asks for a reason, needs the reveal permission
-    of each field's PI category (``REVEAL_PERMISSIONS``, granted by accounts/roles.py), writes one
-    PI_ACCESS (CARD_DATA_ACCESS for card data) record with the reason and the field names, and opens
-    a short window (``PI_REVEAL_SECONDS``, default 5 minutes) in which that user sees, and where the
-    admin lets them edit, those fields of that record. An edit posted after the window closed is
-    refused with a message and nothing is saved (never a silent loss). A refusal is a
-    ``PermissionDenied``: the one denial path audits it.
-
-    Put it first in the bases: ``class CustomerAdmin(PIMaskedAdmin, admin.ModelAdmin)``. A subclass
-    overriding ``get_readonly_fields`` must extend ``super()``'s answer. Related objects (foreign
-    keys) are shown by their ``__str__``, which carries no PI, and are not masked.
-    """
+class PIMasking(BaseModelAdmin):
+    """The masking half of ``PIMaskedAdmin``, for a ModelAdmin or an inline (see there)."""
 
     pi_extra_fields: Iterable[str] = ()
 
@@ -74,8 +57,13 @@ class PIMaskedAdmin(admin.ModelAdmin):
         return set(self.pi_categories()) - self.revealed_fields(request, obj)
 
     # --- the reveal window ------------------------------------------------------------------------
+    # One reveal per record shown: an inline's fields are revealed with its parent record, named
+    # "<app_label.model>.<field>" in the reveal (and its audit record).
     def _reveal_key(self, obj: Any) -> str:
-        return f"{self.model._meta.label_lower}:{obj.pk}"
+        return f"{getattr(self, 'parent_model', self.model)._meta.label_lower}:{obj.pk}"
+
+    def _field_prefix(self) -> str:
+        return f"{self.model._meta.label_lower}." if hasattr(self, "parent_model") else ""
 
     def revealed_fields(self, request: HttpRequest, obj: Any) -> set[str]:
         if obj is None:
@@ -83,14 +71,9 @@ class PIMaskedAdmin(admin.ModelAdmin):
         entry = request.session.get(REVEAL_SESSION_KEY, {}).get(self._reveal_key(obj))
         if not entry or entry["until"] < time.time():
             return set()
-        return set(entry["fields"])
-
-    def _remember_reveal(self, request: HttpRequest, obj: Any, fields: Iterable[str]) -> float:
-        until = time.time() + settings.PI_REVEAL_SECONDS
-        reveals = {k: v for k, v in request.session.get(REVEAL_SESSION_KEY, {}).items() if v["until"] >= time.time()}
-        reveals[self._reveal_key(obj)] = {"until": until, "fields": sorted(fields)}
-        request.session[REVEAL_SESSION_KEY] = reveals
-        return until
+        prefix = self._field_prefix()
+        names = (name.removeprefix(prefix) for name in entry["fields"] if name.startswith(prefix))
+        return {name for name in names if "." not in name}
 
     # --- masked display -----------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
@@ -124,13 +107,6 @@ class PIMaskedAdmin(admin.ModelAdmin):
                 out.append(item)
         return out
 
-    def get_list_display(self, request: HttpRequest) -> Any:
-        return self._substitute(super().get_list_display(request), set(self.pi_categories()))
-
-    def get_list_display_links(self, request: HttpRequest, list_display: Any) -> Any:
-        links = super().get_list_display_links(request, list_display)
-        return self._substitute(links, set(self.pi_categories())) if links else links
-
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         readonly = list(super().get_readonly_fields(request, obj))
         if obj is None:
@@ -150,6 +126,55 @@ class PIMaskedAdmin(admin.ModelAdmin):
             (title, {**options, "fields": self._substitute(options.get("fields", ()), masked)})
             for title, options in fieldsets
         ]
+
+
+class PIMaskedAdmin(PIMasking, admin.ModelAdmin):
+    """The admin of every model that holds PI: masked by default, revealed deliberately.
+
+    Change lists and change views show every PI field of the model (the PI inventory,
+    compliance/pi/registry.py, through ``masked_fields``, plus ``pi_extra_fields``) masked by the
+    one masking helper (compliance/pi/masking.py), read-only, for every role and the superuser;
+    showing a list or a masked record is not a PI read and writes no audit record.
+
+    "Reveal" on the change view (``<id>/reveal/``) asks for a reason, needs the reveal permission
+    of each field's PI category (``REVEAL_PERMISSIONS``, granted by accounts/roles.py), writes one
+    PI_ACCESS (CARD_DATA_ACCESS for card data) record with the reason and the field names, and opens
+    a short window (``PI_REVEAL_SECONDS``, default 5 minutes) in which that user sees, and where the
+    admin lets them edit, those fields of that record. An edit posted after the window closed is
+    refused with a message and nothing is saved (never a silent loss). A refusal is a
+    ``PermissionDenied``: the one denial path audits it.
+
+    Put it first in the bases: ``class CustomerAdmin(PIMaskedAdmin, admin.ModelAdmin)``. A subclass
+    overriding ``get_readonly_fields`` must extend ``super()``'s answer. Related objects (foreign
+    keys) are shown by their ``__str__``, which carries no PI, and are not masked. Inlines that show
+    PI use ``PIMasking`` (``class NoteInline(PIMasking, admin.TabularInline)``): their fields are
+    masked on the parent's page and revealed with the parent's reveal.
+    """
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return self._substitute(super().get_list_display(request), set(self.pi_categories()))
+
+    def get_list_display_links(self, request: HttpRequest, list_display: Any) -> Any:
+        links = super().get_list_display_links(request, list_display)
+        return self._substitute(links, set(self.pi_categories())) if links else links
+
+    def _remember_reveal(self, request: HttpRequest, obj: Any, fields: Iterable[str]) -> float:
+        until = time.time() + settings.PI_REVEAL_SECONDS
+        reveals = {k: v for k, v in request.session.get(REVEAL_SESSION_KEY, {}).items() if v["until"] >= time.time()}
+        reveals[self._reveal_key(obj)] = {"until": until, "fields": sorted(fields)}
+        request.session[REVEAL_SESSION_KEY] = reveals
+        return until
+
+    def _masked_on_page(self, request: HttpRequest, obj: Any) -> dict[str, Category | None]:
+        """What the change page shows masked, the record's and its masking inlines' (prefixed)."""
+        masked = {
+            name: category for name, category in self.pi_categories().items() if name in self._masked(request, obj)
+        }
+        for inline in self.get_inline_instances(request, obj):
+            if isinstance(inline, PIMasking):
+                categories, prefix = inline.pi_categories(), inline._field_prefix()
+                masked |= {prefix + name: categories[name] for name in inline._masked(request, obj)}
+        return masked
 
     # --- views ------------------------------------------------------------------------------------------
     def get_urls(self) -> list[Any]:
@@ -186,10 +211,9 @@ class PIMaskedAdmin(admin.ModelAdmin):
         obj: Any = None,
     ) -> HttpResponse:
         if obj is not None and not add:
-            masked, revealed = self._masked(request, obj), self.revealed_fields(request, obj)
-            categories = self.pi_categories()
+            masked, revealed = self._masked_on_page(request, obj), self.revealed_fields(request, obj)
             # Offered only to who may reveal something here; the view itself still refuses the others.
-            if revealable(request.user, {name: categories[name] for name in masked}):
+            if revealable(request.user, masked):
                 context["pi_reveal_url"] = reverse(
                     f"{self.admin_site.name}:{self.model._meta.app_label}_{self.model._meta.model_name}_reveal",
                     args=[quote(obj.pk)],
@@ -206,9 +230,7 @@ class PIMaskedAdmin(admin.ModelAdmin):
             f"{self.admin_site.name}:{self.model._meta.app_label}_{self.model._meta.model_name}_change",
             args=[quote(obj.pk)],
         )
-        masked = {
-            name: category for name, category in self.pi_categories().items() if name in self._masked(request, obj)
-        }
+        masked = self._masked_on_page(request, obj)
         if not masked:  # nothing (left) to reveal: back to the record
             return HttpResponseRedirect(change_url)
         if not revealable(request.user, masked):

@@ -23,7 +23,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from compliance.audit.admin import PIMaskedAdmin
+from compliance.audit.admin import PIMaskedAdmin, PIMasking
 from compliance.dsar import selectors, services
 from compliance.dsar.kinds import FILING_INPUT_HELP, FilingInput, correctable, declared_purposes, kinds
 from compliance.dsar.models import (
@@ -79,7 +79,7 @@ class AssigneeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DsarEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class DsarEventInline(PIMasking, ReadOnlyAdminMixin, admin.TabularInline):
     model = DsarEvent
     extra = 0
     can_delete = False

@@ -37,6 +37,7 @@ FIRST, LAST = "Zanelesentinel", "Mokoenasentinel"
 DOB = dt.date(1987, 6, 23)
 ACCOUNT = "62098765432"
 CORRECTION = "Correctedsentinel"
+NOTE = "Called back on Notesentinel line"
 
 
 @pytest.fixture
@@ -50,7 +51,8 @@ def seeded():
     dsar = dsar_services.dsar_file(
         subject=customer, filed_by=customer, type="correction", requested_changes={"first_name": CORRECTION}
     )
-    sentinels = [EMAIL, "zanele.sentinel", FIRST, LAST, id_number, ACCOUNT, CORRECTION, "DOCSENTINEL9", "1987"]
+    dsar_services.dsar_add_note(actor=make_staff(roles.INFORMATION_OFFICER), dsar=dsar, note=NOTE)
+    sentinels = [EMAIL, "zanele.sentinel", FIRST, LAST, id_number, ACCOUNT, CORRECTION, "DOCSENTINEL9", "1987", NOTE]
     return {"customer": customer, "kyc": kyc, "bank": bank, "dsar": dsar, "sentinels": sentinels}
 
 
@@ -157,6 +159,21 @@ def test_a_reveal_without_the_permission_is_refused_once_and_changes_nothing(see
     # Not even offered: the change view has no reveal button for this role.
     change = url.replace("/reveal/", "/change/")
     assert "Reveal personal information" not in client.get(change).content.decode()
+
+
+def test_an_inlines_pi_is_revealed_with_its_parent_record(seeded):
+    _, client = _as(roles.INFORMATION_OFFICER)
+    dsar = seeded["dsar"]
+    url = f"/admin/compliance/datasubjectrequest/{dsar.pk}/change/"
+    assert NOTE not in client.get(url).content.decode()
+    client.post(f"/admin/compliance/datasubjectrequest/{dsar.pk}/reveal/", {"reason": "checking the correction"})
+    event = AuditEvent.objects.get(action=AuditAction.PI_ACCESS)
+    assert (
+        "compliance.dsarevent.note" in event.change_diff["fields"]
+        and "requested_changes" in event.change_diff["fields"]
+    )
+    page = client.get(url).content.decode()
+    assert NOTE in page and CORRECTION in page
 
 
 def test_an_edit_after_the_reveal_window_is_refused_not_lost(seeded):
