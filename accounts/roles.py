@@ -7,11 +7,13 @@ missing from the database rather than skip it. ``roles_sync`` runs after every `
 ``manage.py sync_roles``; it makes each group's permissions exactly the declared set.
 
 - customer: no model permissions; customers act only through the API, scoped to themselves.
-- operations: KYC and customer support (masked PI), ledger read-only.
+- operations: KYC and customer support (masked PI, reveal identity/contact/financial with a
+  reason), ledger read-only.
 - information_officer: DSAR queue, processing purposes, retention, legal holds. (The
   security-compromise register of POPIA s22 does not exist yet; its permissions are granted when
   its model lands.)
-- auditor: read-only everywhere (only ``view_`` permissions; a test enforces it).
+- auditor: read-only everywhere (only ``view_`` permissions; a test enforces it), PI masked with
+  no reveal: the auditor checks what was done, not who it was done to.
 - admin: user and role administration, scheduler and lockout management.
 """
 
@@ -66,6 +68,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "ledger.confirm_settlement",
         # Full card numbers, one at a time, with a reason and a recent MFA; each reveal is audited.
         "ledger.reveal_card_pan",
+        # PI is masked in the admin; a reveal (with a reason, audited) per category: identity to check
+        # a KYC submission against its document, contact for support, financial for payout accounts.
+        "compliance.reveal_identity",
+        "compliance.reveal_contact",
+        "compliance.reveal_financial",
     ],
     INFORMATION_OFFICER: [
         "accounts.view_user",
@@ -96,6 +103,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "compliance.add_legalhold",
         "compliance.change_legalhold",
         "compliance.release_legalhold",
+        # Identity verification and corrections of a DSAR need the subject's identity and contact
+        # details in clear, revealed with a reason (audited); financial and card data are not needed.
+        "compliance.reveal_identity",
+        "compliance.reveal_contact",
     ],
     AUDITOR: [
         "accounts.view_user",
@@ -121,6 +132,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "django_celery_beat.view_intervalschedule",
         "django_celery_results.view_taskresult",
         "compliance.record_secret_rotation",
+        # Staff accounts: a staff member's name and e-mail, revealed with a reason (audited) to edit them.
+        "compliance.reveal_identity",
+        "compliance.reveal_contact",
         *_COMPLIANCE_READ,
     ],
 }

@@ -27,6 +27,11 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "not_reversible": (400, "Reversing entries cannot themselves be reversed."),
     "kyc_already_verified": (409, "The identity has already been verified."),
     "kyc_not_pending": (409, "Only pending KYC submissions can be decided."),
+    "kyc_awaiting_approval": (
+        409,
+        "A decision on this submission awaits a second operations user: approve or reject it (kyc approval).",
+    ),
+    "kyc_no_approval_request": (409, "No decision on this submission awaits a second approval."),
     "kyc_duplicate_identity": (
         409,
         "This ID number is already verified on another account: a reviewer must clear the flag first.",

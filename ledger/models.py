@@ -41,6 +41,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from compliance.crypto.fields import BlindIndexedModelMixin, BlindIndexField, EncryptedCharField, EncryptedDateField
+from compliance.pi.masking import mask_value
 from compliance.pi.registry import PI, pi_model
 from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
@@ -323,6 +324,9 @@ class KycStatus(models.TextChoices):
         "duplicate_flagged_at",
         "duplicate_cleared_by",
         "duplicate_cleared_at",
+        "approval_requested_by",
+        "approval_requested_at",
+        "requested_tier",
         "created_at",
         "updated_at",
     ],
@@ -351,6 +355,13 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
     )
     duplicate_cleared_at = models.DateTimeField(null=True, blank=True)
     duplicate_cleared_reason = models.CharField(max_length=255, blank=True)
+    # Four eyes at tier >= 2 (issue 15, ledger/services.py kyc_decide / kyc_approve): the first
+    # operations user's decision is recorded here; a different one approves or rejects it.
+    approval_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approval_requested_at = models.DateTimeField(null=True, blank=True)
+    requested_tier = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -370,6 +381,11 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
     @property
     def duplicate_blocks_approval(self) -> bool:
         return self.duplicate_flagged_at is not None and self.duplicate_cleared_at is None
+
+    @property
+    def awaiting_approval(self) -> bool:
+        """A tier >= 2 verification asked for by one operations user, waiting for a second."""
+        return self.status == KycStatus.PENDING and self.approval_requested_at is not None
 
 
 @pi_model(
@@ -423,7 +439,7 @@ class BankAccount(BlindIndexedModelMixin, models.Model):
 
     @property
     def masked_account_number(self) -> str:
-        return f"****{self.account_number[-4:]}"
+        return mask_value(self.account_number, Category.FINANCIAL)
 
 
 # --- Payment cards (issue 7, PCI DSS): their own module, imported so Django registers them ----

@@ -148,10 +148,13 @@ class KycSubmitSerializer(serializers.Serializer):
 
 class KycStatusSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
+    awaiting_approval = serializers.BooleanField(
+        read_only=True, help_text="A tier 2+ verification waits for a second operations user."
+    )
 
     class Meta:
         model = KycRecord
-        fields = ["id", "status", "tier", "submitted_at", "decided_at"]
+        fields = ["id", "status", "tier", "submitted_at", "decided_at", "awaiting_approval"]
         read_only_fields = fields
 
 
@@ -160,6 +163,13 @@ class KycDecisionSerializer(serializers.Serializer):
         choices=["verify", "reject"], error_messages={"invalid_choice": "Use verify or reject."}
     )
     tier = serializers.ChoiceField(choices=list(limits.KYC_TIERS), required=False, default=1)
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class KycApprovalSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(
+        choices=["approve", "reject"], error_messages={"invalid_choice": "Use approve or reject."}
+    )
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 

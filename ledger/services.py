@@ -562,6 +562,10 @@ def _kyc_duplicate_flag(record: KycRecord, *, request: HttpRequest | None) -> No
         )
 
 
+# KYC at this tier or above needs a second operations user (issue 15, segregation of duties).
+KYC_FOUR_EYES_TIER = 2
+
+
 def kyc_decide(
     *,
     actor: User,
@@ -571,7 +575,13 @@ def kyc_decide(
     reason: str = "",
     request: HttpRequest | None = None,
 ) -> KycRecord:
-    """Operations verify (with a tier) or reject a pending submission; verifying opens the wallet."""
+    """Operations verify (with a tier) or reject a pending submission; verifying opens the wallet.
+
+    Verifying at tier ``KYC_FOUR_EYES_TIER`` or above is four eyes: this call records the request
+    (the record stays pending, ``awaiting_approval``; audited KYC_VERIFY step "approval_requested")
+    and a *different* operations user approves or rejects it with ``kyc_approve``. Tier 1 and
+    rejections are one step; a submission awaiting approval is decided only through ``kyc_approve``.
+    """
     require_permission(
         actor, "ledger.decide_kyc", "Only operations staff may decide KYC submissions.", through_role=True
     )
@@ -585,29 +595,116 @@ def kyc_decide(
         require_not_own(actor, kyc.user_id, "decide a KYC submission")
         if kyc.status != KycStatus.PENDING:
             raise LedgerError("kyc_not_pending")
-        if verify and not is_valid_sa_id(kyc.id_number, kyc.date_of_birth):
-            raise LedgerError("invalid_id_number")
+        if kyc.awaiting_approval:
+            raise LedgerError("kyc_awaiting_approval")
         if verify:
-            # Re-checked under the identity lock: another account may have been verified with the
-            # same number since this one was submitted.
-            identity_lock(kyc.id_number_index)
-            if kyc.duplicate_blocks_approval or (kyc.duplicate_cleared_at is None and verified_elsewhere(kyc)):
-                raise LedgerError("kyc_duplicate_identity")
-        kyc.status = KycStatus.VERIFIED if verify else KycStatus.REJECTED
-        kyc.tier = tier if verify else 0
-        kyc.decided_by, kyc.decided_at, kyc.reason = actor, timezone.now(), clean_reference(reason)[:255]
-        kyc.save(update_fields=["status", "tier", "decided_by", "decided_at", "reason", "updated_at"])
-        if verify:
-            wallet_ensure(owner=kyc.user)
-        audit_record(
-            action=AuditAction.KYC_VERIFY,
+            _kyc_verifiable(kyc)
+        if verify and tier >= KYC_FOUR_EYES_TIER:
+            kyc.approval_requested_by, kyc.approval_requested_at = actor, timezone.now()
+            kyc.requested_tier, kyc.reason = tier, clean_reference(reason)[:255]
+            kyc.save(
+                update_fields=[
+                    "approval_requested_by",
+                    "approval_requested_at",
+                    "requested_tier",
+                    "reason",
+                    "updated_at",
+                ]
+            )
+            audit_record(
+                action=AuditAction.KYC_VERIFY,
+                actor=actor,
+                object_type="ledger.KycRecord",
+                object_id=str(kyc.public_id),
+                change_diff={
+                    "status": kyc.status,
+                    "step": "approval_requested",
+                    "tier": tier,
+                    "customer": str(kyc.user.public_id),
+                },
+                request=request,
+            )
+            return kyc
+        _kyc_settle(kyc, actor=actor, verify=verify, tier=tier, reason=reason, request=request)
+    return kyc
+
+
+def kyc_approve(
+    *,
+    actor: AbstractBaseUser,
+    record: uuid.UUID | str,
+    approve: bool,
+    reason: str = "",
+    request: HttpRequest | None = None,
+) -> KycRecord:
+    """The second pair of eyes on a tier >= 2 verification: a different operations user approves
+    (verified at the requested tier, the wallet opens) or rejects it. Neither the requester nor the
+    customer may give it (``require_not_own``); audited KYC_VERIFY with the step and the requester."""
+    require_permission(
+        actor, "ledger.decide_kyc", "Only operations staff may approve KYC decisions.", through_role=True
+    )
+    with transaction.atomic():
+        kyc = KycRecord.objects.select_for_update().filter(public_id=_as_uuid(record)).first()
+        if kyc is None:
+            raise LedgerError("not_found")
+        require_not_own(actor, [kyc.user_id, kyc.approval_requested_by_id], "approve a KYC decision")
+        if not kyc.awaiting_approval:
+            raise LedgerError("kyc_no_approval_request")
+        if approve:
+            _kyc_verifiable(kyc)
+        requested_by = kyc.approval_requested_by
+        _kyc_settle(
+            kyc,
             actor=actor,
-            object_type="ledger.KycRecord",
-            object_id=str(kyc.public_id),
-            change_diff={"status": kyc.status, "tier": kyc.tier, "customer": str(kyc.user.public_id)},
+            verify=approve,
+            tier=kyc.requested_tier or KYC_FOUR_EYES_TIER,
+            reason=reason or kyc.reason,
             request=request,
+            step="approved" if approve else "rejected",
+            requested_by=str(requested_by.public_id) if requested_by else "",
         )
     return kyc
+
+
+def _kyc_verifiable(kyc: KycRecord) -> None:
+    """Refuse verifying an invalid or duplicate identity (under the identity lock)."""
+    if not is_valid_sa_id(kyc.id_number, kyc.date_of_birth):
+        raise LedgerError("invalid_id_number")
+    # Re-checked under the identity lock: another account may have been verified with the
+    # same number since this one was submitted.
+    identity_lock(kyc.id_number_index)
+    if kyc.duplicate_blocks_approval or (kyc.duplicate_cleared_at is None and verified_elsewhere(kyc)):
+        raise LedgerError("kyc_duplicate_identity")
+
+
+def _kyc_settle(
+    kyc: KycRecord,
+    *,
+    actor: AbstractBaseUser,
+    verify: bool,
+    tier: int,
+    reason: str,
+    request: HttpRequest | None,
+    step: str = "",
+    requested_by: str = "",
+) -> None:
+    kyc.status = KycStatus.VERIFIED if verify else KycStatus.REJECTED
+    kyc.tier = tier if verify else 0
+    kyc.decided_by, kyc.decided_at, kyc.reason = actor, timezone.now(), clean_reference(reason)[:255]
+    kyc.save(update_fields=["status", "tier", "decided_by", "decided_at", "reason", "updated_at"])
+    if verify:
+        wallet_ensure(owner=kyc.user)
+    diff: dict[str, Any] = {"status": kyc.status, "tier": kyc.tier, "customer": str(kyc.user.public_id)}
+    if step:
+        diff |= {"step": step, "requested_by": requested_by}
+    audit_record(
+        action=AuditAction.KYC_VERIFY,
+        actor=actor,
+        object_type="ledger.KycRecord",
+        object_id=str(kyc.public_id),
+        change_diff=diff,
+        request=request,
+    )
 
 
 def kyc_duplicate_clear(

@@ -32,6 +32,7 @@ from ledger.serializers import (
     BankAccountSerializer,
     DepositAnswerSerializer,
     DepositSerializer,
+    KycApprovalSerializer,
     KycDecisionSerializer,
     KycDuplicateClearanceSerializer,
     KycStatusSerializer,
@@ -290,7 +291,7 @@ class KycDecisionView(APIView):
 
     permission_classes = [IsAuthenticated, CanDecideKyc]
 
-    @extend_schema(request=KycDecisionSerializer, responses={200: KycStatusSerializer})
+    @extend_schema(request=KycDecisionSerializer, responses={200: KycStatusSerializer, 202: KycStatusSerializer})
     def post(self, request: Request, public_id: uuid.UUID) -> Response:
         serializer = KycDecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -300,6 +301,28 @@ class KycDecisionView(APIView):
             record=public_id,
             verify=data["decision"] == "verify",
             tier=data["tier"],
+            reason=data["reason"],
+            request=request,
+        )
+        # Tier 2+ is four eyes: accepted, waiting for a second operations user (KycApprovalView).
+        answer = status.HTTP_202_ACCEPTED if record.awaiting_approval else status.HTTP_200_OK
+        return Response(KycStatusSerializer(record).data, status=answer)
+
+
+class KycApprovalView(APIView):
+    """The second operations user approves or rejects a tier 2+ verification (four eyes)."""
+
+    permission_classes = [IsAuthenticated, CanDecideKyc]
+
+    @extend_schema(request=KycApprovalSerializer, responses={200: KycStatusSerializer})
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        serializer = KycApprovalSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        record = services.kyc_approve(
+            actor=request.user,
+            record=public_id,
+            approve=data["decision"] == "approve",
             reason=data["reason"],
             request=request,
         )

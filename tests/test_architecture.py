@@ -41,7 +41,7 @@ STANDARD = {
 }
 # Modules a concern has beyond the standard names: each one named after what it is, not a layer.
 DOMAIN_MODULES = {
-    "pi": {"registry", "vocabulary", "inventory"},
+    "pi": {"registry", "vocabulary", "inventory", "masking"},
     "audit": {
         "chain",
         "archive",

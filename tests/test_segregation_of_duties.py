@@ -34,7 +34,7 @@ from ledger import services
 from ledger.models import BankAccount, JournalEntry, KycRecord, LedgerAccount, ReversalRequest
 from ledger.settlement import services as settlement
 from tests.ledger.conftest import api_client, fund, ledger_snapshot, new_key, sa_id
-from tests.personas import make_staff
+from tests.personas import make_customer, make_staff
 
 STAFF_CHECKS = {"require_permission", "has_permission", "has_perm"}
 FOUR_EYES = 1_000_000  # R10,000.00: the default LEDGER_REVERSAL_FOUR_EYES_MINOR_UNITS
@@ -85,6 +85,8 @@ NO_SUBJECT = {
     "compliance.dsar.services.dsar_file": "on behalf of another person only (filed_by != subject)",
     "compliance.consent.services.consent_record": "on behalf of another person only (actor != subject)",
     "compliance.consent.services.consent_record_choices": "on behalf of another person only (actor != subject)",
+    "compliance.audit.services.pi_reveal": "a read of masked values (audited with a reason); changes no account",
+    "compliance.audit.services.revealable": "a question (which fields may this user reveal); acts on nothing",
 }
 
 
@@ -162,6 +164,22 @@ def _kyc_decide(request) -> Callable[[], object]:
     ops = request.getfixturevalue("ops")
     record = _own_kyc(ops)
     return lambda: services.kyc_decide(actor=ops, record=record.public_id, verify=True, tier=3)
+
+
+def _kyc_approve(request) -> Callable[[], object]:
+    """A colleague asked for a tier 2 verification of the approver's own submission."""
+    ops, colleague = request.getfixturevalue("ops"), request.getfixturevalue("colleague")
+    record = _own_kyc(ops)
+    services.kyc_decide(actor=colleague, record=record.public_id, verify=True, tier=2, reason="doc seen")
+    return lambda: services.kyc_approve(actor=ops, record=record.public_id, approve=True)
+
+
+def _kyc_approve_own_request(request) -> Callable[[], object]:
+    """The operations user who asked for a tier 3 verification approves it themself."""
+    ops = request.getfixturevalue("ops")
+    record = _own_kyc(make_customer())
+    services.kyc_decide(actor=ops, record=record.public_id, verify=True, tier=3, reason="doc seen")
+    return lambda: services.kyc_approve(actor=ops, record=record.public_id, approve=True)
 
 
 def _kyc_duplicate_clear(request) -> Callable[[], object]:
@@ -266,6 +284,7 @@ def _processing_restriction_set(request) -> Callable[[], object]:
 SCENARIOS: dict[str, Callable] = {
     "ledger.services.kyc_decide": _kyc_decide,
     "ledger.services.kyc_duplicate_clear": _kyc_duplicate_clear,
+    "ledger.services.kyc_approve": _kyc_approve,
     "ledger.services.bank_account_verify": _bank_account_verify,
     "ledger.services.reversal_create": _reversal_create,
     "ledger.services.reversal_request": _reversal_request,
@@ -290,6 +309,7 @@ SCENARIOS: dict[str, Callable] = {
 EXTRA_SCENARIOS = {
     "dsar_assign (assigned to the subject by a colleague)": _dsar_assign_to_subject,
     "reversal_approve (of one's own request)": _reversal_approve_own_request,
+    "kyc_approve (of one's own tier 3 request)": _kyc_approve_own_request,
 }
 
 

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.http import HttpRequest
 
+from compliance.pi.masking import MASK
+from compliance.pi.vocabulary import REVEAL_PERMISSIONS, Category
+from kernel.access import has_permission
 from kernel.redaction import redact
 from kernel.request_context import client_ip, get_request_id
 from kernel.types import Actor
@@ -109,7 +112,7 @@ KNOWN_ACTOR_TYPES = frozenset(ActorType.values)
 
 
 # --- What counts as personal information --------------------------------------------------------
-MASK = "***"
+# Masked values in diffs carry the one masking helper's mask (``MASK``, compliance/pi/masking.py).
 
 # Conservative built-in rule, used until (and alongside) the PI inventory: a key is PI when one
 # of its ``_``-separated words is below, or it contains one of the longer phrases. False positives
@@ -277,6 +280,58 @@ def audit_record(
         object_type=_object_type_of(object_type)[:100],
         object_id=str(object_id)[:64],
     )
+
+
+REVEAL_REASON_MAX = 140
+
+
+def revealable(actor: Actor, fields: Mapping[str, Category | None]) -> list[str]:
+    """Which of ``fields`` (name -> PI category) ``actor`` may reveal: each category needs its
+    permission (``REVEAL_PERMISSIONS``); a field of no known category needs them all."""
+
+    def may(category: Category | None) -> bool:
+        needed = [REVEAL_PERMISSIONS[category]] if category else list(REVEAL_PERMISSIONS.values())
+        return all(has_permission(actor, permission) for permission in needed)
+
+    return sorted(name for name, category in fields.items() if may(category))
+
+
+def pi_reveal(
+    *,
+    actor: Actor,
+    subject_type: str,
+    subject_id: str,
+    fields: Mapping[str, Category | None],
+    reason: str,
+    request: HttpRequest | None = None,
+) -> list[str]:
+    """A deliberate reveal of masked PI: which of ``fields`` (name -> PI category) ``actor`` may see.
+
+    Each category needs its reveal permission (``revealable``). Fields outside the actor's
+    permissions stay masked; when none is allowed the reveal is refused (``PermissionDenied``, audited once as
+    PERMISSION_DENIED by the one denial path). Otherwise one PI_ACCESS record (CARD_DATA_ACCESS when
+    card data is among them) names the fields revealed and the stated reason (PI patterns in the
+    reason redacted), never the values. Returns the revealed field names.
+    """
+    allowed = revealable(actor, fields)
+    if not allowed:
+        raise PermissionDenied("You may not reveal this personal information.")
+    reason = " ".join(redact(reason or "").split())[:REVEAL_REASON_MAX]
+    if not reason:
+        from kernel.errors import DomainError  # kernel.errors imports DRF, whose settings import this module
+
+        raise DomainError("Say why you need to see this personal information.", code="reason_required")
+    card = any(fields[name] == Category.CARD for name in allowed)
+    audit_pi_access(
+        actor=actor,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        fields=allowed,
+        request=request,
+        card_data=card,
+        purpose=reason,
+    )
+    return allowed
 
 
 def audit_pi_access(

@@ -27,7 +27,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from compliance.audit.admin import PIAccessAuditedAdmin
+from compliance.audit.admin import PIMaskedAdmin
 from compliance.consent.models import (
     CHANNELS_NEEDING_NOTE,
     ConsentChannel,
@@ -238,7 +238,7 @@ class StaffConsentForm(forms.Form):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(PIAccessAuditedAdmin, ReadOnlyEvidenceAdmin):
+class ConsentEventAdmin(PIMaskedAdmin, ReadOnlyEvidenceAdmin):
     list_display = ("created_at", "subject_id_display", "purpose", "granted", "version", "channel", "history")
     list_filter = ("purpose", "granted", "channel")
     list_select_related = ("subject", "purpose", "notice")
@@ -401,7 +401,7 @@ def _bar_chart(weeks: list) -> dict[str, Any]:
 
 
 @admin.register(ProcessingRestrictionEvent)
-class ProcessingRestrictionEventAdmin(PIAccessAuditedAdmin, ReadOnlyEvidenceAdmin):
+class ProcessingRestrictionEventAdmin(PIMaskedAdmin, ReadOnlyEvidenceAdmin):
     list_display = ("created_at", "subject_id_display", "purpose", "kind", "active", "reference")
     list_filter = ("purpose", "kind", "active")
     list_select_related = ("subject", "purpose")

@@ -23,7 +23,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from compliance.audit.admin import PIAccessAuditedAdmin
+from compliance.audit.admin import PIMaskedAdmin, PIMasking
 from compliance.dsar import selectors, services
 from compliance.dsar.kinds import FILING_INPUT_HELP, FilingInput, correctable, declared_purposes, kinds
 from compliance.dsar.models import (
@@ -79,7 +79,7 @@ class AssigneeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DsarEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class DsarEventInline(PIMasking, ReadOnlyAdminMixin, admin.TabularInline):
     model = DsarEvent
     extra = 0
     can_delete = False
@@ -228,7 +228,7 @@ _FILING_ERROR_FIELDS = {
 
 
 @admin.register(DataSubjectRequest)
-class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
+class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
     list_display = ("short_id", "type", "status_badge", "deadline", "assignee", "flags", "received_at")
     list_filter = (DueFilter, "status", "type", AssigneeFilter)
     list_select_related = ("assigned_to",)
@@ -282,7 +282,11 @@ class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
         css = {"all": ("compliance/admin.css",)}
 
     def get_readonly_fields(self, request, obj=None):
-        return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+        # super(): PIMaskedAdmin adds the masked displays of the PI fields.
+        return [
+            *super().get_readonly_fields(request, obj),
+            *(f for fieldset in self.fieldsets for f in fieldset[1]["fields"]),
+        ]
 
     def has_add_permission(self, request) -> bool:
         return _is_officer(request)

@@ -39,6 +39,12 @@ CATEGORY_DESCRIPTIONS = {
 
 SENSITIVE_BY_DEFAULT = frozenset({Category.CARD, Category.SPECIAL, Category.CHILDREN})
 
+# Revealing a masked value in the admin (compliance/audit/admin.py PIMaskedAdmin) needs the
+# permission of the value's category (declared on compliance.PIInventory, granted to roles in
+# accounts/roles.py). Card data (PAN) is revealed in the admin by no role: the full number is read
+# only through the card-reveal API with a recent MFA (ledger/cards/services.py).
+REVEAL_PERMISSIONS = {category: f"compliance.reveal_{category.value}" for category in Category}
+
 
 class LawfulBasis(models.TextChoices):
     """POPIA s11(1)(a)-(f): the one lawful-basis vocabulary (PI annotations, purposes, the admin)."""

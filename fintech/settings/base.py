@@ -229,6 +229,9 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = 15 * 60
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# PI is masked in the admin; a deliberate, audited reveal shows one record's fields to the staff
+# member who asked for this long (compliance/audit/admin.py PIMaskedAdmin).
+PI_REVEAL_SECONDS = env_int("PI_REVEAL_SECONDS", 5 * 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Strict"
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)

@@ -180,6 +180,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     },
     # Operations staff only.
     "ledger-kyc-decision": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
+    "ledger-kyc-approval": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
     "ledger-kyc-duplicate-clearance": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
     "ledger-reversal": {"POST": {"operations": 400}, "kwargs": _customer_deposit_entry},
     # Four eyes on large reversals: {} fails validation; an unknown request is 404 to operations.

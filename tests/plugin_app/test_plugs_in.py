@@ -276,16 +276,18 @@ def test_an_approved_correction_changes_the_nickname_through_its_handler(custome
 
 
 # --- Steps 8-9: the admin, the landing page and the change trail ---------------------------------
-def test_the_admin_change_view_writes_pi_access_and_the_landing_page_warns(member):
+def test_the_admin_masks_a_reveal_writes_pi_access_and_the_landing_page_warns(member):
     services.loyalty_close(actor=member.user, member=member)
     staff = make_staff("admin", superuser=True)
     client = Client()
     otp_admin_login(client, staff)
     response = client.get(f"/admin/plugin_app/loyaltymember/{member.pk}/change/")
-    assert response.status_code == 200
+    assert response.status_code == 200 and NICKNAME not in response.content.decode()
+    client.post(f"/admin/plugin_app/loyaltymember/{member.pk}/reveal/", {"reason": "member asked"})
     access = AuditEvent.objects.get(action="PI_ACCESS", object_id=str(member.public_id))
     assert access.user_id == staff.pk and access.object_type == "plugin_app.LoyaltyMember"
-    assert set(access.change_diff["fields"]) == {"nickname", "phone", "points_balance"}
+    # The points balance is an amount (shown: it identifies nobody); the rest was masked and revealed.
+    assert set(access.change_diff["fields"]) == {"nickname", "phone"}
     assert NICKNAME not in json.dumps(access.change_diff)
     index = client.get("/admin/")
     assert "1 closed loyalty membership(s) wait for the retention purge." in index.content.decode()

@@ -33,7 +33,7 @@ from ledger import services as ledger
 from ledger.reconciliation import check_ledger
 from tests.compliance.consent.consent_helpers import current_version
 from tests.conftest import wait_until
-from tests.ledger.conftest import sa_id, settle
+from tests.ledger.conftest import sa_id, settle, verify_kyc
 from tests.personas import PASSWORD, make_api_client, make_customer, make_staff
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery]
@@ -53,7 +53,7 @@ def customer_with_history(label: str, operations) -> tuple:
     )  # fmt: skip
     id_number = sa_id(DOB)
     record = ledger.kyc_submit(actor=user, id_number=id_number, date_of_birth=DOB, document_reference=f"DOC-{label}")
-    ledger.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=2)
+    verify_kyc(record, operations=operations, tier=2)
     wallet = ledger.wallet_ensure(owner=user)
     claim = ledger.deposit_create(
         actor=user, account=wallet.public_id, amount=90_000, currency="ZAR", channel="eft",
