@@ -45,7 +45,7 @@ from compliance.consent.selectors import (
     current_notice,
     marketing_audience,
 )
-from compliance.pi.vocabulary import purpose_refusal
+from compliance.pi.vocabulary import DIRECT_MARKETING_PURPOSES, purpose_refusal
 from kernel.access import require_not_own
 from kernel.errors import DomainError
 from kernel.request_context import client_ip, get_request_id
@@ -435,6 +435,50 @@ def processing_restriction_set(
             object_type="compliance.processingrestrictionevent",
             object_id=str(event.public_id),
             change_diff={"purpose": purpose_obj.code, "kind": kind, "active": active, "reference": reference},
+            request=request,
+        )
+    return event
+
+
+def direct_marketing_objection_apply(
+    *, subject: Any, filed_by: Any, purpose: str, reference: str, request: HttpRequest | None = None
+) -> ProcessingRestrictionEvent:
+    """POPIA s11(3)(b), s69: an objection to direct marketing stops it the moment it is filed.
+
+    Nothing is decided here (the law gives no ground to refuse such an objection), so no officer is
+    needed: the event is recorded by whoever filed (the subject, or staff on their behalf) and
+    ``may_process`` leaves the subject out of the audience from this commit on. Any other purpose
+    is refused: its objection waits for the officer's review.
+    """
+    if purpose not in DIRECT_MARKETING_PURPOSES:
+        raise ConsentError("not_direct_marketing", "Only an objection to direct marketing applies at once.")
+    with transaction.atomic():
+        purpose_obj = ProcessingPurpose.objects.filter(code=purpose).first()
+        if purpose_obj is None:
+            raise ConsentError("unknown_purpose", "Unknown processing purpose.", field="purpose")
+        event = ProcessingRestrictionEvent.objects.create(
+            subject=subject,
+            purpose=purpose_obj,
+            kind=RestrictionKind.OBJECTION,
+            active=True,
+            reason="Objection to direct marketing (POPIA s11(3)(b), s69), applied when filed.",
+            reference=reference,
+            recorded_by=filed_by,
+            source_ip=_source_ip(request),
+            request_id=get_request_id() or "",
+        )
+        audit_record(
+            action=AuditAction.PROCESSING_RESTRICTED,
+            actor=filed_by,
+            object_type="compliance.processingrestrictionevent",
+            object_id=str(event.public_id),
+            change_diff={
+                "purpose": purpose_obj.code,
+                "kind": RestrictionKind.OBJECTION,
+                "active": True,
+                "reference": reference,
+                "at_filing": True,
+            },
             request=request,
         )
     return event

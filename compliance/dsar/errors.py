@@ -15,6 +15,14 @@ CONFLICT_CODES = frozenset(
         "second_approval_required",
         "approval_not_needed",
         "approval_already_requested",
+        # Deletion with money (compliance.dsar.balances): settle the balance first.
+        "balance_outstanding",
+        "balance_pending",
+        "nothing_to_settle",
+        "settlement_refused",
+        "no_verified_bank_account",
+        # Lifting a restriction or objection.
+        "nothing_to_lift",
     }
 )
 
