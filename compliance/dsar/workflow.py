@@ -128,7 +128,7 @@ def _lift_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarEr
     return None
 
 
-_LIFTABLE_STATES = ("fulfilled", "partially_fulfilled", "closed")
+_LIFTABLE_STATES = (DsarStatus.FULFILLED, DsarStatus.PARTIALLY_FULFILLED, DsarStatus.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -335,14 +335,8 @@ ACTIONS += (
     Action(
         slug="lift-restriction",
         label="Lift the restriction or objection",
-        from_states=(
-            DsarStatus.RECEIVED,
-            DsarStatus.IDENTITY_VERIFIED,
-            DsarStatus.IN_REVIEW,
-            DsarStatus.FULFILLED,
-            DsarStatus.PARTIALLY_FULFILLED,
-            DsarStatus.CLOSED,
-        ),
+        # Any state: what a flag request put in force (at filing, or at approval) stays until lifted.
+        from_states=_ALL_STATES,
         to_states=(),
         service="dsar_lift_restriction",
         inputs=(
