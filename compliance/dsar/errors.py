@@ -20,9 +20,11 @@ CONFLICT_CODES = frozenset(
         "balance_pending",
         "nothing_to_settle",
         "settlement_refused",
+        "settlement_not_applicable",
         "no_verified_bank_account",
         # Lifting a restriction or objection.
         "nothing_to_lift",
+        "lift_not_applicable",
     }
 )
 

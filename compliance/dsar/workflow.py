@@ -116,13 +116,13 @@ def _extension_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> D
 
 def _settle_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
     if not kind_for(dsar.type).settles_balance:
-        return DsarError("Only a deletion request settles the subject's balance.", code="invalid_transition")
+        return DsarError("Only a deletion request settles the subject's balance.", code="settlement_not_applicable")
     return None
 
 
 def _lift_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
     if not kind_for(dsar.type).liftable:
-        return DsarError("Only an objection or a restriction can be lifted.", code="invalid_transition")
+        return DsarError("Only an objection or a restriction can be lifted.", code="lift_not_applicable")
     if dsar.status not in _LIFTABLE_STATES and not dsar.applied_at_filing:
         return DsarError("Nothing of this request is in force yet.", code="nothing_to_lift")
     return None
@@ -313,7 +313,7 @@ ACTIONS: tuple[Action, ...] = (
 ACTIONS += (
     Action(
         slug="settle-balance",
-        label="Settle the subject's balance",
+        label="Settle the balance (payout or unclaimed funds)",
         from_states=(DsarStatus.IN_REVIEW, DsarStatus.APPROVED),
         to_states=(),
         service="dsar_settle_balance",

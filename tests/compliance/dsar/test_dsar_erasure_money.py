@@ -198,7 +198,7 @@ def test_only_a_deletion_settles_money_and_nobody_settles_their_own(people):
     first.post(act_url(access, "verify-identity"), {"evidence": "MFA"}, format="json")
     first.post(act_url(access, "assign"), {}, format="json")
     wrong_type = first.post(act_url(access, "settle-balance"), {"method": "unclaimed"}, format="json")
-    assert wrong_type.status_code == 409 and wrong_type.json()["error"]["code"] == "invalid_transition"
+    assert wrong_type.status_code == 409 and wrong_type.json()["error"]["code"] == "settlement_not_applicable"
 
     # A customer (not an officer) cannot settle: 403, audited once through the one denial path.
     dsar_id = file_and_review(customer, people)

@@ -135,7 +135,7 @@ def test_rejecting_the_objection_does_not_undo_it_silently_only_an_audited_lift_
 def test_lifting_is_refused_for_other_types_and_to_non_officers(marketed, officer):
     access_id = make_api_client(marketed).post(DSAR_URL, {"type": "access"}, format="json").json()["id"]
     wrong = make_api_client(officer).post(act_url(access_id, "lift-restriction"), {"reason": "x"}, format="json")
-    assert wrong.status_code == 409 and wrong.json()["error"]["code"] == "invalid_transition"
+    assert wrong.status_code == 409 and wrong.json()["error"]["code"] == "lift_not_applicable"
 
     objection_id = (
         make_api_client(marketed)
