@@ -17,8 +17,9 @@ Invariants:
   (nothing changes) rather than guess an end date.
 - Every hold over the subject is honoured (issue 16). A litigation or regulator hold on the
   subject (the officer's, ``compliance.retention.services.hold_place``) keeps all of the subject's
-  data: nothing is erased and the subject can still log in. A hold on particular rows (model label
-  and primary key, with the subject) keeps those rows untouched and the rest is erased. Either way
+  data: nothing is erased and the subject can still log in. A hold scoped to some tables
+  (``LegalHold.scope``), or on particular rows (model label and primary key, with the subject),
+  keeps those rows untouched and the rest is erased. Either way
   the request is partially fulfilled and the statement lists each hold's kind, reason and end; a
   later deletion request, once the holds are released, erases the rest. FICA retention periods
   (the ``retain_under_legal_duty`` annotations, dated from the ``RetentionPolicy`` rows) are holds
@@ -194,17 +195,20 @@ def _hold_row(
 
 @dataclass(frozen=True)
 class _Holds:
-    """The litigation and regulator holds in force over a subject: on the subject, or on rows."""
+    """The litigation and regulator holds in force over a subject: on all of the subject's records,
+    on some of its tables (``LegalHold.scope``), or on particular rows."""
 
     on_subject: list[LegalHold]
+    on_tables: list[LegalHold]
     on_rows: dict[tuple[str, str], LegalHold]
 
     @property
     def all(self) -> list[LegalHold]:
-        return [*self.on_subject, *dict.fromkeys(self.on_rows.values())]
+        return [*self.on_subject, *self.on_tables, *dict.fromkeys(self.on_rows.values())]
 
     def row(self, label: str, pk: Any) -> LegalHold | None:
-        return self.on_rows.get((label, str(pk)))
+        held = next((hold for hold in self.on_tables if hold.keeps_table(label)), None)
+        return held or self.on_rows.get((label, str(pk)))
 
 
 def _holds_over(subject: Any, now: dt.datetime) -> _Holds:
@@ -215,9 +219,13 @@ def _holds_over(subject: Any, now: dt.datetime) -> _Holds:
         .exclude(kind=HoldKind.RETENTION_DUTY)  # the law's periods: applied through the annotations
         .order_by("created_at", "pk")
     )
-    on_subject = [h for h in holds if h.model_label == user_label and h.object_id == str(subject.pk)]
-    on_rows = {(h.model_label, h.object_id): h for h in holds if h not in on_subject}
-    return _Holds(on_subject=on_subject, on_rows=on_rows)
+    subject_wide = [h for h in holds if h.model_label == user_label and h.object_id == str(subject.pk)]
+    on_rows = {(h.model_label, h.object_id): h for h in holds if h not in subject_wide}
+    return _Holds(
+        on_subject=[h for h in subject_wide if not h.scope],
+        on_tables=[h for h in subject_wide if h.scope],
+        on_rows=on_rows,
+    )
 
 
 def _destroy_exports(*, dsar: DataSubjectRequest, subject: Any) -> int:
@@ -319,7 +327,8 @@ def _settlement_lines(dsar: DataSubjectRequest) -> list[str]:
 
 def _hold_line(hold: LegalHold) -> str:
     until = f"until {hold.hold_until:%Y-%m-%d}" if hold.hold_until else "until it is released"
-    return f"  - {hold.get_kind_display()}, {until}: {hold.reason}"
+    keeps = f" (keeps: {', '.join(hold.scope)})" if hold.scope else ""
+    return f"  - {hold.get_kind_display()}, {until}: {hold.reason}{keeps}"
 
 
 def _common_lines(*, exports: int, settled: list[str]) -> list[str]:

@@ -56,5 +56,14 @@ class Migration(migrations.Migration):
                 max_length=20,
             ),
         ),
+        migrations.AddField(
+            model_name="legalhold",
+            name="scope",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                help_text="Tables the hold keeps (model labels); empty: all the subject's records.",
+            ),
+        ),
         migrations.RunPython(encrypt, decrypt),
     ]

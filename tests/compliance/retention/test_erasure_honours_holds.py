@@ -18,7 +18,7 @@ from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus
 from compliance.retention.models import HoldKind, LegalHold
 from ledger import services as ledger
 from tests.compliance.consent.consent_helpers import seed_purposes
-from tests.personas import make_api_client, make_customer, make_staff
+from tests.personas import make_api_client, make_customer, make_staff, otp_admin_login
 
 pytestmark = pytest.mark.django_db
 
@@ -139,3 +139,70 @@ def test_a_released_or_expired_hold_holds_nothing(officers):
     subject.refresh_from_db()
     assert "has been carried out" in statement and "Old matter" not in statement
     assert not subject.is_active
+
+
+def test_a_hold_scoped_to_the_ledger_keeps_the_money_records_and_the_rest_is_erased(officers):
+    first, second = officers
+    subject = make_customer()
+    subject.first_name = "Erasedfirst"
+    subject.save()
+    bank = ledger.bank_account_add(
+        actor=subject, bank_name="Demo Bank", branch_code="250655", account_number="62004444555"
+    )
+    placed = make_api_client(first).post(
+        "/api/v1/officer/holds/",
+        {"subject": str(subject.public_id), "kind": "litigation", "reason": "Chargeback dispute 2026/017.",
+         "tables": ["ledger.bankaccount", "ledger.journalentry"]},
+        format="json",
+    )  # fmt: skip
+    assert placed.status_code == 201, placed.content
+    assert placed.json()["scope"] == ["ledger.bankaccount", "ledger.journalentry"]
+    audit = AuditEvent.objects.get(action="LEGAL_HOLD_PLACED")
+    assert audit.change_diff["scope"] == ["ledger.bankaccount", "ledger.journalentry"]
+    dsar = deletion_approved(subject, first, second)
+
+    statement = erase_subject(dsar=dsar)
+
+    subject.refresh_from_db()
+    bank.refresh_from_db()
+    assert not subject.is_active and subject.first_name != "Erasedfirst", "the profile is not held: erased"
+    assert bank.account_number == "62004444555", "the held table is kept untouched"
+    assert "ledger.bankaccount: 1 record(s)" in statement
+    assert (
+        "Litigation / investigation hold, until it is released: Chargeback dispute 2026/017. "
+        "(keeps: ledger.bankaccount, ledger.journalentry)"
+    ) in statement
+    assert DataSubjectRequest.objects.get(pk=dsar.pk).status == DsarStatus.PARTIALLY_FULFILLED
+
+
+@pytest.mark.parametrize("tables", [["auth.permission"], ["ledger.bankaccount", "not.a_table"], "ledger.bankaccount"])
+def test_a_hold_scoped_to_something_that_is_not_a_subjects_table_is_refused(officers, tables):
+    first, _ = officers
+    subject = make_customer()
+    response = make_api_client(first).post(
+        "/api/v1/officer/holds/",
+        {"subject": str(subject.public_id), "kind": "litigation", "reason": "x", "tables": tables},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] in ("invalid_scope", "validation_error")
+    assert not LegalHold.objects.exists() and not AuditEvent.objects.filter(action="LEGAL_HOLD_PLACED").exists()
+
+
+def test_the_officer_scopes_a_hold_in_the_admin(client, officers):
+    first, _ = officers
+    subject = make_customer()
+    otp_admin_login(client, first)
+    form = client.get("/admin/compliance/legalhold/add/")
+    assert b'value="ledger.journalentry"' in form.content and b'value="accounts.user"' in form.content
+    response = client.post(
+        "/admin/compliance/legalhold/add/",
+        {"subject_email": subject.email, "kind": "regulator", "reason": "FIC 12/2026", "tables": ["ledger.posting"]},
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert LegalHold.objects.get().scope == ["ledger.posting"]
+    refused = client.post(
+        "/admin/compliance/legalhold/add/",
+        {"subject_email": subject.email, "kind": "litigation", "reason": "x", "tables": ["auth.permission"]},
+    )
+    assert refused.status_code == 200 and LegalHold.objects.count() == 1
