@@ -418,25 +418,45 @@ def processing_restriction_set(
         refusal = purpose_refusal(purpose, kind) if active else ""
         if refusal:
             raise ConsentError("purpose_not_restrictable", refusal, field="purpose")
-        event = ProcessingRestrictionEvent.objects.create(
-            subject=subject,
-            purpose=purpose_obj,
-            kind=kind,
-            active=active,
-            reason=reason,
-            reference=reference,
-            recorded_by=actor,
-            source_ip=_source_ip(request),
-            request_id=get_request_id() or "",
-        )
-        audit_record(
-            action=AuditAction.PROCESSING_RESTRICTED if active else AuditAction.PROCESSING_RESTRICTION_LIFTED,
-            actor=actor,
-            object_type="compliance.processingrestrictionevent",
-            object_id=str(event.public_id),
-            change_diff={"purpose": purpose_obj.code, "kind": kind, "active": active, "reference": reference},
-            request=request,
-        )
+        event = _restriction_append(
+            actor=actor, subject=subject, purpose=purpose_obj, kind=kind, active=active, reason=reason,
+            reference=reference, request=request,
+        )  # fmt: skip
+    return event
+
+
+def _restriction_append(
+    *,
+    actor: Any,
+    subject: Any,
+    purpose: ProcessingPurpose,
+    kind: str,
+    active: bool,
+    reason: str,
+    reference: str,
+    request: HttpRequest | None,
+    extra: dict[str, Any] | None = None,
+) -> ProcessingRestrictionEvent:
+    """Append one restriction/objection event and its audit record (the caller's transaction)."""
+    event = ProcessingRestrictionEvent.objects.create(
+        subject=subject,
+        purpose=purpose,
+        kind=kind,
+        active=active,
+        reason=reason,
+        reference=reference,
+        recorded_by=actor,
+        source_ip=_source_ip(request),
+        request_id=get_request_id() or "",
+    )
+    audit_record(
+        action=AuditAction.PROCESSING_RESTRICTED if active else AuditAction.PROCESSING_RESTRICTION_LIFTED,
+        actor=actor,
+        object_type="compliance.processingrestrictionevent",
+        object_id=str(event.public_id),
+        change_diff={"purpose": purpose.code, "kind": kind, "active": active, "reference": reference, **(extra or {})},
+        request=request,
+    )
     return event
 
 
@@ -456,30 +476,16 @@ def direct_marketing_objection_apply(
         purpose_obj = ProcessingPurpose.objects.filter(code=purpose).first()
         if purpose_obj is None:
             raise ConsentError("unknown_purpose", "Unknown processing purpose.", field="purpose")
-        event = ProcessingRestrictionEvent.objects.create(
+        event = _restriction_append(
+            actor=filed_by,
             subject=subject,
             purpose=purpose_obj,
             kind=RestrictionKind.OBJECTION,
             active=True,
             reason="Objection to direct marketing (POPIA s11(3)(b), s69), applied when filed.",
             reference=reference,
-            recorded_by=filed_by,
-            source_ip=_source_ip(request),
-            request_id=get_request_id() or "",
-        )
-        audit_record(
-            action=AuditAction.PROCESSING_RESTRICTED,
-            actor=filed_by,
-            object_type="compliance.processingrestrictionevent",
-            object_id=str(event.public_id),
-            change_diff={
-                "purpose": purpose_obj.code,
-                "kind": RestrictionKind.OBJECTION,
-                "active": True,
-                "reference": reference,
-                "at_filing": True,
-            },
             request=request,
+            extra={"at_filing": True},
         )
     return event
 

@@ -295,7 +295,8 @@ class ProcessingFlagKind(DsarKind):
 
     Each purpose goes through the consent service (which refuses objections where POPIA s11(3)
     gives no right to object); what was refused is said in the statement and makes the outcome
-    partial. Lifting a flag later is a separate, recorded act in the consent admin.
+    partial. Lifting the flags later is the ``lift-restriction`` workflow action (``lift()``), audited.
+    An objection to direct marketing takes effect when filed (``ObjectionKind.filed``).
     """
 
     inputs = frozenset({FilingInput.DETAILS, FilingInput.PURPOSES})

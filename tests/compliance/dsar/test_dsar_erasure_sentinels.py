@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from django.db import connection
 
 from compliance.crypto.blind_index import blind_index
 from compliance.dsar.erasure import erase_subject
@@ -37,7 +38,7 @@ from tests.compliance.consent.consent_helpers import seed_purposes
 from tests.compliance.dsar.test_dsar_fulfilment import _readable_values
 from tests.database_dump import pg_dump_data
 from tests.ledger.conftest import sa_id
-from tests.personas import make_api_client, make_customer, make_staff
+from tests.personas import make_api_client, make_customer, make_staff, otp_admin_login
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -194,3 +195,33 @@ def test_after_erasure_no_sentinel_is_left_anywhere(console_log):
     stored.refresh_from_db()
     assert set(stored.requested_changes) == {"last_name"}
     assert SENTINELS["corrected_surname"] not in str(stored.requested_changes)
+
+
+def test_requested_changes_are_encrypted_at_rest_and_shown_masked_in_the_admin_and_the_api(client):
+    seed_purposes()
+    officer = make_staff("information_officer")
+    subject = make_customer()
+    surname = SENTINELS["corrected_surname"]
+    filed = make_api_client(subject).post(
+        "/api/v1/dsar/", {"type": "correction", "requested_changes": {"last_name": surname}}, format="json"
+    )
+    assert filed.status_code == 201, filed.content
+    dsar = DataSubjectRequest.objects.get(public_id=filed.json()["id"])
+    assert dsar.requested_changes == {"last_name": surname}, "the service still reads the value"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT requested_changes FROM compliance_datasubjectrequest WHERE id = %s", [dsar.pk])
+        [raw] = cursor.fetchone()
+    assert raw.startswith("v") and surname not in raw, "ciphertext in the column"
+
+    detail = make_api_client(subject).get(f"/api/v1/dsar/{dsar.public_id}/")
+    acted = make_api_client(officer).post(
+        f"/api/v1/officer/dsar/{dsar.public_id}/verify-identity/", {"evidence": "MFA"}, format="json"
+    )
+    otp_admin_login(client, officer)
+    page = client.get(f"/admin/compliance/datasubjectrequest/{dsar.pk}/change/")
+
+    for answer in (detail.json(), acted.json()):
+        assert answer["requested_changes"] == {"last_name": "•••• (masked)"}
+    assert page.status_code == 200 and "last_name: •••• (masked)" in page.content.decode()
+    for shown in (detail.content, acted.content, page.content):
+        assert surname.encode() not in shown
