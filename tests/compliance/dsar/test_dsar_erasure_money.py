@@ -210,7 +210,7 @@ def test_only_a_deletion_settles_money_and_nobody_settles_their_own(people):
     assert wallet.balance == 10_000 and unclaimed_total() == 0
 
 
-def test_money_arriving_after_approval_blocks_the_erasure_until_settled(people):
+def test_money_arriving_after_approval_blocks_the_erasure_until_settled(people, django_capture_on_commit_callbacks):
     customer, wallet = funded_customer(people["operations"], amount=1)
     # One cent, settled before the approval so that it goes through.
     first_dsar = file_and_review(customer, people)
@@ -234,8 +234,10 @@ def test_money_arriving_after_approval_blocks_the_erasure_until_settled(people):
     blocked = AuditEvent.objects.get(action="DSAR_ERASURE_BLOCKED")
     assert blocked.change_diff["balances"] == [{"currency": "ZAR", "available": 7_500, "pending": 0}]
 
-    again = second.post(act_url(first_dsar, "settle-balance"), {"method": "unclaimed"}, format="json")
-    assert again.status_code == 200
+    # Settling on the approved request schedules the erasure again (the task, after the commit).
+    with django_capture_on_commit_callbacks() as scheduled:
+        again = second.post(act_url(first_dsar, "settle-balance"), {"method": "unclaimed"}, format="json")
+    assert again.status_code == 200 and len(scheduled) == 1
     statement = erase_subject(dsar=dsar)
     assert "ZAR 0.01 moved" in statement and "ZAR 75.00 moved" in statement
     assert check_ledger().ok
@@ -262,3 +264,22 @@ def test_the_officer_settles_in_the_admin(client, people):
     assert dsar.balance_settlements[0]["amount"] == 25_000
     shown = client.get(f"/admin/compliance/datasubjectrequest/{dsar.pk}/change/")
     assert b"Balance settled before deletion" in shown.content
+
+
+def test_with_no_money_settling_is_refused_in_review_and_reschedules_an_approved_erasure(
+    people, django_capture_on_commit_callbacks
+):
+    customer = make_customer()
+    dsar_id = file_and_review(customer, people)
+    second = make_api_client(people["second"])
+    before = state(dsar_id)
+    nothing = second.post(act_url(dsar_id, "settle-balance"), {"method": "payout"}, format="json")
+    assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "nothing_to_settle"
+    assert state(dsar_id) == before
+
+    assert second.post(act_url(dsar_id, "approve"), {}, format="json").status_code == 200
+    with django_capture_on_commit_callbacks() as scheduled:
+        again = second.post(act_url(dsar_id, "settle-balance"), {"method": "payout"}, format="json")
+    assert again.status_code == 200 and len(scheduled) == 1, "the erasure is scheduled again"
+    assert DsarEvent.objects.filter(dsar__public_id=dsar_id, kind="balance_settled").count() == 1
+    assert AuditEvent.objects.get(action="DSAR_BALANCE_SETTLED").change_diff["rescheduled"] is True
