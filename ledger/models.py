@@ -53,9 +53,11 @@ class AccountKind(models.TextChoices):
     SETTLEMENT = "settlement", "Settlement"
     FEES = "fees", "Fees"
     SUSPENSE = "suspense", "Suspense"
+    # A liability: money of customers who asked to be deleted, kept until claimed (issue 16).
+    UNCLAIMED = "unclaimed_funds", "Unclaimed funds"
 
 
-SYSTEM_KINDS = (AccountKind.SETTLEMENT, AccountKind.FEES, AccountKind.SUSPENSE)
+SYSTEM_KINDS = (AccountKind.SETTLEMENT, AccountKind.FEES, AccountKind.SUSPENSE, AccountKind.UNCLAIMED)
 
 
 # A customer's financial history: kept under FICA whatever a deletion request asks.

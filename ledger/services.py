@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from compliance.audit.services import AuditAction, audit_record
+from compliance.dsar.balances import Balance, Settlement, SettlementMethod, SettlementRefused
 from kernel.access import require_not_own, require_permission
 from kernel.request_context import get_request_id
 from ledger import limits
@@ -631,7 +632,7 @@ def kyc_decide(
 
 def kyc_approve(
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     record: uuid.UUID | str,
     approve: bool,
     reason: str = "",
@@ -680,7 +681,7 @@ def _kyc_verifiable(kyc: KycRecord) -> None:
 def _kyc_settle(
     kyc: KycRecord,
     *,
-    actor: AbstractBaseUser,
+    actor: User,
     verify: bool,
     tier: int,
     reason: str,
@@ -810,3 +811,117 @@ def bank_account_verify(
                 request=request,
             )
     return bank
+
+
+# --- a deletion request's money (compliance.dsar.balances, registered in LedgerConfig.ready) -----------
+
+
+def wallet_balances_of(subject: User) -> list[Balance]:
+    """The subject's wallets as the deletion sees them: available and in-flight money per wallet."""
+    return [
+        Balance(
+            holder="ledger",
+            account=str(wallet.public_id),
+            currency=wallet.currency,
+            available=wallet.balance - wallet.pending_debits,
+            pending=wallet.pending_debits + wallet.pending_credits,
+        )
+        for wallet in LedgerAccount.objects.filter(owner=subject, kind=AccountKind.CUSTOMER_WALLET).order_by("pk")
+    ]
+
+
+def wallets_settle_for_deletion(
+    *, actor: User, subject: User, method: str, reference: str, request: HttpRequest | None = None
+) -> list[Settlement]:
+    """Empty the subject's wallets before their deletion, as the information officer chose.
+
+    - ``payout``: a *pending* withdrawal of each wallet's available money to the subject's most
+      recently verified bank account (ADR 0005: it posts when the bank confirms, as any payout);
+      refused with ``no_verified_bank_account`` when there is none.
+    - ``unclaimed``: a posted entry moving each wallet's available money to the unclaimed-funds
+      liability account (a system account), audited UNCLAIMED_FUNDS_MOVED; reversing that entry
+      (``reversal_create``) gives the money back if the person claims it.
+
+    Money in flight (a pending deposit or payout) cannot be settled: ``balance_pending``. Runs in the
+    caller's transaction (the DSAR action's): the movements and the request's record commit together.
+    The actor is an information officer, never the subject (segregation of duties, checked by the
+    DSAR workflow); KYC tier limits do not apply: this is the account's closure, not the customer
+    moving money.
+    """
+    wallets = list(LedgerAccount.objects.filter(owner=subject, kind=AccountKind.CUSTOMER_WALLET).order_by("pk"))
+    if any(wallet.pending_debits or wallet.pending_credits for wallet in wallets):
+        raise SettlementRefused(
+            "balance_pending", "Money is in flight (a pending deposit or payout): wait until it settles."
+        )
+    bank = None
+    if method == SettlementMethod.PAYOUT:
+        bank = (
+            BankAccount.objects.filter(owner=subject, verified=True)
+            .order_by("-verified_at", "-pk")
+            .only("public_id")
+            .first()
+        )
+        if bank is None:
+            raise SettlementRefused(
+                "no_verified_bank_account",
+                "The subject has no verified bank account: verify one first, or move the money to unclaimed funds.",
+            )
+    elif method != SettlementMethod.UNCLAIMED:
+        raise SettlementRefused("invalid_settlement_method", "Unknown settlement method.")
+    done = []
+    for wallet in wallets:
+        amount = wallet.balance - wallet.pending_debits
+        if amount <= 0:
+            continue
+        common: dict[str, Any] = {
+            "amount": amount,
+            "currency": wallet.currency,
+            "from_public": wallet.public_id,
+            "owner_id": subject.pk,
+            "owner_side": "from",
+            "created_by_id": actor.pk,
+            "request_id": get_request_id() or "",
+            "reference": clean_reference(reference),
+            "fingerprint": _fingerprint("deletion-settlement", account=wallet.public_id, amount=amount, method=method),
+        }
+        try:
+            if bank is not None:
+                result = move(
+                    MoveRequest(
+                        entry_type=EntryType.WITHDRAWAL,
+                        channel=Channel.BANK_PAYOUT,
+                        to_system=AccountKind.SETTLEMENT,
+                        shard=secrets.randbelow(limits.system_shards()),
+                        external_reference=str(bank.public_id),
+                        audit=MoveAudit(
+                            AuditAction.WITHDRAW,
+                            actor,
+                            request,
+                            {"bank_account": str(bank.public_id), "status": "pending", "closing": True},
+                        ),
+                        pending=True,
+                        **common,
+                    )
+                )
+            else:
+                result = move(
+                    MoveRequest(
+                        entry_type=EntryType.TRANSFER,
+                        channel=Channel.INTERNAL,
+                        to_system=AccountKind.UNCLAIMED,
+                        audit=MoveAudit(AuditAction.UNCLAIMED_FUNDS_MOVED, actor, request, {"closing": True}),
+                        **common,
+                    )
+                )
+        except LedgerError as error:
+            raise SettlementRefused(error.code, error.message) from error
+        done.append(
+            Settlement(
+                method=str(method),
+                account=str(wallet.public_id),
+                amount=amount,
+                currency=wallet.currency,
+                entry=str(result.entry_public_id),
+            )
+        )
+    return done

@@ -320,7 +320,7 @@ class KycApprovalView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         record = services.kyc_approve(
-            actor=request.user,
+            actor=acting_user(request),
             record=public_id,
             approve=data["decision"] == "approve",
             reason=data["reason"],

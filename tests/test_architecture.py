@@ -57,7 +57,7 @@ DOMAIN_MODULES = {
     "crypto": {"aead", "fields", "keys", "blind_index", "backfill"},
     "consent": {"consumers"},
     "retention": {"engine"},
-    "dsar": {"workflow", "kinds", "export", "erasure", "corrections", "escalation"},
+    "dsar": {"workflow", "kinds", "export", "erasure", "corrections", "escalation", "balances"},
     "secret_rotation": {"inventory", "providers", "rotation"},
 }
 LAYER_WORDS = ("services", "selectors", "admin", "api", "urls", "views", "serializers", "models", "tasks")

@@ -301,6 +301,8 @@ SCENARIOS: dict[str, Callable] = {
     "compliance.dsar.services.dsar_close": _dsar("dsar_close"),
     "compliance.dsar.services.dsar_add_note": _dsar("dsar_add_note", note="n"),
     "compliance.dsar.services.dsar_add_evidence": _dsar("dsar_add_evidence", note="n"),
+    "compliance.dsar.services.dsar_settle_balance": _dsar("dsar_settle_balance", method="unclaimed"),
+    "compliance.dsar.services.dsar_lift_restriction": _dsar("dsar_lift_restriction", reason="r"),
     "compliance.retention.services.hold_place": _hold_place,
     "compliance.retention.services.hold_release": _hold_release,
     "compliance.consent.services.processing_restriction_set": _processing_restriction_set,

@@ -80,6 +80,17 @@ def _flag_active(subject_ref: Any, purpose_ref: Any, kind: str) -> Subquery:
     )
 
 
+def flag_in_force(*, subject: Any, purpose_code: str, kind: str) -> bool:
+    """Whether the latest restriction/objection event of ``kind`` for subject × purpose is active."""
+    latest = (
+        ProcessingRestrictionEvent.objects.filter(subject=subject, purpose__code=purpose_code, kind=kind)
+        .order_by("-id")
+        .values_list("active", flat=True)
+        .first()
+    )
+    return bool(latest)
+
+
 def _with_subject_state(purposes: QuerySet[ProcessingPurpose], subject_id: int, now: datetime) -> QuerySet[Any]:
     """The purposes, each annotated with the subject's state (consent, notice, flags)."""
     annotated: QuerySet[Any] = purposes.annotate(

@@ -118,6 +118,14 @@ def _form_field(spec: Input) -> forms.Field:
             )
         case InputType.FLAG:
             return forms.BooleanField(required=False, help_text=spec.help)
+        case InputType.CHOICE:
+            choice_message = f"Choose one of: {', '.join(value for value, _ in spec.choices)}."
+            return forms.ChoiceField(
+                choices=spec.choices,
+                required=spec.required,
+                help_text=spec.help,
+                error_messages={**messages, "invalid_choice": choice_message},
+            )
         case InputType.OFFICER:
             return OfficerChoiceField(
                 queryset=selectors.officers(),
@@ -252,7 +260,8 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
                     "subject_link",
                     "filed_by",
                     "details",
-                    "requested_changes",
+                    "requested_changes_masked",
+                    "applied_at_filing",
                     "duplicate_of",
                 )
             },
@@ -275,7 +284,7 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
                 )
             },
         ),
-        ("Outcome", {"fields": ("outcome_statement", "fulfilled_at", "closed_at")}),
+        ("Outcome", {"fields": ("balance_settlements", "outcome_statement", "fulfilled_at", "closed_at")}),
     )
 
     class Media:
@@ -305,6 +314,11 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
         if not _is_officer(request):
             actions.pop("assign_to_me", None)
         return actions
+
+    @admin.display(description="requested changes")
+    def requested_changes_masked(self, dsar: DataSubjectRequest) -> str:
+        # The corrected values are the subject's PI: the officer sees which fields, never the values.
+        return ", ".join(f"{name}: {mask}" for name, mask in dsar.requested_changes_masked.items()) or "—"
 
     @admin.display(description="request", ordering="public_id")
     def short_id(self, dsar: DataSubjectRequest) -> str:

@@ -122,6 +122,15 @@ def _action_field(spec: Input, *, help_text: str, enforce: bool) -> serializers.
             )
         case InputType.FLAG:
             return serializers.BooleanField(required=False, default=False, help_text=help_text)
+        case InputType.CHOICE:
+            # The refusal names the choices, never echoes what was sent.
+            choice_message = f"Choose one of: {', '.join(value for value, _ in spec.choices)}."
+            return serializers.ChoiceField(
+                choices=spec.choices,
+                required=required,
+                help_text=help_text,
+                error_messages={**messages, "invalid_choice": choice_message},
+            )
         case InputType.OFFICER:
             return OfficerField(required=False, allow_null=True, help_text=help_text)
     raise ValueError(f"No API field for input type {spec.input_type!r}")

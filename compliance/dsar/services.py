@@ -28,6 +28,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
+from compliance.dsar.balances import (
+    Balance,
+    SettlementMethod,
+    SettlementRefused,
+    balances_settle,
+    subject_balances,
+)
 from compliance.dsar.errors import DsarError, DsarPermissionError
 from compliance.dsar.kinds import Filing, kind_for
 from compliance.dsar.models import (
@@ -165,6 +172,7 @@ def dsar_file(
             action=AuditAction.DSAR_FILED,
             extra={"channel": dsar.channel, "duplicate_of": str(duplicate.public_id) if duplicate else None},
         )
+        _apply_at_filing(dsar, filed_by=filed_by)
     return dsar
 
 
@@ -319,3 +327,105 @@ def dsar_export_download(*, actor: Any, export: DsarExport, request: HttpRequest
             change_diff={"request": str(export.dsar.public_id), "size_bytes": export.size_bytes},
             request=request,
         )
+
+
+# --- Erasure's preconditions and undoing a processing flag (issue 16) -----------------------------
+
+
+def _apply_at_filing(dsar: DataSubjectRequest, *, filed_by: Any) -> None:
+    """What the type makes take effect when filed (a direct-marketing objection), recorded as such."""
+    applied = kind_for(dsar.type).filed(filed_by=filed_by, dsar=dsar)
+    if applied:
+        dsar.applied_at_filing = applied
+        dsar.save(update_fields=["applied_at_filing", "updated_at"])
+        _record(
+            dsar,
+            actor=filed_by,
+            kind=DsarEventKind.APPLIED_AT_FILING,
+            action=AuditAction.DSAR_OBJECTION_APPLIED_AT_FILING,
+            extra={"purposes": applied},
+        )
+
+
+def dsar_settle_balance(*, actor: Any, dsar: DataSubjectRequest, method: str) -> DataSubjectRequest:
+    """Settle the subject's money before a deletion, as the officer chose (``compliance.dsar.balances``).
+
+    ``payout``: a pending withdrawal to the subject's verified bank account (the deletion waits until
+    the bank confirms); ``unclaimed``: an audited entry to the unclaimed-funds liability account.
+    Recorded on the request (``balance_settlements``: method, amount, currency, entry) for the
+    deletion statement. On an approved request whose erasure waited for the money, with nothing
+    left to settle, the erasure is scheduled again.
+    """
+    action = _check("dsar_settle_balance", actor=actor, method=method)
+    if method not in {str(m) for m in SettlementMethod}:
+        raise DsarError("Choose how the balance is settled: payout or unclaimed.", code="invalid_settlement_method")
+    with transaction.atomic():
+        dsar = _locked(dsar, action, actor=actor)
+        if not subject_balances(dsar.subject):
+            if dsar.status == DsarStatus.APPROVED:
+                kind_for(dsar.type).approved(actor=actor, dsar=dsar)  # schedules the erasure again
+                _record(
+                    dsar,
+                    actor=actor,
+                    kind=DsarEventKind.BALANCE_SETTLED,
+                    action=AuditAction.DSAR_BALANCE_SETTLED,
+                    extra={"rescheduled": True},
+                )
+                return dsar
+            raise DsarError("The subject holds no money: nothing to settle.", code="nothing_to_settle")
+        try:
+            done = balances_settle(
+                actor=actor,
+                subject=dsar.subject,
+                method=SettlementMethod(method),
+                reference=f"Deletion request {dsar.public_id}",
+            )
+        except SettlementRefused as refusal:
+            raise DsarError(refusal.message, code=refusal.code) from refusal
+        records = [settlement.as_record() for settlement in done]
+        dsar.balance_settlements = [*dsar.balance_settlements, *records]
+        dsar.save(update_fields=["balance_settlements", "updated_at"])
+        _record(
+            dsar,
+            actor=actor,
+            kind=DsarEventKind.BALANCE_SETTLED,
+            action=AuditAction.DSAR_BALANCE_SETTLED,
+            extra={"method": method, "settlements": records},
+        )
+        if dsar.status == DsarStatus.APPROVED and not subject_balances(dsar.subject):
+            kind_for(dsar.type).approved(actor=actor, dsar=dsar)  # the erasure waited for the money
+        return dsar
+
+
+def dsar_erasure_blocked(*, dsar: DataSubjectRequest, balances: list[Balance]) -> None:
+    """The erasure task found money (arrived after approval): nothing is erased, the officer settles it."""
+    _record(
+        dsar,
+        actor=None,
+        kind=DsarEventKind.ERASURE_BLOCKED,
+        action=AuditAction.DSAR_ERASURE_BLOCKED,
+        extra={
+            "balances": [{"currency": b.currency, "available": b.available, "pending": b.pending} for b in balances]
+        },
+    )
+
+
+def dsar_lift_restriction(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSubjectRequest:
+    """Lift the objection or restriction this request put in force (POPIA s14(6): the subject is told).
+
+    Audited as DSAR_RESTRICTION_LIFTED (the subject's notice subscribes to it) and, per purpose, as
+    PROCESSING_RESTRICTION_LIFTED by the consent service."""
+    action = _check("dsar_lift_restriction", actor=actor, reason=reason)
+    with transaction.atomic():
+        dsar = _locked(dsar, action, actor=actor)
+        lifted = kind_for(dsar.type).lift(actor=actor, dsar=dsar, reason=reason)
+        if not lifted:
+            raise DsarError("Nothing this request put in force is still in force.", code="nothing_to_lift")
+        _record(
+            dsar,
+            actor=actor,
+            kind=DsarEventKind.RESTRICTION_LIFTED,
+            action=AuditAction.DSAR_RESTRICTION_LIFTED,
+            extra={"purposes": lifted},
+        )
+        return dsar

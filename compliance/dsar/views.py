@@ -47,6 +47,10 @@ class StatusEventSerializer(serializers.Serializer):
 
 class DsarSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
+    # Encrypted at rest and masked here: which fields a correction asks to change, never the values.
+    requested_changes = serializers.DictField(
+        source="requested_changes_masked", child=serializers.CharField(), read_only=True
+    )
 
     class Meta:
         model = DataSubjectRequest
@@ -57,6 +61,7 @@ class DsarSerializer(serializers.ModelSerializer):
             "details",
             "requested_changes",
             "purposes",
+            "applied_at_filing",
             "channel",
             "received_at",
             "due_at",

@@ -26,6 +26,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from compliance.dsar.balances import SETTLEMENT_LABELS
 from compliance.dsar.errors import DsarError
 from compliance.dsar.kinds import kind_for
 from compliance.dsar.models import DSAR_MAX_EXTENSION_DAYS, OPEN_STATUSES, DataSubjectRequest, DsarStatus
@@ -38,6 +39,7 @@ class InputType(StrEnum):
     DAYS = "days"  # a whole number of days, 1..DSAR_MAX_EXTENSION_DAYS
     FLAG = "flag"  # yes/no, default no
     OFFICER = "officer"  # another information officer (by public id); empty means the actor
+    CHOICE = "choice"  # one of ``Input.choices``
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Input:
     missing: str = ""
     missing_code: str = ""
     max_length: int = 5000
+    choices: tuple[tuple[str, str], ...] = ()  # CHOICE: (value, label)
 
     def is_missing(self, value: Any) -> bool:
         if self.input_type == InputType.TEXT:
@@ -106,6 +109,26 @@ def _extension_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> D
     if now >= dsar.original_due_at:
         return DsarError("The deadline can only be extended before it has passed.", code="extension_too_late")
     return None
+
+
+# --- Erasure's preconditions and undoing a processing flag (issue 16) ---------------------------
+
+
+def _settle_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
+    if not kind_for(dsar.type).settles_balance:
+        return DsarError("Only a deletion request settles the subject's balance.", code="settlement_not_applicable")
+    return None
+
+
+def _lift_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
+    if not kind_for(dsar.type).liftable:
+        return DsarError("Only an objection or a restriction can be lifted.", code="lift_not_applicable")
+    if dsar.status not in _LIFTABLE_STATES and not dsar.applied_at_filing:
+        return DsarError("Nothing of this request is in force yet.", code="nothing_to_lift")
+    return None
+
+
+_LIFTABLE_STATES = (DsarStatus.FULFILLED, DsarStatus.PARTIALLY_FULFILLED, DsarStatus.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -283,6 +306,50 @@ ACTIONS: tuple[Action, ...] = (
                 missing_code="note_required",
             ),
         ),
+    ),
+)
+
+# Erasure's preconditions and undoing a processing flag (issue 16).
+ACTIONS += (
+    Action(
+        slug="settle-balance",
+        label="Settle the balance (payout or unclaimed funds)",
+        from_states=(DsarStatus.IN_REVIEW, DsarStatus.APPROVED),
+        to_states=(),
+        service="dsar_settle_balance",
+        inputs=(
+            Input(
+                "method",
+                InputType.CHOICE,
+                required=True,
+                choices=tuple((str(method), label) for method, label in SETTLEMENT_LABELS.items()),
+                help="A deletion is blocked while the subject holds money: pay it out to their verified bank "
+                "account (the deletion waits until the bank confirms) or move it to the unclaimed-funds account "
+                "(the subject can still claim it). The statement says which.",
+                missing="Choose how the balance is settled: payout or unclaimed.",
+                missing_code="settlement_method_required",
+            ),
+        ),
+        refusal=_settle_refusal,
+    ),
+    Action(
+        slug="lift-restriction",
+        label="Lift the restriction or objection",
+        # Any state: what a flag request put in force (at filing, or at approval) stays until lifted.
+        from_states=_ALL_STATES,
+        to_states=(),
+        service="dsar_lift_restriction",
+        inputs=(
+            Input(
+                "reason",
+                InputType.TEXT,
+                required=True,
+                help="Why processing may resume (POPIA s14(6): the subject is told before it is lifted).",
+                missing="Lifting needs a reason (the subject is told).",
+                missing_code="reason_required",
+            ),
+        ),
+        refusal=_lift_refusal,
     ),
 )
 

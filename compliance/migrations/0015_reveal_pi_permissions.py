@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("compliance", "0013_vocabulary_unification"),
+        ("compliance", "0014_audit_merkle_tree_and_checkpoints"),
     ]
 
     operations = [

@@ -109,6 +109,9 @@ class Purpose:
     notice: str
     when_restricted: str
     not_restrictable: str = ""
+    # POPIA s69 direct marketing (ours or partners'): an objection takes effect when it is filed,
+    # before any review (s11(3)(b): the law gives the responsible party no ground to refuse it).
+    direct_marketing: bool = False
 
     @property
     def consent_required(self) -> bool:
@@ -190,6 +193,7 @@ PURPOSES: dict[str, Purpose] = {
             "s69). This is optional: nothing happens unless you opt in, and you can withdraw at any time in "
             "the app, as easily as you gave it; every message also tells you how to stop them.",
             when_restricted="The marketing-audience export leaves the subject out.",
+            direct_marketing=True,
         ),
         Purpose(
             "analytics",
@@ -213,6 +217,7 @@ PURPOSES: dict[str, Purpose] = {
             "offers for their own products (POPIA s69). This is optional: nothing is shared unless you opt "
             "in, and you can withdraw at any time; partners are told to stop.",
             when_restricted="The partner-sharing export leaves the subject out.",
+            direct_marketing=True,
         ),
         Purpose(
             "legal_compliance",
@@ -244,6 +249,9 @@ PURPOSES: dict[str, Purpose] = {
         ),
     )
 }
+
+
+DIRECT_MARKETING_PURPOSES = frozenset(code for code, purpose in PURPOSES.items() if purpose.direct_marketing)
 
 
 def purpose_refusal(code: str, kind: str) -> str:

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from accounts.models import TOTPDevice
 from compliance.consent.models import ConsentEvent
 from compliance.consent.selectors import may_process
+from compliance.dsar.balances import subject_balances
 from compliance.dsar.models import DataSubjectRequest
 from compliance.retention.models import LegalHold
 from fintech.management.commands.demo_data import ROLES
@@ -76,9 +77,17 @@ def test_demo_data_tells_the_products_story_once(settings, tmp_path):
         ("objection", "in_review"),
         ("correction", "received"),
         ("restriction", "received"),
+        ("deletion", "in_review"),
     }
     [hold] = LegalHold.objects.in_force().on_subjects()
     assert hold.kind == "litigation" and not hold.subject.is_staff and hold.subject != customer
+    # The held customer's deletion waits for a second approval, refused while they hold money; their
+    # direct-marketing objection took effect when filed.
+    deletion = DataSubjectRequest.objects.get(type="deletion")
+    assert deletion.subject == hold.subject and deletion.approval_requested_by_id is not None
+    assert subject_balances(deletion.subject)
+    assert DataSubjectRequest.objects.get(type="objection").applied_at_filing == ["direct_marketing"]
+    assert not may_process(hold.subject, "direct_marketing")
     on_behalf = DataSubjectRequest.objects.get(type="restriction")
     assert on_behalf.channel == "staff" and on_behalf.purposes == ["analytics"]
     assert check_ledger().ok

@@ -25,7 +25,7 @@ from accounts import roles, services
 from compliance.consent.models import ConsentEvent, PurposeNotice
 from compliance.consent.services import consent_record
 from compliance.dsar.models import DataSubjectRequest
-from compliance.dsar.services import dsar_assign, dsar_file, dsar_verify_identity
+from compliance.dsar.services import dsar_assign, dsar_file, dsar_request_approval, dsar_verify_identity
 from compliance.retention.models import HoldKind, LegalHold
 from compliance.retention.services import hold_place
 from ledger.demo import DEMO_SECOND_CUSTOMER_EMAIL, load_demo_ledger
@@ -99,9 +99,21 @@ class Command(BaseCommand):
                     reason="Demo: card-chargeback dispute 2026/017 before the Ombud; keep the account's records.",
                     hold_until=timezone.now() + timedelta(days=180),
                 )  # fmt: skip
+            # Issue 16: the held customer asks to be deleted while holding money. The officer's
+            # queue shows the request awaiting a second approval, which is refused until the balance
+            # is settled ("Settle the balance": payout or unclaimed funds); the erasure
+            # then keeps everything under the litigation hold and says so in the statement.
+            if not DataSubjectRequest.objects.filter(subject=second, type="deletion").exists():
+                deletion = dsar_file(
+                    subject=second, filed_by=second, type="deletion", details="Please close and delete my account.",
+                )  # fmt: skip
+                dsar_verify_identity(actor=officer, dsar=deletion, evidence="MFA step-up at filing (demo)")
+                dsar_assign(actor=officer, dsar=deletion)
+                dsar_request_approval(actor=officer, dsar=deletion)
         self.stdout.write(
-            "Demo story: wallets funded with transfers, consents recorded, four DSARs in the queue, "
-            "a litigation hold on the second customer."
+            "Demo story: wallets funded with transfers, consents recorded, DSARs in the queue (a direct-marketing "
+            "objection already in force, a deletion blocked by the customer's balance), a litigation hold on the "
+            "second customer."
         )
 
     def _publish_the_audit_checkpoint(self) -> None:

@@ -84,9 +84,11 @@ def _made_before(row, moment) -> bool:
     return True
 
 
-def approve(dsar, officer, second_officer=None):
+def approve(dsar, officer, second_officer=None, settle_balance: str | None = None):
     services.dsar_verify_identity(actor=officer, dsar=dsar, evidence="MFA step-up at filing")
     services.dsar_assign(actor=officer, dsar=dsar)
+    if settle_balance:
+        services.dsar_settle_balance(actor=officer, dsar=dsar, method=settle_balance)
     if dsar.type == "deletion":
         services.dsar_request_approval(actor=officer, dsar=dsar)
         return services.dsar_approve(actor=second_officer, dsar=dsar)
@@ -198,7 +200,7 @@ def test_deletion_erases_pi_keeps_what_the_law_requires_and_leaves_the_books_bal
     )  # fmt: skip
 
     dsar = services.dsar_file(subject=carol, filed_by=carol, type="deletion", details="Please forget me")
-    approve(dsar, officer, second)
+    approve(dsar, officer, second, settle_balance="unclaimed")  # R850.00 left: a deletion never strands money
     wait_until(lambda: fulfilled(dsar), timeout=90, message=f"the erasure; worker log:\n{worker.log()}")
     dsar.refresh_from_db()
 
@@ -225,6 +227,7 @@ def test_deletion_erases_pi_keeps_what_the_law_requires_and_leaves_the_books_bal
     holds = LegalHold.objects.filter(subject=carol)
     assert holds.exists() and all(hold.hold_until > timezone.now() + dt.timedelta(days=4 * 365) for hold in holds)
     assert "Kept because the law requires it" in dsar.outcome_statement and "until" in dsar.outcome_statement
+    assert "ZAR 850.00 moved to the unclaimed-funds account" in dsar.outcome_statement
     # Another customer is untouched.
     dave.refresh_from_db()
     assert dave.is_active and dave.first_name == dave_pi["first"]
