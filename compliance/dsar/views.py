@@ -17,7 +17,7 @@ from django.db.models import F
 from django.http import Http404, HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -36,7 +36,7 @@ from compliance.dsar.serializers import (
     action_serializer,
 )
 from compliance.dsar.workflow import ACTIONS, action_for
-from kernel.access import HasPermission
+from kernel.access import AuditedRefusal, HasPermission
 from kernel.errors import JSONErrorsMixin
 from kernel.permissions import HasRecentMFA
 
@@ -174,7 +174,11 @@ class ZipRenderer(BaseRenderer):
         return data if isinstance(data, bytes) else b""
 
 
-class ExportGone(APIException):
+class ExportNotFound(AuditedRefusal, NotFound):
+    """Another subject's bundle, or none: answered as any unknown id, recorded as a refused download."""
+
+
+class ExportGone(AuditedRefusal, APIException):
     status_code = status.HTTP_410_GONE
     default_code = "export_expired"
     default_detail = "The download window of this export has closed; file a new access request."
@@ -188,11 +192,13 @@ class DsarDownloadView(JSONErrorsMixin, APIView):
 
     @extend_schema(responses={(200, "application/zip"): bytes})
     def get(self, request: Request, public_id: str) -> HttpResponse:
-        dsar = selectors.dsar_of_subject(subject=request.user, public_id=public_id)
+        # Every refusal is audited (kernel.access.AuditedRefusal): no MFA (403), another customer's
+        # bundle or none (404, the same answer), a closed download window (410).
         try:
+            dsar = selectors.dsar_of_subject(subject=request.user, public_id=public_id)
             export = dsar.export
-        except DsarExport.DoesNotExist as exc:
-            raise Http404 from exc
+        except (Http404, DsarExport.DoesNotExist) as exc:
+            raise ExportNotFound from exc
         if not export.is_available:
             raise ExportGone
         content = export_read(export=export)
