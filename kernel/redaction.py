@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import cache
 from typing import Any
 
 PAN_MASK = "[REDACTED:PAN]"
@@ -162,9 +161,15 @@ class RedactedRequestRepr:
         return f"<{type(self).__name__}: {method} {path!r}{query}>"
 
 
-@cache
+_redacting_classes: dict[type, type] = {}
+
+
 def _redacting_class(request_class: type) -> type:
-    return type(request_class.__name__, (RedactedRequestRepr, request_class), {"__module__": __name__})
+    if request_class not in _redacting_classes:
+        _redacting_classes[request_class] = type(
+            request_class.__name__, (RedactedRequestRepr, request_class), {"__module__": __name__}
+        )
+    return _redacting_classes[request_class]
 
 
 def redact_request_repr(request: Any) -> Any:

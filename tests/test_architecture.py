@@ -46,7 +46,7 @@ DOMAIN_MODULES = {
     "crypto": {"aead", "fields", "keys", "blind_index", "backfill"},
     "consent": {"consumers"},
     "retention": {"engine"},
-    "dsar": {"workflow", "kinds", "export", "erasure", "corrections", "escalation"},
+    "dsar": {"workflow", "kinds", "export", "erasure", "corrections", "escalation", "notices"},
     "secret_rotation": {"inventory", "providers", "rotation"},
 }
 LAYER_WORDS = ("services", "selectors", "admin", "api", "urls", "views", "serializers", "models", "tasks")
@@ -58,6 +58,7 @@ TASK_NAMES = {
     "compliance.dsar.build_export",
     "compliance.dsar.erase_subject",
     "compliance.dsar.escalate",
+    "compliance.dsar.send_notice",
     "compliance.retention.purge",
     "compliance.secrets.check",
     "compliance.tasks.archive_audit_segments",

@@ -33,7 +33,7 @@ from compliance.consent.models import ProcessingPurpose
 from compliance.consent.services import ConsentError, processing_restriction_set
 from compliance.dsar.corrections import correctable_fields, correction_apply, correction_note_attach
 from compliance.dsar.errors import DsarError
-from compliance.dsar.models import DataSubjectRequest
+from compliance.dsar.models import DataSubjectRequest, NoticeKind
 from compliance.pi.vocabulary import purpose_refusal
 from kernel.tasks import enqueue_on_commit
 
@@ -95,6 +95,8 @@ class DsarKind:
     inputs: ClassVar[frozenset[FilingInput]] = frozenset({FilingInput.DETAILS})
     four_eyes: ClassVar[bool] = False
     fulfilment: ClassVar[Fulfilment]
+    # The notice the subject receives when the request is fulfilled (compliance.dsar.notices).
+    outcome_notice: ClassVar[str] = NoticeKind.OUTCOME
 
     def __str__(self) -> str:
         return self.slug
@@ -205,6 +207,7 @@ class AccessKind(DsarKind):
     label = "Access (s23)"
     statute = "POPIA s23: confirmation and a copy of the personal information held"
     fulfilment = Fulfilment.EXPORT
+    outcome_notice = NoticeKind.EXPORT_READY
 
 
 @kinds.register
@@ -237,6 +240,7 @@ class DeletionKind(DsarKind):
     statute = "POPIA s24(1)(b): deletion of information the platform is no longer authorised to keep"
     four_eyes = True
     fulfilment = Fulfilment.ERASURE
+    outcome_notice = NoticeKind.DELETION_STATEMENT
 
 
 @kinds.register
@@ -245,6 +249,7 @@ class PortabilityKind(DsarKind):
     label = "Portability"
     statute = "POPIA s23(1)(b): the information in a structured, machine-readable form"
     fulfilment = Fulfilment.EXPORT
+    outcome_notice = NoticeKind.EXPORT_READY
 
 
 class ProcessingFlagKind(DsarKind):

@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 from django.http import Http404, HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import ListAPIView
@@ -73,15 +73,32 @@ class DsarSerializer(serializers.ModelSerializer):
         read_only_fields = tuple(f for f in fields if f not in ("type", "details", "requested_changes", "purposes"))
 
 
+class NoticeSerializer(serializers.Serializer):
+    """A notice sent (or due) to the subject: what, when, through which channel, which template."""
+
+    id = serializers.UUIDField(source="public_id")
+    kind = serializers.CharField()
+    channel = serializers.CharField()
+    template_version = serializers.IntegerField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+
 class DsarDetailSerializer(DsarSerializer):
     history = serializers.SerializerMethodField()
+    notices = serializers.SerializerMethodField()
 
     class Meta(DsarSerializer.Meta):
-        fields = (*DsarSerializer.Meta.fields, "history")
-        read_only_fields = (*DsarSerializer.Meta.fields, "history")
+        fields = (*DsarSerializer.Meta.fields, "history", "notices")
+        read_only_fields = (*DsarSerializer.Meta.fields, "history", "notices")
 
     def get_history(self, dsar: DataSubjectRequest) -> list[dict[str, Any]]:
         return StatusEventSerializer(selectors.status_history_for_subject(dsar=dsar), many=True).data
+
+    @extend_schema_field(NoticeSerializer(many=True))
+    def get_notices(self, dsar: DataSubjectRequest) -> list[dict[str, Any]]:
+        return NoticeSerializer(selectors.notices_of_request(dsar=dsar), many=True).data
 
 
 class DsarListCreateView(ListAPIView):

@@ -14,6 +14,7 @@ from compliance.dsar.models import (  # data-subject requests, SPEC C6
     DataSubjectRequest,
     DsarEvent,
     DsarExport,
+    DsarNotice,
 )
 from compliance.pi.models import PIInventory  # the PI inventory page's permission, SPEC C3
 from compliance.retention.models import LegalHold, RetentionPolicy, RetentionRun  # retention and holds, SPEC C8
@@ -26,6 +27,7 @@ __all__ = [
     "DataSubjectRequest",
     "DsarEvent",
     "DsarExport",
+    "DsarNotice",
     "FieldKeyVersion",
     "KeyPurpose",
     "KeyRotationRun",
