@@ -256,6 +256,17 @@ class JournalEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.get_entry_type_display()} {self.public_id}"
 
+    def export_reference(self) -> dict[str, object]:
+        """How a subject's export names the entry behind one of their postings (an incoming transfer
+        was created by someone else): its id, type, channel, reference and date, never its creator."""
+        return {
+            "id": str(self.public_id),
+            "type": self.get_entry_type_display(),
+            "channel": self.get_channel_display(),
+            "reference": self.reference,
+            "created_at": self.created_at.isoformat(),
+        }
+
 
 @pi_model(
     subject="account__owner",

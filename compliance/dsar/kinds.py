@@ -97,6 +97,10 @@ class DsarKind:
     fulfilment: ClassVar[Fulfilment]
     # The notice the subject receives when the request is fulfilled (compliance.dsar.notices).
     outcome_notice: ClassVar[str] = NoticeKind.OUTCOME
+    # EXPORT types: the bundle's layout (compliance.dsar.export): "access" (the human-readable copy
+    # with README, who accessed the data and a data dictionary) or "portability" (the documented
+    # machine-readable schema, portability.schema.json).
+    export_format: ClassVar[str] = "access"
 
     def __str__(self) -> str:
         return self.slug
@@ -250,6 +254,7 @@ class PortabilityKind(DsarKind):
     statute = "POPIA s23(1)(b): the information in a structured, machine-readable form"
     fulfilment = Fulfilment.EXPORT
     outcome_notice = NoticeKind.EXPORT_READY
+    export_format = "portability"
 
 
 class ProcessingFlagKind(DsarKind):
