@@ -318,7 +318,8 @@ class KycStatus(models.TextChoices):
             sensitive=True,
             description="South African ID number; encrypted, found by its blind index.",
         ),
-        "date_of_birth": _FICA_CDD(sensitive=True),
+        # Correctable within the ID number's rule (an SA ID number encodes the date of birth).
+        "date_of_birth": _FICA_CDD(sensitive=True, correctable="date_of_birth"),
         "document_reference": _FICA_CDD(description="Reference of the document seen."),
         "reason": _FICA_CDD(description="Operations' reason for the decision."),
         "duplicate_cleared_reason": _FICA_CDD(description="Why a reviewer cleared a duplicate-identity flag."),
@@ -398,10 +399,12 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
             retention="fica_transactions",
             erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
             sensitive=True,
+            correctable="bank_account_number",
             description="Bank account number; encrypted, found by its blind index.",
         ),
-        "bank_name": _FICA_TRANSACTIONS(),
-        "branch_code": _FICA_TRANSACTIONS(),
+        # A corrected account must be verified again by operations before it is paid out to.
+        "bank_name": _FICA_TRANSACTIONS(correctable="bank_name"),
+        "branch_code": _FICA_TRANSACTIONS(correctable="bank_branch_code"),
     },
     not_pi=["public_id", "owner", "verified", "verified_by", "verified_at", "created_at"],
 )

@@ -34,6 +34,7 @@ from compliance.consent.services import ConsentError, processing_restriction_set
 from compliance.dsar.corrections import correctable_fields, correction_apply, correction_note_attach
 from compliance.dsar.errors import DsarError
 from compliance.dsar.models import DataSubjectRequest, NoticeKind
+from compliance.pi.registry import correctable_fields as registry_correctable
 from compliance.pi.vocabulary import purpose_refusal
 from kernel.tasks import enqueue_on_commit
 
@@ -201,8 +202,9 @@ def fulfilled_by(slug: str, fulfilment: Fulfilment) -> bool:
 
 
 def correctable() -> list[str]:
-    """The fields a correction may change: those an owning app registered a handler for."""
-    return sorted(correctable_fields())
+    """The fields a correction may change: those the PI inventory marks correctable (each with its
+    owning app's registered handler: compliance.E603)."""
+    return sorted(set(registry_correctable()) & set(correctable_fields()))
 
 
 @kinds.register
