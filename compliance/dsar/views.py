@@ -73,7 +73,7 @@ class DsarSerializer(serializers.ModelSerializer):
         read_only_fields = tuple(f for f in fields if f not in ("type", "details", "requested_changes", "purposes"))
 
 
-class NoticeSerializer(serializers.Serializer):
+class DsarNoticeSerializer(serializers.Serializer):
     """A notice sent (or due) to the subject: what, when, through which channel, which template."""
 
     id = serializers.UUIDField(source="public_id")
@@ -96,9 +96,9 @@ class DsarDetailSerializer(DsarSerializer):
     def get_history(self, dsar: DataSubjectRequest) -> list[dict[str, Any]]:
         return StatusEventSerializer(selectors.status_history_for_subject(dsar=dsar), many=True).data
 
-    @extend_schema_field(NoticeSerializer(many=True))
+    @extend_schema_field(DsarNoticeSerializer(many=True))
     def get_notices(self, dsar: DataSubjectRequest) -> list[dict[str, Any]]:
-        return NoticeSerializer(selectors.notices_of_request(dsar=dsar), many=True).data
+        return DsarNoticeSerializer(selectors.notices_of_request(dsar=dsar), many=True).data
 
 
 class DsarListCreateView(ListAPIView):
