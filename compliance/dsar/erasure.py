@@ -37,7 +37,7 @@ from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
 from compliance.crypto.fields import EncryptedEmailField
-from compliance.dsar.export import subject_rows
+from compliance.dsar.export import subject_rows, table_name
 from compliance.dsar.kinds import Fulfilment, fulfilled_by
 from compliance.dsar.models import DataSubjectRequest, DsarStatus
 from compliance.pi.inventory import is_product_model
@@ -235,17 +235,17 @@ def _statement(
     lines = ["Your deletion request has been carried out. You can no longer log in.", ""]
     if deleted:
         lines.append("Deleted entirely:")
-        lines += [f"  - {label}: {count} record(s)" for label, count in sorted(deleted.items())]
+        lines += [f"  - {table_name(label)}: {count} record(s)" for label, count in sorted(deleted.items())]
     if cleared:
         lines.append("Erased or replaced by an anonymous token:")
-        lines += [f"  - {label}: {', '.join(sorted(names))}" for label, names in sorted(cleared.items())]
+        lines += [f"  - {table_name(label)}: {', '.join(sorted(names))}" for label, names in sorted(cleared.items())]
     if retained:
         lines.append("Kept because the law requires it, then deleted:")
         for label, info in sorted(retained.items()):
             policy = policies.get(info["policy"])
             reason = policy.legal_reason if policy else info["policy"]
             lines.append(
-                f"  - {label}: {', '.join(info['fields'])} in {info['rows']} record(s), until "
+                f"  - {table_name(label)}: {', '.join(info['fields'])} in {info['rows']} record(s), until "
                 f"{info['until']:%Y-%m-%d} ({reason})"
             )
     lines += [

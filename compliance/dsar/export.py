@@ -235,6 +235,12 @@ def who_accessed(subject: Any, *, until: dt.datetime | None = None) -> list[dict
     return rows
 
 
+def table_name(label: str) -> str:
+    """A registered table in words ("Bank accounts"), as the subject reads it; the label if unknown."""
+    entry = registry.get(label)
+    return str(entry.model._meta.verbose_name_plural).capitalize() if entry else label
+
+
 def _purpose_name(code: str) -> str:
     return PURPOSES[code].name if code in PURPOSES else code
 

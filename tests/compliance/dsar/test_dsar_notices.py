@@ -186,6 +186,8 @@ def test_the_deletion_statement_reaches_the_contact_given_at_filing_after_erasur
     assert message.to == [contact]
     assert "what was deleted" in message.subject
     assert dsar.outcome_statement in message.body and REGULATOR in message.body
+    # Tables by their names in words, not their labels.
+    assert "Users: " in dsar.outcome_statement and "accounts.user" not in dsar.outcome_statement
     notice = DsarNotice.objects.get(dsar=dsar, kind=NoticeKind.DELETION_STATEMENT)
     assert notice.status == NoticeStatus.SENT
     # The contact was kept only for that statement: it is gone now, from every request of the subject.
