@@ -46,6 +46,7 @@ _COMPLIANCE_READ = [
     "compliance.view_consent_statistics",
     "compliance.view_datasubjectrequest",
     "compliance.view_dsarevent",
+    "compliance.view_dsarnotice",
     "compliance.view_legalhold",
     "compliance.view_pi_inventory",
     "compliance.view_fieldkeyversion",
@@ -95,6 +96,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # The DSAR review queue (SPEC C6): actions go through services that check process_dsar.
         "compliance.view_datasubjectrequest",
         "compliance.view_dsarevent",
+        "compliance.view_dsarnotice",
         "compliance.process_dsar",
         "compliance.view_retentionpolicy",
         "compliance.add_retentionpolicy",

@@ -30,7 +30,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler, set_rollback
 
-from kernel.access import record_denial
+from kernel.access import AuditedRefusal, record_denial
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def _code_of(exc: exceptions.APIException) -> str:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     response = _error_response(exc, context)
-    if response.status_code == status.HTTP_403_FORBIDDEN:
+    if response.status_code == status.HTTP_403_FORBIDDEN or isinstance(exc, AuditedRefusal):
         view = context.get("view")
         where = type(view).__name__ if view is not None else ""
         try:

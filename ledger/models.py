@@ -259,6 +259,17 @@ class JournalEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.get_entry_type_display()} {self.public_id}"
 
+    def export_reference(self) -> dict[str, object]:
+        """How a subject's export names the entry behind one of their postings (an incoming transfer
+        was created by someone else): its id, type, channel, reference and date, never its creator."""
+        return {
+            "id": str(self.public_id),
+            "type": self.get_entry_type_display(),
+            "channel": self.get_channel_display(),
+            "reference": self.reference,
+            "created_at": self.created_at.isoformat(),
+        }
+
 
 @pi_model(
     subject="account__owner",
@@ -310,7 +321,8 @@ class KycStatus(models.TextChoices):
             sensitive=True,
             description="South African ID number; encrypted, found by its blind index.",
         ),
-        "date_of_birth": _FICA_CDD(sensitive=True),
+        # Correctable within the ID number's rule (an SA ID number encodes the date of birth).
+        "date_of_birth": _FICA_CDD(sensitive=True, correctable="date_of_birth"),
         "document_reference": _FICA_CDD(description="Reference of the document seen."),
         "reason": _FICA_CDD(description="Operations' reason for the decision."),
         "duplicate_cleared_reason": _FICA_CDD(description="Why a reviewer cleared a duplicate-identity flag."),
@@ -405,10 +417,12 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
             retention="fica_transactions",
             erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
             sensitive=True,
+            correctable="bank_account_number",
             description="Bank account number; encrypted, found by its blind index.",
         ),
-        "bank_name": _FICA_TRANSACTIONS(),
-        "branch_code": _FICA_TRANSACTIONS(),
+        # A corrected account must be verified again by operations before it is paid out to.
+        "bank_name": _FICA_TRANSACTIONS(correctable="bank_name"),
+        "branch_code": _FICA_TRANSACTIONS(correctable="bank_branch_code"),
     },
     not_pi=["public_id", "owner", "verified", "verified_by", "verified_at", "created_at"],
 )

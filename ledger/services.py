@@ -30,7 +30,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
-from compliance.audit.services import AuditAction, audit_record
+from compliance.audit.services import AuditAction, audit_record, build_change_diff
 from compliance.dsar.balances import Balance, Settlement, SettlementMethod, SettlementRefused
 from kernel.access import require_not_own, require_permission
 from kernel.request_context import get_request_id
@@ -925,3 +925,83 @@ def wallets_settle_for_deletion(
             )
         )
     return done
+
+
+# --- Corrections (POPIA s24): applied for an approved DSAR by the handlers ledger/apps.py registers --
+def kyc_date_of_birth_correct(*, actor: User, subject: User, date_of_birth: str, reference: str) -> KycRecord:
+    """Correct the date of birth on the subject's KYC record. It must agree with the ID number on
+    record (an SA ID number encodes the date of birth); the audit record masks before and after."""
+    require_permission(actor, "compliance.process_dsar", "Only an information officer may apply a correction.")
+    try:
+        new = dt.date.fromisoformat(date_of_birth.strip())
+    except ValueError as exc:
+        raise LedgerError("invalid_date_of_birth") from exc
+    with transaction.atomic():
+        record = KycRecord.objects.select_for_update().filter(user=subject).first()
+        if record is None:
+            raise LedgerError("not_found")
+        require_not_own(actor, record.user_id, "correct a KYC record")
+        if new >= timezone.now().date() or not is_valid_sa_id(record.id_number, new):
+            raise LedgerError("invalid_date_of_birth")
+        before = {"date_of_birth": record.date_of_birth}
+        record.date_of_birth = new
+        record.save(update_fields=["date_of_birth", "updated_at"])
+        audit_record(
+            action=AuditAction.PI_CORRECTED,
+            actor=actor,
+            object_type="ledger.KycRecord",
+            object_id=str(record.public_id),
+            change_diff={
+                **build_change_diff(model=KycRecord, before=before, after={"date_of_birth": new}),
+                "correction_request": reference,
+            },
+        )
+    return record
+
+
+BANK_CORRECTIONS = {
+    "bank_account_number": "account_number",
+    "bank_name": "bank_name",
+    "bank_branch_code": "branch_code",
+}
+
+
+def bank_account_correct(*, actor: User, subject: User, changes: Mapping[str, str], reference: str) -> BankAccount:
+    """Correct the subject's payout account (their only one: with several, the officer asks which
+    and the subject removes the wrong one). A corrected account is unverified again: operations
+    verify it before any payout. The audit record masks before and after."""
+    require_permission(actor, "compliance.process_dsar", "Only an information officer may apply a correction.")
+    values = {BANK_CORRECTIONS[name]: value.strip() for name, value in changes.items() if name in BANK_CORRECTIONS}
+    if "account_number" in values and not re.fullmatch(r"[0-9]{6,20}", values["account_number"]):
+        raise LedgerError("invalid_bank_account")
+    if "branch_code" in values and not re.fullmatch(r"[0-9]{6}", values["branch_code"]):
+        raise LedgerError("invalid_bank_account")
+    if "bank_name" in values and not 1 <= len(values["bank_name"]) <= 80:
+        raise LedgerError("invalid_bank_account")
+    with transaction.atomic():
+        accounts = list(BankAccount.objects.select_for_update().filter(owner=subject))
+        if len(accounts) != 1:
+            raise LedgerError("bank_account_ambiguous" if accounts else "not_found")
+        (bank,) = accounts
+        require_not_own(actor, bank.owner_id, "correct a bank account")
+        before = {name: getattr(bank, name) for name in values}
+        for name, value in values.items():
+            setattr(bank, name, value)
+        bank.verified, bank.verified_by, bank.verified_at = False, None, None
+        try:
+            with transaction.atomic():
+                bank.save()  # the blind index of the number follows it
+        except IntegrityError as exc:
+            raise LedgerError("bank_account_duplicate") from exc
+        audit_record(
+            action=AuditAction.PI_CORRECTED,
+            actor=actor,
+            object_type="ledger.BankAccount",
+            object_id=str(bank.public_id),
+            change_diff={
+                **build_change_diff(model=BankAccount, before=before, after=values),
+                "verified": False,
+                "correction_request": reference,
+            },
+        )
+    return bank

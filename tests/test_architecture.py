@@ -57,7 +57,7 @@ DOMAIN_MODULES = {
     "crypto": {"aead", "fields", "keys", "blind_index", "backfill"},
     "consent": {"consumers"},
     "retention": {"engine"},
-    "dsar": {"workflow", "kinds", "export", "erasure", "corrections", "escalation", "balances"},
+    "dsar": {"workflow", "kinds", "export", "erasure", "corrections", "escalation", "balances", "notices"},
     "secret_rotation": {"inventory", "providers", "rotation"},
 }
 LAYER_WORDS = ("services", "selectors", "admin", "api", "urls", "views", "serializers", "models", "tasks")
@@ -69,6 +69,7 @@ TASK_NAMES = {
     "compliance.dsar.build_export",
     "compliance.dsar.erase_subject",
     "compliance.dsar.escalate",
+    "compliance.dsar.send_notice",
     "compliance.retention.purge",
     "compliance.secrets.check",
     "compliance.tasks.archive_audit_segments",

@@ -260,6 +260,22 @@ def _dsar_assign_to_subject(request) -> Callable[[], object]:
     return lambda: dsar_services.dsar_assign(actor=second, dsar=dsar, assignee=officer)
 
 
+def _kyc_date_of_birth_correct(request) -> Callable[[], object]:
+    officer = request.getfixturevalue("officer")
+    _own_kyc(officer)
+    return lambda: services.kyc_date_of_birth_correct(
+        actor=officer, subject=officer, date_of_birth="1990-01-15", reference="dsar"
+    )
+
+
+def _bank_account_correct(request) -> Callable[[], object]:
+    officer = request.getfixturevalue("officer")
+    services.bank_account_add(actor=officer, bank_name="FNB", branch_code="250655", account_number="62000000002")
+    return lambda: services.bank_account_correct(
+        actor=officer, subject=officer, changes={"bank_name": "Other"}, reference="dsar"
+    )
+
+
 def _hold_place(request) -> Callable[[], object]:
     officer = request.getfixturevalue("officer")
     return lambda: retention.hold_place(actor=officer, subject=officer, kind="litigation", reason="mine")
@@ -303,6 +319,9 @@ SCENARIOS: dict[str, Callable] = {
     "compliance.dsar.services.dsar_add_evidence": _dsar("dsar_add_evidence", note="n"),
     "compliance.dsar.services.dsar_settle_balance": _dsar("dsar_settle_balance", method="unclaimed"),
     "compliance.dsar.services.dsar_lift_restriction": _dsar("dsar_lift_restriction", reason="r"),
+    "compliance.dsar.services.dsar_request_identity": _dsar("dsar_request_identity", reason="a copy of the ID"),
+    "ledger.services.kyc_date_of_birth_correct": _kyc_date_of_birth_correct,
+    "ledger.services.bank_account_correct": _bank_account_correct,
     "compliance.retention.services.hold_place": _hold_place,
     "compliance.retention.services.hold_release": _hold_release,
     "compliance.consent.services.processing_restriction_set": _processing_restriction_set,

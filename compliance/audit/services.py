@@ -44,6 +44,7 @@ class AuditAction(models.TextChoices):
     PASSWORD_RESET = "PASSWORD_RESET"
     REGISTER = "REGISTER"
     PROFILE_UPDATED = "PROFILE_UPDATED"
+    PI_CORRECTED = "PI_CORRECTED"  # a DSAR correction (POPIA s24) applied by the owning app's handler
     MFA_ENROLL_STARTED = "MFA_ENROLL_STARTED"
     MFA_ENROLLED = "MFA_ENROLLED"
     MFA_VERIFIED = "MFA_VERIFIED"

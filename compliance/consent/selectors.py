@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
@@ -198,6 +199,57 @@ def purposes_with_current_notice(*, only_active: bool = True) -> list[tuple[Proc
     rows = list(purposes.order_by("code"))
     notices = PurposeNotice.objects.in_bulk([p.current_notice_id for p in rows if p.current_notice_id])
     return [(p, notices.get(p.current_notice_id)) for p in rows]
+
+
+# The public list of purposes and notices (what registration needs, readable before an account
+# exists) is the same for everyone and holds no personal information, so it is cached server-side:
+# at most PUBLIC_PURPOSES_TTL seconds, never past the moment a published notice takes effect, and
+# forgotten when a purpose or notice changes (``public_purposes_forget``, on commit).
+PUBLIC_PURPOSES_KEY = "consent:public-purposes:v1"
+PUBLIC_PURPOSES_TTL = 60
+
+
+def public_purposes() -> list[dict[str, Any]]:
+    """The active purposes with the notice in effect for each, as the public API answers them."""
+    cached = cache.get(PUBLIC_PURPOSES_KEY)
+    if cached is not None:
+        return list(cached)
+    now = timezone.now()
+    rows = [
+        {
+            "code": purpose.code,
+            "name": purpose.name,
+            "description": purpose.description,
+            "lawful_basis": purpose.lawful_basis,
+            "consent_required": purpose.consent_required,
+            "data_categories": list(purpose.data_categories),
+            "current_notice": None
+            if notice is None
+            else {
+                "version": notice.version,
+                "text": notice.text,
+                "effective_at": notice.effective_at,
+                "requires_reconsent": notice.requires_reconsent,
+            },
+        }
+        for purpose, notice in purposes_with_current_notice()
+    ]
+    next_change = (
+        PurposeNotice.objects.filter(published_at__isnull=False, effective_at__gt=now)
+        .order_by("effective_at")
+        .values_list("effective_at", flat=True)
+        .first()
+    )
+    ttl = PUBLIC_PURPOSES_TTL
+    if next_change is not None:
+        ttl = max(0, min(ttl, int((next_change - now).total_seconds())))
+    if ttl:
+        cache.set(PUBLIC_PURPOSES_KEY, rows, ttl)
+    return rows
+
+
+def public_purposes_forget() -> None:
+    cache.delete(PUBLIC_PURPOSES_KEY)
 
 
 def current_notice(purpose: ProcessingPurpose) -> PurposeNotice | None:

@@ -44,6 +44,7 @@ from compliance.consent.selectors import (
     THIRD_PARTY_MARKETING_SHARING,
     current_notice,
     marketing_audience,
+    public_purposes_forget,
 )
 from compliance.pi.vocabulary import DIRECT_MARKETING_PURPOSES, purpose_refusal
 from kernel.access import require_not_own
@@ -112,6 +113,10 @@ def purpose_create(
             },
             request=request,
         )
+        # The public list shows the change at once: forgotten now and again after commit (a read
+        # between the two could cache the state before this transaction).
+        public_purposes_forget()
+        transaction.on_commit(public_purposes_forget)
     return purpose
 
 
@@ -138,6 +143,10 @@ def purpose_update(
             change_diff={"before": before, "after": dict(changes)},
             request=request,
         )
+        # The public list shows the change at once: forgotten now and again after commit (a read
+        # between the two could cache the state before this transaction).
+        public_purposes_forget()
+        transaction.on_commit(public_purposes_forget)
     return locked
 
 
@@ -207,6 +216,10 @@ def notice_publish(
             },
             request=request,
         )
+        # The public list shows the change at once: forgotten now and again after commit (a read
+        # between the two could cache the state before this transaction).
+        public_purposes_forget()
+        transaction.on_commit(public_purposes_forget)
     return locked
 
 

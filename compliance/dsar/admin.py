@@ -31,6 +31,7 @@ from compliance.dsar.models import (
     OPEN_STATUSES,
     DataSubjectRequest,
     DsarEvent,
+    DsarNotice,
     DsarStatus,
 )
 from compliance.dsar.workflow import Action, Input, InputType, action_for, next_actions
@@ -89,6 +90,21 @@ class DsarEventInline(PIMasking, ReadOnlyAdminMixin, admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
+
+
+class DsarNoticeInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The notices sent to the subject: what, when, channel, template version, delivered or not."""
+
+    model = DsarNotice
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "notices to the subject"
+    fields = ("created_at", "kind", "channel", "template", "template_version", "status", "sent_at", "error")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_officer(request) or super().has_view_permission(request, obj)
 
 
 class OfficerChoiceField(forms.ModelChoiceField):
@@ -167,6 +183,12 @@ class FileOnBehalfForm(forms.Form):
     identity_evidence = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), help_text="How you verified the subject's identity."
     )
+    notify_contact = forms.CharField(
+        max_length=254,
+        required=False,
+        label="Send the notices to",
+        help_text="An e-mail address or a phone number (SMS); empty: the customer's registered e-mail.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -177,7 +199,7 @@ class FileOnBehalfForm(forms.Form):
             for field_name, field in self._filing_fields(name).items():
                 self.fields[field_name] = field
                 order.append(field_name)
-        self.order_fields([*order, "identity_evidence"])
+        self.order_fields([*order, "notify_contact", "identity_evidence"])
 
     @staticmethod
     def _filing_fields(name: FilingInput) -> dict[str, forms.Field]:
@@ -223,6 +245,7 @@ class FileOnBehalfForm(forms.Form):
             "details": data.get("details", ""),
             "requested_changes": changes,
             "purposes": list(data.get("purposes") or []),
+            "notify_contact": data.get("notify_contact", ""),
         }
 
 
@@ -232,6 +255,7 @@ _FILING_ERROR_FIELDS = {
     "unknown_purpose": "purposes",
     "purposes_not_applicable": "purposes",
     "invalid_type": "type",
+    "invalid_notify_contact": "notify_contact",
 }
 
 
@@ -245,7 +269,7 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     actions = ["assign_to_me"]
-    inlines = [DsarEventInline]
+    inlines = [DsarEventInline, DsarNoticeInline]
     change_list_template = "admin/compliance/datasubjectrequest/change_list.html"
     change_form_template = "admin/compliance/datasubjectrequest/change_form.html"
     fieldsets = (

@@ -53,7 +53,7 @@ from django.utils import timezone
 from compliance.audit.services import AuditAction, audit_record
 from compliance.crypto.fields import EncryptedEmailField, EncryptedJSONField
 from compliance.dsar.balances import SETTLEMENT_LABELS, SettlementMethod, subject_balances
-from compliance.dsar.export import subject_rows
+from compliance.dsar.export import subject_rows, table_name
 from compliance.dsar.kinds import Fulfilment, fulfilled_by
 from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus
 from compliance.pi.inventory import is_product_model
@@ -374,17 +374,17 @@ def _statement(
         lines += [_hold_line(hold) for hold in holds]
     if deleted:
         lines.append("Deleted entirely:")
-        lines += [f"  - {label}: {count} record(s)" for label, count in sorted(deleted.items())]
+        lines += [f"  - {table_name(label)}: {count} record(s)" for label, count in sorted(deleted.items())]
     if cleared:
         lines.append("Erased or replaced by an anonymous token:")
-        lines += [f"  - {label}: {', '.join(sorted(names))}" for label, names in sorted(cleared.items())]
+        lines += [f"  - {table_name(label)}: {', '.join(sorted(names))}" for label, names in sorted(cleared.items())]
     if retained:
         lines.append("Kept because the law requires it, then deleted:")
         for label, info in sorted(retained.items()):
             policy = policies.get(info["policy"])
             reason = policy.legal_reason if policy else info["policy"]
             lines.append(
-                f"  - {label}: {', '.join(info['fields'])} in {info['rows']} record(s), until "
+                f"  - {table_name(label)}: {', '.join(info['fields'])} in {info['rows']} record(s), until "
                 f"{info['until']:%Y-%m-%d} ({reason})"
             )
     lines += [

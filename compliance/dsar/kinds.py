@@ -39,7 +39,8 @@ from compliance.consent.services import (
 from compliance.dsar.balances import describe_balances, subject_balances
 from compliance.dsar.corrections import correctable_fields, correction_apply, correction_note_attach
 from compliance.dsar.errors import DsarError
-from compliance.dsar.models import DataSubjectRequest
+from compliance.dsar.models import DataSubjectRequest, NoticeKind
+from compliance.pi.registry import correctable_fields as registry_correctable
 from compliance.pi.vocabulary import DIRECT_MARKETING_PURPOSES, purpose_refusal
 from kernel.tasks import enqueue_on_commit
 
@@ -104,6 +105,12 @@ class DsarKind:
     # Issue 16: a deletion settles the subject's money first; a flag (objection, restriction) can be lifted.
     settles_balance: ClassVar[bool] = False
     liftable: ClassVar[bool] = False
+    # The notice the subject receives when the request is fulfilled (compliance.dsar.notices).
+    outcome_notice: ClassVar[str] = NoticeKind.OUTCOME
+    # EXPORT types: the bundle's layout (compliance.dsar.export): "access" (the human-readable copy
+    # with README, who accessed the data and a data dictionary) or "portability" (the documented
+    # machine-readable schema, portability.schema.json).
+    export_format: ClassVar[str] = "access"
 
     def __str__(self) -> str:
         return self.slug
@@ -213,8 +220,9 @@ def fulfilled_by(slug: str, fulfilment: Fulfilment) -> bool:
 
 
 def correctable() -> list[str]:
-    """The fields a correction may change: those an owning app registered a handler for."""
-    return sorted(correctable_fields())
+    """The fields a correction may change: those the PI inventory marks correctable (each with its
+    owning app's registered handler: compliance.E603)."""
+    return sorted(set(registry_correctable()) & set(correctable_fields()))
 
 
 @kinds.register
@@ -223,6 +231,7 @@ class AccessKind(DsarKind):
     label = "Access (s23)"
     statute = "POPIA s23: confirmation and a copy of the personal information held"
     fulfilment = Fulfilment.EXPORT
+    outcome_notice = NoticeKind.EXPORT_READY
 
 
 @kinds.register
@@ -255,6 +264,7 @@ class DeletionKind(DsarKind):
     statute = "POPIA s24(1)(b): deletion of information the platform is no longer authorised to keep"
     four_eyes = True
     fulfilment = Fulfilment.ERASURE
+    outcome_notice = NoticeKind.DELETION_STATEMENT
     settles_balance = True
 
     def approved(self, *, actor: Any, dsar: DataSubjectRequest) -> Outcome | None:
@@ -288,6 +298,8 @@ class PortabilityKind(DsarKind):
     label = "Portability"
     statute = "POPIA s23(1)(b): the information in a structured, machine-readable form"
     fulfilment = Fulfilment.EXPORT
+    outcome_notice = NoticeKind.EXPORT_READY
+    export_format = "portability"
 
 
 class ProcessingFlagKind(DsarKind):

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from compliance.crypto.fields import EncryptedJSONField
+from compliance.crypto.fields import EncryptedCharField, EncryptedJSONField
 from compliance.pi.registry import PI, pi_model
 from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
@@ -109,6 +109,13 @@ class DataSubjectRequestQuerySet(models.QuerySet):
         # Not exported: the officer's verification notes (which document, which call-back) are the
         # officer's working record and would tell a requester how to pass the check.
         "identity_evidence": _DSAR_RECORD(export=False, description="How the subject's identity was verified."),
+        # Kept through the subject's own deletion only until the deletion statement has been
+        # delivered to it (compliance.dsar.notices clears it then): the erased account can no
+        # longer be reached any other way.
+        "notify_contact": _DSAR_RECORD(
+            category=Category.CONTACT,
+            description="Where the notices about this request go (e-mail address or phone), given at filing.",
+        ),
     },
     not_pi=[
         "public_id", "subject", "type", "status", "channel", "filed_by", "identity_verified_by",
@@ -181,6 +188,9 @@ class DataSubjectRequest(models.Model):
     applied_at_filing = models.JSONField(default=list, blank=True)
     # Deletion: the subject's money settled before erasure ([{method, amount, currency, entry}, ...]).
     balance_settlements = models.JSONField(default=list, blank=True)
+    # Where the notices about this request go (compliance.dsar.notices): captured at filing, so the
+    # deletion statement still reaches the subject once the account is erased. Encrypted (PI).
+    notify_contact = EncryptedCharField(max_length=254, blank=True)
 
     objects = DataSubjectRequestQuerySet.as_manager()
 
@@ -233,6 +243,7 @@ class DsarEventKind(models.TextChoices):
     RESTRICTION_LIFTED = "restriction_lifted", "Restriction or objection lifted"
     APPLIED_AT_FILING = "applied_at_filing", "Direct-marketing objection applied at filing"
     ERASURE_BLOCKED = "erasure_blocked", "Erasure waiting for the balance to be settled"
+    IDENTITY_REQUESTED = "identity_requested", "Identity verification asked of the subject"
 
 
 @pi_model(
@@ -333,3 +344,59 @@ class CorrectionRequestNote(models.Model):
 
     def __str__(self) -> str:
         return f"Correction requested ({', '.join(self.fields)})"
+
+
+class NoticeKind(models.TextChoices):
+    """The notices a data subject receives about a request (templates/dsar/notices/<kind>.v<N>.txt)."""
+
+    ACKNOWLEDGEMENT = "acknowledgement", "Acknowledgement with due date"
+    IDENTITY_NEEDED = "identity_needed", "Identity verification needed"
+    EXTENSION = "extension", "Deadline extended (PAIA s57)"
+    EXPORT_READY = "export_ready", "Export ready to download"
+    OUTCOME = "outcome", "Outcome with reasons"
+    DELETION_STATEMENT = "deletion_statement", "Deletion statement"
+    RESTRICTION_LIFTED = "restriction_lifted", "Restriction lifted"
+
+
+class NoticeStatus(models.TextChoices):
+    PENDING = "pending", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Not delivered"
+
+
+@pi_model(
+    subject="dsar__subject",
+    description=(
+        "A notice sent to the subject about their request (acknowledgement, extension, outcome...): what, "
+        "when, through which channel and which template version. Neither the address nor the text is kept."
+    ),
+    fields={},
+    not_pi=[
+        "public_id", "dsar", "kind", "channel", "template", "template_version", "context", "status", "error",
+        "created_at", "sent_at",
+    ],
+)  # fmt: skip
+class DsarNotice(models.Model):
+    """One notice to the data subject (compliance.dsar.notices): recorded in the transaction that
+    made it due, delivered by a task after commit. The text is rendered from the versioned template
+    at delivery; the recipient is the request's ``notify_contact``."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    dsar = models.ForeignKey(DataSubjectRequest, on_delete=models.PROTECT, related_name="notices")
+    kind = models.CharField(max_length=32, choices=NoticeKind.choices)
+    channel = models.CharField(max_length=10, blank=True, help_text="email or sms; empty when there was no contact.")
+    template = models.CharField(max_length=100)
+    template_version = models.PositiveSmallIntegerField()
+    # Parameters the template needs beyond the request itself (codes and ids only, never PI).
+    context = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=NoticeStatus.choices, default=NoticeStatus.PENDING)
+    error = models.CharField(max_length=200, blank=True, help_text="Why it was not delivered (never the address).")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=["dsar", "created_at"], name="dsarnotice_dsar_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.template_version} ({self.status})"

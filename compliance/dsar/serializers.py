@@ -71,6 +71,17 @@ class FileDsarSerializer(serializers.Serializer):
         }
         for name in kinds.filing_inputs():
             fields[name.value] = _filing_field(name)
+        fields["notify_contact"] = serializers.CharField(
+            max_length=254,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text=(
+                "Where the notices about this request go: an e-mail address or a phone number (SMS). "
+                "Default: the account's e-mail address. The deletion statement is sent here after the "
+                "account is erased."
+            ),
+        )
         return fields
 
 

@@ -47,8 +47,18 @@ from compliance.dsar.models import (
     DsarExport,
     DsarStatus,
 )
-from compliance.dsar.workflow import ACTIONS_BY_SERVICE, ACTIONS_BY_SLUG, PROCESS_PERMISSION, Action
+from compliance.dsar.notices import notice_queue, outcome_kind
+from compliance.dsar.workflow import (
+    ACTIONS_BY_SERVICE,
+    ACTIONS_BY_SLUG,
+    FILING_NOTICES,
+    OUTCOME_OF_TYPE,
+    PROCESS_PERMISSION,
+    Action,
+    Notice,
+)
 from kernel.access import has_permission, require_not_own
+from kernel.messaging import channel_for
 
 __all__ = ["PROCESS_PERMISSION", "DsarError", "DsarPermissionError", "dsar_act", "dsar_file"]
 
@@ -124,6 +134,27 @@ def _move(dsar: DataSubjectRequest, *, actor: Any, to_status: str, note: str = "
     return dsar
 
 
+# --- Notices to the subject (the workflow table's ``notices``; compliance.dsar.notices) ----------
+def _queue_notices(notices: tuple[Notice, ...], dsar: DataSubjectRequest, **context: Any) -> None:
+    for notice in notices:
+        if notice.due(dsar):
+            kind = outcome_kind(dsar) if notice.kind == OUTCOME_OF_TYPE else notice.kind
+            notice_queue(dsar, kind, context or None)
+
+
+def _notify(service: str, dsar: DataSubjectRequest, **context: Any) -> None:
+    """Queue what the table says the subject is told after ``service``'s action (in its transaction)."""
+    _queue_notices(_row(service).notices, dsar, **context)
+
+
+def _notify_contact(subject: Any, notify_contact: str | None) -> str:
+    """The contact the request's notices go to: as given at filing, else the subject's e-mail now."""
+    contact = (notify_contact or "").strip() or str(subject.email or "")
+    if contact and channel_for(contact) is None:
+        raise DsarError("Give an e-mail address or a phone number for the notices.", code="invalid_notify_contact")
+    return contact
+
+
 def dsar_file(
     *,
     subject: Any,
@@ -133,11 +164,15 @@ def dsar_file(
     requested_changes: dict[str, Any] | None = None,
     purposes: list[str] | None = None,
     identity_evidence: str = "",
+    notify_contact: str | None = "",
 ) -> DataSubjectRequest:
     """File a request. Free of charge, any number; a duplicate is flagged, never short-cut.
 
-    The type's handler validates what it needs (``compliance.dsar.kinds``)."""
+    The type's handler validates what it needs (``compliance.dsar.kinds``). ``notify_contact``
+    (e-mail or phone; default: the subject's e-mail) receives the notices, including the deletion
+    statement after the account is erased; the acknowledgement goes out on commit."""
     filing = kind_for(type).validate(Filing(details=details, requested_changes=requested_changes, purposes=purposes))
+    contact = _notify_contact(subject, notify_contact)
     on_behalf = filed_by.pk != subject.pk
     if on_behalf:
         _require_officer(filed_by)
@@ -163,6 +198,7 @@ def dsar_file(
             filed_by=filed_by,
             identity_evidence=identity_evidence,
             duplicate_of=duplicate,
+            notify_contact=contact,
         )
         _record(
             dsar,
@@ -173,6 +209,7 @@ def dsar_file(
             extra={"channel": dsar.channel, "duplicate_of": str(duplicate.public_id) if duplicate else None},
         )
         _apply_at_filing(dsar, filed_by=filed_by)
+        _queue_notices(FILING_NOTICES, dsar)
     return dsar
 
 
@@ -252,7 +289,7 @@ def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSub
     with transaction.atomic():
         dsar = _locked(dsar, action, actor=actor)
         kind_for(dsar.type).rejected(actor=actor, dsar=dsar, reason=reason)
-        return _move(
+        dsar = _move(
             dsar,
             actor=actor,
             to_status=DsarStatus.REJECTED,
@@ -260,6 +297,8 @@ def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSub
             decided_at=timezone.now(),
             decision_reason=reason,
         )
+        _notify("dsar_reject", dsar)
+        return dsar
 
 
 def dsar_extend(
@@ -278,6 +317,7 @@ def dsar_extend(
         dsar.extension_reason = reason
         dsar.save(update_fields=["due_at", "extended_at", "extended_by", "extension_reason", "updated_at"])
         _record(dsar, actor=actor, kind=DsarEventKind.EXTENSION, extra={"days": days})
+        _notify("dsar_extend", dsar)
         return dsar
 
 
@@ -291,7 +331,9 @@ def dsar_fulfil(
     with transaction.atomic():
         dsar = _locked(dsar, action, actor=actor)
         status = DsarStatus.PARTIALLY_FULFILLED if partial else DsarStatus.FULFILLED
-        return _move(dsar, actor=actor, to_status=status, outcome_statement=statement, fulfilled_at=timezone.now())
+        dsar = _move(dsar, actor=actor, to_status=status, outcome_statement=statement, fulfilled_at=timezone.now())
+        _notify("dsar_fulfil", dsar)
+        return dsar
 
 
 def dsar_close(*, actor: Any, dsar: DataSubjectRequest) -> DataSubjectRequest:
@@ -428,4 +470,15 @@ def dsar_lift_restriction(*, actor: Any, dsar: DataSubjectRequest, reason: str) 
             action=AuditAction.DSAR_RESTRICTION_LIFTED,
             extra={"purposes": lifted},
         )
+        _notify("dsar_lift_restriction", dsar, purposes=lifted)
         return dsar
+
+
+def dsar_request_identity(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DsarEvent:
+    """Ask the subject to prove their identity (what is needed is sent to them; kept on the request)."""
+    action = _check("dsar_request_identity", actor=actor, reason=reason)
+    with transaction.atomic():
+        dsar = _locked(dsar, action, actor=actor)
+        event = _record(dsar, actor=actor, kind=DsarEventKind.IDENTITY_REQUESTED, note=reason)
+        _notify("dsar_request_identity", dsar, event=event.pk)
+        return event

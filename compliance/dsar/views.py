@@ -13,9 +13,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.http import Http404, HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -33,7 +33,7 @@ from compliance.dsar.serializers import (
     action_serializer,
 )
 from compliance.dsar.workflow import ACTIONS, action_for
-from kernel.access import HasPermission
+from kernel.access import AuditedRefusal, HasPermission
 from kernel.errors import JSONErrorsMixin
 from kernel.permissions import HasRecentMFA
 
@@ -75,15 +75,32 @@ class DsarSerializer(serializers.ModelSerializer):
         read_only_fields = tuple(f for f in fields if f not in ("type", "details", "requested_changes", "purposes"))
 
 
+class DsarNoticeSerializer(serializers.Serializer):
+    """A notice sent (or due) to the subject: what, when, through which channel, which template."""
+
+    id = serializers.UUIDField(source="public_id")
+    kind = serializers.CharField()
+    channel = serializers.CharField()
+    template_version = serializers.IntegerField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+
 class DsarDetailSerializer(DsarSerializer):
     history = serializers.SerializerMethodField()
+    notices = serializers.SerializerMethodField()
 
     class Meta(DsarSerializer.Meta):
-        fields = (*DsarSerializer.Meta.fields, "history")
-        read_only_fields = (*DsarSerializer.Meta.fields, "history")
+        fields = (*DsarSerializer.Meta.fields, "history", "notices")
+        read_only_fields = (*DsarSerializer.Meta.fields, "history", "notices")
 
     def get_history(self, dsar: DataSubjectRequest) -> Any:
         return StatusEventSerializer(selectors.status_history_for_subject(dsar=dsar), many=True).data
+
+    @extend_schema_field(DsarNoticeSerializer(many=True))
+    def get_notices(self, dsar: DataSubjectRequest) -> Any:
+        return DsarNoticeSerializer(selectors.notices_of_request(dsar=dsar), many=True).data
 
 
 class DsarListCreateView(ListAPIView):
@@ -176,7 +193,11 @@ class ZipRenderer(BaseRenderer):
         return data if isinstance(data, bytes) else b""
 
 
-class ExportGone(APIException):
+class ExportNotFound(AuditedRefusal, NotFound):
+    """Another subject's bundle, or none: answered as any unknown id, recorded as a refused download."""
+
+
+class ExportGone(AuditedRefusal, APIException):
     status_code = status.HTTP_410_GONE
     default_code = "export_expired"
     default_detail = "The download window of this export has closed; file a new access request."
@@ -190,11 +211,13 @@ class DsarDownloadView(JSONErrorsMixin, APIView):
 
     @extend_schema(responses={(200, "application/zip"): bytes})
     def get(self, request: Request, public_id: str) -> HttpResponse:
-        dsar = selectors.dsar_of_subject(subject=request.user, public_id=public_id)
+        # Every refusal is audited (kernel.access.AuditedRefusal): no MFA (403), another customer's
+        # bundle or none (404, the same answer), a closed download window (410).
         try:
+            dsar = selectors.dsar_of_subject(subject=request.user, public_id=public_id)
             export = dsar.export
-        except DsarExport.DoesNotExist as exc:
-            raise Http404 from exc
+        except (Http404, DsarExport.DoesNotExist) as exc:
+            raise ExportNotFound from exc
         if not export.is_available:
             raise ExportGone
         content = export_read(export=export)

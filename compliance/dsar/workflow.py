@@ -29,7 +29,7 @@ from django.utils import timezone
 from compliance.dsar.balances import SETTLEMENT_LABELS
 from compliance.dsar.errors import DsarError
 from compliance.dsar.kinds import kind_for
-from compliance.dsar.models import DSAR_MAX_EXTENSION_DAYS, OPEN_STATUSES, DataSubjectRequest, DsarStatus
+from compliance.dsar.models import DSAR_MAX_EXTENSION_DAYS, OPEN_STATUSES, DataSubjectRequest, DsarStatus, NoticeKind
 
 PROCESS_PERMISSION = "compliance.process_dsar"
 
@@ -132,6 +132,30 @@ _LIFTABLE_STATES = (DsarStatus.FULFILLED, DsarStatus.PARTIALLY_FULFILLED, DsarSt
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A notice the subject receives when an action is taken (compliance.dsar.notices).
+
+    ``kind``: a ``NoticeKind``, or ``OUTCOME_OF_TYPE`` — the request type's own outcome notice
+    (export ready, deletion statement, outcome with reasons; ``DsarKind.outcome_notice``).
+    ``when``: the statuses after the action that send it (empty: always)."""
+
+    kind: str
+    when: tuple[str, ...] = ()
+
+    def due(self, dsar: DataSubjectRequest) -> bool:
+        return not self.when or dsar.status in self.when
+
+
+OUTCOME_OF_TYPE = "outcome_of_type"
+
+# Filing is not an officer action: the acknowledgement (with the due date) goes out at once.
+FILING_NOTICES: tuple[Notice, ...] = (Notice(NoticeKind.ACKNOWLEDGEMENT),)
+# Lifting a restriction (consent admin / officer API) tells the subject (POPIA s14(6)); the lifting
+# service passes this to compliance.dsar.notices.notice_queue with the purposes lifted.
+RESTRICTION_LIFTED_NOTICE = Notice(NoticeKind.RESTRICTION_LIFTED)
+
+
+@dataclass(frozen=True)
 class Action:
     slug: str
     label: str
@@ -141,6 +165,7 @@ class Action:
     inputs: tuple[Input, ...] = ()
     permission: str = PROCESS_PERMISSION
     refusal: Refusal | None = None
+    notices: tuple[Notice, ...] = ()  # what the subject is told once the action is taken
 
     def refused(self, dsar: DataSubjectRequest, actor: Any, now: datetime | None = None) -> DsarError | None:
         """Why the action cannot be taken on ``dsar`` now (state first, then its rule), or None."""
@@ -176,6 +201,24 @@ ACTIONS: tuple[Action, ...] = (
                 missing_code="identity_evidence_required",
             ),
         ),
+    ),
+    Action(
+        slug="request-identity",
+        label="Ask the subject to verify identity",
+        from_states=(DsarStatus.RECEIVED,),
+        to_states=(),
+        service="dsar_request_identity",
+        inputs=(
+            Input(
+                "reason",
+                InputType.TEXT,
+                required=True,
+                help="What the subject must provide (sent to the subject).",
+                missing="Say what the subject must provide to prove their identity.",
+                missing_code="identity_request_required",
+            ),
+        ),
+        notices=(Notice(NoticeKind.IDENTITY_NEEDED),),
     ),
     Action(
         slug="assign",
@@ -220,6 +263,7 @@ ACTIONS: tuple[Action, ...] = (
                 missing_code="reason_required",
             ),
         ),
+        notices=(Notice(NoticeKind.OUTCOME),),
     ),
     Action(
         slug="extend",
@@ -246,6 +290,7 @@ ACTIONS: tuple[Action, ...] = (
             ),
         ),
         refusal=_extension_refusal,
+        notices=(Notice(NoticeKind.EXTENSION),),
     ),
     Action(
         slug="fulfil",
@@ -265,6 +310,8 @@ ACTIONS: tuple[Action, ...] = (
             ),
             Input("partial", InputType.FLAG, help="Only part of the request could be fulfilled."),
         ),
+        # Also reached from "approve" for types carried out at approval (it calls the fulfilment).
+        notices=(Notice(OUTCOME_OF_TYPE),),
     ),
     Action(
         slug="close",
@@ -339,6 +386,7 @@ ACTIONS += (
         from_states=_ALL_STATES,
         to_states=(),
         service="dsar_lift_restriction",
+        notices=(Notice(NoticeKind.RESTRICTION_LIFTED),),
         inputs=(
             Input(
                 "reason",

@@ -20,6 +20,7 @@ from compliance.dsar.models import (  # data-subject requests, SPEC C6
     DataSubjectRequest,
     DsarEvent,
     DsarExport,
+    DsarNotice,
 )
 from compliance.pi.models import PIInventory  # the PI inventory page's permission, SPEC C3
 from compliance.retention.models import LegalHold, RetentionPolicy, RetentionRun  # retention and holds, SPEC C8
@@ -36,6 +37,7 @@ __all__ = [
     "DataSubjectRequest",
     "DsarEvent",
     "DsarExport",
+    "DsarNotice",
     "FieldKeyVersion",
     "KeyPurpose",
     "KeyRotationRun",

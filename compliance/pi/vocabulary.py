@@ -252,6 +252,28 @@ PURPOSES: dict[str, Purpose] = {
 
 
 DIRECT_MARKETING_PURPOSES = frozenset(code for code, purpose in PURPOSES.items() if purpose.direct_marketing)
+# POPIA s18(1)(e) and s23(1)(b): who receives the information processed for each purpose (the
+# categories of recipients, never named people), told to the subject in notices and exports.
+PURPOSE_RECIPIENTS: dict[str, str] = {
+    "account_management": "our staff who run accounts (customer support, operations); our hosting provider",
+    "kyc": "our operations staff; the Financial Intelligence Centre when the law requires a report",
+    "payments": "your bank and ours; the card processor and payment networks that carry a payment",
+    "fraud_prevention": "our fraud and operations staff; banks and law enforcement when a crime is reported",
+    "direct_marketing": "our marketing staff and the mailing service that sends our messages",
+    "analytics": "our product staff, only as aggregated, de-identified figures",
+    "third_party_marketing_sharing": "partner companies you agreed to share with, for their own marketing",
+    "legal_compliance": "regulators (the Information Regulator, the FIC, SARS) and courts, when the law requires",
+    "security": "our security and operations staff",
+}
+# POPIA s18(1)(a)/(b): where each category of information comes from.
+CATEGORY_SOURCES: dict[Category, str] = {
+    Category.IDENTITY: "you (registration, your profile and identity documents) and our staff who verify them",
+    Category.CONTACT: "you (registration and your profile)",
+    Category.FINANCIAL: "your transactions on the platform, your bank and the card processor",
+    Category.CARD: "you, when you add a card; the card processor",
+    Category.SPECIAL: "not collected",
+    Category.CHILDREN: "not collected",
+}
 
 
 def purpose_refusal(code: str, kind: str) -> str:

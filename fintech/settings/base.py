@@ -186,6 +186,23 @@ EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "no-reply@fintech.example")
+# SMS behind the same interface as e-mail (kernel.messaging): refused until a provider is configured.
+SMS_BACKEND = env_str("SMS_BACKEND", "kernel.messaging.DisabledSmsBackend")
+
+# --- Data-subject notices (POPIA s18, s23-s25; compliance/dsar/notices.py) --------------------
+# Who the subject writes to, and where they may complain; printed in every DSAR notice, the
+# export README and the deletion statement.
+INFORMATION_OFFICER_CONTACT = {
+    "name": env_str("INFORMATION_OFFICER_NAME", "The Information Officer, Fintech Platform"),
+    "email": env_str("INFORMATION_OFFICER_EMAIL", "privacy@fintech.example"),
+    "postal": env_str("INFORMATION_OFFICER_POSTAL", "PO Box 1, Johannesburg, 2000"),
+}
+INFORMATION_REGULATOR_CONTACT = {
+    "name": "The Information Regulator (South Africa)",
+    "email": env_str("INFORMATION_REGULATOR_EMAIL", "POPIAComplaints@inforegulator.org.za"),
+    "website": env_str("INFORMATION_REGULATOR_WEBSITE", "https://inforegulator.org.za"),
+    "postal": env_str("INFORMATION_REGULATOR_POSTAL", "JD House, 27 Stiemens Street, Braamfontein, Johannesburg, 2001"),
+}
 
 # --- Passwords ------------------------------------------------------------------------------
 PASSWORD_HASHERS = [

@@ -47,6 +47,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": "10000/min", "user": "10000/min", "auth": "10000/min"},
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SMS_BACKEND = "kernel.messaging.LocmemSmsBackend"
 # Open in tests, as in dev (tests/fintech/test_api_docs.py checks the production rule explicitly).
 API_DOCS_PUBLIC = True
 # Serve static files from the apps' folders: tests never run collectstatic.

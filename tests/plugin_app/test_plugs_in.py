@@ -225,7 +225,8 @@ def test_a_dsar_access_export_includes_its_row(as_product_app, customer, other_c
     assert row["public_id"] == str(member.public_id) and row["user"] == str(customer.public_id)
     assert "phone_index" not in row
     assert f"tables/{LABEL}.csv" in bundle.namelist()
-    assert f"{LABEL}: 1 record(s)" in bundle.read("README.txt").decode()
+    # The README names the table in words (its verbose name), with the count.
+    assert "Loyalty members (1 record(s))" in bundle.read("README.txt").decode()
     everything = b"".join(bundle.read(name) for name in bundle.namelist()).decode()
     assert "Othermember" not in everything and "0825550111" not in everything.replace(" ", "")
 

@@ -25,7 +25,7 @@ from accounts import roles, services
 from compliance.consent.models import ConsentEvent, PurposeNotice
 from compliance.consent.services import consent_record
 from compliance.dsar.models import DataSubjectRequest
-from compliance.dsar.services import dsar_assign, dsar_file, dsar_request_approval, dsar_verify_identity
+from compliance.dsar.services import dsar_assign, dsar_extend, dsar_file, dsar_request_approval, dsar_verify_identity
 from compliance.retention.models import HoldKind, LegalHold
 from compliance.retention.services import hold_place
 from ledger.demo import DEMO_SECOND_CUSTOMER_EMAIL, load_demo_ledger
@@ -80,6 +80,12 @@ class Command(BaseCommand):
                 )  # fmt: skip
                 dsar_verify_identity(actor=officer, dsar=objection, evidence="MFA step-up at filing (demo)")
                 dsar_assign(actor=officer, dsar=objection)
+                # The subject is told of every step (the request page lists the notices): this one
+                # the extension with its reason (PAIA s57), after the acknowledgement.
+                dsar_extend(
+                    actor=officer, dsar=objection, days=14,
+                    reason="Demo: waiting for the mailing service's suppression-list confirmation.",
+                )  # fmt: skip
                 dsar_file(
                     subject=second, filed_by=second, type="correction",
                     requested_changes={"last_name": "Customer-Two"}, details="My surname is double-barrelled.",
@@ -90,6 +96,7 @@ class Command(BaseCommand):
                     subject=customer, filed_by=officer, type="restriction", purposes=["analytics"],
                     details="Asked by phone to pause analytics while a complaint is open.",
                     identity_evidence="Call-back to the number on file (demo)",
+                    notify_contact="+27825550100",  # the notices go by SMS (printed by the dev backend)
                 )  # fmt: skip
             # A litigation hold the information officer placed (Compliance > Legal holds): the
             # purge keeps the second customer's records and a deletion request would say why.
@@ -111,9 +118,9 @@ class Command(BaseCommand):
                 dsar_assign(actor=officer, dsar=deletion)
                 dsar_request_approval(actor=officer, dsar=deletion)
         self.stdout.write(
-            "Demo story: wallets funded with transfers, consents recorded, DSARs in the queue (a direct-marketing "
-            "objection already in force, a deletion blocked by the customer's balance), a litigation hold on the "
-            "second customer."
+            "Demo story: wallets funded with transfers, consents recorded, DSARs in the queue (each acknowledged to "
+            "the subject, one extended, one notified by SMS, a direct-marketing objection already in force, a "
+            "deletion blocked by the customer's balance), a litigation hold on the second customer."
         )
 
     def _publish_the_audit_checkpoint(self) -> None:
