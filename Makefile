@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench drill drill-db drill-lb drill-restore restore-drill engines iac-check ci lint contracts typecheck bandit secrets migrations-check deploy-check sbom audit-deps install clean
+.PHONY: run test browsers screenshots bench drill drill-db drill-lb drill-restore restore-drill engines iac-check ci lint contracts typecheck bandit secrets migrations-check deploy-check sbom audit-deps install clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11+ is required (found %d.%d)" % sys.version_info[:2])'
@@ -24,8 +24,20 @@ run: install
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (admin: /admin/  API: /api/v1/  docs: /api/docs/)"
 	$(BIN)/honcho -f Procfile.dev start -p $(PORT)
 
-test: install
+test: install browsers
 	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest $(PYTEST_ARGS)
+
+# The browser tests (tests/browser/) drive Debian's chromium through Playwright: installed here with
+# apt-get when missing, never a browser build of Playwright's own. Without it (no root, no apt) the
+# browser tests skip with a loud reason, except under CI, where they fail.
+browsers:
+	@test -x /usr/bin/chromium || { echo "Installing Debian's chromium for the browser tests (apt-get install -y chromium)"; \
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; } || \
+	  echo "WARNING: chromium could not be installed: the browser tests will be SKIPPED (they fail under CI)"; }
+
+# The main staff screens as PNGs in docs/screenshots/ (demo data, 1440 px wide), for the README.
+screenshots: install browsers
+	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest -n 0 -p no:randomly tests/browser/test_screenshots.py --screenshots
 
 # Bounded benchmarks on the test PostgreSQL (scratch databases, dropped afterwards), each printing
 # a table. BENCH_ARGS="-d 5" shortens the ledger run.
