@@ -30,13 +30,13 @@ def verify_now(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(reverse("admin:index"))
 
 
-class PeriodField(forms.CharField):
+class PeriodField(forms.Field):
     def __init__(self, *, day_end: bool = False, **kwargs: Any) -> None:
         self.day_end = day_end
-        super().__init__(required=False, max_length=40, **kwargs)
+        super().__init__(required=False, **kwargs)
 
     def to_python(self, value: Any) -> Any:
-        text = super().to_python(value)
+        text = str(value or "").strip()[:40]
         if not text:
             return None
         try:
