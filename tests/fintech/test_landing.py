@@ -45,7 +45,9 @@ def _fill(officer, n: int) -> None:
         if index % 2:
             received = timezone.now() - dt.timedelta(days=31)
             DataSubjectRequest.objects.filter(pk=dsar.pk).update(
-                received_at=received, original_due_at=received + dt.timedelta(days=30), due_at=received + dt.timedelta(days=30)
+                received_at=received,
+                original_due_at=received + dt.timedelta(days=30),
+                due_at=received + dt.timedelta(days=30),
             )
         kyc_submit(
             actor=customer,
