@@ -1,10 +1,11 @@
 """Idle timeout for session (admin) logins, enforced on the server whatever the session store,
 without losing what the person was typing.
 
-``SESSION_COOKIE_AGE`` + ``SESSION_SAVE_EVERY_REQUEST`` already slide a 15-minute expiry, but a
-cached session store keeps the session alive as long as its cache entry, and a stolen cookie would
-be good until then. This middleware records the last request time in the session and logs the
-user out once more than ``SESSION_COOKIE_AGE`` seconds have passed without one.
+The stored session lives ``SESSION_COOKIE_AGE`` (the idle timeout plus an hour, slid on every
+request), and a stolen cookie would be good until then. This middleware records the last request
+time in the session and logs the user out once more than ``ADMIN_IDLE_TIMEOUT_SECONDS`` (15
+minutes) have passed without one; the longer store lifetime is what lets it recognise a form
+posted after the timeout instead of meeting an empty session.
 
 A form submitted after the timeout is not acted on (the session that would authorise it is
 gone), but it is not dropped silently either: its fields are kept in the new, anonymous session
@@ -84,7 +85,7 @@ class IdleSessionTimeoutMiddleware:
         # Only session logins carry the key; JWT API calls never touch the session.
         if session is not None and session.get(LAST_SEEN_KEY) is not None:
             now = int(time.time())
-            if now - int(session[LAST_SEEN_KEY]) > settings.SESSION_COOKIE_AGE:
+            if now - int(session[LAST_SEEN_KEY]) > settings.ADMIN_IDLE_TIMEOUT_SECONDS:
                 return self._expire(request)
             session[LAST_SEEN_KEY] = now
         elif session is not None and getattr(request, "user", None) is not None and request.user.is_authenticated:
@@ -94,7 +95,7 @@ class IdleSessionTimeoutMiddleware:
     def _expire(self, request: HttpRequest) -> HttpResponse:
         from accounts.services import session_expire
 
-        minutes = settings.SESSION_COOKIE_AGE // 60
+        minutes = settings.ADMIN_IDLE_TIMEOUT_SECONDS // 60
         session_expire(request=request)
         if request.method != "POST":
             logout(request)

@@ -160,7 +160,7 @@ class PlatformAdminSite(OTPAdminSite):
         if user.is_authenticated:
             context["staff_name"] = user.get_full_name() or user.get_short_name() or "you"
             context["staff_role_label"] = role_label(user)
-            context["idle_timeout_seconds"] = settings.SESSION_COOKIE_AGE
+            context["idle_timeout_seconds"] = settings.ADMIN_IDLE_TIMEOUT_SECONDS
             context["preserved_form"] = take_preserved_form(request)
         return context
 

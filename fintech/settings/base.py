@@ -226,8 +226,12 @@ STORAGES = {
 
 # --- Sessions, cookies, security headers ------------------------------------------------------
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-# Staff sessions end after 15 idle minutes (saved on every request, so the window slides).
-SESSION_COOKIE_AGE = 15 * 60
+# Staff sessions end after 15 idle minutes (accounts/middleware.py; every request slides the window).
+ADMIN_IDLE_TIMEOUT_SECONDS = env_int("ADMIN_IDLE_TIMEOUT_SECONDS", 15 * 60)
+# The stored session outlives the idle timeout by an hour, so that a form posted after the timeout
+# still finds it: the middleware then ends it (logged out, row flushed) and keeps what was typed.
+# The cookie itself lasts until the browser closes (SESSION_EXPIRE_AT_BROWSER_CLOSE).
+SESSION_COOKIE_AGE = ADMIN_IDLE_TIMEOUT_SECONDS + 60 * 60
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
