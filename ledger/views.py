@@ -47,6 +47,19 @@ from ledger.serializers import (
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Declared on every movement, so the documentation's "Try it out" can send one.
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    pattern=r"^[A-Za-z0-9_.:\-]{8,100}$",
+    description=(
+        "A key you choose per movement (8-100 letters, digits, _ . : -), e.g. a UUID. Sending the same "
+        "key with the same body again replays the first answer (header Idempotent-Replayed: true) "
+        "instead of moving money twice; the same key with another body is a 409."
+    ),
+)
 STATEMENT_CSV_MAX_ROWS = 10_000
 
 
@@ -87,7 +100,15 @@ class MovementView(APIView):
 class DepositView(MovementView):
     serializer_class = DepositSerializer
 
-    @extend_schema(request=DepositSerializer, responses={201: DepositAnswerSerializer})
+    @extend_schema(
+        request=DepositSerializer,
+        responses={201: DepositAnswerSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        description=(
+            "Deposit into your own wallet (card, EFT or cash); card deposits settle at once, EFT deposits "
+            "stay pending until the bank confirms. Needs a recent second factor (step-up) and an Idempotency-Key."
+        ),
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -116,7 +137,15 @@ class DepositView(MovementView):
 class WithdrawalView(MovementView):
     serializer_class = WithdrawalSerializer
 
-    @extend_schema(request=WithdrawalSerializer, responses={201: WithdrawalAnswerSerializer})
+    @extend_schema(
+        request=WithdrawalSerializer,
+        responses={201: WithdrawalAnswerSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        description=(
+            "Pay out from your wallet to one of your verified bank accounts; the money is held until the bank "
+            "confirms the payout. Needs a recent second factor (step-up) and an Idempotency-Key."
+        ),
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -145,7 +174,15 @@ class WithdrawalView(MovementView):
 class TransferView(MovementView):
     serializer_class = TransferSerializer
 
-    @extend_schema(request=TransferSerializer, responses={201: TransferAnswerSerializer})
+    @extend_schema(
+        request=TransferSerializer,
+        responses={201: TransferAnswerSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        description=(
+            "Move money from your wallet to another customer's wallet, at once. Needs a recent second factor "
+            "(step-up) and an Idempotency-Key."
+        ),
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 

@@ -11,6 +11,7 @@ next to this file, signing in with ``sign_in(page, staff[roles.OPERATIONS])``.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_the_auditor_verifies_the_chain_and_exports_a_report(page, staff, django
         clicks.click(panel.get_by_role("button", name="Export report"), "export report")
     download = download_info.value
     assert download.suggested_filename == "audit-events.csv"
-    lines = open(download.path(), encoding="utf-8").read().splitlines()
+    lines = Path(download.path()).read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("seq,timestamp,action")
     assert len(lines) == 2 and ",AUDIT_VERIFY_REQUESTED," in lines[1]
     assert AuditEvent.objects.filter(action="AUDIT_EXPORTED", user=auditor.user).count() == 1
