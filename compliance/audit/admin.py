@@ -13,6 +13,7 @@ from compliance.audit.chain import last_status, sealer_is_lagging, status_is_sta
 from compliance.audit.models import AuditEvent
 from compliance.audit.services import ActorType, AuditAction, audit_pi_access, pi_fields_for
 from kernel.admin import ReadOnlyAdminMixin, register_index_warning
+from kernel.display import person_label
 
 
 class PIAccessAuditedAdmin(admin.ModelAdmin):
@@ -116,8 +117,8 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="actor")
     def actor(self, obj: AuditEvent) -> str:
-        # The public id, never the e-mail (that would put PI on every audit screen).
-        return str(obj.actor_public_id) if getattr(obj, "actor_public_id", None) else "—"  # type: ignore[attr-defined]  # annotated by get_queryset
+        # Masked name + short id, never the e-mail (that would put PI on every audit screen).
+        return person_label(obj.user) if obj.user_id else "—"
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         warn_about_chain(request)
