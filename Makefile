@@ -37,7 +37,7 @@ browsers:
 
 # The main staff screens as PNGs in docs/screenshots/ (demo data, 1440 px wide), for the README.
 screenshots: install browsers
-	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest -n 0 -p no:randomly tests/browser/test_screenshots.py --screenshots
+	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest -n 0 tests/browser/screenshots.py
 
 # Bounded benchmarks on the test PostgreSQL (scratch databases, dropped afterwards), each printing
 # a table. BENCH_ARGS="-d 5" shortens the ledger run.
