@@ -72,7 +72,7 @@ def _login_url(next_path: str) -> str:
     try:
         login = reverse("admin:login")
     except NoReverseMatch:  # pragma: no cover - the admin is always installed
-        login = settings.LOGIN_URL
+        login = str(settings.LOGIN_URL)
     return f"{login}?{urlencode({REDIRECT_FIELD_NAME: next_path})}"
 
 

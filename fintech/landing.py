@@ -49,8 +49,8 @@ HOLDS_ENDING_DAYS = 30
 def staff_role(user: Any) -> str | None:
     """The user's staff role (the group they belong to); a superuser without one is an admin.
     Cached on the user object: one query per request."""
-    cached = getattr(user, "_staff_role", False)
-    if cached is not False:
+    if hasattr(user, "_staff_role"):
+        cached: str | None = user._staff_role
         return cached
     names = set(user.groups.values_list("name", flat=True)) if user.is_authenticated else set()
     role = next((r for r in roles.STAFF_ROLES if r in names), None)

@@ -53,7 +53,7 @@ class ReportForm(forms.Form):
     output = forms.ChoiceField(choices=[("csv", "CSV"), ("json", "JSON")], initial="csv")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("date_from") and data.get("date_to") and data["date_from"] >= data["date_to"]:
             raise forms.ValidationError("'To' must be after 'From'.")
         return data
