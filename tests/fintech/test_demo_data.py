@@ -71,6 +71,7 @@ def test_demo_data_tells_the_products_story_once(settings, tmp_path):
         ("correction", "received"),
         ("restriction", "received"),
         ("deletion", "in_review"),
+        ("objection", "closed"),  # six months of history for the on-time trend
     }
     # Deadline pressure and a four-eyes step waiting for the second officer.
     assert DataSubjectRequest.objects.overdue().count() == 1

@@ -13,7 +13,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -25,7 +25,14 @@ from accounts import roles, services
 from compliance.consent.models import ConsentEvent, PurposeNotice
 from compliance.consent.services import consent_record
 from compliance.dsar.models import DSAR_RESPONSE_DAYS, DataSubjectRequest
-from compliance.dsar.services import dsar_assign, dsar_file, dsar_request_approval, dsar_verify_identity
+from compliance.dsar.services import (
+    dsar_approve,
+    dsar_assign,
+    dsar_close,
+    dsar_file,
+    dsar_request_approval,
+    dsar_verify_identity,
+)
 from compliance.retention.models import HoldKind, LegalHold
 from compliance.retention.services import hold_place
 from ledger.demo import DEMO_SECOND_CUSTOMER_EMAIL, load_demo_ledger
@@ -116,6 +123,7 @@ class Command(BaseCommand):
                 dsar_request_approval(
                     actor=officer, dsar=deletion, note="Checked: no legal hold on this customer; FICA rows are kept."
                 )  # fmt: skip
+                self._past_requests(second, officer)
                 # Filed by the officer on the customer's behalf (a phone call): any type works from the
                 # admin's "Add" form and POST /api/v1/officer/dsar/, with the type's own inputs.
                 dsar_file(
@@ -137,6 +145,25 @@ class Command(BaseCommand):
             "overdue, one due this week, a deletion waiting for the second officer), a litigation hold on "
             "the second customer; audit chain verified and secret inventory checked."
         )
+
+    def _past_requests(self, subject: Any, officer: Any) -> None:
+        """Six months of closed objections (one late), so the on-time trend has a history."""
+        now = timezone.now()
+        for months_ago, days_taken in ((6, 12), (5, 20), (4, 34), (3, 9), (2, 27), (1, 15)):
+            dsar = dsar_file(
+                subject=subject, filed_by=subject, type="objection", purposes=["direct_marketing"],
+                details="Stop the marketing messages, please.",
+            )  # fmt: skip
+            dsar_verify_identity(actor=officer, dsar=dsar, evidence="MFA step-up at filing (demo)")
+            dsar_assign(actor=officer, dsar=dsar)
+            dsar_approve(actor=officer, dsar=dsar, note="Objection to direct marketing: always upheld.")
+            dsar_close(actor=officer, dsar=dsar)
+            received = now - timedelta(days=30 * months_ago + days_taken)
+            due = received + timedelta(days=DSAR_RESPONSE_DAYS)
+            done = received + timedelta(days=days_taken)
+            DataSubjectRequest.objects.filter(pk=dsar.pk).update(
+                received_at=received, original_due_at=due, due_at=due, fulfilled_at=done, closed_at=done
+            )
 
     def _start_green(self) -> None:
         """A fresh install starts green: the first chain verification and the secret inventory run
