@@ -65,12 +65,26 @@ def role_label(user: Any) -> str:
     return ROLE_LABELS.get(role or "", "Staff")
 
 
+PANEL_TEMPLATES = {
+    roles.INFORMATION_OFFICER: "admin/landing/officer.html",
+    roles.OPERATIONS: "admin/landing/operations.html",
+    roles.AUDITOR: "admin/landing/auditor.html",
+    roles.ADMIN: "admin/landing/admin.html",
+}
+
+
 @dataclass
 class Panel:
     role: str
-    title: str
-    template: str
     data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        return ROLE_LABELS[self.role]
+
+    @property
+    def template(self) -> str:
+        return PANEL_TEMPLATES[self.role]
 
 
 def _month_starts(now: datetime, months: int) -> list[datetime]:
@@ -165,8 +179,6 @@ def officer_panel(user: Any, now: datetime) -> Panel:
 
     return Panel(
         role=roles.INFORMATION_OFFICER,
-        title="Information officer",
-        template="admin/landing/officer.html",
         data={
             **pressure,
             "trend": trend,
@@ -201,8 +213,6 @@ def operations_panel(user: Any, now: datetime) -> Panel:
     refused_latest = list(refused.order_by("-id").values("timestamp", "action", "object_type", "object_id")[:5])
     return Panel(
         role=roles.OPERATIONS,
-        title="Operations",
-        template="admin/landing/operations.html",
         data={
             "kyc_pending": stats["n"],
             "kyc_older": stats["older"],
@@ -250,8 +260,6 @@ def auditor_panel(user: Any, now: datetime) -> Panel:
     )
     return Panel(
         role=roles.AUDITOR,
-        title="Auditor",
-        template="admin/landing/auditor.html",
         data={
             "chain": chain_status(),
             "verify_url": reverse("admin:audit_verify_now"),
@@ -296,8 +304,6 @@ def admin_panel(user: Any, now: datetime) -> Panel:
     overdue = SecretRotation.objects.filter(alert_state=AlertState.OVERDUE).count()
     return Panel(
         role=roles.ADMIN,
-        title="Administrator",
-        template="admin/landing/admin.html",
         data={
             "staff_without_mfa": without_mfa,
             "failed_attempts": locked,

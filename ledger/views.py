@@ -63,6 +63,16 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 STATEMENT_CSV_MAX_ROWS = 10_000
 
 
+def movement_schema(request: type, answer: type, description: str) -> Any:
+    """The documentation of a money movement: its body, its answer, the Idempotency-Key header."""
+    return extend_schema(
+        request=request,
+        responses={201: answer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        description=f"{description} Needs a recent second factor (step-up) and an Idempotency-Key.",
+    )
+
+
 def movement_answer(data: dict[str, Any], result: MoveResult, body: dict[str, Any]) -> dict[str, Any]:
     """What every movement answers: the entry, what was asked, and the movement's own part."""
     return {
@@ -100,13 +110,12 @@ class MovementView(APIView):
 class DepositView(MovementView):
     serializer_class = DepositSerializer
 
-    @extend_schema(
-        request=DepositSerializer,
-        responses={201: DepositAnswerSerializer},
-        parameters=[IDEMPOTENCY_PARAMETER],
-        description=(
+    @movement_schema(
+        DepositSerializer,
+        DepositAnswerSerializer,
+        (
             "Deposit into your own wallet (card, EFT or cash); card deposits settle at once, EFT deposits "
-            "stay pending until the bank confirms. Needs a recent second factor (step-up) and an Idempotency-Key."
+            "stay pending until the bank confirms."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -137,13 +146,12 @@ class DepositView(MovementView):
 class WithdrawalView(MovementView):
     serializer_class = WithdrawalSerializer
 
-    @extend_schema(
-        request=WithdrawalSerializer,
-        responses={201: WithdrawalAnswerSerializer},
-        parameters=[IDEMPOTENCY_PARAMETER],
-        description=(
+    @movement_schema(
+        WithdrawalSerializer,
+        WithdrawalAnswerSerializer,
+        (
             "Pay out from your wallet to one of your verified bank accounts; the money is held until the bank "
-            "confirms the payout. Needs a recent second factor (step-up) and an Idempotency-Key."
+            "confirms the payout."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -174,14 +182,10 @@ class WithdrawalView(MovementView):
 class TransferView(MovementView):
     serializer_class = TransferSerializer
 
-    @extend_schema(
-        request=TransferSerializer,
-        responses={201: TransferAnswerSerializer},
-        parameters=[IDEMPOTENCY_PARAMETER],
-        description=(
-            "Move money from your wallet to another customer's wallet, at once. Needs a recent second factor "
-            "(step-up) and an Idempotency-Key."
-        ),
+    @movement_schema(
+        TransferSerializer,
+        TransferAnswerSerializer,
+        "Move money from your wallet to another customer's wallet, at once.",
     )
     def post(self, request: Request) -> Response:
         return super().post(request)
