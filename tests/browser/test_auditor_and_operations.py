@@ -71,3 +71,31 @@ def test_operations_lands_on_the_kyc_queue_and_refused_movements(page, staff):
     assert "/admin/ledger/kycrecord/" in page.url
     assert_accessible(page, context="KYC queue")
     assert clicks.count == 2
+
+
+KEY_COLUMNS = {
+    "/admin/ledger/journalentry/": ("public_id", "amount_display", "created_by_person", "created_at"),
+    "/admin/ledger/posting/": ("entry", "account", "amount_display", "balance_after_display"),
+    "/admin/ledger/ledgeraccount/": ("public_id", "balance_display", "owner_person"),
+    "/admin/compliance/auditevent/": ("timestamp", "action", "actor", "object_id", "source_ip"),
+}
+
+
+def test_key_columns_fit_a_1440_px_screen_with_amounts_in_rand(page, staff):
+    """Amounts as "R 1,800.00" (not minor units) and every key column inside the viewport."""
+    from ledger.demo import load_demo_ledger
+
+    operations = staff[roles.OPERATIONS]
+    load_demo_ledger(customer=make_customer(), operations=operations.user)
+    sign_in(page, staff[roles.AUDITOR])
+    for path, columns in KEY_COLUMNS.items():
+        page.goto(path)
+        assert_accessible(page, context=path)
+        for column in columns:
+            header = page.locator(f"#result_list th.column-{column}")
+            box = header.bounding_box()
+            assert box is not None, (path, column)
+            assert box["x"] + box["width"] <= 1440, f"{path}: {column} is off-screen at 1440 px"
+        if "ledger" in path and path != "/admin/ledger/ledgeraccount/":
+            cells = page.locator("#result_list td.field-amount_display").all_inner_texts()
+            assert cells and all(text.startswith(("R ", "-R ")) for text in cells), cells
