@@ -8,7 +8,7 @@ PORT ?= 8000
 SEMGREP := $(or $(FINTECH_TOOLS_DIR),var/tools)/semgrep/bin/semgrep
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test bench drill drill-db drill-lb drill-restore restore-drill engines iac-check ci lint contracts typecheck sast bandit secrets migrations-check deploy-check sbom audit-deps install clean
+.PHONY: run test browsers screenshots bench drill drill-db drill-lb drill-restore restore-drill engines iac-check ci lint contracts typecheck sast bandit secrets migrations-check deploy-check sbom audit-deps install clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "Python 3.11+ is required (found %d.%d)" % sys.version_info[:2])'
@@ -28,9 +28,21 @@ run: install
 
 # semgrep is installed when missing so that tests/test_sast.py (each rule against a planted violation)
 # runs; offline, the install fails, those tests skip naming it, and `make sast` (in ci) fails.
-test: install
+test: install browsers
 	@test -x $(SEMGREP) || python3 scripts/ops_tools.py install sast || echo "make test: semgrep not installed: tests/test_sast.py will skip"
 	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest $(PYTEST_ARGS)
+
+# The browser tests (tests/browser/) drive Debian's chromium through Playwright: installed here with
+# apt-get when missing, never a browser build of Playwright's own. Without it (no root, no apt) the
+# browser tests skip with a loud reason, except under CI, where they fail.
+browsers:
+	@test -x /usr/bin/chromium || { echo "Installing Debian's chromium for the browser tests (apt-get install -y chromium)"; \
+	  apt-get install -y chromium || { apt-get update && apt-get install -y chromium; } || \
+	  echo "WARNING: chromium could not be installed: the browser tests will be SKIPPED (they fail under CI)"; }
+
+# The main staff screens as PNGs in docs/screenshots/ (demo data, 1440 px wide), for the README.
+screenshots: install browsers
+	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest -n 0 tests/browser/screenshots.py
 
 # Bounded benchmarks on the test PostgreSQL (scratch databases, dropped afterwards), each printing
 # a table. BENCH_ARGS="-d 5" shortens the ledger run.

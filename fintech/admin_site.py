@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import REDIRECT_FIELD_NAME, logout
 from django.core.exceptions import ImproperlyConfigured
@@ -29,7 +30,7 @@ from django_otp.admin import OTPAdminSite
 
 from accounts import services
 from accounts.lockout import is_locked_out, record_failed_attempt
-from accounts.middleware import LAST_SEEN_KEY
+from accounts.middleware import LAST_SEEN_KEY, take_preserved_form
 from accounts.selectors import acting_user
 from kernel.admin import index_warnings
 
@@ -125,6 +126,8 @@ class RobustSearchMixin:
 class PlatformAdminSite(OTPAdminSite):
     site_header = "Fintech platform administration"
     site_title = "Fintech admin"
+    # "View site" opens the API documentation (the staff-facing product has no public web page).
+    site_url = "/api/docs/"
     index_title = "Operations, compliance and audit"
     login_form = AdminOTPLoginForm
     login_template = "accounts/admin/login.html"
@@ -141,12 +144,30 @@ class PlatformAdminSite(OTPAdminSite):
         super().register(model_or_iterable, base, **options)
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        """The landing page raises what needs a person now, to whoever is responsible for it: each
-        app contributes its warnings (``kernel.admin.register_index_warning``)."""
+        """The landing page says what needs this person now: their role's panel
+        (``fintech/landing.py``) and the warnings each app contributes to whoever is responsible
+        (``kernel.admin.register_index_warning``)."""
+        from fintech.landing import landing_panels
+
         for warning in index_warnings():
             if request.user.has_perm(warning.permission):
                 warning.show(request)
+        extra_context = {**(extra_context or {}), "landing_panels": landing_panels(request.user)}
         return super().index(request, extra_context)
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        """Every admin page: the signed-in person's own name and role in the header, the idle
+        timeout for the expiry warning, and a form the idle timeout interrupted (restored once)."""
+        from fintech.landing import role_label
+
+        context = super().each_context(request)
+        user = request.user
+        if user.is_authenticated:
+            context["staff_name"] = user.get_full_name() or user.get_short_name() or "you"
+            context["staff_role_label"] = role_label(user)
+            context["idle_timeout_seconds"] = settings.ADMIN_IDLE_TIMEOUT_SECONDS
+            context["preserved_form"] = take_preserved_form(request)
+        return context
 
     def _needs_enrolment(self, request: HttpRequest) -> bool:
         user = request.user
@@ -187,7 +208,15 @@ class PlatformAdminSite(OTPAdminSite):
         return super().logout(request, extra_context)
 
     def get_urls(self) -> list:
-        return [path("mfa/enrol/", self.mfa_enrol_view, name="mfa_enrol"), *super().get_urls()]
+        from fintech import staff_pages
+
+        return [
+            path("mfa/enrol/", self.mfa_enrol_view, name="mfa_enrol"),
+            path("audit/verify-now/", self.admin_view(staff_pages.verify_now), name="audit_verify_now"),
+            path("audit/report/", self.admin_view(staff_pages.audit_report), name="audit_report"),
+            path("session/keep-alive/", self.admin_view(staff_pages.keep_alive), name="session_keep_alive"),
+            *super().get_urls(),
+        ]
 
     @method_decorator(never_cache)
     @method_decorator(csrf_protect)

@@ -20,7 +20,7 @@ from accounts.models import User
 from compliance.audit.admin import PIMaskedAdmin
 from compliance.crypto.admin import BlindIndexSearchMixin
 from kernel.access import has_permission
-from kernel.admin import ReadOnlyAdminMixin, ReadOnlyModelAdmin
+from kernel.admin import ReadOnlyAdminMixin, ReadOnlyModelAdmin, money_column, person_column
 from ledger import limits, services
 from ledger.exceptions import LedgerError
 from ledger.models import BankAccount, JournalEntry, KycRecord, KycStatus, LedgerAccount, Posting
@@ -40,7 +40,10 @@ class PostingInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(ReadOnlyModelAdmin):
-    list_display = ("public_id", "kind", "currency", "shard", "balance", "allow_negative", "owner", "created_at")
+    # Amounts with their currency, people by masked name + short id: the key columns fit 1440 px.
+    list_display = (
+        "public_id", "kind", money_column("balance"), person_column("owner"), "shard", "allow_negative", "created_at",
+    )  # fmt: skip
     list_filter = ("kind", "currency")
     list_select_related = ("owner",)
     search_fields = ("public_id",)
@@ -53,7 +56,10 @@ class LedgerAccountAdmin(ReadOnlyModelAdmin):
 
 @admin.register(JournalEntry)
 class JournalEntryAdmin(PIMaskedAdmin, ReadOnlyModelAdmin):
-    list_display = ("public_id", "entry_type", "channel", "amount", "currency", "created_by", "created_at")
+    list_display = (
+        "public_id", "entry_type", "channel", money_column("amount"), person_column("created_by", description="by"),
+        "created_at",
+    )  # fmt: skip
     list_filter = ("entry_type", "channel", "currency")
     list_select_related = ("created_by",)
     search_fields = ("public_id",)
@@ -69,7 +75,10 @@ class JournalEntryAdmin(PIMaskedAdmin, ReadOnlyModelAdmin):
 
 @admin.register(Posting)
 class PostingAdmin(ReadOnlyModelAdmin):
-    list_display = ("pk", "entry", "account", "amount", "currency", "balance_after", "created_at")
+    list_display = (
+        "pk", "entry", "account", money_column("amount"), money_column("balance_after", description="balance after"),
+        "created_at",
+    )  # fmt: skip
     list_filter = ("currency",)
     list_select_related = ("entry", "account")
     ordering = ("-created_at",)

@@ -50,7 +50,30 @@ from ledger.serializers import (
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Declared on every movement, so the documentation's "Try it out" can send one.
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    pattern=r"^[A-Za-z0-9_.:\-]{8,100}$",
+    description=(
+        "A key you choose per movement (8-100 letters, digits, _ . : -), e.g. a UUID. Sending the same "
+        "key with the same body again replays the first answer (header Idempotent-Replayed: true) "
+        "instead of moving money twice; the same key with another body is a 409."
+    ),
+)
 STATEMENT_CSV_MAX_ROWS = 10_000
+
+
+def movement_schema(request: type, answer: type, description: str) -> Any:
+    """The documentation of a money movement: its body, its answer, the Idempotency-Key header."""
+    return extend_schema(
+        request=request,
+        responses={201: answer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        description=f"{description} Needs a recent second factor (step-up) and an Idempotency-Key.",
+    )
 
 
 def movement_answer(data: dict[str, Any], result: MoveResult, body: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +119,14 @@ class MovementView(APIView):
 class DepositView(MovementView):
     serializer_class = DepositSerializer
 
-    @extend_schema(request=DepositSerializer, responses={201: DepositAnswerSerializer})
+    @movement_schema(
+        DepositSerializer,
+        DepositAnswerSerializer,
+        (
+            "Deposit into your own wallet (card, EFT or cash); card deposits settle at once, EFT deposits "
+            "stay pending until the bank confirms."
+        ),
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -125,7 +155,14 @@ class DepositView(MovementView):
 class WithdrawalView(MovementView):
     serializer_class = WithdrawalSerializer
 
-    @extend_schema(request=WithdrawalSerializer, responses={201: WithdrawalAnswerSerializer})
+    @movement_schema(
+        WithdrawalSerializer,
+        WithdrawalAnswerSerializer,
+        (
+            "Pay out from your wallet to one of your verified bank accounts; the money is held until the bank "
+            "confirms the payout."
+        ),
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
@@ -154,7 +191,11 @@ class WithdrawalView(MovementView):
 class TransferView(MovementView):
     serializer_class = TransferSerializer
 
-    @extend_schema(request=TransferSerializer, responses={201: TransferAnswerSerializer})
+    @movement_schema(
+        TransferSerializer,
+        TransferAnswerSerializer,
+        "Move money from your wallet to another customer's wallet, at once.",
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 

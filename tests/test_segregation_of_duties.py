@@ -80,6 +80,8 @@ def staff_services(root: pathlib.Path = ROOT) -> dict[str, set[str]]:
 # Staff services without a subject of their own to protect, and why.
 NO_SUBJECT = {
     "compliance.consent.services.marketing_audience_export": "an export of the audience; acts on no one account",
+    "compliance.audit.services.audit_report_export": "a read of the trail for the auditor; acts on no one account",
+    "compliance.audit.services.audit_verify_request": "a check of the whole chain; acts on no one account",
     # The staff permission is checked only when the actor is *not* the subject (filing or recording
     # on someone's behalf); acting for oneself is the customer's own path, which needs no staff right.
     "compliance.dsar.services.dsar_file": "on behalf of another person only (filed_by != subject)",

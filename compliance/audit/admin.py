@@ -27,6 +27,7 @@ from compliance.audit.services import REVEAL_REASON_MAX, ActorType, AuditAction,
 from compliance.pi.masking import mask_value, masked_fields
 from compliance.pi.vocabulary import Category
 from kernel.admin import ReadOnlyAdminMixin, register_index_warning
+from kernel.display import person_label
 
 MASKED_PREFIX = "pi_masked__"
 REVEAL_SESSION_KEY = "pi_reveals"
@@ -330,8 +331,8 @@ class AuditEventAdmin(PIMaskedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="actor")
     def actor(self, obj: AuditEvent) -> str:
-        # The public id, never the e-mail (that would put PI on every audit screen).
-        return str(obj.actor_public_id) if getattr(obj, "actor_public_id", None) else "—"  # type: ignore[attr-defined]  # annotated by get_queryset
+        # Masked name + short id, never the e-mail (that would put PI on every audit screen).
+        return person_label(obj.user) if obj.user_id else "—"
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         warn_about_chain(request)

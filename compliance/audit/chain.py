@@ -37,7 +37,7 @@ import ipaddress
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard, cast
 
 from django.conf import settings
@@ -309,10 +309,15 @@ def last_status() -> dict[str, Any] | None:
 
 
 def status_is_stale(status: dict[str, Any] | None) -> bool:
-    if not status:
-        return True
-    verified_at = datetime.fromisoformat(status["verified_at"])
-    return (timezone.now() - verified_at).total_seconds() > settings.AUDIT_VERIFY_MAX_AGE_SECONDS
+    """Whether a verification was due and has not happened: the last one is older than
+    ``AUDIT_VERIFY_MAX_AGE_SECONDS``, or there was none although records were sealed longer ago
+    than that. A fresh install (nothing sealed that long ago) is not stale: an alarm before a
+    check was even due teaches staff to ignore alarms."""
+    max_age = timedelta(seconds=settings.AUDIT_VERIFY_MAX_AGE_SECONDS)
+    now = timezone.now()
+    if status:
+        return now - datetime.fromisoformat(status["verified_at"]) > max_age
+    return AuditEvent.objects.filter(sealed_at__lt=now - max_age).exists()
 
 
 # --- The jobs (called by tasks, commands and the auditor API) -------------------------------------

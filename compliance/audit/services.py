@@ -106,6 +106,7 @@ class AuditAction(models.TextChoices):
     AUDIT_EXPORTED = "AUDIT_EXPORTED"
     AUDIT_ARCHIVED = "AUDIT_ARCHIVED"
     AUDIT_CHAIN_BROKEN = "AUDIT_CHAIN_BROKEN"
+    AUDIT_VERIFY_REQUESTED = "AUDIT_VERIFY_REQUESTED"
 
 
 class ActorType(models.TextChoices):
@@ -368,3 +369,82 @@ def audit_pi_access(
         change_diff=diff,
         request=request,
     )
+
+
+# --- The auditor's jobs, shared by the API (compliance/audit/views.py) and the admin landing page --
+VERIFY_TASK = "compliance.tasks.verify_audit_chain"
+AUDIT_VIEW_PERMISSION = "compliance.view_auditevent"
+# The report's filters as callers name them -> the selector's keywords.
+REPORT_FILTERS = {
+    "action": "action",
+    "actor": "actor",
+    "object_type": "object_type",
+    "object_id": "object_id",
+    "from": "date_from",
+    "to": "date_to",
+}
+
+
+def audit_verify_request(*, actor: Actor, request: HttpRequest | None = None) -> None:
+    """An auditor asks for a verification of the whole chain now: recorded, and the verification
+    task enqueued once this transaction commits (the worker runs it; the page shows the result)."""
+    from django.db import transaction
+
+    from kernel.access import require_permission
+    from kernel.tasks import enqueue_on_commit
+
+    require_permission(actor, AUDIT_VIEW_PERMISSION, "Only auditors may verify the audit chain.")
+    with transaction.atomic():
+        audit_record(
+            action=AuditAction.AUDIT_VERIFY_REQUESTED,
+            actor=actor,
+            object_type="audit.chain",
+            object_id="verify",
+            request=request,
+        )
+        enqueue_on_commit(VERIFY_TASK)
+
+
+class ReportTooLarge(Exception):
+    """More events match than ``AUDIT_REPORT_MAX_ROWS``: the caller narrows the filters."""
+
+
+def audit_report_export(
+    *, actor: Actor, filters: dict[str, Any], output: str, request: HttpRequest | None = None
+) -> dict[str, Any]:
+    """The audit report (events matching ``filters`` with counts), recorded as AUDIT_EXPORTED.
+
+    ``filters``: validated values keyed as ``REPORT_FILTERS`` (``from``/``to`` are datetimes,
+    ``actor`` a public id). Auditors only; read on the reporting replica when there is one."""
+    from django.conf import settings
+    from django.db import transaction
+    from django.utils import timezone
+
+    from compliance.audit.selectors import audit_events_for_auditor, event_as_dict, report_summary
+    from kernel.access import require_permission
+    from kernel.db_router import reporting_reads
+
+    require_permission(actor, AUDIT_VIEW_PERMISSION, "Only auditors may export the audit trail.")
+    limit = settings.AUDIT_REPORT_MAX_ROWS
+    with reporting_reads():
+        keywords = {REPORT_FILTERS[key]: value for key, value in filters.items() if key in REPORT_FILTERS}
+        queryset = audit_events_for_auditor(viewer=actor, **keywords)
+        events = [event_as_dict(event) for event in queryset.order_by("timestamp", "id")[: limit + 1]]
+    if len(events) > limit:
+        raise ReportTooLarge(f"More than {limit} events match: narrow the period or the filters.")
+    shown = {key: str(value) for key, value in filters.items() if value not in (None, "")}
+    with transaction.atomic():
+        audit_record(
+            action=AuditAction.AUDIT_EXPORTED,
+            actor=actor,
+            object_type="audit.report",
+            object_id=output,
+            change_diff={"filters": shown, "count": len(events)},
+            request=request,
+        )
+    return {
+        "generated_at": timezone.now().isoformat(),
+        "filters": shown,
+        "summary": report_summary(events),
+        "events": events,
+    }

@@ -10,9 +10,6 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
@@ -27,13 +24,11 @@ from compliance.audit.models import AuditEvent
 from compliance.audit.selectors import (
     AUDIT_VIEW_PERMISSION,
     audit_events_for_auditor,
-    event_as_dict,
     events_to_csv,
     is_auditor,
     parse_period_bound,
-    report_summary,
 )
-from compliance.audit.services import AuditAction, audit_record
+from compliance.audit.services import AuditAction, ReportTooLarge, audit_report_export
 from compliance.audit.transparency import (
     ProofUnavailable,
     checkpoint_at,
@@ -44,7 +39,6 @@ from compliance.audit.transparency import (
     root_at,
 )
 from kernel.access import HasPermission
-from kernel.db_router import reporting_reads
 from kernel.errors import JSONErrorsMixin
 from kernel.pagination import ValidatedCursorPagination
 
@@ -239,28 +233,17 @@ class AuditEventReportView(JSONErrorsMixin, APIView):
         responses={(200, "application/json"): AuditEventReportSerializer, (200, "text/csv"): str},
     )
     def get(self, request: Request) -> Response:
-        limit = settings.AUDIT_REPORT_MAX_ROWS
-        with reporting_reads():  # on the replica when there is one
-            values, queryset = _filtered(request)
-            events = [event_as_dict(event) for event in queryset.order_by("timestamp", "id")[: limit + 1]]
-        if len(events) > limit:
-            raise ValidationError(f"More than {limit} events match: narrow the period or the filters.")
-        filters = {key: str(value) for key, value in values.items()}
-        with transaction.atomic():
-            audit_record(
-                action=AuditAction.AUDIT_EXPORTED,
+        filters = AuditEventFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        try:
+            body = audit_report_export(
                 actor=request.user,
-                object_type="audit.report",
-                object_id=request.accepted_renderer.format,
-                change_diff={"filters": filters, "count": len(events)},
+                filters=filters.validated_data,
+                output=request.accepted_renderer.format,
                 request=request,
             )
-        body = {
-            "generated_at": timezone.now().isoformat(),
-            "filters": filters,
-            "summary": report_summary(events),
-            "events": events,
-        }
+        except ReportTooLarge as exc:
+            raise ValidationError(str(exc)) from exc
         response = Response(body)
         if request.accepted_renderer.format == "csv":
             response["Content-Disposition"] = 'attachment; filename="audit-events.csv"'

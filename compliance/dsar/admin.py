@@ -38,6 +38,7 @@ from compliance.dsar.workflow import Action, Input, InputType, action_for, next_
 from compliance.pi.selectors import subject_by_email, subject_by_id_number
 from kernel.access import has_permission
 from kernel.admin import ReadOnlyAdminMixin, register_index_warning
+from kernel.display import person_label
 
 
 def _is_officer(request: HttpRequest) -> bool:
@@ -261,9 +262,18 @@ _FILING_ERROR_FIELDS = {
 
 @admin.register(DataSubjectRequest)
 class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
-    list_display = ("short_id", "type", "status_badge", "deadline", "assignee", "flags", "received_at")
+    list_display = (
+        "short_id",
+        "type",
+        "status_badge",
+        "deadline",
+        "subject_person",
+        "assignee",
+        "flags",
+        "received_at",
+    )
     list_filter = (DueFilter, "status", "type", AssigneeFilter)
-    list_select_related = ("assigned_to",)
+    list_select_related = ("assigned_to", "subject")
     search_fields = ("=public_id",)
     ordering = ("due_at",)
     show_full_result_count = False
@@ -350,8 +360,12 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
 
     @admin.display(description="assigned to", ordering="assigned_to")
     def assignee(self, dsar: DataSubjectRequest) -> str:
-        # Staff are named by a short id here, as everywhere PI is not needed to do the work.
-        return str(dsar.assigned_to.public_id)[:8] if dsar.assigned_to else "—"
+        # People by masked name + short id, as everywhere PI is not needed to do the work.
+        return person_label(dsar.assigned_to) if dsar.assigned_to_id else "—"
+
+    @admin.display(description="subject")
+    def subject_person(self, dsar: DataSubjectRequest) -> str:
+        return person_label(dsar.subject)
 
     @admin.display(description="subject")
     def subject_link(self, dsar: DataSubjectRequest) -> str:

@@ -48,8 +48,8 @@ from django.db import models
 
 from compliance.pi.registry import annotation_for, pi_field_names
 from compliance.pi.vocabulary import Category
+from kernel.display import MASK, mask_name
 
-MASK = "***"
 DATE_MASK = "****-**-**"
 
 _PHONE = re.compile(r"^\+?[\d\s()-]{7,20}$")
@@ -81,10 +81,6 @@ def mask_pan(last4: str, *, first6: str = "", length: int = 16) -> str:
     if first6:
         return first6 + "*" * (length - 10) + last4
     return f"{MASK}{last4}"
-
-
-def mask_name(value: str) -> str:
-    return f"{value.strip()[:1]}{MASK}"
 
 
 def mask_ip(value: str) -> str | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from csp.constants import NONE, SELF
 
+from fintech.openapi import GETTING_STARTED
 from kernel.env import database_config, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -69,9 +70,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Before the idle timeout: a form posted after it is kept, and a message says so.
+    "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.IdleSessionTimeoutMiddleware",
     "compliance.audit.middleware.AuditlogContextMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes requires: turns a locked-out login into the lockout answer.
@@ -242,8 +244,12 @@ STORAGES = {
 
 # --- Sessions, cookies, security headers ------------------------------------------------------
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-# Staff sessions end after 15 idle minutes (saved on every request, so the window slides).
-SESSION_COOKIE_AGE = 15 * 60
+# Staff sessions end after 15 idle minutes (accounts/middleware.py; every request slides the window).
+ADMIN_IDLE_TIMEOUT_SECONDS = env_int("ADMIN_IDLE_TIMEOUT_SECONDS", 15 * 60)
+# The stored session outlives the idle timeout by an hour, so that a form posted after the timeout
+# still finds it: the middleware then ends it (logged out, row flushed) and keeps what was typed.
+# The cookie itself lasts until the browser closes (SESSION_EXPIRE_AT_BROWSER_CLOSE).
+SESSION_COOKIE_AGE = ADMIN_IDLE_TIMEOUT_SECONDS + 60 * 60
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # PI is masked in the admin; a deliberate, audited reveal shows one record's fields to the staff
@@ -372,8 +378,8 @@ API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", False)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fintech platform API",
-    "DESCRIPTION": "Customer API of the POPIA-compliant fintech platform. Errors always have the "
-    'shape {"error": {"code", "message", "fields"?}}.',
+    # The getting-started guide (token with OTP, step-up, idempotency, errors): fintech/openapi.py.
+    "DESCRIPTION": GETTING_STARTED,
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -383,6 +389,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "fintech.openapi.document_error_responses",
+        # Grouped by audience and topic, descriptions written for readers (fintech/openapi.py).
+        "fintech.openapi.organise_for_people",
     ],
     # Several apps have a "status"/"channel" choice set: name the DSAR ones explicitly.
     "ENUM_NAME_OVERRIDES": {

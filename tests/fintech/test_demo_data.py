@@ -28,10 +28,12 @@ def test_demo_data_creates_one_user_per_role_once(settings, tmp_path, capsys):
     call_command("demo_data")
     second = capsys.readouterr().out
     users = get_user_model().objects.filter(groups__name__in=ROLES).distinct()
-    # One login per role; the demo's second operations user (who asked for the tier 2 KYC waiting
-    # for the demo operations login's approval, four eyes) has no password.
-    assert sum(user.has_usable_password() for user in users) == len(ROLES)
-    assert users.count() == len(ROLES) + 1
+    # One login per role, a second information officer (four eyes on a deletion can be completed)
+    # and the demo's second operations user (who asked for the tier 2 KYC waiting for the demo
+    # operations login's approval, four eyes), who has no password.
+    assert sum(user.has_usable_password() for user in users) == len(ROLES) + 1
+    assert users.count() == len(ROLES) + 2
+    assert users.filter(groups__name="information_officer").count() == 2
     assert {group for user in users for group in user.groups.values_list("name", flat=True)} == set(ROLES)
     assert users.get(groups__name="customer").is_staff is False
     assert all(user.is_staff for user in users.filter(groups__name__in=["operations", "auditor"]))
@@ -40,10 +42,10 @@ def test_demo_data_creates_one_user_per_role_once(settings, tmp_path, capsys):
     credentials = tmp_path / "demo-credentials.txt"
     assert credentials.stat().st_mode & 0o777 == 0o600
     lines = credentials.read_text().splitlines()
-    assert len([line for line in lines if "TOTP key" in line]) == len(ROLES)
-    assert len([line for line in lines if "otpauth://totp/" in line]) == len(ROLES)
+    assert len([line for line in lines if "TOTP key" in line]) == len(ROLES) + 1
+    assert len([line for line in lines if "otpauth://totp/" in line]) == len(ROLES) + 1
     # Every demo user has a confirmed authenticator, so the OTP-only admin is usable at once.
-    assert TOTPDevice.objects.filter(confirmed=True).count() == len(ROLES)
+    assert TOTPDevice.objects.filter(confirmed=True).count() == len(ROLES) + 1
     assert users.get(groups__name="admin").is_superuser
 
 
@@ -78,7 +80,20 @@ def test_demo_data_tells_the_products_story_once(settings, tmp_path):
         ("correction", "received"),
         ("restriction", "received"),
         ("deletion", "in_review"),
+        ("objection", "closed"),  # six months of history for the on-time trend
     }
+    # Deadline pressure and a four-eyes step waiting for the second officer.
+    assert DataSubjectRequest.objects.overdue().count() == 1
+    assert DataSubjectRequest.objects.due_within(7).count() == 1
+    deletion = DataSubjectRequest.objects.get(type="deletion")
+    assert deletion.approval_requested_by is not None and deletion.decided_by is None
+    # A fresh install starts green: chain verified, no secret overdue, so no banner to ignore.
+    from compliance.audit.chain import last_status, status_is_stale
+    from compliance.secret_rotation.models import SecretRotation
+
+    assert last_status()["ok"] is True and not status_is_stale(last_status())
+    assert SecretRotation.objects.exists()
+    assert not SecretRotation.objects.filter(alert_state="overdue").exists()
     [hold] = LegalHold.objects.in_force().on_subjects()
     assert hold.kind == "litigation" and not hold.subject.is_staff and hold.subject != customer
     # The held customer's deletion waits for a second approval, refused while they hold money; their

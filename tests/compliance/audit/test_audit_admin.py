@@ -69,12 +69,18 @@ def test_an_auditor_sees_the_trail_and_others_do_not(auditor, operations, client
     assert client.get(url).status_code == 403
 
 
-def test_a_broken_chain_shows_an_admin_warning(superuser, client, behind_the_triggers):
+def test_a_broken_chain_shows_an_admin_warning(superuser, client, behind_the_triggers, settings):
     write_events(3)
     seal_pending()
     otp_admin_login(client, superuser)
     url = reverse("admin:compliance_auditevent_changelist")
+    # Never verified, but nothing was sealed long enough ago for a check to be due: no alarm.
+    assert "has not been verified recently" not in client.get(url).content.decode()
+    # Records sealed longer ago than a verification may wait, and none ran: now it is due.
+    max_age = settings.AUDIT_VERIFY_MAX_AGE_SECONDS
+    settings.AUDIT_VERIFY_MAX_AGE_SECONDS = 0
     assert "has not been verified recently" in client.get(url).content.decode()
+    settings.AUDIT_VERIFY_MAX_AGE_SECONDS = max_age
     verify_and_alert()
     page = client.get(url).content.decode()
     assert "verification FAILED" not in page and "not been verified" not in page

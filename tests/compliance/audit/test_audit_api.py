@@ -7,6 +7,8 @@ import io
 from datetime import timedelta
 
 import pytest
+import time_machine
+from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -94,7 +96,10 @@ def test_verify_reports_the_chain_status(auditor, api_client, behind_the_trigger
     seal_pending()
     api_client.force_authenticate(auditor)
     never = api_client.get(VERIFY).json()
-    assert (never["ok"], never["stale"], never["head_seq"]) == (None, True, 3)
+    # Never verified, records sealed moments ago: no check was due yet, so not stale.
+    assert (never["ok"], never["stale"], never["head_seq"]) == (None, False, 3)
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.AUDIT_VERIFY_MAX_AGE_SECONDS + 60)):
+        assert api_client.get(VERIFY).json()["stale"] is True
     assert api_client.post(VERIFY).json()["ok"] is True
     status = api_client.get(VERIFY).json()
     assert (status["ok"], status["stale"], status["checked"]) == (True, False, 3)
