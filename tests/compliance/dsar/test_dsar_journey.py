@@ -42,12 +42,13 @@ from kernel import messaging
 from ledger import services as ledger
 from ledger.models import AccountKind, BankAccount, JournalEntry, LedgerAccount
 from ledger.reconciliation import check_ledger
+from ledger.settlement import processors
 from tests.compliance.consent.consent_helpers import seed_purposes
 from tests.compliance.dsar.test_dsar_erasure_sentinels import console_log, media_dump, redis_dump
 from tests.compliance.dsar.test_dsar_fulfilment import _made_before, _readable_values
 from tests.database_dump import pg_dump_data
-from tests.ledger.conftest import new_key, sa_id, settle
-from tests.personas import PASSWORD, make_api_client, make_staff, next_code
+from tests.ledger.conftest import new_key, sa_id
+from tests.personas import PASSWORD, make_api_client, make_staff, next_code, otp_admin_login
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -63,6 +64,7 @@ SENTINELS = {
 }
 BANK_ACCOUNT = "62004417123"
 CONTACT = "lindiwe.private4417@example.org"
+REVEAL_REASON = "Checking the phone number before the customer's call back"
 HOLD_REASON = "Case 2026/231 (Gauteng High Court): keep the payout account records."
 
 
@@ -92,6 +94,16 @@ def act(officer, dsar_id: str, slug: str, body: dict | None = None) -> dict:
     return ok(make_api_client(officer).post(f"/api/v1/officer/dsar/{dsar_id}/{slug}/", body or {}, format="json"))
 
 
+def bank_notifies(event: str, entry_id: str, amount: int) -> None:
+    """The bank's signed notification, delivered to the webhook over HTTP."""
+    callback = processors.signed_callback("bank", event, {"reference": entry_id, "amount": amount, "currency": "ZAR"})
+    headers = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in callback.headers.items()}
+    hook = make_api_client(None).post(
+        "/api/v1/webhooks/bank/", callback.body, content_type="application/json", **headers
+    )
+    assert hook.status_code == 200, hook.content
+
+
 def login(otp: str = ""):
     return make_api_client(None).post(
         "/api/v1/auth/token/", {"email": SENTINELS["email"], "password": PASSWORD, "otp": otp}, format="json"
@@ -103,7 +115,7 @@ def dsar_state(dsar_id: str) -> tuple:
     return dsar.status, dsar.decided_by_id, list(dsar.balance_settlements), dsar.events.count()
 
 
-def test_the_whole_journey_register_to_nothing_left_behind(console_log):
+def test_the_whole_journey_register_to_nothing_left_behind(client, console_log):
     seed_purposes()
     seed_retention_policies()
     ops, ops_second = make_staff("operations"), make_staff("operations")
@@ -172,24 +184,39 @@ def test_the_whole_journey_register_to_nothing_left_behind(console_log):
         201,
     )  # fmt: skip
     assert deposit["status"] == "pending"
-    settle(deposit["id"])  # the bank's signed notification
+    bank_notifies("deposit.received", deposit["id"], 200_000)
     bank = ok(
         me.post("/api/v1/bank-accounts/", {"bank_name": "Demo Bank", "branch_code": "250655",
                                             "account_number": BANK_ACCOUNT}, format="json"),
         201,
     )  # fmt: skip
-    ledger.bank_account_verify(actor=ops, bank_account=bank["id"])
+    # Operations verify the account in the admin (the list action), with their second factor.
+    otp_admin_login(client, ops)
+    verified = client.post(
+        "/admin/ledger/bankaccount/",
+        {"action": "verify_bank_accounts", "_selected_action": [BankAccount.objects.get(public_id=bank["id"]).pk]},
+    )
+    assert verified.status_code == 302, verified.content
+    kept_bank = BankAccount.objects.get(public_id=bank["id"])
+    assert kept_bank.verified and kept_bank.verified_by == ops
     withdrawal = ok(
         me.post("/api/v1/withdrawals/", {"account": str(wallet.public_id), "bank_account": bank["id"],
                                           "amount": 20_000, "currency": "ZAR"},
                 format="json", HTTP_IDEMPOTENCY_KEY=new_key()),
         201,
     )  # fmt: skip
-    settle(withdrawal["id"], event="payout.paid")
+    bank_notifies("payout.paid", withdrawal["id"], 20_000)
     account = ok(me.get(f"/api/v1/accounts/{wallet.public_id}/"))
     assert (account["balance"], account["pending_in"], account["pending_out"]) == (180_000, 0, 0)
 
     customer_api = me  # logged in with the code a few moments ago: the step-up the DSAR calls need
+
+    # An information officer reads the customer's profile in the admin: masked, then revealed with
+    # a reason (audited as a read of PI).
+    otp_admin_login(client, officer)
+    revealed = client.post(f"/admin/accounts/user/{customer.pk}/reveal/", {"reason": REVEAL_REASON})
+    assert revealed.status_code in (200, 302), revealed.content
+    assert AuditEvent.objects.filter(action="PI_ACCESS", user=officer).count() == 1
 
     # --- Access request: verified, approved, built, downloaded, checked field by field. --------
     access_id = ok(customer_api.post("/api/v1/dsar/", {"type": "access"}, format="json"), 201)["id"]
@@ -245,8 +272,21 @@ def test_the_whole_journey_register_to_nothing_left_behind(console_log):
         assert (posting["entry"]["type"], posting["entry"]["reference"]) == (entry.get_entry_type_display(),
                                                                             entry.reference)  # fmt: skip
     who = document["who_accessed"]
-    assert any(r["who"] == "staff (operations)" and "KYC" in r["action"].upper() for r in who), who
-    assert any(r["who"] == "staff (information_officer)" and r["about"] == "data-subject request" for r in who)
+    kyc_steps = [(r["who"], r["about"]) for r in who if "KYC" in r["action"].upper()]
+    assert kyc_steps == [("staff (operations)", "KYC record")] * 2, who  # the decision and the second approval
+    # Each step of the access request, by role, named by what it did (regression: every step used
+    # to read "Dsar Transition", indistinguishable).
+    reads = [r for r in who if r["action"] == "Pi Access"]
+    assert [(r["who"], r["about"], r["purpose"], r["fields"]) for r in reads] == [
+        ("staff (information_officer)", "user", REVEAL_REASON, ["email", "first_name", "last_name", "phone"])
+    ]
+    steps = [r["action"] for r in who if r["about"] == "data-subject request"]
+    assert steps == [
+        "Dsar Transition: received to identity verified",
+        "Dsar Transition: identity verified to in review",
+        "Dsar Transition: in review to approved",
+    ], steps
+    assert {r["who"] for r in who if r["about"] == "data-subject request"} == {"staff (information_officer)"}
     assert all(r["staff_reference"].startswith("staff-") for r in who if r["who"].startswith("staff"))
     everything = "".join(archive.read(name).decode() for name in names)
     for staff in (ops, ops_second, officer, second_officer):
