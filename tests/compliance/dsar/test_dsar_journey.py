@@ -16,6 +16,10 @@ What the hold keeps, precisely (compliance/dsar/erasure.py): a table-scoped hold
 its tables untouched — here the one ``ledger.bankaccount`` row (account number, bank, branch) —
 and the rest is erased. FICA keeps the KYC ID number (encrypted, on a dated retention-duty hold).
 Neither is a name, e-mail address or phone number, and neither appears in clear in the dump.
+
+The deletion statement is recorded in the erasure's own transaction (it cannot be lost) and sent
+when that transaction commits, to the contact captured at filing: its delivery never depends on
+the account, which is gone by then (compliance/dsar/notices.py).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import zipfile
 import pytest
 from django.core import mail
 
-from accounts.models import TOTPDevice
+from accounts.models import TOTPDevice, User
 from compliance.audit.chain import seal_pending, verify_chain
 from compliance.audit.models import AuditEvent
 from compliance.consent.selectors import marketing_audience, may_process
@@ -39,7 +43,6 @@ from compliance.pi.registry import exportable_fields, registry
 from compliance.retention.models import HoldKind, LegalHold
 from compliance.retention.seed import seed_retention_policies
 from kernel import messaging
-from ledger import services as ledger
 from ledger.models import AccountKind, BankAccount, JournalEntry, LedgerAccount
 from ledger.reconciliation import check_ledger
 from ledger.settlement import processors
@@ -52,7 +55,7 @@ from tests.personas import PASSWORD, make_api_client, make_staff, next_code, otp
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
-__all__ = ["console_log"]  # the fixture, imported to be used here
+__all__ = ["console_log"]  # a fixture of the sentinel test, used here too
 
 DOB = dt.date(1991, 3, 7)
 SENTINELS = {
@@ -123,8 +126,7 @@ def test_the_whole_journey_register_to_nothing_left_behind(client, console_log):
 
     # --- Register: the notices are public, read without a token. -------------------------------
     purposes = ok(make_api_client(None).get("/api/v1/purposes/"))
-    rows = purposes["results"] if isinstance(purposes, dict) else purposes
-    marketing = next(row for row in rows if row["code"] == "direct_marketing")
+    marketing = next(row for row in purposes["results"] if row["code"] == "direct_marketing")
     version = marketing["current_notice"]["version"]
     registered = make_api_client(None).post(
         "/api/v1/auth/register/",
@@ -134,8 +136,6 @@ def test_the_whole_journey_register_to_nothing_left_behind(client, console_log):
         format="json",
     )  # fmt: skip
     ok(registered, 201)
-    from accounts.models import User
-
     customer = User.objects.get_by_email(SENTINELS["email"])
     assert customer in marketing_audience()
 
@@ -176,7 +176,8 @@ def test_the_whole_journey_register_to_nothing_left_behind(client, console_log):
     assert ok(me.get("/api/v1/kyc/"))["status"] == "verified"
 
     # --- Money in and out. -----------------------------------------------------------------------
-    wallet = ledger.wallet_ensure(owner=customer)
+    [opened] = ok(me.get("/api/v1/accounts/"))["results"]  # the verification opened the wallet
+    wallet = LedgerAccount.objects.get(public_id=opened["id"])
     deposit = ok(
         me.post("/api/v1/deposits/", {"account": str(wallet.public_id), "amount": 200_000, "currency": "ZAR",
                                        "method": "eft", "funding_source": "EFT-J1"},
