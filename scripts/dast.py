@@ -101,7 +101,7 @@ PROFILES = {
         phases="examples,fuzzing",
         sqlmap_level=1,
         sqlmap_risk=1,
-        sqlmap_technique="BEUS",
+        sqlmap_technique="BEU",
         sqlmap_smart=False,
         wapiti_modules="sql,xss,permanentxss,exec,file,redirect,crlf,csrf,http_headers,cookieflags,methods",
         wapiti_max_scan_seconds=100,
@@ -393,8 +393,12 @@ class Run:
         if OUT.exists():
             shutil.rmtree(OUT)
         (OUT / "server").mkdir(parents=True)
-        database_url = os.environ.get("DAST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fintech_dast")
-        redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+        database_url = os.environ.get("DAST_DATABASE_URL") or _with_path(
+            os.environ.get("DATABASE_URL") or "postgres://postgres@127.0.0.1:5432/", "/fintech_dast"
+        )
+        redis_url = os.environ.get("DAST_REDIS_URL") or _with_path(
+            os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/", "/9"
+        )
         self.env = {**os.environ, **deploy_environment(database_url, redis_url, OUT / "server")}
         import psycopg
         import redis
@@ -570,7 +574,7 @@ class Run:
             with (folder / "output.txt").open("w") as output:
                 done = subprocess.run(
                     command,
-                    cwd=ROOT,
+                    cwd=folder,
                     stdout=output,
                     stderr=subprocess.STDOUT,
                     env={**os.environ, "NO_COLOR": "1"},
@@ -839,6 +843,11 @@ class Run:
             "server/access.log)"
         )
         return summary, "\n".join(lines)
+
+
+def _with_path(url: str, path: str) -> str:
+    """The same server, another database: ``fintech_dast`` on PostgreSQL, number 9 on Redis."""
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(path=path))
 
 
 def _secret_from_uri(uri: str) -> str:

@@ -89,7 +89,7 @@ def test_schemathesis_reports_the_planted_500_and_schema_violation_and_the_gate_
     command = dast.schemathesis_command(
         schema, live_server.url, tmp_path, PLANTED, ["User-Agent: dast/schemathesis/planted"]
     )
-    done = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False, cwd=tmp_path)
     assert done.returncode == 1, done.stdout[-2000:]
     failures = dast.schemathesis_failures(tmp_path / "junit.xml")
     assert set(failures["server"]) == {"GET /planted/items/{n}/ ST101"}
