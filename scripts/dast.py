@@ -54,7 +54,7 @@ import sys
 import time
 import urllib.parse
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,7 @@ class Profile:
     sqlmap_risk: int
     sqlmap_technique: str
     sqlmap_smart: bool
+    sqlmap_targets_per_process: int  # a fresh access token per process (they live 5 minutes)
     wapiti_modules: str
     wapiti_max_scan_seconds: int
     wapiti_max_attack_seconds: int
@@ -94,15 +95,19 @@ class Profile:
     wapiti_api_personas: tuple[str, ...]
 
 
+# Schemathesis phases: no "examples" (the drf-spectacular schema declares none, and a phase with
+# nothing to run exits 2); "coverage" walks every boundary of every parameter (about 2,500 requests
+# per persona: the full profile); "stateful" follows the schema's links (full profile).
 PROFILES = {
     "quick": Profile(
         name="quick",
         max_examples=5,
-        phases="examples,fuzzing",
+        phases="fuzzing",
         sqlmap_level=1,
         sqlmap_risk=1,
         sqlmap_technique="BEU",
         sqlmap_smart=False,
+        sqlmap_targets_per_process=100,
         wapiti_modules="sql,xss,exec,file,redirect,crlf,http_headers,cookieflags",
         wapiti_max_scan_seconds=60,
         wapiti_max_attack_seconds=10,
@@ -112,11 +117,12 @@ PROFILES = {
     "full": Profile(
         name="full",
         max_examples=40,
-        phases="examples,coverage,fuzzing,stateful",
+        phases="coverage,fuzzing,stateful",
         sqlmap_level=3,
         sqlmap_risk=2,
         sqlmap_technique="BEUSTQ",
         sqlmap_smart=False,
+        sqlmap_targets_per_process=1,
         wapiti_modules="all",
         wapiti_max_scan_seconds=1200,
         wapiti_max_attack_seconds=180,
@@ -566,26 +572,38 @@ class Run:
         for persona in self.api_personas:
             folder = OUT / "schemathesis" / persona
             folder.mkdir(parents=True)
-            headers = [f"User-Agent: dast/schemathesis/{persona}"]
-            if persona != "anonymous":
-                headers.append(f"Authorization: Bearer {self.bearer(persona)}")
-            command = schemathesis_command(OUT / "openapi.json", self.base, folder, self.profile, headers)
             started = time.monotonic()
-            with (folder / "output.txt").open("w") as output:
-                done = subprocess.run(
-                    command,
-                    cwd=folder,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    env={**os.environ, "NO_COLOR": "1"},
-                    check=False,
+            failures: dict[str, Counter] = {}
+            exits = []
+            # One schemathesis process per phase, each with a fresh access token (tokens live five
+            # minutes; the full profile's phases together run longer than that).
+            for phase in self.profile.phases.split(","):
+                headers = [f"User-Agent: dast/schemathesis/{persona}"]
+                if persona != "anonymous":
+                    headers.append(f"Authorization: Bearer {self.bearer(persona, fresh=True)}")
+                phase_folder = folder / phase
+                phase_folder.mkdir()
+                command = schemathesis_command(
+                    OUT / "openapi.json", self.base, phase_folder, replace(self.profile, phases=phase), headers
                 )
-            failures = schemathesis_failures(folder / "junit.xml")
+                with (phase_folder / "output.txt").open("w") as output:
+                    done = subprocess.run(
+                        command,
+                        cwd=phase_folder,
+                        stdout=output,
+                        stderr=subprocess.STDOUT,
+                        env={**os.environ, "NO_COLOR": "1"},
+                        check=False,
+                    )
+                exits.append(done.returncode)
+                for kind, found in schemathesis_failures(phase_folder / "junit.xml").items():
+                    failures.setdefault(kind, Counter()).update(found)
             self.schemathesis[persona] = failures
             log(
-                f"schemathesis as {persona}: exit {done.returncode} in {time.monotonic() - started:.0f} s; "
+                f"schemathesis as {persona}: exit {max(exits)} in {time.monotonic() - started:.0f} s; "
                 + ", ".join(f"{kind} {sum(failures[kind].values())}" for kind in failures)
             )
+            done = subprocess.CompletedProcess(command, max(exits))
             if done.returncode not in (0, 1):
                 self.tool_errors.append(f"schemathesis as {persona} exited {done.returncode}")
 
@@ -648,25 +666,28 @@ class Run:
             targets = self.sqlmap_targets_for(persona)
             self.sqlmap_targets[persona] = len(targets)
             started = time.monotonic()
-            if targets:
-                # One sqlmap process per persona over all its targets (bulk mode); the token is
-                # fresh for it (a persona's pass stays well inside the access token's lifetime).
-                (folder / "targets.txt").write_text("\n".join(targets) + "\n", encoding="utf-8")
-                headers = (
+            per_process = self.profile.sqlmap_targets_per_process
+            for number, start in enumerate(range(0, len(targets), per_process)):
+                # Bulk mode over a chunk of the persona's targets with a token made for it (the quick
+                # profile's chunk is every target; the full one's, one target per process).
+                chunk = targets[start : start + per_process]
+                (folder / "targets.txt").write_text("\n".join(chunk) + "\n", encoding="utf-8")
+                header = (
                     f"Authorization: Bearer {self.bearer(persona, fresh=True)}"
                     if persona != "anonymous"
                     else "Accept: application/json"
                 )
-                command = sqlmap_command(python.parent / "sqlmap", folder, self.profile, persona, headers)
-                with (folder / "output.txt").open("w") as output:
+                command = sqlmap_command(python.parent / "sqlmap", folder, self.profile, persona, header)
+                command[command.index("--results-file") + 1] = str(folder / f"results-{number}.csv")
+                with (folder / f"output-{number}.txt").open("w") as output:
                     done = subprocess.run(
                         command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
                     )
-                text = (folder / "output.txt").read_text(errors="replace")
+                text = (folder / f"output-{number}.txt").read_text(errors="replace")
                 tested = text.count("testing URL '")
-                if done.returncode != 0 or tested < len(targets):
+                if done.returncode != 0 or tested < len(chunk):
                     self.tool_errors.append(
-                        f"sqlmap as {persona}: exit {done.returncode}, {tested} of {len(targets)} targets tested"
+                        f"sqlmap as {persona}: exit {done.returncode}, {tested} of {len(chunk)} targets tested"
                     )
             found = sqlmap_injectable(folder)
             self.injectable += [{**item, "persona": persona} for item in found]
