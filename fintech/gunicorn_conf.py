@@ -8,9 +8,10 @@ that line out (every other header, including the app's, is untouched).
 
 Gunicorn's own refusals in the error shape of SPEC C1: a request gunicorn refuses before the app
 sees it (a request line over ``limit_request_line``: 414; malformed or oversized headers: 400 or
-431) was an HTML page, whose message quotes the offending input for some refusals. ``util.write_error`` is replaced, once, by a
-writer of ``{"error": {"code", "message"}}`` as JSON that names the status only (found by
-schemathesis in ``make dast-full``: a 4,300-byte query string answered an undocumented, HTML 414).
+431) was an HTML page, whose message quotes the offending input for some refusals.
+``util.write_error`` is replaced, once, by a writer of ``{"error": {"code", "message"}}`` as JSON
+that names the status only (found by schemathesis in ``make dast-full``: a 4,300-byte query string
+answered an undocumented, HTML 414).
 """
 
 from __future__ import annotations
