@@ -387,6 +387,7 @@ class Run:
         self.credentials: dict[str, dict[str, str]] = {}
         self.rows: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
         self.tool_errors: list[str] = []
+        self.admin_cookies: dict[str, str] = {}
         self.injectable: list[dict[str, str]] = []
         self.wapiti: dict[str, dict[str, Any]] = {}
         self.schemathesis: dict[str, dict[str, Counter]] = {}
@@ -552,6 +553,9 @@ class Run:
         if confirm.status_code != 200:
             raise SystemExit(f"dast: TOTP confirmation failed ({confirm.status_code} {confirm.text[:200]})")
         self.tokens["other_customer"] = {**confirm.json(), "at": time.monotonic()}
+        # The admin session is made now, before the scanners' wrong logins from this address make
+        # the login throttle slow it down, and kept alive (each tool step touches it) until wapiti.
+        self.admin_cookies = self.admin_session_cookies()
         schema = self.http("GET", "/api/schema/?format=json", persona="operations")
         if schema.status_code != 200:
             raise SystemExit(f"dast: the staff could not read the OpenAPI schema ({schema.status_code})")
@@ -578,6 +582,7 @@ class Run:
             # One schemathesis process per phase, each with a fresh access token (tokens live five
             # minutes; the full profile's phases together run longer than that).
             for phase in self.profile.phases.split(","):
+                self.touch_admin()
                 headers = [f"User-Agent: dast/schemathesis/{persona}"]
                 if persona != "anonymous":
                     headers.append(f"Authorization: Bearer {self.bearer(persona, fresh=True)}")
@@ -671,6 +676,7 @@ class Run:
                 # Bulk mode over a chunk of the persona's targets with a token made for it (the quick
                 # profile's chunk is every target; the full one's, one target per process).
                 chunk = targets[start : start + per_process]
+                self.touch_admin()
                 (folder / "targets.txt").write_text("\n".join(chunk) + "\n", encoding="utf-8")
                 header = (
                     f"Authorization: Bearer {self.bearer(persona, fresh=True)}"
@@ -721,11 +727,19 @@ class Run:
             raise SystemExit(f"dast: admin login failed ({answer.status_code})")
         return {cookie.name: cookie.value for cookie in session.cookies}
 
+    def touch_admin(self) -> None:
+        """One admin page with the staff session, so that its idle timeout does not end it."""
+        cookie = "; ".join(f"{name}={value}" for name, value in self.admin_cookies.items())
+        answer = self.http("GET", "/admin/", headers={"Cookie": cookie})
+        if answer.status_code != 200:
+            raise SystemExit(f"dast: the admin session ended ({answer.status_code})")
+
     def run_wapiti(self) -> None:
         python = ensure_venv("wapiti", WAPITI_REQUIREMENT)
         wapiti = python.parent / "wapiti"
         scans: list[tuple[str, str, list[str]]] = []
-        cookies = self.admin_session_cookies()
+        self.touch_admin()
+        cookies = self.admin_cookies
         cookie_value = "; ".join(f"{name}={value}" for name, value in cookies.items())
         scans.append(("admin", "admin", [
             "-u", f"{self.base}/admin/", "--scope", "folder", "-C", cookie_value,
