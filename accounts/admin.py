@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from accounts import roles, services
 from accounts.models import TOTPDevice, User
 from accounts.phone import phone_to_e164
-from compliance.audit.admin import PIAccessAuditedAdmin
+from compliance.audit.admin import PIMaskedAdmin
 from compliance.crypto.admin import BlindIndexSearchMixin
 
 
@@ -44,7 +44,7 @@ class UserEditForm(UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(PIAccessAuditedAdmin, BlindIndexSearchMixin, DjangoUserAdmin):
+class UserAdmin(PIMaskedAdmin, BlindIndexSearchMixin, DjangoUserAdmin):
     add_form = StaffCreationForm
     form = UserEditForm
     ordering = ("-created_at",)
@@ -134,3 +134,28 @@ class TOTPDeviceAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- Third-party screens that show PI (accounts/third_party_pi.py declares their fields) -------------
+def _mask_third_party_admins() -> None:
+    """Re-register the lockout (django-axes) and refresh-token screens with their PI masked."""
+    from django.apps import apps
+
+    screens = []
+    if apps.is_installed("axes"):
+        import axes.admin  # noqa: F401 - registers axes' screens first, so they can be replaced
+
+        screens += [apps.get_model("axes", name) for name in ("AccessAttempt", "AccessLog", "AccessFailureLog")]
+    if apps.is_installed("rest_framework_simplejwt.token_blacklist"):
+        import rest_framework_simplejwt.token_blacklist.admin  # noqa: F401 - as above
+
+        screens.append(apps.get_model("token_blacklist", "OutstandingToken"))
+    for model in screens:
+        if not admin.site.is_registered(model):
+            continue
+        original = type(admin.site.get_model_admin(model))
+        admin.site.unregister(model)
+        admin.site.register(model, type(f"Masked{original.__name__}", (PIMaskedAdmin, original), {}))
+
+
+_mask_third_party_admins()

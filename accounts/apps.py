@@ -68,14 +68,18 @@ def _register_correction_handler() -> None:
     from django.core.exceptions import ValidationError
 
     from accounts.models import User
-    from accounts.services import user_profile_correct
+    from accounts.services import user_email_correct, user_profile_correct
     from compliance.dsar.corrections import CorrectionRefused, register_correction_handler
 
     def apply(*, actor: User, subject: User, changes: dict[str, str], reference: str) -> None:
         try:
-            user_profile_correct(actor=actor, user=subject, reference=reference, **changes)
+            if "email" in changes:
+                # Re-verification: sessions revoked, a reset link to the new address, the old one told.
+                user_email_correct(actor=actor, user=subject, email=changes["email"], reference=reference)
+            else:
+                user_profile_correct(actor=actor, user=subject, reference=reference, **changes)
         except ValidationError as error:
             # The messages describe the rule (e.g. "not a valid phone number"), never the value.
             raise CorrectionRefused("; ".join(error.messages)) from error
 
-    register_correction_handler(fields={"first_name", "last_name", "phone"}, apply=apply)
+    register_correction_handler(fields={"first_name", "last_name", "phone", "email"}, apply=apply)

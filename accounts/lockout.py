@@ -89,7 +89,7 @@ def owner_returning(request: HttpRequest, credentials: dict[str, Any] | None) ->
     if email not in memo:
         from accounts.selectors import login_address_known
 
-        memo[email] = bool(email) and login_address_known(email=email, address=client_ip(request))
+        memo[email] = bool(email) and login_address_known(email=email or "", address=client_ip(request))
     return memo[email]
 
 

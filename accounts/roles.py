@@ -7,11 +7,13 @@ missing from the database rather than skip it. ``roles_sync`` runs after every `
 ``manage.py sync_roles``; it makes each group's permissions exactly the declared set.
 
 - customer: no model permissions; customers act only through the API, scoped to themselves.
-- operations: KYC and customer support (masked PI), ledger read-only.
+- operations: KYC and customer support (masked PI, reveal identity/contact/financial with a
+  reason), ledger read-only.
 - information_officer: DSAR queue, processing purposes, retention, legal holds. (The
   security-compromise register of POPIA s22 does not exist yet; its permissions are granted when
   its model lands.)
-- auditor: read-only everywhere (only ``view_`` permissions; a test enforces it).
+- auditor: read-only everywhere (only ``view_`` permissions; a test enforces it), PI masked with
+  no reveal: the auditor checks what was done, not who it was done to.
 - admin: user and role administration, scheduler and lockout management.
 """
 
@@ -36,6 +38,7 @@ _LEDGER_READ = [
 ]
 _COMPLIANCE_READ = [
     "compliance.view_auditevent",
+    "compliance.view_auditcheckpoint",  # the signed checkpoints of the audit trail (ADR 0006)
     "compliance.view_processingpurpose",
     "compliance.view_purposenotice",
     "compliance.view_consentevent",
@@ -43,6 +46,7 @@ _COMPLIANCE_READ = [
     "compliance.view_consent_statistics",
     "compliance.view_datasubjectrequest",
     "compliance.view_dsarevent",
+    "compliance.view_dsarnotice",
     "compliance.view_legalhold",
     "compliance.view_pi_inventory",
     "compliance.view_fieldkeyversion",
@@ -65,10 +69,16 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "ledger.confirm_settlement",
         # Full card numbers, one at a time, with a reason and a recent MFA; each reveal is audited.
         "ledger.reveal_card_pan",
+        # PI is masked in the admin; a reveal (with a reason, audited) per category: identity to check
+        # a KYC submission against its document, contact for support, financial for payout accounts.
+        "compliance.reveal_identity",
+        "compliance.reveal_contact",
+        "compliance.reveal_financial",
     ],
     INFORMATION_OFFICER: [
         "accounts.view_user",
         "compliance.view_auditevent",
+        "compliance.view_auditcheckpoint",
         "compliance.view_pi_inventory",
         # Consent management (SPEC C5): purposes, notices, evidence, on-behalf records, exports.
         "compliance.view_processingpurpose",
@@ -86,6 +96,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # The DSAR review queue (SPEC C6): actions go through services that check process_dsar.
         "compliance.view_datasubjectrequest",
         "compliance.view_dsarevent",
+        "compliance.view_dsarnotice",
         "compliance.process_dsar",
         "compliance.view_retentionpolicy",
         "compliance.add_retentionpolicy",
@@ -94,6 +105,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "compliance.add_legalhold",
         "compliance.change_legalhold",
         "compliance.release_legalhold",
+        # Identity verification and corrections of a DSAR need the subject's identity and contact
+        # details in clear, revealed with a reason (audited); financial and card data are not needed.
+        "compliance.reveal_identity",
+        "compliance.reveal_contact",
     ],
     AUDITOR: [
         "accounts.view_user",
@@ -119,6 +134,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "django_celery_beat.view_intervalschedule",
         "django_celery_results.view_taskresult",
         "compliance.record_secret_rotation",
+        # Staff accounts: a staff member's name and e-mail, revealed with a reason (audited) to edit them.
+        "compliance.reveal_identity",
+        "compliance.reveal_contact",
         *_COMPLIANCE_READ,
     ],
 }

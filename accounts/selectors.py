@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from accounts.models import TOTPDevice, User
+
+
+def acting_user(request: Any) -> User:
+    """The signed-in user of a request (Django's or DRF's) that passed its view's authentication.
+
+    Views call it where a service needs the actor: it narrows ``request.user`` to a real account,
+    and refuses (403) a request that somehow reached the view without one.
+    """
+    user = request.user
+    if not isinstance(user, User) or not user.is_authenticated:
+        raise PermissionDenied("Sign in first.")
+    return user
 
 
 def user_profile(*, viewer: User) -> User:
@@ -20,7 +35,7 @@ def users_visible_to(*, viewer: User) -> QuerySet[User]:
 
 
 def mfa_enrolled(*, viewer: User) -> bool:
-    return TOTPDevice.objects.filter(user=viewer, confirmed=True).exists()
+    return bool(TOTPDevice.objects.filter(user=viewer, confirmed=True).exists())
 
 
 def login_address_known(*, email: str, address: str | None) -> bool:

@@ -58,6 +58,11 @@ _REVOKED_SESSION = "jwt:revoked-session:{sid}"
 SESSION_MARKER = "sid:{sid}"
 
 
+def _jwt_setting(name: str) -> Any:
+    """One SIMPLE_JWT setting (a dict of mixed types: lifetimes are timedeltas, the key a string)."""
+    return settings.SIMPLE_JWT[name]
+
+
 def revoke_access(token: Any) -> None:
     """Refuse this access token from now until it expires (logout): its jti goes on a denylist
     in the shared cache, kept exactly as long as the token could still be presented."""
@@ -78,7 +83,7 @@ def revoke_session(sid: str | None) -> None:
 
     if not sid:
         return
-    lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+    lifetime = int(_jwt_setting("ACCESS_TOKEN_LIFETIME").total_seconds())
     cache.set(_REVOKED_SESSION.format(sid=sid), 1, timeout=lifetime + 5)
 
 
@@ -131,7 +136,7 @@ class SigningKey:
 
 def jwt_key_grace() -> timedelta:
     """How long a superseded key still verifies: one access plus one refresh lifetime."""
-    return settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] + settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"]
+    return _jwt_setting("ACCESS_TOKEN_LIFETIME") + _jwt_setting("REFRESH_TOKEN_LIFETIME")
 
 
 @dataclass(frozen=True)
@@ -174,7 +179,7 @@ class SigningKeyRing:
         keys = tuple(
             SigningKey(
                 kid=entry["kid"],
-                secret=settings.SIMPLE_JWT["SIGNING_KEY"] if entry["kid"] == SETTINGS_KID else entry["secret"],
+                secret=_jwt_setting("SIGNING_KEY") if entry["kid"] == SETTINGS_KID else entry["secret"],
                 created_at=when(entry["created_at"]),
                 superseded_at=when(entry["superseded_at"]),
             )
@@ -184,7 +189,7 @@ class SigningKeyRing:
 
 
 def _bootstrap_ring() -> SigningKeyRing:
-    return SigningKeyRing((SigningKey(SETTINGS_KID, settings.SIMPLE_JWT["SIGNING_KEY"], None),))
+    return SigningKeyRing((SigningKey(SETTINGS_KID, _jwt_setting("SIGNING_KEY"), None),))
 
 
 _ring_cache: dict[str, tuple[float, SigningKeyRing]] = {}
@@ -194,7 +199,7 @@ def signing_key_ring(*, refresh: bool = False) -> SigningKeyRing:
     """The current ring, re-read from the secrets provider at most every 30 s (or on demand)."""
     provider = get_secrets_provider()
     # The bootstrap ring embeds the settings key: a settings change (tests) must not reuse it.
-    cache_key = f"{id(provider)}:{hash(settings.SIMPLE_JWT['SIGNING_KEY'])}"
+    cache_key = f"{id(provider)}:{hash(_jwt_setting('SIGNING_KEY'))}"
     cached = _ring_cache.get(cache_key)
     if cached is not None and not refresh and time.monotonic() - cached[0] < _RING_CACHE_SECONDS:
         return cached[1]

@@ -8,6 +8,7 @@ and its confirmation. They ignore any Authorization header and are throttled per
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import qrcode
 import qrcode.image.svg
@@ -20,6 +21,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.roles import CUSTOMER
+from accounts.selectors import acting_user
 from accounts.serializers import (
     DetailAnswerSerializer,
     OTPSerializer,
@@ -86,7 +88,9 @@ class LogoutView(PrivateAuthView):
     @extend_schema(request=RefreshSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
         data = _valid(RefreshSerializer, request)
-        services.logout(actor=request.user, raw_refresh=data["refresh"], access=request.auth, request=request._request)
+        services.logout(
+            actor=acting_user(request), raw_refresh=data["refresh"], access=request.auth, request=request._request
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -94,12 +98,13 @@ class PasswordChangeView(PrivateAuthView):
     @extend_schema(request=PasswordChangeSerializer, responses={200: TokenPairSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(PasswordChangeSerializer, request)
+        access: Any = request.auth  # the JWT access token (a mapping of its claims)
         tokens = services.password_change(
-            actor=request.user,
+            actor=acting_user(request),
             current_password=data["current_password"],
             new_password=data["new_password"],
             request=request._request,
-            mfa_at=request.auth.get(MFA_CLAIM),
+            mfa_at=access.get(MFA_CLAIM),
         )
         return Response(tokens)
 
@@ -136,7 +141,9 @@ class TOTPEnrolView(PrivateAuthView):
     @extend_schema(request=TOTPEnrolStartSerializer, responses={201: TOTPEnrolmentSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(TOTPEnrolStartSerializer, request)
-        device = services.totp_enrol_start(actor=request.user, password=data["password"], request=request._request)
+        device = services.totp_enrol_start(
+            actor=acting_user(request), password=data["password"], request=request._request
+        )
         uri = services.otpauth_uri(device)
         return Response(
             {"otpauth_uri": uri, "secret": device.key, "qr_code": qr_data_uri(uri)}, status=status.HTTP_201_CREATED
@@ -145,7 +152,9 @@ class TOTPEnrolView(PrivateAuthView):
     @extend_schema(request=TOTPRemoveSerializer, responses={204: None})
     def delete(self, request: Request) -> Response:
         data = _valid(TOTPRemoveSerializer, request)
-        services.totp_remove(actor=request.user, password=data["password"], code=data["otp"], request=request._request)
+        services.totp_remove(
+            actor=acting_user(request), password=data["password"], code=data["otp"], request=request._request
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -153,7 +162,9 @@ class TOTPConfirmView(PrivateAuthView):
     @extend_schema(request=OTPSerializer, responses={200: TOTPConfirmedSerializer})
     def post(self, request: Request) -> Response:
         data = _valid(OTPSerializer, request)
-        _, codes, tokens = services.totp_enrol_confirm(actor=request.user, code=data["otp"], request=request._request)
+        _, codes, tokens = services.totp_enrol_confirm(
+            actor=acting_user(request), code=data["otp"], request=request._request
+        )
         return Response({"backup_codes": codes, **tokens})
 
 
@@ -161,18 +172,18 @@ class MeView(APIView):
     permission_classes = [IsAuthenticated]
 
     def _answer(self, request: Request, user) -> Response:
-        enrolled = selectors.mfa_enrolled(viewer=request.user)
+        enrolled = selectors.mfa_enrolled(viewer=acting_user(request))
         return Response(ProfileSerializer(user, context={"mfa_enrolled": enrolled}).data)
 
     @extend_schema(responses={200: ProfileSerializer})
     def get(self, request: Request) -> Response:
-        user = selectors.user_profile(viewer=request.user)
-        services.profile_access_record(actor=request.user, request=request._request)
+        user = selectors.user_profile(viewer=acting_user(request))
+        services.profile_access_record(actor=acting_user(request), request=request._request)
         return self._answer(request, user)
 
     @extend_schema(request=ProfileSerializer, responses={200: ProfileSerializer})
     def patch(self, request: Request) -> Response:
         serializer = ProfileSerializer(request.user, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        services.user_profile_update(actor=request.user, **serializer.validated_data)
-        return self._answer(request, selectors.user_profile(viewer=request.user))
+        services.user_profile_update(actor=acting_user(request), **serializer.validated_data)
+        return self._answer(request, selectors.user_profile(viewer=acting_user(request)))

@@ -45,6 +45,8 @@ def fund_wallets(count: int) -> list[tuple[Any, str]]:
     user_model = get_user_model()
     operations = user_model.objects.create_user(email="bench-ops@bench.example", is_staff=True)
     operations.groups.add(Group.objects.get_or_create(name=roles.OPERATIONS)[0])
+    second_operations = user_model.objects.create_user(email="bench-ops-2@bench.example", is_staff=True)
+    second_operations.groups.add(Group.objects.get_or_create(name=roles.OPERATIONS)[0])
     plan = []
     for number in range(count):
         user = user_model.objects.create_user(email=f"bench-{number}@bench.example")
@@ -54,6 +56,7 @@ def fund_wallets(count: int) -> list[tuple[Any, str]]:
             date_of_birth=dt.date(1990, 1, 15), document_reference="BENCH",
         )  # fmt: skip
         services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=3)
+        services.kyc_approve(actor=second_operations, record=record.public_id, approve=True)  # four eyes
         wallet = services.wallet_ensure(owner=user)
         claim = services.deposit_create(
             actor=user, account=wallet.public_id, amount=START_BALANCE, currency="ZAR", channel="eft",

@@ -15,12 +15,13 @@ import time
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin import SimpleListFilter
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import SEARCH_VAR
 from django.contrib.auth import REDIRECT_FIELD_NAME, logout
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -32,7 +33,8 @@ from django_otp.admin import OTPAdminSite
 
 from accounts import services
 from accounts.lockout import is_locked_out, record_failed_attempt
-from accounts.middleware import LAST_SEEN_KEY
+from accounts.middleware import LAST_SEEN_KEY, take_preserved_form
+from accounts.selectors import acting_user
 from kernel.admin import index_warnings
 
 
@@ -53,18 +55,21 @@ class AdminOTPLoginForm(AdminAuthenticationForm):
     }
 
     def clean(self) -> dict[str, Any]:
+        request = self.request
+        if request is None:  # the admin's login view always passes the request
+            raise ImproperlyConfigured("StaffLoginForm needs the request.")
         email = self.cleaned_data.get("username") or ""
-        refusal = services.login_locked_check(request=self.request, email=email, channel="admin") if email else None
+        refusal = services.login_locked_check(request=request, email=email, channel="admin") if email else None
         if refusal is not None:
             raise forms.ValidationError(refusal.message, code="locked")
         try:
             cleaned = super().clean()
         except forms.ValidationError:
-            services.login_failure_record(
-                request=self.request, channel="admin", reason="invalid_credentials", email=email
-            )
+            services.login_failure_record(request=request, channel="admin", reason="invalid_credentials", email=email)
             raise
         user = self.user_cache
+        if user is None:
+            raise self.get_invalid_login_error()
         device = services.confirmed_device(user)
         # No device yet: a password-only session, which can only reach the enrolment page.
         user.otp_device = None
@@ -73,10 +78,10 @@ class AdminOTPLoginForm(AdminAuthenticationForm):
         token = cleaned.get("otp_token") or ""
         if not token:
             raise forms.ValidationError(self.error_messages["otp_required"], code="otp_required")
-        verified = services.mfa_verify(user=user, code=token, request=self.request, channel="admin")
+        verified = services.mfa_verify(user=user, code=token, request=request, channel="admin")
         if verified is None:
-            record_failed_attempt(self.request, user.email)
-            services.login_failure_record(request=self.request, channel="admin", reason="invalid_otp", user=user)
+            record_failed_attempt(request, user.email)
+            services.login_failure_record(request=request, channel="admin", reason="invalid_otp", user=user)
             raise self.get_invalid_login_error()
         # django-otp's user_logged_in receiver stores this device in the session.
         user.otp_device = verified
@@ -164,6 +169,8 @@ class RobustSearchMixin:
 class PlatformAdminSite(OTPAdminSite):
     site_header = "Fintech platform administration"
     site_title = "Fintech admin"
+    # "View site" opens the API documentation (the staff-facing product has no public web page).
+    site_url = "/api/docs/"
     index_title = "Operations, compliance and audit"
     login_form = AdminOTPLoginForm
     login_template = "accounts/admin/login.html"
@@ -180,12 +187,30 @@ class PlatformAdminSite(OTPAdminSite):
         super().register(model_or_iterable, base, **options)
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
-        """The landing page raises what needs a person now, to whoever is responsible for it: each
-        app contributes its warnings (``kernel.admin.register_index_warning``)."""
+        """The landing page says what needs this person now: their role's panel
+        (``fintech/landing.py``) and the warnings each app contributes to whoever is responsible
+        (``kernel.admin.register_index_warning``)."""
+        from fintech.landing import landing_panels
+
         for warning in index_warnings():
             if request.user.has_perm(warning.permission):
                 warning.show(request)
+        extra_context = {**(extra_context or {}), "landing_panels": landing_panels(request.user)}
         return super().index(request, extra_context)
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        """Every admin page: the signed-in person's own name and role in the header, the idle
+        timeout for the expiry warning, and a form the idle timeout interrupted (restored once)."""
+        from fintech.landing import role_label
+
+        context = super().each_context(request)
+        user = request.user
+        if user.is_authenticated:
+            context["staff_name"] = user.get_full_name() or user.get_short_name() or "you"
+            context["staff_role_label"] = role_label(user)
+            context["idle_timeout_seconds"] = settings.ADMIN_IDLE_TIMEOUT_SECONDS
+            context["preserved_form"] = take_preserved_form(request)
+        return context
 
     def _needs_enrolment(self, request: HttpRequest) -> bool:
         user = request.user
@@ -211,22 +236,30 @@ class PlatformAdminSite(OTPAdminSite):
         if logged_in:
             request.session[LAST_SEEN_KEY] = int(time.time())
             services.login_success_record(
-                user=request.user, request=request, channel="admin", mfa=is_verified(request.user)
+                user=acting_user(request), request=request, channel="admin", mfa=is_verified(request.user)
             )
             if not is_verified(request.user):
                 # A password-only login (no authenticator yet) just proved the password: that is
                 # the re-authentication enrolment needs, valid for MFA_ENROL_REAUTH_SECONDS.
-                services.mfa_enrol_proof_record(actor=request.user, request=request)
+                services.mfa_enrol_proof_record(actor=acting_user(request), request=request)
                 return HttpResponseRedirect(reverse(f"{self.name}:mfa_enrol"))
         return response
 
     def logout(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         if request.user.is_authenticated:
-            services.admin_logout_record(actor=request.user, request=request)
+            services.admin_logout_record(actor=acting_user(request), request=request)
         return super().logout(request, extra_context)
 
     def get_urls(self) -> list:
-        return [path("mfa/enrol/", self.mfa_enrol_view, name="mfa_enrol"), *super().get_urls()]
+        from fintech import staff_pages
+
+        return [
+            path("mfa/enrol/", self.mfa_enrol_view, name="mfa_enrol"),
+            path("audit/verify-now/", self.admin_view(staff_pages.verify_now), name="audit_verify_now"),
+            path("audit/report/", self.admin_view(staff_pages.audit_report), name="audit_report"),
+            path("session/keep-alive/", self.admin_view(staff_pages.keep_alive), name="session_keep_alive"),
+            *super().get_urls(),
+        ]
 
     @method_decorator(never_cache)
     @method_decorator(csrf_protect)
@@ -253,7 +286,7 @@ def _mfa_enrol(site: PlatformAdminSite, request: HttpRequest) -> HttpResponse:
         code = (request.POST.get("otp_token") or "").strip()[:32]
         try:
             device, codes, _ = services.totp_enrol_confirm(
-                actor=request.user, code=code, request=request, issue_tokens=False
+                actor=acting_user(request), code=code, request=request, issue_tokens=False
             )
         except services.ValidationError:
             context["error"] = "The code is not correct. Check the time on your device and try again."
@@ -267,7 +300,7 @@ def _mfa_enrol(site: PlatformAdminSite, request: HttpRequest) -> HttpResponse:
             context.update({"backup_codes": codes, "done": True})
             return TemplateResponse(request, "accounts/admin/mfa_enrol.html", context)
     try:
-        device = services.totp_enrol_start(actor=request.user, request=request, reuse_pending=True)
+        device = services.totp_enrol_start(actor=acting_user(request), request=request, reuse_pending=True)
     except services.AuthError:
         # The password login is too long ago: log in again to prove it.
         logout(request)

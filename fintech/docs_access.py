@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -48,8 +48,4 @@ class SchemaView(_DocsView, SpectacularAPIView):
 
 
 class SwaggerView(_DocsView, SpectacularSwaggerSplitView):
-    pass
-
-
-class RedocView(_DocsView, SpectacularRedocView):
     pass

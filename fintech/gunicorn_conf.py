@@ -29,7 +29,7 @@ def _default_headers_without_server(self: wsgi.Response) -> list[str]:
 
 
 if getattr(wsgi.Response.default_headers, "__name__", "") != _default_headers_without_server.__name__:
-    wsgi.Response.default_headers = _default_headers_without_server  # type: ignore[method-assign]
+    wsgi.Response.default_headers = _default_headers_without_server
 
 
 _ERROR_CODES = {400: "bad_request", 403: "forbidden", 414: "uri_too_long", 431: "headers_too_large"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -38,7 +39,7 @@ def json_depth_exceeds(data: bytes, limit: int) -> bool:
 
 
 class LimitedJSONParser(JSONParser):
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
         limit = settings.API_JSON_MAX_BYTES
         data = stream.read(limit + 1) if stream is not None else b""
         if len(data) > limit:

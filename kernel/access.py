@@ -46,6 +46,13 @@ def record_denial(request: Any, *, where: str, code: str) -> None:
     _recorder(actor=actor, request=request, view=where, code=code)
 
 
+class AuditedRefusal:
+    """Mixed into an API exception whose status is not 403 but which is still a refusal to audit:
+    a 404 that hides another person's object (a download of another customer's bundle), a 410 for
+    a download window that has closed. ``kernel.errors`` records it through ``record_denial`` like
+    a 403, with the answer's error code."""
+
+
 def has_permission(user: Any, permission: str, *, through_role: bool = False) -> bool:
     """An active, authenticated user holding ``permission``.
 

@@ -56,3 +56,29 @@ def register_index_warning(name: str, *, permission: str, show: Callable[[HttpRe
 
 def index_warnings() -> list[IndexWarning]:
     return [_INDEX_WARNINGS[name] for name in sorted(_INDEX_WARNINGS)]
+
+
+def money_column(field: str, *, description: str | None = None, currency_field: str = "currency") -> Any:
+    """A change-list column showing minor units as money (``R 1,800.00``), right-aligned by
+    fintech/static/fintech/staff.css: ``list_display = (..., money_column("amount"), ...)``."""
+    from kernel.display import money
+
+    @admin.display(description=description or field.replace("_", " "), ordering=field)
+    def column(obj: Any) -> str:
+        return money(getattr(obj, field), getattr(obj, currency_field, "ZAR"))
+
+    column.__name__ = f"{field}_display"
+    return column
+
+
+def person_column(field: str, *, description: str | None = None) -> Any:
+    """A change-list column naming a person by masked name + short id (``kernel.display``); put
+    ``field`` in ``list_select_related`` so the column costs no query per row."""
+    from kernel.display import person_label
+
+    @admin.display(description=description or field.replace("_", " "), ordering=field)
+    def column(obj: Any) -> str:
+        return person_label(getattr(obj, field))
+
+    column.__name__ = f"{field}_person"
+    return column

@@ -122,12 +122,12 @@ def _parse_database_url(url: str, **options: Any) -> dict[str, Any]:
     parts = urlsplit(url)
     userinfo, at, hosts = parts.netloc.rpartition("@")
     if "," not in hosts:
-        return dj_database_url.parse(url, **options)
+        return dict(dj_database_url.parse(url, **options))
     pairs = [host.rsplit(":", 1) if ":" in host else [host, "5432"] for host in hosts.split(",")]
     if any(not host or not port.isdigit() for host, port in pairs):
         raise ImproperlyConfigured("DATABASE_URL: every host of a multi-host URL needs the form host[:port].")
     first = f"{userinfo}{at}{pairs[0][0]}:{pairs[0][1]}"
-    config = dj_database_url.parse(urlunsplit(parts._replace(netloc=first)), **options)
+    config = dict(dj_database_url.parse(urlunsplit(parts._replace(netloc=first)), **options))
     config["HOST"] = ",".join(host for host, _ in pairs)
     config["PORT"] = ",".join(port for _, port in pairs)
     return config

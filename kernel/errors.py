@@ -28,9 +28,9 @@ from django.views import defaults
 from django.views.csrf import csrf_failure as django_csrf_failure
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler, set_rollback
+from rest_framework.views import APIView, exception_handler, set_rollback
 
-from kernel.access import record_denial
+from kernel.access import AuditedRefusal, record_denial
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ _UNAVAILABLE = error_body(
 def database_unavailable_response(reason: str) -> JsonResponse:
     response = JsonResponse(_UNAVAILABLE, status=503)
     response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
-    response.database_unavailable = reason
+    response.database_unavailable = reason  # type: ignore[attr-defined]  # read by fintech.middleware
     return response
 
 
@@ -150,7 +150,7 @@ def _code_of(exc: exceptions.APIException) -> str:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     response = _error_response(exc, context)
-    if response.status_code == status.HTTP_403_FORBIDDEN:
+    if response.status_code == status.HTTP_403_FORBIDDEN or isinstance(exc, AuditedRefusal):
         view = context.get("view")
         where = type(view).__name__ if view is not None else ""
         try:
@@ -195,11 +195,11 @@ def _error_response(exc: Exception, context: dict[str, Any]) -> Response:
         logger.warning("database unavailable (%s: %s)", unavailable, type(exc.__cause__ or exc).__name__)
         set_rollback()
         response = Response(_UNAVAILABLE, status=503, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
-        response.database_unavailable = unavailable
+        response.database_unavailable = unavailable  # type: ignore[attr-defined]  # read by fintech.middleware
         return response
     exc = _as_api_exception(exc)
-    response = exception_handler(exc, context)
-    if response is None:
+    handled = exception_handler(exc, context)
+    if handled is None:
         # Not an API exception: a bug. Log it (redacted, with the request id) and answer a
         # generic 500 so no stack trace or internal detail reaches the client.
         logger.error("Unhandled error in API view", exc_info=exc)
@@ -208,6 +208,7 @@ def _error_response(exc: Exception, context: dict[str, Any]) -> Response:
             error_body("server_error", "An internal error occurred. Quote the X-Request-ID header."),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
+    response = handled
     assert isinstance(exc, exceptions.APIException)  # noqa: S101 - exception_handler guarantees it
     if isinstance(exc, exceptions.ValidationError):
         if isinstance(exc.detail, dict):
@@ -226,7 +227,7 @@ def _error_response(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
-class JSONErrorsMixin:
+class JSONErrorsMixin(APIView):
     """For API views that can also answer in a file format (CSV, ZIP): errors and OPTIONS
     metadata are documents, so they are always rendered as JSON in the shape above, whatever
     ``?format=`` or ``Accept`` asked for."""
@@ -241,7 +242,7 @@ class JSONErrorsMixin:
         self._answer_in_json()
         return super().handle_exception(exc)
 
-    def options(self, request, *args: Any, **kwargs: Any) -> Response:
+    def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
         self._answer_in_json()
         return super().options(request, *args, **kwargs)
 
@@ -258,7 +259,7 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
         "bad_request",
         "The request could not be processed.",
         400,
-        lambda: defaults.bad_request(request, exception),
+        lambda: defaults.bad_request(request, exception or SuspiciousOperation()),
     )
 
 
@@ -271,7 +272,7 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
         "permission_denied",
         "You do not have permission to perform this action.",
         403,
-        lambda: defaults.permission_denied(request, exception),
+        lambda: defaults.permission_denied(request, exception or DjangoPermissionDenied()),
     )
 
 

@@ -32,7 +32,7 @@ class ValidatedCursorPagination(CursorPagination):
 
     invalid_cursor_message = "The cursor is not valid: use the next/previous links of the answer."
 
-    def paginate_queryset(self, queryset, request, view=None):  # type: ignore[no-untyped-def]
+    def paginate_queryset(self, queryset, request, view=None):
         self._position_field = self._ordering_field(queryset.model)
         return super().paginate_queryset(queryset, request, view)
 
@@ -40,7 +40,7 @@ class ValidatedCursorPagination(CursorPagination):
         ordering = self.ordering if isinstance(self.ordering, str) else self.ordering[0]
         return model._meta.get_field(ordering.lstrip("-"))
 
-    def decode_cursor(self, request):  # type: ignore[no-untyped-def]
+    def decode_cursor(self, request):
         encoded = request.query_params.get(self.cursor_query_param)
         try:
             if encoded is not None:

@@ -101,6 +101,17 @@ def redact_value(value: Any) -> Any:
     return value
 
 
+def _safe_extra(value: Any) -> Any:
+    """An ``extra`` value as a handler may print it: JSON-like values redacted in place, any other
+    object (a request, a model instance) replaced by its redacted text, since formatters print
+    ``str()`` of what they cannot serialise."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str | dict | list | tuple):
+        return redact_value(value)
+    return redact(str(value))
+
+
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -117,7 +128,7 @@ class PIIRedactionFilter(logging.Filter):
         record.args = None
         for key, value in list(vars(record).items()):
             if key not in _STANDARD_ATTRS:
-                setattr(record, key, redact_value(value))
+                setattr(record, key, _safe_extra(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -127,3 +138,66 @@ class PIIRedactionFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+# --- Before any handler: the record factory and the request's repr ------------------------------
+# A filter runs only on the handlers it is installed on (and a logger's own filters only for
+# records logged *to that logger*, not to its children such as ``django.request``). Two things
+# therefore act where the data enters a record, so that no handler -- ours, a test's capture, a
+# third party's -- ever sees it in clear:
+# - the record factory formats and redacts the message as the record is made (``args`` dropped);
+# - the request object Django passes as ``extra={"request": ...}`` (``django.request`` 4xx/5xx
+#   warnings, ``django.security``) prints without its query string and with its path redacted:
+#   ``<WSGIRequest: GET '/admin/accounts/user/' (query omitted)>``.
+
+
+class RedactedRequestRepr:
+    """Mixed into a request's class: its repr never shows the query string or PI in the path."""
+
+    def __repr__(self) -> str:
+        method = getattr(self, "method", None)
+        path = redact(str(getattr(self, "path", "")))
+        query = " (query omitted)" if getattr(self, "META", {}).get("QUERY_STRING") else ""
+        return f"<{type(self).__name__}: {method} {path!r}{query}>"
+
+
+_redacting_classes: dict[type, type] = {}
+
+
+def _redacting_class(request_class: type) -> type:
+    if request_class not in _redacting_classes:
+        _redacting_classes[request_class] = type(
+            request_class.__name__, (RedactedRequestRepr, request_class), {"__module__": __name__}
+        )
+    return _redacting_classes[request_class]
+
+
+def redact_request_repr(request: Any) -> Any:
+    """Give ``request`` the redacted repr (a subclass of its own class: ``isinstance`` still holds)."""
+    if not isinstance(request, RedactedRequestRepr):
+        request.__class__ = _redacting_class(type(request))
+    return request
+
+
+_factory: dict[str, Any] = {}  # the factory in place before ours ("previous")
+
+
+def _redacting_record_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    record: logging.LogRecord = _factory["previous"](*args, **kwargs)
+    if record.args:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string must not lose the record or leak args
+            message = f"{record.msg} (unformattable arguments)"
+        record.msg, record.args = redact(str(message)), None
+    elif isinstance(record.msg, str):
+        record.msg = redact(record.msg)
+    return record
+
+
+def install_redacting_record_factory() -> None:
+    """Redact every log record's message as it is made, for every logger and handler (idempotent)."""
+    if logging.getLogRecordFactory() is _redacting_record_factory:
+        return
+    _factory["previous"] = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(_redacting_record_factory)

@@ -35,6 +35,34 @@ def _demo_id_number(date_of_birth: dt.date, sequence: str) -> str:
     return first_twelve + luhn_check_digit(first_twelve)
 
 
+DEMO_SECOND_OPERATIONS_EMAIL = "ledger.operations.two@demo.fintech.example"
+DEMO_AWAITING_CUSTOMER_EMAIL = "customer.tier2@demo.fintech.example"
+
+
+def _second_operations(user_model: Any) -> Any:
+    """A second operations user: tier 2+ KYC (and large reversals) need four eyes."""
+    second = _demo_user(user_model, DEMO_SECOND_OPERATIONS_EMAIL, is_staff=True, first_name="Demo", last_name="Ops Two")
+    second.groups.add(Group.objects.get_or_create(name=roles.OPERATIONS)[0])
+    return second
+
+
+def _kyc_awaiting_second_approval(user_model: Any, requester: Any) -> None:
+    """A tier 2 verification asked for by the second operations user, waiting in the KYC queue for
+    a colleague: the demo's operations login can give the second approval on the record's page."""
+    waiting = _demo_user(user_model, DEMO_AWAITING_CUSTOMER_EMAIL, first_name="Demo", last_name="Tier Two")
+    if KycRecord.objects.filter(user=waiting).exists():
+        return
+    record = services.kyc_submit(
+        actor=waiting,
+        id_number=_demo_id_number(dt.date(1979, 11, 2), "4021"),
+        date_of_birth=dt.date(1979, 11, 2),
+        document_reference="DEMO-DOC-4021",
+    )
+    services.kyc_decide(
+        actor=requester, record=record.public_id, verify=True, tier=2, reason="ID book and proof of address seen"
+    )
+
+
 def _verified(customer: Any, operations: Any, date_of_birth: dt.date, sequence: str) -> LedgerAccount:
     record = KycRecord.objects.filter(user=customer).first()
     if record is None or record.status != KycStatus.VERIFIED:
@@ -45,6 +73,9 @@ def _verified(customer: Any, operations: Any, date_of_birth: dt.date, sequence: 
             document_reference=f"DEMO-DOC-{sequence}",
         )
         services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=2, reason="demo")
+        # Tier 2 is four eyes: a second operations user approves.
+        second = _second_operations(get_user_model())
+        services.kyc_approve(actor=second, record=record.public_id, approve=True)
     return services.wallet_ensure(owner=customer)
 
 
@@ -84,6 +115,7 @@ def load_demo_ledger(*, customer: Any, operations: Any | None = None, second_cus
     wallet = _verified(customer, operations, dt.date(1990, 1, 15), "5009")
     other = _verified(second_customer, operations, dt.date(1985, 7, 3), "0087")
     _duplicate_identity_submission(user_model)
+    _kyc_awaiting_second_approval(user_model, _second_operations(user_model))
     with sandbox.inline_callbacks():
         _money_in_and_out(customer, operations, second_customer, wallet, other)
     for number, (amount, reference) in enumerate([(12_500, "Dinner"), (40_000, "Rent share"), (7_550, "Taxi")]):

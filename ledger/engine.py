@@ -39,7 +39,7 @@ import datetime as dt
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -74,7 +74,7 @@ class MoveAudit:
     """
 
     action: str
-    actor: Actor
+    actor: Actor | None  # None: the system acted (a settlement, an expiry)
     request: HttpRequest | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -196,6 +196,8 @@ def _audit_columns(audit: MoveAudit) -> tuple[int | None, str, str | None, dict[
 
 def _audit_orm(r: MoveRequest, result: MoveResult) -> None:
     audit = r.audit
+    if audit is None:
+        return
     audit_record(
         action=audit.action,
         actor=audit.actor,
@@ -378,7 +380,7 @@ def _resolve_batch(r: BatchRequest) -> tuple[dict, dict]:
 def _claim_batch(requests: list[MoveRequest]) -> dict[int, tuple[JournalEntry, bool]]:
     """Steps 3-4: claim every key in key order, before any account lock; used keys replay or refuse."""
     claims = {}
-    for index in sorted(range(len(requests)), key=lambda n: requests[n].idempotency_key):
+    for index in sorted(range(len(requests)), key=lambda n: requests[n].idempotency_key or ""):
         try:
             claims[index] = _insert_entry(requests[index])
         except LedgerError as error:
@@ -395,8 +397,8 @@ def _move_batch_orm(r: BatchRequest) -> list[MoveResult]:
     """
     requests = [_batch_item_request(r, item) for item in r.items]
     # 1. KYC of the actor; 2. resolve; 3-4. claims (helpers above).
-    tier = KycRecord.objects.filter(user_id=r.actor_id, status=KycStatus.VERIFIED).values_list("tier", flat=True)
-    tier = tier.first()
+    tiers = KycRecord.objects.filter(user_id=r.actor_id, status=KycStatus.VERIFIED).values_list("tier", flat=True)
+    tier = tiers.first()
     if tier is None:
         raise LedgerError("kyc_required")
     sources, destinations = _resolve_batch(r)
@@ -439,15 +441,16 @@ def _move_batch_orm(r: BatchRequest) -> list[MoveResult]:
         )  # fmt: skip
     # 7. Final balances (and outflow counters), every posting in one statement, the audit records.
     for account in locked.values():
-        values = {"balance": account.balance}
+        values: dict[str, Any] = {"balance": account.balance}
         if account.pk in outflow:
             values.update(daily_debit_day=account.daily_debit_day, daily_debit_total=account.daily_debit_total)
         LedgerAccount.objects.filter(pk=account.pk).update(**values)
     Posting.objects.bulk_create(postings)
+    done = cast(list[MoveResult], results)  # step 6 filled every item
     if r.audit is not None:
         for index in new:
-            _audit_orm(requests[index], results[index])
-    return results
+            _audit_orm(requests[index], done[index])
+    return done
 
 
 # --- Any database: the same steps through the ORM --------------------------------------------------
@@ -468,6 +471,8 @@ def system_account(kind: str, currency: str, shard: int) -> LedgerAccount:
 def _resolve(public_id: uuid.UUID | None, system: str | None, r: MoveRequest, side: str) -> LedgerAccount | None:
     if system is not None:
         return system_account(system, r.currency, r.shard)
+    if public_id is None:
+        return None
     queryset = LedgerAccount.objects.filter(public_id=public_id)
     if r.owner_side == side:
         queryset = queryset.filter(owner_id=r.owner_id, kind=AccountKind.CUSTOMER_WALLET)

@@ -16,6 +16,9 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "invalid_funding_source": (400, "Send a funding token or reference (at most 64 characters), never card details."),
     "reason_required": (400, "A reason is required."),
     "invalid_tier": (400, "Unknown KYC tier."),
+    "invalid_date_of_birth": (400, "Not a date of birth that agrees with the ID number on record (YYYY-MM-DD)."),
+    "invalid_bank_account": (400, "Bank name up to 80 characters, a 6-digit branch code, a 6- to 20-digit number."),
+    "bank_account_ambiguous": (409, "There are several bank accounts: say which one, or remove the wrong one."),
     "not_found": (404, "Not found."),
     "kyc_required": (403, "A verified identity (KYC) is required to move money."),
     "daily_limit_exceeded": (403, "This would exceed the daily limit of your verification tier."),
@@ -27,6 +30,11 @@ MESSAGES: dict[str, tuple[int, str]] = {
     "not_reversible": (400, "Reversing entries cannot themselves be reversed."),
     "kyc_already_verified": (409, "The identity has already been verified."),
     "kyc_not_pending": (409, "Only pending KYC submissions can be decided."),
+    "kyc_awaiting_approval": (
+        409,
+        "A decision on this submission awaits a second operations user: approve or reject it (kyc approval).",
+    ),
+    "kyc_no_approval_request": (409, "No decision on this submission awaits a second approval."),
     "kyc_duplicate_identity": (
         409,
         "This ID number is already verified on another account: a reviewer must clear the flag first.",

@@ -41,6 +41,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from compliance.crypto.fields import BlindIndexedModelMixin, BlindIndexField, EncryptedCharField, EncryptedDateField
+from compliance.pi.masking import mask_value
 from compliance.pi.registry import PI, pi_model
 from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
@@ -52,9 +53,11 @@ class AccountKind(models.TextChoices):
     SETTLEMENT = "settlement", "Settlement"
     FEES = "fees", "Fees"
     SUSPENSE = "suspense", "Suspense"
+    # A liability: money of customers who asked to be deleted, kept until claimed (issue 16).
+    UNCLAIMED = "unclaimed_funds", "Unclaimed funds"
 
 
-SYSTEM_KINDS = (AccountKind.SETTLEMENT, AccountKind.FEES, AccountKind.SUSPENSE)
+SYSTEM_KINDS = (AccountKind.SETTLEMENT, AccountKind.FEES, AccountKind.SUSPENSE, AccountKind.UNCLAIMED)
 
 
 # A customer's financial history: kept under FICA whatever a deletion request asks.
@@ -256,6 +259,17 @@ class JournalEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.get_entry_type_display()} {self.public_id}"
 
+    def export_reference(self) -> dict[str, object]:
+        """How a subject's export names the entry behind one of their postings (an incoming transfer
+        was created by someone else): its id, type, channel, reference and date, never its creator."""
+        return {
+            "id": str(self.public_id),
+            "type": self.get_entry_type_display(),
+            "channel": self.get_channel_display(),
+            "reference": self.reference,
+            "created_at": self.created_at.isoformat(),
+        }
+
 
 @pi_model(
     subject="account__owner",
@@ -307,7 +321,8 @@ class KycStatus(models.TextChoices):
             sensitive=True,
             description="South African ID number; encrypted, found by its blind index.",
         ),
-        "date_of_birth": _FICA_CDD(sensitive=True),
+        # Correctable within the ID number's rule (an SA ID number encodes the date of birth).
+        "date_of_birth": _FICA_CDD(sensitive=True, correctable="date_of_birth"),
         "document_reference": _FICA_CDD(description="Reference of the document seen."),
         "reason": _FICA_CDD(description="Operations' reason for the decision."),
         "duplicate_cleared_reason": _FICA_CDD(description="Why a reviewer cleared a duplicate-identity flag."),
@@ -323,6 +338,9 @@ class KycStatus(models.TextChoices):
         "duplicate_flagged_at",
         "duplicate_cleared_by",
         "duplicate_cleared_at",
+        "approval_requested_by",
+        "approval_requested_at",
+        "requested_tier",
         "created_at",
         "updated_at",
     ],
@@ -351,6 +369,13 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
     )
     duplicate_cleared_at = models.DateTimeField(null=True, blank=True)
     duplicate_cleared_reason = models.CharField(max_length=255, blank=True)
+    # Four eyes at tier >= 2 (issue 15, ledger/services.py kyc_decide / kyc_approve): the first
+    # operations user's decision is recorded here; a different one approves or rejects it.
+    approval_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    approval_requested_at = models.DateTimeField(null=True, blank=True)
+    requested_tier = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -371,6 +396,11 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
     def duplicate_blocks_approval(self) -> bool:
         return self.duplicate_flagged_at is not None and self.duplicate_cleared_at is None
 
+    @property
+    def awaiting_approval(self) -> bool:
+        """A tier >= 2 verification asked for by one operations user, waiting for a second."""
+        return self.status == KycStatus.PENDING and self.approval_requested_at is not None
+
 
 @pi_model(
     subject="owner",
@@ -387,10 +417,12 @@ class KycRecord(BlindIndexedModelMixin, models.Model):
             retention="fica_transactions",
             erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
             sensitive=True,
+            correctable="bank_account_number",
             description="Bank account number; encrypted, found by its blind index.",
         ),
-        "bank_name": _FICA_TRANSACTIONS(),
-        "branch_code": _FICA_TRANSACTIONS(),
+        # A corrected account must be verified again by operations before it is paid out to.
+        "bank_name": _FICA_TRANSACTIONS(correctable="bank_name"),
+        "branch_code": _FICA_TRANSACTIONS(correctable="bank_branch_code"),
     },
     not_pi=["public_id", "owner", "verified", "verified_by", "verified_at", "created_at"],
 )
@@ -423,7 +455,7 @@ class BankAccount(BlindIndexedModelMixin, models.Model):
 
     @property
     def masked_account_number(self) -> str:
-        return f"****{self.account_number[-4:]}"
+        return mask_value(self.account_number, Category.FINANCIAL)
 
 
 # --- Payment cards (issue 7, PCI DSS): their own module, imported so Django registers them ----

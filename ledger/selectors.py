@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from ledger.models import AccountKind, BankAccount, KycRecord, LedgerAccount, Posting
+from ledger.models import AccountKind, BankAccount, JournalEntry, KycRecord, LedgerAccount, Posting
 
 
 def wallets_for(*, viewer: Any) -> QuerySet[LedgerAccount]:
@@ -60,10 +60,10 @@ def kyc_queue() -> QuerySet[KycRecord]:
 PENDING_LIST_MAX = 200
 
 
-def _two_phase():
+def _two_phase() -> QuerySet[JournalEntry]:
     from django.db.models import Exists, OuterRef
 
-    from ledger.models import JournalEntry, StatementMatch
+    from ledger.models import StatementMatch
 
     return (
         JournalEntry.objects.filter(pending=True)
@@ -72,17 +72,17 @@ def _two_phase():
     )
 
 
-def pending_movements_for(*, viewer: Any) -> list:
+def pending_movements_for(*, viewer: Any) -> list[JournalEntry]:
     """The viewer's own deposits and withdrawals (newest first) with where each stands."""
     return list(_two_phase().filter(created_by=viewer).order_by("-created_at", "-pk")[:PENDING_LIST_MAX])
 
 
-def pending_queue() -> list:
+def pending_queue() -> list[JournalEntry]:
     """Operations' work list: movements nothing has settled or voided yet, oldest first."""
     return list(_two_phase().filter(resolution__isnull=True).order_by("created_at", "pk")[:PENDING_LIST_MAX])
 
 
-def movement_row(entry: Any) -> dict:
+def movement_row(entry: Any) -> dict[str, Any]:
     resolution = getattr(entry, "resolution", None)
     posted = resolution.posted_entry if resolution is not None else None
     return {

@@ -49,19 +49,18 @@ def reference_field() -> serializers.CharField:
     return serializers.CharField(max_length=140, required=False, allow_blank=True, default="")
 
 
-def _not_card_data(value: str) -> str:
+def _not_card_data(value: str) -> None:
     # The funding source is a card id (UUID) or EFT reference; a card number must never land in
     # the ledger. A canonical UUID is never a PAN, though its digit groups can look like one.
-    try:
-        return str(uuid.UUID(value)) if len(value) == 36 else _not_card_like(value)
-    except ValueError:
-        return _not_card_like(value)
-
-
-def _not_card_like(value: str) -> str:
+    if len(value) == 36:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            pass
+        else:
+            return
     if CARD_LIKE.search(value):
         raise serializers.ValidationError("Send a funding token or reference, never card details.")
-    return value
 
 
 class DepositSerializer(serializers.Serializer):
@@ -149,10 +148,13 @@ class KycSubmitSerializer(serializers.Serializer):
 
 class KycStatusSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
+    awaiting_approval = serializers.BooleanField(
+        read_only=True, help_text="A tier 2+ verification waits for a second operations user."
+    )
 
     class Meta:
         model = KycRecord
-        fields = ["id", "status", "tier", "submitted_at", "decided_at"]
+        fields = ["id", "status", "tier", "submitted_at", "decided_at", "awaiting_approval"]
         read_only_fields = fields
 
 
@@ -161,6 +163,13 @@ class KycDecisionSerializer(serializers.Serializer):
         choices=["verify", "reject"], error_messages={"invalid_choice": "Use verify or reject."}
     )
     tier = serializers.ChoiceField(choices=list(limits.KYC_TIERS), required=False, default=1)
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class KycApprovalSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(
+        choices=["approve", "reject"], error_messages={"invalid_choice": "Use approve or reject."}
+    )
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
 

@@ -25,13 +25,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.models import User
-from compliance.audit.services import AuditAction, audit_record
+from compliance.audit.services import AuditAction, audit_record, build_change_diff
+from compliance.dsar.balances import Balance, Settlement, SettlementMethod, SettlementRefused
 from kernel.access import require_not_own, require_permission
 from kernel.request_context import get_request_id
 from ledger import limits
@@ -359,7 +359,7 @@ def _batch_item(transfer: Mapping[str, Any]) -> BatchItem:
     return BatchItem(source, destination, amount, currency, key, fingerprint, reference)
 
 
-def _reversible(actor: AbstractBaseUser, entry_id: uuid.UUID, *, also_own: Sequence[Any] = ()) -> JournalEntry:
+def _reversible(actor: User, entry_id: uuid.UUID, *, also_own: Sequence[Any] = ()) -> JournalEntry:
     """The entry to reverse, checked: it exists, is posted, is no reversal, and is not the actor's own
     (an entry on their account or one they created; ``also_own``: more work of theirs, e.g. the request)."""
     original = JournalEntry.objects.filter(public_id=entry_id).first()
@@ -375,9 +375,7 @@ def _reversible(actor: AbstractBaseUser, entry_id: uuid.UUID, *, also_own: Seque
     return original
 
 
-def _reverse(
-    original: JournalEntry, *, actor: AbstractBaseUser, reason: str, request: HttpRequest | None
-) -> MoveResult:
+def _reverse(original: JournalEntry, *, actor: User, reason: str, request: HttpRequest | None) -> MoveResult:
     legs = {p.amount > 0: p.account.public_id for p in original.postings.select_related("account")}
     return move(
         MoveRequest(
@@ -426,7 +424,7 @@ def reversal_create(
 
 
 def reversal_request(
-    *, actor: AbstractBaseUser, entry: uuid.UUID | str, reason: str, request: HttpRequest | None = None
+    *, actor: User, entry: uuid.UUID | str, reason: str, request: HttpRequest | None = None
 ) -> ReversalRequest:
     """The first pair of eyes: ask for a reversal that a different operations user must approve."""
     require_permission(actor, "ledger.reverse_entry", "Only operations staff may request reversals.")
@@ -454,7 +452,7 @@ def reversal_request(
 
 
 def reversal_approve(
-    *, actor: AbstractBaseUser, reversal_request: uuid.UUID | str, request: HttpRequest | None = None
+    *, actor: User, reversal_request: uuid.UUID | str, request: HttpRequest | None = None
 ) -> ReversalRequest:
     """The second pair of eyes: a different operations user approves, and the reversal is posted
     (``.reversal`` on the answer)."""
@@ -486,7 +484,7 @@ def reversal_approve(
 # --- wallets, KYC, bank accounts ----------------------------------------------------------------------
 
 
-def wallet_ensure(*, owner: AbstractBaseUser, currency: str = "ZAR") -> LedgerAccount:
+def wallet_ensure(*, owner: User, currency: str = "ZAR") -> LedgerAccount:
     """The owner's wallet in ``currency``, created if missing (unique constraint decides races)."""
     validate_currency(currency)
     wallet = LedgerAccount.objects.filter(owner=owner, kind=AccountKind.CUSTOMER_WALLET, currency=currency).first()
@@ -565,6 +563,10 @@ def _kyc_duplicate_flag(record: KycRecord, *, request: HttpRequest | None) -> No
         )
 
 
+# KYC at this tier or above needs a second operations user (issue 15, segregation of duties).
+KYC_FOUR_EYES_TIER = 2
+
+
 def kyc_decide(
     *,
     actor: User,
@@ -574,7 +576,13 @@ def kyc_decide(
     reason: str = "",
     request: HttpRequest | None = None,
 ) -> KycRecord:
-    """Operations verify (with a tier) or reject a pending submission; verifying opens the wallet."""
+    """Operations verify (with a tier) or reject a pending submission; verifying opens the wallet.
+
+    Verifying at tier ``KYC_FOUR_EYES_TIER`` or above is four eyes: this call records the request
+    (the record stays pending, ``awaiting_approval``; audited KYC_VERIFY step "approval_requested")
+    and a *different* operations user approves or rejects it with ``kyc_approve``. Tier 1 and
+    rejections are one step; a submission awaiting approval is decided only through ``kyc_approve``.
+    """
     require_permission(
         actor, "ledger.decide_kyc", "Only operations staff may decide KYC submissions.", through_role=True
     )
@@ -588,33 +596,120 @@ def kyc_decide(
         require_not_own(actor, kyc.user_id, "decide a KYC submission")
         if kyc.status != KycStatus.PENDING:
             raise LedgerError("kyc_not_pending")
-        if verify and not is_valid_sa_id(kyc.id_number, kyc.date_of_birth):
-            raise LedgerError("invalid_id_number")
+        if kyc.awaiting_approval:
+            raise LedgerError("kyc_awaiting_approval")
         if verify:
-            # Re-checked under the identity lock: another account may have been verified with the
-            # same number since this one was submitted.
-            identity_lock(kyc.id_number_index)
-            if kyc.duplicate_blocks_approval or (kyc.duplicate_cleared_at is None and verified_elsewhere(kyc)):
-                raise LedgerError("kyc_duplicate_identity")
-        kyc.status = KycStatus.VERIFIED if verify else KycStatus.REJECTED
-        kyc.tier = tier if verify else 0
-        kyc.decided_by, kyc.decided_at, kyc.reason = actor, timezone.now(), clean_reference(reason)[:255]
-        kyc.save(update_fields=["status", "tier", "decided_by", "decided_at", "reason", "updated_at"])
-        if verify:
-            wallet_ensure(owner=kyc.user)
-        audit_record(
-            action=AuditAction.KYC_VERIFY,
+            _kyc_verifiable(kyc)
+        if verify and tier >= KYC_FOUR_EYES_TIER:
+            kyc.approval_requested_by, kyc.approval_requested_at = actor, timezone.now()
+            kyc.requested_tier, kyc.reason = tier, clean_reference(reason)[:255]
+            kyc.save(
+                update_fields=[
+                    "approval_requested_by",
+                    "approval_requested_at",
+                    "requested_tier",
+                    "reason",
+                    "updated_at",
+                ]
+            )
+            audit_record(
+                action=AuditAction.KYC_VERIFY,
+                actor=actor,
+                object_type="ledger.KycRecord",
+                object_id=str(kyc.public_id),
+                change_diff={
+                    "status": kyc.status,
+                    "step": "approval_requested",
+                    "tier": tier,
+                    "customer": str(kyc.user.public_id),
+                },
+                request=request,
+            )
+            return kyc
+        _kyc_settle(kyc, actor=actor, verify=verify, tier=tier, reason=reason, request=request)
+    return kyc
+
+
+def kyc_approve(
+    *,
+    actor: User,
+    record: uuid.UUID | str,
+    approve: bool,
+    reason: str = "",
+    request: HttpRequest | None = None,
+) -> KycRecord:
+    """The second pair of eyes on a tier >= 2 verification: a different operations user approves
+    (verified at the requested tier, the wallet opens) or rejects it. Neither the requester nor the
+    customer may give it (``require_not_own``); audited KYC_VERIFY with the step and the requester."""
+    require_permission(
+        actor, "ledger.decide_kyc", "Only operations staff may approve KYC decisions.", through_role=True
+    )
+    with transaction.atomic():
+        kyc = KycRecord.objects.select_for_update().filter(public_id=_as_uuid(record)).first()
+        if kyc is None:
+            raise LedgerError("not_found")
+        require_not_own(actor, [kyc.user_id, kyc.approval_requested_by_id], "approve a KYC decision")
+        if not kyc.awaiting_approval:
+            raise LedgerError("kyc_no_approval_request")
+        if approve:
+            _kyc_verifiable(kyc)
+        requested_by = kyc.approval_requested_by
+        _kyc_settle(
+            kyc,
             actor=actor,
-            object_type="ledger.KycRecord",
-            object_id=str(kyc.public_id),
-            change_diff={"status": kyc.status, "tier": kyc.tier, "customer": str(kyc.user.public_id)},
+            verify=approve,
+            tier=kyc.requested_tier or KYC_FOUR_EYES_TIER,
+            reason=reason or kyc.reason,
             request=request,
+            step="approved" if approve else "rejected",
+            requested_by=str(requested_by.public_id) if requested_by else "",
         )
     return kyc
 
 
+def _kyc_verifiable(kyc: KycRecord) -> None:
+    """Refuse verifying an invalid or duplicate identity (under the identity lock)."""
+    if not is_valid_sa_id(kyc.id_number, kyc.date_of_birth):
+        raise LedgerError("invalid_id_number")
+    # Re-checked under the identity lock: another account may have been verified with the
+    # same number since this one was submitted.
+    identity_lock(kyc.id_number_index)
+    if kyc.duplicate_blocks_approval or (kyc.duplicate_cleared_at is None and verified_elsewhere(kyc)):
+        raise LedgerError("kyc_duplicate_identity")
+
+
+def _kyc_settle(
+    kyc: KycRecord,
+    *,
+    actor: User,
+    verify: bool,
+    tier: int,
+    reason: str,
+    request: HttpRequest | None,
+    step: str = "",
+    requested_by: str = "",
+) -> None:
+    kyc.status = KycStatus.VERIFIED if verify else KycStatus.REJECTED
+    kyc.tier = tier if verify else 0
+    kyc.decided_by, kyc.decided_at, kyc.reason = actor, timezone.now(), clean_reference(reason)[:255]
+    kyc.save(update_fields=["status", "tier", "decided_by", "decided_at", "reason", "updated_at"])
+    if verify:
+        wallet_ensure(owner=kyc.user)
+    diff: dict[str, Any] = {"status": kyc.status, "tier": kyc.tier, "customer": str(kyc.user.public_id)}
+    if step:
+        diff |= {"step": step, "requested_by": requested_by}
+    audit_record(
+        action=AuditAction.KYC_VERIFY,
+        actor=actor,
+        object_type="ledger.KycRecord",
+        object_id=str(kyc.public_id),
+        change_diff=diff,
+        request=request,
+    )
+
+
 def kyc_duplicate_clear(
-    *, actor: AbstractBaseUser, record: uuid.UUID | str, reason: str, request: HttpRequest | None = None
+    *, actor: User, record: uuid.UUID | str, reason: str, request: HttpRequest | None = None
 ) -> KycRecord:
     """A reviewer (operations) explicitly clears the duplicate-identity flag of a pending
     submission, with a reason, after checking the other account(s) (e.g. a re-registration of the
@@ -715,4 +810,198 @@ def bank_account_verify(
                 change_diff={"verified": True},
                 request=request,
             )
+    return bank
+
+
+# --- a deletion request's money (compliance.dsar.balances, registered in LedgerConfig.ready) -----------
+
+
+def wallet_balances_of(subject: User) -> list[Balance]:
+    """The subject's wallets as the deletion sees them: available and in-flight money per wallet."""
+    return [
+        Balance(
+            holder="ledger",
+            account=str(wallet.public_id),
+            currency=wallet.currency,
+            available=wallet.balance - wallet.pending_debits,
+            pending=wallet.pending_debits + wallet.pending_credits,
+        )
+        for wallet in LedgerAccount.objects.filter(owner=subject, kind=AccountKind.CUSTOMER_WALLET).order_by("pk")
+    ]
+
+
+def wallets_settle_for_deletion(
+    *, actor: User, subject: User, method: str, reference: str, request: HttpRequest | None = None
+) -> list[Settlement]:
+    """Empty the subject's wallets before their deletion, as the information officer chose.
+
+    - ``payout``: a *pending* withdrawal of each wallet's available money to the subject's most
+      recently verified bank account (ADR 0005: it posts when the bank confirms, as any payout);
+      refused with ``no_verified_bank_account`` when there is none.
+    - ``unclaimed``: a posted entry moving each wallet's available money to the unclaimed-funds
+      liability account (a system account), audited UNCLAIMED_FUNDS_MOVED; reversing that entry
+      (``reversal_create``) gives the money back if the person claims it.
+
+    Money in flight (a pending deposit or payout) cannot be settled: ``balance_pending``. Runs in the
+    caller's transaction (the DSAR action's): the movements and the request's record commit together.
+    The actor is an information officer, never the subject (segregation of duties, checked by the
+    DSAR workflow); KYC tier limits do not apply: this is the account's closure, not the customer
+    moving money.
+    """
+    wallets = list(LedgerAccount.objects.filter(owner=subject, kind=AccountKind.CUSTOMER_WALLET).order_by("pk"))
+    if any(wallet.pending_debits or wallet.pending_credits for wallet in wallets):
+        raise SettlementRefused(
+            "balance_pending", "Money is in flight (a pending deposit or payout): wait until it settles."
+        )
+    bank = None
+    if method == SettlementMethod.PAYOUT:
+        bank = (
+            BankAccount.objects.filter(owner=subject, verified=True)
+            .order_by("-verified_at", "-pk")
+            .only("public_id")
+            .first()
+        )
+        if bank is None:
+            raise SettlementRefused(
+                "no_verified_bank_account",
+                "The subject has no verified bank account: verify one first, or move the money to unclaimed funds.",
+            )
+    elif method != SettlementMethod.UNCLAIMED:
+        raise SettlementRefused("invalid_settlement_method", "Unknown settlement method.")
+    done = []
+    for wallet in wallets:
+        amount = wallet.balance - wallet.pending_debits
+        if amount <= 0:
+            continue
+        common: dict[str, Any] = {
+            "amount": amount,
+            "currency": wallet.currency,
+            "from_public": wallet.public_id,
+            "owner_id": subject.pk,
+            "owner_side": "from",
+            "created_by_id": actor.pk,
+            "request_id": get_request_id() or "",
+            "reference": clean_reference(reference),
+            "fingerprint": _fingerprint("deletion-settlement", account=wallet.public_id, amount=amount, method=method),
+        }
+        try:
+            if bank is not None:
+                result = move(
+                    MoveRequest(
+                        entry_type=EntryType.WITHDRAWAL,
+                        channel=Channel.BANK_PAYOUT,
+                        to_system=AccountKind.SETTLEMENT,
+                        shard=secrets.randbelow(limits.system_shards()),
+                        external_reference=str(bank.public_id),
+                        audit=MoveAudit(
+                            AuditAction.WITHDRAW,
+                            actor,
+                            request,
+                            {"bank_account": str(bank.public_id), "status": "pending", "closing": True},
+                        ),
+                        pending=True,
+                        **common,
+                    )
+                )
+            else:
+                result = move(
+                    MoveRequest(
+                        entry_type=EntryType.TRANSFER,
+                        channel=Channel.INTERNAL,
+                        to_system=AccountKind.UNCLAIMED,
+                        audit=MoveAudit(AuditAction.UNCLAIMED_FUNDS_MOVED, actor, request, {"closing": True}),
+                        **common,
+                    )
+                )
+        except LedgerError as error:
+            raise SettlementRefused(error.code, error.message) from error
+        done.append(
+            Settlement(
+                method=str(method),
+                account=str(wallet.public_id),
+                amount=amount,
+                currency=wallet.currency,
+                entry=str(result.entry_public_id),
+            )
+        )
+    return done
+
+
+# --- Corrections (POPIA s24): applied for an approved DSAR by the handlers ledger/apps.py registers --
+def kyc_date_of_birth_correct(*, actor: User, subject: User, date_of_birth: str, reference: str) -> KycRecord:
+    """Correct the date of birth on the subject's KYC record. It must agree with the ID number on
+    record (an SA ID number encodes the date of birth); the audit record masks before and after."""
+    require_permission(actor, "compliance.process_dsar", "Only an information officer may apply a correction.")
+    try:
+        new = dt.date.fromisoformat(date_of_birth.strip())
+    except ValueError as exc:
+        raise LedgerError("invalid_date_of_birth") from exc
+    with transaction.atomic():
+        record = KycRecord.objects.select_for_update().filter(user=subject).first()
+        if record is None:
+            raise LedgerError("not_found")
+        require_not_own(actor, record.user_id, "correct a KYC record")
+        if new >= timezone.now().date() or not is_valid_sa_id(record.id_number, new):
+            raise LedgerError("invalid_date_of_birth")
+        before = {"date_of_birth": record.date_of_birth}
+        record.date_of_birth = new
+        record.save(update_fields=["date_of_birth", "updated_at"])
+        audit_record(
+            action=AuditAction.PI_CORRECTED,
+            actor=actor,
+            object_type="ledger.KycRecord",
+            object_id=str(record.public_id),
+            change_diff={
+                **build_change_diff(model=KycRecord, before=before, after={"date_of_birth": new}),
+                "correction_request": reference,
+            },
+        )
+    return record
+
+
+BANK_CORRECTIONS = {
+    "bank_account_number": "account_number",
+    "bank_name": "bank_name",
+    "bank_branch_code": "branch_code",
+}
+
+
+def bank_account_correct(*, actor: User, subject: User, changes: Mapping[str, str], reference: str) -> BankAccount:
+    """Correct the subject's payout account (their only one: with several, the officer asks which
+    and the subject removes the wrong one). A corrected account is unverified again: operations
+    verify it before any payout. The audit record masks before and after."""
+    require_permission(actor, "compliance.process_dsar", "Only an information officer may apply a correction.")
+    values = {BANK_CORRECTIONS[name]: value.strip() for name, value in changes.items() if name in BANK_CORRECTIONS}
+    if "account_number" in values and not re.fullmatch(r"[0-9]{6,20}", values["account_number"]):
+        raise LedgerError("invalid_bank_account")
+    if "branch_code" in values and not re.fullmatch(r"[0-9]{6}", values["branch_code"]):
+        raise LedgerError("invalid_bank_account")
+    if "bank_name" in values and not 1 <= len(values["bank_name"]) <= 80:
+        raise LedgerError("invalid_bank_account")
+    with transaction.atomic():
+        accounts = list(BankAccount.objects.select_for_update().filter(owner=subject))
+        if len(accounts) != 1:
+            raise LedgerError("bank_account_ambiguous" if accounts else "not_found")
+        (bank,) = accounts
+        require_not_own(actor, bank.owner_id, "correct a bank account")
+        before = {name: getattr(bank, name) for name in values}
+        for name, value in values.items():
+            setattr(bank, name, value)
+        bank.verified, bank.verified_by, bank.verified_at = False, None, None
+        try:
+            with transaction.atomic():
+                bank.save()  # the blind index of the number follows it
+        except IntegrityError as exc:
+            raise LedgerError("bank_account_duplicate") from exc
+        audit_record(
+            action=AuditAction.PI_CORRECTED,
+            actor=actor,
+            object_type="ledger.BankAccount",
+            object_id=str(bank.public_id),
+            change_diff={
+                **build_change_diff(model=BankAccount, before=before, after=values),
+                "verified": False,
+                "correction_request": reference,
+            },
+        )
     return bank

@@ -15,6 +15,8 @@ urlpatterns = [
     path("bank-accounts/", views.BankAccountListView.as_view(), name="ledger-bank-accounts"),
     path("kyc/", views.KycView.as_view(), name="ledger-kyc"),
     path("ops/kyc/<uuid:public_id>/decision/", views.KycDecisionView.as_view(), name="ledger-kyc-decision"),
+    # Four eyes at tier >= 2 (issue 15): a different operations user approves or rejects the decision.
+    path("ops/kyc/<uuid:public_id>/approval/", views.KycApprovalView.as_view(), name="ledger-kyc-approval"),
     path(
         "ops/kyc/<uuid:public_id>/duplicate-clearance/",
         views.KycDuplicateClearanceView.as_view(),

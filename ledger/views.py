@@ -7,7 +7,7 @@ call; reads are the user lookup plus one or two scoped queries (asserted in the 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, status
@@ -17,12 +17,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.selectors import acting_user
 from kernel.db_router import reporting_reads
 from kernel.errors import JSONErrorsMixin
 from kernel.pagination import ValidatedCursorPagination
 from kernel.permissions import HasRecentMFA
 from ledger import selectors, services
 from ledger.engine import MoveResult
+from ledger.models import JournalEntry
 from ledger.permissions import CanDecideKyc, CanReverseEntries
 from ledger.renderers import StatementCSVRenderer
 from ledger.serializers import (
@@ -30,6 +32,7 @@ from ledger.serializers import (
     BankAccountSerializer,
     DepositAnswerSerializer,
     DepositSerializer,
+    KycApprovalSerializer,
     KycDecisionSerializer,
     KycDuplicateClearanceSerializer,
     KycStatusSerializer,
@@ -47,7 +50,30 @@ from ledger.serializers import (
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Declared on every movement, so the documentation's "Try it out" can send one.
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    pattern=r"^[A-Za-z0-9_.:\-]{8,100}$",
+    description=(
+        "A key you choose per movement (8-100 letters, digits, _ . : -), e.g. a UUID. Sending the same "
+        "key with the same body again replays the first answer (header Idempotent-Replayed: true) "
+        "instead of moving money twice; the same key with another body is a 409."
+    ),
+)
 STATEMENT_CSV_MAX_ROWS = 10_000
+
+
+def movement_schema(request: type, answer: type, description: str) -> Any:
+    """The documentation of a money movement: its body, its answer, the Idempotency-Key header."""
+    return extend_schema(
+        request=request,
+        responses={201: answer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        description=f"{description} Needs a recent second factor (step-up) and an Idempotency-Key.",
+    )
 
 
 def movement_answer(data: dict[str, Any], result: MoveResult, body: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +94,12 @@ class MovementView(APIView):
     Subclasses define ``perform`` (call one service) and ``body`` (their part of the answer).
     """
 
+    def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult:
+        raise NotImplementedError
+
+    def body(self, data: dict[str, Any], result: MoveResult) -> dict[str, Any]:
+        raise NotImplementedError
+
     permission_classes = [IsAuthenticated, HasRecentMFA]
     serializer_class: type = DepositSerializer
 
@@ -87,13 +119,20 @@ class MovementView(APIView):
 class DepositView(MovementView):
     serializer_class = DepositSerializer
 
-    @extend_schema(request=DepositSerializer, responses={201: DepositAnswerSerializer})
+    @movement_schema(
+        DepositSerializer,
+        DepositAnswerSerializer,
+        (
+            "Deposit into your own wallet (card, EFT or cash); card deposits settle at once, EFT deposits "
+            "stay pending until the bank confirms."
+        ),
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
     def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult:
         return services.deposit_create(
-            actor=request.user,
+            actor=acting_user(request),
             account=data["account"],
             amount=data["amount"],
             currency=data["currency"],
@@ -116,13 +155,20 @@ class DepositView(MovementView):
 class WithdrawalView(MovementView):
     serializer_class = WithdrawalSerializer
 
-    @extend_schema(request=WithdrawalSerializer, responses={201: WithdrawalAnswerSerializer})
+    @movement_schema(
+        WithdrawalSerializer,
+        WithdrawalAnswerSerializer,
+        (
+            "Pay out from your wallet to one of your verified bank accounts; the money is held until the bank "
+            "confirms the payout."
+        ),
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
     def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult:
         return services.withdrawal_create(
-            actor=request.user,
+            actor=acting_user(request),
             account=data["account"],
             bank_account=data["bank_account"],
             amount=data["amount"],
@@ -145,13 +191,17 @@ class WithdrawalView(MovementView):
 class TransferView(MovementView):
     serializer_class = TransferSerializer
 
-    @extend_schema(request=TransferSerializer, responses={201: TransferAnswerSerializer})
+    @movement_schema(
+        TransferSerializer,
+        TransferAnswerSerializer,
+        "Move money from your wallet to another customer's wallet, at once.",
+    )
     def post(self, request: Request) -> Response:
         return super().post(request)
 
     def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult:
         return services.transfer_create(
-            actor=request.user,
+            actor=acting_user(request),
             source_account=data["source_account"],
             destination_account=data["destination_account"],
             amount=data["amount"],
@@ -188,7 +238,7 @@ class TransferBatchView(APIView):
         serializer = TransferBatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         items = serializer.validated_data["transfers"]
-        results = services.transfer_batch_create(actor=request.user, transfers=items, request=request)
+        results = services.transfer_batch_create(actor=acting_user(request), transfers=items, request=request)
         response = Response(
             {
                 "transfers": [
@@ -264,7 +314,7 @@ class KycView(APIView):
 
     @extend_schema(responses={200: KycStatusSerializer})
     def get(self, request: Request) -> Response:
-        record = selectors.kyc_for(viewer=request.user)
+        record = selectors.kyc_for(viewer=acting_user(request))
         if record is None:
             raise exceptions.NotFound()
         return Response(KycStatusSerializer(record).data)
@@ -273,7 +323,7 @@ class KycView(APIView):
     def post(self, request: Request) -> Response:
         serializer = KycSubmitSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        record = services.kyc_submit(actor=request.user, request=request, **serializer.validated_data)
+        record = services.kyc_submit(actor=acting_user(request), request=request, **serializer.validated_data)
         return Response(KycStatusSerializer(record).data, status=status.HTTP_201_CREATED)
 
 
@@ -282,16 +332,38 @@ class KycDecisionView(APIView):
 
     permission_classes = [IsAuthenticated, CanDecideKyc]
 
-    @extend_schema(request=KycDecisionSerializer, responses={200: KycStatusSerializer})
+    @extend_schema(request=KycDecisionSerializer, responses={200: KycStatusSerializer, 202: KycStatusSerializer})
     def post(self, request: Request, public_id: uuid.UUID) -> Response:
         serializer = KycDecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         record = services.kyc_decide(
-            actor=request.user,
+            actor=acting_user(request),
             record=public_id,
             verify=data["decision"] == "verify",
             tier=data["tier"],
+            reason=data["reason"],
+            request=request,
+        )
+        # Tier 2+ is four eyes: accepted, waiting for a second operations user (KycApprovalView).
+        answer = status.HTTP_202_ACCEPTED if record.awaiting_approval else status.HTTP_200_OK
+        return Response(KycStatusSerializer(record).data, status=answer)
+
+
+class KycApprovalView(APIView):
+    """The second operations user approves or rejects a tier 2+ verification (four eyes)."""
+
+    permission_classes = [IsAuthenticated, CanDecideKyc]
+
+    @extend_schema(request=KycApprovalSerializer, responses={200: KycStatusSerializer})
+    def post(self, request: Request, public_id: uuid.UUID) -> Response:
+        serializer = KycApprovalSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        record = services.kyc_approve(
+            actor=acting_user(request),
+            record=public_id,
+            approve=data["decision"] == "approve",
             reason=data["reason"],
             request=request,
         )
@@ -308,7 +380,7 @@ class KycDuplicateClearanceView(APIView):
         serializer = KycDuplicateClearanceSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         record = services.kyc_duplicate_clear(
-            actor=request.user, record=public_id, reason=serializer.validated_data["reason"], request=request
+            actor=acting_user(request), record=public_id, reason=serializer.validated_data["reason"], request=request
         )
         return Response(KycStatusSerializer(record).data)
 
@@ -321,7 +393,7 @@ class ReversalView(APIView):
         serializer = ReversalSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.reversal_create(
-            actor=request.user, entry=public_id, reason=serializer.validated_data["reason"], request=request
+            actor=acting_user(request), entry=public_id, reason=serializer.validated_data["reason"], request=request
         )
         return Response(
             {"id": str(result.entry_public_id), "type": "reversal", "reverses": str(public_id)},
@@ -339,7 +411,7 @@ class ReversalRequestView(APIView):
         serializer = ReversalSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         pending = services.reversal_request(
-            actor=request.user, entry=public_id, reason=serializer.validated_data["reason"], request=request
+            actor=acting_user(request), entry=public_id, reason=serializer.validated_data["reason"], request=request
         )
         return Response(
             {"id": str(pending.public_id), "entry": str(public_id), "status": "awaiting_approval"},
@@ -354,9 +426,10 @@ class ReversalApprovalView(APIView):
 
     @extend_schema(request=None, responses={201: ReversalAnswerSerializer})
     def post(self, request: Request, public_id: uuid.UUID) -> Response:
-        approved = services.reversal_approve(actor=request.user, reversal_request=public_id, request=request)
+        approved = services.reversal_approve(actor=acting_user(request), reversal_request=public_id, request=request)
+        reversal = cast(JournalEntry, approved.reversal)  # approving posts the reversal
         return Response(
-            {"id": str(approved.reversal.public_id), "type": "reversal", "reverses": str(approved.entry.public_id)},
+            {"id": str(reversal.public_id), "type": "reversal", "reverses": str(approved.entry.public_id)},
             status=status.HTTP_201_CREATED,
         )
 
@@ -370,5 +443,5 @@ class BankAccountListView(generics.ListCreateAPIView):
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        bank = services.bank_account_add(actor=request.user, request=request, **serializer.validated_data)
+        bank = services.bank_account_add(actor=acting_user(request), request=request, **serializer.validated_data)
         return Response(self.get_serializer(bank).data, status=status.HTTP_201_CREATED)

@@ -7,7 +7,8 @@
 
 Groups: ``db`` (etcd + Patroni + HAProxy for ``make drill-db``), ``lb`` (nginx for
 ``make drill-lb``), ``backup`` (pgBackRest for ``make drill-restore``), ``rules`` (promtool),
-``iac`` (terraform, checkov). Debian packages come from apt; Patroni and checkov from PyPI, each
+``iac`` (terraform, checkov), ``sast`` (semgrep for ``make sast``). Debian packages come from apt;
+Patroni, checkov and semgrep from PyPI, each
 into its own virtualenv under ``var/tools/`` so their pins never fight the app's. Patroni's
 virtualenv is built from Debian's ``/usr/bin/python3.11``: PostgreSQL (and so Patroni) runs as the
 ``postgres`` account, which cannot read a Python installed under root's home.
@@ -27,9 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOLS = Path(os.environ.get("FINTECH_TOOLS_DIR", ROOT / "var" / "tools"))
 PATRONI_VENV = TOOLS / "patroni"
 CHECKOV_VENV = TOOLS / "checkov"
+SEMGREP_VENV = TOOLS / "semgrep"
 # Pinned: a drill must not change behaviour because PyPI moved on.
 PATRONI_REQUIREMENT = "patroni[etcd3,psycopg3]==4.1.5"
 CHECKOV_REQUIREMENT = "checkov==3.3.30"
+SEMGREP_REQUIREMENT = "semgrep==1.185.0"
 
 # Debian binaries: package -> the executable that proves it is installed.
 APT = {
@@ -46,6 +49,7 @@ GROUPS = {
     "backup": ["pgbackrest"],
     "rules": ["prometheus"],
     "iac": ["terraform", "checkov"],
+    "sast": ["semgrep"],
 }
 
 
@@ -55,6 +59,10 @@ def patroni_bin() -> Path:
 
 def checkov_bin() -> Path:
     return CHECKOV_VENV / "bin" / "checkov"
+
+
+def semgrep_bin() -> Path:
+    return SEMGREP_VENV / "bin" / "semgrep"
 
 
 def terraform_bin() -> str | None:
@@ -76,6 +84,8 @@ def present(package: str) -> bool:
         return patroni_bin().exists()
     if package == "checkov":
         return checkov_bin().exists()
+    if package == "semgrep":
+        return semgrep_bin().exists()
     if package == "terraform":
         return terraform_bin() is not None and terraform_mirror() is not None
     raise KeyError(package)
@@ -121,6 +131,8 @@ def install(*groups: str) -> int:
         _venv(PATRONI_VENV, python, PATRONI_REQUIREMENT)
     if "checkov" in needed:
         _venv(CHECKOV_VENV, sys.executable, CHECKOV_REQUIREMENT)
+    if "semgrep" in needed:
+        _venv(SEMGREP_VENV, sys.executable, SEMGREP_REQUIREMENT)
     if "terraform" in needed:
         print(
             "ops_tools: terraform (1.11+) and a local AWS provider mirror (TF_PLUGIN_DIR with a "

@@ -41,12 +41,23 @@ STANDARD = {
 }
 # Modules a concern has beyond the standard names: each one named after what it is, not a layer.
 DOMAIN_MODULES = {
-    "pi": {"registry", "vocabulary", "inventory"},
-    "audit": {"chain", "archive", "storage", "change_trail", "db_roles", "middleware"},
+    "pi": {"registry", "vocabulary", "inventory", "masking"},
+    "audit": {
+        "chain",
+        "archive",
+        "storage",
+        "change_trail",
+        "db_roles",
+        "middleware",
+        "merkle",
+        "note",
+        "transparency",
+        "verify",
+    },
     "crypto": {"aead", "fields", "keys", "blind_index", "backfill"},
     "consent": {"consumers"},
     "retention": {"engine"},
-    "dsar": {"workflow", "kinds", "export", "erasure", "corrections", "escalation"},
+    "dsar": {"workflow", "kinds", "export", "erasure", "corrections", "escalation", "balances", "notices"},
     "secret_rotation": {"inventory", "providers", "rotation"},
 }
 LAYER_WORDS = ("services", "selectors", "admin", "api", "urls", "views", "serializers", "models", "tasks")
@@ -58,6 +69,7 @@ TASK_NAMES = {
     "compliance.dsar.build_export",
     "compliance.dsar.erase_subject",
     "compliance.dsar.escalate",
+    "compliance.dsar.send_notice",
     "compliance.retention.purge",
     "compliance.secrets.check",
     "compliance.tasks.archive_audit_segments",

@@ -34,7 +34,7 @@ from ledger import services
 from ledger.models import BankAccount, JournalEntry, KycRecord, LedgerAccount, ReversalRequest
 from ledger.settlement import services as settlement
 from tests.ledger.conftest import api_client, fund, ledger_snapshot, new_key, sa_id
-from tests.personas import make_staff
+from tests.personas import make_customer, make_staff
 
 STAFF_CHECKS = {"require_permission", "has_permission", "has_perm"}
 FOUR_EYES = 1_000_000  # R10,000.00: the default LEDGER_REVERSAL_FOUR_EYES_MINOR_UNITS
@@ -80,11 +80,15 @@ def staff_services(root: pathlib.Path = ROOT) -> dict[str, set[str]]:
 # Staff services without a subject of their own to protect, and why.
 NO_SUBJECT = {
     "compliance.consent.services.marketing_audience_export": "an export of the audience; acts on no one account",
+    "compliance.audit.services.audit_report_export": "a read of the trail for the auditor; acts on no one account",
+    "compliance.audit.services.audit_verify_request": "a check of the whole chain; acts on no one account",
     # The staff permission is checked only when the actor is *not* the subject (filing or recording
     # on someone's behalf); acting for oneself is the customer's own path, which needs no staff right.
     "compliance.dsar.services.dsar_file": "on behalf of another person only (filed_by != subject)",
     "compliance.consent.services.consent_record": "on behalf of another person only (actor != subject)",
     "compliance.consent.services.consent_record_choices": "on behalf of another person only (actor != subject)",
+    "compliance.audit.services.pi_reveal": "a read of masked values (audited with a reason); changes no account",
+    "compliance.audit.services.revealable": "a question (which fields may this user reveal); acts on nothing",
 }
 
 
@@ -162,6 +166,22 @@ def _kyc_decide(request) -> Callable[[], object]:
     ops = request.getfixturevalue("ops")
     record = _own_kyc(ops)
     return lambda: services.kyc_decide(actor=ops, record=record.public_id, verify=True, tier=3)
+
+
+def _kyc_approve(request) -> Callable[[], object]:
+    """A colleague asked for a tier 2 verification of the approver's own submission."""
+    ops, colleague = request.getfixturevalue("ops"), request.getfixturevalue("colleague")
+    record = _own_kyc(ops)
+    services.kyc_decide(actor=colleague, record=record.public_id, verify=True, tier=2, reason="doc seen")
+    return lambda: services.kyc_approve(actor=ops, record=record.public_id, approve=True)
+
+
+def _kyc_approve_own_request(request) -> Callable[[], object]:
+    """The operations user who asked for a tier 3 verification approves it themself."""
+    ops = request.getfixturevalue("ops")
+    record = _own_kyc(make_customer())
+    services.kyc_decide(actor=ops, record=record.public_id, verify=True, tier=3, reason="doc seen")
+    return lambda: services.kyc_approve(actor=ops, record=record.public_id, approve=True)
 
 
 def _kyc_duplicate_clear(request) -> Callable[[], object]:
@@ -242,6 +262,22 @@ def _dsar_assign_to_subject(request) -> Callable[[], object]:
     return lambda: dsar_services.dsar_assign(actor=second, dsar=dsar, assignee=officer)
 
 
+def _kyc_date_of_birth_correct(request) -> Callable[[], object]:
+    officer = request.getfixturevalue("officer")
+    _own_kyc(officer)
+    return lambda: services.kyc_date_of_birth_correct(
+        actor=officer, subject=officer, date_of_birth="1990-01-15", reference="dsar"
+    )
+
+
+def _bank_account_correct(request) -> Callable[[], object]:
+    officer = request.getfixturevalue("officer")
+    services.bank_account_add(actor=officer, bank_name="FNB", branch_code="250655", account_number="62000000002")
+    return lambda: services.bank_account_correct(
+        actor=officer, subject=officer, changes={"bank_name": "Other"}, reference="dsar"
+    )
+
+
 def _hold_place(request) -> Callable[[], object]:
     officer = request.getfixturevalue("officer")
     return lambda: retention.hold_place(actor=officer, subject=officer, kind="litigation", reason="mine")
@@ -266,6 +302,7 @@ def _processing_restriction_set(request) -> Callable[[], object]:
 SCENARIOS: dict[str, Callable] = {
     "ledger.services.kyc_decide": _kyc_decide,
     "ledger.services.kyc_duplicate_clear": _kyc_duplicate_clear,
+    "ledger.services.kyc_approve": _kyc_approve,
     "ledger.services.bank_account_verify": _bank_account_verify,
     "ledger.services.reversal_create": _reversal_create,
     "ledger.services.reversal_request": _reversal_request,
@@ -282,6 +319,11 @@ SCENARIOS: dict[str, Callable] = {
     "compliance.dsar.services.dsar_close": _dsar("dsar_close"),
     "compliance.dsar.services.dsar_add_note": _dsar("dsar_add_note", note="n"),
     "compliance.dsar.services.dsar_add_evidence": _dsar("dsar_add_evidence", note="n"),
+    "compliance.dsar.services.dsar_settle_balance": _dsar("dsar_settle_balance", method="unclaimed"),
+    "compliance.dsar.services.dsar_lift_restriction": _dsar("dsar_lift_restriction", reason="r"),
+    "compliance.dsar.services.dsar_request_identity": _dsar("dsar_request_identity", reason="a copy of the ID"),
+    "ledger.services.kyc_date_of_birth_correct": _kyc_date_of_birth_correct,
+    "ledger.services.bank_account_correct": _bank_account_correct,
     "compliance.retention.services.hold_place": _hold_place,
     "compliance.retention.services.hold_release": _hold_release,
     "compliance.consent.services.processing_restriction_set": _processing_restriction_set,
@@ -290,6 +332,7 @@ SCENARIOS: dict[str, Callable] = {
 EXTRA_SCENARIOS = {
     "dsar_assign (assigned to the subject by a colleague)": _dsar_assign_to_subject,
     "reversal_approve (of one's own request)": _reversal_approve_own_request,
+    "kyc_approve (of one's own tier 3 request)": _kyc_approve_own_request,
 }
 
 

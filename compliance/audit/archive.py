@@ -26,7 +26,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from compliance.audit.chain import canonical_bytes, canonical_record, genesis_hash, iter_sealed
+from compliance.audit.chain import canonical_record, genesis_hash, iter_sealed
+from compliance.audit.merkle import canonical_bytes
 from compliance.audit.services import ActorType, AuditAction, audit_record
 from compliance.audit.storage import HEAD_KEY, ArchiveStorage, get_storage, latest_manifest
 

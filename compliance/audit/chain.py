@@ -33,13 +33,11 @@ archive storage after sealing) is what detects a removed tail.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard, cast
 
 from django.conf import settings
@@ -47,7 +45,11 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from compliance.audit import merkle
+from compliance.audit.merkle import chain_hash
 from compliance.audit.models import FROZEN_COLUMNS, AuditEvent
+from compliance.audit.transparency import extend_tree, publish_checkpoint, signed_roots, tree_size
+from compliance.crypto.keys import KeyProviderError
 
 logger = logging.getLogger("compliance.audit.chain")
 
@@ -89,12 +91,8 @@ def canonical_record(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def canonical_bytes(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def compute_hash(values: dict[str, Any], prev_hash: str) -> str:
-    return hashlib.sha256(canonical_bytes(canonical_record(values)) + prev_hash.encode("ascii")).hexdigest()
+    return chain_hash(canonical_record(values), prev_hash)
 
 
 # --- Sealing ------------------------------------------------------------------------------------
@@ -142,9 +140,13 @@ def _seal_batch(batch_size: int) -> tuple[int, int, str]:
             prev = digest
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
+                # The arrays travel as comma-separated text (ids, seqs and hex digests hold no
+                # commas): adapting four 2,000-element lists element by element cost more than
+                # the hashing. The function and its checks are unchanged.
                 cursor.execute(
-                    "SELECT compliance_audit_seal(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s)",
-                    [ids, seqs, prevs, hashes, sealed_at],
+                    "SELECT compliance_audit_seal(string_to_array(%s, ',')::bigint[], "
+                    "string_to_array(%s, ',')::bigint[], string_to_array(%s, ','), string_to_array(%s, ','), %s)",
+                    [",".join(map(str, ids)), ",".join(map(str, seqs)), ",".join(prevs), ",".join(hashes), sealed_at],
                 )
         else:
             for pk, row_seq, row_prev, digest in zip(ids, seqs, prevs, hashes, strict=True):
@@ -153,7 +155,22 @@ def _seal_batch(batch_size: int) -> tuple[int, int, str]:
                 )
                 if updated != 1:
                     raise RuntimeError("audit sealing raced with another sealer")
+        # The Merkle tree grows in the same transaction, under the same lock (O(log n) a record).
+        extend_tree(list(zip(seqs, hashes, strict=True)))
         return len(rows), seq, prev
+
+
+def tree_catch_up() -> int:
+    """Bring the Merkle tree up to the sealed head (a database sealed before the tree existed).
+
+    The sealer does it by itself with its next batch; this does it now (``manage.py seal_audit``).
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+        head_seq, head_hash = chain_head()
+        return extend_tree([(head_seq, head_hash)]) if head_seq > tree_size() else tree_size()
 
 
 def seal_pending(*, batch_size: int = 2000, max_batches: int = 1000) -> SealResult:
@@ -207,11 +224,15 @@ def verify_chain(*, external_head: dict[str, Any] | None = None) -> VerifyResult
 
     A record changed in place breaks its own hash; a removed record leaves a gap at its seq;
     re-ordered records break the hash of the first one moved; a removed tail (or a chain rebuilt
-    from scratch) disagrees with ``external_head``, the last head exported outside the database.
+    from scratch) disagrees with ``external_head``, the last head exported outside the database;
+    a chain rewritten consistently (every later hash recomputed) no longer re-derives the root of
+    a signed checkpoint (ADR 0006): the first seq after the last checkpoint that still matches.
     """
     expected_seq, prev = 1, GENESIS_HASH
     checked = 0
     genesis_hash = None
+    # The signed checkpoints catch what the chain cannot: a chain rewritten consistently.
+    roots, tree, last_good = signed_roots(), merkle.CompactRange(), 0
     for row in iter_sealed():
         seq = row["seq"]
         if seq != expected_seq:
@@ -222,6 +243,12 @@ def verify_chain(*, external_head: dict[str, Any] | None = None) -> VerifyResult
             return _broken(checked, seq, prev, "record content does not match its hash")
         if seq == 1:
             genesis_hash = row["hash"]
+        tree.append(merkle.leaf_hash(bytes.fromhex(row["hash"])))
+        if seq in roots:
+            if tree.root() != roots[seq]:
+                reason = f"records {last_good + 1}..{seq} were rewritten: the signed checkpoint of size {seq} differs"
+                return _broken(checked, last_good + 1, prev, reason)
+            last_good = seq
         prev = row["hash"]
         expected_seq += 1
         checked += 1
@@ -282,14 +309,19 @@ def last_status() -> dict[str, Any] | None:
 
 
 def status_is_stale(status: dict[str, Any] | None) -> bool:
-    if not status:
-        return True
-    verified_at = datetime.fromisoformat(status["verified_at"])
-    return (timezone.now() - verified_at).total_seconds() > settings.AUDIT_VERIFY_MAX_AGE_SECONDS
+    """Whether a verification was due and has not happened: the last one is older than
+    ``AUDIT_VERIFY_MAX_AGE_SECONDS``, or there was none although records were sealed longer ago
+    than that. A fresh install (nothing sealed that long ago) is not stale: an alarm before a
+    check was even due teaches staff to ignore alarms."""
+    max_age = timedelta(seconds=settings.AUDIT_VERIFY_MAX_AGE_SECONDS)
+    now = timezone.now()
+    if status:
+        return now - datetime.fromisoformat(status["verified_at"]) > max_age
+    return AuditEvent.objects.filter(sealed_at__lt=now - max_age).exists()
 
 
 # --- The jobs (called by tasks, commands and the auditor API) -------------------------------------
-def seal_and_export_head(*, force_head: bool = False) -> SealResult:
+def seal_and_export_head(*, force_head: bool = False, force_checkpoint: bool = False) -> SealResult:
     """Seal what is pending, then refresh the head kept outside the database (rate-limited)."""
     from compliance.audit.storage import export_head
 
@@ -299,7 +331,20 @@ def seal_and_export_head(*, force_head: bool = False) -> SealResult:
     except Exception:
         # Sealing succeeded; a storage hiccup only delays the tripwire until the next run.
         logger.exception("could not export the audit chain head")
+    try:
+        publish_checkpoint(force=force_checkpoint)
+    except KeyProviderError as exc:
+        # No audit_signing ring configured: said once per process, not every five seconds.
+        if not _warned_unsigned:
+            logger.error("audit checkpoints are not signed: %s", exc)
+            _warned_unsigned.append(True)
+    except Exception:
+        # A storage outage or a database hiccup delays the checkpoint, never the seal.
+        logger.exception("could not publish an audit checkpoint")
     return result
+
+
+_warned_unsigned: list[bool] = []
 
 
 def verify_and_alert() -> VerifyResult:

@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from auditlog.registry import auditlog
 from django.db import models
 
-from compliance.audit.services import MASK, pi_fields_for
+from compliance.audit.services import pi_fields_for
+from compliance.pi.masking import mask_full
 
 # Never worth a diff, even masked: hashes and volatile bookkeeping.
 ALWAYS_EXCLUDED = ("password", "last_login")
@@ -27,8 +28,9 @@ _REFUSED_APPS = ("otp_totp", "otp_static", "otp_email", "otp_hotp", "django_otp"
 
 
 def mask_fully(value: str) -> str:
-    """django-auditlog mask callable: nothing of the value survives (its default keeps half)."""
-    return MASK
+    """django-auditlog mask callable (a dotted path it imports): nothing of the value survives
+    (its default keeps half). The format is the one masking helper's (compliance/pi/masking.py)."""
+    return mask_full(value)
 
 
 def register_change_trail(

@@ -24,6 +24,14 @@ from __future__ import annotations
 import re
 
 AUDIT_TABLE = "compliance_auditevent"
+# The Merkle tree's stored nodes, the signed checkpoints and their cosignatures (ADR 0006): the
+# application appends and reads them, never changes or removes one (the tree's one-row state is
+# the only table of the tree it updates).
+APPEND_ONLY_TABLES = (
+    "compliance_auditmerklenode",
+    "compliance_auditcheckpoint",
+    "compliance_auditcheckpointcosignature",
+)
 SEAL_FUNCTION = "compliance_audit_seal(bigint[], bigint[], text[], text[], timestamptz)"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -55,6 +63,8 @@ def app_role_statements(role: str, *, schema: str = "public", create_role: bool 
         # The audit table: append and read only. REVOKE ALL also drops any column privileges.
         f"REVOKE ALL ON TABLE {s}.{AUDIT_TABLE} FROM {r}",
         f"GRANT SELECT, INSERT ON TABLE {s}.{AUDIT_TABLE} TO {r}",
+        *(f"REVOKE ALL ON TABLE {s}.{_ident(table)} FROM {r}" for table in APPEND_ONLY_TABLES),
+        *(f"GRANT SELECT, INSERT ON TABLE {s}.{_ident(table)} TO {r}" for table in APPEND_ONLY_TABLES),
         f"REVOKE ALL ON FUNCTION {s}.{SEAL_FUNCTION} FROM PUBLIC",
         f"GRANT EXECUTE ON FUNCTION {s}.{SEAL_FUNCTION} TO {r}",
     ]

@@ -155,3 +155,93 @@ class AuditEvent(models.Model):
     @property
     def is_sealed(self) -> bool:
         return self.seq is not None
+
+
+# --- The Merkle tree and its signed checkpoints (docs/adr/0006) ---------------------------------
+# Append-only like the trail (no UPDATE, no DELETE: pgtrigger), except the one-row tree state the
+# sealer advances. The hashes are public facts about the log (no PI); a superuser could rewrite
+# these tables too, which is why checkpoints are signed, archived under Object Lock and cosigned.
+class AuditMerkleNode(models.Model):
+    """A perfect subtree's hash, keyed by its in-order number (``merkle.node_id``); leaves included."""
+
+    id = models.BigIntegerField(primary_key=True)
+    hash = models.BinaryField(max_length=32)
+
+    class Meta:
+        verbose_name = "audit Merkle node"
+        default_permissions = ()
+        triggers = [
+            pgtrigger.Protect(name="audit_node_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"node {self.id}"
+
+
+class AuditMerkleState(models.Model):
+    """The one row: the tree's size (= the last sealed seq) and its compact range (right edge)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    size = models.BigIntegerField(default=0)
+    # One 32-byte hash per set bit of ``size``, largest subtree first, concatenated.
+    compact_range = models.BinaryField(default=b"")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "audit Merkle tree state"
+        default_permissions = ()
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="audit_merkle_state_singleton")]
+
+    def __str__(self) -> str:
+        return f"tree of {self.size} records"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed checkpoint (C2SP tlog-checkpoint note) of the tree, and the proof linking it to the last."""
+
+    id = models.BigAutoField(primary_key=True)
+    size = models.BigIntegerField()
+    root_hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    origin = models.CharField(max_length=200)
+    key_id = models.CharField(max_length=8, help_text="The signing key's C2SP key id (hex).")
+    note = models.TextField(help_text="The signed note exactly as published.")
+    previous_size = models.BigIntegerField(null=True, blank=True)
+    consistency_proof = models.JSONField(default=list, blank=True, help_text="Hex hashes, previous size to size.")
+    archive_key = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "audit checkpoint"
+        default_permissions = ("view",)
+        indexes = [models.Index(fields=["size", "id"], name="audit_checkpoint_size_idx")]
+        triggers = [
+            pgtrigger.Protect(name="audit_checkpoint_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.size} @ {self.signed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class AuditCheckpointCosignature(models.Model):
+    """A witness's cosignature line on a checkpoint (C2SP tlog-cosignature/v1)."""
+
+    id = models.BigAutoField(primary_key=True)
+    checkpoint = models.ForeignKey(AuditCheckpoint, on_delete=models.PROTECT, related_name="cosignatures")
+    witness = models.CharField(max_length=200)
+    key_id = models.CharField(max_length=8)
+    signature_line = models.TextField()
+    cosigned_at = models.DateTimeField()
+    archive_key = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "audit checkpoint cosignature"
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(fields=["checkpoint", "witness", "key_id"], name="audit_cosignature_once"),
+        ]
+        triggers = [
+            pgtrigger.Protect(name="audit_cosignature_append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.witness} on checkpoint {self.checkpoint_id}"

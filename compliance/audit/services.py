@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.http import HttpRequest
 
+from compliance.pi.masking import MASK
+from compliance.pi.vocabulary import REVEAL_PERMISSIONS, Category
+from kernel.access import has_permission
 from kernel.redaction import redact
 from kernel.request_context import client_ip, get_request_id
 from kernel.types import Actor
@@ -41,6 +44,7 @@ class AuditAction(models.TextChoices):
     PASSWORD_RESET = "PASSWORD_RESET"
     REGISTER = "REGISTER"
     PROFILE_UPDATED = "PROFILE_UPDATED"
+    PI_CORRECTED = "PI_CORRECTED"  # a DSAR correction (POPIA s24) applied by the owning app's handler
     MFA_ENROLL_STARTED = "MFA_ENROLL_STARTED"
     MFA_ENROLLED = "MFA_ENROLLED"
     MFA_VERIFIED = "MFA_VERIFIED"
@@ -86,6 +90,13 @@ class AuditAction(models.TextChoices):
     DSAR_TRANSITION = "DSAR_TRANSITION"
     DSAR_DOWNLOAD = "DSAR_DOWNLOAD"
     DSAR_ESCALATED = "DSAR_ESCALATED"
+    # Deletion and its preconditions (issue 16).
+    DSAR_BALANCE_SETTLED = "DSAR_BALANCE_SETTLED"
+    DSAR_ERASURE_BLOCKED = "DSAR_ERASURE_BLOCKED"
+    DSAR_EXPORT_DESTROYED = "DSAR_EXPORT_DESTROYED"
+    DSAR_RESTRICTION_LIFTED = "DSAR_RESTRICTION_LIFTED"
+    DSAR_OBJECTION_APPLIED_AT_FILING = "DSAR_OBJECTION_APPLIED_AT_FILING"
+    UNCLAIMED_FUNDS_MOVED = "UNCLAIMED_FUNDS_MOVED"
     RETENTION_PURGE = "RETENTION_PURGE"
     RETENTION_POLICY_CHANGED = "RETENTION_POLICY_CHANGED"
     LEGAL_HOLD_PLACED = "LEGAL_HOLD_PLACED"
@@ -95,6 +106,7 @@ class AuditAction(models.TextChoices):
     AUDIT_EXPORTED = "AUDIT_EXPORTED"
     AUDIT_ARCHIVED = "AUDIT_ARCHIVED"
     AUDIT_CHAIN_BROKEN = "AUDIT_CHAIN_BROKEN"
+    AUDIT_VERIFY_REQUESTED = "AUDIT_VERIFY_REQUESTED"
 
 
 class ActorType(models.TextChoices):
@@ -109,7 +121,7 @@ KNOWN_ACTOR_TYPES = frozenset(ActorType.values)
 
 
 # --- What counts as personal information --------------------------------------------------------
-MASK = "***"
+# Masked values in diffs carry the one masking helper's mask (``MASK``, compliance/pi/masking.py).
 
 # Conservative built-in rule, used until (and alongside) the PI inventory: a key is PI when one
 # of its ``_``-separated words is below, or it contains one of the longer phrases. False positives
@@ -279,6 +291,58 @@ def audit_record(
     )
 
 
+REVEAL_REASON_MAX = 140
+
+
+def revealable(actor: Actor, fields: Mapping[str, Category | None]) -> list[str]:
+    """Which of ``fields`` (name -> PI category) ``actor`` may reveal: each category needs its
+    permission (``REVEAL_PERMISSIONS``); a field of no known category needs them all."""
+
+    def may(category: Category | None) -> bool:
+        needed = [REVEAL_PERMISSIONS[category]] if category else list(REVEAL_PERMISSIONS.values())
+        return all(has_permission(actor, permission) for permission in needed)
+
+    return sorted(name for name, category in fields.items() if may(category))
+
+
+def pi_reveal(
+    *,
+    actor: Actor,
+    subject_type: str,
+    subject_id: str,
+    fields: Mapping[str, Category | None],
+    reason: str,
+    request: HttpRequest | None = None,
+) -> list[str]:
+    """A deliberate reveal of masked PI: which of ``fields`` (name -> PI category) ``actor`` may see.
+
+    Each category needs its reveal permission (``revealable``). Fields outside the actor's
+    permissions stay masked; when none is allowed the reveal is refused (``PermissionDenied``, audited once as
+    PERMISSION_DENIED by the one denial path). Otherwise one PI_ACCESS record (CARD_DATA_ACCESS when
+    card data is among them) names the fields revealed and the stated reason (PI patterns in the
+    reason redacted), never the values. Returns the revealed field names.
+    """
+    allowed = revealable(actor, fields)
+    if not allowed:
+        raise PermissionDenied("You may not reveal this personal information.")
+    reason = " ".join(redact(reason or "").split())[:REVEAL_REASON_MAX]
+    if not reason:
+        from kernel.errors import DomainError  # kernel.errors imports DRF, whose settings import this module
+
+        raise DomainError("Say why you need to see this personal information.", code="reason_required")
+    card = any(fields[name] == Category.CARD for name in allowed)
+    audit_pi_access(
+        actor=actor,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        fields=allowed,
+        request=request,
+        card_data=card,
+        purpose=reason,
+    )
+    return allowed
+
+
 def audit_pi_access(
     *,
     actor: Actor,
@@ -305,3 +369,82 @@ def audit_pi_access(
         change_diff=diff,
         request=request,
     )
+
+
+# --- The auditor's jobs, shared by the API (compliance/audit/views.py) and the admin landing page --
+VERIFY_TASK = "compliance.tasks.verify_audit_chain"
+AUDIT_VIEW_PERMISSION = "compliance.view_auditevent"
+# The report's filters as callers name them -> the selector's keywords.
+REPORT_FILTERS = {
+    "action": "action",
+    "actor": "actor",
+    "object_type": "object_type",
+    "object_id": "object_id",
+    "from": "date_from",
+    "to": "date_to",
+}
+
+
+def audit_verify_request(*, actor: Actor, request: HttpRequest | None = None) -> None:
+    """An auditor asks for a verification of the whole chain now: recorded, and the verification
+    task enqueued once this transaction commits (the worker runs it; the page shows the result)."""
+    from django.db import transaction
+
+    from kernel.access import require_permission
+    from kernel.tasks import enqueue_on_commit
+
+    require_permission(actor, AUDIT_VIEW_PERMISSION, "Only auditors may verify the audit chain.")
+    with transaction.atomic():
+        audit_record(
+            action=AuditAction.AUDIT_VERIFY_REQUESTED,
+            actor=actor,
+            object_type="audit.chain",
+            object_id="verify",
+            request=request,
+        )
+        enqueue_on_commit(VERIFY_TASK)
+
+
+class ReportTooLarge(Exception):
+    """More events match than ``AUDIT_REPORT_MAX_ROWS``: the caller narrows the filters."""
+
+
+def audit_report_export(
+    *, actor: Actor, filters: dict[str, Any], output: str, request: HttpRequest | None = None
+) -> dict[str, Any]:
+    """The audit report (events matching ``filters`` with counts), recorded as AUDIT_EXPORTED.
+
+    ``filters``: validated values keyed as ``REPORT_FILTERS`` (``from``/``to`` are datetimes,
+    ``actor`` a public id). Auditors only; read on the reporting replica when there is one."""
+    from django.conf import settings
+    from django.db import transaction
+    from django.utils import timezone
+
+    from compliance.audit.selectors import audit_events_for_auditor, event_as_dict, report_summary
+    from kernel.access import require_permission
+    from kernel.db_router import reporting_reads
+
+    require_permission(actor, AUDIT_VIEW_PERMISSION, "Only auditors may export the audit trail.")
+    limit = settings.AUDIT_REPORT_MAX_ROWS
+    with reporting_reads():
+        keywords = {REPORT_FILTERS[key]: value for key, value in filters.items() if key in REPORT_FILTERS}
+        queryset = audit_events_for_auditor(viewer=actor, **keywords)
+        events = [event_as_dict(event) for event in queryset.order_by("timestamp", "id")[: limit + 1]]
+    if len(events) > limit:
+        raise ReportTooLarge(f"More than {limit} events match: narrow the period or the filters.")
+    shown = {key: str(value) for key, value in filters.items() if value not in (None, "")}
+    with transaction.atomic():
+        audit_record(
+            action=AuditAction.AUDIT_EXPORTED,
+            actor=actor,
+            object_type="audit.report",
+            object_id=output,
+            change_diff={"filters": shown, "count": len(events)},
+            request=request,
+        )
+    return {
+        "generated_at": timezone.now().isoformat(),
+        "filters": shown,
+        "summary": report_summary(events),
+        "events": events,
+    }

@@ -8,6 +8,7 @@ from celery import shared_task
 
 from compliance.audit.archive import export_segments
 from compliance.audit.chain import seal_and_export_head, verify_and_alert
+from compliance.audit.transparency import archive_checkpoints
 
 
 @shared_task(name="compliance.tasks.seal_audit_events", acks_late=True, ignore_result=True)
@@ -26,6 +27,7 @@ def verify_audit_chain() -> dict[str, Any]:
 
 @shared_task(name="compliance.tasks.archive_audit_segments", acks_late=True)
 def archive_audit_segments() -> dict[str, Any]:
-    """Daily: seal, then export the newly sealed records as segments with a manifest."""
+    """Daily: seal, then export the newly sealed records as segments with a manifest, and any
+    checkpoint a storage outage kept out of the archive."""
     seal_and_export_head(force_head=True)
-    return export_segments()
+    return export_segments() | {"checkpoints_written": archive_checkpoints()}

@@ -6,15 +6,13 @@ other authenticated caller gets 403 and the refusal is itself an audit event.
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -22,16 +20,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compliance.audit.chain import chain_head, last_status, status_is_stale, unsealed_backlog, verify_and_alert
+from compliance.audit.models import AuditEvent
 from compliance.audit.selectors import (
+    AUDIT_VIEW_PERMISSION,
     audit_events_for_auditor,
-    event_as_dict,
     events_to_csv,
     is_auditor,
     parse_period_bound,
-    report_summary,
 )
-from compliance.audit.services import AuditAction, audit_record
-from kernel.db_router import reporting_reads
+from compliance.audit.services import AuditAction, ReportTooLarge, audit_report_export
+from compliance.audit.transparency import (
+    ProofUnavailable,
+    checkpoint_at,
+    consistency_proof,
+    inclusion_proof,
+    latest_checkpoint,
+    published_note,
+    root_at,
+)
+from kernel.access import HasPermission
 from kernel.errors import JSONErrorsMixin
 from kernel.pagination import ValidatedCursorPagination
 
@@ -226,29 +233,141 @@ class AuditEventReportView(JSONErrorsMixin, APIView):
         responses={(200, "application/json"): AuditEventReportSerializer, (200, "text/csv"): str},
     )
     def get(self, request: Request) -> Response:
-        limit = settings.AUDIT_REPORT_MAX_ROWS
-        with reporting_reads():  # on the replica when there is one
-            values, queryset = _filtered(request)
-            events = [event_as_dict(event) for event in queryset.order_by("timestamp", "id")[: limit + 1]]
-        if len(events) > limit:
-            raise ValidationError(f"More than {limit} events match: narrow the period or the filters.")
-        filters = {key: str(value) for key, value in values.items()}
-        with transaction.atomic():
-            audit_record(
-                action=AuditAction.AUDIT_EXPORTED,
+        filters = AuditEventFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        try:
+            body = audit_report_export(
                 actor=request.user,
-                object_type="audit.report",
-                object_id=request.accepted_renderer.format,
-                change_diff={"filters": filters, "count": len(events)},
+                filters=filters.validated_data,
+                output=request.accepted_renderer.format,
                 request=request,
             )
-        body = {
-            "generated_at": timezone.now().isoformat(),
-            "filters": filters,
-            "summary": report_summary(events),
-            "events": events,
-        }
+        except ReportTooLarge as exc:
+            raise ValidationError(str(exc)) from exc
         response = Response(body)
         if request.accepted_renderer.format == "csv":
             response["Content-Disposition"] = 'attachment; filename="audit-events.csv"'
         return response
+
+
+# --- Proofs for auditors (docs/adr/0006): verify them offline with compliance.audit.verify ------
+AUDIT_READ = HasPermission(AUDIT_VIEW_PERMISSION, "Only auditors may read the audit trail.")
+BIGINT_MAX = 2**63 - 1  # sizes and ids are PostgreSQL bigints: a larger number is a 400, never a 500
+
+
+class InclusionProofQuery(serializers.Serializer):
+    size = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=BIGINT_MAX,
+        help_text="A published checkpoint's tree size (default: the latest checkpoint).",
+    )
+
+
+class ConsistencyProofQuery(serializers.Serializer):
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # "from"/"to" are Python keywords, so they cannot be declared as attributes.
+        return {
+            "from": serializers.IntegerField(min_value=1, max_value=BIGINT_MAX, help_text="The older tree size."),
+            "to": serializers.IntegerField(
+                required=False,
+                min_value=1,
+                max_value=BIGINT_MAX,
+                help_text="A published checkpoint's size (default: the latest).",
+            ),
+        }
+
+
+class InclusionProofSerializer(serializers.Serializer):
+    event_id = serializers.IntegerField()
+    seq = serializers.IntegerField(help_text="The record's position; its leaf index is seq - 1.")
+    record_hash = serializers.CharField(help_text="The record's chain hash (hex): the Merkle leaf's input.")
+    tree_size = serializers.IntegerField()
+    root_hash = serializers.CharField(help_text="Base64, as in the checkpoint.")
+    proof = serializers.ListField(child=serializers.CharField(), help_text="RFC 9162 audit path, base64, leaf upwards.")
+    checkpoint = serializers.CharField(help_text="The signed checkpoint note (C2SP), with any witness cosignatures.")
+
+
+class ConsistencyProofSerializer(serializers.Serializer):
+    from_size = serializers.IntegerField()
+    from_root = serializers.CharField(help_text="Base64.")
+    to_size = serializers.IntegerField()
+    to_root = serializers.CharField(help_text="Base64, as in the checkpoint.")
+    proof = serializers.ListField(child=serializers.CharField(), help_text="RFC 9162 consistency proof, base64.")
+    checkpoint = serializers.CharField(help_text="The signed checkpoint note of the newer size.")
+    from_checkpoint = serializers.CharField(
+        allow_null=True, help_text="The older size's checkpoint, if one was published."
+    )
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+def _checkpoint_for(size: int | None, field: str) -> Any:
+    checkpoint = latest_checkpoint() if size is None else checkpoint_at(size)
+    if checkpoint is None:
+        raise ProofUnavailable(
+            "No checkpoint of that size has been published." if size else "No checkpoint has been published yet.",
+            fields={field: ["No published checkpoint."]} if size else None,
+        )
+    return checkpoint
+
+
+class InclusionProofView(APIView):
+    """GET: the proof that a sealed record is in the tree a signed checkpoint commits to."""
+
+    permission_classes = [IsAuthenticated, AUDIT_READ]
+
+    @extend_schema(parameters=[InclusionProofQuery], responses=InclusionProofSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        query = InclusionProofQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        event = AuditEvent.objects.filter(pk=pk).values("id", "seq", "hash").first() if pk <= BIGINT_MAX else None
+        if event is None:
+            raise NotFound("No such audit event.")
+        if event["seq"] is None:
+            raise ProofUnavailable("The record is not sealed yet: ask again in a few seconds.")
+        checkpoint = _checkpoint_for(query.validated_data.get("size"), "size")
+        if event["seq"] > checkpoint.size:
+            raise ProofUnavailable(
+                "The record was sealed after that checkpoint.", fields={"size": ["Smaller than the record's seq."]}
+            )
+        proof = inclusion_proof(event["seq"], checkpoint.size)
+        body = {
+            "event_id": event["id"],
+            "seq": event["seq"],
+            "record_hash": event["hash"],
+            "tree_size": checkpoint.size,
+            "root_hash": _b64(bytes.fromhex(checkpoint.root_hash)),
+            "proof": [_b64(h) for h in proof],
+            "checkpoint": published_note(checkpoint).text(),
+        }
+        return Response(InclusionProofSerializer(body).data)
+
+
+class ConsistencyProofView(APIView):
+    """GET: the proof that the tree of size ``from`` is a prefix of a signed checkpoint's tree."""
+
+    permission_classes = [IsAuthenticated, AUDIT_READ]
+
+    @extend_schema(parameters=[ConsistencyProofQuery], responses=ConsistencyProofSerializer)
+    def get(self, request: Request) -> Response:
+        query = ConsistencyProofQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        first = query.validated_data["from"]
+        checkpoint = _checkpoint_for(query.validated_data.get("to"), "to")
+        if first > checkpoint.size:
+            raise ProofUnavailable("'from' must not exceed 'to'.", fields={"from": ["Larger than 'to'."]})
+        proof = consistency_proof(first, checkpoint.size)
+        older = checkpoint_at(first)
+        body = {
+            "from_size": first,
+            "from_root": _b64(root_at(first)),
+            "to_size": checkpoint.size,
+            "to_root": _b64(bytes.fromhex(checkpoint.root_hash)),
+            "proof": [_b64(h) for h in proof],
+            "checkpoint": published_note(checkpoint).text(),
+            "from_checkpoint": published_note(older).text() if older else None,
+        }
+        return Response(ConsistencyProofSerializer(body).data)

@@ -27,7 +27,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from compliance.audit.admin import PIAccessAuditedAdmin
+from compliance.audit.admin import PIMaskedAdmin
 from compliance.consent.models import (
     CHANNELS_NEEDING_NOTE,
     ConsentChannel,
@@ -117,7 +117,7 @@ class ProcessingPurposeAdmin(admin.ModelAdmin):
         return purpose.consent_required
 
     @admin.display(description="current notice", ordering="current_version")
-    def current_version(self, purpose: ProcessingPurpose) -> str:
+    def current_version(self, purpose: Any) -> str:  # annotated by get_queryset
         return f"v{purpose.current_version}" if purpose.current_version else "—"
 
     def save_model(self, request: HttpRequest, obj: ProcessingPurpose, form: forms.ModelForm, change: bool) -> None:
@@ -182,7 +182,7 @@ class PurposeNoticeAdmin(admin.ModelAdmin):
 
     @admin.display(description="published by")
     def published_by_id_display(self, notice: PurposeNotice) -> str:
-        return str(notice.published_by.public_id) if notice.published_by_id else "—"
+        return str(notice.published_by.public_id) if notice.published_by else "—"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         if obj is not None:
@@ -238,7 +238,7 @@ class StaffConsentForm(forms.Form):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(PIAccessAuditedAdmin, ReadOnlyEvidenceAdmin):
+class ConsentEventAdmin(PIMaskedAdmin, ReadOnlyEvidenceAdmin):
     list_display = ("created_at", "subject_id_display", "purpose", "granted", "version", "channel", "history")
     list_filter = ("purpose", "granted", "channel")
     list_select_related = ("subject", "purpose", "notice")
@@ -401,7 +401,7 @@ def _bar_chart(weeks: list) -> dict[str, Any]:
 
 
 @admin.register(ProcessingRestrictionEvent)
-class ProcessingRestrictionEventAdmin(PIAccessAuditedAdmin, ReadOnlyEvidenceAdmin):
+class ProcessingRestrictionEventAdmin(PIMaskedAdmin, ReadOnlyEvidenceAdmin):
     list_display = ("created_at", "subject_id_display", "purpose", "kind", "active", "reference")
     list_filter = ("purpose", "kind", "active")
     list_select_related = ("subject", "purpose")

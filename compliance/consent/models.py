@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
+from typing import Any
 
 import pgtrigger
 from django.conf import settings
@@ -96,6 +97,10 @@ class ProcessingPurpose(models.Model):
     def __str__(self) -> str:
         return self.code
 
+    def export_reference(self) -> dict[str, str]:
+        """How a subject's export names this purpose (compliance.dsar.export): code and name."""
+        return {"code": self.code, "name": self.name}
+
     @property
     def consent_required(self) -> bool:
         return self.lawful_basis == LawfulBasis.CONSENT
@@ -150,6 +155,10 @@ class PurposeNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose_id and self.purpose.code} v{self.version}" if self.version else "draft notice"
+
+    def export_reference(self) -> dict[str, Any]:
+        """How a subject's export names this notice: the purpose (code, name) and the version."""
+        return {"purpose": self.purpose.code, "purpose_name": self.purpose.name, "version": self.version}
 
     @property
     def is_published(self) -> bool:

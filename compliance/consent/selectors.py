@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
@@ -80,8 +81,20 @@ def _flag_active(subject_ref: Any, purpose_ref: Any, kind: str) -> Subquery:
     )
 
 
-def _with_subject_state(purposes: QuerySet, subject_id: int, now: datetime) -> QuerySet:
-    return purposes.annotate(
+def flag_in_force(*, subject: Any, purpose_code: str, kind: str) -> bool:
+    """Whether the latest restriction/objection event of ``kind`` for subject × purpose is active."""
+    latest = (
+        ProcessingRestrictionEvent.objects.filter(subject=subject, purpose__code=purpose_code, kind=kind)
+        .order_by("-id")
+        .values_list("active", flat=True)
+        .first()
+    )
+    return bool(latest)
+
+
+def _with_subject_state(purposes: QuerySet[ProcessingPurpose], subject_id: int, now: datetime) -> QuerySet[Any]:
+    """The purposes, each annotated with the subject's state (consent, notice, flags)."""
+    annotated: QuerySet[Any] = purposes.annotate(
         current_notice_id=current_notice_subquery(OuterRef("pk"), now),
         current_notice_version=current_notice_subquery(OuterRef("pk"), now, "version"),
         reconsent_floor=_reconsent_floor_subquery(OuterRef("pk"), now),
@@ -91,9 +104,10 @@ def _with_subject_state(purposes: QuerySet, subject_id: int, now: datetime) -> Q
         restricted=_flag_active(subject_id, OuterRef("pk"), RestrictionKind.RESTRICTION),
         objected=_flag_active(subject_id, OuterRef("pk"), RestrictionKind.OBJECTION),
     )
+    return annotated
 
 
-def _decide(purpose: ProcessingPurpose) -> bool:
+def _decide(purpose: Any) -> bool:
     """The rule of the module header, applied to a purpose annotated by ``_with_subject_state``."""
     if not purpose.is_active or purpose.restricted or purpose.objected:
         return False
@@ -182,9 +196,60 @@ def purposes_with_current_notice(*, only_active: bool = True) -> list[tuple[Proc
     purposes = ProcessingPurpose.objects.annotate(current_notice_id=current_notice_subquery(OuterRef("pk"), now))
     if only_active:
         purposes = purposes.filter(is_active=True)
-    purposes = list(purposes.order_by("code"))
-    notices = PurposeNotice.objects.in_bulk([p.current_notice_id for p in purposes if p.current_notice_id])
-    return [(p, notices.get(p.current_notice_id)) for p in purposes]
+    rows = list(purposes.order_by("code"))
+    notices = PurposeNotice.objects.in_bulk([p.current_notice_id for p in rows if p.current_notice_id])
+    return [(p, notices.get(p.current_notice_id)) for p in rows]
+
+
+# The public list of purposes and notices (what registration needs, readable before an account
+# exists) is the same for everyone and holds no personal information, so it is cached server-side:
+# at most PUBLIC_PURPOSES_TTL seconds, never past the moment a published notice takes effect, and
+# forgotten when a purpose or notice changes (``public_purposes_forget``, on commit).
+PUBLIC_PURPOSES_KEY = "consent:public-purposes:v1"
+PUBLIC_PURPOSES_TTL = 60
+
+
+def public_purposes() -> list[dict[str, Any]]:
+    """The active purposes with the notice in effect for each, as the public API answers them."""
+    cached = cache.get(PUBLIC_PURPOSES_KEY)
+    if cached is not None:
+        return list(cached)
+    now = timezone.now()
+    rows = [
+        {
+            "code": purpose.code,
+            "name": purpose.name,
+            "description": purpose.description,
+            "lawful_basis": purpose.lawful_basis,
+            "consent_required": purpose.consent_required,
+            "data_categories": list(purpose.data_categories),
+            "current_notice": None
+            if notice is None
+            else {
+                "version": notice.version,
+                "text": notice.text,
+                "effective_at": notice.effective_at,
+                "requires_reconsent": notice.requires_reconsent,
+            },
+        }
+        for purpose, notice in purposes_with_current_notice()
+    ]
+    next_change = (
+        PurposeNotice.objects.filter(published_at__isnull=False, effective_at__gt=now)
+        .order_by("effective_at")
+        .values_list("effective_at", flat=True)
+        .first()
+    )
+    ttl = PUBLIC_PURPOSES_TTL
+    if next_change is not None:
+        ttl = max(0, min(ttl, int((next_change - now).total_seconds())))
+    if ttl:
+        cache.set(PUBLIC_PURPOSES_KEY, rows, ttl)
+    return rows
+
+
+def public_purposes_forget() -> None:
+    cache.delete(PUBLIC_PURPOSES_KEY)
 
 
 def current_notice(purpose: ProcessingPurpose) -> PurposeNotice | None:
@@ -197,13 +262,13 @@ def current_notice(purpose: ProcessingPurpose) -> PurposeNotice | None:
     )
 
 
-def processable_subjects(purpose_code: str) -> QuerySet:
+def processable_subjects(purpose_code: str) -> QuerySet[Any]:
     """Active users who may currently be processed for ``purpose_code``: ``may_process`` in bulk,
     for batch consumers (audience exports, analytics) that would otherwise ask it once per user."""
     return marketing_audience(purpose_code)
 
 
-def marketing_audience(purpose_code: str = DIRECT_MARKETING) -> QuerySet:
+def marketing_audience(purpose_code: str = DIRECT_MARKETING) -> QuerySet[Any]:
     """Active users who may currently be processed for ``purpose_code`` (the rule of ``may_process``).
 
     Returns a user queryset ordered by id, with only the export columns loaded.

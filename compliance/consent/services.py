@@ -44,8 +44,9 @@ from compliance.consent.selectors import (
     THIRD_PARTY_MARKETING_SHARING,
     current_notice,
     marketing_audience,
+    public_purposes_forget,
 )
-from compliance.pi.vocabulary import purpose_refusal
+from compliance.pi.vocabulary import DIRECT_MARKETING_PURPOSES, purpose_refusal
 from kernel.access import require_not_own
 from kernel.errors import DomainError
 from kernel.request_context import client_ip, get_request_id
@@ -112,6 +113,10 @@ def purpose_create(
             },
             request=request,
         )
+        # The public list shows the change at once: forgotten now and again after commit (a read
+        # between the two could cache the state before this transaction).
+        public_purposes_forget()
+        transaction.on_commit(public_purposes_forget)
     return purpose
 
 
@@ -138,6 +143,10 @@ def purpose_update(
             change_diff={"before": before, "after": dict(changes)},
             request=request,
         )
+        # The public list shows the change at once: forgotten now and again after commit (a read
+        # between the two could cache the state before this transaction).
+        public_purposes_forget()
+        transaction.on_commit(public_purposes_forget)
     return locked
 
 
@@ -207,6 +216,10 @@ def notice_publish(
             },
             request=request,
         )
+        # The public list shows the change at once: forgotten now and again after commit (a read
+        # between the two could cache the state before this transaction).
+        public_purposes_forget()
+        transaction.on_commit(public_purposes_forget)
     return locked
 
 
@@ -418,24 +431,74 @@ def processing_restriction_set(
         refusal = purpose_refusal(purpose, kind) if active else ""
         if refusal:
             raise ConsentError("purpose_not_restrictable", refusal, field="purpose")
-        event = ProcessingRestrictionEvent.objects.create(
+        event = _restriction_append(
+            actor=actor, subject=subject, purpose=purpose_obj, kind=kind, active=active, reason=reason,
+            reference=reference, request=request,
+        )  # fmt: skip
+    return event
+
+
+def _restriction_append(
+    *,
+    actor: Any,
+    subject: Any,
+    purpose: ProcessingPurpose,
+    kind: str,
+    active: bool,
+    reason: str,
+    reference: str,
+    request: HttpRequest | None,
+    extra: dict[str, Any] | None = None,
+) -> ProcessingRestrictionEvent:
+    """Append one restriction/objection event and its audit record (the caller's transaction)."""
+    event = ProcessingRestrictionEvent.objects.create(
+        subject=subject,
+        purpose=purpose,
+        kind=kind,
+        active=active,
+        reason=reason,
+        reference=reference,
+        recorded_by=actor,
+        source_ip=_source_ip(request),
+        request_id=get_request_id() or "",
+    )
+    audit_record(
+        action=AuditAction.PROCESSING_RESTRICTED if active else AuditAction.PROCESSING_RESTRICTION_LIFTED,
+        actor=actor,
+        object_type="compliance.processingrestrictionevent",
+        object_id=str(event.public_id),
+        change_diff={"purpose": purpose.code, "kind": kind, "active": active, "reference": reference, **(extra or {})},
+        request=request,
+    )
+    return event
+
+
+def direct_marketing_objection_apply(
+    *, subject: Any, filed_by: Any, purpose: str, reference: str, request: HttpRequest | None = None
+) -> ProcessingRestrictionEvent:
+    """POPIA s11(3)(b), s69: an objection to direct marketing stops it the moment it is filed.
+
+    Nothing is decided here (the law gives no ground to refuse such an objection), so no officer is
+    needed: the event is recorded by whoever filed (the subject, or staff on their behalf) and
+    ``may_process`` leaves the subject out of the audience from this commit on. Any other purpose
+    is refused: its objection waits for the officer's review.
+    """
+    if purpose not in DIRECT_MARKETING_PURPOSES:
+        raise ConsentError("not_direct_marketing", "Only an objection to direct marketing applies at once.")
+    with transaction.atomic():
+        purpose_obj = ProcessingPurpose.objects.filter(code=purpose).first()
+        if purpose_obj is None:
+            raise ConsentError("unknown_purpose", "Unknown processing purpose.", field="purpose")
+        event = _restriction_append(
+            actor=filed_by,
             subject=subject,
             purpose=purpose_obj,
-            kind=kind,
-            active=active,
-            reason=reason,
+            kind=RestrictionKind.OBJECTION,
+            active=True,
+            reason="Objection to direct marketing (POPIA s11(3)(b), s69), applied when filed.",
             reference=reference,
-            recorded_by=actor,
-            source_ip=_source_ip(request),
-            request_id=get_request_id() or "",
-        )
-        audit_record(
-            action=AuditAction.PROCESSING_RESTRICTED if active else AuditAction.PROCESSING_RESTRICTION_LIFTED,
-            actor=actor,
-            object_type="compliance.processingrestrictionevent",
-            object_id=str(event.public_id),
-            change_diff={"purpose": purpose_obj.code, "kind": kind, "active": active, "reference": reference},
             request=request,
+            extra={"at_filing": True},
         )
     return event
 

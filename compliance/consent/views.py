@@ -11,11 +11,12 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView, ListAPIView
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from compliance.consent.models import ConsentChannel, ConsentEvent
-from compliance.consent.selectors import consent_history_for, consent_states_for, purposes_with_current_notice
+from compliance.consent.selectors import consent_history_for, consent_states_for, public_purposes
 from compliance.consent.services import consent_record
 
 
@@ -85,23 +86,20 @@ class ConsentEventSerializer(serializers.ModelSerializer):
 
 
 class PurposeListView(ListAPIView):
-    """The processing purposes and the notice currently in effect for each."""
+    """The processing purposes and the notice currently in effect for each.
+
+    Public (no account, no token: a declared public endpoint, ``fintech.api.PUBLIC_ENDPOINTS``):
+    registration asks for the ``notice_version`` of each choice, so the notices must be readable
+    before registering (POPIA s18). Read-only, the same for everyone, no personal information;
+    cached server-side (``compliance.consent.selectors.public_purposes``)."""
 
     serializer_class = PurposeSerializer
+    authentication_classes: list[type] = []  # a stale token must not turn a public read into a 401
+    permission_classes = [AllowAny]
+    http_method_names = ["get", "head", "options"]
 
-    def get_queryset(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "code": purpose.code,
-                "name": purpose.name,
-                "description": purpose.description,
-                "lawful_basis": purpose.lawful_basis,
-                "consent_required": purpose.consent_required,
-                "data_categories": purpose.data_categories,
-                "current_notice": notice,
-            }
-            for purpose, notice in purposes_with_current_notice()
-        ]
+    def get_queryset(self) -> list[dict[str, Any]]:  # type: ignore[override]  # rows, not a queryset
+        return public_purposes()
 
 
 class ConsentView(GenericAPIView):

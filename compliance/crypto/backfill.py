@@ -24,7 +24,7 @@ from django.db import models
 
 from compliance.crypto import aead
 from compliance.crypto.blind_index import blind_index
-from compliance.crypto.fields import BlindIndexField, EncryptedDateField, EncryptedField
+from compliance.crypto.fields import BlindIndexField, EncryptedField
 
 BATCH = 500
 
@@ -81,7 +81,7 @@ def _plain_python(field: EncryptedField, raw: Any, connection: Any) -> Any:
         return None
     if _is_token(raw):
         return field.from_db_value(raw, None, connection)
-    return field.to_python(raw if not isinstance(raw, bytes) else raw.decode("utf-8"))
+    return field.parse_plaintext(raw if not isinstance(raw, bytes) else raw.decode("utf-8"))
 
 
 def encrypt_existing_rows(apps: Any, schema_editor: Any, label: str, fields: list[str]) -> None:
@@ -114,6 +114,6 @@ def decrypt_existing_rows(apps: Any, schema_editor: Any, label: str, fields: lis
             for field, raw in zip(encrypted, raw_values, strict=True):
                 if _is_token(raw):
                     value = field.from_db_value(raw, None, connection)
-                    values[field.column] = value.isoformat() if isinstance(field, EncryptedDateField) else value
+                    values[field.column] = None if value is None else field.plaintext_column(value)
             if values:
                 _update(schema_editor, model, pk, values)

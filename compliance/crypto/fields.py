@@ -24,6 +24,7 @@ Invariants:
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,6 +58,15 @@ class EncryptedField(models.TextField):
 
     def decode(self, raw: bytes) -> Any:
         return raw.decode("utf-8")
+
+    # --- plaintext columns (compliance.crypto.backfill) ----------------------------------------
+    def parse_plaintext(self, raw: str) -> Any:
+        """The Python value of a column still holding plaintext (before the backfill)."""
+        return self.to_python(raw)
+
+    def plaintext_column(self, value: Any) -> Any:
+        """What the column holds when decrypted back to plaintext (the backfill's reverse)."""
+        return value
 
     # --- Django plumbing ----------------------------------------------------------------------
     @property
@@ -186,6 +196,10 @@ class EncryptedEmailField(EncryptedCharField):
 class EncryptedDateField(EncryptedField):
     """A date, stored as the encrypted ISO 8601 text ``YYYY-MM-DD``."""
 
+    # What the model attribute holds, for the type checker's Django plugin (the column is text).
+    _pyi_private_set_type: datetime.date | None  # type: ignore[assignment]
+    _pyi_private_get_type: datetime.date  # type: ignore[assignment]
+
     description = "Encrypted date"
 
     def encode(self, value: datetime.date) -> bytes:
@@ -214,8 +228,45 @@ class EncryptedDateField(EncryptedField):
             value = None
         return super().get_prep_value(value)
 
+    def plaintext_column(self, value: Any) -> Any:
+        return value.isoformat()
+
     def formfield(self, *args: Any, **kwargs: Any) -> forms.Field | None:
         return models.Field.formfield(self, *args, **{"form_class": forms.DateField, **kwargs})
+
+
+class EncryptedJSONField(EncryptedField):
+    """A JSON document (object, list, string, number), stored as its encrypted JSON text.
+
+    For structured PI such as a correction request's ``{field: new value}``: the whole document is
+    one ciphertext, so neither the keys' values nor their lengths are readable in the column."""
+
+    _pyi_private_set_type: Any  # any JSON document
+    _pyi_private_get_type: Any
+
+    description = "Encrypted JSON"
+
+    def encode(self, value: Any) -> bytes:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+    def decode(self, raw: bytes) -> Any:
+        return json.loads(raw.decode("utf-8"))
+
+    def to_python(self, value: Any) -> Any:
+        return value
+
+    def value_to_string(self, obj: models.Model) -> str:
+        value = self.value_from_object(obj)
+        return "" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+    def parse_plaintext(self, raw: str) -> Any:
+        return json.loads(raw)
+
+    def plaintext_column(self, value: Any) -> Any:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+    def formfield(self, *args: Any, **kwargs: Any) -> forms.Field | None:
+        return models.Field.formfield(self, *args, **{"form_class": forms.JSONField, **kwargs})
 
 
 class BlindIndexField(models.CharField):

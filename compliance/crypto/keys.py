@@ -11,6 +11,12 @@ Invariants:
   built, never later with a half-working process.
 
 Providers:
+A third, optional ring, ``audit_signing``, holds the 32-byte Ed25519 seeds that sign the audit
+trail's checkpoints (``compliance.audit.transparency``; docs/adr/0006): same versions, same
+storage, same rotation (``add_version``: the new key signs, older ones stay listed so their public
+keys keep verifying old checkpoints). It is optional so existing key rings and deployments start
+without it; checkpoint signing then reports the missing ring instead of signing.
+
 - ``EnvKeyProvider``: ``FIELD_ENCRYPTION_KEYS="3:<base64>,2:<base64>"`` (first = active) and
   ``BLIND_INDEX_KEYS`` the same way; ``*_FILE`` variants via kernel.env. Adding or retiring a
   version is a deployment (change the variable), so ``add_version``/``retire_version`` refuse.
@@ -43,13 +49,21 @@ from django.core.exceptions import ImproperlyConfigured
 
 FIELD = "field"
 BLIND_INDEX = "blind_index"
+AUDIT_SIGNING = "audit_signing"
 PURPOSES = (FIELD, BLIND_INDEX)
+OPTIONAL_PURPOSES = (AUDIT_SIGNING,)
 KEY_BYTES = 32
-_ENV_NAMES = {FIELD: "FIELD_ENCRYPTION_KEYS", BLIND_INDEX: "BLIND_INDEX_KEYS"}
+_ENV_NAMES = {FIELD: "FIELD_ENCRYPTION_KEYS", BLIND_INDEX: "BLIND_INDEX_KEYS", AUDIT_SIGNING: "AUDIT_SIGNING_KEYS"}
 
 
 class KeyProviderError(Exception):
     """A key operation the provider cannot perform (never carries key material)."""
+
+
+class NoKeyRing(KeyProviderError):
+    def __init__(self, purpose: str) -> None:
+        super().__init__(f"No {purpose} keys are configured ({_ENV_NAMES.get(purpose, purpose)} or the key-ring file).")
+        self.purpose = purpose
 
 
 class UnknownKeyVersion(KeyProviderError):
@@ -177,14 +191,19 @@ class EnvKeyProvider(KeyProvider):
 
     name = "env"
 
-    def __init__(self, *, field_keys: str, blind_index_keys: str) -> None:
+    def __init__(self, *, field_keys: str, blind_index_keys: str, audit_signing_keys: str = "") -> None:
         self._rings = {
             FIELD: parse_key_list(field_keys, FIELD),
             BLIND_INDEX: parse_key_list(blind_index_keys, BLIND_INDEX),
         }
+        if audit_signing_keys.strip():
+            self._rings[AUDIT_SIGNING] = parse_key_list(audit_signing_keys, AUDIT_SIGNING)
 
     def ring(self, purpose: str) -> KeyRing:
-        return self._rings[purpose]
+        try:
+            return self._rings[purpose]
+        except KeyError:
+            raise NoKeyRing(purpose) from None
 
     def _how_to_change(self) -> str:
         return (
@@ -269,7 +288,7 @@ class FileKeyProvider(KeyProvider):
             if self.path.exists():
                 return
             data = self._header()
-            for purpose in PURPOSES:
+            for purpose in (*PURPOSES, *OPTIONAL_PURPOSES):
                 _, stored = self._new_key(purpose, 1)
                 data[purpose] = {"active": 1, "keys": {"1": stored}, "retired": []}
             self._write(data)
@@ -280,8 +299,10 @@ class FileKeyProvider(KeyProvider):
         self._checked_at = time.monotonic()
         data = self._read()
         rings = {}
-        for purpose in PURPOSES:
+        for purpose in (*PURPOSES, *OPTIONAL_PURPOSES):
             section = data.get(purpose)
+            if purpose in OPTIONAL_PURPOSES and section is None:
+                continue
             if not isinstance(section, dict) or not section.get("keys"):
                 raise ImproperlyConfigured(f"The key-ring file {self.path} has no '{purpose}' keys.")
             keys = {int(v): self._open_key(purpose, int(v), stored) for v, stored in section["keys"].items()}
@@ -299,7 +320,10 @@ class FileKeyProvider(KeyProvider):
             with contextlib.suppress(OSError):
                 if self.path.stat().st_mtime_ns != self._mtime_ns:
                     self._load()
-        return self._rings[purpose]
+        try:
+            return self._rings[purpose]
+        except KeyError:
+            raise NoKeyRing(purpose) from None
 
     def _key(self, purpose: str, version: int) -> bytes:
         try:
@@ -315,8 +339,10 @@ class FileKeyProvider(KeyProvider):
     def add_version(self, purpose: str) -> int:
         with self._locked():
             data = self._read()
+            if purpose in OPTIONAL_PURPOSES and purpose not in data:
+                data[purpose] = {"active": 0, "keys": {}, "retired": []}
             section = data[purpose]
-            used = {int(v) for v in section["keys"]} | {int(v) for v in section.get("retired", [])}
+            used = {0} | {int(v) for v in section["keys"]} | {int(v) for v in section.get("retired", [])}
             version = max(used) + 1
             _, stored = self._new_key(purpose, version)
             section["keys"][str(version)] = stored
@@ -402,7 +428,9 @@ def build_key_provider(config: dict[str, Any]) -> KeyProvider:
     kind = config.get("PROVIDER", "env")
     if kind == "env":
         return EnvKeyProvider(
-            field_keys=config.get("FIELD_ENCRYPTION_KEYS", ""), blind_index_keys=config.get("BLIND_INDEX_KEYS", "")
+            field_keys=config.get("FIELD_ENCRYPTION_KEYS", ""),
+            blind_index_keys=config.get("BLIND_INDEX_KEYS", ""),
+            audit_signing_keys=config.get("AUDIT_SIGNING_KEYS", ""),
         )
     if kind in ("file", "kms"):
         path = config.get("KEY_RING_FILE")

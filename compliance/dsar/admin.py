@@ -12,7 +12,7 @@ the header shows the open workload by type and status and the on-time rate.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -23,7 +23,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from compliance.audit.admin import PIAccessAuditedAdmin
+from compliance.audit.admin import PIMaskedAdmin, PIMasking
 from compliance.dsar import selectors, services
 from compliance.dsar.kinds import FILING_INPUT_HELP, FilingInput, correctable, declared_purposes, kinds
 from compliance.dsar.models import (
@@ -31,12 +31,14 @@ from compliance.dsar.models import (
     OPEN_STATUSES,
     DataSubjectRequest,
     DsarEvent,
+    DsarNotice,
     DsarStatus,
 )
 from compliance.dsar.workflow import Action, Input, InputType, action_for, next_actions
 from compliance.pi.selectors import subject_by_email, subject_by_id_number
 from kernel.access import has_permission
 from kernel.admin import ReadOnlyAdminMixin, register_index_warning
+from kernel.display import person_label
 
 
 def _is_officer(request: HttpRequest) -> bool:
@@ -79,7 +81,7 @@ class AssigneeFilter(admin.SimpleListFilter):
         return queryset
 
 
-class DsarEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class DsarEventInline(PIMasking, ReadOnlyAdminMixin, admin.TabularInline):
     model = DsarEvent
     extra = 0
     can_delete = False
@@ -89,6 +91,21 @@ class DsarEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
+
+
+class DsarNoticeInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The notices sent to the subject: what, when, channel, template version, delivered or not."""
+
+    model = DsarNotice
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "notices to the subject"
+    fields = ("created_at", "kind", "channel", "template", "template_version", "status", "sent_at", "error")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _is_officer(request) or super().has_view_permission(request, obj)
 
 
 class OfficerChoiceField(forms.ModelChoiceField):
@@ -118,6 +135,14 @@ def _form_field(spec: Input) -> forms.Field:
             )
         case InputType.FLAG:
             return forms.BooleanField(required=False, help_text=spec.help)
+        case InputType.CHOICE:
+            choice_message = f"Choose one of: {', '.join(value for value, _ in spec.choices)}."
+            return forms.ChoiceField(
+                choices=spec.choices,
+                required=spec.required,
+                help_text=spec.help,
+                error_messages={**messages, "invalid_choice": choice_message},
+            )
         case InputType.OFFICER:
             return OfficerChoiceField(
                 queryset=selectors.officers(),
@@ -159,17 +184,23 @@ class FileOnBehalfForm(forms.Form):
     identity_evidence = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), help_text="How you verified the subject's identity."
     )
+    notify_contact = forms.CharField(
+        max_length=254,
+        required=False,
+        label="Send the notices to",
+        help_text="An e-mail address or a phone number (SMS); empty: the customer's registered e-mail.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["type"].choices = kinds.choices()
+        cast(forms.ChoiceField, self.fields["type"]).choices = kinds.choices()
         self.fields["type"].help_text = " ".join(f"{kind.label}: {kind.statute}." for kind in kinds)
         order = ["subject_email", "subject_id_number", "type"]
         for name in kinds.filing_inputs():
             for field_name, field in self._filing_fields(name).items():
                 self.fields[field_name] = field
                 order.append(field_name)
-        self.order_fields([*order, "identity_evidence"])
+        self.order_fields([*order, "notify_contact", "identity_evidence"])
 
     @staticmethod
     def _filing_fields(name: FilingInput) -> dict[str, forms.Field]:
@@ -200,7 +231,7 @@ class FileOnBehalfForm(forms.Form):
         }
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         neither_or_both = bool(cleaned.get("subject_email")) == bool(cleaned.get("subject_id_number"))
         if neither_or_both and not (self.errors.get("subject_email") or self.errors.get("subject_id_number")):
             raise forms.ValidationError("Give either the customer's e-mail address or their ID number.")
@@ -215,6 +246,7 @@ class FileOnBehalfForm(forms.Form):
             "details": data.get("details", ""),
             "requested_changes": changes,
             "purposes": list(data.get("purposes") or []),
+            "notify_contact": data.get("notify_contact", ""),
         }
 
 
@@ -224,20 +256,30 @@ _FILING_ERROR_FIELDS = {
     "unknown_purpose": "purposes",
     "purposes_not_applicable": "purposes",
     "invalid_type": "type",
+    "invalid_notify_contact": "notify_contact",
 }
 
 
 @admin.register(DataSubjectRequest)
-class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
-    list_display = ("short_id", "type", "status_badge", "deadline", "assignee", "flags", "received_at")
+class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
+    list_display = (
+        "short_id",
+        "type",
+        "status_badge",
+        "deadline",
+        "subject_person",
+        "assignee",
+        "flags",
+        "received_at",
+    )
     list_filter = (DueFilter, "status", "type", AssigneeFilter)
-    list_select_related = ("assigned_to",)
+    list_select_related = ("assigned_to", "subject")
     search_fields = ("=public_id",)
     ordering = ("due_at",)
     show_full_result_count = False
     list_per_page = 50
     actions = ["assign_to_me"]
-    inlines = [DsarEventInline]
+    inlines = [DsarEventInline, DsarNoticeInline]
     change_list_template = "admin/compliance/datasubjectrequest/change_list.html"
     change_form_template = "admin/compliance/datasubjectrequest/change_form.html"
     fieldsets = (
@@ -252,7 +294,8 @@ class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
                     "subject_link",
                     "filed_by",
                     "details",
-                    "requested_changes",
+                    "requested_changes_masked",
+                    "applied_at_filing",
                     "duplicate_of",
                 )
             },
@@ -275,14 +318,18 @@ class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
                 )
             },
         ),
-        ("Outcome", {"fields": ("outcome_statement", "fulfilled_at", "closed_at")}),
+        ("Outcome", {"fields": ("balance_settlements", "outcome_statement", "fulfilled_at", "closed_at")}),
     )
 
     class Media:
         css = {"all": ("compliance/admin.css",)}
 
     def get_readonly_fields(self, request, obj=None):
-        return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
+        # super(): PIMaskedAdmin adds the masked displays of the PI fields.
+        return [
+            *super().get_readonly_fields(request, obj),
+            *(f for fieldset in self.fieldsets for f in fieldset[1]["fields"]),
+        ]
 
     def has_add_permission(self, request) -> bool:
         return _is_officer(request)
@@ -302,14 +349,23 @@ class DataSubjectRequestAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
             actions.pop("assign_to_me", None)
         return actions
 
+    @admin.display(description="requested changes")
+    def requested_changes_masked(self, dsar: DataSubjectRequest) -> str:
+        # The corrected values are the subject's PI: the officer sees which fields, never the values.
+        return ", ".join(f"{name}: {mask}" for name, mask in dsar.requested_changes_masked.items()) or "—"
+
     @admin.display(description="request", ordering="public_id")
     def short_id(self, dsar: DataSubjectRequest) -> str:
         return str(dsar.public_id)[:8]
 
     @admin.display(description="assigned to", ordering="assigned_to")
     def assignee(self, dsar: DataSubjectRequest) -> str:
-        # Staff are named by a short id here, as everywhere PI is not needed to do the work.
-        return str(dsar.assigned_to.public_id)[:8] if dsar.assigned_to_id else "—"
+        # People by masked name + short id, as everywhere PI is not needed to do the work.
+        return person_label(dsar.assigned_to) if dsar.assigned_to_id else "—"
+
+    @admin.display(description="subject")
+    def subject_person(self, dsar: DataSubjectRequest) -> str:
+        return person_label(dsar.subject)
 
     @admin.display(description="subject")
     def subject_link(self, dsar: DataSubjectRequest) -> str:

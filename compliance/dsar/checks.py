@@ -2,6 +2,8 @@
 
 compliance.E601  the request-type registry and ``DsarType`` differ (a value or its label)
 compliance.E602  a workflow action names a service that does not exist or does not take its inputs
+compliance.E603  a field the PI inventory marks correctable has no correction handler, or a handler
+                 corrects a field the inventory does not mark correctable
 """
 
 from __future__ import annotations
@@ -75,3 +77,30 @@ def action_problems(actions: Iterable[Action]) -> list[Error]:
 @register()
 def check_dsar_workflow(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     return [*registry_problems(kinds), *action_problems(ACTIONS)]
+
+
+def correction_problems(marked: Iterable[str], handled: Iterable[str]) -> list[Error]:
+    marked, handled = set(marked), set(handled)
+    return [
+        Error(
+            f"The PI inventory marks {name!r} correctable but no app registered a correction handler for it.",
+            hint="register_correction_handler(fields={...}, apply=...) in the owning app's ready().",
+            id="compliance.E603",
+        )
+        for name in sorted(marked - handled)
+    ] + [
+        Error(
+            f"A correction handler corrects {name!r}, which the PI inventory does not mark correctable.",
+            hint="Set correctable= on the field's PI annotation (its name in a correction request).",
+            id="compliance.E603",
+        )
+        for name in sorted(handled - marked)
+    ]
+
+
+@register()
+def check_correctable_fields(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    from compliance.dsar.corrections import correctable_fields as handled
+    from compliance.pi.registry import correctable_fields as marked
+
+    return correction_problems(marked(), handled())

@@ -15,9 +15,21 @@ Invariants:
   own date, plus the period of the policy's ``RetentionPolicy`` row (the one the officer edits and
   the purge reads: one source). A policy without a row, or without a period, refuses the erasure
   (nothing changes) rather than guess an end date.
-- A subject under a litigation or regulator hold in force is not erased at all: the held data is
-  kept, and the request is partially fulfilled with a statement listing each hold's kind, reason
-  and end. A later deletion request, once the holds are released, erases as usual.
+- Every hold over the subject is honoured (issue 16). A litigation or regulator hold on the
+  subject (the officer's, ``compliance.retention.services.hold_place``) keeps all of the subject's
+  data: nothing is erased and the subject can still log in. A hold scoped to some tables
+  (``LegalHold.scope``), or on particular rows (model label and primary key, with the subject),
+  keeps those rows untouched and the rest is erased. Either way
+  the request is partially fulfilled and the statement lists each hold's kind, reason and end; a
+  later deletion request, once the holds are released, erases the rest. FICA retention periods
+  (the ``retain_under_legal_duty`` annotations, dated from the ``RetentionPolicy`` rows) are holds
+  too: those rows are pseudonymised, kept under a dated retention-duty hold, and said so.
+- Money is never stranded: while a registered balance holder (``compliance.dsar.balances``; the
+  ledger) reports money for the subject, nothing is erased (the officer settles it first); the
+  statement says how the money was settled and how much.
+- Nothing is left behind: earlier export bundles of the subject (files and rows) are destroyed,
+  held or not (they are copies); PI inside the DSAR records themselves (``requested_changes``) is
+  pseudonymised by its annotation like any other field.
 - The statement tells the subject what was deleted, what is retained, why and until when; it
   names tables and fields, never values.
 """
@@ -32,14 +44,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
-from compliance.crypto.fields import EncryptedEmailField
-from compliance.dsar.export import subject_rows
+from compliance.audit.services import AuditAction, audit_record
+from compliance.crypto.fields import EncryptedEmailField, EncryptedJSONField
+from compliance.dsar.balances import SETTLEMENT_LABELS, SettlementMethod, subject_balances
+from compliance.dsar.export import subject_rows, table_name
 from compliance.dsar.kinds import Fulfilment, fulfilled_by
-from compliance.dsar.models import DataSubjectRequest, DsarStatus
+from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus
 from compliance.pi.inventory import is_product_model
 from compliance.pi.registry import PI, ModelEntry, registry
 from compliance.pi.vocabulary import Erasure
@@ -59,7 +75,12 @@ def pseudonym(*, label: str, field: str, pk: Any) -> str:
     return f"erased-{digest[:20]}"
 
 
-def _pseudonymous_value(model_field: models.Field, token: str) -> Any:
+def _pseudonymous_value(model_field: models.Field, token: str, current: Any = None) -> Any:
+    if isinstance(model_field, EncryptedJSONField):
+        # Which fields a correction asked for stays (proof of the request); every value goes.
+        if isinstance(current, dict):
+            return {str(key): token for key in current}
+        return None if model_field.null else model_field.get_default()
     # Encrypted e-mail columns too: the pseudonym stays a syntactically valid, undeliverable address.
     if isinstance(model_field, models.EmailField | EncryptedEmailField):
         return f"{token}@erased.invalid"
@@ -100,6 +121,8 @@ class _Outcome:
     retained: dict[str, dict[str, Any]] = field(default_factory=dict)
     holds: list[LegalHold] = field(default_factory=list)
     policies: dict[str, RetentionPolicy] = field(default_factory=dict)
+    # Rows kept untouched under a litigation or regulator hold: table -> count.
+    held: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def policy(self, code: str) -> RetentionPolicy:
         if code not in self.policies:
@@ -112,10 +135,11 @@ def _erasable(entry: ModelEntry) -> dict[str, PI]:
     return {name: a for name, a in entry.annotations().items() if name in concrete}
 
 
-def _try_delete_rows(entry: ModelEntry, subject: Any, count: int, outcome: _Outcome) -> bool:
+def _try_delete_rows(entry: ModelEntry, rows: list[models.Model], outcome: _Outcome) -> bool:
+    count = len(rows)
     try:
         with transaction.atomic():
-            subject_rows(entry, subject).delete()
+            entry.model._default_manager.filter(pk__in=[row.pk for row in rows]).delete()
     except ProtectedError:
         return False  # referenced by records we must keep: clear its PI instead
     outcome.deleted[entry.label.lower()] += count
@@ -131,15 +155,17 @@ def _erase_row(entry: ModelEntry, row: models.Model, annotations: dict[str, PI],
         if annotation.erasure == Erasure.RETAIN_UNDER_LEGAL_DUTY or annotation.derived_from:
             continue
         if annotation.erasure == Erasure.PSEUDONYMISE:
-            value = _pseudonymous_value(fields[name], pseudonym(label=label, field=name, pk=row.pk))
+            token = pseudonym(label=label, field=name, pk=row.pk)
+            value = _pseudonymous_value(fields[name], token, getattr(row, name))
         else:
             value = _cleared_value(fields[name])
         setattr(row, name, value)
         outcome.cleared[label].add(name)
         changed = True
     if entry.subject == "self":
-        row.is_active = False
-        row.set_unusable_password()
+        account: Any = row  # the subject's own user row
+        account.is_active = False
+        account.set_unusable_password()
         changed = True
     if changed:
         # save(), not update(): encrypted fields re-encrypt and blind indexes recompute.
@@ -168,36 +194,105 @@ def _hold_row(
     info["until"] = max(info["until"], until)
 
 
+@dataclass(frozen=True)
+class _Holds:
+    """The litigation and regulator holds in force over a subject: on all of the subject's records,
+    on some of its tables (``LegalHold.scope``), or on particular rows."""
+
+    on_subject: list[LegalHold]
+    on_tables: list[LegalHold]
+    on_rows: dict[tuple[str, str], LegalHold]
+
+    @property
+    def all(self) -> list[LegalHold]:
+        return [*self.on_subject, *self.on_tables, *dict.fromkeys(self.on_rows.values())]
+
+    def row(self, label: str, pk: Any) -> LegalHold | None:
+        held = next((hold for hold in self.on_tables if hold.keeps_table(label)), None)
+        return held or self.on_rows.get((label, str(pk)))
+
+
+def _holds_over(subject: Any, now: dt.datetime) -> _Holds:
+    user_label = get_user_model()._meta.label_lower
+    holds = list(
+        LegalHold.objects.in_force(now)
+        .filter(subject=subject)
+        .exclude(kind=HoldKind.RETENTION_DUTY)  # the law's periods: applied through the annotations
+        .order_by("created_at", "pk")
+    )
+    subject_wide = [h for h in holds if h.model_label == user_label and h.object_id == str(subject.pk)]
+    on_rows = {(h.model_label, h.object_id): h for h in holds if h not in subject_wide}
+    return _Holds(
+        on_subject=[h for h in subject_wide if not h.scope],
+        on_tables=[h for h in subject_wide if h.scope],
+        on_rows=on_rows,
+    )
+
+
+def _destroy_exports(*, dsar: DataSubjectRequest, subject: Any) -> int:
+    """Earlier export bundles of the subject: rows deleted now, files once the erasure commits.
+
+    The rows go in the erasure's transaction (a rollback keeps them and their files); the files
+    are deleted after the commit, and a file already gone is not an error."""
+    exports = list(DsarExport.objects.select_for_update().filter(dsar__subject=subject).order_by("pk"))
+    names = [export.storage_name for export in exports if export.purged_at is None and export.storage_name]
+    for export in exports:
+        audit_record(
+            action=AuditAction.DSAR_EXPORT_DESTROYED,
+            actor=None,
+            object_type="compliance.DsarExport",
+            object_id=str(export.public_id),
+            change_diff={"request": str(dsar.public_id), "export_of": str(export.dsar.public_id)},
+        )
+    DsarExport.objects.filter(pk__in=[export.pk for export in exports]).delete()
+
+    def delete_files() -> None:
+        for name in names:
+            if default_storage.exists(name):
+                default_storage.delete(name)
+
+    transaction.on_commit(delete_files)
+    return len(exports)
+
+
 def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
     """Carry out an approved deletion request; returns the statement sent to the subject."""
-    from compliance.dsar.services import dsar_fulfil
+    from compliance.dsar.services import dsar_erasure_blocked, dsar_fulfil
 
     with transaction.atomic():
         dsar = DataSubjectRequest.objects.select_for_update().select_related("subject").get(pk=dsar.pk)
         if dsar.status != DsarStatus.APPROVED or not fulfilled_by(dsar.type, Fulfilment.ERASURE):
             return None
         subject, now = dsar.subject, timezone.now()
-        holds = list(LegalHold.objects.in_force(now).on_subjects().filter(subject=subject).order_by("created_at"))
-        if holds:
-            statement = _held_statement(holds)
+        balances = subject_balances(subject)
+        if balances:
+            # Money arrived (or a payout is still in flight) since the approval: nothing is erased;
+            # the request stays approved and the officer settles it (``settle-balance``).
+            dsar_erasure_blocked(dsar=dsar, balances=balances)
+            return None
+        holds = _holds_over(subject, now)
+        exports = _destroy_exports(dsar=dsar, subject=subject)
+        settled = _settlement_lines(dsar)
+        if holds.on_subject:
+            statement = _held_statement(holds.all, exports=exports, settled=settled)
             dsar_fulfil(actor=None, dsar=dsar, statement=statement, partial=True)
             return statement
         outcome = _Outcome(policies={policy.code: policy for policy in RetentionPolicy.objects.all()})
         for entry in registry:
             if not is_product_model(entry) or not entry.subject:
                 continue
-            rows = list(subject_rows(entry, subject).order_by("pk"))
+            rows = []
+            for row in subject_rows(entry, subject).order_by("pk"):
+                if holds.row(entry.label.lower(), row.pk) is None:
+                    rows.append(row)
+                else:
+                    outcome.held[entry.label.lower()] += 1  # kept untouched under the hold
             if not rows:
                 continue
             annotations = _erasable(entry)
             keep = {n: a for n, a in annotations.items() if a.erasure == Erasure.RETAIN_UNDER_LEGAL_DUTY}
             wants_delete = any(a.erasure == Erasure.DELETE for a in annotations.values())
-            if (
-                wants_delete
-                and not keep
-                and entry.subject != "self"
-                and _try_delete_rows(entry, subject, len(rows), outcome)
-            ):
+            if wants_delete and not keep and entry.subject != "self" and _try_delete_rows(entry, rows, outcome):
                 continue
             for row in rows:
                 _erase_row(entry, row, annotations, outcome)
@@ -205,23 +300,58 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
                     _hold_row(entry, row, keep, dsar=dsar, now=now, outcome=outcome)
         LegalHold.objects.bulk_create(outcome.holds, ignore_conflicts=True)
         statement = _statement(
-            deleted=outcome.deleted, cleared=outcome.cleared, retained=outcome.retained, policies=outcome.policies
+            deleted=outcome.deleted,
+            cleared=outcome.cleared,
+            retained=outcome.retained,
+            policies=outcome.policies,
+            held=outcome.held,
+            holds=holds.all,
+            exports=exports,
+            settled=settled,
         )
-        dsar_fulfil(actor=None, dsar=dsar, statement=statement)
+        dsar_fulfil(actor=None, dsar=dsar, statement=statement, partial=bool(holds.all))
     return statement
 
 
-def _held_statement(holds: list[LegalHold]) -> str:
+def _money(amount: int, currency: str) -> str:
+    return f"{currency} {amount / 100:,.2f}"
+
+
+def _settlement_lines(dsar: DataSubjectRequest) -> list[str]:
+    """What happened to the subject's money before the deletion (from ``balance_settlements``)."""
+    lines = []
+    for record in dsar.balance_settlements or []:
+        method = SettlementMethod(record["method"])
+        lines.append(f"  - {_money(record['amount'], record['currency'])} {SETTLEMENT_LABELS[method]}.")
+    return lines
+
+
+def _hold_line(hold: LegalHold) -> str:
+    until = f"until {hold.hold_until:%Y-%m-%d}" if hold.hold_until else "until it is released"
+    keeps = f" (keeps: {', '.join(hold.scope)})" if hold.scope else ""
+    return f"  - {hold.get_kind_display()}, {until}: {hold.reason}{keeps}"
+
+
+def _common_lines(*, exports: int, settled: list[str]) -> list[str]:
+    lines = []
+    if settled:
+        lines += ["", "Your money:", *settled]
+    if exports:
+        lines += ["", f"Earlier copies of your data prepared for download: {exports} destroyed."]
+    return lines
+
+
+def _held_statement(holds: list[LegalHold], *, exports: int, settled: list[str]) -> str:
     lines = [
         "Your deletion request has not been carried out: your information is under a legal hold and must be "
         "kept while the hold is in force. Nothing has been deleted and you can still log in.",
         "",
         "Holds in force:",
+        *[_hold_line(hold) for hold in holds],
+        *_common_lines(exports=exports, settled=settled),
+        "",
+        "You may ask again once the hold has ended; we will then delete what the law allows.",
     ]
-    for hold in holds:
-        until = f"until {hold.hold_until:%Y-%m-%d}" if hold.hold_until else "until it is released"
-        lines.append(f"  - {hold.get_kind_display()}, {until}: {hold.reason}")
-    lines += ["", "You may ask again once the hold has ended; we will then delete what the law allows."]
     return "\n".join(lines)
 
 
@@ -231,26 +361,36 @@ def _statement(
     cleared: dict[str, set[str]],
     retained: dict[str, dict[str, Any]],
     policies: dict[str, RetentionPolicy],
+    held: dict[str, int],
+    holds: list[LegalHold],
+    exports: int,
+    settled: list[str],
 ) -> str:
     lines = ["Your deletion request has been carried out. You can no longer log in.", ""]
+    if held:
+        lines.append("Kept untouched because of a legal hold, while the hold is in force:")
+        lines += [f"  - {label}: {count} record(s)" for label, count in sorted(held.items())]
+        lines.append("Holds in force:")
+        lines += [_hold_line(hold) for hold in holds]
     if deleted:
         lines.append("Deleted entirely:")
-        lines += [f"  - {label}: {count} record(s)" for label, count in sorted(deleted.items())]
+        lines += [f"  - {table_name(label)}: {count} record(s)" for label, count in sorted(deleted.items())]
     if cleared:
         lines.append("Erased or replaced by an anonymous token:")
-        lines += [f"  - {label}: {', '.join(sorted(names))}" for label, names in sorted(cleared.items())]
+        lines += [f"  - {table_name(label)}: {', '.join(sorted(names))}" for label, names in sorted(cleared.items())]
     if retained:
         lines.append("Kept because the law requires it, then deleted:")
         for label, info in sorted(retained.items()):
             policy = policies.get(info["policy"])
             reason = policy.legal_reason if policy else info["policy"]
             lines.append(
-                f"  - {label}: {', '.join(info['fields'])} in {info['rows']} record(s), until "
+                f"  - {table_name(label)}: {', '.join(info['fields'])} in {info['rows']} record(s), until "
                 f"{info['until']:%Y-%m-%d} ({reason})"
             )
     lines += [
         "",
         "The audit trail of actions on your account is kept for 5 years (FICA, POPIA s19); it refers to you "
         "only by an identifier that no longer leads to your name or contact details.",
+        *_common_lines(exports=exports, settled=settled),
     ]
     return "\n".join(lines)

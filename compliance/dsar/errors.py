@@ -15,6 +15,16 @@ CONFLICT_CODES = frozenset(
         "second_approval_required",
         "approval_not_needed",
         "approval_already_requested",
+        # Deletion with money (compliance.dsar.balances): settle the balance first.
+        "balance_outstanding",
+        "balance_pending",
+        "nothing_to_settle",
+        "settlement_refused",
+        "settlement_not_applicable",
+        "no_verified_bank_account",
+        # Lifting a restriction or objection.
+        "nothing_to_lift",
+        "lift_not_applicable",
     }
 )
 

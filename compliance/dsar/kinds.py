@@ -30,11 +30,18 @@ from typing import Any, ClassVar
 from django.core.exceptions import ImproperlyConfigured
 
 from compliance.consent.models import ProcessingPurpose
-from compliance.consent.services import ConsentError, processing_restriction_set
+from compliance.consent.selectors import flag_in_force
+from compliance.consent.services import (
+    ConsentError,
+    direct_marketing_objection_apply,
+    processing_restriction_set,
+)
+from compliance.dsar.balances import describe_balances, subject_balances
 from compliance.dsar.corrections import correctable_fields, correction_apply, correction_note_attach
 from compliance.dsar.errors import DsarError
-from compliance.dsar.models import DataSubjectRequest
-from compliance.pi.vocabulary import purpose_refusal
+from compliance.dsar.models import DataSubjectRequest, NoticeKind
+from compliance.pi.registry import correctable_fields as registry_correctable
+from compliance.pi.vocabulary import DIRECT_MARKETING_PURPOSES, purpose_refusal
 from kernel.tasks import enqueue_on_commit
 
 
@@ -95,6 +102,15 @@ class DsarKind:
     inputs: ClassVar[frozenset[FilingInput]] = frozenset({FilingInput.DETAILS})
     four_eyes: ClassVar[bool] = False
     fulfilment: ClassVar[Fulfilment]
+    # Issue 16: a deletion settles the subject's money first; a flag (objection, restriction) can be lifted.
+    settles_balance: ClassVar[bool] = False
+    liftable: ClassVar[bool] = False
+    # The notice the subject receives when the request is fulfilled (compliance.dsar.notices).
+    outcome_notice: ClassVar[str] = NoticeKind.OUTCOME
+    # EXPORT types: the bundle's layout (compliance.dsar.export): "access" (the human-readable copy
+    # with README, who accessed the data and a data dictionary) or "portability" (the documented
+    # machine-readable schema, portability.schema.json).
+    export_format: ClassVar[str] = "access"
 
     def __str__(self) -> str:
         return self.slug
@@ -125,6 +141,11 @@ class DsarKind:
         """A type's own filing rules (raise ``DsarError``); the default accepts."""
         return filing
 
+    def filed(self, *, filed_by: Any, dsar: DataSubjectRequest) -> list[str]:
+        """Called in the filing's transaction: what takes effect at once, before any review (the
+        purposes stopped, recorded on the request); the default: nothing."""
+        return []
+
     # --- decisions ----------------------------------------------------------------------------
     def approved(self, *, actor: Any, dsar: DataSubjectRequest) -> Outcome | None:
         """Called in the approval's transaction. Return the outcome to fulfil with at once, or None
@@ -138,6 +159,10 @@ class DsarKind:
 
     def rejected(self, *, actor: Any, dsar: DataSubjectRequest, reason: str) -> None:
         """Called in the rejection's transaction, before the request moves to rejected."""
+
+    def lift(self, *, actor: Any, dsar: DataSubjectRequest, reason: str) -> list[str]:
+        """Undo what the request put in force (types that are ``liftable``); returns what was lifted."""
+        return []
 
 
 class KindRegistry:
@@ -195,8 +220,9 @@ def fulfilled_by(slug: str, fulfilment: Fulfilment) -> bool:
 
 
 def correctable() -> list[str]:
-    """The fields a correction may change: those an owning app registered a handler for."""
-    return sorted(correctable_fields())
+    """The fields a correction may change: those the PI inventory marks correctable (each with its
+    owning app's registered handler: compliance.E603)."""
+    return sorted(set(registry_correctable()) & set(correctable_fields()))
 
 
 @kinds.register
@@ -205,6 +231,7 @@ class AccessKind(DsarKind):
     label = "Access (s23)"
     statute = "POPIA s23: confirmation and a copy of the personal information held"
     fulfilment = Fulfilment.EXPORT
+    outcome_notice = NoticeKind.EXPORT_READY
 
 
 @kinds.register
@@ -237,6 +264,32 @@ class DeletionKind(DsarKind):
     statute = "POPIA s24(1)(b): deletion of information the platform is no longer authorised to keep"
     four_eyes = True
     fulfilment = Fulfilment.ERASURE
+    outcome_notice = NoticeKind.DELETION_STATEMENT
+    settles_balance = True
+
+    def approved(self, *, actor: Any, dsar: DataSubjectRequest) -> Outcome | None:
+        # Money is never stranded by a deletion: refused (the approval rolls back) while the subject
+        # holds any, available or pending; the officer settles it first (``settle-balance``).
+        refuse_while_balance(dsar)
+        return super().approved(actor=actor, dsar=dsar)
+
+
+def refuse_while_balance(dsar: DataSubjectRequest) -> None:
+    """Raise ``balance_outstanding`` while a registered holder keeps money for the subject."""
+    balances = subject_balances(dsar.subject)
+    if balances:
+        in_flight = all(balance.available == 0 for balance in balances)
+        raise DsarError(
+            (
+                f"The subject still holds money ({describe_balances(balances)}). "
+                + (
+                    "A payout or deposit is still in flight: wait until it settles."
+                    if in_flight
+                    else "Settle it first (settle-balance: payout to a verified bank account, or unclaimed funds)."
+                )
+            ),
+            code="balance_pending" if in_flight else "balance_outstanding",
+        )
 
 
 @kinds.register
@@ -245,6 +298,8 @@ class PortabilityKind(DsarKind):
     label = "Portability"
     statute = "POPIA s23(1)(b): the information in a structured, machine-readable form"
     fulfilment = Fulfilment.EXPORT
+    outcome_notice = NoticeKind.EXPORT_READY
+    export_format = "portability"
 
 
 class ProcessingFlagKind(DsarKind):
@@ -252,25 +307,32 @@ class ProcessingFlagKind(DsarKind):
 
     Each purpose goes through the consent service (which refuses objections where POPIA s11(3)
     gives no right to object); what was refused is said in the statement and makes the outcome
-    partial. Lifting a flag later is a separate, recorded act in the consent admin.
+    partial. Lifting the flags later is the ``lift-restriction`` workflow action (``lift()``), audited.
+    An objection to direct marketing takes effect when filed (``ObjectionKind.filed``).
     """
 
     inputs = frozenset({FilingInput.DETAILS, FilingInput.PURPOSES})
     fulfilment = Fulfilment.AT_APPROVAL
+    liftable = True
     flag: ClassVar[str]  # the ProcessingRestrictionEvent kind
 
     def clean(self, filing: Filing) -> Filing:
         # A purpose the law does not let a restriction or objection stop is refused at filing,
         # with the legal reason (shown to the subject and the officer), never recorded to be
         # consulted by nothing (compliance.pi.vocabulary: each purpose says what a restriction does).
-        refusals = [f"{code}: {reason}" for code in filing.purposes if (reason := purpose_refusal(code, self.flag))]
+        refusals = [
+            f"{code}: {reason}" for code in filing.purposes or () if (reason := purpose_refusal(code, self.flag))
+        ]
         if refusals:
             raise DsarError(" ".join(refusals), code="purpose_not_restrictable")
         return filing
 
     def approved(self, *, actor: Any, dsar: DataSubjectRequest) -> Outcome:
         applied, refused = [], []
+        at_filing = [code for code in dsar.purposes if code in dsar.applied_at_filing]
         for code in dsar.purposes:
+            if code in at_filing:
+                continue  # in force since the filing (s11(3)(b)); approving does not apply it twice
             try:
                 processing_restriction_set(
                     actor=actor, subject=dsar.subject, purpose=code, kind=self.flag, active=True,
@@ -280,11 +342,25 @@ class ProcessingFlagKind(DsarKind):
             except ConsentError as error:
                 refused.append(f"{code} ({error})")
         lines = []
+        if at_filing:
+            lines.append(f"Stopped when you filed the request (direct marketing): {', '.join(at_filing)}.")
         if applied:
             lines.append(f"We no longer process your information for: {', '.join(applied)} ({self.flag}).")
         if refused:
             lines.append(f"Not applied, because the law requires or allows this processing: {'; '.join(refused)}.")
         return Outcome(" ".join(lines), partial=bool(refused))
+
+    def lift(self, *, actor: Any, dsar: DataSubjectRequest, reason: str) -> list[str]:
+        """Lift the flags this request put in force (those still in force); returns the purposes lifted."""
+        lifted = []
+        for code in sorted({*dsar.purposes, *dsar.applied_at_filing}):
+            if flag_in_force(subject=dsar.subject, purpose_code=code, kind=self.flag):
+                processing_restriction_set(
+                    actor=actor, subject=dsar.subject, purpose=code, kind=self.flag, active=False,
+                    reason=reason, reference=str(dsar.public_id),
+                )  # fmt: skip
+                lifted.append(code)
+        return lifted
 
 
 @kinds.register
@@ -293,6 +369,17 @@ class ObjectionKind(ProcessingFlagKind):
     label = "Objection (s11(3))"
     statute = "POPIA s11(3): objection to processing on legitimate-interest grounds or for direct marketing"
     flag = "objection"
+
+    def filed(self, *, filed_by: Any, dsar: DataSubjectRequest) -> list[str]:
+        # POPIA s11(3)(b), s69: direct marketing stops when the objection is filed, not when reviewed.
+        applied = []
+        for code in dsar.purposes:
+            if code in DIRECT_MARKETING_PURPOSES:
+                direct_marketing_objection_apply(
+                    subject=dsar.subject, filed_by=filed_by, purpose=code, reference=str(dsar.public_id)
+                )
+                applied.append(code)
+        return applied
 
 
 @kinds.register

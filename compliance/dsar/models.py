@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from compliance.crypto.fields import EncryptedCharField, EncryptedJSONField
 from compliance.pi.registry import PI, pi_model
 from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
@@ -33,6 +34,7 @@ _DSAR_RECORD = partial(
 )
 
 DSAR_RESPONSE_DAYS = 30
+MASKED = "•••• (masked)"
 DSAR_MAX_EXTENSION_DAYS = 30
 
 
@@ -90,17 +92,37 @@ class DataSubjectRequestQuerySet(models.QuerySet):
     ),
     fields={
         "details": _DSAR_RECORD(description="The subject's own words."),
-        "requested_changes": _DSAR_RECORD(description="Corrections asked for (field -> new value)."),
+        # The corrected values are the subject's PI (a new surname, a phone number): encrypted at rest,
+        # shown masked, and pseudonymised by the subject's deletion (the field names stay as proof).
+        "requested_changes": _DSAR_RECORD(
+            erasure=Erasure.PSEUDONYMISE, description="Corrections asked for (field -> new value)."
+        ),
+        # What happened to the subject's money before a deletion (amounts: FICA financial records).
+        "balance_settlements": PI(
+            Category.FINANCIAL,
+            purposes=["legal_compliance"],
+            lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+            retention="dsar_records",
+            erasure=Erasure.RETAIN_UNDER_LEGAL_DUTY,
+            description="How a balance was settled before deletion: paid out or moved to unclaimed funds.",
+        ),
         # Not exported: the officer's verification notes (which document, which call-back) are the
         # officer's working record and would tell a requester how to pass the check.
         "identity_evidence": _DSAR_RECORD(export=False, description="How the subject's identity was verified."),
+        # Kept through the subject's own deletion only until the deletion statement has been
+        # delivered to it (compliance.dsar.notices clears it then): the erased account can no
+        # longer be reached any other way.
+        "notify_contact": _DSAR_RECORD(
+            category=Category.CONTACT,
+            description="Where the notices about this request go (e-mail address or phone), given at filing.",
+        ),
     },
     not_pi=[
         "public_id", "subject", "type", "status", "channel", "filed_by", "identity_verified_by",
         "identity_verified_at", "duplicate_of", "assigned_to", "received_at", "original_due_at", "due_at",
         "extended_at", "extended_by", "extension_reason", "approval_requested_by", "approval_requested_at",
         "decided_by", "decided_at", "decision_reason", "outcome_statement", "fulfilled_at", "closed_at",
-        "created_at", "updated_at", "purposes",
+        "created_at", "updated_at", "purposes", "applied_at_filing",
     ],
 )  # fmt: skip
 class DataSubjectRequest(models.Model):
@@ -110,8 +132,8 @@ class DataSubjectRequest(models.Model):
     status = models.CharField(max_length=24, choices=DsarStatus.choices, default=DsarStatus.RECEIVED)
     # The subject's own words; may contain personal information (never logged or audited).
     details = models.TextField(blank=True)
-    # For correction requests: field name -> requested value (PI; shown masked in the admin).
-    requested_changes = models.JSONField(default=dict, blank=True)
+    # For correction requests: field name -> requested value (PI: encrypted, shown masked).
+    requested_changes = EncryptedJSONField(default=dict, blank=True)
     channel = models.CharField(max_length=10, choices=DsarChannel.choices)
     filed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", help_text="Subject or staff member."
@@ -161,6 +183,14 @@ class DataSubjectRequest(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Objection / restriction: the processing purposes (codes) the subject objects to or restricts.
     purposes = models.JSONField(default=list, blank=True)
+    # POPIA s11(3)(b)/s69: a direct-marketing objection takes effect when filed, before any review.
+    # The purposes stopped at filing (codes); the officer's review cannot undo them.
+    applied_at_filing = models.JSONField(default=list, blank=True)
+    # Deletion: the subject's money settled before erasure ([{method, amount, currency, entry}, ...]).
+    balance_settlements = models.JSONField(default=list, blank=True)
+    # Where the notices about this request go (compliance.dsar.notices): captured at filing, so the
+    # deletion statement still reaches the subject once the account is erased. Encrypted (PI).
+    notify_contact = EncryptedCharField(max_length=254, blank=True)
 
     objects = DataSubjectRequestQuerySet.as_manager()
 
@@ -194,6 +224,11 @@ class DataSubjectRequest(models.Model):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    @property
+    def requested_changes_masked(self) -> dict[str, str]:
+        """Which fields a correction asks to change, never the values (the admin and the API show this)."""
+        return {str(name): MASKED for name in (self.requested_changes or {})}
+
 
 class DsarEventKind(models.TextChoices):
     TRANSITION = "transition", "Status change"
@@ -203,6 +238,12 @@ class DsarEventKind(models.TextChoices):
     ASSIGNMENT = "assignment", "Assigned"
     APPROVAL_REQUESTED = "approval_requested", "Second approval requested"
     ESCALATION = "escalation", "Escalated"
+    # Erasure and its preconditions (money, restrictions lifted, objections applied at filing).
+    BALANCE_SETTLED = "balance_settled", "Balance settled before deletion"
+    RESTRICTION_LIFTED = "restriction_lifted", "Restriction or objection lifted"
+    APPLIED_AT_FILING = "applied_at_filing", "Direct-marketing objection applied at filing"
+    ERASURE_BLOCKED = "erasure_blocked", "Erasure waiting for the balance to be settled"
+    IDENTITY_REQUESTED = "identity_requested", "Identity verification asked of the subject"
 
 
 @pi_model(
@@ -303,3 +344,59 @@ class CorrectionRequestNote(models.Model):
 
     def __str__(self) -> str:
         return f"Correction requested ({', '.join(self.fields)})"
+
+
+class NoticeKind(models.TextChoices):
+    """The notices a data subject receives about a request (templates/dsar/notices/<kind>.v<N>.txt)."""
+
+    ACKNOWLEDGEMENT = "acknowledgement", "Acknowledgement with due date"
+    IDENTITY_NEEDED = "identity_needed", "Identity verification needed"
+    EXTENSION = "extension", "Deadline extended (PAIA s57)"
+    EXPORT_READY = "export_ready", "Export ready to download"
+    OUTCOME = "outcome", "Outcome with reasons"
+    DELETION_STATEMENT = "deletion_statement", "Deletion statement"
+    RESTRICTION_LIFTED = "restriction_lifted", "Restriction lifted"
+
+
+class NoticeStatus(models.TextChoices):
+    PENDING = "pending", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Not delivered"
+
+
+@pi_model(
+    subject="dsar__subject",
+    description=(
+        "A notice sent to the subject about their request (acknowledgement, extension, outcome...): what, "
+        "when, through which channel and which template version. Neither the address nor the text is kept."
+    ),
+    fields={},
+    not_pi=[
+        "public_id", "dsar", "kind", "channel", "template", "template_version", "context", "status", "error",
+        "created_at", "sent_at",
+    ],
+)  # fmt: skip
+class DsarNotice(models.Model):
+    """One notice to the data subject (compliance.dsar.notices): recorded in the transaction that
+    made it due, delivered by a task after commit. The text is rendered from the versioned template
+    at delivery; the recipient is the request's ``notify_contact``."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    dsar = models.ForeignKey(DataSubjectRequest, on_delete=models.PROTECT, related_name="notices")
+    kind = models.CharField(max_length=32, choices=NoticeKind.choices)
+    channel = models.CharField(max_length=10, blank=True, help_text="email or sms; empty when there was no contact.")
+    template = models.CharField(max_length=100)
+    template_version = models.PositiveSmallIntegerField()
+    # Parameters the template needs beyond the request itself (codes and ids only, never PI).
+    context = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=NoticeStatus.choices, default=NoticeStatus.PENDING)
+    error = models.CharField(max_length=200, blank=True, help_text="Why it was not delivered (never the address).")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [models.Index(fields=["dsar", "created_at"], name="dsarnotice_dsar_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.template_version} ({self.status})"

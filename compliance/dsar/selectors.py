@@ -10,7 +10,7 @@ from django.contrib.auth.models import Permission
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from compliance.dsar.models import DataSubjectRequest, DsarEvent, DsarEventKind
+from compliance.dsar.models import DataSubjectRequest, DsarEvent, DsarEventKind, DsarNotice
 from compliance.dsar.workflow import PROCESS_PERMISSION
 from kernel.access import has_permission
 
@@ -31,7 +31,10 @@ def dsar_for_officer(*, officer: Any, public_id: UUID | str) -> DataSubjectReque
     if not has_permission(officer, PROCESS_PERMISSION):
         raise Http404
     try:
-        return DataSubjectRequest.objects.select_related("subject", "assigned_to").get(public_id=public_id)
+        found: DataSubjectRequest = DataSubjectRequest.objects.select_related("subject", "assigned_to").get(
+            public_id=public_id
+        )
+        return found
     except (DataSubjectRequest.DoesNotExist, ValueError) as exc:
         raise Http404 from exc
 
@@ -52,3 +55,8 @@ def officers() -> QuerySet[Any]:
         .distinct()
         .order_by("public_id")
     )
+
+
+def notices_of_request(*, dsar: DataSubjectRequest) -> QuerySet[DsarNotice]:
+    """The notices of a request, oldest first (its timeline for the subject and the officer)."""
+    return dsar.notices.order_by("created_at", "id")

@@ -71,6 +71,17 @@ class FileDsarSerializer(serializers.Serializer):
         }
         for name in kinds.filing_inputs():
             fields[name.value] = _filing_field(name)
+        fields["notify_contact"] = serializers.CharField(
+            max_length=254,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text=(
+                "Where the notices about this request go: an e-mail address or a phone number (SMS). "
+                "Default: the account's e-mail address. The deletion statement is sent here after the "
+                "account is erased."
+            ),
+        )
         return fields
 
 
@@ -99,7 +110,9 @@ class OfficerField(serializers.UUIDField):
 
 def _action_field(spec: Input, *, help_text: str, enforce: bool) -> serializers.Field:
     required = enforce and spec.required
-    messages = {"required": spec.missing, "blank": spec.missing, "null": spec.missing} if required else {}
+    messages: dict[str, Any] = (
+        {"required": spec.missing, "blank": spec.missing, "null": spec.missing} if required else {}
+    )
     match spec.input_type:
         case InputType.TEXT:
             return serializers.CharField(
@@ -120,6 +133,15 @@ def _action_field(spec: Input, *, help_text: str, enforce: bool) -> serializers.
             )
         case InputType.FLAG:
             return serializers.BooleanField(required=False, default=False, help_text=help_text)
+        case InputType.CHOICE:
+            # The refusal names the choices, never echoes what was sent.
+            choice_message = f"Choose one of: {', '.join(value for value, _ in spec.choices)}."
+            return serializers.ChoiceField(
+                choices=spec.choices,
+                required=required,
+                help_text=help_text,
+                error_messages={**messages, "invalid_choice": choice_message},
+            )
         case InputType.OFFICER:
             return OfficerField(required=False, allow_null=True, help_text=help_text)
     raise ValueError(f"No API field for input type {spec.input_type!r}")

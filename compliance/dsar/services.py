@@ -23,9 +23,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
+from django.http import HttpRequest
 from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
+from compliance.dsar.balances import (
+    Balance,
+    SettlementMethod,
+    SettlementRefused,
+    balances_settle,
+    subject_balances,
+)
 from compliance.dsar.errors import DsarError, DsarPermissionError
 from compliance.dsar.kinds import Filing, kind_for
 from compliance.dsar.models import (
@@ -35,10 +44,21 @@ from compliance.dsar.models import (
     DsarChannel,
     DsarEvent,
     DsarEventKind,
+    DsarExport,
     DsarStatus,
 )
-from compliance.dsar.workflow import ACTIONS_BY_SERVICE, ACTIONS_BY_SLUG, PROCESS_PERMISSION, Action
+from compliance.dsar.notices import notice_queue, outcome_kind
+from compliance.dsar.workflow import (
+    ACTIONS_BY_SERVICE,
+    ACTIONS_BY_SLUG,
+    FILING_NOTICES,
+    OUTCOME_OF_TYPE,
+    PROCESS_PERMISSION,
+    Action,
+    Notice,
+)
 from kernel.access import has_permission, require_not_own
+from kernel.messaging import channel_for
 
 __all__ = ["PROCESS_PERMISSION", "DsarError", "DsarPermissionError", "dsar_act", "dsar_file"]
 
@@ -66,7 +86,7 @@ def _check(service: str, *, actor: Any, system: bool = False, **inputs: Any) -> 
 
 
 def _locked(dsar: DataSubjectRequest, action: Action, *, actor: Any, now: datetime | None = None) -> DataSubjectRequest:
-    locked = DataSubjectRequest.objects.select_for_update().get(pk=dsar.pk)
+    locked: DataSubjectRequest = DataSubjectRequest.objects.select_for_update().get(pk=dsar.pk)
     # Segregation of duties: an officer never processes a request whose subject is themself.
     require_not_own(actor, locked.subject_id, "process a data-subject request")
     refusal = action.refused(locked, actor, now)
@@ -114,6 +134,27 @@ def _move(dsar: DataSubjectRequest, *, actor: Any, to_status: str, note: str = "
     return dsar
 
 
+# --- Notices to the subject (the workflow table's ``notices``; compliance.dsar.notices) ----------
+def _queue_notices(notices: tuple[Notice, ...], dsar: DataSubjectRequest, **context: Any) -> None:
+    for notice in notices:
+        if notice.due(dsar):
+            kind = outcome_kind(dsar) if notice.kind == OUTCOME_OF_TYPE else notice.kind
+            notice_queue(dsar, kind, context or None)
+
+
+def _notify(service: str, dsar: DataSubjectRequest, **context: Any) -> None:
+    """Queue what the table says the subject is told after ``service``'s action (in its transaction)."""
+    _queue_notices(_row(service).notices, dsar, **context)
+
+
+def _notify_contact(subject: Any, notify_contact: str | None) -> str:
+    """The contact the request's notices go to: as given at filing, else the subject's e-mail now."""
+    contact = (notify_contact or "").strip() or str(subject.email or "")
+    if contact and channel_for(contact) is None:
+        raise DsarError("Give an e-mail address or a phone number for the notices.", code="invalid_notify_contact")
+    return contact
+
+
 def dsar_file(
     *,
     subject: Any,
@@ -123,11 +164,15 @@ def dsar_file(
     requested_changes: dict[str, Any] | None = None,
     purposes: list[str] | None = None,
     identity_evidence: str = "",
+    notify_contact: str | None = "",
 ) -> DataSubjectRequest:
     """File a request. Free of charge, any number; a duplicate is flagged, never short-cut.
 
-    The type's handler validates what it needs (``compliance.dsar.kinds``)."""
+    The type's handler validates what it needs (``compliance.dsar.kinds``). ``notify_contact``
+    (e-mail or phone; default: the subject's e-mail) receives the notices, including the deletion
+    statement after the account is erased; the acknowledgement goes out on commit."""
     filing = kind_for(type).validate(Filing(details=details, requested_changes=requested_changes, purposes=purposes))
+    contact = _notify_contact(subject, notify_contact)
     on_behalf = filed_by.pk != subject.pk
     if on_behalf:
         _require_officer(filed_by)
@@ -153,6 +198,7 @@ def dsar_file(
             filed_by=filed_by,
             identity_evidence=identity_evidence,
             duplicate_of=duplicate,
+            notify_contact=contact,
         )
         _record(
             dsar,
@@ -162,6 +208,8 @@ def dsar_file(
             action=AuditAction.DSAR_FILED,
             extra={"channel": dsar.channel, "duplicate_of": str(duplicate.public_id) if duplicate else None},
         )
+        _apply_at_filing(dsar, filed_by=filed_by)
+        _queue_notices(FILING_NOTICES, dsar)
     return dsar
 
 
@@ -241,7 +289,7 @@ def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSub
     with transaction.atomic():
         dsar = _locked(dsar, action, actor=actor)
         kind_for(dsar.type).rejected(actor=actor, dsar=dsar, reason=reason)
-        return _move(
+        dsar = _move(
             dsar,
             actor=actor,
             to_status=DsarStatus.REJECTED,
@@ -249,6 +297,8 @@ def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSub
             decided_at=timezone.now(),
             decision_reason=reason,
         )
+        _notify("dsar_reject", dsar)
+        return dsar
 
 
 def dsar_extend(
@@ -267,6 +317,7 @@ def dsar_extend(
         dsar.extension_reason = reason
         dsar.save(update_fields=["due_at", "extended_at", "extended_by", "extension_reason", "updated_at"])
         _record(dsar, actor=actor, kind=DsarEventKind.EXTENSION, extra={"days": days})
+        _notify("dsar_extend", dsar)
         return dsar
 
 
@@ -280,7 +331,9 @@ def dsar_fulfil(
     with transaction.atomic():
         dsar = _locked(dsar, action, actor=actor)
         status = DsarStatus.PARTIALLY_FULFILLED if partial else DsarStatus.FULFILLED
-        return _move(dsar, actor=actor, to_status=status, outcome_statement=statement, fulfilled_at=timezone.now())
+        dsar = _move(dsar, actor=actor, to_status=status, outcome_statement=statement, fulfilled_at=timezone.now())
+        _notify("dsar_fulfil", dsar)
+        return dsar
 
 
 def dsar_close(*, actor: Any, dsar: DataSubjectRequest) -> DataSubjectRequest:
@@ -302,3 +355,130 @@ def dsar_add_note(*, actor: Any, dsar: DataSubjectRequest, note: str, evidence: 
 def dsar_add_evidence(*, actor: Any, dsar: DataSubjectRequest, note: str) -> DsarEvent:
     """A piece of evidence (a document seen, a call-back made): kept on the request, never audited verbatim."""
     return dsar_add_note(actor=actor, dsar=dsar, note=note, evidence=True)
+
+
+def dsar_export_download(*, actor: Any, export: DsarExport, request: HttpRequest | None = None) -> None:
+    """Count one download of the subject's export and audit it (the caller checked ownership)."""
+    with transaction.atomic():
+        DsarExport.objects.filter(pk=export.pk).update(download_count=F("download_count") + 1)
+        audit_record(
+            action=AuditAction.DSAR_DOWNLOAD,
+            actor=actor,
+            object_type="compliance.DsarExport",
+            object_id=str(export.public_id),
+            change_diff={"request": str(export.dsar.public_id), "size_bytes": export.size_bytes},
+            request=request,
+        )
+
+
+# --- Erasure's preconditions and undoing a processing flag (issue 16) -----------------------------
+
+
+def _apply_at_filing(dsar: DataSubjectRequest, *, filed_by: Any) -> None:
+    """What the type makes take effect when filed (a direct-marketing objection), recorded as such."""
+    applied = kind_for(dsar.type).filed(filed_by=filed_by, dsar=dsar)
+    if applied:
+        dsar.applied_at_filing = applied
+        dsar.save(update_fields=["applied_at_filing", "updated_at"])
+        _record(
+            dsar,
+            actor=filed_by,
+            kind=DsarEventKind.APPLIED_AT_FILING,
+            action=AuditAction.DSAR_OBJECTION_APPLIED_AT_FILING,
+            extra={"purposes": applied},
+        )
+
+
+def dsar_settle_balance(*, actor: Any, dsar: DataSubjectRequest, method: str) -> DataSubjectRequest:
+    """Settle the subject's money before a deletion, as the officer chose (``compliance.dsar.balances``).
+
+    ``payout``: a pending withdrawal to the subject's verified bank account (the deletion waits until
+    the bank confirms); ``unclaimed``: an audited entry to the unclaimed-funds liability account.
+    Recorded on the request (``balance_settlements``: method, amount, currency, entry) for the
+    deletion statement. On an approved request whose erasure waited for the money, with nothing
+    left to settle, the erasure is scheduled again.
+    """
+    action = _check("dsar_settle_balance", actor=actor, method=method)
+    if method not in {str(m) for m in SettlementMethod}:
+        raise DsarError("Choose how the balance is settled: payout or unclaimed.", code="invalid_settlement_method")
+    with transaction.atomic():
+        dsar = _locked(dsar, action, actor=actor)
+        if not subject_balances(dsar.subject):
+            if dsar.status == DsarStatus.APPROVED:
+                kind_for(dsar.type).approved(actor=actor, dsar=dsar)  # schedules the erasure again
+                _record(
+                    dsar,
+                    actor=actor,
+                    kind=DsarEventKind.BALANCE_SETTLED,
+                    action=AuditAction.DSAR_BALANCE_SETTLED,
+                    extra={"rescheduled": True},
+                )
+                return dsar
+            raise DsarError("The subject holds no money: nothing to settle.", code="nothing_to_settle")
+        try:
+            done = balances_settle(
+                actor=actor,
+                subject=dsar.subject,
+                method=SettlementMethod(method),
+                reference=f"Deletion request {dsar.public_id}",
+            )
+        except SettlementRefused as refusal:
+            raise DsarError(refusal.message, code=refusal.code) from refusal
+        records = [settlement.as_record() for settlement in done]
+        dsar.balance_settlements = [*dsar.balance_settlements, *records]
+        dsar.save(update_fields=["balance_settlements", "updated_at"])
+        _record(
+            dsar,
+            actor=actor,
+            kind=DsarEventKind.BALANCE_SETTLED,
+            action=AuditAction.DSAR_BALANCE_SETTLED,
+            extra={"method": method, "settlements": records},
+        )
+        if dsar.status == DsarStatus.APPROVED and not subject_balances(dsar.subject):
+            kind_for(dsar.type).approved(actor=actor, dsar=dsar)  # the erasure waited for the money
+        return dsar
+
+
+def dsar_erasure_blocked(*, dsar: DataSubjectRequest, balances: list[Balance]) -> None:
+    """The erasure task found money (arrived after approval): nothing is erased, the officer settles it."""
+    _record(
+        dsar,
+        actor=None,
+        kind=DsarEventKind.ERASURE_BLOCKED,
+        action=AuditAction.DSAR_ERASURE_BLOCKED,
+        extra={
+            "balances": [{"currency": b.currency, "available": b.available, "pending": b.pending} for b in balances]
+        },
+    )
+
+
+def dsar_lift_restriction(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSubjectRequest:
+    """Lift the objection or restriction this request put in force (POPIA s14(6): the subject is told).
+
+    Audited as DSAR_RESTRICTION_LIFTED (the subject's notice subscribes to it) and, per purpose, as
+    PROCESSING_RESTRICTION_LIFTED by the consent service."""
+    action = _check("dsar_lift_restriction", actor=actor, reason=reason)
+    with transaction.atomic():
+        dsar = _locked(dsar, action, actor=actor)
+        lifted = kind_for(dsar.type).lift(actor=actor, dsar=dsar, reason=reason)
+        if not lifted:
+            raise DsarError("Nothing this request put in force is still in force.", code="nothing_to_lift")
+        _record(
+            dsar,
+            actor=actor,
+            kind=DsarEventKind.RESTRICTION_LIFTED,
+            action=AuditAction.DSAR_RESTRICTION_LIFTED,
+            extra={"purposes": lifted},
+        )
+        _notify("dsar_lift_restriction", dsar, purposes=lifted)
+        return dsar
+
+
+def dsar_request_identity(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DsarEvent:
+    """Ask the subject to prove their identity (what is needed is sent to them; kept on the request)."""
+    action = _check("dsar_request_identity", actor=actor, reason=reason)
+    with transaction.atomic():
+        dsar = _locked(dsar, action, actor=actor)
+        event = _record(dsar, actor=actor, kind=DsarEventKind.IDENTITY_REQUESTED, note=reason)
+        _notify("dsar_request_identity", dsar, event=event.pk)
+        return event

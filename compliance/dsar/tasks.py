@@ -6,6 +6,7 @@ from compliance.dsar.erasure import erase_subject
 from compliance.dsar.escalation import dsar_escalate
 from compliance.dsar.export import export_create
 from compliance.dsar.models import DataSubjectRequest
+from compliance.dsar.notices import notice_deliver
 
 
 @shared_task(name="compliance.dsar.escalate", acks_late=True)
@@ -25,3 +26,9 @@ def build_dsar_export(dsar_id: int) -> str | None:
 def erase_dsar_subject(dsar_id: int) -> bool:
     """Carry out an approved deletion (idempotent: a fulfilled request is left alone)."""
     return erase_subject(dsar=DataSubjectRequest.objects.get(pk=dsar_id)) is not None
+
+
+@shared_task(name="compliance.dsar.send_notice", acks_late=True)
+def send_dsar_notice(notice_id: int) -> bool:
+    """Deliver one recorded notice to the data subject (idempotent: a sent notice is left alone)."""
+    return notice_deliver(notice_id=notice_id)

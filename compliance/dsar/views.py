@@ -12,12 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
-from django.db.models import F
 from django.http import Http404, HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -25,7 +23,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from compliance.audit.services import AuditAction, audit_record
 from compliance.dsar import selectors, services
 from compliance.dsar.export import export_read
 from compliance.dsar.models import DataSubjectRequest, DsarExport
@@ -36,7 +33,7 @@ from compliance.dsar.serializers import (
     action_serializer,
 )
 from compliance.dsar.workflow import ACTIONS, action_for
-from kernel.access import HasPermission
+from kernel.access import AuditedRefusal, HasPermission
 from kernel.errors import JSONErrorsMixin
 from kernel.permissions import HasRecentMFA
 
@@ -50,16 +47,21 @@ class StatusEventSerializer(serializers.Serializer):
 
 class DsarSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
+    # Encrypted at rest and masked here: which fields a correction asks to change, never the values.
+    requested_changes = serializers.DictField(
+        source="requested_changes_masked", child=serializers.CharField(), read_only=True
+    )
 
     class Meta:
         model = DataSubjectRequest
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "type",
             "status",
             "details",
             "requested_changes",
             "purposes",
+            "applied_at_filing",
             "channel",
             "received_at",
             "due_at",
@@ -73,15 +75,32 @@ class DsarSerializer(serializers.ModelSerializer):
         read_only_fields = tuple(f for f in fields if f not in ("type", "details", "requested_changes", "purposes"))
 
 
+class DsarNoticeSerializer(serializers.Serializer):
+    """A notice sent (or due) to the subject: what, when, through which channel, which template."""
+
+    id = serializers.UUIDField(source="public_id")
+    kind = serializers.CharField()
+    channel = serializers.CharField()
+    template_version = serializers.IntegerField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+
 class DsarDetailSerializer(DsarSerializer):
     history = serializers.SerializerMethodField()
+    notices = serializers.SerializerMethodField()
 
     class Meta(DsarSerializer.Meta):
-        fields = (*DsarSerializer.Meta.fields, "history")
-        read_only_fields = (*DsarSerializer.Meta.fields, "history")
+        fields = (*DsarSerializer.Meta.fields, "history", "notices")
+        read_only_fields = (*DsarSerializer.Meta.fields, "history", "notices")
 
-    def get_history(self, dsar: DataSubjectRequest) -> list[dict[str, Any]]:
+    def get_history(self, dsar: DataSubjectRequest) -> Any:
         return StatusEventSerializer(selectors.status_history_for_subject(dsar=dsar), many=True).data
+
+    @extend_schema_field(DsarNoticeSerializer(many=True))
+    def get_notices(self, dsar: DataSubjectRequest) -> Any:
+        return DsarNoticeSerializer(selectors.notices_of_request(dsar=dsar), many=True).data
 
 
 class DsarListCreateView(ListAPIView):
@@ -174,7 +193,11 @@ class ZipRenderer(BaseRenderer):
         return data if isinstance(data, bytes) else b""
 
 
-class ExportGone(APIException):
+class ExportNotFound(AuditedRefusal, NotFound):
+    """Another subject's bundle, or none: answered as any unknown id, recorded as a refused download."""
+
+
+class ExportGone(AuditedRefusal, APIException):
     status_code = status.HTTP_410_GONE
     default_code = "export_expired"
     default_detail = "The download window of this export has closed; file a new access request."
@@ -188,24 +211,17 @@ class DsarDownloadView(JSONErrorsMixin, APIView):
 
     @extend_schema(responses={(200, "application/zip"): bytes})
     def get(self, request: Request, public_id: str) -> HttpResponse:
-        dsar = selectors.dsar_of_subject(subject=request.user, public_id=public_id)
+        # Every refusal is audited (kernel.access.AuditedRefusal): no MFA (403), another customer's
+        # bundle or none (404, the same answer), a closed download window (410).
         try:
+            dsar = selectors.dsar_of_subject(subject=request.user, public_id=public_id)
             export = dsar.export
-        except DsarExport.DoesNotExist as exc:
-            raise Http404 from exc
+        except (Http404, DsarExport.DoesNotExist) as exc:
+            raise ExportNotFound from exc
         if not export.is_available:
             raise ExportGone
         content = export_read(export=export)
-        with transaction.atomic():
-            DsarExport.objects.filter(pk=export.pk).update(download_count=F("download_count") + 1)
-            audit_record(
-                action=AuditAction.DSAR_DOWNLOAD,
-                actor=request.user,
-                object_type="compliance.DsarExport",
-                object_id=str(export.public_id),
-                change_diff={"request": str(dsar.public_id), "size_bytes": export.size_bytes},
-                request=request,
-            )
+        services.dsar_export_download(actor=request.user, export=export, request=request)
         response = HttpResponse(content, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="personal-data-{dsar.public_id}.zip"'
         response["Cache-Control"] = "no-store"

@@ -26,9 +26,10 @@ from typing import Any
 
 from django.utils import timezone
 
+from compliance.dsar.balances import SETTLEMENT_LABELS
 from compliance.dsar.errors import DsarError
 from compliance.dsar.kinds import kind_for
-from compliance.dsar.models import DSAR_MAX_EXTENSION_DAYS, OPEN_STATUSES, DataSubjectRequest, DsarStatus
+from compliance.dsar.models import DSAR_MAX_EXTENSION_DAYS, OPEN_STATUSES, DataSubjectRequest, DsarStatus, NoticeKind
 
 PROCESS_PERMISSION = "compliance.process_dsar"
 
@@ -38,6 +39,7 @@ class InputType(StrEnum):
     DAYS = "days"  # a whole number of days, 1..DSAR_MAX_EXTENSION_DAYS
     FLAG = "flag"  # yes/no, default no
     OFFICER = "officer"  # another information officer (by public id); empty means the actor
+    CHOICE = "choice"  # one of ``Input.choices``
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class Input:
     missing: str = ""
     missing_code: str = ""
     max_length: int = 5000
+    choices: tuple[tuple[str, str], ...] = ()  # CHOICE: (value, label)
 
     def is_missing(self, value: Any) -> bool:
         if self.input_type == InputType.TEXT:
@@ -108,6 +111,50 @@ def _extension_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> D
     return None
 
 
+# --- Erasure's preconditions and undoing a processing flag (issue 16) ---------------------------
+
+
+def _settle_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
+    if not kind_for(dsar.type).settles_balance:
+        return DsarError("Only a deletion request settles the subject's balance.", code="settlement_not_applicable")
+    return None
+
+
+def _lift_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
+    if not kind_for(dsar.type).liftable:
+        return DsarError("Only an objection or a restriction can be lifted.", code="lift_not_applicable")
+    if dsar.status not in _LIFTABLE_STATES and not dsar.applied_at_filing:
+        return DsarError("Nothing of this request is in force yet.", code="nothing_to_lift")
+    return None
+
+
+_LIFTABLE_STATES = (DsarStatus.FULFILLED, DsarStatus.PARTIALLY_FULFILLED, DsarStatus.CLOSED)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notice the subject receives when an action is taken (compliance.dsar.notices).
+
+    ``kind``: a ``NoticeKind``, or ``OUTCOME_OF_TYPE`` — the request type's own outcome notice
+    (export ready, deletion statement, outcome with reasons; ``DsarKind.outcome_notice``).
+    ``when``: the statuses after the action that send it (empty: always)."""
+
+    kind: str
+    when: tuple[str, ...] = ()
+
+    def due(self, dsar: DataSubjectRequest) -> bool:
+        return not self.when or dsar.status in self.when
+
+
+OUTCOME_OF_TYPE = "outcome_of_type"
+
+# Filing is not an officer action: the acknowledgement (with the due date) goes out at once.
+FILING_NOTICES: tuple[Notice, ...] = (Notice(NoticeKind.ACKNOWLEDGEMENT),)
+# Lifting a restriction (consent admin / officer API) tells the subject (POPIA s14(6)); the lifting
+# service passes this to compliance.dsar.notices.notice_queue with the purposes lifted.
+RESTRICTION_LIFTED_NOTICE = Notice(NoticeKind.RESTRICTION_LIFTED)
+
+
 @dataclass(frozen=True)
 class Action:
     slug: str
@@ -118,6 +165,7 @@ class Action:
     inputs: tuple[Input, ...] = ()
     permission: str = PROCESS_PERMISSION
     refusal: Refusal | None = None
+    notices: tuple[Notice, ...] = ()  # what the subject is told once the action is taken
 
     def refused(self, dsar: DataSubjectRequest, actor: Any, now: datetime | None = None) -> DsarError | None:
         """Why the action cannot be taken on ``dsar`` now (state first, then its rule), or None."""
@@ -153,6 +201,24 @@ ACTIONS: tuple[Action, ...] = (
                 missing_code="identity_evidence_required",
             ),
         ),
+    ),
+    Action(
+        slug="request-identity",
+        label="Ask the subject to verify identity",
+        from_states=(DsarStatus.RECEIVED,),
+        to_states=(),
+        service="dsar_request_identity",
+        inputs=(
+            Input(
+                "reason",
+                InputType.TEXT,
+                required=True,
+                help="What the subject must provide (sent to the subject).",
+                missing="Say what the subject must provide to prove their identity.",
+                missing_code="identity_request_required",
+            ),
+        ),
+        notices=(Notice(NoticeKind.IDENTITY_NEEDED),),
     ),
     Action(
         slug="assign",
@@ -197,6 +263,7 @@ ACTIONS: tuple[Action, ...] = (
                 missing_code="reason_required",
             ),
         ),
+        notices=(Notice(NoticeKind.OUTCOME),),
     ),
     Action(
         slug="extend",
@@ -223,6 +290,7 @@ ACTIONS: tuple[Action, ...] = (
             ),
         ),
         refusal=_extension_refusal,
+        notices=(Notice(NoticeKind.EXTENSION),),
     ),
     Action(
         slug="fulfil",
@@ -242,6 +310,8 @@ ACTIONS: tuple[Action, ...] = (
             ),
             Input("partial", InputType.FLAG, help="Only part of the request could be fulfilled."),
         ),
+        # Also reached from "approve" for types carried out at approval (it calls the fulfilment).
+        notices=(Notice(OUTCOME_OF_TYPE),),
     ),
     Action(
         slug="close",
@@ -283,6 +353,51 @@ ACTIONS: tuple[Action, ...] = (
                 missing_code="note_required",
             ),
         ),
+    ),
+)
+
+# Erasure's preconditions and undoing a processing flag (issue 16).
+ACTIONS += (
+    Action(
+        slug="settle-balance",
+        label="Settle the balance (payout or unclaimed funds)",
+        from_states=(DsarStatus.IN_REVIEW, DsarStatus.APPROVED),
+        to_states=(),
+        service="dsar_settle_balance",
+        inputs=(
+            Input(
+                "method",
+                InputType.CHOICE,
+                required=True,
+                choices=tuple((str(method), label) for method, label in SETTLEMENT_LABELS.items()),
+                help="A deletion is blocked while the subject holds money: pay it out to their verified bank "
+                "account (the deletion waits until the bank confirms) or move it to the unclaimed-funds account "
+                "(the subject can still claim it). The statement says which.",
+                missing="Choose how the balance is settled: payout or unclaimed.",
+                missing_code="settlement_method_required",
+            ),
+        ),
+        refusal=_settle_refusal,
+    ),
+    Action(
+        slug="lift-restriction",
+        label="Lift the restriction or objection",
+        # Any state: what a flag request put in force (at filing, or at approval) stays until lifted.
+        from_states=_ALL_STATES,
+        to_states=(),
+        service="dsar_lift_restriction",
+        notices=(Notice(NoticeKind.RESTRICTION_LIFTED),),
+        inputs=(
+            Input(
+                "reason",
+                InputType.TEXT,
+                required=True,
+                help="Why processing may resume (POPIA s14(6): the subject is told before it is lifted).",
+                missing="Lifting needs a reason (the subject is told).",
+                missing_code="reason_required",
+            ),
+        ),
+        refusal=_lift_refusal,
     ),
 )
 

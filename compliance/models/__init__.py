@@ -1,7 +1,13 @@
 """The facade Django discovers: compliance's models live in their concern packages
 (``compliance/<concern>/models.py``) and are imported here so the app registry finds them."""
 
-from compliance.audit.models import AuditEvent  # the immutable audit trail, SPEC C4
+from compliance.audit.models import (  # the immutable audit trail, SPEC C4
+    AuditCheckpoint,
+    AuditCheckpointCosignature,
+    AuditEvent,
+    AuditMerkleNode,
+    AuditMerkleState,
+)
 from compliance.consent.models import (  # consent management, SPEC C5
     ConsentEvent,
     ProcessingPurpose,
@@ -14,18 +20,24 @@ from compliance.dsar.models import (  # data-subject requests, SPEC C6
     DataSubjectRequest,
     DsarEvent,
     DsarExport,
+    DsarNotice,
 )
 from compliance.pi.models import PIInventory  # the PI inventory page's permission, SPEC C3
 from compliance.retention.models import LegalHold, RetentionPolicy, RetentionRun  # retention and holds, SPEC C8
 from compliance.secret_rotation.models import SecretRotation  # secret inventory and rotation checks, SPEC C8
 
 __all__ = [
+    "AuditCheckpoint",
+    "AuditCheckpointCosignature",
     "AuditEvent",
+    "AuditMerkleNode",
+    "AuditMerkleState",
     "ConsentEvent",
     "CorrectionRequestNote",
     "DataSubjectRequest",
     "DsarEvent",
     "DsarExport",
+    "DsarNotice",
     "FieldKeyVersion",
     "KeyPurpose",
     "KeyRotationRun",

@@ -50,6 +50,7 @@ def inventory(*, include_test_apps: bool = False) -> dict[str, Any]:
                     "encrypted": isinstance(model_field, EncryptedField),
                     "blind_index": isinstance(model_field, BlindIndexField),
                     "derived_from": annotation.derived_from,
+                    "correctable": annotation.correctable,
                     "description": annotation.description,
                 }
             )

@@ -59,6 +59,10 @@ class PI:
     sensitive: bool | None = None  # None: by category (card, special, children)
     description: str = ""
     derived_from: str = ""  # set on blind indexes: the annotated field they are computed from
+    # POPIA s24: the name under which a correction request may change this field (e.g. "email",
+    # "bank_account_number"); empty: not correctable through a DSAR. The owning app registers the
+    # handler that applies it (compliance.dsar.corrections); compliance.E603 checks both agree.
+    correctable: str = ""
 
     def __post_init__(self) -> None:
         # Accept lists/sets in declarations; store an ordered, hashable tuple.
@@ -104,6 +108,7 @@ class ModelEntry:
                     sensitive=False,
                     description=f"Blind index (keyed HMAC) of {model_field.source_field}, for exact lookups.",
                     derived_from=model_field.source_field,
+                    correctable="",
                 )
         # Declared names that are not concrete fields (m2m, typos) still show, so checks can flag them.
         for name, annotation in self.fields.items():
@@ -195,3 +200,13 @@ def exportable_fields(model: type[models.Model] | str) -> tuple[str, ...]:
     if entry is None:
         return ()
     return tuple(name for name, annotation in entry.annotations().items() if annotation.export)
+
+
+def correctable_fields() -> dict[str, tuple[str, str]]:
+    """Correction name -> (model label, field) for every field the inventory marks correctable."""
+    found: dict[str, tuple[str, str]] = {}
+    for entry in registry:
+        for name, annotation in entry.fields.items():
+            if annotation.correctable:
+                found[annotation.correctable] = (entry.label, name)
+    return found

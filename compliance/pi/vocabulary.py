@@ -39,6 +39,12 @@ CATEGORY_DESCRIPTIONS = {
 
 SENSITIVE_BY_DEFAULT = frozenset({Category.CARD, Category.SPECIAL, Category.CHILDREN})
 
+# Revealing a masked value in the admin (compliance/audit/admin.py PIMaskedAdmin) needs the
+# permission of the value's category (declared on compliance.PIInventory, granted to roles in
+# accounts/roles.py). Card data (PAN) is revealed in the admin by no role: the full number is read
+# only through the card-reveal API with a recent MFA (ledger/cards/services.py).
+REVEAL_PERMISSIONS = {category: f"compliance.reveal_{category.value}" for category in Category}
+
 
 class LawfulBasis(models.TextChoices):
     """POPIA s11(1)(a)-(f): the one lawful-basis vocabulary (PI annotations, purposes, the admin)."""
@@ -103,6 +109,9 @@ class Purpose:
     notice: str
     when_restricted: str
     not_restrictable: str = ""
+    # POPIA s69 direct marketing (ours or partners'): an objection takes effect when it is filed,
+    # before any review (s11(3)(b): the law gives the responsible party no ground to refuse it).
+    direct_marketing: bool = False
 
     @property
     def consent_required(self) -> bool:
@@ -184,6 +193,7 @@ PURPOSES: dict[str, Purpose] = {
             "s69). This is optional: nothing happens unless you opt in, and you can withdraw at any time in "
             "the app, as easily as you gave it; every message also tells you how to stop them.",
             when_restricted="The marketing-audience export leaves the subject out.",
+            direct_marketing=True,
         ),
         Purpose(
             "analytics",
@@ -207,6 +217,7 @@ PURPOSES: dict[str, Purpose] = {
             "offers for their own products (POPIA s69). This is optional: nothing is shared unless you opt "
             "in, and you can withdraw at any time; partners are told to stop.",
             when_restricted="The partner-sharing export leaves the subject out.",
+            direct_marketing=True,
         ),
         Purpose(
             "legal_compliance",
@@ -237,6 +248,31 @@ PURPOSES: dict[str, Purpose] = {
             "records and incident investigation protect your own account and cannot be paused.",
         ),
     )
+}
+
+
+DIRECT_MARKETING_PURPOSES = frozenset(code for code, purpose in PURPOSES.items() if purpose.direct_marketing)
+# POPIA s18(1)(e) and s23(1)(b): who receives the information processed for each purpose (the
+# categories of recipients, never named people), told to the subject in notices and exports.
+PURPOSE_RECIPIENTS: dict[str, str] = {
+    "account_management": "our staff who run accounts (customer support, operations); our hosting provider",
+    "kyc": "our operations staff; the Financial Intelligence Centre when the law requires a report",
+    "payments": "your bank and ours; the card processor and payment networks that carry a payment",
+    "fraud_prevention": "our fraud and operations staff; banks and law enforcement when a crime is reported",
+    "direct_marketing": "our marketing staff and the mailing service that sends our messages",
+    "analytics": "our product staff, only as aggregated, de-identified figures",
+    "third_party_marketing_sharing": "partner companies you agreed to share with, for their own marketing",
+    "legal_compliance": "regulators (the Information Regulator, the FIC, SARS) and courts, when the law requires",
+    "security": "our security and operations staff",
+}
+# POPIA s18(1)(a)/(b): where each category of information comes from.
+CATEGORY_SOURCES: dict[Category, str] = {
+    Category.IDENTITY: "you (registration, your profile and identity documents) and our staff who verify them",
+    Category.CONTACT: "you (registration and your profile)",
+    Category.FINANCIAL: "your transactions on the platform, your bank and the card processor",
+    Category.CARD: "you, when you add a card; the card processor",
+    Category.SPECIAL: "not collected",
+    Category.CHILDREN: "not collected",
 }
 
 

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -31,6 +31,7 @@ from compliance.retention.services import (
     HoldError,
     hold_place,
     hold_release,
+    holdable_tables,
     retention_policy_save,
 )
 from kernel.admin import ReadOnlyAdminMixin
@@ -94,9 +95,19 @@ class PlaceHoldForm(forms.Form):
     hold_until = forms.DateField(
         required=False, help_text="Last day of the hold (optional): empty keeps it until released."
     )
+    tables = forms.MultipleChoiceField(
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Keep only these records (optional): none ticked keeps all the subject's records. A deletion "
+        "request erases what the hold does not keep.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.MultipleChoiceField, self.fields["tables"]).choices = [(label, label) for label in holdable_tables()]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         neither_or_both = bool(cleaned.get("subject_email")) == bool(cleaned.get("subject_id_number"))
         if neither_or_both and not (self.errors.get("subject_email") or self.errors.get("subject_id_number")):
             raise forms.ValidationError("Give either the customer's e-mail address or their ID number.")
@@ -118,8 +129,8 @@ class LegalHoldAdmin(admin.ModelAdmin):
     list_display = ("short_id", "kind", "subject_ref", "hold_until", "created_by", "created_at", "state")
     list_filter = ("kind", ("released_at", admin.EmptyFieldListFilter))
     readonly_fields = (
-        "public_id", "kind", "subject_ref", "model_label", "object_id", "retention_policy", "reason", "hold_until",
-        "created_by", "created_at", "released_at", "released_by", "release_reason",
+        "public_id", "kind", "subject_ref", "model_label", "object_id", "scope", "retention_policy", "reason",
+        "hold_until", "created_by", "created_at", "released_at", "released_by", "release_reason",
     )  # fmt: skip
     fields = readonly_fields
     change_form_template = "admin/compliance/legalhold/change_form.html"
@@ -135,7 +146,7 @@ class LegalHoldAdmin(admin.ModelAdmin):
     @admin.display(description="subject")
     def subject_ref(self, hold: LegalHold) -> str:
         # The subject's random public id, never a name or an e-mail address.
-        return str(hold.subject.public_id) if hold.subject_id else f"{hold.model_label}:{hold.object_id}"
+        return str(hold.subject.public_id) if hold.subject else f"{hold.model_label}:{hold.object_id}"
 
     @admin.display(description="state")
     def state(self, hold: LegalHold) -> str:
@@ -194,6 +205,7 @@ class LegalHoldAdmin(admin.ModelAdmin):
                         kind=data["kind"],
                         reason=data["reason"],
                         hold_until=_end_of_day(data["hold_until"]),
+                        tables=list(data["tables"]),
                         request=request,
                     )
                 except HoldError as error:

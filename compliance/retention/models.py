@@ -148,7 +148,7 @@ class LegalHoldQuerySet(models.QuerySet):
     fields={},
     not_pi=[
         "public_id", "kind", "model_label", "object_id", "subject", "retention_policy", "reason", "hold_until",
-        "created_by", "created_at", "released_at", "released_by", "release_reason",
+        "created_by", "created_at", "released_at", "released_by", "release_reason", "scope",
     ],
 )  # fmt: skip
 class LegalHold(models.Model):
@@ -171,6 +171,12 @@ class LegalHold(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     release_reason = models.TextField(blank=True, help_text="Why the officer released the hold.")
+    # A subject hold may keep only some of the subject's records (a dispute about transactions keeps
+    # the ledger, not the marketing consents): the tables (model labels) it keeps. Empty: everything.
+    # The retention purge keeps every row of a held subject either way; a deletion erases the rest.
+    scope = models.JSONField(
+        default=list, blank=True, help_text="Tables the hold keeps (model labels); empty: all the subject's records."
+    )
 
     objects = LegalHoldQuerySet.as_manager()
 
@@ -194,3 +200,7 @@ class LegalHold(models.Model):
     def in_force(self, now=None) -> bool:
         now = now or timezone.now()
         return self.released_at is None and (self.hold_until is None or self.hold_until > now)
+
+    def keeps_table(self, model_label: str) -> bool:
+        """Whether this hold keeps the rows of ``model_label`` (an unscoped hold keeps every table)."""
+        return not self.scope or model_label.lower() in self.scope

@@ -16,7 +16,7 @@ class LegalHoldSerializer(serializers.ModelSerializer):
     class Meta:
         model = LegalHold
         fields = (
-            "id", "kind", "subject", "reason", "hold_until", "created_at", "released_at", "release_reason",
+            "id", "kind", "subject", "reason", "hold_until", "scope", "created_at", "released_at", "release_reason",
             "in_force",
         )  # fmt: skip
         read_only_fields = fields
@@ -31,6 +31,14 @@ class PlaceHoldSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, help_text="Why the data must be kept; shown to the subject.")
     hold_until = serializers.DateTimeField(
         required=False, allow_null=True, default=None, help_text="End of the hold; null: until released."
+    )
+    tables = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        default=list,
+        max_length=50,
+        help_text="Keep only these tables (model labels, e.g. ledger.journalentry); empty: all the subject's "
+        "records. A deletion erases what the hold does not keep.",
     )
 
 

@@ -19,6 +19,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
+from compliance.pi.inventory import is_product_model
+from compliance.pi.registry import registry
 from compliance.retention.models import SUBJECT_HOLD_KINDS, LegalHold, RetentionPolicy
 from kernel.access import require_not_own
 from kernel.errors import DomainError
@@ -81,14 +83,40 @@ def _require(actor: Any, permission: str, message: str) -> None:
 def _clean_reason(reason: Any) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise HoldError("reason_required", "Give the reason for the hold (it is shown to the subject).", field="reason")
-    reason = reason.strip()
-    if len(reason) > REASON_MAX_LENGTH:
+    text = str(reason).strip()
+    if len(text) > REASON_MAX_LENGTH:
         raise HoldError("reason_too_long", f"The reason is at most {REASON_MAX_LENGTH} characters.", field="reason")
-    return reason
+    return text
+
+
+def holdable_tables() -> list[str]:
+    """The tables a subject hold may be scoped to: every product model of the PI inventory that
+    reaches a data subject (the rows a deletion would erase)."""
+    return sorted(entry.label.lower() for entry in registry if is_product_model(entry) and entry.subject)
+
+
+def _clean_scope(tables: Any) -> list[str]:
+    if tables is None:
+        return []
+    if not isinstance(tables, list | tuple) or not all(isinstance(t, str) for t in tables):
+        raise HoldError("invalid_scope", "The scope is a list of tables.", field="tables")
+    scope = sorted({table.strip().lower() for table in tables})
+    if set(scope) - set(holdable_tables()):
+        raise HoldError(
+            "invalid_scope", "Only tables holding a subject's personal information can be held.", field="tables"
+        )
+    return scope
 
 
 def hold_place(
-    *, actor: Any, subject: Any, kind: str, reason: str, hold_until: datetime | None = None, request: Any = None
+    *,
+    actor: Any,
+    subject: Any,
+    kind: str,
+    reason: str,
+    hold_until: datetime | None = None,
+    tables: list[str] | None = None,
+    request: Any = None,
 ) -> LegalHold:
     """Put ``subject`` (a user) under a litigation or regulator hold until ``hold_until`` (None: until released).
 
@@ -101,6 +129,7 @@ def hold_place(
         kinds = ", ".join(str(k) for k in SUBJECT_HOLD_KINDS)
         raise HoldError("invalid_kind", f"A hold on a subject is one of: {kinds}.", field="kind")
     reason = _clean_reason(reason)
+    scope = _clean_scope(tables)
     now = timezone.now()
     if hold_until is not None and hold_until <= now:
         raise HoldError("invalid_end", "The end date must be in the future.", field="hold_until")
@@ -132,6 +161,7 @@ def hold_place(
                     reason=reason,
                     hold_until=hold_until,
                     created_by=actor,
+                    scope=scope,
                 )
         except IntegrityError as error:  # a concurrent placement won the race
             raise HoldError("hold_exists", "This subject is already under such a hold.", conflict=True) from error
@@ -144,6 +174,7 @@ def hold_place(
                 "kind": kind,
                 "subject": str(getattr(subject, "public_id", subject.pk)),
                 "hold_until": hold_until.isoformat() if hold_until else None,
+                "scope": scope,
             },
             request=request,
         )

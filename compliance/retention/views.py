@@ -77,6 +77,7 @@ class OfficerHoldListView(ListAPIView):
             kind=data["kind"],
             reason=data["reason"],
             hold_until=data["hold_until"],
+            tables=data["tables"],
             request=request,
         )
         return Response(LegalHoldSerializer(hold).data, status=status.HTTP_201_CREATED)

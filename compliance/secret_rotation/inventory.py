@@ -114,6 +114,27 @@ def _field_key_sources() -> Iterator[SecretSource]:
         )
 
 
+def _audit_signing_sources() -> Iterator[SecretSource]:
+    """The audit checkpoint-signing key (compliance.audit.transparency), when a ring is configured."""
+    from compliance.audit.transparency import signing_key_rotate, signing_key_rotated_at
+    from compliance.crypto.keys import AUDIT_SIGNING, KeyProviderError, get_key_provider
+
+    provider = get_key_provider()
+    try:
+        provider.ring(AUDIT_SIGNING)
+    except KeyProviderError:
+        return
+    yield SecretSource(
+        name="audit-signing-key",
+        kind=SecretKind.OTHER,
+        owner="platform",
+        provider=provider.name,
+        rotated_at=signing_key_rotated_at,
+        # Keys from the environment cannot be changed by the platform: alert only.
+        rotate=None if provider.name == "env" else signing_key_rotate,
+    )
+
+
 def _sm_rotated_at(name: str) -> Callable[[], datetime | None] | None:
     """Read the rotation date from the secrets provider when this secret is kept there."""
     secret_name = settings.SECRETS_INVENTORY_SM_NAMES.get(name)
@@ -147,7 +168,7 @@ def _external_sources() -> Iterator[SecretSource]:
 
 
 def secret_sources() -> list[SecretSource]:
-    sources = {s.name: s for s in (*_field_key_sources(), *_external_sources())}
+    sources = {s.name: s for s in (*_field_key_sources(), *_audit_signing_sources(), *_external_sources())}
     sources.update(_SOURCES)
     return [sources[name] for name in sorted(sources)]
 

@@ -8,5 +8,11 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "public" TO "fintec
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "public" TO "fintech_app";
 REVOKE ALL ON TABLE "public".compliance_auditevent FROM "fintech_app";
 GRANT SELECT, INSERT ON TABLE "public".compliance_auditevent TO "fintech_app";
+REVOKE ALL ON TABLE "public"."compliance_auditmerklenode" FROM "fintech_app";
+REVOKE ALL ON TABLE "public"."compliance_auditcheckpoint" FROM "fintech_app";
+REVOKE ALL ON TABLE "public"."compliance_auditcheckpointcosignature" FROM "fintech_app";
+GRANT SELECT, INSERT ON TABLE "public"."compliance_auditmerklenode" TO "fintech_app";
+GRANT SELECT, INSERT ON TABLE "public"."compliance_auditcheckpoint" TO "fintech_app";
+GRANT SELECT, INSERT ON TABLE "public"."compliance_auditcheckpointcosignature" TO "fintech_app";
 REVOKE ALL ON FUNCTION "public".compliance_audit_seal(bigint[], bigint[], text[], text[], timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION "public".compliance_audit_seal(bigint[], bigint[], text[], text[], timestamptz) TO "fintech_app";

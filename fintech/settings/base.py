@@ -11,6 +11,7 @@ from pathlib import Path
 
 from csp.constants import NONE, SELF
 
+from fintech.openapi import GETTING_STARTED
 from kernel.env import database_config, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -69,9 +70,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Before the idle timeout: a form posted after it is kept, and a message says so.
+    "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.middleware.IdleSessionTimeoutMiddleware",
     "compliance.audit.middleware.AuditlogContextMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes requires: turns a locked-out login into the lockout answer.
@@ -186,6 +188,23 @@ EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "no-reply@fintech.example")
+# SMS behind the same interface as e-mail (kernel.messaging): refused until a provider is configured.
+SMS_BACKEND = env_str("SMS_BACKEND", "kernel.messaging.DisabledSmsBackend")
+
+# --- Data-subject notices (POPIA s18, s23-s25; compliance/dsar/notices.py) --------------------
+# Who the subject writes to, and where they may complain; printed in every DSAR notice, the
+# export README and the deletion statement.
+INFORMATION_OFFICER_CONTACT = {
+    "name": env_str("INFORMATION_OFFICER_NAME", "The Information Officer, Fintech Platform"),
+    "email": env_str("INFORMATION_OFFICER_EMAIL", "privacy@fintech.example"),
+    "postal": env_str("INFORMATION_OFFICER_POSTAL", "PO Box 1, Johannesburg, 2000"),
+}
+INFORMATION_REGULATOR_CONTACT = {
+    "name": "The Information Regulator (South Africa)",
+    "email": env_str("INFORMATION_REGULATOR_EMAIL", "POPIAComplaints@inforegulator.org.za"),
+    "website": env_str("INFORMATION_REGULATOR_WEBSITE", "https://inforegulator.org.za"),
+    "postal": env_str("INFORMATION_REGULATOR_POSTAL", "JD House, 27 Stiemens Street, Braamfontein, Johannesburg, 2001"),
+}
 
 # --- Passwords ------------------------------------------------------------------------------
 PASSWORD_HASHERS = [
@@ -225,10 +244,17 @@ STORAGES = {
 
 # --- Sessions, cookies, security headers ------------------------------------------------------
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
-# Staff sessions end after 15 idle minutes (saved on every request, so the window slides).
-SESSION_COOKIE_AGE = 15 * 60
+# Staff sessions end after 15 idle minutes (accounts/middleware.py; every request slides the window).
+ADMIN_IDLE_TIMEOUT_SECONDS = env_int("ADMIN_IDLE_TIMEOUT_SECONDS", 15 * 60)
+# The stored session outlives the idle timeout by an hour, so that a form posted after the timeout
+# still finds it: the middleware then ends it (logged out, row flushed) and keeps what was typed.
+# The cookie itself lasts until the browser closes (SESSION_EXPIRE_AT_BROWSER_CLOSE).
+SESSION_COOKIE_AGE = ADMIN_IDLE_TIMEOUT_SECONDS + 60 * 60
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# PI is masked in the admin; a deliberate, audited reveal shows one record's fields to the staff
+# member who asked for this long (compliance/audit/admin.py PIMaskedAdmin).
+PI_REVEAL_SECONDS = env_int("PI_REVEAL_SECONDS", 5 * 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Strict"
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
@@ -352,8 +378,8 @@ API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", False)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Fintech platform API",
-    "DESCRIPTION": "Customer API of the POPIA-compliant fintech platform. Errors always have the "
-    'shape {"error": {"code", "message", "fields"?}}.',
+    # The getting-started guide (token with OTP, step-up, idempotency, errors): fintech/openapi.py.
+    "DESCRIPTION": GETTING_STARTED,
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -363,6 +389,8 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "fintech.openapi.document_error_responses",
+        # Grouped by audience and topic, descriptions written for readers (fintech/openapi.py).
+        "fintech.openapi.organise_for_people",
     ],
     # Several apps have a "status"/"channel" choice set: name the DSAR ones explicitly.
     "ENUM_NAME_OVERRIDES": {
@@ -389,6 +417,8 @@ FIELD_KEYS = {
     "PROVIDER": env_str("FIELD_KEY_PROVIDER", "env"),
     "FIELD_ENCRYPTION_KEYS": env_str("FIELD_ENCRYPTION_KEYS", ""),
     "BLIND_INDEX_KEYS": env_str("BLIND_INDEX_KEYS", ""),
+    # The Ed25519 seeds that sign audit checkpoints (optional ring; same "version:base64" form).
+    "AUDIT_SIGNING_KEYS": env_str("AUDIT_SIGNING_KEYS", ""),
     "KEY_RING_FILE": env_str("FIELD_KEY_RING_FILE", ""),
     "KMS_KEY_ID": env_str("FIELD_KEY_KMS_KEY_ID", ""),
     "CREATE_IF_MISSING": False,
@@ -398,6 +428,12 @@ FIELD_KEYS = {
 AUDIT_ARCHIVE_BACKEND = env_str("AUDIT_ARCHIVE_BACKEND", "local")
 AUDIT_ARCHIVE_DIR = env_str("AUDIT_ARCHIVE_DIR", str(VAR_DIR / "audit-archive"))
 AUDIT_ARCHIVE_S3_BUCKET = env_str("AUDIT_ARCHIVE_S3_BUCKET", "")
+# Signed checkpoints of the audit Merkle tree (docs/adr/0006): the log's name (the checkpoint
+# origin and the signing key's name), the shortest interval between two checkpoints of a growing
+# tree (the seal interval), and the longest between two checkpoints at all (at least hourly).
+AUDIT_LOG_ORIGIN = env_str("AUDIT_LOG_ORIGIN", "fintech.example/audit")
+AUDIT_CHECKPOINT_MIN_SECONDS = env_int("AUDIT_CHECKPOINT_MIN_SECONDS", 5)
+AUDIT_CHECKPOINT_MAX_SECONDS = env_int("AUDIT_CHECKPOINT_MAX_SECONDS", 3600)
 AUDIT_ARCHIVE_S3_PREFIX = env_str("AUDIT_ARCHIVE_S3_PREFIX", "audit/")
 # Five years (PMLA/FICA), counting the leap days.
 AUDIT_ARCHIVE_RETENTION_DAYS = env_int("AUDIT_ARCHIVE_RETENTION_DAYS", 5 * 365 + 2)

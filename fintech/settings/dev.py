@@ -13,6 +13,7 @@ SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Password-reset and other mails are printed, not sent.
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+SMS_BACKEND = "kernel.messaging.ConsoleSmsBackend"
 # The schema and docs are open while developing (staff only in production).
 API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", True)
 

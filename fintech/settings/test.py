@@ -47,10 +47,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": "10000/min", "user": "10000/min", "auth": "10000/min"},
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SMS_BACKEND = "kernel.messaging.LocmemSmsBackend"
 # Open in tests, as in dev (tests/fintech/test_api_docs.py checks the production rule explicitly).
 API_DOCS_PUBLIC = True
 # Serve static files from the apps' folders: tests never run collectstatic.
-STATIC_ROOT = None
+STATIC_ROOT = None  # type: ignore[assignment]  # base sets a Path; None = serve from the apps
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
     **STORAGES,
@@ -64,6 +65,7 @@ FIELD_KEYS = {
     "PROVIDER": "env",
     "FIELD_ENCRYPTION_KEYS": "1:VEVTVC1PTkxZIGZpZWxkIGtleSB2MSBub3QgcmVhbCE=",  # pragma: allowlist secret
     "BLIND_INDEX_KEYS": "1:VEVTVC1PTkxZIGJsaW5kIGlkeCB2MSBub3QgcmVhbCE=",  # pragma: allowlist secret
+    "AUDIT_SIGNING_KEYS": "1:VEVTVC1PTkxZIGF1ZGl0IHNpZ25pbmcga2V5IHYxISE=",  # pragma: allowlist secret
 }
 # Throwaway apps: pi_testapp exercises the PI annotations and encrypted fields; plugin_app plugs
 # into the platform through exactly the steps of docs/ARCHITECTURE.md ("Plugging in a new app").

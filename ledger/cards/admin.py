@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from compliance.audit.admin import PIAccessAuditedAdmin
+from compliance.audit.admin import PIMaskedAdmin
 from kernel.admin import ReadOnlyModelAdmin
 from ledger.cards.models import Card
 
-MASKED_FIELDS = ("public_id", "owner", "brand", "masked_pan", "expiry", "active", "verified_at", "created_at",
+MASKED_FIELDS = ("public_id", "owner", "brand", "pan_last4", "expiry", "active", "verified_at", "created_at",
                  "deactivated_at")  # fmt: skip
 
 
 @admin.register(Card)
-class CardAdmin(PIAccessAuditedAdmin, ReadOnlyModelAdmin):
-    list_display = ("public_id", "brand", "masked_pan", "expiry", "active", "owner", "created_at")
+class CardAdmin(PIMaskedAdmin, ReadOnlyModelAdmin):
+    list_display = ("public_id", "brand", "pan_last4", "expiry", "active", "owner", "created_at")
     list_filter = ("brand", "active")
     list_select_related = ("owner",)
     search_fields = ("public_id",)

@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from compliance.crypto.fields import BlindIndexedModelMixin, BlindIndexField, EncryptedCharField
+from compliance.pi.masking import mask_pan
 from compliance.pi.registry import PI, pi_model
 from compliance.pi.vocabulary import Category, Erasure, LawfulBasis
 
@@ -140,7 +141,12 @@ class Card(BlindIndexedModelMixin, models.Model):
 
     @property
     def masked_pan(self) -> str:
-        return self.first6 + "*" * (self.pan_length - 10) + self.last4
+        return mask_pan(self.last4, first6=self.first6, length=self.pan_length)
+
+    @property
+    def pan_last4(self) -> str:
+        """The staff screens' form: the last four digits only (least privilege)."""
+        return mask_pan(self.last4)
 
     @property
     def expiry(self) -> str:

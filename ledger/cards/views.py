@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.selectors import acting_user
 from kernel.permissions import HasRecentMFA
 from ledger.cards import services as cards
 from ledger.cards.serializers import (
@@ -55,7 +56,7 @@ class CardListView(generics.ListAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         card = cards.card_add(
-            actor=request.user, pan=data["pan"], expiry=data["expiry"], cvv=data["cvv"],
+            actor=acting_user(request), pan=data["pan"], expiry=data["expiry"], cvv=data["cvv"],
             holder=data.get("holder"), request=request,
         )  # fmt: skip
         response = Response(CardSerializer(card).data, status=status.HTTP_201_CREATED)
@@ -68,14 +69,14 @@ class CardDetailView(APIView):
 
     @extend_schema(responses={200: CardSerializer})
     def get(self, request: Request, public_id: uuid.UUID) -> Response:
-        card = cards.card_get(viewer=request.user, public_id=public_id)
+        card = cards.card_get(viewer=acting_user(request), public_id=public_id)
         if card is None:
             raise exceptions.NotFound()
         return Response(CardSerializer(card).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, public_id: uuid.UUID) -> Response:
-        cards.card_remove(actor=request.user, card=public_id, request=request)
+        cards.card_remove(actor=acting_user(request), card=public_id, request=request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -89,7 +90,7 @@ class CardRevealView(APIView):
         serializer = CardRevealRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         card, pan = cards.card_reveal_pan(
-            actor=request.user, card=public_id, reason=serializer.validated_data["reason"], request=request
+            actor=acting_user(request), card=public_id, reason=serializer.validated_data["reason"], request=request
         )
         body: dict[str, Any] = {"id": str(card.public_id), "pan": pan, "expiry": card.expiry}
         response = Response(body)

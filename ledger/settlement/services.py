@@ -29,12 +29,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from accounts.models import User
 from compliance.audit.services import ActorType, AuditAction, audit_record
 from kernel.access import OwnSubjectDenied, require_not_own, require_permission
 from kernel.request_context import get_request_id
@@ -208,7 +208,7 @@ def webhook_receive(
 
 
 def card_deposit_authorise(
-    *, processor: processors.CardProcessor, entry_public_id: uuid.UUID, card: Any, amount: int, currency: str
+    *, processor: processors.CardProcessor | None, entry_public_id: uuid.UUID, card: Any, amount: int, currency: str
 ) -> str:
     """After a card deposit's pending entry committed: ask the processor for the money.
 
@@ -216,6 +216,7 @@ def card_deposit_authorise(
     pending deposit is voided at once. Returns the movement's status as it now stands.
     """
     reference = str(entry_public_id)
+    processor = processor or processors.card_processor()
     authorisation = processor.authorise(reference=reference, card=card, amount=amount, currency=currency)
     if not authorisation.approved:
         entry = JournalEntry.objects.get(public_id=entry_public_id)
@@ -264,7 +265,7 @@ def _confirmable(actor: Any, public_id: Any, *, for_update: bool = False) -> Jou
 
 
 def statement_line_record(
-    *, actor: AbstractBaseUser, pending: Any, statement_line: str, request: HttpRequest | None = None
+    *, actor: User, pending: Any, statement_line: str, request: HttpRequest | None = None
 ) -> StatementMatch:
     """The first person: the bank statement line that shows this EFT deposit or payout."""
     require_permission(actor, SETTLE_PERMISSION, "Only operations staff may record statement lines.", through_role=True)
@@ -296,7 +297,7 @@ def statement_line_record(
 
 
 def pending_confirm(
-    *, actor: AbstractBaseUser, pending: Any, outcome: str = POSTED, request: HttpRequest | None = None
+    *, actor: User, pending: Any, outcome: str = POSTED, request: HttpRequest | None = None
 ) -> ResolveResult:
     """The second person: post (or void) the movement against the recorded statement line."""
     require_permission(actor, SETTLE_PERMISSION, "Only operations staff may confirm settlements.", through_role=True)

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.selectors import acting_user
 from kernel.permissions import HasRecentMFA
 from ledger import selectors
 from ledger.engine import ResolveResult
@@ -89,7 +90,7 @@ class PendingMovementListView(APIView):
 
     @extend_schema(responses={200: PendingMovementSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        rows = [selectors.movement_row(entry) for entry in selectors.pending_movements_for(viewer=request.user)]
+        rows = [selectors.movement_row(entry) for entry in selectors.pending_movements_for(viewer=acting_user(request))]
         return Response(PendingMovementSerializer(rows, many=True).data)
 
 
@@ -114,7 +115,7 @@ class StatementLineView(APIView):
         serializer = StatementMatchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         settlement.statement_line_record(
-            actor=request.user,
+            actor=acting_user(request),
             pending=public_id,
             statement_line=serializer.validated_data["statement_line"],
             request=request,
@@ -132,6 +133,6 @@ class ConfirmationView(APIView):
         serializer = ConfirmationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = settlement.pending_confirm(
-            actor=request.user, pending=public_id, outcome=serializer.validated_data["outcome"], request=request
+            actor=acting_user(request), pending=public_id, outcome=serializer.validated_data["outcome"], request=request
         )
         return Response(_settled(result))

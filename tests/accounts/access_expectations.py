@@ -156,6 +156,13 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "audit-events": {"GET": _AUDIT_READERS},
     "audit-verify": {"GET": _AUDIT_READERS, "POST": _AUDIT_READERS},
     "audit-report-events": {"GET": _AUDIT_READERS},
+    # Proofs: no checkpoint is published in the matrix's database, so a reader's request is a 400
+    # (an unknown event a 404): what matters here is that only readers get past the permission.
+    "audit-event-proof": {
+        "GET": {"information_officer": 404, "auditor": 404, "admin_user": 404},
+        "kwargs": lambda personas: {"pk": 2**40},
+    },
+    "audit-consistency": {"GET": {"information_officer": 400, "auditor": 400, "admin_user": 400}},
     # --- ledger: money movement needs a recent MFA, an Idempotency-Key and a valid body (400) ---
     "ledger-deposits": {"POST": 400},
     "ledger-withdrawals": {"POST": 400},
@@ -173,6 +180,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     },
     # Operations staff only.
     "ledger-kyc-decision": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
+    "ledger-kyc-approval": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
     "ledger-kyc-duplicate-clearance": {"POST": {"operations": 400}, "kwargs": _pending_kyc},
     "ledger-reversal": {"POST": {"operations": 400}, "kwargs": _customer_deposit_entry},
     # Four eyes on large reversals: {} fails validation; an unknown request is 404 to operations.

@@ -39,6 +39,7 @@ MUST_OPEN = {
     },
     "auditor": {
         "/admin/compliance/auditevent/",
+        "/admin/compliance/auditcheckpoint/",
         "/admin/compliance/datasubjectrequest/",
         "/admin/compliance/consentevent/",
         "/admin/compliance/retentionpolicy/",

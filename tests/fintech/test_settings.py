@@ -112,7 +112,9 @@ def test_safe_defaults_hold_in_every_profile():
 
     assert base.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")
     assert base.DEBUG is False
-    assert base.SESSION_COOKIE_AGE == 15 * 60
+    assert base.ADMIN_IDLE_TIMEOUT_SECONDS == 15 * 60
+    # The store outlives the idle timeout (so a late POST is recognised and kept), the cookie does not.
+    assert base.SESSION_COOKIE_AGE > base.ADMIN_IDLE_TIMEOUT_SECONDS and base.SESSION_EXPIRE_AT_BROWSER_CLOSE
     assert base.REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"] == ["rest_framework.permissions.IsAuthenticated"]
     assert base.REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] == ["rest_framework.renderers.JSONRenderer"]
     assert settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"

@@ -165,7 +165,7 @@ def test_deposit_and_withdrawal_over_the_api(customer, operations, django_assert
         format="json",
     )
     assert bank.status_code == 201
-    assert bank.json()["account_number_masked"] == "****5678" and "account_number" not in bank.json()
+    assert bank.json()["account_number_masked"] == "***5678" and "account_number" not in bank.json()
     withdrawal_body = {"account": str(a_wallet.public_id), "bank_account": bank.json()["id"], "amount": 4_000,
                        "currency": "ZAR"}  # fmt: skip
     refused = client.post("/api/v1/withdrawals/", withdrawal_body, format="json", HTTP_IDEMPOTENCY_KEY=new_key())

@@ -55,3 +55,21 @@ def test_the_demo_shows_a_flagged_duplicate_identity(django_user_model):
     load_demo_ledger(customer=customer)
     record = KycRecord.objects.get(user=django_user_model.objects.get_by_email(DEMO_DUPLICATE_CUSTOMER_EMAIL))
     assert record.status == "pending" and record.duplicate_blocks_approval
+
+
+def test_the_demo_leaves_a_tier_2_kyc_for_the_demo_operations_user_to_approve(django_user_model):
+    from ledger import services
+    from ledger.demo import DEMO_AWAITING_CUSTOMER_EMAIL
+    from tests.personas import make_staff
+
+    customer = django_user_model.objects.create_user(email="customer@demo.fintech.example")
+    operations = make_staff("operations")
+    load_demo_ledger(customer=customer, operations=operations)
+    load_demo_ledger(customer=customer, operations=operations)
+    record = KycRecord.objects.get(user=django_user_model.objects.get_by_email(DEMO_AWAITING_CUSTOMER_EMAIL))
+    assert record.awaiting_approval and record.requested_tier == 2
+    assert record.approval_requested_by != operations
+    # The demo's operations login can give the second approval.
+    services.kyc_approve(actor=operations, record=record.public_id, approve=True)
+    record.refresh_from_db()
+    assert (record.status, record.tier) == ("verified", 2)

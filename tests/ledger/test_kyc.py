@@ -64,10 +64,10 @@ def test_customer_submits_and_operations_verify_through_the_api(operations, djan
     record.refresh_from_db()
     assert record.status == KycStatus.PENDING
 
-    decided = api_client(operations).post(url, {"decision": "verify", "tier": 2}, format="json")
-    assert decided.status_code == 200 and decided.json()["status"] == "verified" and decided.json()["tier"] == 2
+    decided = api_client(operations).post(url, {"decision": "verify", "tier": 1}, format="json")
+    assert decided.status_code == 200 and decided.json()["status"] == "verified" and decided.json()["tier"] == 1
     record.refresh_from_db()
-    assert (record.status, record.tier, record.decided_by) == (KycStatus.VERIFIED, 2, operations)
+    assert (record.status, record.tier, record.decided_by) == (KycStatus.VERIFIED, 1, operations)
     assert LedgerAccount.objects.filter(owner=customer, kind="customer_wallet", currency="ZAR").count() == 1
     events = list(AuditEvent.objects.filter(action="KYC_VERIFY"))
     assert len(events) == 1 and events[0].object_id == str(record.public_id)

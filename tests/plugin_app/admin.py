@@ -6,13 +6,13 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
-from compliance.audit.admin import PIAccessAuditedAdmin
+from compliance.audit.admin import PIMaskedAdmin
 from kernel.admin import register_index_warning
 from tests.plugin_app.models import LoyaltyMember
 
 
 @admin.register(LoyaltyMember)
-class LoyaltyMemberAdmin(PIAccessAuditedAdmin, admin.ModelAdmin):
+class LoyaltyMemberAdmin(PIMaskedAdmin, admin.ModelAdmin):
     list_display = ("public_id", "points_balance", "joined_at", "closed_at")
     fields = ("public_id", "user", "nickname", "phone", "points_balance", "joined_at", "closed_at")
     readonly_fields = ("public_id", "user", "joined_at")

@@ -26,6 +26,7 @@ NICKNAME_MAX_LENGTH = 30
             lawful_basis=LawfulBasis.CONSENT,
             retention="account_active_plus_1y",
             erasure=Erasure.PSEUDONYMISE,
+            correctable="loyalty_nickname",  # guide step 7: the name a correction request uses
         ),
         "phone": PI(
             Category.CONTACT,

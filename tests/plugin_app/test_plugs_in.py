@@ -225,7 +225,8 @@ def test_a_dsar_access_export_includes_its_row(as_product_app, customer, other_c
     assert row["public_id"] == str(member.public_id) and row["user"] == str(customer.public_id)
     assert "phone_index" not in row
     assert f"tables/{LABEL}.csv" in bundle.namelist()
-    assert f"{LABEL}: 1 record(s)" in bundle.read("README.txt").decode()
+    # The README names the table in words (its verbose name), with the count.
+    assert "Loyalty members (1 record(s))" in bundle.read("README.txt").decode()
     everything = b"".join(bundle.read(name) for name in bundle.namelist()).decode()
     assert "Othermember" not in everything and "0825550111" not in everything.replace(" ", "")
 
@@ -276,16 +277,18 @@ def test_an_approved_correction_changes_the_nickname_through_its_handler(custome
 
 
 # --- Steps 8-9: the admin, the landing page and the change trail ---------------------------------
-def test_the_admin_change_view_writes_pi_access_and_the_landing_page_warns(member):
+def test_the_admin_masks_a_reveal_writes_pi_access_and_the_landing_page_warns(member):
     services.loyalty_close(actor=member.user, member=member)
     staff = make_staff("admin", superuser=True)
     client = Client()
     otp_admin_login(client, staff)
     response = client.get(f"/admin/plugin_app/loyaltymember/{member.pk}/change/")
-    assert response.status_code == 200
+    assert response.status_code == 200 and NICKNAME not in response.content.decode()
+    client.post(f"/admin/plugin_app/loyaltymember/{member.pk}/reveal/", {"reason": "member asked"})
     access = AuditEvent.objects.get(action="PI_ACCESS", object_id=str(member.public_id))
     assert access.user_id == staff.pk and access.object_type == "plugin_app.LoyaltyMember"
-    assert set(access.change_diff["fields"]) == {"nickname", "phone", "points_balance"}
+    # The points balance is an amount (shown: it identifies nobody); the rest was masked and revealed.
+    assert set(access.change_diff["fields"]) == {"nickname", "phone"}
     assert NICKNAME not in json.dumps(access.change_diff)
     index = client.get("/admin/")
     assert "1 closed loyalty membership(s) wait for the retention purge." in index.content.decode()

@@ -13,7 +13,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,19 +24,44 @@ from django.utils import timezone
 from accounts import roles, services
 from compliance.consent.models import ConsentEvent, PurposeNotice
 from compliance.consent.services import consent_record
-from compliance.dsar.models import DataSubjectRequest
-from compliance.dsar.services import dsar_assign, dsar_file, dsar_verify_identity
+from compliance.dsar.models import DSAR_RESPONSE_DAYS, DataSubjectRequest
+from compliance.dsar.services import (
+    dsar_approve,
+    dsar_assign,
+    dsar_close,
+    dsar_extend,
+    dsar_file,
+    dsar_request_approval,
+    dsar_verify_identity,
+)
 from compliance.retention.models import HoldKind, LegalHold
 from compliance.retention.services import hold_place
 from ledger.demo import DEMO_SECOND_CUSTOMER_EMAIL, load_demo_ledger
 
 DEMO_DOMAIN = "demo.fintech.example"
 ROLES = roles.ALL_ROLES
+# Staff carry realistic names: the admin header greets each person by name and role.
+STAFF_NAMES = {
+    roles.OPERATIONS: ("Olwethu", "Mokoena"),
+    roles.INFORMATION_OFFICER: ("Ayesha", "Patel"),
+    roles.AUDITOR: ("Johan", "van Wyk"),
+    roles.ADMIN: ("Nomsa", "Dlamini"),
+}
+# A second information officer, so a deletion's four-eyes approval can be completed in the demo.
+SECOND_OFFICER_EMAIL = f"information.officer.two@{DEMO_DOMAIN}"
+SECOND_OFFICER_NAMES = ("Sipho", "Ndlovu")
 
 
 class _Names(TypedDict):
     first_name: str
     last_name: str
+
+
+def _received_days_ago(dsar: DataSubjectRequest, days: int) -> None:
+    """Demo history: the request arrived ``days`` ago (its statutory 30 days counted from then)."""
+    received = timezone.now() - timedelta(days=days)
+    due = received + timedelta(days=DSAR_RESPONSE_DAYS)
+    DataSubjectRequest.objects.filter(pk=dsar.pk).update(received_at=received, original_due_at=due, due_at=due)
 
 
 def _demo_password() -> str:
@@ -73,23 +98,46 @@ class Command(BaseCommand):
                             notice_version=version, channel="api",
                         )  # fmt: skip
             if not DataSubjectRequest.objects.exists():
-                dsar_file(subject=customer, filed_by=customer, type="access", details="A copy of everything.")
+                access = dsar_file(subject=customer, filed_by=customer, type="access", details="A copy of everything.")
                 objection = dsar_file(
                     subject=second, filed_by=second, type="objection", purposes=["direct_marketing"],
                     details="Please stop marketing e-mails.",
                 )  # fmt: skip
                 dsar_verify_identity(actor=officer, dsar=objection, evidence="MFA step-up at filing (demo)")
                 dsar_assign(actor=officer, dsar=objection)
-                dsar_file(
+                # The subject is told of every step (the request page lists the notices): this one
+                # the extension with its reason (PAIA s57), after the acknowledgement.
+                dsar_extend(
+                    actor=officer, dsar=objection, days=14,
+                    reason="Demo: waiting for the mailing service's suppression-list confirmation.",
+                )  # fmt: skip
+                correction = dsar_file(
                     subject=second, filed_by=second, type="correction",
                     requested_changes={"last_name": "Customer-Two"}, details="My surname is double-barrelled.",
                 )  # fmt: skip
+                # Deadline pressure the officer's landing page shows: the access request was received
+                # 33 days ago (overdue), the correction 26 days ago (due this week).
+                _received_days_ago(access, 33)
+                _received_days_ago(correction, 26)
+                # A deletion one officer has reviewed and asked a second officer to approve (four
+                # eyes): the second officer completes it from the queue.
+                deletion = dsar_file(
+                    subject=customer, filed_by=customer, type="deletion",
+                    details="Please close my account and delete my data.",
+                )  # fmt: skip
+                dsar_verify_identity(actor=officer, dsar=deletion, evidence="MFA step-up at filing (demo)")
+                dsar_assign(actor=officer, dsar=deletion)
+                dsar_request_approval(
+                    actor=officer, dsar=deletion, note="Checked: no legal hold on this customer; FICA rows are kept."
+                )  # fmt: skip
+                self._past_requests(second, officer)
                 # Filed by the officer on the customer's behalf (a phone call): any type works from the
                 # admin's "Add" form and POST /api/v1/officer/dsar/, with the type's own inputs.
                 dsar_file(
                     subject=customer, filed_by=officer, type="restriction", purposes=["analytics"],
                     details="Asked by phone to pause analytics while a complaint is open.",
                     identity_evidence="Call-back to the number on file (demo)",
+                    notify_contact="+27825550100",  # the notices go by SMS (printed by the dev backend)
                 )  # fmt: skip
             # A litigation hold the information officer placed (Compliance > Legal holds): the
             # purge keeps the second customer's records and a deletion request would say why.
@@ -99,10 +147,91 @@ class Command(BaseCommand):
                     reason="Demo: card-chargeback dispute 2026/017 before the Ombud; keep the account's records.",
                     hold_until=timezone.now() + timedelta(days=180),
                 )  # fmt: skip
+            # Issue 16: the held customer asks to be deleted while holding money. The officer's
+            # queue shows the request awaiting a second approval, which is refused until the balance
+            # is settled ("Settle the balance": payout or unclaimed funds); the erasure
+            # then keeps everything under the litigation hold and says so in the statement.
+            if not DataSubjectRequest.objects.filter(subject=second, type="deletion").exists():
+                deletion = dsar_file(
+                    subject=second, filed_by=second, type="deletion", details="Please close and delete my account.",
+                )  # fmt: skip
+                dsar_verify_identity(actor=officer, dsar=deletion, evidence="MFA step-up at filing (demo)")
+                dsar_assign(actor=officer, dsar=deletion)
+                dsar_request_approval(actor=officer, dsar=deletion)
         self.stdout.write(
-            "Demo story: wallets funded with transfers, consents recorded, four DSARs in the queue, "
-            "a litigation hold on the second customer."
+            "Demo story: wallets funded with transfers, consents recorded, DSARs in the queue (each acknowledged to "
+            "the subject, one overdue, one due this week, one extended, one notified by SMS, a deletion waiting for "
+            "the second officer, a direct-marketing objection already in force, a deletion blocked by the customer's "
+            "balance), a litigation hold on the second customer; audit chain verified and secret inventory checked."
         )
+
+    def _publish_the_audit_checkpoint(self) -> None:
+        """Seal the trail, sign a checkpoint and archive it, so the auditor sees proofs work (ADR 0006)."""
+        from compliance.audit.archive import export_segments
+        from compliance.audit.chain import seal_and_export_head
+        from compliance.audit.transparency import latest_checkpoint
+        from compliance.crypto.keys import AUDIT_SIGNING, KeyProviderError, get_key_provider
+
+        provider = get_key_provider()
+        try:
+            provider.ring(AUDIT_SIGNING)
+        except KeyProviderError:
+            # A dev key ring made before checkpoints existed: give it a signing key (file/KMS only).
+            try:
+                provider.add_version(AUDIT_SIGNING)
+            except KeyProviderError as exc:
+                self.stdout.write(f"Audit checkpoints: not signed ({exc})")
+                return
+        result = seal_and_export_head(force_head=True)
+        latest = latest_checkpoint()
+        if latest is None or latest.size < result.head_seq:
+            seal_and_export_head(force_head=True, force_checkpoint=True)
+            latest = latest_checkpoint()
+        export_segments()
+        if latest is not None:
+            self.stdout.write(
+                f"Audit trail: checkpoint of {latest.size} records signed, in {settings.AUDIT_ARCHIVE_DIR}; "
+                "verify offline: manage.py audit_log_keys > log.vkeys && "
+                f"python -m compliance.audit.verify {settings.AUDIT_ARCHIVE_DIR} --keys log.vkeys --partial"
+            )
+
+    def _past_requests(self, subject: Any, officer: Any) -> None:
+        """Six months of closed objections (one late), so the on-time trend has a history."""
+        now = timezone.now()
+        for months_ago, days_taken in ((6, 12), (5, 20), (4, 34), (3, 9), (2, 27), (1, 15)):
+            dsar = dsar_file(
+                subject=subject, filed_by=subject, type="objection", purposes=["direct_marketing"],
+                details="Stop the marketing messages, please.",
+            )  # fmt: skip
+            dsar_verify_identity(actor=officer, dsar=dsar, evidence="MFA step-up at filing (demo)")
+            dsar_assign(actor=officer, dsar=dsar)
+            dsar_approve(actor=officer, dsar=dsar, note="Objection to direct marketing: always upheld.")
+            dsar_close(actor=officer, dsar=dsar)
+            received = now - timedelta(days=30 * months_ago + days_taken)
+            due = received + timedelta(days=DSAR_RESPONSE_DAYS)
+            done = received + timedelta(days=days_taken)
+            DataSubjectRequest.objects.filter(pk=dsar.pk).update(
+                received_at=received, original_due_at=due, due_at=due, fulfilled_at=done, closed_at=done
+            )
+
+    def _start_green(self) -> None:
+        """A fresh install starts green: the first chain verification and the secret inventory run
+        now, not an hour later, and the secrets this install generated count as rotated today (the
+        demo admin records that, audited), so no alarm shows that nobody needs to act on."""
+        from compliance.audit.chain import seal_and_export_head, verify_and_alert
+        from compliance.secret_rotation.inventory import secret_rotation_record, secrets_check, secrets_sync
+
+        admin = get_user_model().objects.get_by_email(f"admin@{DEMO_DOMAIN}")
+        for secret, source in secrets_sync():
+            if secret.rotated_at is not None:
+                continue
+            if source.rotate is not None:
+                source.rotate(actor=admin)  # the platform makes this install's first key now
+            else:
+                secret_rotation_record(actor=admin, secret=secret)  # generated by this install
+        secrets_check(actor=admin, rotate=False)
+        seal_and_export_head(force_head=True)
+        verify_and_alert()
 
     def handle(self, *args, **options) -> None:
         user_model = get_user_model()
@@ -110,12 +239,14 @@ class Command(BaseCommand):
         created: list[tuple[str, str, str, str, str]] = []
         services.roles_sync(actor=None)
         with transaction.atomic():
-            for role in ROLES:
-                email = f"{role.replace('_', '.')}@{DEMO_DOMAIN}"
+            people = [(role, f"{role.replace('_', '.')}@{DEMO_DOMAIN}", STAFF_NAMES.get(role)) for role in ROLES]
+            people.append((roles.INFORMATION_OFFICER, SECOND_OFFICER_EMAIL, SECOND_OFFICER_NAMES))
+            for role, email, staff_names in people:
                 if user_model.objects.filter_by_email(email).exists():
                     continue
                 password = _demo_password()
-                names: _Names = {"first_name": "Demo", "last_name": role.replace("_", " ").title()}
+                first, last = staff_names or ("Demo", role.replace("_", " ").title())
+                names: _Names = {"first_name": first, "last_name": last}
                 if role == roles.CUSTOMER:
                     user = services.customer_register(email=email, password=password, **names)
                 else:
@@ -131,6 +262,8 @@ class Command(BaseCommand):
                 services.totp_enrol_confirm(actor=user, code=device.current_code(), issue_tokens=False)
                 created.append((role, email, password, device.key, services.otpauth_uri(device)))
         self._load_the_product_story()
+        self._publish_the_audit_checkpoint()
+        self._start_green()  # after the checkpoint: the first verification covers it
         if not created:
             self.stdout.write(f"Demo data already present; credentials are in {credentials_file}.")
             return

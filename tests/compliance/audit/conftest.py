@@ -92,3 +92,25 @@ def behind_the_triggers() -> Iterator:
                 cursor.execute("ALTER TABLE compliance_auditevent ENABLE TRIGGER ALL")
 
     yield run
+
+
+def grow_and_checkpoint(*sizes: int) -> list:
+    """Write and seal records until the tree has each size in turn, publishing a checkpoint at each."""
+    from compliance.audit.chain import seal_pending
+    from compliance.audit.transparency import publish_checkpoint, tree_size
+
+    checkpoints = []
+    for size in sizes:
+        write_events(size - tree_size())
+        seal_pending()
+        checkpoints.append(publish_checkpoint(force=True))
+    return checkpoints
+
+
+def trusted_keys_file(path, *extra) -> str:
+    """The keys an auditor trusts: the log's verifier keys (from the key provider) and any witness keys."""
+    from compliance.audit.transparency import log_verifier_keys
+
+    lines = [key.encode() for key in log_verifier_keys()] + [key.encode() for key in extra]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)

@@ -69,12 +69,18 @@ def test_an_auditor_sees_the_trail_and_others_do_not(auditor, operations, client
     assert client.get(url).status_code == 403
 
 
-def test_a_broken_chain_shows_an_admin_warning(superuser, client, behind_the_triggers):
+def test_a_broken_chain_shows_an_admin_warning(superuser, client, behind_the_triggers, settings):
     write_events(3)
     seal_pending()
     otp_admin_login(client, superuser)
     url = reverse("admin:compliance_auditevent_changelist")
+    # Never verified, but nothing was sealed long enough ago for a check to be due: no alarm.
+    assert "has not been verified recently" not in client.get(url).content.decode()
+    # Records sealed longer ago than a verification may wait, and none ran: now it is due.
+    max_age = settings.AUDIT_VERIFY_MAX_AGE_SECONDS
+    settings.AUDIT_VERIFY_MAX_AGE_SECONDS = 0
     assert "has not been verified recently" in client.get(url).content.decode()
+    settings.AUDIT_VERIFY_MAX_AGE_SECONDS = max_age
     verify_and_alert()
     page = client.get(url).content.decode()
     assert "verification FAILED" not in page and "not been verified" not in page
@@ -84,18 +90,19 @@ def test_a_broken_chain_shows_an_admin_warning(superuser, client, behind_the_tri
 
 
 @pytest.mark.urls("tests.compliance.audit.urls_pi_admin")
-def test_opening_a_pi_holding_record_in_the_admin_is_a_pi_access_event(superuser, make_user, client):
+def test_a_pi_holding_record_is_masked_and_only_a_reveal_is_a_pi_access_event(superuser, make_user, client):
     subject = make_user(first_name="Thandiwe")
     otp_admin_login(client, superuser)
     response = client.get(f"/pi-admin/accounts/user/{subject.pk}/change/")
-    assert response.status_code == 200
+    assert response.status_code == 200 and "Thandiwe" not in response.content.decode()
+    client.get("/pi-admin/accounts/user/")
+    assert not AuditEvent.objects.filter(action=AuditAction.PI_ACCESS).exists()
+    client.post(f"/pi-admin/accounts/user/{subject.pk}/reveal/", {"reason": "support call"})
     event = AuditEvent.objects.get(action=AuditAction.PI_ACCESS)
     assert (event.user_id, event.object_type, event.object_id) == (
         superuser.pk,
         "accounts.User",
         str(subject.public_id),
     )
-    assert event.change_diff == {"fields": ["email", "first_name", "last_name"], "purpose": "admin change view"}
-    # The changelist shows no PI fields and records nothing.
-    client.get("/pi-admin/accounts/user/")
-    assert AuditEvent.objects.filter(action=AuditAction.PI_ACCESS).count() == 1
+    assert event.change_diff == {"fields": ["email", "first_name", "last_name", "phone"], "purpose": "support call"}
+    assert "Thandiwe" in client.get(f"/pi-admin/accounts/user/{subject.pk}/change/").content.decode()

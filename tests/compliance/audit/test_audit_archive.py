@@ -13,7 +13,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from compliance.audit.archive import export_segments
-from compliance.audit.chain import GENESIS_HASH, canonical_bytes, compute_hash, seal_pending, verify_and_alert
+from compliance.audit.chain import GENESIS_HASH, compute_hash, seal_pending, verify_and_alert
+from compliance.audit.merkle import canonical_bytes
 from compliance.audit.services import AuditAction
 from compliance.audit.storage import S3ObjectLockStorage, get_storage, read_external_head
 from compliance.models import AuditEvent

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from prometheus_client import REGISTRY, generate_latest
@@ -142,6 +143,26 @@ def test_deleting_the_last_rows_is_detected_against_the_exported_head(behind_the
 def test_a_chain_rebuilt_from_scratch_is_detected(behind_the_triggers):
     write_events(3)
     seal_and_export_head(force_head=True)
+    behind_the_triggers("DELETE FROM compliance_auditevent")
+    write_events(4)
+    seal_pending()
+    result = verify_and_alert()
+    # The signed checkpoint of size 3 (published by the seal) names the rebuild from its start.
+    assert (result.ok, result.first_broken_seq) == (False, 1)
+    assert "signed checkpoint of size 3 differs" in result.reason
+
+
+def test_a_chain_rebuilt_from_scratch_is_detected_by_the_exported_head_alone(behind_the_triggers):
+    from compliance.models import AuditCheckpoint
+
+    write_events(3)
+    seal_and_export_head(force_head=True)
+    # Also without the checkpoints (as before they existed): the exported head still catches it.
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE compliance_auditcheckpoint DISABLE TRIGGER ALL")
+        cursor.execute("DELETE FROM compliance_auditcheckpoint")
+        cursor.execute("ALTER TABLE compliance_auditcheckpoint ENABLE TRIGGER ALL")
+    assert not AuditCheckpoint.objects.exists()
     behind_the_triggers("DELETE FROM compliance_auditevent")
     write_events(4)
     seal_pending()

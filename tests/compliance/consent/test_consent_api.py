@@ -54,10 +54,42 @@ def states(client) -> dict[str, dict]:
     return {row["purpose"]: row for row in response.json()["results"]}
 
 
-@pytest.mark.parametrize("url", [PURPOSES_URL, CONSENTS_URL, HISTORY_URL])
+@pytest.mark.parametrize("url", [CONSENTS_URL, HISTORY_URL])
 def test_anonymous_callers_are_refused(url):
     assert_error(APIClient().get(url), 401, "not_authenticated")
     assert APIClient().post(CONSENTS_URL, {}, format="json").status_code == 401
+
+
+def test_anyone_reads_the_purposes_and_notices_before_registering(django_assert_max_num_queries):
+    """Registration asks for each choice's notice_version: the notices are public (POPIA s18)."""
+    anonymous = APIClient()
+    response = anonymous.get(PURPOSES_URL)
+    assert response.status_code == 200
+    rows = {row["code"]: row for row in response.json()["results"]}
+    version = rows[DM]["current_notice"]["version"]
+    assert version == current_version(DM)
+    assert rows[DM]["current_notice"]["text"]
+    # A stale or forged token does not turn the public read into a refusal.
+    stale = APIClient(HTTP_AUTHORIZATION="Bearer not-a-token")
+    assert stale.get(PURPOSES_URL).status_code == 200
+    # Read-only: nothing can be written through it, by anyone.
+    assert anonymous.post(PURPOSES_URL, {"code": "x"}, format="json").status_code == 405
+    # Cached: the second read costs no query, and no answer under /api/ is stored by a browser or proxy.
+    with django_assert_max_num_queries(0):
+        again = anonymous.get(PURPOSES_URL)
+    assert again.json() == response.json()
+    assert "no-store" in again["Cache-Control"]
+    # Registering with the version read there succeeds.
+    registered = anonymous.post(
+        "/api/v1/auth/register/",
+        {
+            "email": "new.reader@example.co.za",
+            "password": "Kestrel-Passw0rd-2026",  # pragma: allowlist secret
+            "consents": [{"purpose": DM, "granted": True, "notice_version": version}],
+        },
+        format="json",
+    )
+    assert registered.status_code == 201, registered.content
 
 
 def test_purposes_list_current_notices(django_assert_max_num_queries):

@@ -23,7 +23,7 @@ from ledger.analytics import _pseudonym, usage_analytics
 from ledger.kyc_recheck import PAUSED_REASON, kyc_rechecks_due
 from ledger.models import KycRecord, KycStatus
 from tests.compliance.consent.consent_helpers import current_version, seed_purposes
-from tests.ledger.conftest import sa_id
+from tests.ledger.conftest import sa_id, verify_kyc
 from tests.personas import make_customer, make_staff
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +84,7 @@ def test_an_audience_export_leaves_out_a_restricted_subject(purpose, kind):
 
 def _funded(subject, operations):
     record = ledger.kyc_submit(actor=subject, id_number=sa_id(DOB), date_of_birth=DOB, document_reference="DOC")
-    ledger.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=2)
+    verify_kyc(record, operations=operations, tier=2)
     wallet = ledger.wallet_ensure(owner=subject)
     ledger.deposit_create(
         actor=subject, account=wallet.public_id, amount=10_000, currency="ZAR", channel="eft",

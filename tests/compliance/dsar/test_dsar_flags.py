@@ -37,7 +37,7 @@ def test_an_approved_objection_stops_processing_at_once(customer, information_of
     )
     assert response.status_code == 201
     dsar = services.DataSubjectRequest.objects.get(public_id=response.json()["id"])
-    assert may_process(customer, "direct_marketing"), "filing alone changes nothing"
+    assert not may_process(customer, "direct_marketing"), "a direct-marketing objection applies when filed"
     dsar = approve(dsar, information_officer)
     assert dsar.status == DsarStatus.FULFILLED
     assert not may_process(customer, "direct_marketing")

@@ -24,7 +24,7 @@ from compliance.audit.models import AuditEvent
 from compliance.consent.services import consent_record
 from compliance.dsar import services
 from compliance.dsar.export import _plain, export_columns, subject_rows
-from compliance.dsar.models import DataSubjectRequest, DsarStatus
+from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus
 from compliance.pi.inventory import is_product_model
 from compliance.pi.registry import exportable_fields, registry
 from compliance.pi.vocabulary import Erasure
@@ -33,7 +33,7 @@ from ledger import services as ledger
 from ledger.reconciliation import check_ledger
 from tests.compliance.consent.consent_helpers import current_version
 from tests.conftest import wait_until
-from tests.ledger.conftest import sa_id, settle
+from tests.ledger.conftest import sa_id, settle, verify_kyc
 from tests.personas import PASSWORD, make_api_client, make_customer, make_staff
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.celery]
@@ -53,7 +53,7 @@ def customer_with_history(label: str, operations) -> tuple:
     )  # fmt: skip
     id_number = sa_id(DOB)
     record = ledger.kyc_submit(actor=user, id_number=id_number, date_of_birth=DOB, document_reference=f"DOC-{label}")
-    ledger.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=2)
+    verify_kyc(record, operations=operations, tier=2)
     wallet = ledger.wallet_ensure(owner=user)
     claim = ledger.deposit_create(
         actor=user, account=wallet.public_id, amount=90_000, currency="ZAR", channel="eft",
@@ -84,9 +84,11 @@ def _made_before(row, moment) -> bool:
     return True
 
 
-def approve(dsar, officer, second_officer=None):
+def approve(dsar, officer, second_officer=None, settle_balance: str | None = None):
     services.dsar_verify_identity(actor=officer, dsar=dsar, evidence="MFA step-up at filing")
     services.dsar_assign(actor=officer, dsar=dsar)
+    if settle_balance:
+        services.dsar_settle_balance(actor=officer, dsar=dsar, method=settle_balance)
     if dsar.type == "deletion":
         services.dsar_request_approval(actor=officer, dsar=dsar)
         return services.dsar_approve(actor=second_officer, dsar=dsar)
@@ -159,6 +161,7 @@ def test_access_request_exports_every_annotated_field_and_nothing_of_others(cele
 
     downloads = AuditEvent.objects.filter(action="DSAR_DOWNLOAD", user=alice)
     assert downloads.count() == 1
+    assert DsarExport.objects.get(dsar__subject=alice).download_count == 1  # counted by the service
     # Seven days later the bundle is gone.
     with time_machine.travel(timezone.now() + dt.timedelta(days=7, minutes=1)):
         gone = make_api_client(alice).get(url)
@@ -197,7 +200,7 @@ def test_deletion_erases_pi_keeps_what_the_law_requires_and_leaves_the_books_bal
     )  # fmt: skip
 
     dsar = services.dsar_file(subject=carol, filed_by=carol, type="deletion", details="Please forget me")
-    approve(dsar, officer, second)
+    approve(dsar, officer, second, settle_balance="unclaimed")  # R850.00 left: a deletion never strands money
     wait_until(lambda: fulfilled(dsar), timeout=90, message=f"the erasure; worker log:\n{worker.log()}")
     dsar.refresh_from_db()
 
@@ -224,6 +227,7 @@ def test_deletion_erases_pi_keeps_what_the_law_requires_and_leaves_the_books_bal
     holds = LegalHold.objects.filter(subject=carol)
     assert holds.exists() and all(hold.hold_until > timezone.now() + dt.timedelta(days=4 * 365) for hold in holds)
     assert "Kept because the law requires it" in dsar.outcome_statement and "until" in dsar.outcome_statement
+    assert "ZAR 850.00 moved to the unclaimed-funds account" in dsar.outcome_statement
     # Another customer is untouched.
     dave.refresh_from_db()
     assert dave.is_active and dave.first_name == dave_pi["first"]

@@ -70,6 +70,7 @@ def test_json_lists_every_annotated_field():
         "encrypted": True,
         "blind_index": False,
         "derived_from": "",
+        "correctable": "",
         "description": "",
     }
     assert subject["table"] == "pi_testapp_subject" and subject["not_pi"] == [

@@ -24,7 +24,7 @@ from compliance.retention.engine import retention_purge
 from ledger import services
 from ledger.kyc import luhn_check_digit
 from ledger.models import LedgerAccount
-from tests.ledger.conftest import settle
+from tests.ledger.conftest import settle, verify_kyc
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("ledger-concurrency")]
 
@@ -38,7 +38,7 @@ def _funded_wallet(operations, number: int) -> tuple:
         actor=user, id_number=first_twelve + luhn_check_digit(first_twelve),
         date_of_birth=dt.date(1990, 1, 15), document_reference="LOAD",
     )  # fmt: skip
-    services.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=3)
+    verify_kyc(record, operations=operations, tier=3)
     wallet = services.wallet_ensure(owner=user)
     claim = services.deposit_create(
         actor=user, account=wallet.public_id, amount=10_000_000, currency="ZAR", channel="eft",
