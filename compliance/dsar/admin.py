@@ -294,7 +294,7 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
                     "subject_link",
                     "filed_by",
                     "details",
-                    "requested_changes_masked",
+                    "requested_changes",  # masked (field names kept) until a reasoned reveal
                     "applied_at_filing",
                     "duplicate_of",
                 )
@@ -348,11 +348,6 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
         if not _is_officer(request):
             actions.pop("assign_to_me", None)
         return actions
-
-    @admin.display(description="requested changes")
-    def requested_changes_masked(self, dsar: DataSubjectRequest) -> str:
-        # The corrected values are the subject's PI: the officer sees which fields, never the values.
-        return ", ".join(f"{name}: {mask}" for name, mask in dsar.requested_changes_masked.items()) or "—"
 
     @admin.display(description="request", ordering="public_id")
     def short_id(self, dsar: DataSubjectRequest) -> str:

@@ -85,8 +85,11 @@ def test_demo_data_tells_the_products_story_once(settings, tmp_path):
     # Deadline pressure and a four-eyes step waiting for the second officer.
     assert DataSubjectRequest.objects.overdue().count() == 1
     assert DataSubjectRequest.objects.due_within(7).count() == 1
-    deletion = DataSubjectRequest.objects.get(type="deletion")
-    assert deletion.approval_requested_by is not None and deletion.decided_by is None
+    # Two deletions wait for the second officer: the customer's, and the held customer's (refused
+    # until their balance is settled, issue 16).
+    deletions = DataSubjectRequest.objects.filter(type="deletion")
+    assert deletions.count() == 2
+    assert all(d.approval_requested_by is not None and d.decided_by is None for d in deletions)
     # A fresh install starts green: chain verified, no secret overdue, so no banner to ignore.
     from compliance.audit.chain import last_status, status_is_stale
     from compliance.secret_rotation.models import SecretRotation
@@ -98,10 +101,12 @@ def test_demo_data_tells_the_products_story_once(settings, tmp_path):
     assert hold.kind == "litigation" and not hold.subject.is_staff and hold.subject != customer
     # The held customer's deletion waits for a second approval, refused while they hold money; their
     # direct-marketing objection took effect when filed.
-    deletion = DataSubjectRequest.objects.get(type="deletion")
-    assert deletion.subject == hold.subject and deletion.approval_requested_by_id is not None
+    deletion = DataSubjectRequest.objects.get(type="deletion", subject=hold.subject)
+    assert deletion.approval_requested_by_id is not None
     assert subject_balances(deletion.subject)
-    assert DataSubjectRequest.objects.get(type="objection").applied_at_filing == ["direct_marketing"]
+    assert DataSubjectRequest.objects.exclude(status="closed").get(type="objection").applied_at_filing == [
+        "direct_marketing"
+    ]
     assert not may_process(hold.subject, "direct_marketing")
     on_behalf = DataSubjectRequest.objects.get(type="restriction")
     assert on_behalf.channel == "staff" and on_behalf.purposes == ["analytics"]

@@ -33,6 +33,7 @@ from compliance.audit.models import AuditEvent
 from compliance.audit.services import MASK
 from compliance.consent.services import consent_record
 from compliance.dsar import services as dsar
+from compliance.dsar.export import table_name
 from compliance.dsar.models import DataSubjectRequest, DsarStatus
 from compliance.pi.checks import check_entry
 from compliance.pi.registry import ModelEntry, registry
@@ -246,7 +247,8 @@ def test_an_approved_deletion_erases_its_fields_per_annotation(as_product_app, c
     assert erased.phone == "" and erased.phone_index is None  # null (the index follows its source)
     assert erased.points_balance == 0  # null on a non-null column: its default
     assert member_by_phone(PHONE_TYPED) is None
-    assert f"{LABEL}: " in request.outcome_statement and "phone" in request.outcome_statement
+    # The statement names the table in words (its verbose name), as the subject reads it.
+    assert f"{table_name(LABEL)}: " in request.outcome_statement and "phone" in request.outcome_statement.lower()
 
 
 def test_an_approved_correction_changes_the_nickname_through_its_handler(customer, member):

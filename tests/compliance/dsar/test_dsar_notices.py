@@ -26,8 +26,9 @@ from compliance.dsar.models import DataSubjectRequest, DsarNotice, NoticeKind, N
 from compliance.dsar.notices import TEMPLATES, notice_queue, template_name
 from compliance.dsar.workflow import ACTIONS, FILING_NOTICES, RESTRICTION_LIFTED_NOTICE
 from kernel import messaging
+from tests.compliance.consent.consent_helpers import seed_purposes
 from tests.compliance.dsar.conftest import client_for
-from tests.personas import otp_admin_login
+from tests.personas import make_staff, otp_admin_login
 
 pytestmark = pytest.mark.django_db
 
@@ -263,7 +264,12 @@ def _walk(dsar, state, officer):
     return dsar
 
 
-@pytest.mark.parametrize("action", [a for a in ACTIONS if a.notices], ids=lambda action: action.slug)
+@pytest.mark.parametrize(
+    "action",
+    # Lifting needs an objection or restriction in force: its own test below.
+    [a for a in ACTIONS if a.notices and a.slug != "lift-restriction"],
+    ids=lambda action: action.slug,
+)
 def test_every_action_the_table_says_notifies_does(action, customer, officer):
     """Each row of the table with ``notices`` records (and sends) them when the officer takes it."""
     dsar = _walk(services.dsar_file(subject=customer, filed_by=customer, type="access"), action.from_states[0], officer)
@@ -276,3 +282,19 @@ def test_every_action_the_table_says_notifies_does(action, customer, officer):
     new = list(DsarNotice.objects.filter(dsar=dsar).order_by("id")[before:])
     assert len(new) == len(action.notices) and all(n.status == NoticeStatus.SENT for n in new), new
     assert len(mail.outbox) == len(new)
+
+
+def test_lifting_an_objection_tells_the_subject(customer):
+    """The lift-restriction row's notice (POPIA s14(6)): recorded, sent, naming the purposes."""
+    seed_purposes()
+    officer = make_staff("information_officer")  # the role: lifting also needs the consent permission
+    dsar = services.dsar_file(subject=customer, filed_by=customer, type="objection", purposes=["direct_marketing"])
+    assert dsar.applied_at_filing == ["direct_marketing"]  # in force from filing
+    mail.outbox.clear()
+    with committed():
+        services.dsar_act(
+            "lift-restriction", actor=officer, dsar=dsar, inputs={"reason": "The subject withdrew the objection."}
+        )
+    notice = DsarNotice.objects.get(dsar=dsar, kind=NoticeKind.RESTRICTION_LIFTED)
+    assert notice.status == NoticeStatus.SENT
+    assert len(mail.outbox) == 1 and "direct_marketing" in mail.outbox[0].body

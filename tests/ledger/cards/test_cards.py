@@ -350,6 +350,8 @@ def test_a_deletion_request_erases_the_pan_and_holder_and_keeps_the_truncation(c
     dsar_services.dsar_verify_identity(actor=first, dsar=dsar, evidence="ID document seen")
     dsar_services.dsar_assign(actor=first, dsar=dsar)
     dsar_services.dsar_request_approval(actor=first, dsar=dsar)
+    # The wallet's money first (issue 16: a deletion never strands a balance).
+    dsar_services.dsar_settle_balance(actor=first, dsar=dsar, method="unclaimed")
     dsar = dsar_services.dsar_approve(actor=second, dsar=dsar)
     statement = erase_subject(dsar=dsar)
     assert statement is not None and VISA not in statement
