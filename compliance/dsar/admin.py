@@ -160,10 +160,12 @@ def _form_field(spec: Input) -> forms.Field:
     raise ValueError(f"No form field for input type {spec.input_type!r}")
 
 
-def action_form(action: Action, data: Any = None) -> forms.Form:
-    """The form of one workflow action: exactly its inputs, as the table declares them."""
+def action_form(action: Action, data: Any = None, *, auto_id: str = "id_%s") -> forms.Form:
+    """The form of one workflow action: exactly its inputs, as the table declares them.
+
+    ``auto_id``: several actions' forms share one page, so their element ids carry the action."""
     form_class = type(f"{action.service}_form", (forms.Form,), {s.name: _form_field(s) for s in action.inputs})
-    return form_class(data)
+    return form_class(data, auto_id=auto_id)
 
 
 def _change_field(name: str) -> str:
@@ -283,7 +285,6 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
     # Search: the short id the list shows (or the full id), or the subject's e-mail through its
     # blind index (the column is encrypted; exact address, normalised). See get_search_results.
     search_fields = ("=public_id",)
-    search_help_text = "Short id (8 characters) or full id, or the subject's exact e-mail address."
     ordering = ("due_at",)
     show_full_result_count = False
     list_per_page = 50
@@ -499,7 +500,7 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
                     "url": reverse("admin:compliance_datasubjectrequest_act", args=[dsar.pk, action.slug]),
                     "label": action.label,
                     "slug": action.slug,
-                    "form": action_form(action),
+                    "form": action_form(action, auto_id=f"id_{action.slug}_%s"),
                 }
                 for action in next_actions(dsar, actor=request.user)
             ]
