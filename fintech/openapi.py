@@ -42,9 +42,11 @@ ERROR_STATUSES: dict[str, str] = {
     "406": "The requested format is not available.",
     "409": "A conflict: e.g. an Idempotency-Key reused with another body, or a state that changed.",
     "413": "The request body is too large.",
+    "414": "The request line (URL and query string) is too long.",
     "415": "The request body's media type is not accepted.",
     "422": "Understood but refused by a business rule (e.g. insufficient funds).",
     "429": "Too many requests: throttled.",
+    "431": "The request's header fields are too large.",
 }
 
 

@@ -30,7 +30,11 @@ urlpatterns = [
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     # ReDoc needs inline styles and blob: workers, which the CSP forbids: the address (an interface)
     # now leads to the Swagger UI page, which works under the CSP.
-    path("api/redoc/", RedirectView.as_view(pattern_name="swagger-ui", permanent=False), name="redoc"),
+    path(
+        "api/redoc/",
+        RedirectView.as_view(pattern_name="swagger-ui", permanent=False, http_method_names=["get", "head"]),
+        name="redoc",
+    ),
 ]
 
 handler400 = errors.bad_request

@@ -382,5 +382,7 @@ def test_the_allowany_allowlist_is_the_set_of_views_behind_the_public_routes():
     # The other public routes are the schema and its pages, public only through DocsAccess (staff
     # in production, fintech/docs_access.py), never through AllowAny.
     for name in PUBLIC_ROUTES - open_routes:
+        if name == "redoc":  # a plain redirect to the Swagger page (ReDoc cannot run under the CSP)
+            continue
         assert list(permissions[name]) == [DocsAccess], name
     assert "rest_framework.permissions.AllowAny" not in settings.REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"]

@@ -221,18 +221,29 @@ def who_accessed(subject: Any, *, until: dt.datetime | None = None) -> list[dict
         else:
             who, reference = _person(event.user, subject, roles_seen), _staff_reference(event.user.pk)
         action = AuditAction(event.action).label if event.action in AuditAction.values else event.action
+        step = _status_move(diff)
         rows.append(
             {
                 "when": event.timestamp.isoformat(),
                 "who": who,
                 "staff_reference": reference,
-                "action": action,
+                "action": f"{action}: {step}" if step else action,
                 "about": labels.get(event.object_type.lower(), event.object_type),
                 "purpose": str(diff.get("purpose") or diff.get("kind") or ""),
                 "fields": sorted(diff.get("fields") or []) if isinstance(diff.get("fields"), list) else [],
             }
         )
     return rows
+
+
+def _status_move(diff: dict[str, Any]) -> str:
+    """Which step an audited transition was, in words ("received to identity verified"): without
+    it every step of a request reads the same to the subject."""
+    before, after = diff.get("before"), diff.get("after")
+    if not (isinstance(before, dict) and isinstance(after, dict)) or "status" not in after:
+        return ""
+    moved = [str(status).replace("_", " ") for status in (before.get("status"), after["status"]) if status]
+    return " to ".join(moved)
 
 
 def table_name(label: str) -> str:

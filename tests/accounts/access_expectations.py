@@ -21,25 +21,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from fintech.api import PUBLIC_ENDPOINTS
+
 DENIED_DEFAULT = 403
 
 # Anonymous callers may use exactly these; everything else answers 401 without a token.
-PUBLIC_ROUTES = frozenset(
-    {
-        "api-root",
-        "schema",
-        "swagger-ui",
-        "redoc",
-        "auth-register",
-        "auth-token",
-        "auth-token-refresh",
-        "auth-password-reset",
-        "auth-password-reset-confirm",
-        # Provider notifications: no user, the Standard Webhooks signature authenticates (ADR 0005).
-        "ledger-webhook-card",
-        "ledger-webhook-bank",
-    }
-)
+# The declared public endpoints (fintech.api.PUBLIC_ENDPOINTS, each with its reason) and the API
+# docs (public in dev and tests, staff only in production: fintech/docs_access.py).
+PUBLIC_ROUTES = frozenset(PUBLIC_ENDPOINTS) | {"schema", "swagger-ui", "redoc"}
 
 _AUDIT_READERS = {"information_officer": 200, "auditor": 200, "admin_user": 200}
 # A customer's own object: theirs to read, invisible (404) to everyone else, staff included.
@@ -134,7 +123,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "api-root": {"public": True, "GET": 200},
     "schema": {"public": True, "GET": 200},
     "swagger-ui": {"public": True, "GET": 200},
-    "redoc": {"public": True, "GET": 200},
+    "redoc": {"public": True, "GET": 302},  # to the Swagger page (ReDoc cannot run under the CSP)
     # --- accounts: public, refused by validation with an empty body ---
     "auth-register": {"public": True, "POST": 400},
     "auth-token": {"public": True, "POST": 400},
@@ -149,7 +138,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "auth-mfa-totp-confirm": {"POST": 400},
     "me": {"GET": 200, "PATCH": 200},
     # --- consent: any signed-in user, about themselves only (the subject is always the caller) ---
-    "purpose-list": {"GET": 200},
+    "purpose-list": {"public": True, "GET": 200},
     "consent-list": {"GET": 200, "POST": 400},
     "consent-history": {"GET": 200},
     # --- audit trail: read by those whose role holds compliance.view_auditevent ---
@@ -204,7 +193,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "dsar-list": {"GET": 200, "POST": 400},
     "dsar-detail": {"GET": _OWNER_ONLY, "kwargs": _customer_dsar},
     # Recent MFA and the subject's own request; no export exists yet, so the owner gets 404 too.
-    "dsar-download": {"GET": 404, "kwargs": _customer_dsar},
+    # No bundle built: 404 for everyone, each one an audited refusal (kernel.access.AuditedRefusal).
+    "dsar-download": {"GET": 404, "kwargs": _customer_dsar, "audited_refusals": (404, 410)},
     # --- the information officer's DSAR actions (compliance.process_dsar) ---
     "officer-dsar-file": {"POST": {"information_officer": 400, "admin_user": 400}},
     "officer-dsar-action": {

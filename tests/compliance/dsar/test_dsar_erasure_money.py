@@ -23,7 +23,7 @@ from ledger import services as ledger
 from ledger.models import AccountKind, JournalEntry, LedgerAccount
 from ledger.reconciliation import check_ledger
 from tests.compliance.consent.consent_helpers import seed_purposes
-from tests.ledger.conftest import fund, sa_id, settle
+from tests.ledger.conftest import fund, sa_id, settle, verify_kyc
 from tests.personas import make_api_client, make_customer, make_staff, otp_admin_login
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +56,7 @@ def funded_customer(operations, amount: int = 180_000):
     record = ledger.kyc_submit(
         actor=customer, id_number=sa_id(), date_of_birth=dt.date(1990, 1, 15), document_reference="DOC-1",
     )  # fmt: skip
-    ledger.kyc_decide(actor=operations, record=record.public_id, verify=True, tier=2)
+    verify_kyc(record, operations=operations, tier=2)  # tier 2 is four eyes (a second operations user)
     wallet = ledger.wallet_ensure(owner=customer)
     fund(customer, wallet, amount)
     return customer, wallet

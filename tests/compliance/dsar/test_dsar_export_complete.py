@@ -33,6 +33,7 @@ from tests.personas import make_api_client, make_staff, otp_admin_login
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[3]
+REVEAL_REASON = "Checking the address before a call back"
 
 
 def bundle_for(subject, officer, type_: str = "access") -> zipfile.ZipFile:
@@ -60,9 +61,11 @@ def people(client):
         actor=bob, source_account=bob_wallet.public_id, destination_account=alice_wallet.public_id,
         amount=4_321, currency="ZAR", idempotency_key=f"tr-{uuid.uuid4()}", reference="rent for May",
     )  # fmt: skip
-    # The officer opens Alice's profile in the admin: a read of her PI, audited.
+    # The officer opens Alice's profile in the admin (masked: not a read) and reveals it with a
+    # reason: a read of her PI, audited (PI_ACCESS).
     otp_admin_login(client, officer)
     assert client.get(reverse("admin:accounts_user_change", args=[alice.pk])).status_code == 200
+    assert client.post(f"/admin/accounts/user/{alice.pk}/reveal/", {"reason": REVEAL_REASON}).status_code in (200, 302)
     return {"alice": alice, "bob": bob, "operations": operations, "officer": officer}
 
 
@@ -86,7 +89,7 @@ def test_the_access_bundle_names_every_relation_and_who_accessed_the_data(people
     accessed = document["who_accessed"]
     actions = {(row["who"], row["action"]) for row in accessed}
     assert any(who == "staff (operations)" and "KYC" in action.upper() for who, action in actions), actions
-    reads = [row for row in accessed if row["purpose"] == "admin change view"]
+    reads = [row for row in accessed if row["purpose"] == REVEAL_REASON]
     assert reads and reads[0]["who"] == "staff (information_officer)" and reads[0]["about"] == "user"
     assert any(row["about"] == "data-subject request" for row in accessed), "the DSAR's own steps are listed"
     assert all(row["staff_reference"].startswith("staff-") for row in accessed if row["who"].startswith("staff"))
