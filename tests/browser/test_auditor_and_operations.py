@@ -76,7 +76,8 @@ KEY_COLUMNS = {
     "/admin/ledger/journalentry/": ("public_id", "amount_display", "created_by_person", "created_at"),
     "/admin/ledger/posting/": ("entry", "account", "amount_display", "balance_after_display"),
     "/admin/ledger/ledgeraccount/": ("public_id", "balance_display", "owner_person"),
-    "/admin/compliance/auditevent/": ("timestamp", "action", "actor", "object_id", "source_ip"),
+    # The source IP is PI: its column is the masked display (compliance.audit.admin.PIMaskedAdmin).
+    "/admin/compliance/auditevent/": ("timestamp", "action", "actor", "object_id", "pi_masked__source_ip"),
 }
 
 
