@@ -1,16 +1,22 @@
 """The information officer's DSAR review queue.
 
-Requests are never edited in place: every button is a row of the workflow table
-(``compliance.dsar.workflow``) and leads to a small form built from that row's inputs, which calls
-the row's service in ``compliance.dsar.services`` (so the admin enforces exactly the rules the API
-does, and every action is an event and an audit record). Only the valid next steps for the
-officer looking at the request are shown. Filing on a subject's behalf uses a form built from the
-request types' declared inputs (``compliance.dsar.kinds``). The list highlights what is overdue or due this week;
+Requests are never edited in place: every next step is a row of the workflow table
+(``compliance.dsar.workflow``) shown inline on the request page as a small form built from that
+row's inputs (a confirmation is one button), which calls the row's service in
+``compliance.dsar.services`` (so the admin enforces exactly the rules the API does, and every action
+is an event, an audit record and a LogEntry for "Recent actions"). Only the valid next steps for
+the officer looking at the request are shown (``next_actions``); the four-eyes step says who may
+give it; the subject's outcome notice is previewed from its template; "History" shows the
+request's events and notices. From the list: assign to me, approve (through the same services).
+Search: the short id, or the subject's e-mail through its blind index. Filing on a subject's
+behalf uses a form built from the request types' declared inputs (``compliance.dsar.kinds``). The
+list highlights what is overdue or due this week;
 the header shows the open workload by type and status and the on-time rate.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any, cast
 
@@ -24,8 +30,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from compliance.audit.admin import PIMaskedAdmin, PIMasking
-from compliance.dsar import selectors, services
-from compliance.dsar.kinds import FILING_INPUT_HELP, FilingInput, correctable, declared_purposes, kinds
+from compliance.dsar import notices, selectors, services
+from compliance.dsar.kinds import FILING_INPUT_HELP, FilingInput, correctable, declared_purposes, kind_for, kinds
 from compliance.dsar.models import (
     DSAR_MAX_EXTENSION_DAYS,
     OPEN_STATUSES,
@@ -34,7 +40,7 @@ from compliance.dsar.models import (
     DsarNotice,
     DsarStatus,
 )
-from compliance.dsar.workflow import Action, Input, InputType, action_for, next_actions
+from compliance.dsar.workflow import ASSIGN, FOUR_EYES, Action, Input, InputType, action_for, next_actions
 from compliance.pi.selectors import subject_by_email, subject_by_id_number
 from kernel.access import has_permission
 from kernel.admin import ReadOnlyAdminMixin, register_index_warning
@@ -154,10 +160,12 @@ def _form_field(spec: Input) -> forms.Field:
     raise ValueError(f"No form field for input type {spec.input_type!r}")
 
 
-def action_form(action: Action, data: Any = None) -> forms.Form:
-    """The form of one workflow action: exactly its inputs, as the table declares them."""
+def action_form(action: Action, data: Any = None, *, auto_id: str = "id_%s") -> forms.Form:
+    """The form of one workflow action: exactly its inputs, as the table declares them.
+
+    ``auto_id``: several actions' forms share one page, so their element ids carry the action."""
     form_class = type(f"{action.service}_form", (forms.Form,), {s.name: _form_field(s) for s in action.inputs})
-    return form_class(data)
+    return form_class(data, auto_id=auto_id)
 
 
 def _change_field(name: str) -> str:
@@ -274,11 +282,13 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
     )
     list_filter = (DueFilter, "status", "type", AssigneeFilter)
     list_select_related = ("assigned_to", "subject")
+    # Search: the short id the list shows (or the full id), or the subject's e-mail through its
+    # blind index (the column is encrypted; exact address, normalised). See get_search_results.
     search_fields = ("=public_id",)
     ordering = ("due_at",)
     show_full_result_count = False
     list_per_page = 50
-    actions = ["assign_to_me"]
+    actions = ["assign_to_me", "approve_selected"]
     inlines = [DsarEventInline, DsarNoticeInline]
     change_list_template = "admin/compliance/datasubjectrequest/change_list.html"
     change_form_template = "admin/compliance/datasubjectrequest/change_form.html"
@@ -347,7 +357,19 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
         actions = super().get_actions(request)
         if not _is_officer(request):
             actions.pop("assign_to_me", None)
+            actions.pop("approve_selected", None)
         return actions
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if "@" in term:
+            subject = subject_by_email(term)
+            return (queryset.filter(subject=subject) if subject else queryset.none()), False
+        if SHORT_ID.fullmatch(term.lower()):
+            return queryset.filter(public_id__startswith=term.lower()), False
+        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="request", ordering="public_id")
     def short_id(self, dsar: DataSubjectRequest) -> str:
@@ -395,18 +417,32 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
             parts.append("awaiting second approval")
         return ", ".join(parts)
 
-    @admin.action(description="Assign to me (and start review)")
-    def assign_to_me(self, request, queryset) -> None:
-        done = failed = 0
+    def _act_on_selected(self, request, queryset, slug: str, done_text: str) -> None:
+        """A list action: the workflow row's service on each selected request (its rules apply)."""
+        row = action_for(slug)
+        if row is None:
+            raise ValueError(f"No workflow action {slug!r}")
+        done, refused = 0, []
         for dsar in queryset:
             try:
-                services.dsar_assign(actor=request.user, dsar=dsar)
+                services.dsar_act(slug, actor=request.user, dsar=dsar, inputs={})
+            except services.DsarError as error:
+                refused.append(f"{str(dsar.public_id)[:8]}: {error.message}")
+            else:
                 done += 1
-            except services.DsarError:
-                failed += 1
-        self.message_user(request, f"Assigned {done} request(s) to you.", messages.SUCCESS)
-        if failed:
-            self.message_user(request, f"{failed} request(s) were not ready for review.", messages.WARNING)
+                self.log_change(request, dsar, row.label)
+        if done:
+            self.message_user(request, done_text.format(done), messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Not done: " + "; ".join(refused), messages.WARNING)
+
+    @admin.action(description="Assign to me (and start review)")
+    def assign_to_me(self, request, queryset) -> None:
+        self._act_on_selected(request, queryset, ASSIGN, "Assigned {} request(s) to you.")
+
+    @admin.action(description="Approve (second officer)")
+    def approve_selected(self, request, queryset) -> None:
+        self._act_on_selected(request, queryset, FOUR_EYES.approve, "Approved {} request(s).")
 
     def get_urls(self):
         return [
@@ -425,7 +461,7 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
         dsar = self.get_object(request, object_id)
         if dsar is None:
             raise Http404
-        form = action_form(row, request.POST or None)
+        form = action_form(row, request.POST if request.method == "POST" else None)
         change_url = reverse("admin:compliance_datasubjectrequest_change", args=[dsar.pk])
         if request.method == "POST" and form.is_valid():
             try:
@@ -433,6 +469,8 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
             except services.DsarError as error:
                 form.add_error(None, error.message)
             else:
+                # A LogEntry too, so "Recent actions" shows the officer's work (History shows the events).
+                self.log_change(request, dsar, row.label)
                 self.message_user(request, f"{row.label}: done.", messages.SUCCESS)
                 return HttpResponseRedirect(change_url)
         context = {
@@ -451,11 +489,27 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
         extra_context = extra_context or {}
         if dsar is not None and _is_officer(request):
             # The valid next steps for this officer (state, four eyes, the one extension).
+            # Each shown inline on the page with its (small) form; a confirmation is one button.
             extra_context["dsar_actions"] = [
-                (reverse("admin:compliance_datasubjectrequest_act", args=[dsar.pk, action.slug]), action.label)
+                {
+                    "url": reverse("admin:compliance_datasubjectrequest_act", args=[dsar.pk, action.slug]),
+                    "label": action.label,
+                    "slug": action.slug,
+                    "form": action_form(action, auto_id=f"id_{action.slug}_%s"),
+                }
                 for action in next_actions(dsar, actor=request.user)
             ]
+            extra_context["dsar_four_eyes"] = four_eyes_status(dsar)
+            extra_context["dsar_statement_preview"] = statement_preview(dsar)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """History: the request's own timeline (its events and the notices sent), then the log."""
+        dsar = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if dsar is not None:
+            extra_context["dsar_timeline"] = timeline(dsar)
+        return super().history_view(request, object_id, extra_context)
 
     def add_view(self, request, form_url="", extra_context=None):
         """Staff file on a subject's behalf, any request type; identity evidence is required."""
@@ -503,6 +557,54 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
             )
         extra_context = {**(extra_context or {}), "dsar_dashboard": dashboard}
         return super().changelist_view(request, extra_context)
+
+
+SHORT_ID = re.compile(r"[0-9a-f]{8}")
+
+
+def four_eyes_status(dsar: DataSubjectRequest) -> dict[str, Any] | None:
+    """Who asked for the second approval and which officers may give it (anyone else)."""
+    if not FOUR_EYES.applies(dsar) or dsar.status not in (DsarStatus.IN_REVIEW, DsarStatus.IDENTITY_VERIFIED):
+        return None
+    first = dsar.approval_requested_by
+    others = [person_label(officer) for officer in selectors.officers() if first is None or officer.pk != first.pk]
+    return {"requested_by": person_label(first) if first else None, "may_approve": others}
+
+
+def statement_preview(dsar: DataSubjectRequest) -> dict[str, str] | None:
+    """What the subject will receive as the outcome notice, rendered now from its template (unsaved)."""
+    if dsar.status not in (DsarStatus.IN_REVIEW, DsarStatus.APPROVED):
+        return None
+    kind = kind_for(dsar.type).outcome_notice
+    if kind not in notices.TEMPLATES:
+        return None
+    version = notices.TEMPLATES[kind]
+    preview = DsarNotice(dsar=dsar, kind=kind, template=notices.template_name(kind, version), context={})
+    subject, body = notices.render(preview)
+    return {"subject": subject, "body": body}
+
+
+def timeline(dsar: DataSubjectRequest) -> list[dict[str, Any]]:
+    """The request's events and notices, oldest first (no PI: kinds, states, people masked)."""
+    rows: list[dict[str, Any]] = [
+        {
+            "at": event.created_at,
+            "what": event.get_kind_display(),
+            "detail": f"{event.from_status or '—'} → {event.to_status}" if event.to_status else "",
+            "who": person_label(event.actor) if event.actor_id else "system",
+        }
+        for event in dsar.events.select_related("actor").order_by("created_at", "id")
+    ]
+    rows += [
+        {
+            "at": notice.created_at,
+            "what": f"Notice to the subject: {notice.get_kind_display()}",
+            "detail": f"{notice.channel or 'no channel'}, {notice.get_status_display()}",
+            "who": "system",
+        }
+        for notice in dsar.notices.order_by("created_at", "id")
+    ]
+    return sorted(rows, key=lambda row: row["at"])
 
 
 def dsar_dashboard(now=None) -> dict[str, Any]:

@@ -75,6 +75,9 @@ class FourEyes:
         return getattr(dsar, f"{self.recorded_in}_id")
 
 
+# Taking a request for review ("assign to me"); also a list action in the admin.
+ASSIGN = "assign"
+
 FOUR_EYES = FourEyes(request="request-approval", approve="approve", recorded_in="approval_requested_by")
 
 # A rule that may refuse an action the state allows: returns the refusal, or None.
@@ -99,6 +102,13 @@ def _approval_request_refusal(dsar: DataSubjectRequest, actor: Any, now: datetim
         return DsarError("Only requests that need four eyes ask for a second approval.", code="approval_not_needed")
     if FOUR_EYES.first_officer_id(dsar) is not None:
         return DsarError("A second approval has already been requested.", code="approval_already_requested")
+    return None
+
+
+def _assign_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
+    # Taking a request one already holds is no step: not offered, refused if posted.
+    if actor is not None and dsar.assigned_to_id is not None and dsar.assigned_to_id == actor.pk:
+        return DsarError("This request is already assigned to you.", code="already_assigned")
     return None
 
 
@@ -221,12 +231,13 @@ ACTIONS: tuple[Action, ...] = (
         notices=(Notice(NoticeKind.IDENTITY_NEEDED),),
     ),
     Action(
-        slug="assign",
+        slug=ASSIGN,
         label="Assign (to me unless another officer is chosen)",
         from_states=(DsarStatus.IDENTITY_VERIFIED, DsarStatus.IN_REVIEW),
         to_states=(DsarStatus.IN_REVIEW,),
         service="dsar_assign",
         inputs=(Input("assignee", InputType.OFFICER, help="The officer to assign; empty: yourself."),),
+        refusal=_assign_refusal,
     ),
     Action(
         slug=FOUR_EYES.request,

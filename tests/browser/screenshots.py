@@ -57,12 +57,17 @@ def test_screenshots(new_page, settings, tmp_path):
     waiting = second.locator("#panel-officer table").nth(1).get_by_role("link").first
     waiting.click()
     shoot(second, "04-dsar-four-eyes-approval")
+    second.goto(second.url.replace("/change/", "/history/"))
+    shoot(second, "11-dsar-history")
 
     operations = new_page()
     sign_in(operations, demo_member(f"operations@{DEMO_DOMAIN}"))
     shoot(operations, "05-operations-landing")
     operations.goto("/admin/ledger/journalentry/")
     shoot(operations, "06-journal-entries")
+    operations.goto("/admin/ledger/kycrecord/?status__exact=pending")
+    operations.locator("#result_list tbody tr th a").first.click()
+    shoot(operations, "12-kyc-decision")
 
     auditor = new_page()
     sign_in(auditor, demo_member(f"auditor@{DEMO_DOMAIN}"))

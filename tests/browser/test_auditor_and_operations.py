@@ -3,9 +3,8 @@
 Auditor clicks: log in 1, "Verify now" 1, "Export report" 1 (the CSV downloads) = 3.
 Operations clicks: log in 1, the KYC queue card 1 = 2.
 
-KYC approval (approve/reject with tier and reason on the detail page) and the audited PI reveal
-come with the masking branch (issue 17): their browser tests go in ``test_kyc_and_reveal.py``
-next to this file, signing in with ``sign_in(page, staff[roles.OPERATIONS])``.
+KYC approval (tier 1 in one step, tier 2 with a second operations user) and the audited PI
+reveal are in ``test_kyc_and_reveal.py`` next to this file.
 """
 
 from __future__ import annotations
@@ -77,13 +76,8 @@ KEY_COLUMNS = {
     "/admin/ledger/journalentry/": ("public_id", "amount_display", "created_by_person", "created_at"),
     "/admin/ledger/posting/": ("entry", "account", "amount_display", "balance_after_display"),
     "/admin/ledger/ledgeraccount/": ("public_id", "balance_display", "owner_person"),
-    "/admin/compliance/auditevent/": (
-        "timestamp",
-        "action",
-        "actor",
-        "object_id",
-        "pi_masked__source_ip",
-    ),  # masked: PI
+    # The source IP is PI: its column is the masked display (compliance.audit.admin.PIMaskedAdmin).
+    "/admin/compliance/auditevent/": ("timestamp", "action", "actor", "object_id", "pi_masked__source_ip"),
 }
 
 
