@@ -567,6 +567,16 @@ def _kyc_duplicate_flag(record: KycRecord, *, request: HttpRequest | None) -> No
 KYC_FOUR_EYES_TIER = 2
 
 
+def _kyc_locked(record: uuid.UUID | str, *, actor: User, duty: str, also_own: Sequence[str] = ()) -> KycRecord:
+    """The submission, locked for a staff duty in the caller's transaction; refused (403) when the
+    actor is its customer or the user named by any ``also_own`` field (segregation of duties)."""
+    kyc = KycRecord.objects.select_for_update().filter(public_id=_as_uuid(record)).first()
+    if kyc is None:
+        raise LedgerError("not_found")
+    require_not_own(actor, [kyc.user_id, *(getattr(kyc, name) for name in also_own)], duty)
+    return kyc
+
+
 def kyc_decide(
     *,
     actor: User,
@@ -588,12 +598,8 @@ def kyc_decide(
     )
     if verify and tier not in limits.KYC_TIERS:
         raise LedgerError("invalid_tier")
-    record_id = _as_uuid(record)
     with transaction.atomic():
-        kyc = KycRecord.objects.select_for_update().filter(public_id=record_id).first()
-        if kyc is None:
-            raise LedgerError("not_found")
-        require_not_own(actor, kyc.user_id, "decide a KYC submission")
+        kyc = _kyc_locked(record, actor=actor, duty="decide a KYC submission")
         if kyc.status != KycStatus.PENDING:
             raise LedgerError("kyc_not_pending")
         if kyc.awaiting_approval:
@@ -645,10 +651,7 @@ def kyc_approve(
         actor, "ledger.decide_kyc", "Only operations staff may approve KYC decisions.", through_role=True
     )
     with transaction.atomic():
-        kyc = KycRecord.objects.select_for_update().filter(public_id=_as_uuid(record)).first()
-        if kyc is None:
-            raise LedgerError("not_found")
-        require_not_own(actor, [kyc.user_id, kyc.approval_requested_by_id], "approve a KYC decision")
+        kyc = _kyc_locked(record, actor=actor, duty="approve a KYC decision", also_own=("approval_requested_by_id",))
         if not kyc.awaiting_approval:
             raise LedgerError("kyc_no_approval_request")
         if approve:
@@ -720,12 +723,8 @@ def kyc_duplicate_clear(
     reason = clean_reference(reason)[:255]
     if not reason:
         raise LedgerError("reason_required")
-    record_id = _as_uuid(record)
     with transaction.atomic():
-        kyc = KycRecord.objects.select_for_update().filter(public_id=record_id).first()
-        if kyc is None:
-            raise LedgerError("not_found")
-        require_not_own(actor, kyc.user_id, "clear a duplicate-identity flag")
+        kyc = _kyc_locked(record, actor=actor, duty="clear a duplicate-identity flag")
         if kyc.status != KycStatus.PENDING:
             raise LedgerError("kyc_not_pending")
         identity_lock(kyc.id_number_index)

@@ -7,7 +7,7 @@ call; reads are the user lookup plus one or two scoped queries (asserted in the 
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, generics, status
@@ -94,11 +94,11 @@ class MovementView(APIView):
     Subclasses define ``perform`` (call one service) and ``body`` (their part of the answer).
     """
 
-    def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # what every subclass defines (declared for the type checker only)
 
-    def body(self, data: dict[str, Any], result: MoveResult) -> dict[str, Any]:
-        raise NotImplementedError
+        def perform(self, request: Request, data: dict[str, Any], key: str) -> MoveResult: ...
+
+        def body(self, data: dict[str, Any], result: MoveResult) -> dict[str, Any]: ...
 
     permission_classes = [IsAuthenticated, HasRecentMFA]
     serializer_class: type = DepositSerializer
