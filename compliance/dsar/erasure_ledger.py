@@ -22,7 +22,9 @@ Invariants:
 - Entries cannot be silently dropped or forged: each names the hash of the one before it (a
   gap, a removed or reordered entry breaks the chain at that seq), each is signed with the
   ``audit_signing`` key of the key provider (an entry planted by someone who can write to the
-  archive but holds no key is refused: a forged entry would erase a customer who never asked),
+  archive but holds no key is refused: a forged entry would erase a customer who never asked;
+  where no ``audit_signing`` ring is configured — it is optional — entries are written unsigned
+  and read on their chain alone, and the reader says so),
   and the database's outbox remembers the seq and hash of every entry it recorded, so a restored
   copy detects a ledger that lost entries it had already recorded.
 - Appending happens after the erasure's commit (``transaction.on_commit``), never inside it:
@@ -54,6 +56,7 @@ from django.utils import timezone
 from compliance.audit.note import VerifierKey
 from compliance.audit.storage import ArchiveStorage, get_storage
 from compliance.audit.transparency import log_verifier_keys, signing_key
+from compliance.crypto.keys import KeyProviderError
 from compliance.dsar.models import DataSubjectRequest, ErasureLedgerEntry
 
 logger = logging.getLogger("compliance.dsar.erasure_ledger")
@@ -112,8 +115,14 @@ def _queue_retry() -> None:
 
 
 def _sign(entry: dict[str, Any]) -> dict[str, Any]:
-    key = signing_key()
     digest = entry_hash(entry)
+    try:
+        key = signing_key()
+    except KeyProviderError:
+        # The audit_signing ring is optional (compliance.crypto.keys): without it the entry is
+        # still chained, and recorded — an erasure left out of the ledger is the worse failure.
+        logger.warning("erasure ledger entry not signed: no audit_signing key ring")
+        return entry | {"hash": digest, "key_id": "", "signature": ""}
     signature = key.sign(DOMAIN + digest.encode())
     return entry | {"hash": digest, "key_id": key.verifier.id.hex(), "signature": base64.b64encode(signature).decode()}
 
@@ -226,6 +235,8 @@ class LedgerReading:
     entries: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     stored: int = 0
+    # Said, but not failures: entries accepted on their chain alone (no signing ring configured).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -247,7 +258,10 @@ def read_ledger(*, storage: ArchiveStorage | None = None) -> LedgerReading:
     fails is left out (it may be forged); a broken link or a gap is reported, and the entries after
     it that verify on their own are kept (an entry dropped before them must not spare them)."""
     storage = storage or get_storage()
-    keys = {key.id.hex(): key for key in log_verifier_keys()}
+    try:
+        keys: dict[str, VerifierKey] | None = {key.id.hex(): key for key in log_verifier_keys()}
+    except KeyProviderError:
+        keys = None  # no audit_signing ring: signatures cannot be checked (nor were they made)
     reading = LedgerReading()
     seqs = _stored_seqs(storage)
     reading.stored = len(seqs)
@@ -262,13 +276,18 @@ def read_ledger(*, storage: ArchiveStorage | None = None) -> LedgerReading:
             continue
         if entry.get("seq") != seq or entry_hash(entry) != entry.get("hash"):
             reading.problems.append(f"entry {seq} does not match its hash (altered)")
-        elif not _signature_valid(entry, keys):
+        elif keys is not None and not _signature_valid(entry, keys):
             reading.problems.append(f"entry {seq} is not signed by a known audit signing key")
         else:
             if seq == expected and prev_hash and entry.get("prev_hash") != prev_hash:
                 reading.problems.append(f"entry {seq} does not chain to entry {seq - 1}")
             reading.entries.append(entry)
         expected, prev_hash = seq + 1, str(entry.get("hash"))
+    if keys is None and reading.entries:
+        reading.warnings.append(
+            "no audit_signing key ring is configured: entries were checked by their hash chain only, "
+            "so an entry planted by someone who can write to the archive could not be told apart"
+        )
     return reading
 
 

@@ -98,6 +98,7 @@ class SubjectOutcome:
 class ReapplyReport:
     entries: int = 0
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     subjects: list[SubjectOutcome] = field(default_factory=list)
 
     @property
@@ -115,6 +116,7 @@ class ReapplyReport:
             "subjects": [s.as_dict() for s in self.subjects],
             "reerased": len(self.reerased),
             "problems": self.problems,
+            "warnings": self.warnings,
         }
 
 
@@ -130,7 +132,11 @@ def _latest_per_subject(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def reapply_erasures(*, storage: ArchiveStorage | None = None, dry_run: bool = False) -> ReapplyReport:
     """Erase again, in this (restored) database, every subject the erasure ledger lists."""
     reading = read_ledger(storage=storage)
-    report = ReapplyReport(entries=reading.stored, problems=[*reading.problems, *recorded_mismatches(reading)])
+    report = ReapplyReport(
+        entries=reading.stored,
+        problems=[*reading.problems, *recorded_mismatches(reading)],
+        warnings=reading.warnings,
+    )
     users = get_user_model()
     for entry in _latest_per_subject(reading.entries):
         outcome = SubjectOutcome(

@@ -61,6 +61,8 @@ class Command(BaseCommand):
                 f"{len(report.reerased)} re-erased" + (" (dry run: nothing written)" if options["dry_run"] else "")
             )
             self.stdout.write(self.style.SUCCESS(summary) if report.ok else summary)
+            for warning in report.warnings:
+                self.stderr.write(self.style.WARNING(warning))
             for problem in report.problems:
                 self.stderr.write(self.style.ERROR(problem))
         if not report.ok:

@@ -182,6 +182,12 @@ def test_an_erasure_undone_by_a_restore_is_applied_again_once(backup, archive):
     assert DataSubjectRequest.objects.get(public_id=dsar_id).status == DsarStatus.IN_REVIEW
     assert not ErasureLedgerEntry.objects.exists(), "the copy never saw the erasure"
 
+    # A dry run says what it would do and writes nothing.
+    dry = reapply_erasures(dry_run=True)
+    assert [s.result for s in dry.subjects] == ["re-erased"] and dry.ok
+    assert all(value in _readable_values(subject) for value in SENTINELS.values())
+    assert not AuditEvent.objects.filter(action="DSAR_ERASURE_REAPPLIED").exists()
+
     code, report = reapply_command()
     assert code == 0, report
     [done] = report["subjects"]
