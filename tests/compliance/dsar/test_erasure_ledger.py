@@ -125,6 +125,8 @@ def backup(transactional_db) -> Iterator:
         def take(self) -> None:
             connections.close_all()  # a template must have no other session
             with psycopg.connect(**params) as admin:
+                # A session an earlier test left open (a worker subprocess) would make the copy fail.
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [source])
                 admin.execute(f'DROP DATABASE IF EXISTS "{copy}"')
                 admin.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{source}"')
 
@@ -321,3 +323,16 @@ def test_the_ledger_in_an_object_lock_bucket(settings):
         head = client.head_object(Bucket="audit-archive", Key=f"audit/{entry_key(1)}")
         assert head["ObjectLockMode"] == "COMPLIANCE"
         assert ErasureLedgerEntry.objects.get(dsar=dsar).seq == 1
+
+
+def test_without_a_signing_ring_entries_are_chained_unsigned_and_the_reader_says_so(settings):
+    # The audit_signing ring is optional (compliance.crypto.keys): an erasure must still be recorded.
+    settings.FIELD_KEYS = {**settings.FIELD_KEYS, "AUDIT_SIGNING_KEYS": ""}
+    seed_purposes()
+    first, second = make_staff("information_officer"), make_staff("information_officer")
+    dsar = erased(deletion_awaiting_approval(make_customer(email="unsigned@example.co.za"), first), second)
+    reading = read_ledger()
+    assert reading.ok and [e["dsar"] for e in reading.entries] == [str(dsar.public_id)]
+    assert reading.entries[0]["signature"] == "" and reading.warnings
+    code, report = reapply_command()
+    assert code == 0 and report["warnings"] == reading.warnings
