@@ -9,11 +9,12 @@ fresh ``User`` instance from them for each request (no permission cache carries 
 
 Invariant: a change to a user row takes effect on that user's very next request, in every process.
 - A snapshot is tagged with the user's *generation*: a random value under a shared Redis key, read
-  in the same round trip as the token deny lists (``accounts.tokens.access_revoked``) **before**
+  in the same round trip as the token deny lists (``accounts.tokens.revocation_state``) **before**
   the row is read. A snapshot is used only while its tag equals the current generation.
 - Every write to a user row through the ORM deletes the generation, at once and again after the
-  transaction commits (``User.save``/``delete`` and ``UserQuerySet.update``/``delete``; ``bulk_update``
-  and the services' ``update()`` calls go through the latter). The next request then finds no generation, sets a new random one (``SET NX``) and
+  transaction commits (``User.save``/``delete`` and ``UserQuerySet.update``/``delete``;
+  ``bulk_update`` and the services' ``update()`` calls go through the latter). The next request
+  then finds no generation, sets a new random one (``SET NX``) and
   reads the row from the database. A request that read the old generation and the old row races
   the change it overlaps, like any request in flight; its snapshot carries a tag that will never be
   current again.

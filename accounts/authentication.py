@@ -26,7 +26,6 @@ from accounts import auth_snapshot
 from accounts.models import User
 from accounts.tokens import EPOCH_CLAIM, revocation_state
 
-
 _SNAPSHOT_FIELDS = auth_snapshot.snapshot_fields(User)
 
 

@@ -118,5 +118,5 @@ def test_the_snapshot_holds_no_personal_information(customer):
     _warm(client)
     names = set(auth_snapshot.snapshot_fields(User))
     assert names == {"id", "public_id", "is_active", "is_staff", "is_superuser", "auth_epoch"}
-    generation, values, _ = auth_snapshot._snapshots[str(customer.public_id)]
+    _generation, values, _ = auth_snapshot._snapshots[str(customer.public_id)]
     assert str(customer.email) not in map(str, values)
