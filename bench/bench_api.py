@@ -245,16 +245,15 @@ def report(rows: dict[str, list[dict]], args: argparse.Namespace, extra: list[st
           f"{'CPU ms/req: app':>15} {'db':>5} {'client':>6}")  # fmt: skip
     labels = {"healthz": "GET /healthz (trivial JSON)", "transfer": "POST /api/v1/transfers/",
               "batch": f"POST /api/v1/transfers/batch/ ({BATCH}/req)"}  # fmt: skip
-    for round_index in range(max(len(found) for found in rows.values())):
-        baseline = rows["healthz"][min(round_index, len(rows["healthz"]) - 1)]["requests"] or 1.0
-        for kind, found in rows.items():
-            if round_index < len(found):
-                row = found[round_index]
-                print(
-                    f"{labels[kind]:<40} {row['requests']:>7.0f} {row['requests'] / baseline:>9.2f}x "
-                    f"{row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} {row['failures']:>6} "
-                    f"{row['app_ms']:>15.2f} {row['db_ms']:>5.2f} {row['client_ms']:>6.2f}"
-                )
+    lines = [(kind, row, health["requests"]) for health, transfer in zip(rows["healthz"], rows["transfer"], strict=True)
+             for kind, row in (("healthz", health), ("transfer", transfer))]  # fmt: skip
+    lines += [("batch", row, rows["healthz"][-1]["requests"]) for row in rows["batch"]]
+    for kind, row, baseline in lines:
+        print(
+            f"{labels[kind]:<40} {row['requests']:>7.0f} {row['requests'] / (baseline or 1.0):>9.2f}x "
+            f"{row['p50_ms']:>7.1f} {row['p99_ms']:>7.1f} {row['failures']:>6} "
+            f"{row['app_ms']:>15.2f} {row['db_ms']:>5.2f} {row['client_ms']:>6.2f}"
+        )
     print(f"bulk transfers/s through the API: {rows['batch'][-1]['requests'] * BATCH:.0f}")
     for health, transfer in zip(rows["healthz"], rows["transfer"], strict=True):
         ratio = transfer["requests"] / (health["requests"] or 1.0)
