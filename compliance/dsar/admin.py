@@ -31,6 +31,7 @@ from django.utils.html import format_html
 
 from compliance.audit.admin import PIMaskedAdmin, PIMasking
 from compliance.dsar import notices, selectors, services
+from compliance.dsar.erasure_ledger import unrecorded_erasures
 from compliance.dsar.kinds import FILING_INPUT_HELP, FilingInput, correctable, declared_purposes, kind_for, kinds
 from compliance.dsar.models import (
     DSAR_MAX_EXTENSION_DAYS,
@@ -638,3 +639,18 @@ def warn_about_overdue_requests(request: HttpRequest) -> None:
 
 
 register_index_warning("dsar-overdue", permission="compliance.process_dsar", show=warn_about_overdue_requests)
+
+
+def warn_about_unrecorded_erasures(request: HttpRequest) -> None:
+    unrecorded = unrecorded_erasures()
+    if unrecorded:
+        messages.error(
+            request,
+            f"{unrecorded} completed erasure(s) are not yet in the erasure ledger outside the database: a restore "
+            "would bring those subjects back. Check the archive store and the compliance.dsar.record_erasures task.",
+        )
+
+
+register_index_warning(
+    "dsar-erasures-unrecorded", permission="compliance.process_dsar", show=warn_about_unrecorded_erasures
+)
