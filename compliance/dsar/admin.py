@@ -8,7 +8,7 @@ is an event, an audit record and a LogEntry for "Recent actions"). Only the vali
 the officer looking at the request are shown (``next_actions``); the four-eyes step says who may
 give it; the subject's outcome notice is previewed from its template; "History" shows the
 request's events and notices. From the list: assign to me, approve (through the same services).
-Search: the short id, or the subject's e-mail through its blind index. Filing on a subject's
+Search: the short id, or the subject's e-mail or exact surname through their blind indexes. Filing on a subject's
 behalf uses a form built from the request types' declared inputs (``compliance.dsar.kinds``). The
 list highlights what is overdue or due this week;
 the header shows the open workload by type and status and the on-time rate.
@@ -41,7 +41,7 @@ from compliance.dsar.models import (
     DsarStatus,
 )
 from compliance.dsar.workflow import ASSIGN, FOUR_EYES, Action, Input, InputType, action_for, next_actions
-from compliance.pi.selectors import subject_by_email, subject_by_id_number
+from compliance.pi.selectors import subject_by_email, subject_by_id_number, subjects_by_identifier
 from kernel.access import has_permission
 from kernel.admin import ReadOnlyAdminMixin, register_index_warning
 from kernel.display import person_label
@@ -282,9 +282,14 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
     )
     list_filter = (DueFilter, "status", "type", AssigneeFilter)
     list_select_related = ("assigned_to", "subject")
-    # Search: the short id the list shows (or the full id), or the subject's e-mail through its
-    # blind index (the column is encrypted; exact address, normalised). See get_search_results.
+    # Search: the short id the list shows (or the full id), or the subject's e-mail or surname
+    # through their blind indexes (the columns are encrypted: exact values, normalised). See
+    # get_search_results.
     search_fields = ("=public_id",)
+    search_help_text = (
+        "The request's short id, or the subject's e-mail address or surname. E-mail and surname must be "
+        "exact (case and spacing ignored; no partial names, no first names)."
+    )
     ordering = ("due_at",)
     show_full_result_count = False
     list_per_page = 50
@@ -367,9 +372,12 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
         if "@" in term:
             subject = subject_by_email(term)
             return (queryset.filter(subject=subject) if subject else queryset.none()), False
+        # The subject's surname, exactly (case and spacing ignored), through its blind index.
+        by_surname = queryset.filter(subject__in=subjects_by_identifier(kind="name", value=term))
         if SHORT_ID.fullmatch(term.lower()):
-            return queryset.filter(public_id__startswith=term.lower()), False
-        return super().get_search_results(request, queryset, search_term)
+            return queryset.filter(public_id__startswith=term.lower()) | by_surname, False
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        return results | by_surname, duplicates
 
     @admin.display(description="request", ordering="public_id")
     def short_id(self, dsar: DataSubjectRequest) -> str:
