@@ -4,14 +4,14 @@ Requests are never edited in place: every next step is a row of the workflow tab
 (``compliance.dsar.workflow``) shown inline on the request page as a small form built from that
 row's inputs (a confirmation is one button), which calls the row's service in
 ``compliance.dsar.services`` (so the admin enforces exactly the rules the API does, and every action
-is an event, an audit record and a LogEntry for "Recent actions"). Only the valid next steps for
-the officer looking at the request are shown (``next_actions``); the four-eyes step says who may
-give it; the subject's outcome notice is previewed from its template; "History" shows the
-request's events and notices. From the list: assign to me, approve (through the same services).
-Search: the short id, or the subject's e-mail or exact surname through their blind indexes. Filing on a subject's
-behalf uses a form built from the request types' declared inputs (``compliance.dsar.kinds``). The
-list highlights what is overdue or due this week;
-the header shows the open workload by type and status and the on-time rate.
+is an event and an audit record; the landing page's "Recent actions" reads the audit trail). Only
+the valid next steps for the officer looking at the request are shown (``next_actions``); the
+four-eyes step says who may give it; the subject's outcome notice is previewed from its template;
+"History" shows the request's events and notices. From the list: assign to me, approve (through
+the same services). Search: the short id, or the subject's e-mail or exact surname through their
+blind indexes. Filing on a subject's behalf uses a form built from the request types' declared
+inputs (``compliance.dsar.kinds``). The list highlights what is overdue or due this week; the
+header shows the open workload by type and status and the on-time rate.
 """
 
 from __future__ import annotations
@@ -438,7 +438,6 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
                 refused.append(f"{str(dsar.public_id)[:8]}: {error.message}")
             else:
                 done += 1
-                self.log_change(request, dsar, row.label)
         if done:
             self.message_user(request, done_text.format(done), messages.SUCCESS)
         if refused:
@@ -477,8 +476,8 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
             except services.DsarError as error:
                 form.add_error(None, error.message)
             else:
-                # A LogEntry too, so "Recent actions" shows the officer's work (History shows the events).
-                self.log_change(request, dsar, row.label)
+                # No LogEntry: "Recent actions" reads the audit record the service wrote, and
+                # "History" the request's events (one record of the step, not two).
                 self.message_user(request, f"{row.label}: done.", messages.SUCCESS)
                 return HttpResponseRedirect(change_url)
         context = {

@@ -94,7 +94,11 @@ def test_approve_from_the_list_goes_through_the_service_and_its_four_eyes(
         client.post(CHANGELIST, body, follow=True)
     mine.refresh_from_db()
     assert mine.status == DsarStatus.APPROVED and mine.decided_by == second_officer
-    assert LogEntry.objects.filter(object_id=str(mine.pk), user=second_officer).exists()
+    # The step is recorded once, in the audit trail; the landing page's "Recent actions" shows it.
+    assert AuditEvent.objects.filter(action="DSAR_TRANSITION", user=second_officer).exists()
+    assert not LogEntry.objects.exists()
+    landing = client.get("/admin/").content.decode()
+    assert "Dsar transition" in landing.split('id="recent-actions-module"')[1]
 
 
 def test_search_by_short_id_and_by_the_subjects_email(client, officer, filed, customer):
@@ -155,7 +159,7 @@ def test_the_outcome_notice_is_previewed_before_it_is_sent(client, officer, file
     assert not dsar.notices.filter(kind="deletion_statement").exists()  # previewed, not sent
 
 
-def test_history_shows_the_requests_timeline_and_recent_actions_the_work(client, officer, filed):
+def test_history_shows_the_requests_timeline_and_recent_actions_the_officers_audited_steps(client, officer, filed):
     dsar = filed("access")
     otp_admin_login(client, officer)
     client.post(act_url(dsar, "verify-identity"), {"evidence": "Passport seen"})
@@ -165,7 +169,13 @@ def test_history_shows_the_requests_timeline_and_recent_actions_the_work(client,
     whats = [row["what"] for row in rows]
     assert len(rows) >= 4 and any(what.startswith("Notice to the subject") for what in whats)
     assert "Passport seen" not in history.content.decode()
-    assert LogEntry.objects.filter(object_id=str(dsar.pk), user=officer).count() == 2
+    # "Recent actions" on the landing page: the officer's own steps from the audit trail (one
+    # record of each step: no LogEntry beside it), never the session noise, never others' steps.
+    assert not LogEntry.objects.exists()
+    recent = client.get("/admin/").context["recent_actions"]
+    assert [row["action"] for row in recent][:2] == ["Dsar transition", "Dsar transition"]
+    assert all(row["action"] not in ("Login", "Mfa verified") for row in recent)
+    assert recent[0]["object"].endswith(str(dsar.public_id)[:8])
 
 
 def test_the_change_list_query_count_does_not_grow_with_its_rows(client, officer, filed):
