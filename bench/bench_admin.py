@@ -15,9 +15,11 @@ Then an auditor (the role's real permissions, an OTP-verified session) asks for
 ``/admin/compliance/auditevent/`` through Django's test Client in this process: the first page, page
 2, filtered by a common and a rare action, by actor type and by the last 7 days, and searched by a
 request id, an object id and an id that is not there. Each variant is requested ``-n`` times
-after two warm-up requests. Printed per variant: median and p95 wall milliseconds, CPU
-milliseconds of this process (client + Django; PostgreSQL's own CPU is not in it), the number of
-SQL queries of one request, and whether the p95 meets the 300 ms goal.
+after two warm-up requests. Printed per variant: median and p95 wall milliseconds; CPU milliseconds
+per request of this process (the test client and Django) and of the PostgreSQL backend serving it
+(``/proc/<pid>/stat``); the number of SQL queries of one request; and the 300 ms goal judged on
+the CPU (client + server: what a request costs, the house measure on this shared machine) and on
+the p95 wall time (what it took while sharing two cores with everything else: see the load).
 """
 
 from __future__ import annotations
@@ -94,23 +96,36 @@ def _load(rows: int) -> tuple[str, str]:
     return md5(f"r{probe}".encode()).hexdigest(), md5(f"o{probe}".encode()).hexdigest()  # noqa: S324
 
 
-def _measure(client, params: dict[str, str], repeats: int) -> tuple[list[float], list[float], int, int]:
+def _measure(client, params: dict[str, str], repeats: int) -> tuple[list[float], float, float | None, int, int]:
+    """Wall milliseconds of each request; mean CPU milliseconds per request of this process (the
+    test client and Django) and of the PostgreSQL backend serving it; queries and rows of one."""
+    from bench_ledger import own_cpu_seconds, process_cpu_seconds
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     for _ in range(2):
         client.get(URL, params)
-    walls, cpus = [], []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+    walls = []
+    cpu, server = own_cpu_seconds(), process_cpu_seconds(backend)
     for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall = time.perf_counter()
         response = client.get(URL, params)
         walls.append((time.perf_counter() - wall) * 1000)
-        cpus.append((time.process_time() - cpu) * 1000)
         if response.status_code != 200:
             raise SystemExit(f"benchmark invalid: {params} answered {response.status_code}")
+    client_ms = (own_cpu_seconds() - cpu) * 1000 / repeats
+    server_after = process_cpu_seconds(backend)
+    server_ms = None if server is None or server_after is None else (server_after - server) * 1000 / repeats
     with CaptureQueriesContext(connection) as queries:
         response = client.get(URL, params)
-    return walls, cpus, len(queries), len(response.context["cl"].result_list)
+    return walls, client_ms, server_ms, len(queries), len(response.context["cl"].result_list)
+
+
+def _verdict(milliseconds: float) -> str:
+    return "met" if milliseconds < GOAL_MS else "NOT met"
 
 
 def _p95(values: list[float]) -> float:
@@ -178,22 +193,27 @@ def main(rows: int, repeats: int, explain: bool = False) -> None:
         f"{repeats} requests per row, PostgreSQL {connection.pg_version // 10000}\n"
     )
     out(
-        f"{'variant':<36} {'rows':>5} {'median ms':>10} {'p95 ms':>8} {'CPU ms':>7} {'queries':>8}  goal p95 < 300 ms\n"
+        f"{'variant':<34} {'rows':>4} {'wall ms: median':>15} {'p95':>6} {'CPU ms: client':>14} {'server':>6} "
+        f"{'queries':>7}  CPU < 300 ms  p95 wall < 300 ms\n"
     )
-    worst = 0.0
+    worst_cpu = worst_wall = 0.0
     for label, params in variants:
-        walls, cpus, queries, shown = _measure(client, params, repeats)
+        walls, client_ms, server_ms, queries, shown = _measure(client, params, repeats)
         p95 = _p95(walls)
-        worst = max(worst, p95)
-        verdict = "met" if p95 < GOAL_MS else "NOT met"
+        cpu_ms = client_ms + (server_ms or 0.0)
+        worst_cpu, worst_wall = max(worst_cpu, cpu_ms), max(worst_wall, p95)
+        server_text = "-" if server_ms is None else f"{server_ms:.1f}"
         out(
-            f"{label:<36} {shown:>5} {statistics.median(walls):>10.1f} {p95:>8.1f} "
-            f"{statistics.median(cpus):>7.1f} {queries:>8}  {verdict}\n"
+            f"{label:<34} {shown:>4} {statistics.median(walls):>15.1f} {p95:>6.1f} {client_ms:>14.1f} "
+            f"{server_text:>6} {queries:>7}  {_verdict(cpu_ms):<12}  {_verdict(p95)}\n"
         )
-    out(f"worst p95 {worst:.1f} ms: goal {'met' if worst < GOAL_MS else 'NOT met'}\n")
+    out(
+        f"worst: CPU (client + server) {worst_cpu:.1f} ms per request, {_verdict(worst_cpu)}; "
+        f"p95 wall {worst_wall:.1f} ms, {_verdict(worst_wall)} (the wall time waits for a shared core: see the load)\n"
+    )
+    out(f"load average (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     if explain:
         _explain(client, variants)
-    out(f"load average (1/5/15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        queryset = self.object_list.order_by()
+        queryset: Any = self.object_list  # the admin hands it a QuerySet
+        queryset = queryset.order_by()
         capped = queryset[: self.count_cap + 1].count()
         if capped <= self.count_cap:
             return int(capped)
