@@ -169,6 +169,9 @@ def test_history_shows_the_requests_timeline_and_recent_actions_the_officers_aud
     whats = [row["what"] for row in rows]
     assert len(rows) >= 4 and any(what.startswith("Notice to the subject") for what in whats)
     assert "Passport seen" not in history.content.decode()
+    # The timeline is the history: no stock "no change history" line, no staff e-mail in clear.
+    assert "doesn’t have a change history" not in history.content.decode()
+    assert officer.email not in history.content.decode()
     # "Recent actions" on the landing page: the officer's own steps from the audit trail (one
     # record of each step: no LogEntry beside it), never the session noise, never others' steps.
     assert not LogEntry.objects.exists()
