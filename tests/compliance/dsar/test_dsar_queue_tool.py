@@ -207,7 +207,7 @@ def test_the_migration_indexes_the_surnames_of_existing_accounts(customer):
 
     from compliance.crypto.fields import by_blind_index
 
-    migration = importlib.import_module("accounts.migrations.0005_staffux_surname_blind_index")
+    migration = importlib.import_module("accounts.migrations.0005_surname_blind_index")
     customer.last_name = "Khumalo"
     customer.save(update_fields=["last_name"])
     user_model = type(customer)

@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE/DROP INDEX CONCURRENTLY cannot run inside a transaction
 
     dependencies = [
-        ("compliance", "0017_dsar_notices"),
+        ("compliance", "0018_erasure_ledger"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
