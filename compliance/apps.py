@@ -26,6 +26,7 @@ class ComplianceConfig(AppConfig):
 
         from compliance.audit.change_trail import register_change_trail
         from compliance.crypto.keys import connect_setting_changed
+        from compliance.crypto.subject_keys import connect_signals as connect_subject_keys
         from compliance.dsar.retention import register_dsar_retention
         from compliance.retention.engine import register_compliance_targets
 
@@ -39,6 +40,7 @@ class ComplianceConfig(AppConfig):
                 if module == "metrics":
                     plug_in.register()
         connect_setting_changed()
+        connect_subject_keys()
         register_change_trail(get_user_model())
         register_compliance_targets()
         register_dsar_retention()

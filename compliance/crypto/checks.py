@@ -1,6 +1,7 @@
 """System checks for the field-encryption keys.
 
 compliance.E109  the key provider cannot be built (missing or malformed keys)
+compliance.E123  a model with encrypted fields declares no data subject (subject keys, docs/adr/0007)
 """
 
 from __future__ import annotations
@@ -20,3 +21,43 @@ def check_field_keys(app_configs: Any, **kwargs: Any) -> list[Error]:
     except ImproperlyConfigured as exc:
         return [Error(f"Field-encryption keys are not usable: {exc}", id="compliance.E109")]
     return []
+
+
+@register(Tags.security)
+def check_subject_declarations(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """compliance.E123: a model with encrypted (PI) fields must say whose data it is.
+
+    Its ``@pi_model(subject=...)`` ("self" or the foreign-key path to the data subject) is what
+    encrypts its columns under that subject's key and what erasure shreds; without it the values
+    would stay under the shared field ring and survive the subject's erasure in every backup."""
+    from django.apps import apps
+
+    from compliance.crypto.fields import encrypted_fields
+    from compliance.crypto.subject_keys import subject_model
+    from compliance.pi.registry import registry
+
+    errors: list[Error] = []
+    for model in apps.get_models():
+        if model._meta.proxy or not encrypted_fields(model, local=True):
+            continue
+        entry = registry.get(model)
+        problem = ""
+        if entry is None or not entry.subject:
+            problem = "declares no data subject"
+        else:
+            try:
+                if subject_model(model) is None:
+                    problem = f"declares the subject path {entry.subject!r}, which is not a chain of relations"
+            except Exception:  # FieldDoesNotExist and friends: the path names no field
+                problem = f"declares the subject path {entry.subject!r}, which names no field"
+        if problem:
+            errors.append(
+                Error(
+                    f"{model._meta.label} has encrypted fields but {problem}: its values cannot be encrypted "
+                    "under the data subject's key nor shredded on erasure.",
+                    hint='Add subject="self" or subject="<foreign key path to the subject>" to its @pi_model.',
+                    obj=model,
+                    id="compliance.E123",
+                )
+            )
+    return errors

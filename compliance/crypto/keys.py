@@ -464,6 +464,9 @@ def reset_key_provider() -> None:
     global _provider  # noqa: PLW0603
     with _provider_lock:
         _provider = None
+    from compliance.crypto.subject_keys import clear_cache
+
+    clear_cache()  # subject keys were unwrapped by the forgotten provider's ring
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:

@@ -30,6 +30,11 @@ Invariants:
 - Nothing is left behind: earlier export bundles of the subject (files and rows) are destroyed,
   held or not (they are copies); PI inside the DSAR records themselves (``requested_changes``) is
   pseudonymised by its annotation like any other field.
+- Crypto-shredding (docs/adr/0007): once the rows are erased, what the database keeps of the
+  subject (retained, held and pseudonymised values) is re-encrypted under the field ring (the
+  hold key) and the subject's data key is destroyed (``subject_keys.shred_subject_key``), so the
+  erased values are unreadable in every backup, replica, audit diff and archive segment too. A
+  subject-wide litigation or regulator hold keeps the key (nothing is erased).
 - The statement tells the subject what was deleted, what is retained, why and until when; it
   names tables and fields, never values.
 """
@@ -51,6 +56,7 @@ from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
+from compliance.crypto import subject_keys
 from compliance.crypto.fields import EncryptedEmailField, EncryptedJSONField
 from compliance.dsar.balances import SETTLEMENT_LABELS, SettlementMethod, subject_balances
 from compliance.dsar.export import subject_rows, table_name
@@ -299,6 +305,12 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
                 if keep:
                     _hold_row(entry, row, keep, dsar=dsar, now=now, outcome=outcome)
         LegalHold.objects.bulk_create(outcome.holds, ignore_conflicts=True)
+        # Crypto-shredding (docs/adr/0007): what was kept above (retained, held, pseudonymised) moves
+        # to the field ring (the hold key); then the subject's own key is destroyed, so every other
+        # copy of its values (backups, replicas, audit diffs, archive segments) becomes unreadable.
+        ref = subject_keys.ref_for(subject)
+        subject_keys.rekey_subject_rows(ref)
+        shredded = subject_keys.shred_subject_key(ref.subject_id, subject_type=ref.subject_type)
         statement = _statement(
             deleted=outcome.deleted,
             cleared=outcome.cleared,
@@ -308,6 +320,7 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
             holds=holds.all,
             exports=exports,
             settled=settled,
+            shredded=shredded,
         )
         dsar_fulfil(actor=None, dsar=dsar, statement=statement, partial=bool(holds.all))
     return statement
@@ -365,6 +378,7 @@ def _statement(
     holds: list[LegalHold],
     exports: int,
     settled: list[str],
+    shredded: bool = False,
 ) -> str:
     lines = ["Your deletion request has been carried out. You can no longer log in.", ""]
     if held:
@@ -391,6 +405,14 @@ def _statement(
         "",
         "The audit trail of actions on your account is kept for 5 years (FICA, POPIA s19); it refers to you "
         "only by an identifier that no longer leads to your name or contact details.",
+        *(
+            [
+                "The key that encrypted your personal information has been destroyed: copies in our backups "
+                "and in the audit trail can no longer be read."
+            ]
+            if shredded
+            else []
+        ),
         *_common_lines(exports=exports, settled=settled),
     ]
     return "\n".join(lines)
