@@ -8,7 +8,8 @@ the audit trail; the sealer (``compliance/audit/chain.py``) chains rows shortly 
 PI never reaches a record in clear: ``change_diff`` passes through ``scrub_change_diff`` (keys that
 name PI are replaced by ``"***"`` at any depth, and free text is run through the log redactor as a
 safety net). PI that must appear (a correction's before/after) is stored only encrypted under its
-data subject's key (``build_change_diff(subject=...)``: ``{"enc": "s1:…"}``), which erasure destroys. Services build their diffs with ``build_change_diff``, which also drops unchanged fields.
+data subject's key (``build_change_diff(subject=...)``: ``{"enc": "s1:…"}``), which erasure destroys.
+Services build their diffs with ``build_change_diff``, which also drops unchanged fields.
 Which fields are PI is decided in one place, ``pi_fields_for``.
 """
 

@@ -434,8 +434,9 @@ def _rows_of(model: type[models.Model], ref: SubjectRef) -> models.QuerySet:
     from compliance.pi.registry import registry
 
     entry = registry.get(model)
-    assert entry is not None  # subject_models() only returns declared models
     manager = model._base_manager
+    if entry is None:  # subject_models() only returns declared models
+        return manager.none()
     if entry.subject == "self":
         return manager.filter(pk=ref.subject_id)
     return manager.filter(**{f"{entry.subject}__pk": ref.subject_id})
@@ -472,10 +473,9 @@ def seal_rows(
             if not to_hold and (ref is None or is_subject_token(stored)):
                 continue
             plaintext = column.encode(value)
-            if to_hold:
+            if to_hold or ref is None:
                 token = aead.encrypt(plaintext, associated_data=column.associated_data)
             else:
-                assert ref is not None
                 token = encrypt(ref, plaintext, associated_data=column.associated_data)
             values[column.attname] = SealedToken(token)
         if values:
