@@ -2,6 +2,7 @@
 
 compliance.E109  the key provider cannot be built (missing or malformed keys)
 compliance.E123  a model with encrypted fields declares no data subject (subject keys, docs/adr/0007)
+compliance.E124  (deploy) no audit signing key: checkpoints cannot be signed (docs/adr/0006)
 """
 
 from __future__ import annotations
@@ -61,3 +62,25 @@ def check_subject_declarations(app_configs: Any, **kwargs: Any) -> list[Error]:
                 )
             )
     return errors
+
+
+@register(Tags.security, deploy=True)
+def check_audit_signing_keys(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """compliance.E124 (``check --deploy``): no audit signing key, so checkpoints go unsigned.
+
+    Production settings already refuse to start without one for the env and file providers
+    (``require_field_keys``); this also covers the KMS provider, whose ring is unwrapped only here."""
+    from compliance.crypto.keys import AUDIT_SIGNING, KeyProviderError, get_key_provider
+
+    try:
+        get_key_provider().ring(AUDIT_SIGNING)
+    except (KeyProviderError, ImproperlyConfigured):
+        return [
+            Error(
+                "No audit signing key is configured: audit checkpoints cannot be signed, so a consistent "
+                "rewrite of the whole audit chain would go undetected (docs/adr/0006).",
+                hint="Set AUDIT_SIGNING_KEYS (or AUDIT_SIGNING_KEYS_FILE), or add the 'audit_signing' ring.",
+                id="compliance.E124",
+            )
+        ]
+    return []

@@ -481,7 +481,8 @@ def connect_setting_changed() -> None:
 
 
 def require_field_keys(config: dict[str, Any]) -> None:
-    """Production start-up refusal: the key configuration must be complete and well-formed.
+    """Production start-up refusal: the key configuration must be complete and well-formed,
+    the audit signing ring included.
 
     Env and file providers are built (so malformed keys stop the process); the KMS provider is
     only checked for its settings here, because unwrapping needs the network and happens when
@@ -492,5 +493,14 @@ def require_field_keys(config: dict[str, Any]) -> None:
     if config.get("PROVIDER", "env") == "kms":
         if not config.get("KMS_KEY_ID") or not config.get("KEY_RING_FILE"):
             raise ImproperlyConfigured("The KMS key provider needs FIELD_KEY_KMS_KEY_ID and FIELD_KEY_RING_FILE.")
-        return
-    build_key_provider(config)
+        return  # the audit signing ring is checked when the ring is unwrapped (check compliance.E124)
+    provider = build_key_provider(config)
+    # Unsigned checkpoints would leave a consistent rewrite of the whole audit chain undetectable
+    # (docs/adr/0006): production needs the audit signing ring too.
+    try:
+        provider.ring(AUDIT_SIGNING)
+    except NoKeyRing:
+        raise ImproperlyConfigured(
+            "Production needs the audit signing keys: set AUDIT_SIGNING_KEYS (or AUDIT_SIGNING_KEYS_FILE), "
+            "or add an 'audit_signing' ring to the key-ring file."
+        ) from None
