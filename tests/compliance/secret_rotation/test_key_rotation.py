@@ -236,7 +236,8 @@ def test_rows_written_under_the_old_key_behind_the_checkpoint_get_another_pass(f
     run = rotation.key_rotation_start(purpose=FIELD)
     run = rotation.key_rotation_run(run=run, batch_size=2, progress=write_behind_the_checkpoint)
     assert written == ["pi_testapp.casenote"]
-    assert (run.state, run.rows_rewritten) == ("completed", 9)  # 4 notes + 4 subjects + the late row
+    # 4 notes + 4 subjects + the late row, and the 4 subjects' own keys re-wrapped (docs/adr/0007)
+    assert (run.state, run.rows_rewritten) == ("completed", 13)
     assert prefixes("note", "pi_testapp_casenote") == {"v2"}
     assert CaseNote.objects.get(pk=first_note.pk).note == "written late"
 
@@ -276,7 +277,9 @@ def test_rotation_never_loses_a_concurrent_update(file_keys, monkeypatch):
     assert writer_done.is_set() and len(threads) == 1
     assert Subject.objects.get(pk=target_pk).phone == "083 999 0000"
     assert list(Subject.objects.filter(phone_index__matches="0839990000")) == [subjects[0]]
-    assert prefixes("phone") == {"v2"}
+    # The rest re-encrypted under v2; the customer's new number under their own key (docs/adr/0007).
+    assert prefixes("phone") == {"v2", "s1"}
+    assert raw_column(TABLE, "phone")[0].startswith("s1:")
 
 
 @pytest.mark.django_db
