@@ -385,6 +385,18 @@ def audit_record(
     )
 
 
+def audit_key_destroyed(key_id: int, ref: Any, format_version: int) -> Any:
+    """KEY_DESTROYED for a shredded subject key (``compliance.crypto.subject_keys``): ids only, no PI."""
+    return audit_record(
+        action=AuditAction.KEY_DESTROYED,
+        actor=None,
+        actor_type=ActorType.SYSTEM,
+        object_type="compliance.SubjectKey",
+        object_id=str(key_id),
+        change_diff={"subject_type": ref.subject_type, "subject": ref.subject_id, "format": format_version},
+    )
+
+
 REVEAL_REASON_MAX = 140
 
 

@@ -34,23 +34,22 @@ def check_subject_declarations(app_configs: Any, **kwargs: Any) -> list[Error]:
     from django.apps import apps
 
     from compliance.crypto.fields import encrypted_fields
-    from compliance.crypto.subject_keys import subject_model
-    from compliance.pi.registry import registry
+    from compliance.crypto.subject_keys import subject_model, subject_path
 
     errors: list[Error] = []
     for model in apps.get_models():
         if model._meta.proxy or not encrypted_fields(model, local=True):
             continue
-        entry = registry.get(model)
+        path = subject_path(model)  # declared through the PI inventory's @pi_model(subject=...)
         problem = ""
-        if entry is None or not entry.subject:
+        if not path:
             problem = "declares no data subject"
         else:
             try:
                 if subject_model(model) is None:
-                    problem = f"declares the subject path {entry.subject!r}, which is not a chain of relations"
+                    problem = f"declares the subject path {path!r}, which is not a chain of relations"
             except FieldDoesNotExist:
-                problem = f"declares the subject path {entry.subject!r}, which names no field"
+                problem = f"declares the subject path {path!r}, which names no field"
         if problem:
             errors.append(
                 Error(

@@ -464,9 +464,17 @@ def reset_key_provider() -> None:
     global _provider  # noqa: PLW0603
     with _provider_lock:
         _provider = None
-    from compliance.crypto.subject_keys import clear_cache
+    for hook in _reset_hooks:
+        hook()  # e.g. subject keys unwrapped by the forgotten provider's ring
 
-    clear_cache()  # subject keys were unwrapped by the forgotten provider's ring
+
+_reset_hooks: list[Any] = []
+
+
+def on_provider_reset(hook: Any) -> None:
+    """Call ``hook()`` whenever the provider is forgotten (caches of keys it unwrapped)."""
+    if hook not in _reset_hooks:
+        _reset_hooks.append(hook)
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:

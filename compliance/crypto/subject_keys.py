@@ -49,7 +49,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from compliance.crypto import aead
-from compliance.crypto.keys import KEY_BYTES, KeyProvider, generate_key
+from compliance.crypto.keys import KEY_BYTES, KeyProvider, generate_key, on_provider_reset
 
 NONCE_BYTES = aead.NONCE_BYTES
 TAG_BYTES = aead.TAG_BYTES
@@ -301,17 +301,33 @@ def decrypt_any(token: str, *, associated_data: bytes) -> bytes:
 
 
 # --- Which subject a row belongs to -------------------------------------------------------------------
+# Filled by the PI inventory (``compliance.pi.registry`` declares each model's subject): model label
+# (lower case) -> "self" or the foreign-key path to the data subject. Kept here so the crypto layer
+# never imports the inventory (``crypto < pi``).
+_SUBJECT_PATHS: dict[str, str] = {}
+
+
+def declare_subject(label: str, path: str) -> None:
+    """Record (or, with an empty ``path``, forget) whose data ``label``'s rows are."""
+    if path:
+        _SUBJECT_PATHS[label.lower()] = path
+    else:
+        _SUBJECT_PATHS.pop(label.lower(), None)
+
+
+def subject_path(model: type[models.Model]) -> str:
+    return _SUBJECT_PATHS.get(model._meta.label_lower, "")
+
+
 def subject_model(model: type[models.Model]) -> type[models.Model] | None:
     """The model of ``model``'s data subject, from its PI declaration (None: no declaration)."""
-    from compliance.pi.registry import registry
-
-    entry = registry.get(model)
-    if entry is None or not entry.subject:
+    path = subject_path(model)
+    if not path:
         return None
-    if entry.subject == "self":
+    if path == "self":
         return model
     current: Any = model
-    for part in entry.subject.split("__"):
+    for part in path.split("__"):
         field = current._meta.get_field(part)
         if not field.is_relation or field.related_model is None:
             return None
@@ -323,21 +339,19 @@ def subject_of(instance: models.Model) -> SubjectRef | None:
     """The data subject ``instance`` belongs to, following its model's PI declaration.
 
     None when the model declares none or the path is empty on this row (e.g. an unsaved "self"
-    row has no primary key yet: ``seal_new_row`` re-encrypts it right after the insert)."""
+    row has no primary key yet: ``subject_rows`` re-encrypts it right after the insert)."""
     model = type(instance)
-    from compliance.pi.registry import registry
-
-    entry = registry.get(model)
-    if entry is None or not entry.subject:
+    path = subject_path(model)
+    if not path:
         return None
     target = subject_model(model)
     if target is None:
         return None
-    if entry.subject == "self":
+    if path == "self":
         pk = instance.pk
     else:
         current: Any = instance
-        parts = entry.subject.split("__")
+        parts = path.split("__")
         for part in parts[:-1]:
             current = getattr(current, part, None)
             if current is None:
@@ -363,6 +377,16 @@ def _user_ref(subject_id: Any, subject_type: str | None) -> SubjectRef:
     return SubjectRef(subject_type.lower(), str(subject_id))
 
 
+# The audit trail records each destruction (``crypto < audit``: audit registers itself from ready()).
+_on_destroyed: Any = None
+
+
+def on_key_destroyed(recorder: Any) -> None:
+    """Register ``recorder(key_id, ref, format_version)``, called in the shredding transaction."""
+    global _on_destroyed  # noqa: PLW0603 - one recorder, set once at start-up
+    _on_destroyed = recorder
+
+
 def shred_subject_key(subject_id: Any, *, subject_type: str | None = None) -> bool:
     """Destroy the data key of subject ``subject_id`` (a user's primary key by default).
 
@@ -372,7 +396,6 @@ def shred_subject_key(subject_id: Any, *, subject_type: str | None = None) -> bo
     subject's id only. Whatever must outlive the subject has to be re-encrypted first
     (``rekey_subject_rows``): after this, every ``s1:<id>:`` token of the subject is unreadable.
     """
-    from compliance.audit.services import ActorType, AuditAction, audit_record
     from compliance.crypto.models import SubjectKey
 
     ref = _user_ref(subject_id, subject_type)
@@ -386,14 +409,9 @@ def shred_subject_key(subject_id: Any, *, subject_type: str | None = None) -> bo
             return False
         now = timezone.now()
         SubjectKey.objects.filter(pk=row.pk).update(wrapped_key="", destroyed_at=now)
-        audit_record(
-            action=AuditAction.KEY_DESTROYED,
-            actor=None,
-            actor_type=ActorType.SYSTEM,
-            object_type="compliance.SubjectKey",
-            object_id=str(row.pk),
-            change_diff={"subject_type": ref.subject_type, "subject": ref.subject_id, "format": row.version},
-        )
+        if _on_destroyed is None:
+            raise RuntimeError("No recorder of destroyed keys is registered (compliance's ready() does it).")
+        _on_destroyed(row.pk, ref, row.version)  # KEY_DESTROYED in the audit trail, same transaction
         key_id = row.pk
         _cache.evict(key_id)
         transaction.on_commit(lambda: _cache.put(key_id, ref, _DESTROYED))
@@ -409,155 +427,4 @@ def subject_key_destroyed(subject_id: Any, *, subject_type: str | None = None) -
     ).exists()
 
 
-# --- Moving rows between keys -------------------------------------------------------------------------
-def subject_models(subject_type: str | None = None, *, app_registry: Any = None) -> list[type[models.Model]]:
-    """Models whose encrypted columns are under subject keys (of ``subject_type``, if given).
-
-    ``app_registry``: a migration's historical ``apps`` (the data migration's backfill)."""
-    from django.apps import apps
-
-    from compliance.crypto.fields import encrypted_fields
-
-    found = []
-    for model in (app_registry or apps).get_models():
-        if model._meta.proxy or not encrypted_fields(model):
-            continue
-        target = subject_model(model)
-        if target is None:
-            continue
-        if subject_type is None or target._meta.label_lower == subject_type:
-            found.append(model)
-    return sorted(found, key=lambda m: m._meta.label_lower)
-
-
-def _rows_of(model: type[models.Model], ref: SubjectRef) -> models.QuerySet:
-    from compliance.pi.registry import registry
-
-    entry = registry.get(model)
-    manager = model._base_manager
-    if entry is None:  # subject_models() only returns declared models
-        return manager.none()
-    if entry.subject == "self":
-        return manager.filter(pk=ref.subject_id)
-    return manager.filter(**{f"{entry.subject}__pk": ref.subject_id})
-
-
-def seal_rows(
-    model: type[models.Model], queryset: models.QuerySet, *, to_hold: bool = False, only_prefix: str = ""
-) -> int:
-    """Re-encrypt the encrypted columns of ``queryset``'s rows, row by row, without ``save()``.
-
-    ``to_hold=False``: under each row's subject key (the backfill; field-ring ``v`` tokens become
-    ``s`` tokens). ``to_hold=True``: under the field ring (the *hold key*), so what erasure keeps
-    stays readable after the subject key is shredded. ``only_prefix`` limits the rewrite to
-    columns whose stored token starts with it. Blind indexes do not change (same plaintext).
-    Returns the number of columns rewritten.
-    """
-    from compliance.crypto.fields import encrypted_fields
-
-    columns = encrypted_fields(model)
-    rewritten = 0
-    for row in queryset.select_for_update().order_by("pk").iterator(chunk_size=200):
-        raw = _raw_columns(model, row.pk, columns)
-        ref = None if to_hold else subject_of(row)
-        values = {}
-        for column in columns:
-            stored = raw[column.attname]
-            value = getattr(row, column.attname)
-            if stored is None or isinstance(value, ShreddedValue):
-                continue
-            if only_prefix and not stored.startswith(only_prefix):
-                continue
-            if to_hold and not is_subject_token(stored):
-                continue
-            if not to_hold and (ref is None or is_subject_token(stored)):
-                continue
-            plaintext = column.encode(value)
-            if to_hold or ref is None:
-                token = aead.encrypt(plaintext, associated_data=column.associated_data)
-            else:
-                token = encrypt(ref, plaintext, associated_data=column.associated_data)
-            values[column.attname] = SealedToken(token)
-        if values:
-            model._base_manager.filter(pk=row.pk).update(**values)
-            rewritten += len(values)
-    return rewritten
-
-
-def _raw_columns(model: type[models.Model], pk: Any, columns: list[Any]) -> dict[str, str | None]:
-    """The stored tokens of one row (the ORM would decrypt them)."""
-    from django.db import connections, router
-
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(c.column) for c in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # Identifiers come from the model's meta and are quoted; the key is a parameter.
-            f"SELECT {names} FROM {quote(model._meta.db_table)} WHERE {quote(model._meta.pk.column)} = %s",  # noqa: S608
-            [pk],
-        )
-        found = cursor.fetchone()
-    return {c.attname: value for c, value in zip(columns, found or [None] * len(columns), strict=True)}
-
-
-def rekey_subject_rows(ref: SubjectRef) -> int:
-    """Before shredding: move every value of the subject still in the database (what erasure kept:
-    retained, held or pseudonymised rows) from the subject key to the field ring (the hold key)."""
-    total = 0
-    for model in subject_models(ref.subject_type):
-        total += seal_rows(model, _rows_of(model, ref), to_hold=True)
-    return total
-
-
-def backfill_subject_keys(
-    model: type[models.Model] | None = None, *, batch_size: int = 500, app_registry: Any = None
-) -> dict[str, int]:
-    """Re-encrypt field-ring (``v…``) values of subject-owned rows under their subjects' keys.
-
-    Idempotent and resumable (a row already under its subject key is skipped); rows of a subject
-    whose key was destroyed stay under the field ring. Returns columns rewritten per model."""
-    from compliance.crypto.fields import encrypted_fields
-
-    done: dict[str, int] = {}
-    for target in [model] if model is not None else subject_models(app_registry=app_registry):
-        columns = encrypted_fields(target)
-        stale = models.Q()
-        for column in columns:
-            stale |= models.Q(**{f"{column.name}__ciphertext_startswith": "v"})
-        count = 0
-        last = None
-        while True:
-            with transaction.atomic():
-                queryset = target._base_manager.filter(stale).order_by("pk")
-                if last is not None:
-                    queryset = queryset.filter(pk__gt=last)
-                pks = list(queryset.values_list("pk", flat=True)[:batch_size])
-                if not pks:
-                    break
-                count += seal_rows(target, target._base_manager.filter(pk__in=pks))
-                last = pks[-1]
-        done[target._meta.label_lower] = count
-    return done
-
-
-def _seal_new_row(
-    sender: type[models.Model], instance: models.Model, created: bool, raw: bool = False, **_: Any
-) -> None:
-    # A "self" subject has no primary key until it is inserted: its first values went under the
-    # field ring; now that it has one, move them under its own key (same transaction).
-    if created and not raw:
-        with transaction.atomic():
-            seal_rows(sender, sender._base_manager.filter(pk=instance.pk))
-
-
-def connect_signals() -> None:
-    """Seal new rows of models that are their own data subject (called from the app's ready())."""
-    from django.db.models.signals import post_save
-
-    from compliance.pi.registry import registry
-
-    for model in subject_models():
-        entry = registry.get(model)
-        if entry is not None and entry.subject == "self":
-            post_save.connect(_seal_new_row, sender=model, dispatch_uid=f"subject_keys.seal.{model._meta.label_lower}")
+on_provider_reset(clear_cache)  # subject keys were unwrapped by the forgotten provider's ring

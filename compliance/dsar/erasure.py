@@ -58,6 +58,7 @@ from django.utils import timezone
 from compliance.audit.services import AuditAction, audit_record
 from compliance.crypto import subject_keys
 from compliance.crypto.fields import EncryptedEmailField, EncryptedJSONField
+from compliance.crypto.subject_rows import rekey_subject_rows
 from compliance.dsar.balances import SETTLEMENT_LABELS, SettlementMethod, subject_balances
 from compliance.dsar.export import subject_rows, table_name
 from compliance.dsar.kinds import Fulfilment, fulfilled_by
@@ -309,7 +310,7 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
         # to the field ring (the hold key); then the subject's own key is destroyed, so every other
         # copy of its values (backups, replicas, audit diffs, archive segments) becomes unreadable.
         ref = subject_keys.ref_for(subject)
-        subject_keys.rekey_subject_rows(ref)
+        rekey_subject_rows(ref)
         shredded = subject_keys.shred_subject_key(ref.subject_id, subject_type=ref.subject_type)
         statement = _statement(
             deleted=outcome.deleted,

@@ -11,7 +11,8 @@ from django.db import migrations, models
 
 
 def seal(apps, schema_editor):
-    from compliance.crypto.subject_keys import backfill_subject_keys, clear_cache
+    from compliance.crypto.subject_keys import clear_cache
+    from compliance.crypto.subject_rows import backfill_subject_keys
 
     backfill_subject_keys(app_registry=apps)
     clear_cache()

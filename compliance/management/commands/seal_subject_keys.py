@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Q
 
-from compliance.crypto import subject_keys
+from compliance.crypto import subject_rows
 from compliance.crypto.fields import encrypted_fields
 from compliance.crypto.models import SubjectKey
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--to-field-ring", action="store_true", help="Move values back under the field ring.")
 
     def handle(self, *args, **options) -> None:
-        targets = subject_keys.subject_models()
+        targets = subject_rows.subject_models()
         if options["model"]:
             try:
                 chosen = apps.get_model(options["model"])
@@ -49,9 +49,9 @@ class Command(BaseCommand):
         for model in targets:
             if options["to_field_ring"]:
                 with transaction.atomic():
-                    count = subject_keys.seal_rows(model, model._base_manager.all(), to_hold=True)
+                    count = subject_rows.seal_rows(model, model._base_manager.all(), to_hold=True)
             else:
-                count = subject_keys.backfill_subject_keys(model, batch_size=options["batch_size"])[
+                count = subject_rows.backfill_subject_keys(model, batch_size=options["batch_size"])[
                     model._meta.label_lower
                 ]
             self.stdout.write(f"{model._meta.label_lower}: {count} value(s) re-encrypted.")

@@ -13,7 +13,7 @@ from django.db import transaction
 from moto import mock_aws
 
 from compliance.audit.services import AuditAction, build_change_diff, reveal_change_diff, scrub_change_diff
-from compliance.crypto import aead, subject_keys
+from compliance.crypto import aead, subject_keys, subject_rows
 from compliance.crypto.checks import check_audit_signing_keys, check_subject_declarations
 from compliance.crypto.fields import encrypted_fields
 from compliance.crypto.models import SubjectKey
@@ -79,7 +79,7 @@ def test_a_wrapped_key_swapped_to_another_subject_does_not_unwrap():
 def test_field_ring_tokens_still_decrypt_and_the_backfill_moves_them_under_subject_keys():
     subject = Subject.objects.create(email="old@example.com", address="1 Long Street")
     with transaction.atomic():
-        subject_keys.seal_rows(Subject, Subject.objects.filter(pk=subject.pk), to_hold=True)
+        subject_rows.seal_rows(Subject, Subject.objects.filter(pk=subject.pk), to_hold=True)
     assert raw_row(TABLE, subject.pk)["email"].startswith("v1:")
     assert Subject.objects.get(pk=subject.pk).email == "old@example.com"
 
@@ -130,7 +130,7 @@ def test_rekeying_keeps_what_erasure_retains_readable_after_the_shred():
     subject = Subject.objects.create(email="kept@example.com", id_number="8001015009087")
     ref = subject_keys.SubjectRef("pi_testapp.subject", str(subject.pk))
     with transaction.atomic():
-        moved = subject_keys.rekey_subject_rows(ref)
+        moved = subject_rows.rekey_subject_rows(ref)
         subject_keys.shred_subject_key(subject.pk, subject_type="pi_testapp.subject")
     assert moved == 4  # email, id_number and the blank phone and address
     assert raw_row(TABLE, subject.pk)["id_number"].startswith("v1:")

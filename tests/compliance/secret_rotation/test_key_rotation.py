@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from compliance.audit.models import AuditEvent
-from compliance.crypto import aead, subject_keys
+from compliance.crypto import aead, subject_keys, subject_rows
 from compliance.crypto.keys import BLIND_INDEX, FIELD, EnvKeyProvider
 from compliance.crypto.models import FieldKeyVersion, KeyRotationRun, SubjectKey
 from compliance.secret_rotation import rotation
@@ -37,8 +37,8 @@ def seed(count: int) -> list[Subject]:
     # As a database upgraded from before per-subject keys holds them: under the field ring
     # (``v1:``), which is what the field-key rotation re-encrypts (docs/adr/0007).
     with transaction.atomic():
-        subject_keys.seal_rows(Subject, Subject.objects.all(), to_hold=True)
-        subject_keys.seal_rows(CaseNote, CaseNote.objects.all(), to_hold=True)
+        subject_rows.seal_rows(Subject, Subject.objects.all(), to_hold=True)
+        subject_rows.seal_rows(CaseNote, CaseNote.objects.all(), to_hold=True)
     return subjects
 
 
