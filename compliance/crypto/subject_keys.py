@@ -394,7 +394,7 @@ def shred_subject_key(subject_id: Any, *, subject_type: str | None = None) -> bo
     destroyed (idempotent: a restore's ``reapply_erasures`` calls it for every erased subject).
     Runs in the caller's transaction (or its own); records KEY_DESTROYED, naming the key and the
     subject's id only. Whatever must outlive the subject has to be re-encrypted first
-    (``rekey_subject_rows``): after this, every ``s1:<id>:`` token of the subject is unreadable.
+    (``subject_rows.rekey_subject_rows``): after this, every ``s1:<id>:`` token of the subject is unreadable.
     """
     from compliance.crypto.models import SubjectKey
 
