@@ -375,6 +375,29 @@ def pgbench_ledger_scripts(url: str, plan: list, folder: Path) -> tuple[Path, Pa
     return with_audit, without
 
 
+def run_c_client_pair(
+    parts: dict[str, str], name: str, url: str, plan: list, args: argparse.Namespace, folder: Path
+) -> list[tuple[str, int, dict]]:
+    """``ledger_move`` from pgbench with and without the audit arguments, A-B-B-A slices of half
+    the row duration each, like the Python pair."""
+    scripts = dict(zip((True, False), pgbench_ledger_scripts(url, plan, folder), strict=True))
+    totals = {True: [0.0, 0.0, 0.0, 0.0], False: [0.0, 0.0, 0.0, 0.0]}  # transactions, s, client, server ms
+    seconds = max(args.duration // 2, 1)
+    for audited in (True, False, False, True):
+        vacuum_analyze(url)
+        row = run_pgbench(parts, name, seconds, args.clients, None, scripts[audited])
+        done = row["rate"] * seconds
+        total = totals[audited]
+        total[0] += done
+        total[1] += seconds
+        total[2] += row["client_ms"] * done
+        total[3] += (row["server_ms"] or 0.0) * done
+    return [
+        (label, args.clients, {"rate": t[0] / t[1], "client_ms": t[2] / t[0], "server_ms": t[3] / t[0]})
+        for label, t in ((C_CLIENT, totals[True]), (C_CLIENT_NO_AUDIT, totals[False]))
+    ]
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-d", "--duration", type=int, default=30, help="seconds per row (default 30)")
@@ -428,13 +451,8 @@ def main() -> int:
         audited, unaudited = run_audit_pair(plan, args.clients, args.duration, ledger_url)
         rows += [(AUDIT_ROW, args.clients, audited), (NO_AUDIT_ROW, args.clients, unaudited)]
         with tempfile.TemporaryDirectory() as folder:
-            scripts = pgbench_ledger_scripts(ledger_url, plan, Path(folder))
-            for label, script in zip((C_CLIENT, C_CLIENT_NO_AUDIT), scripts, strict=True):
-                print(f"{label}, {args.clients} clients, {args.duration} s ...", file=out, flush=True)
-                vacuum_analyze(ledger_url)
-                rows.append(
-                    (label, args.clients, run_pgbench(parts, ledger_db, args.duration, args.clients, None, script))
-                )
+            print(f"{C_CLIENT}, with and without the audit record, A-B-B-A ...", file=out, flush=True)
+            rows += run_c_client_pair(parts, ledger_db, ledger_url, plan, args, Path(folder))
         from django.db import connections
 
         connections.close_all()
