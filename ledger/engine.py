@@ -287,7 +287,12 @@ def _ledger_cursor() -> Any:
     loader = raw.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, psycopg.pq.Format.TEXT)
     if connection.timezone != getattr(loader, "timezone", None):  # as Django's create_cursor does
         register_tzloader(connection.timezone, cursor)
-    return connection._prepare_cursor(cursor)  # Django's own wrapping (private, stable since Django 1.x)
+    # What Django's own cursor() does with a new cursor: a debug wrapper when queries are logged.
+    connection.validate_thread_sharing()
+    raw_cursor = cast(Any, cursor)  # django-stubs type the argument as Django's wrapper; it is the DB-API cursor
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw_cursor)
+    return connection.make_cursor(raw_cursor)
 
 
 def _call_ledger_function(sql: str, params: list[Any]) -> list[tuple]:
