@@ -24,6 +24,13 @@ with a VACUUM), once before the ledger rows and once after them; every ledger ro
 pgbench run: this VM's speed drifts during a run, and pgbench alone has ranged from 2,400 to
 6,200 tps here (docs/BENCHMARKS.md), so a single run could flatter either side.
 
+Issue 19 rows (every run, ``--quick`` too): the same 8-worker single transfers with and without
+their audit record (A-B-B-A slices; "without" is a bench-only switch in the forked worker, see
+``_without_audit_record``; the audit rows each slice added are counted and checked), and
+``ledger_move`` called from pgbench's C client with and without the audit arguments: the server's
+floor per transfer with no Python. Goals printed: one transfer per call >= 0.6x pgbench, bulk
+>= 1.2x, with/without the audit record >= 0.8x.
+
 Extra rows: the ORM engine (same service, eight ORM statements instead of one function call),
 and deposits from 8 workers against 1 settlement shard vs the default 16 (ADR 0003).
 
