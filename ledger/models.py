@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from functools import cache, partial
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -184,7 +184,8 @@ class EntryType(models.TextChoices):
 
 @cache
 def _choices(model: type[models.Model], name: str) -> dict[Any, Any]:
-    return dict(make_hashable(model._meta.get_field(name).flatchoices))
+    field = cast("models.Field[Any, Any]", model._meta.get_field(name))  # a concrete field with choices
+    return dict(make_hashable(field.flatchoices))
 
 
 def _choice_label(model: type[models.Model], name: str, value: Any) -> Any:

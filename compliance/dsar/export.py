@@ -46,7 +46,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -174,9 +174,9 @@ def _people(user_ids: set[Any], subject: Any) -> dict[Any, str]:
     staff = set(user_model._base_manager.filter(pk__in=others, is_staff=True).values_list("pk", flat=True))
     groups: dict[Any, list[str]] = {pk: [] for pk in staff}
     if staff:
-        field = user_model._meta.get_field("groups")
-        through = field.remote_field.through  # type: ignore[union-attr]  # a ManyToManyField has one
-        user_column, group_column = field.m2m_field_name(), field.m2m_reverse_field_name()  # type: ignore[union-attr]
+        field = cast(models.ManyToManyField, user_model._meta.get_field("groups"))  # PermissionsMixin's
+        through: Any = field.remote_field.through
+        user_column, group_column = field.m2m_field_name(), field.m2m_reverse_field_name()
         for pk, name in through.objects.filter(**{f"{user_column}__in": staff}).values_list(
             f"{user_column}_id", f"{group_column}__name"
         ):
@@ -205,7 +205,7 @@ class _Reader:
         self.plan: list[tuple[str, int, Any]] = []
         for column in self.columns:
             at = len(self.paths)
-            related = column.related_model if column.is_relation else None
+            related: Any = column.related_model if column.is_relation else None
             if related is None:
                 self.paths.append(column.name)
                 self.plan.append(("plain", at, None))
@@ -513,7 +513,7 @@ def _json_text(value: Any, level: int) -> str:
     deep (its lines indented as the standard encoder indents them at that depth)."""
     kind = type(value)
     if kind is str:
-        return _encode_text(value)  # type: ignore[no-any-return]  # typeshed: Any
+        return _encode_text(value)
     if kind in _JSON_SIMPLE:
         return _JSON_SIMPLE[kind](value)
     if kind is list or (kind is dict and all(type(key) is str for key in value)):

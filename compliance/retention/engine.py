@@ -208,7 +208,10 @@ def _pk_value(target: RetentionTarget, text: str) -> Any:
 
 # --- The throttle: measured impact of the purge on everyone else ---------------------------------
 # Two catalog reads, no ORM model exists for them; neither takes input.
-_BLOCKED_BY_ME = "SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+# pg_locks is read live (pg_stat_activity would be a snapshot fixed for the whole transaction).
+_BLOCKED_BY_ME = (
+    "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+)
 _REPLICA_LAG = "SELECT coalesce(extract(epoch FROM max(replay_lag)), 0) FROM pg_stat_replication"
 
 
