@@ -31,14 +31,18 @@ request keeps it, under a dated retention hold, until five years after the trans
 
 from __future__ import annotations
 
+import datetime
 import uuid
-from functools import partial
+from functools import cache, partial
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.encoding import force_str
+from django.utils.hashable import make_hashable
 
 from compliance.crypto.fields import BlindIndexedModelMixin, BlindIndexField, EncryptedCharField, EncryptedDateField
 from compliance.pi.masking import mask_value
@@ -178,6 +182,17 @@ class EntryType(models.TextChoices):
     REVERSAL = "reversal", "Reversal"
 
 
+@cache
+def _choices(model: type[models.Model], name: str) -> dict[Any, Any]:
+    field = cast("models.Field[Any, Any]", model._meta.get_field(name))  # a concrete field with choices
+    return dict(make_hashable(field.flatchoices))
+
+
+def _choice_label(model: type[models.Model], name: str, value: Any) -> Any:
+    """What ``get_<name>_display()`` shows for ``value``, without an instance."""
+    return force_str(_choices(model, name).get(make_hashable(value), value), strings_only=True)
+
+
 class Channel(models.TextChoices):
     CARD = "card", "Card"
     EFT = "eft", "EFT"
@@ -259,15 +274,26 @@ class JournalEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.get_entry_type_display()} {self.public_id}"
 
+    # The columns export_reference() is made of: a subject's export reads them with the postings
+    # in one query (compliance.dsar.export) and names each entry through export_reference_of.
+    export_reference_fields = ("public_id", "entry_type", "channel", "reference", "created_at")
+
     def export_reference(self) -> dict[str, object]:
         """How a subject's export names the entry behind one of their postings (an incoming transfer
         was created by someone else): its id, type, channel, reference and date, never its creator."""
+        return self.export_reference_of(*(getattr(self, name) for name in self.export_reference_fields))
+
+    @classmethod
+    def export_reference_of(
+        cls, public_id: uuid.UUID, entry_type: str, channel: str, reference: str, created_at: datetime.datetime
+    ) -> dict[str, object]:
+        """export_reference() from the values of ``export_reference_fields``, without an instance."""
         return {
-            "id": str(self.public_id),
-            "type": self.get_entry_type_display(),
-            "channel": self.get_channel_display(),
-            "reference": self.reference,
-            "created_at": self.created_at.isoformat(),
+            "id": str(public_id),
+            "type": _choice_label(cls, "entry_type", entry_type),
+            "channel": _choice_label(cls, "channel", channel),
+            "reference": reference,
+            "created_at": created_at.isoformat(),
         }
 
 

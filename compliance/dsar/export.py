@@ -40,17 +40,20 @@ import hashlib
 import hmac
 import io
 import json
+import time
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import models, transaction
+from django.db.models import CharField, Q
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from compliance.audit.models import AuditEvent
@@ -67,6 +70,9 @@ EXPORT_DAYS = 7
 FORMAT = "fintech-dsar-export/1"
 PORTABILITY_FORMAT = "fintech-dsar-portability/1"
 PORTABILITY_SCHEMA = Path(__file__).with_name("portability.schema.json")
+# zlib's fastest level: the bundle is encrypted and kept seven days, and level 6 took a third of
+# an export's time for about a fifth less size (docs/BENCHMARKS.md, "DSAR export").
+COMPRESS_LEVEL = 1
 _SECRET_MARKERS = ("password", "secret", "token", "key", "hash", "otp", "cvv")
 
 
@@ -138,56 +144,186 @@ def _person(user: Any, subject: Any, roles_seen: dict[int, str]) -> str:
     return roles_seen[user.pk]
 
 
-def table_rows(entry: ModelEntry, subject: Any) -> Iterator[dict[str, Any]]:
+# --- Reading the subject's tables: one query per table, no model instances ----------------------
+# Values come from ``values_list`` over a server-side cursor: Django applies each field's own
+# ``from_db_value``, so encrypted fields are decrypted by the field (whatever key scheme it uses),
+# exactly as loading the model would. Related records are read in the same query (their public id,
+# or the columns their ``export_reference_fields`` name); people other than the subject are
+# resolved once per export (``_people``), never per row.
+_PASSTHROUGH = frozenset({str, int, bool, type(None)})
+_CHUNK = 5000
+
+
+def _cells(values: Iterable[Any]) -> list[Any]:
+    """``_plain`` of each value, skipping the call for the types it returns unchanged."""
+    passthrough = _PASSTHROUGH
+    return [value if type(value) in passthrough else _plain(value) for value in values]
+
+
+def _people(user_ids: set[Any], subject: Any) -> dict[Any, str]:
+    """``_person`` of each user id, from two queries for all of them (never a row's worth of users)."""
     from django.contrib.auth import get_user_model
 
+    names: dict[Any, str] = {}
+    if subject.pk in user_ids:
+        names[subject.pk] = str(subject.public_id)
+    others = user_ids - {subject.pk}
+    if not others:
+        return names
     user_model = get_user_model()
-    columns = export_columns(entry)
-    related = [f.name for f in columns if f.is_relation]
-    people = {f.name for f in columns if f.is_relation and f.related_model is user_model}
-    roles_seen: dict[int, str] = {}
-    queryset = subject_rows(entry, subject).select_related(*related).order_by("pk")
-    for row in queryset.iterator(chunk_size=2000):
-        yield {
-            field.name: (
-                _person(value, subject, roles_seen)
-                if field.name in people and (value := getattr(row, field.name)) is not None
-                else _plain(getattr(row, field.name))
-            )
-            for field in columns
+    staff = set(user_model._base_manager.filter(pk__in=others, is_staff=True).values_list("pk", flat=True))
+    groups: dict[Any, list[str]] = {pk: [] for pk in staff}
+    if staff:
+        field = cast(models.ManyToManyField, user_model._meta.get_field("groups"))  # PermissionsMixin's
+        through: Any = field.remote_field.through
+        user_column, group_column = field.m2m_field_name(), field.m2m_reverse_field_name()
+        for pk, name in through.objects.filter(**{f"{user_column}__in": staff}).values_list(
+            f"{user_column}_id", f"{group_column}__name"
+        ):
+            groups[pk].append(name)
+    for pk in others:
+        if pk in staff:
+            roles = sorted(groups[pk])
+            names[pk] = f"staff ({', '.join(roles)})" if roles else "staff"
+        else:
+            names[pk] = "another person"
+    return names
+
+
+class _Reader:
+    """How one table of the subject is read: the value paths of one query, and how each exported
+    column is made from the values read."""
+
+    def __init__(self, entry: ModelEntry, subject: Any) -> None:
+        from django.contrib.auth import get_user_model
+
+        user_model = get_user_model()
+        self.entry, self.subject = entry, subject
+        self.columns = export_columns(entry)
+        self.paths: list[str] = []
+        # Per column: (kind, first value index, extra); kinds: plain, person, reference, fetched, public_id.
+        self.plan: list[tuple[str, int, Any]] = []
+        for column in self.columns:
+            at = len(self.paths)
+            related: Any = column.related_model if column.is_relation else None
+            if related is None:
+                self.paths.append(column.name)
+                self.plan.append(("plain", at, None))
+            elif related is user_model:
+                self.paths.append(column.attname)
+                self.plan.append(("person", at, None))
+            elif hasattr(related, "export_reference") and hasattr(related, "export_reference_fields"):
+                fields = related.export_reference_fields
+                self.paths += [column.attname] + [f"{column.name}__{name}" for name in fields]
+                self.plan.append(("reference", at, (related, len(fields))))
+            elif hasattr(related, "export_reference"):
+                self.paths.append(column.attname)
+                self.plan.append(("fetched", at, column))
+            else:  # a related model with a public id (export_columns keeps no other relation)
+                self.paths.append(f"{column.name}__public_id")
+                self.plan.append(("public_id", at, None))
+        self.values: list[tuple[Any, ...]] = []
+
+    def read(self) -> None:
+        queryset = subject_rows(self.entry, self.subject).order_by("pk").values_list(*self.paths)
+        self.values = list(queryset.iterator(chunk_size=_CHUNK))
+
+    def person_ids(self) -> set[Any]:
+        found: set[Any] = set()
+        for kind, at, _ in self.plan:
+            if kind == "person":
+                found.update(row[at] for row in self.values)
+        found.discard(None)
+        return found
+
+    def rows(self, people: dict[Any, str]) -> list[tuple[Any, ...]]:
+        """The exported rows, each a tuple in ``self.columns`` order (built column by column)."""
+        if not self.values:
+            return []
+        by_path = list(zip(*self.values, strict=True))
+        columns: list[Iterable[Any]] = []
+        for kind, at, extra in self.plan:
+            values = by_path[at]
+            if kind == "plain":
+                columns.append(_cells(values))
+            elif kind == "person":
+                columns.append([None if pk is None else people[pk] for pk in values])
+            elif kind == "public_id":
+                columns.append([None if value is None else str(value) for value in values])
+            elif kind == "reference":
+                model, width = extra
+                make = model.export_reference_of
+                parts = by_path[at + 1 : at + 1 + width]
+                columns.append([None if pk is None else make(*rest) for pk, *rest in zip(values, *parts, strict=True)])
+            else:  # "fetched": the related model names itself; one query, each distinct record once
+                field = extra
+                wanted = {pk for pk in values if pk is not None}
+                target = field.target_field.name
+                found = field.related_model._base_manager.in_bulk(wanted, field_name=target) if wanted else {}
+                references = {pk: record.export_reference() for pk, record in found.items()}
+                columns.append([None if pk is None else references[pk] for pk in values])
+        return list(zip(*columns, strict=True))
+
+
+def _tables(subject: Any) -> dict[str, dict[str, Any]]:
+    """Every annotated table of the subject that has rows: {label: name, description, columns, rows
+    (tuples in column order)}."""
+    readers = []
+    for entry in registry:
+        if not is_product_model(entry) or not entry.subject:
+            continue
+        reader = _Reader(entry, subject)
+        reader.read()
+        if reader.values:
+            readers.append(reader)
+    people = _people(set().union(*(reader.person_ids() for reader in readers)), subject)
+    return {
+        reader.entry.label.lower(): {
+            "name": str(reader.entry.model._meta.verbose_name_plural).capitalize(),
+            "description": reader.entry.description,
+            "columns": [column.name for column in reader.columns],
+            "rows": reader.rows(people),
         }
+        for reader in readers
+    }
+
+
+def table_rows(entry: ModelEntry, subject: Any) -> Iterator[dict[str, Any]]:
+    """The subject's rows of one table as exported: {column: value}."""
+    reader = _Reader(entry, subject)
+    reader.read()
+    people = _people(reader.person_ids(), subject)
+    names = [column.name for column in reader.columns]
+    for row in reader.rows(people):
+        yield dict(zip(names, row, strict=True))
 
 
 def collect(subject: Any) -> dict[str, dict[str, Any]]:
-    tables: dict[str, dict[str, Any]] = {}
-    for entry in registry:
-        if not is_product_model(entry) or not entry.subject:
-            continue
-        rows = list(table_rows(entry, subject))
-        if rows:
-            tables[entry.label.lower()] = {
-                "name": str(entry.model._meta.verbose_name_plural).capitalize(),
-                "description": entry.description,
-                "rows": rows,
-            }
-    return tables
+    """Every annotated table of the subject that has rows, each row a {column: value} dict."""
+    return {
+        label: {
+            "name": table["name"],
+            "description": table["description"],
+            "rows": [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]],
+        }
+        for label, table in _tables(subject).items()
+    }
 
 
 # --- Who accessed your data (POPIA s23(1)(b)): the audit trail about the subject ------------------
-def _subject_objects(subject: Any) -> dict[str, set[str]]:
-    """model label -> the ids (public id and primary key) of the subject's records, from the inventory."""
-    found: dict[str, set[str]] = {}
+def _about_subject(subject: Any) -> Q:
+    """Audit events about any of the subject's records (named by primary key or public id), as one
+    condition: subqueries per table, so the database matches them, not a list of ids built here."""
+    about = Q()
     for entry in registry:
         if not is_product_model(entry) or not entry.subject:
             continue
-        has_public_id = any(f.name == "public_id" for f in entry.model._meta.concrete_fields)
-        columns = ["pk", "public_id"] if has_public_id else ["pk"]
-        ids: set[str] = set()
-        for row in subject_rows(entry, subject).values_list(*columns):
-            ids.update(str(value) for value in row)
-        if ids:
-            found[entry.label] = ids
-    return found
+        rows = subject_rows(entry, subject)
+        ids = Q(object_id__in=rows.annotate(_as_text=Cast("pk", CharField())).values("_as_text"))
+        if any(f.name == "public_id" for f in entry.model._meta.concrete_fields):
+            ids |= Q(object_id__in=rows.annotate(_as_text=Cast("public_id", CharField())).values("_as_text"))
+        about |= Q(object_type__iexact=entry.label) & ids
+    return about
 
 
 def _staff_reference(user_id: int) -> str:
@@ -200,35 +336,32 @@ def _staff_reference(user_id: int) -> str:
 def who_accessed(subject: Any, *, until: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Every audited action or read about the subject's records by someone other than the subject:
     when, who (role and a reference), what, about which record and for what purpose."""
-    from django.db.models import Q
-
-    objects = _subject_objects(subject)
-    if not objects:
-        return []
-    about = Q()
-    for label, ids in objects.items():
-        about |= Q(object_type__iexact=label, object_id__in=sorted(ids))
-    events = AuditEvent.objects.filter(about).exclude(user=subject).select_related("user").order_by("timestamp", "id")
+    events = AuditEvent.objects.filter(_about_subject(subject)).exclude(user=subject).order_by("timestamp", "id")
     if until is not None:
         events = events.filter(timestamp__lte=until)
+    found = list(
+        events.values_list("timestamp", "user_id", "action", "object_type", "change_diff").iterator(chunk_size=_CHUNK)
+    )
+    people = _people({user_id for _, user_id, *_ in found if user_id is not None}, subject)
+    references = {user_id: _staff_reference(user_id) for user_id in people}
     labels = {entry.label.lower(): str(entry.model._meta.verbose_name) for entry in registry}
-    roles_seen: dict[int, str] = {}
+    actions = {value: str(label) for value, label in AuditAction.choices}
     rows = []
-    for event in events.iterator(chunk_size=2000):
-        diff = event.change_diff if isinstance(event.change_diff, dict) else {}
-        if event.user is None:
+    for timestamp, user_id, action_code, object_type, change_diff in found:
+        diff = change_diff if isinstance(change_diff, dict) else {}
+        if user_id is None:
             who, reference = "the platform (automatic)", ""
         else:
-            who, reference = _person(event.user, subject, roles_seen), _staff_reference(event.user.pk)
-        action = AuditAction(event.action).label if event.action in AuditAction.values else event.action
+            who, reference = people[user_id], references[user_id]
+        action = actions.get(action_code, action_code)
         step = _status_move(diff)
         rows.append(
             {
-                "when": event.timestamp.isoformat(),
+                "when": timestamp.isoformat(),
                 "who": who,
                 "staff_reference": reference,
                 "action": f"{action}: {step}" if step else action,
-                "about": labels.get(event.object_type.lower(), event.object_type),
+                "about": labels.get(object_type.lower(), object_type),
                 "purpose": str(diff.get("purpose") or diff.get("kind") or ""),
                 "fields": sorted(diff.get("fields") or []) if isinstance(diff.get("fields"), list) else [],
             }
@@ -270,7 +403,7 @@ def data_dictionary(tables: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         if entry is None or not table["rows"]:
             continue
         annotations = entry.annotations()
-        for column in table["rows"][0]:
+        for column in table["columns"]:
             annotation = annotations.get(column)
             row: dict[str, Any] = {
                 "table": label,
@@ -360,13 +493,164 @@ def _readme(
     return "\n".join(lines) + "\n"
 
 
-def _csv(rows: list[dict[str, Any]]) -> str:
-    text = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows({key: csv_cell(value) for key, value in row.items()} for row in rows)
-    return text.getvalue()
+# --- Writing the bundle ---------------------------------------------------------------------------
+# The documents are written into the ZIP entry by entry, table by table, as they are encoded. The
+# encoders below produce exactly what ``json.dumps(..., indent=1, ensure_ascii=False, default=str)``
+# and ``csv_cell`` produce (tests/compliance/dsar/test_dsar_export_encoding.py compares them), only
+# without the standard library's pure-Python indenting encoder on every value.
+_encode_text = json.encoder.encode_basestring  # the C implementation when available
+
+
+_JSON_SIMPLE: dict[type, Callable[[Any], str]] = {
+    int: int.__repr__,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda value: "null",
+}
+
+
+def _json_text(value: Any, level: int) -> str:
+    """``json.dumps(value, indent=1, ensure_ascii=False, default=str)`` for a value nested ``level``
+    deep (its lines indented as the standard encoder indents them at that depth)."""
+    kind = type(value)
+    if kind is str:
+        return _encode_text(value)
+    if kind in _JSON_SIMPLE:
+        return _JSON_SIMPLE[kind](value)
+    if kind is list or (kind is dict and all(type(key) is str for key in value)):
+        return _json_container(value, level)
+    # Floats, tuples, dicts with other keys, other types (default=str): the standard encoder.
+    text = json.dumps(value, indent=1, ensure_ascii=False, default=str)
+    return text.replace("\n", "\n" + " " * level) if level else text
+
+
+def _json_container(value: dict[str, Any] | list[Any], level: int) -> str:
+    if not value:
+        return "{}" if isinstance(value, dict) else "[]"
+    inner = "\n" + " " * (level + 1)
+    if isinstance(value, dict):
+        items = [_encode_text(key) + ": " + _json_text(item, level + 1) for key, item in value.items()]
+        return "{" + inner + ("," + inner).join(items) + "\n" + " " * level + "}"
+    items = [_json_text(item, level + 1) for item in value]
+    return "[" + inner + ("," + inner).join(items) + "\n" + " " * level + "]"
+
+
+class _Rows:
+    """A table's rows for the JSON encoder: a list of {column: value} objects, kept as tuples."""
+
+    def __init__(self, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        self.columns, self.rows = columns, rows
+
+
+def _json_chunks(value: Any, level: int = 0) -> Iterator[str]:
+    """``_json_text(value, level)`` in chunks: the dicts and lists that hold a table's rows are
+    written as they are encoded, a few thousand rows at a time."""
+    if isinstance(value, _Rows):
+        yield from _rows_json(value, level)
+    elif type(value) is dict and value and all(type(key) is str for key in value):
+        inner = "\n" + " " * (level + 1)
+        yield "{"
+        for index, (key, item) in enumerate(value.items()):
+            yield (inner if index == 0 else "," + inner) + _encode_text(key) + ": "
+            yield from _json_chunks(item, level + 1)
+        yield "\n" + " " * level + "}"
+    elif type(value) is list and value:
+        inner = "\n" + " " * (level + 1)
+        yield "["
+        for index, item in enumerate(value):
+            yield inner if index == 0 else "," + inner
+            yield from _json_chunks(item, level + 1)
+        yield "\n" + " " * level + "]"
+    else:
+        yield _json_text(value, level)
+
+
+def _json_column(values: Iterable[Any], level: int) -> list[str]:
+    """The JSON text of each value of one column, for values nested ``level`` deep."""
+    encode = _encode_text
+    return [
+        encode(value) if (kind := type(value)) is str
+        else "null" if value is None
+        else int.__repr__(value) if kind is int
+        else ("true" if value else "false") if kind is bool
+        else _json_text(value, level)
+        for value in values
+    ]  # fmt: skip
+
+
+def _rows_json(table: _Rows, level: int, rows_per_chunk: int = 2000) -> Iterator[str]:
+    if not table.columns:
+        yield _json_text([{} for _ in table.rows], level)
+        return
+    if not table.rows:
+        yield "[]"
+        return
+    row_indent = "\n" + " " * (level + 1)
+    # One row: "{" newline, then each '"column": value' on its own line, then "}" (indent=1).
+    template = (
+        "{"
+        + ",".join(row_indent + " " + _encode_text(column).replace("%", "%%") + ": %s" for column in table.columns)
+        + row_indent
+        + "}"
+    )
+    yield "[" + row_indent
+    for start in range(0, len(table.rows), rows_per_chunk):
+        rows = table.rows[start : start + rows_per_chunk]
+        texts = zip(*(_json_column(column, level + 2) for column in zip(*rows, strict=True)), strict=True)
+        yield ("," + row_indent if start else "") + ("," + row_indent).join([template % row for row in texts])
+    yield "\n" + " " * level + "]"
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A ZIP entry as ``ZipFile.writestr`` makes one (date, compression, permissions), for writing
+    through ``ZipFile.open``."""
+    info = zipfile.ZipInfo(name, date_time=time.localtime(time.time())[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info._compresslevel = COMPRESS_LEVEL  # type: ignore[attr-defined]  # what ZipFile.writestr copies too
+    info.external_attr = 0o600 << 16
+    return info
+
+
+def _write_json(bundle: zipfile.ZipFile, name: str, document: Any) -> None:
+    with bundle.open(_entry(name), "w") as handle:
+        pending: list[str] = []
+        size = 0
+        for chunk in _json_chunks(document):
+            pending.append(chunk)
+            size += len(chunk)
+            if size > 1 << 16:
+                handle.write("".join(pending).encode())
+                pending, size = [], 0
+        handle.write("".join(pending).encode())
+
+
+def _csv_column(values: Iterable[Any]) -> list[str]:
+    """``csv_cell`` of each value of one column, with the common types done inline (same text)."""
+    return [
+        value if (kind := type(value)) is str
+        else "null" if value is None
+        else int.__repr__(value) if kind is int
+        else ("true" if value else "false") if kind is bool
+        else csv_cell(value)
+        for value in values
+    ]  # fmt: skip
+
+
+def _write_csv(
+    bundle: zipfile.ZipFile, name: str, columns: list[str], rows: list[tuple[Any, ...]], rows_per_chunk: int = 2000
+) -> None:
+    """A CSV entry: the header and one line per row (an empty file when there are no columns)."""
+    with bundle.open(_entry(name), "w") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as text:
+        if columns:
+            writer = csv.writer(text)
+            writer.writerow(columns)
+            for start in range(0, len(rows), rows_per_chunk):
+                chunk = rows[start : start + rows_per_chunk]
+                writer.writerows(zip(*(_csv_column(column) for column in zip(*chunk, strict=True)), strict=True))
+
+
+def _write_dict_rows_csv(bundle: zipfile.ZipFile, name: str, rows: list[dict[str, Any]]) -> None:
+    columns = list(rows[0]) if rows else []
+    _write_csv(bundle, name, columns, [tuple(row[column] for column in columns) for row in rows])
 
 
 def portability_schema() -> dict[str, Any]:
@@ -375,23 +659,28 @@ def portability_schema() -> dict[str, Any]:
 
 
 def build_bundle(*, subject: Any, dsar: DataSubjectRequest, generated_at: dt.datetime) -> tuple[bytes, dict[str, int]]:
-    tables = collect(subject)
+    tables = _tables(subject)
     portability = kind_for(dsar.type).export_format == "portability"
     dictionary = data_dictionary(tables)
     accessed = [] if portability else who_accessed(subject, until=generated_at)
+    records = {
+        label: {
+            "name": table["name"],
+            "description": table["description"],
+            "rows": _Rows(table["columns"], table["rows"]),
+        }
+        for label, table in tables.items()
+    }
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as bundle:
         if portability:
             document: dict[str, Any] = {
                 "format": PORTABILITY_FORMAT,
                 "subject": str(subject.public_id),
                 "generated_at": generated_at.isoformat(),
-                "records": {
-                    label: {"name": table["name"], "description": table["description"], "rows": table["rows"]}
-                    for label, table in tables.items()
-                },
+                "records": records,
             }
-            bundle.writestr("portability.json", json.dumps(document, indent=1, ensure_ascii=False, default=str))
+            _write_json(bundle, "portability.json", document)
             bundle.writestr("portability.schema.json", PORTABILITY_SCHEMA.read_text())
         else:
             document = {
@@ -399,15 +688,15 @@ def build_bundle(*, subject: Any, dsar: DataSubjectRequest, generated_at: dt.dat
                 "subject": str(subject.public_id),
                 "request": str(dsar.public_id),
                 "generated_at": generated_at.isoformat(),
-                "tables": tables,
+                "tables": records,
                 "who_accessed": accessed,
             }
-            bundle.writestr("data.json", json.dumps(document, indent=1, ensure_ascii=False, default=str))
-            bundle.writestr("who_accessed.csv", _csv(accessed))
+            _write_json(bundle, "data.json", document)
+            _write_dict_rows_csv(bundle, "who_accessed.csv", accessed)
         for label, table in tables.items():
-            bundle.writestr(f"tables/{label}.csv", _csv(table["rows"]))
-        bundle.writestr("data_dictionary.json", json.dumps(dictionary, indent=1, ensure_ascii=False))
-        bundle.writestr("data_dictionary.csv", _csv(dictionary))
+            _write_csv(bundle, f"tables/{label}.csv", table["columns"], table["rows"])
+        _write_json(bundle, "data_dictionary.json", dictionary)
+        _write_dict_rows_csv(bundle, "data_dictionary.csv", dictionary)
         bundle.writestr(
             "README.txt", _readme(subject, tables, generated_at, accessed=len(accessed), portability=portability)
         )

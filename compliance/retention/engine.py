@@ -25,8 +25,16 @@ Why this is safe to run on a live system:
   so the resumed run ends in the state one uninterrupted run would have reached. The selection is
   idempotent too: a purged row no longer matches (deleted, or excluded by the target's queryset
   once de-identified), so a second run purges nothing more.
-- Throttled: a pause between batches (``RETENTION_PURGE_PAUSE_SECONDS``) leaves room for the
-  business writes; batch size ``RETENTION_PURGE_BATCH_SIZE``.
+- Set-based and bounded: a batch is one locking SELECT of at most ``RETENTION_PURGE_BATCH_SIZE``
+  primary keys, walked in primary-key order from the checkpoint (the primary key's index), and one
+  DELETE (or the target's de-identifying UPDATE) of exactly those rows.
+- Throttled by measured impact, not a fixed sleep (``Throttle``): the purge works at most
+  ``RETENTION_PURGE_DUTY_CYCLE`` of the time, pausing in proportion to how long its last batch
+  took (a busy or contended database makes batches slower, so the pauses grow with the load);
+  it backs off further while its batches make other sessions wait on their locks (counted with
+  ``pg_blocking_pids`` just before each commit), and before each batch it waits while a streaming
+  replica's replay lag (``pg_stat_replication``) exceeds ``RETENTION_PURGE_MAX_REPLICA_LAG_SECONDS``.
+  Every pause lies between ``RETENTION_PURGE_PAUSE_SECONDS`` and ``RETENTION_PURGE_MAX_PAUSE_SECONDS``.
 - Insert-only records (journal entries, postings, the audit trail) are never deleted by age here:
   a deletion request has already pseudonymised them and placed a retention-duty hold. When the
   hold's end passes, the ``legal_hold_expiry`` target completes (releases) the hold: the records
@@ -46,8 +54,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, models, transaction
-from django.db.models import CharField, Exists, OuterRef
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import CharField, Exists, Expression, OuterRef
+from django.db.models.deletion import Collector
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -166,6 +175,8 @@ class PurgeReport:
     errors: dict[str, str] = field(default_factory=dict)  # target key -> what is wrong (no policy row)
     batches: int = 0
     run_public_id: str = ""
+    paused_seconds: float = 0.0  # the throttle's pauses in this call
+    blocked_batches: int = 0  # batches that made another session wait on their locks
 
     def per_policy(self) -> dict[str, int]:
         return {policy: sum(targets.values()) for policy, targets in sorted(self.counts.items())}
@@ -195,35 +206,152 @@ def _pk_value(target: RetentionTarget, text: str) -> Any:
     return target.model._meta.pk.to_python(text)
 
 
+# --- The throttle: measured impact of the purge on everyone else ---------------------------------
+# Two catalog reads, no ORM model exists for them; neither takes input.
+# pg_locks is read live (pg_stat_activity would be a snapshot fixed for the whole transaction).
+_BLOCKED_BY_ME = (
+    "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+)
+_REPLICA_LAG = "SELECT coalesce(extract(epoch FROM max(replay_lag)), 0) FROM pg_stat_replication"
+
+
+def _sessions_blocked_by_this_one() -> int:
+    """How many other sessions wait on a lock this session holds (the batch's row locks)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_BLOCKED_BY_ME)  # nosemgrep: no-raw-sql -- catalog read (pg_blocking_pids), no input
+        return int(cursor.fetchone()[0])
+
+
+def _replica_lag_seconds() -> float:
+    """The largest replay lag among streaming replicas (0 without replicas, or when the role may not
+    read the lag: pg_monitor lets it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_REPLICA_LAG)  # nosemgrep: no-raw-sql -- catalog read (pg_stat_replication), no input
+        return float(cursor.fetchone()[0] or 0)
+
+
+@dataclass
+class Throttle:
+    """Paces the batches by what they cost the rest of the system.
+
+    After a batch that took ``seconds`` the purge pauses ``seconds * (1 - duty_cycle) / duty_cycle``
+    (at a duty cycle of 0.5 it rests as long as it worked), times a back-off factor that doubles
+    after each batch that made another session wait on its locks and halves back towards 1 after
+    each batch that did not. Before a batch it waits while a replica lags more than ``max_replica_lag``.
+    """
+
+    duty_cycle: float
+    min_pause: float
+    max_pause: float
+    max_replica_lag: float
+    backoff: float = 1.0
+    blocked_batches: int = 0
+    paused: float = 0.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def after_batch(self, seconds: float, blocked: int) -> float:
+        if blocked:
+            self.blocked_batches += 1
+            self.backoff = min(self.backoff * 2, 64.0)
+        else:
+            self.backoff = max(1.0, self.backoff / 2)
+        work_share = min(max(self.duty_cycle, 0.01), 1.0)
+        pause = seconds * (1 - work_share) / work_share * self.backoff
+        pause = min(max(pause, self.min_pause), self.max_pause)
+        if pause > 0:
+            self.sleep(pause)
+            self.paused += pause
+        return pause
+
+    def before_batch(self) -> float:
+        """Wait (in steps, at most ``max_pause`` in all) while a replica lags too far behind."""
+        waited = 0.0
+        while waited < self.max_pause and _replica_lag_seconds() > self.max_replica_lag:
+            step = min(0.1, self.max_pause - waited)
+            self.sleep(step)
+            waited += step
+        self.paused += waited
+        return waited
+
+
+class _RowLocation(Expression):
+    """A row's physical location (PostgreSQL's ``ctid``): the batch's DELETE finds the rows its
+    SELECT locked by location (a TID scan) instead of probing the primary key's index again."""
+
+    output_field = CharField()
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        return f"{compiler.quote_name_unless_alias(compiler.query.get_initial_alias())}.ctid", []
+
+
+def _delete_locked_batch(target: RetentionTarget, lockable: models.QuerySet, batch_size: int) -> tuple[int, Any]:
+    """One statement: lock up to ``batch_size`` eligible rows (``lockable``: the ORM's query, in
+    primary-key order, ``FOR UPDATE SKIP LOCKED``), delete exactly those and return how many and
+    the last primary key. Only for models Django deletes without its collector (no cascades, no
+    delete signals), so it deletes what ``QuerySet.delete()`` would."""
+    batch = lockable.annotate(_at=_RowLocation()).values_list("_at", "pk")[:batch_size]
+    select, params = batch.query.sql_with_params()
+    table = connection.ops.quote_name(target.model._meta.db_table)
+    pk = connection.ops.quote_name(target.model._meta.pk.column)
+    # The ORM compiled every condition of the batch with its parameters; only quoted names are added.
+    deleting = f"DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT _at FROM batch)) RETURNING {pk} AS pk"  # noqa: S608
+    statement = f"WITH batch AS ({select}), gone AS ({deleting}) SELECT count(*), max(pk) FROM gone"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)  # nosemgrep: no-raw-sql -- the ORM's batch query, deleted by ctid
+        count, last = cursor.fetchone()
+    return int(count), last
+
+
+def _fast_deletable(model: type[models.Model]) -> bool:
+    return Collector(using=connection.alias).can_fast_delete(model._base_manager.all())
+
+
 def _purge_next_batch(
     *, run_pk: int, target: RetentionTarget, policy: RetentionPolicy, batch_size: int
-) -> tuple[RetentionRun, int]:
-    """Lock, purge and checkpoint the next batch of ``target`` in one short transaction."""
+) -> tuple[RetentionRun, int, int]:
+    """Lock, purge and checkpoint the next batch of ``target`` in one short transaction; the third
+    value is how many other sessions were waiting on the batch's locks just before it committed.
+
+    The batch is at most ``batch_size`` eligible rows after the checkpoint in primary-key order
+    (the primary key's index), locked ``SKIP LOCKED``. A plain deletion is one statement
+    (``_delete_locked_batch``): no primary key travels to Python. A model with cascades or delete
+    signals goes through Django's collector, and a de-identifying target gets exactly the locked rows.
+    """
+    blocked = 0
     with transaction.atomic():
         # The run row is locked for the batch: a second worker resuming the same run waits here
         # instead of overwriting the checkpoint and counts.
         run = RetentionRun.objects.select_for_update().get(pk=run_pk)
         if run.state != RetentionRun.State.RUNNING or target.key in run.targets_done:
-            return run, 0
+            return run, 0, 0
         queryset = eligible_rows(target, policy, run.as_of).order_by("pk")
         last = run.checkpoint.get(target.key)
         if last is not None:
             queryset = queryset.filter(pk__gt=_pk_value(target, last))
-        pks = list(queryset.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[:batch_size])
-        if pks:
-            batch = target.model._base_manager.filter(pk__in=pks)
-            if _effective_action(target, policy) == RetentionAction.ANONYMISE:
-                target.anonymise(batch)  # type: ignore[misc]
-            else:
-                batch.delete()
-            run.checkpoint[target.key] = str(pks[-1])
+        lockable = queryset.select_for_update(skip_locked=True, of=("self",))
+        anonymise = _effective_action(target, policy) == RetentionAction.ANONYMISE
+        if not anonymise and _fast_deletable(target.model):
+            purged, last = _delete_locked_batch(target, lockable, batch_size)
+        else:
+            pks = list(lockable.values_list("pk", flat=True)[:batch_size])
+            purged, last = len(pks), (pks[-1] if pks else None)
+            if pks:
+                batch = target.model._base_manager.filter(pk__in=pks)
+                if anonymise:
+                    target.anonymise(batch)  # type: ignore[misc]
+                else:
+                    batch.delete()
+        if purged:
+            run.checkpoint[target.key] = str(last)
             per_target = run.counts.setdefault(target.policy, {})
-            per_target[target.key] = per_target.get(target.key, 0) + len(pks)
+            per_target[target.key] = per_target.get(target.key, 0) + purged
             run.batches += 1
         else:
             run.targets_done.append(target.key)
         run.save(update_fields=["checkpoint", "targets_done", "counts", "batches", "updated_at"])
-    return run, len(pks)
+        if purged:
+            blocked = _sessions_blocked_by_this_one()
+    return run, purged, blocked
 
 
 def _start_or_resume(now: datetime) -> RetentionRun:
@@ -277,16 +405,23 @@ def retention_purge(
     dry_run: bool = False,
     batch_size: int | None = None,
     pause_seconds: float | None = None,
+    duty_cycle: float | None = None,
     now: datetime | None = None,
     on_batch: OnBatch | None = None,
 ) -> PurgeReport:
     """Purge every registered target past its policy's period; resumes an unfinished run.
 
     ``on_batch(target_key, rows)`` is called after each committed batch (progress reporting). A
-    dry run counts what would be purged now and changes nothing.
+    dry run counts what would be purged now and changes nothing. ``pause_seconds`` is the least
+    pause between batches and ``duty_cycle`` the share of time the purge may work (``Throttle``).
     """
     batch_size = batch_size or settings.RETENTION_PURGE_BATCH_SIZE
-    pause = settings.RETENTION_PURGE_PAUSE_SECONDS if pause_seconds is None else pause_seconds
+    throttle = Throttle(
+        duty_cycle=settings.RETENTION_PURGE_DUTY_CYCLE if duty_cycle is None else duty_cycle,
+        min_pause=settings.RETENTION_PURGE_PAUSE_SECONDS if pause_seconds is None else pause_seconds,
+        max_pause=settings.RETENTION_PURGE_MAX_PAUSE_SECONDS,
+        max_replica_lag=settings.RETENTION_PURGE_MAX_REPLICA_LAG_SECONDS,
+    )
     policies = _policies()
     if dry_run:
         as_of = now or timezone.now()
@@ -317,19 +452,28 @@ def retention_purge(
             report.skipped[target.key] = reason
             continue
         while True:
-            run, purged = _purge_next_batch(run_pk=run.pk, target=target, policy=policy, batch_size=batch_size)
+            throttle.before_batch()
+            started = time.perf_counter()
+            run, purged, blocked = _purge_next_batch(run_pk=run.pk, target=target, policy=policy, batch_size=batch_size)
             if not purged:
                 break
             if on_batch is not None:
                 on_batch(target.key, purged)
-            if pause:
-                time.sleep(pause)
+            throttle.after_batch(time.perf_counter() - started, blocked)
     run = _complete(actor=actor, run_pk=run.pk, report=report)
     report.counts = {code: dict(targets) for code, targets in run.counts.items()}
     report.batches = run.batches
+    report.paused_seconds = throttle.paused
+    report.blocked_batches = throttle.blocked_batches
     logger.info(
         "retention purge completed",
-        extra={"run": report.run_public_id, "rows": report.total, "batches": report.batches},
+        extra={
+            "run": report.run_public_id,
+            "rows": report.total,
+            "batches": report.batches,
+            "paused_seconds": round(throttle.paused, 3),
+            "blocked_batches": throttle.blocked_batches,
+        },
     )
     return report
 
