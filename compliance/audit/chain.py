@@ -374,26 +374,34 @@ def iter_sealed(from_seq: int = 1, chunk_size: int = 5000) -> Iterator[dict[str,
 def _sealed_links(from_seq: int = 1, chunk_size: int = 5000) -> Iterator[tuple[int, str, str, bytes]]:
     """(seq, prev_hash, hash, canonical bytes) of every sealed record from ``from_seq``, in seq order.
 
-    On PostgreSQL one server-side cursor streams the columns as text and the bytes are built from
-    them (no model dict per record); elsewhere through ``iter_sealed`` and ``canonical_record``.
+    On PostgreSQL one query streams the columns as text and the bytes are built from them (no model
+    dict per record); elsewhere through ``iter_sealed`` and ``canonical_record``. While a stream is
+    open the connection is busy: the caller runs no query until the generator is exhausted or closed.
     """
     if connection.vendor != "postgresql":
         for row in iter_sealed(from_seq, chunk_size):
             yield row["seq"], row["prev_hash"], row["hash"], canonical_bytes(canonical_record(row))
         return
-    # Streamed (libpq's chunked rows): PostgreSQL keeps producing rows while these are hashed,
-    # where a FETCH loop would leave one side idle at a time. Closing the generator early cancels
-    # the query (psycopg).
     from psycopg import pq  # the PostgreSQL driver: imported where it is the one in use
 
-    with connection.cursor() as wrapper:
-        size = chunk_size if pq.version() >= 170000 else 1
-        for row in wrapper.cursor.stream(_SEALED_SQL, [from_seq], size=size):
-            seq = row[0]
-            content = _record_bytes(row, 3, seq, row[13])
-            if content is None:
-                content = _record_bytes_via_model(row[3], seq, None)
-            yield seq, row[1], row[2], content
+    size = chunk_size if pq.version() >= 170000 else 1
+    while True:
+        declined: tuple[Any, ...] | None = None
+        # Streamed (libpq's chunked rows): PostgreSQL keeps producing rows while these are hashed,
+        # where a FETCH loop would leave one side idle at a time. Closing a stream early cancels
+        # its query (psycopg).
+        with connection.cursor() as wrapper, closing(wrapper.cursor.stream(_SEALED_SQL, [from_seq], size=size)) as rows:
+            for row in rows:
+                content = _record_bytes(row, 3, row[0], row[13])
+                if content is None:
+                    declined = row
+                    break
+                yield row[0], row[1], row[2], content
+        if declined is None:
+            return
+        # A record the row text cannot spell: its model once the stream is closed, then resume.
+        yield declined[0], declined[1], declined[2], _record_bytes_via_model(declined[3], declined[0], None)
+        from_seq = declined[0] + 1
 
 
 def verify_chain(*, external_head: dict[str, Any] | None = None) -> VerifyResult:
