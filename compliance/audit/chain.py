@@ -37,7 +37,7 @@ import hashlib
 import ipaddress
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -124,13 +124,14 @@ _FROZEN_SQL = (
     f"e.id, {_utc_sql('e.timestamp')}, e.user_id, e.actor_type, e.action, e.source_ip, e.change_diff, "
     "e.request_id, e.object_type, e.object_id"
 )
+# Built from the constants above only (no input reaches these strings).
 _SEALED_SQL = (
-    f"SELECT e.seq, e.prev_hash, e.hash, {_FROZEN_SQL}, {_utc_sql('e.sealed_at')} "
+    f"SELECT e.seq, e.prev_hash, e.hash, {_FROZEN_SQL}, {_utc_sql('e.sealed_at')} "  # noqa: S608
     "FROM compliance_auditevent AS e WHERE e.seq >= %s ORDER BY e.seq"
 )
 # The batch is chosen first and formatted after (the text is built for its rows only).
 _UNSEALED_SQL = (
-    f"SELECT {_FROZEN_SQL} FROM (SELECT {', '.join(FROZEN_COLUMNS)} FROM compliance_auditevent "
+    f"SELECT {_FROZEN_SQL} FROM (SELECT {', '.join(FROZEN_COLUMNS)} FROM compliance_auditevent "  # noqa: S608
     "WHERE seq IS NULL ORDER BY timestamp, id LIMIT %s) AS e ORDER BY e.timestamp, e.id"
 )
 # The keys of ``canonical_record`` in sorted order, as ``json.dumps(sort_keys=True)`` writes them.
@@ -143,7 +144,7 @@ _RECORD_TEMPLATE = (
 _decode_json = json.JSONDecoder().decode  # json.loads(text), as JSONField.from_db_value calls it
 # The decoder's own scanner, without the whitespace regex around it: jsonb text starts with its
 # value and has nothing after it (anything else goes through ``_decode_json``, same result).
-_scan_json = json.JSONDecoder().scan_once
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _ip_texts: dict[str, str] = {}
 
 
@@ -196,7 +197,7 @@ def _record_bytes(row: tuple[Any, ...], offset: int, seq: int, sealed_at: str | 
                 seq,
                 _ip_text(source_ip),
                 timestamp,
-                "null" if user_id is None else "%d" % user_id,
+                "null" if user_id is None else str(user_id),
             )
         ).encode()
     except TypeError:
@@ -371,7 +372,7 @@ def iter_sealed(from_seq: int = 1, chunk_size: int = 5000) -> Iterator[dict[str,
         yield dict(zip(fields, row, strict=True))
 
 
-def _sealed_links(from_seq: int = 1, chunk_size: int = 5000) -> Iterator[tuple[int, str, str, bytes]]:
+def _sealed_links(from_seq: int = 1, chunk_size: int = 5000) -> Generator[tuple[int, str, str, bytes], None, None]:
     """(seq, prev_hash, hash, canonical bytes) of every sealed record from ``from_seq``, in seq order.
 
     On PostgreSQL one query streams the columns as text and the bytes are built from them (no model
@@ -438,7 +439,8 @@ def verify_chain(*, external_head: dict[str, Any] | None = None) -> VerifyResult
                 if seq in roots:
                     if tree.root() != roots[seq]:
                         reason = (
-                            f"records {last_good + 1}..{seq} were rewritten: the signed checkpoint of size {seq} differs"
+                            f"records {last_good + 1}..{seq} were rewritten: "
+                            f"the signed checkpoint of size {seq} differs"
                         )
                         return _broken(seq - 1, last_good + 1, prev, reason)
                     last_good = seq

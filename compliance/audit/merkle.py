@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from json import encoder as _json_encoder
 from collections.abc import Callable, Iterable
+from json import encoder as _json_encoder
 from typing import Any
 
 LEAF_PREFIX = b"\x00"
@@ -45,11 +45,12 @@ def _not_serialisable(value: object) -> object:
     raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
 
 
+# (markers, default, encoder, indent, key_separator, item_separator, sort_keys, skipkeys, allow_nan):
+# what ``JSONEncoder.iterencode`` passes for those ``json.dumps`` arguments. The stubs omit it.
+_make_c_encoder: Any = getattr(_json_encoder, "c_make_encoder", None)
 _C_ENCODER = (
-    _json_encoder.c_make_encoder(
-        None, _not_serialisable, _json_encoder.encode_basestring, None, ":", ",", True, False, True
-    )
-    if _json_encoder.c_make_encoder is not None
+    _make_c_encoder(None, _not_serialisable, _json_encoder.encode_basestring, None, ":", ",", True, False, True)
+    if _make_c_encoder is not None
     else None
 )
 _PY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -145,6 +146,26 @@ class CompactRange:
                 on_node(level, index >> level, current)
         self.hashes.append(current)
         self.size += 1
+
+    def append_records(self, record_hashes: Iterable[bytes], ids: list[int], digests: list[bytes]) -> None:
+        """``append(leaf_hash(h), on_node)`` for each record hash, collecting every perfect subtree
+        completed as ``node_id`` into ``ids`` and its hash into ``digests`` (the sealer's loop)."""
+        size, hashes = self.size, self.hashes
+        for record_hash in record_hashes:
+            current = _sha256(LEAF_PREFIX + record_hash).digest()
+            index = size
+            ids.append(index << 1)  # node_id(0, index)
+            digests.append(current)
+            level = 0
+            while index & 1:
+                current = _sha256(NODE_PREFIX + hashes.pop() + current).digest()
+                index >>= 1
+                level += 1
+                ids.append((index << (level + 1)) + (1 << level) - 1)  # node_id(level, index)
+                digests.append(current)
+            hashes.append(current)
+            size += 1
+        self.size = size
 
     def push(self, record_hash: bytes) -> None:
         """``append(leaf_hash(record_hash))`` without the node callback: the verifiers' inner loop."""
