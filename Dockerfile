@@ -24,5 +24,6 @@ ENV DJANGO_STATIC_ROOT=/app/static
 USER app
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)" || exit 1
-CMD ["gunicorn", "--config", "python:fintech.gunicorn_conf", "fintech.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--timeout", "30", \
+# Worker class and count: fintech/gunicorn_conf.py (measured by bench/bench_api.py; WEB_CONCURRENCY overrides).
+CMD ["gunicorn", "--config", "python:fintech.gunicorn_conf", "fintech.wsgi:application", "--bind", "0.0.0.0:8000", "--timeout", "30", \
      "--forwarded-allow-ips", "*", "--max-requests", "2000", "--max-requests-jitter", "200"]

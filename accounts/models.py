@@ -23,7 +23,7 @@ import time
 import uuid
 from functools import partial
 from hashlib import sha256
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -33,6 +33,7 @@ from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin
 from django_otp.oath import TOTP
 
+from accounts import auth_snapshot
 from compliance.crypto.fields import (
     BlindIndexedModelMixin,
     BlindIndexField,
@@ -55,8 +56,27 @@ _MFA = partial(
 )
 
 
+class UserQuerySet(models.QuerySet["User"]):
+    def update(self, **kwargs: Any) -> int:
+        # Every process's authentication snapshot of these users is invalidated after the commit
+        # (accounts/auth_snapshot.py): an ``update(is_active=False)`` refuses the next request.
+        affected = list(self.values_list("public_id", flat=True))
+        count = super().update(**kwargs)
+        auth_snapshot.forget(affected, using=self.db)
+        return count
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        affected = list(self.values_list("public_id", flat=True))
+        deleted = super().delete()
+        auth_snapshot.forget(affected, using=self.db)
+        return deleted
+
+
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
+
+    def get_queryset(self) -> UserQuerySet:
+        return UserQuerySet(self.model, using=self._db)
 
     @classmethod
     def normalize_email(cls, email: str | None) -> str:
@@ -180,6 +200,17 @@ class User(BlindIndexedModelMixin, AbstractBaseUser, PermissionsMixin):  # type:
     def __str__(self) -> str:
         # Never the e-mail: __str__ ends up in logs, admin messages and audit object labels.
         return f"User {self.public_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        # Deactivation, erasure, a password or role flag change: no process may keep
+        # authenticating this user from its snapshot (accounts/auth_snapshot.py).
+        auth_snapshot.forget([self.public_id], using=kwargs.get("using") or self._state.db)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        deleted = super().delete(*args, **kwargs)
+        auth_snapshot.forget([self.public_id], using=kwargs.get("using") or self._state.db)
+        return deleted
 
     def get_full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()

@@ -42,6 +42,7 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from accounts.auth_snapshot import generation_key
 from compliance.audit.services import ActorType, AuditAction, audit_record
 from compliance.secret_rotation.providers import SecretNotFound, get_secrets_provider
 from kernel.permissions import MFA_CLAIM
@@ -88,14 +89,24 @@ def revoke_session(sid: str | None) -> None:
 
 
 def access_revoked(token: Any) -> bool:
+    return revocation_state(token)[0]
+
+
+def revocation_state(token: Any, public_id: Any = None) -> tuple[bool, str | None]:
+    """Whether this access token (its jti) or its login session is on a deny list, and, with
+    ``public_id``, the user's authentication-snapshot generation (``accounts.auth_snapshot``):
+    one cache round trip for all three."""
     from django.core.cache import cache
 
     jti = token.get(api_settings.JTI_CLAIM)
     sid = token.get(SESSION_CLAIM)
-    keys = [_REVOKED_ACCESS.format(jti=jti)] if jti is not None else []
+    denials = [_REVOKED_ACCESS.format(jti=jti)] if jti is not None else []
     if sid:
-        keys.append(_REVOKED_SESSION.format(sid=sid))
-    return bool(keys) and bool(cache.get_many(keys))
+        denials.append(_REVOKED_SESSION.format(sid=sid))
+    generation = generation_key(public_id) if public_id is not None else None
+    keys = denials + ([generation] if generation is not None else [])
+    found = cache.get_many(keys) if keys else {}
+    return any(key in found for key in denials), found.get(generation) if generation is not None else None
 
 
 def token_pair_for(user: Any, *, mfa_at: int | None, sid: str | None = None) -> dict[str, str]:

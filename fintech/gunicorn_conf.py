@@ -12,14 +12,26 @@ sees it (a request line over ``limit_request_line``: 414; malformed or oversized
 ``util.write_error`` is replaced, once, by a writer of ``{"error": {"code", "message"}}`` as JSON
 that names the status only (found by schemathesis in ``make dast-full``: a 4,300-byte query string
 answered an undocumented, HTML 414).
+
+The worker model is set here, once, for every way the web process starts (Dockerfile, k8s,
+bench/bench_api.py): ``workers`` and ``threads`` (``threads`` > 1 makes gunicorn use gthread
+workers). The values are what bench/bench_api.py measured best on the transfer API (issue 19,
+docs/BENCHMARKS.md, "Worker model"); ``WEB_CONCURRENCY`` and ``GUNICORN_THREADS`` override them
+per deployment. The count is fixed rather than derived from ``os.cpu_count()``: in a container
+that reports the node's cores, not the pod's CPU limit, and 2 x cores + 1 workers on a large node
+would not fit the pod's memory limit.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 from gunicorn import util
 from gunicorn.http import wsgi
+
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 
 _default_headers = wsgi.Response.default_headers
 

@@ -99,6 +99,9 @@ def test_the_commands_match_the_dockerfile_and_the_services_exist():
     assert web["command"][:4] == ["gunicorn", "--config", "python:fintech.gunicorn_conf", "fintech.wsgi:application"]
     assert '"--config", "python:fintech.gunicorn_conf"' in dockerfile
     assert "--config python:fintech.gunicorn_conf" in (MANIFESTS.parents[2] / "Procfile.dev").read_text()
+    # The worker model bench/bench_api.py measured is the config's (issue 19): no command overrides it.
+    assert not {"--workers", "-w", "--threads", "--worker-class", "-k"} & set(web["command"])
+    assert '"--workers"' not in dockerfile and '"--threads"' not in dockerfile
     service = _named("Service", "fintech-web")
     assert service["spec"]["selector"] == _named("Deployment", "fintech-web")["spec"]["selector"]["matchLabels"]
     assert _named("Ingress", "fintech")["spec"]["tls"]

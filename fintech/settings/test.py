@@ -31,7 +31,7 @@ _redis_base = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/"
 REDIS_URL = f"{_redis_base}/{int(os.environ.get('TEST_REDIS_DB_OFFSET', '10')) + _worker_index}"
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "kernel.redis_cache.ReusedClientRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "fintech-test",
     }
