@@ -45,13 +45,15 @@ screenshots: install browsers
 	$(BIN)/python scripts/with_services.py -- $(BIN)/pytest -n 0 tests/browser/screenshots.py
 
 # Bounded benchmarks on the test PostgreSQL (scratch databases, dropped afterwards), each printing
-# a table. BENCH_ARGS="-d 5" shortens the ledger run.
+# a table. BENCH_ARGS="-d 5" shortens the ledger run. bench_admin: the audit change list at 1M
+# records (BENCH_ADMIN_ROWS to change the size).
 bench: install
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_ledger.py $(BENCH_ARGS)
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_audit.py
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_retention.py
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_api.py
 	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_dsar.py
+	$(BIN)/python scripts/with_services.py -- $(BIN)/python bench/bench_admin.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -176,6 +176,8 @@ class User(BlindIndexedModelMixin, AbstractBaseUser, PermissionsMixin):  # type:
     email_index = BlindIndexField(source_field="email", normaliser="email", unique=True)
     first_name = EncryptedCharField(max_length=150, blank=True)
     last_name = EncryptedCharField(max_length=150, blank=True)
+    # The surname, found exactly (case and spacing ignored) by the staff searches (the DSAR queue).
+    last_name_index = BlindIndexField(source_field="last_name", normaliser="name")
     phone = EncryptedCharField(max_length=20, null=True, blank=True, help_text="E.164, e.g. +27825550100.")
     phone_index = BlindIndexField(source_field="phone", normaliser="phone")
     is_active = models.BooleanField(default=True)

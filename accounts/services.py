@@ -429,7 +429,7 @@ def _profile_change(
             user.phone = new_phone
             changed.append("phone")
         if changed:
-            # The blind index of the phone follows its source (BlindIndexedModelMixin).
+            # The blind indexes of the surname and phone follow their sources (BlindIndexedModelMixin).
             user.save(update_fields=[*changed, "updated_at"])
             if not reference:
                 # Names and phone are PI: the diff says which fields changed, never their values.

@@ -190,12 +190,19 @@ class PlatformAdminSite(OTPAdminSite):
         """The landing page says what needs this person now: their role's panel
         (``fintech/landing.py``) and the warnings each app contributes to whoever is responsible
         (``kernel.admin.register_index_warning``)."""
+        from compliance.audit.selectors import recent_actions_of
         from fintech.landing import landing_panels
 
         for warning in index_warnings():
             if request.user.has_perm(warning.permission):
                 warning.show(request)
-        extra_context = {**(extra_context or {}), "landing_panels": landing_panels(request.user)}
+        extra_context = {
+            **(extra_context or {}),
+            "landing_panels": landing_panels(request.user),
+            # "Recent actions" from the audit trail, not from the admin's LogEntry: the services
+            # audit every step whether it was taken in the admin, the API, a task or the demo data.
+            "recent_actions": recent_actions_of(request.user),
+        }
         return super().index(request, extra_context)
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:

@@ -39,6 +39,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(days=1),
         "options": {"expires": 6 * 3600},
     },
+    # The erasure ledger (issue 20): erasures whose append after commit failed are retried.
+    "dsar-erasure-ledger": {
+        "task": "compliance.dsar.record_erasures",
+        "schedule": timedelta(minutes=5),
+        "options": {"expires": 5 * 60},
+    },
     # Ledger reconciliation (SPEC C7): every balance re-derived from postings, daily.
     "ledger-check-daily": {
         "task": "ledger.tasks.check_ledger",

@@ -41,7 +41,9 @@ DEMO_AWAITING_CUSTOMER_EMAIL = "customer.tier2@demo.fintech.example"
 
 def _second_operations(user_model: Any) -> Any:
     """A second operations user: tier 2+ KYC (and large reversals) need four eyes."""
-    second = _demo_user(user_model, DEMO_SECOND_OPERATIONS_EMAIL, is_staff=True, first_name="Demo", last_name="Ops Two")
+    second = _demo_user(
+        user_model, DEMO_SECOND_OPERATIONS_EMAIL, is_staff=True, first_name="Kagiso", last_name="Molefe"
+    )
     second.groups.add(Group.objects.get_or_create(name=roles.OPERATIONS)[0])
     return second
 
@@ -49,7 +51,7 @@ def _second_operations(user_model: Any) -> Any:
 def _kyc_awaiting_second_approval(user_model: Any, requester: Any) -> None:
     """A tier 2 verification asked for by the second operations user, waiting in the KYC queue for
     a colleague: the demo's operations login can give the second approval on the record's page."""
-    waiting = _demo_user(user_model, DEMO_AWAITING_CUSTOMER_EMAIL, first_name="Demo", last_name="Tier Two")
+    waiting = _demo_user(user_model, DEMO_AWAITING_CUSTOMER_EMAIL, first_name="Lerato", last_name="Mahlangu")
     if KycRecord.objects.filter(user=waiting).exists():
         return
     record = services.kyc_submit(
@@ -91,7 +93,7 @@ DEMO_DUPLICATE_CUSTOMER_EMAIL = "customer.duplicate@demo.fintech.example"
 def _duplicate_identity_submission(user_model: Any) -> None:
     """A third customer submits the first demo customer's ID number: the KYC queue shows it flagged
     (duplicate identity), and verifying it is refused until a reviewer clears the flag."""
-    duplicate = _demo_user(user_model, DEMO_DUPLICATE_CUSTOMER_EMAIL, first_name="Demo", last_name="Duplicate")
+    duplicate = _demo_user(user_model, DEMO_DUPLICATE_CUSTOMER_EMAIL, first_name="Pieter", last_name="Botha")
     if not KycRecord.objects.filter(user=duplicate).exists():
         services.kyc_submit(
             actor=duplicate,
@@ -105,13 +107,11 @@ def load_demo_ledger(*, customer: Any, operations: Any | None = None, second_cus
     user_model = get_user_model()
     if operations is None:
         operations = _demo_user(
-            user_model, DEMO_OPERATIONS_EMAIL, is_staff=True, first_name="Demo", last_name="Ledger Ops"
+            user_model, DEMO_OPERATIONS_EMAIL, is_staff=True, first_name="Refilwe", last_name="Sithole"
         )
         operations.groups.add(Group.objects.get_or_create(name=roles.OPERATIONS)[0])
     if second_customer is None:
-        second_customer = _demo_user(
-            user_model, DEMO_SECOND_CUSTOMER_EMAIL, first_name="Demo", last_name="Customer Two"
-        )
+        second_customer = _demo_user(user_model, DEMO_SECOND_CUSTOMER_EMAIL, first_name="Zanele", last_name="Khoza")
     wallet = _verified(customer, operations, dt.date(1990, 1, 15), "5009")
     other = _verified(second_customer, operations, dt.date(1985, 7, 3), "0087")
     _duplicate_identity_submission(user_model)

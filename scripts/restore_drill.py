@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # ruff: noqa: S311 - a seeded load, not cryptography
-"""Restore drill (SPEC C9, issue 18): pgBackRest backups of a Patroni cluster, a point-in-time restore.
+"""Restore drill (SPEC C9, issues 18 and 20): pgBackRest backups of a Patroni cluster, a point-in-time
+restore, and the erasures the restore undid applied again.
 
     make drill-restore            # or: .venv/bin/python scripts/restore_drill.py [--json]
 
@@ -9,16 +10,23 @@ deploy/patroni/patroni.yml) archiving every WAL segment with pgBackRest
 (deploy/pgbackrest/pgbackrest.conf: encrypted, compressed repository; ``archive_timeout``). Then:
 
 1. the app migrated and wallets funded; a **full** backup while the app runs;
-2. transfers (phase A1), a **differential** backup, more transfers (A2), then a named restore
-   point (``pg_create_restore_point``: the moment operations would pick before a bad deployment
-   or an operator error), then more transfers (phase B);
+2. transfers (phase A1), a **differential** backup, more transfers (A2); a customer with sentinel
+   personal information files a deletion request, verified and sent for approval (four eyes still
+   pending); then a named restore point (``pg_create_restore_point``: the moment operations would
+   pick before a bad deployment or an operator error), then more transfers (phase B) and the
+   deletion approved and **carried out**: its entry goes to the erasure ledger in the archive
+   store (a directory outside the cluster, as the S3 Object-Lock bucket is in production);
 3. the **backup RPO** measured: from the last commit until the segment holding it is in the
    repository, with nothing forcing it out but ``archive_timeout``;
 4. the whole cluster destroyed (every node, its data directory);
 5. ``pgbackrest restore --type=name --target=<restore point>`` into a new, empty data directory
    (the latest backup before the target, plus WAL from the repository), started and promoted;
 6. on it: every phase-A transfer is there, no phase-B transfer is, ``check_ledger`` passes and
-   the wallets hold exactly the money they held at the restore point.
+   the wallets hold exactly the money they held at the restore point;
+7. the runbook's next step, ``manage.py reapply_erasures``: the restore brought the erased
+   subject back (its blind indexes in a ``pg_dump`` of the restored database, its values readable);
+   after the command none is (dump and models), the command reported the subject re-erased, and a
+   second run re-erases nothing.
 
 Exit status 0 only if every check holds.
 """
@@ -155,6 +163,118 @@ def restore(work: Path, repository: Repository) -> tuple[Node, float]:
     return node, time.monotonic() - started
 
 
+SENTINELS = {
+    "email": "zanele.drillsentinel5309@example.co.za",
+    "first_name": "Zaneledrillsentinel",
+    "last_name": "Mokoenadrillsentinel",
+    "phone": "+27825555309",
+}
+
+
+def file_deletion() -> dict:
+    """A customer with sentinel PI and a deletion request awaiting its second officer (phase A)."""
+    from accounts import services as accounts
+    from compliance.dsar import services as dsar
+
+    suffix = uuid.uuid4().hex[:8]
+    first, second = (
+        accounts.staff_user_create(
+            actor=None, email=f"officer-{n}-{suffix}@drill.example", password=uuid.uuid4().hex,
+            role="information_officer", first_name="Officer",
+        )
+        for n in (1, 2)
+    )  # fmt: skip
+    subject = accounts.customer_register(
+        email=SENTINELS["email"], password=uuid.uuid4().hex, first_name=SENTINELS["first_name"]
+    )
+    subject.last_name, subject.phone = SENTINELS["last_name"], SENTINELS["phone"]
+    subject.save()
+    request = dsar.dsar_file(subject=subject, filed_by=subject, type="deletion")
+    request = dsar.dsar_verify_identity(actor=first, dsar=request, evidence="Call-back on the number on file")
+    request = dsar.dsar_assign(actor=first, dsar=request)
+    request = dsar.dsar_request_approval(actor=first, dsar=request)
+    return {"subject": subject.pk, "request": str(request.public_id), "second_officer": second.pk}
+
+
+def carry_out_deletion(deletion: dict) -> bool:
+    """Phase B: the second officer approves and the erasure runs (what the worker's task does)."""
+    from django.contrib.auth import get_user_model
+
+    from compliance.dsar import services as dsar
+    from compliance.dsar.erasure import erase_subject
+    from compliance.dsar.models import DataSubjectRequest, ErasureLedgerEntry
+
+    second = get_user_model().objects.get(pk=deletion["second_officer"])
+    request = dsar.dsar_approve(actor=second, dsar=DataSubjectRequest.objects.get(public_id=deletion["request"]))
+    statement = erase_subject(dsar=request)
+    # Recorded on the erasure's commit, outside the database the restore will replace.
+    return statement is not None and ErasureLedgerEntry.objects.filter(dsar=request, seq__isnull=False).exists()
+
+
+def sentinels_in(node: Node) -> dict:
+    """Where the subject's PI shows in the restored database: a pg_dump (values in clear and the
+    blind indexes of the encrypted ones) and the values the models decrypt."""
+    from django.contrib.auth import get_user_model
+
+    from compliance.crypto.blind_index import blind_index
+    from compliance.dsar.export import subject_rows
+    from compliance.pi.inventory import is_product_model
+    from compliance.pi.registry import registry
+
+    dump = node.tool("pg_dump", "--data-only", "-h", HOST, "-p", str(node.port), "-U", "postgres", "drill").stdout
+    searched = {**SENTINELS, **{f"{name} index": blind_index(name, SENTINELS[name]) for name in ("email", "phone")}}
+    subject = get_user_model().objects.filter(pk=DELETION["subject"]).first()
+    readable = []
+    for entry in registry if subject else []:
+        if is_product_model(entry) and entry.subject:
+            for row in subject_rows(entry, subject):
+                readable += [str(getattr(row, name, "")) for name in entry.annotations()]
+    text = "\n".join(readable)
+    return {
+        "in_dump": sorted(name for name, value in searched.items() if value in dump),
+        "readable": sorted(name for name, value in SENTINELS.items() if value in text),
+    }
+
+
+def reapply(node: Node) -> dict:
+    """The runbook's step after a restore: manage.py reapply_erasures, twice (the second must do nothing)."""
+    import io
+    import json
+
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+
+    settings.DATABASES["default"]["PORT"] = node.port
+    connections.close_all()
+    before = sentinels_in(node)
+    runs = []
+    for _ in range(2):
+        out = io.StringIO()
+        try:
+            call_command("reapply_erasures", "--json", stdout=out, stderr=io.StringIO())
+            code = 0
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+        runs.append((code, json.loads(out.getvalue())))
+    after = sentinels_in(node)
+    connections.close_all()
+    (first_code, first), (second_code, second) = runs
+    reerased = [s for s in first["subjects"] if s["result"] == "re-erased"]
+    return {
+        "erased_subject_restored": before,
+        "reapply_exit_codes": [first_code, second_code],
+        "reapply_reerased_subjects": [s["subject_id"] for s in reerased],
+        "reapply_request_status_in_copy": reerased[0]["request_status_in_copy"] if reerased else None,
+        "reapply_second_run_reerased": second["reerased"],
+        "sentinels_after_reapply": after,
+        "reapply_problems": first["problems"] + second["problems"],
+    }
+
+
+DELETION: dict = {}
+
+
 def verify(node: Node, phase_a: list[str], phase_b: list[str], wallets: int) -> dict:
     from bench_common import START_BALANCE
     from django.conf import settings
@@ -212,15 +332,25 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one drill, re
             repository.run("stanza-create")
             repository.run("check")
             cluster.sql(cluster.leader(), "CREATE DATABASE drill")
-            plan = [(u.pk, w) for u, w in app_on(f"{cluster.write_url}/drill", args.wallets, REDIS_URL="")]
+            # The archive store (audit segments, the erasure ledger) outside the cluster, as S3 is.
+            archive = work / "archive"
+            plan = [
+                (u.pk, w)
+                for u, w in app_on(
+                    f"{cluster.write_url}/drill", args.wallets, REDIS_URL="", AUDIT_ARCHIVE_BACKEND="local",
+                    AUDIT_ARCHIVE_DIR=str(archive),
+                )
+            ]  # fmt: skip
             full_seconds = repository.run("--type=full", "backup")
             rng = random.Random(7)
             phase_a = transfers(plan, args.before // 2, rng, "restore-a1")
             diff_seconds = repository.run("--type=diff", "backup")
             phase_a += transfers(plan, args.before - args.before // 2, rng, "restore-a2")
+            DELETION.update(file_deletion())
             connections.close_all()
             cluster.sql(cluster.leader(), "SELECT pg_create_restore_point('before_phase_b')", "drill")
             phase_b = transfers(plan, args.after, rng, "restore-b")
+            erased_and_recorded = carry_out_deletion(DELETION)
             connections.close_all()
             rpo = measure_backup_rpo(cluster, timeout=args.archive_timeout * 4 + 30)
             info = subprocess.run(
@@ -234,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one drill, re
         try:
             node, restore_seconds = restore(work, repository)
             summary = verify(node, phase_a, phase_b, args.wallets)
+            summary["erasure_recorded_in_ledger"] = erased_and_recorded
+            summary.update(reapply(node))
         finally:
             if node:
                 with contextlib.suppress(Exception):
@@ -250,6 +382,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one drill, re
         summary["phase_a_restored"] == summary["phase_a_transfers"] > 0
         and summary["phase_b_restored"] == 0 and summary["ledger_ok"] and summary["wallets_conserved"]
         and rpo <= args.archive_timeout + 15
+        and summary["erasure_recorded_in_ledger"]
+        # the restore brought the erased subject back, and reapply_erasures erased it again, once
+        and summary["erased_subject_restored"]["readable"] == sorted(SENTINELS)
+        and summary["erased_subject_restored"]["in_dump"]
+        and summary["reapply_exit_codes"] == [0, 0]
+        and summary["reapply_reerased_subjects"] == [DELETION["subject"]]
+        and summary["reapply_second_run_reerased"] == 0
+        and summary["sentinels_after_reapply"] == {"in_dump": [], "readable": []}
     )  # fmt: skip
     return print_summary(summary, as_json=args.json)
 

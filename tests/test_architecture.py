@@ -57,7 +57,18 @@ DOMAIN_MODULES = {
     "crypto": {"aead", "fields", "keys", "blind_index", "backfill"},
     "consent": {"consumers"},
     "retention": {"engine"},
-    "dsar": {"workflow", "kinds", "export", "erasure", "corrections", "escalation", "balances", "notices"},
+    "dsar": {
+        "workflow",
+        "kinds",
+        "export",
+        "erasure",
+        "erasure_ledger",  # the erasures recorded outside the database (survives a restore)
+        "reapply",  # re-erasing the ledger's subjects after a restore
+        "corrections",
+        "escalation",
+        "balances",
+        "notices",
+    },
     "secret_rotation": {"inventory", "providers", "rotation"},
 }
 LAYER_WORDS = ("services", "selectors", "admin", "api", "urls", "views", "serializers", "models", "tasks")
@@ -69,6 +80,7 @@ TASK_NAMES = {
     "compliance.dsar.build_export",
     "compliance.dsar.erase_subject",
     "compliance.dsar.escalate",
+    "compliance.dsar.record_erasures",
     "compliance.dsar.send_notice",
     "compliance.retention.purge",
     "compliance.secrets.check",

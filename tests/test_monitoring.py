@@ -93,6 +93,7 @@ def test_the_alerts_cover_what_must_page_someone():
         "fintech_audit_chain_intact",
         "fintech_audit_oldest_unsealed_seconds",
         "fintech_dsar_overdue",
+        "fintech_dsar_erasures_unrecorded",  # an erasure a restore would undo (issue 20)
         "fintech_secrets_overdue",
         "fintech_celery_queue_depth",
         "fintech_celery_task_failures_total",

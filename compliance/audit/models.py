@@ -103,6 +103,8 @@ class AuditEvent(models.Model):
         # Users are anonymised, never deleted, while their audit records are retained.
         on_delete=models.PROTECT,
         related_name="+",
+        # Indexed by audit_user_ts_idx (user, timestamp), which also serves every lookup by user.
+        db_index=False,
         help_text="The acting user; empty for the system or an anonymous caller (see actor type).",
     )
     actor_type = models.CharField(max_length=16)
@@ -129,7 +131,13 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["timestamp"], name="audit_timestamp_idx"),
             models.Index(fields=["action", "timestamp"], name="audit_action_ts_idx"),
-            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+            # Object id first: the admin's search and the DSAR "who accessed" report look up ids
+            # (with or without their type); nothing looks up a type alone (a handful of values).
+            models.Index(fields=["object_id", "object_type"], name="audit_object_id_idx"),
+            # A staff member's "Recent actions" (the landing page) and any per-user reading.
+            models.Index(fields=["user", "timestamp"], name="audit_user_ts_idx"),
+            # The admin's search by request id; records written outside a request have none.
+            models.Index(fields=["request_id"], name="audit_request_id_idx", condition=~models.Q(request_id="")),
             # The sealer's work queue: tiny, because rows leave it within seconds.
             models.Index(fields=["timestamp", "id"], name="audit_unsealed_idx", condition=models.Q(seq__isnull=True)),
         ]

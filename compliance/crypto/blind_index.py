@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from collections.abc import Callable
 
 from compliance.crypto.keys import KeyProvider, get_key_provider
@@ -56,12 +57,21 @@ def normalise_exact(value: str) -> str:
     return value.strip()
 
 
+def normalise_name(value: str) -> str:
+    """A person's name: Unicode-compatible form, case folded, inner spaces collapsed.
+
+    ``"  van der  MERWE "`` and ``"Van der Merwe"`` match; spelling, accents and hyphens still count
+    (``"Nkosi"`` is not ``"Nkósi"``): an exact lookup, never a fuzzy one."""
+    return " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+
+
 NORMALISERS: dict[str, Callable[[str], str]] = {
     "email": normalise_email,
     "phone": normalise_phone,
     "id_number": normalise_digits,
     "digits": normalise_digits,
     "exact": normalise_exact,
+    "name": normalise_name,
 }
 
 

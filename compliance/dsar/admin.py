@@ -4,14 +4,14 @@ Requests are never edited in place: every next step is a row of the workflow tab
 (``compliance.dsar.workflow``) shown inline on the request page as a small form built from that
 row's inputs (a confirmation is one button), which calls the row's service in
 ``compliance.dsar.services`` (so the admin enforces exactly the rules the API does, and every action
-is an event, an audit record and a LogEntry for "Recent actions"). Only the valid next steps for
-the officer looking at the request are shown (``next_actions``); the four-eyes step says who may
-give it; the subject's outcome notice is previewed from its template; "History" shows the
-request's events and notices. From the list: assign to me, approve (through the same services).
-Search: the short id, or the subject's e-mail through its blind index. Filing on a subject's
-behalf uses a form built from the request types' declared inputs (``compliance.dsar.kinds``). The
-list highlights what is overdue or due this week;
-the header shows the open workload by type and status and the on-time rate.
+is an event and an audit record; the landing page's "Recent actions" reads the audit trail). Only
+the valid next steps for the officer looking at the request are shown (``next_actions``); the
+four-eyes step says who may give it; the subject's outcome notice is previewed from its template;
+"History" shows the request's events and notices. From the list: assign to me, approve (through
+the same services). Search: the short id, or the subject's e-mail or exact surname through their
+blind indexes. Filing on a subject's behalf uses a form built from the request types' declared
+inputs (``compliance.dsar.kinds``). The list highlights what is overdue or due this week; the
+header shows the open workload by type and status and the on-time rate.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from django.utils.html import format_html
 
 from compliance.audit.admin import PIMaskedAdmin, PIMasking
 from compliance.dsar import notices, selectors, services
+from compliance.dsar.erasure_ledger import unrecorded_erasures
 from compliance.dsar.kinds import FILING_INPUT_HELP, FilingInput, correctable, declared_purposes, kind_for, kinds
 from compliance.dsar.models import (
     DSAR_MAX_EXTENSION_DAYS,
@@ -41,7 +42,7 @@ from compliance.dsar.models import (
     DsarStatus,
 )
 from compliance.dsar.workflow import ASSIGN, FOUR_EYES, Action, Input, InputType, action_for, next_actions
-from compliance.pi.selectors import subject_by_email, subject_by_id_number
+from compliance.pi.selectors import subject_by_email, subject_by_id_number, subjects_by_identifier
 from kernel.access import has_permission
 from kernel.admin import ReadOnlyAdminMixin, register_index_warning
 from kernel.display import person_label
@@ -282,9 +283,14 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
     )
     list_filter = (DueFilter, "status", "type", AssigneeFilter)
     list_select_related = ("assigned_to", "subject")
-    # Search: the short id the list shows (or the full id), or the subject's e-mail through its
-    # blind index (the column is encrypted; exact address, normalised). See get_search_results.
+    # Search: the short id the list shows (or the full id), or the subject's e-mail or surname
+    # through their blind indexes (the columns are encrypted: exact values, normalised). See
+    # get_search_results.
     search_fields = ("=public_id",)
+    search_help_text = (
+        "The request's short id, or the subject's e-mail address or surname. E-mail and surname must be "
+        "exact (case and spacing ignored; no partial names, no first names)."
+    )
     ordering = ("due_at",)
     show_full_result_count = False
     list_per_page = 50
@@ -367,9 +373,12 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
         if "@" in term:
             subject = subject_by_email(term)
             return (queryset.filter(subject=subject) if subject else queryset.none()), False
+        # The subject's surname, exactly (case and spacing ignored), through its blind index.
+        by_surname = queryset.filter(subject__in=subjects_by_identifier(kind="name", value=term))
         if SHORT_ID.fullmatch(term.lower()):
-            return queryset.filter(public_id__startswith=term.lower()), False
-        return super().get_search_results(request, queryset, search_term)
+            return queryset.filter(public_id__startswith=term.lower()) | by_surname, False
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        return results | by_surname, duplicates
 
     @admin.display(description="request", ordering="public_id")
     def short_id(self, dsar: DataSubjectRequest) -> str:
@@ -430,7 +439,6 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
                 refused.append(f"{str(dsar.public_id)[:8]}: {error.message}")
             else:
                 done += 1
-                self.log_change(request, dsar, row.label)
         if done:
             self.message_user(request, done_text.format(done), messages.SUCCESS)
         if refused:
@@ -469,8 +477,8 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
             except services.DsarError as error:
                 form.add_error(None, error.message)
             else:
-                # A LogEntry too, so "Recent actions" shows the officer's work (History shows the events).
-                self.log_change(request, dsar, row.label)
+                # No LogEntry: "Recent actions" reads the audit record the service wrote, and
+                # "History" the request's events (one record of the step, not two).
                 self.message_user(request, f"{row.label}: done.", messages.SUCCESS)
                 return HttpResponseRedirect(change_url)
         context = {
@@ -638,3 +646,18 @@ def warn_about_overdue_requests(request: HttpRequest) -> None:
 
 
 register_index_warning("dsar-overdue", permission="compliance.process_dsar", show=warn_about_overdue_requests)
+
+
+def warn_about_unrecorded_erasures(request: HttpRequest) -> None:
+    unrecorded = unrecorded_erasures()
+    if unrecorded:
+        messages.error(
+            request,
+            f"{unrecorded} completed erasure(s) are not yet in the erasure ledger outside the database: a restore "
+            "would bring those subjects back. Check the archive store and the compliance.dsar.record_erasures task.",
+        )
+
+
+register_index_warning(
+    "dsar-erasures-unrecorded", permission="compliance.process_dsar", show=warn_about_unrecorded_erasures
+)

@@ -32,6 +32,13 @@ Invariants:
   pseudonymised by its annotation like any other field.
 - The statement tells the subject what was deleted, what is retained, why and until when; it
   names tables and fields, never values.
+- Every completed erasure is appended to the erasure ledger outside the database
+  (``compliance.dsar.erasure_ledger``: an outbox row here, the signed entry in the archive store
+  once this transaction commits), so that a restore of an earlier backup cannot bring the subject
+  back: ``manage.py reapply_erasures`` runs ``reapply_erasure`` for every subject the ledger lists.
+- ``reapply_erasure`` is the same wipe without the request: it needs only the subject, the
+  request's reference and the rows the erasure kept, and is idempotent (a row already erased is
+  not written again, so a second run changes nothing and says so).
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from django.utils import timezone
 from compliance.audit.services import AuditAction, audit_record
 from compliance.crypto.fields import EncryptedEmailField, EncryptedJSONField
 from compliance.dsar.balances import SETTLEMENT_LABELS, SettlementMethod, subject_balances
+from compliance.dsar.erasure_ledger import ledger_append
 from compliance.dsar.export import subject_rows, table_name
 from compliance.dsar.kinds import Fulfilment, fulfilled_by
 from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus
@@ -121,8 +129,14 @@ class _Outcome:
     retained: dict[str, dict[str, Any]] = field(default_factory=dict)
     holds: list[LegalHold] = field(default_factory=list)
     policies: dict[str, RetentionPolicy] = field(default_factory=dict)
-    # Rows kept untouched under a litigation or regulator hold: table -> count.
+    # Rows kept untouched under a litigation or regulator hold: table -> count, and which rows.
     held: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    held_rows: list[tuple[str, str]] = field(default_factory=list)
+    # Rows written, deleted or put on a hold by this run (0: the subject was already erased).
+    changed: int = 0
+    holds_created: int = 0
+    # The fields whose stored value this run actually replaced: table -> names.
+    rewritten: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
     def policy(self, code: str) -> RetentionPolicy:
         if code not in self.policies:
@@ -143,6 +157,7 @@ def _try_delete_rows(entry: ModelEntry, rows: list[models.Model], outcome: _Outc
     except ProtectedError:
         return False  # referenced by records we must keep: clear its PI instead
     outcome.deleted[entry.label.lower()] += count
+    outcome.changed += count
     return True
 
 
@@ -154,26 +169,33 @@ def _erase_row(entry: ModelEntry, row: models.Model, annotations: dict[str, PI],
         # Kept values stay; blind indexes are recomputed from their (now erased) source on save.
         if annotation.erasure == Erasure.RETAIN_UNDER_LEGAL_DUTY or annotation.derived_from:
             continue
+        current = getattr(row, name)
         if annotation.erasure == Erasure.PSEUDONYMISE:
             token = pseudonym(label=label, field=name, pk=row.pk)
-            value = _pseudonymous_value(fields[name], token, getattr(row, name))
+            value = _pseudonymous_value(fields[name], token, current)
         else:
             value = _cleared_value(fields[name])
-        setattr(row, name, value)
         outcome.cleared[label].add(name)
-        changed = True
+        # Pseudonyms are stable (keyed by row and field), so an erased value compares equal and
+        # a re-erasure after a restore writes only the rows the restore brought back.
+        if value != current:
+            setattr(row, name, value)
+            outcome.rewritten[label].add(name)
+            changed = True
     if entry.subject == "self":
         account: Any = row  # the subject's own user row
-        account.is_active = False
-        account.set_unusable_password()
-        changed = True
+        if account.is_active or account.has_usable_password():
+            account.is_active = False
+            account.set_unusable_password()
+            changed = True
     if changed:
         # save(), not update(): encrypted fields re-encrypt and blind indexes recompute.
         row.save()
+        outcome.changed += 1
 
 
 def _hold_row(
-    entry: ModelEntry, row: models.Model, keep: dict[str, PI], *, dsar: DataSubjectRequest, now, outcome: _Outcome
+    entry: ModelEntry, row: models.Model, keep: dict[str, PI], *, subject: Any, reference: str, now, outcome: _Outcome
 ) -> None:
     label = entry.label.lower()
     policy = next(iter(keep.values())).retention
@@ -183,10 +205,10 @@ def _hold_row(
             kind=HoldKind.RETENTION_DUTY,
             model_label=label,
             object_id=str(row.pk),
-            subject=dsar.subject,
+            subject=subject,
             retention_policy=policy,
             hold_until=until,
-            reason=f"Deletion request {dsar.public_id}: kept under {policy}.",
+            reason=f"Deletion request {reference}: kept under {policy}.",
         )
     )
     info = outcome.retained.setdefault(label, {"fields": sorted(keep), "policy": policy, "until": until, "rows": 0})
@@ -229,7 +251,7 @@ def _holds_over(subject: Any, now: dt.datetime) -> _Holds:
     )
 
 
-def _destroy_exports(*, dsar: DataSubjectRequest, subject: Any) -> int:
+def _destroy_exports(*, reference: str, subject: Any) -> int:
     """Earlier export bundles of the subject: rows deleted now, files once the erasure commits.
 
     The rows go in the erasure's transaction (a rollback keeps them and their files); the files
@@ -242,7 +264,7 @@ def _destroy_exports(*, dsar: DataSubjectRequest, subject: Any) -> int:
             actor=None,
             object_type="compliance.DsarExport",
             object_id=str(export.public_id),
-            change_diff={"request": str(dsar.public_id), "export_of": str(export.dsar.public_id)},
+            change_diff={"request": reference, "export_of": str(export.dsar.public_id)},
         )
     DsarExport.objects.filter(pk__in=[export.pk for export in exports]).delete()
 
@@ -271,34 +293,16 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
             dsar_erasure_blocked(dsar=dsar, balances=balances)
             return None
         holds = _holds_over(subject, now)
-        exports = _destroy_exports(dsar=dsar, subject=subject)
+        reference = str(dsar.public_id)
+        exports = _destroy_exports(reference=reference, subject=subject)
         settled = _settlement_lines(dsar)
         if holds.on_subject:
             statement = _held_statement(holds.all, exports=exports, settled=settled)
             dsar_fulfil(actor=None, dsar=dsar, statement=statement, partial=True)
             return statement
-        outcome = _Outcome(policies={policy.code: policy for policy in RetentionPolicy.objects.all()})
-        for entry in registry:
-            if not is_product_model(entry) or not entry.subject:
-                continue
-            rows = []
-            for row in subject_rows(entry, subject).order_by("pk"):
-                if holds.row(entry.label.lower(), row.pk) is None:
-                    rows.append(row)
-                else:
-                    outcome.held[entry.label.lower()] += 1  # kept untouched under the hold
-            if not rows:
-                continue
-            annotations = _erasable(entry)
-            keep = {n: a for n, a in annotations.items() if a.erasure == Erasure.RETAIN_UNDER_LEGAL_DUTY}
-            wants_delete = any(a.erasure == Erasure.DELETE for a in annotations.values())
-            if wants_delete and not keep and entry.subject != "self" and _try_delete_rows(entry, rows, outcome):
-                continue
-            for row in rows:
-                _erase_row(entry, row, annotations, outcome)
-                if keep:
-                    _hold_row(entry, row, keep, dsar=dsar, now=now, outcome=outcome)
-        LegalHold.objects.bulk_create(outcome.holds, ignore_conflicts=True)
+        outcome = _erase_rows(subject, reference=reference, now=now, holds=holds)
+        # On commit, the erasure goes into the ledger outside the database (survives a restore).
+        ledger_append(dsar=dsar, erased_at=now, kept_rows=outcome.held_rows)
         statement = _statement(
             deleted=outcome.deleted,
             cleared=outcome.cleared,
@@ -311,6 +315,106 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
         )
         dsar_fulfil(actor=None, dsar=dsar, statement=statement, partial=bool(holds.all))
     return statement
+
+
+def _erase_rows(
+    subject: Any, *, reference: str, now: dt.datetime, holds: _Holds, kept: frozenset[tuple[str, str]] = frozenset()
+) -> _Outcome:
+    """Erase every row of the subject the inventory reaches, except the rows a hold (or ``kept``)
+    keeps untouched; put the rows a retention duty keeps on dated holds. In the caller's transaction."""
+    outcome = _Outcome(policies={policy.code: policy for policy in RetentionPolicy.objects.all()})
+    for entry in registry:
+        if not is_product_model(entry) or not entry.subject:
+            continue
+        label = entry.label.lower()
+        rows = []
+        for row in subject_rows(entry, subject).order_by("pk"):
+            if holds.row(label, row.pk) is None and (label, str(row.pk)) not in kept:
+                rows.append(row)
+            else:
+                outcome.held[label] += 1  # kept untouched under the hold
+                outcome.held_rows.append((label, str(row.pk)))
+        if not rows:
+            continue
+        annotations = _erasable(entry)
+        keep = {n: a for n, a in annotations.items() if a.erasure == Erasure.RETAIN_UNDER_LEGAL_DUTY}
+        wants_delete = any(a.erasure == Erasure.DELETE for a in annotations.values())
+        if wants_delete and not keep and entry.subject != "self" and _try_delete_rows(entry, rows, outcome):
+            continue
+        for row in rows:
+            _erase_row(entry, row, annotations, outcome)
+            if keep:
+                _hold_row(entry, row, keep, subject=subject, reference=reference, now=now, outcome=outcome)
+    # A row already on an open retention-duty hold keeps it (a re-erasure adds none twice).
+    open_holds = set(
+        LegalHold.objects.filter(
+            kind=HoldKind.RETENTION_DUTY,
+            released_at__isnull=True,
+            object_id__in=[hold.object_id for hold in outcome.holds],
+        ).values_list("model_label", "object_id")
+    )
+    new_holds = [hold for hold in outcome.holds if (hold.model_label, hold.object_id) not in open_holds]
+    LegalHold.objects.bulk_create(new_holds, ignore_conflicts=True)
+    outcome.holds_created = len(new_holds)
+    outcome.changed += len(new_holds)
+    return outcome
+
+
+@dataclass(frozen=True)
+class Reapplied:
+    """What a re-erasure changed (all zero / empty: the subject was already erased)."""
+
+    deleted: dict[str, int]
+    cleared: dict[str, list[str]]
+    rows_changed: int
+    holds_created: int
+    exports_destroyed: int
+    contacts_erased: int
+    kept_under_hold: dict[str, int]
+    # A litigation or regulator hold over the whole subject in the copy: nothing was erased.
+    held_whole_subject: bool
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rows_changed or self.exports_destroyed or self.contacts_erased)
+
+
+def reapply_erasure(*, subject: Any, reference: str, kept_rows: list[list[str]] | None = None) -> Reapplied:
+    """Erase a subject again after a restore, from the erasure ledger's entry (no request needed).
+
+    The restored copy may hold the deletion request in any state (still awaiting approval, or not
+    at all): the ledger says the erasure happened, so the wipe runs whatever the request says.
+    ``kept_rows`` are the rows the original erasure kept under a hold ([model label, pk]); they,
+    and anything under a hold in force in the copy, stay untouched. Idempotent: a second call
+    changes nothing and reports nothing changed. Money is not checked (it was settled before the
+    erasure; the restored ledger is reconciled from the payment rails). The caller audits.
+    """
+    kept = frozenset((str(label), str(pk)) for label, pk in (kept_rows or []))
+    with transaction.atomic():
+        now = timezone.now()
+        holds = _holds_over(subject, now)
+        exports = _destroy_exports(reference=reference, subject=subject)
+        if holds.on_subject:
+            return Reapplied({}, {}, 0, 0, exports, 0, {}, held_whole_subject=True)
+        outcome = _erase_rows(subject, reference=reference, now=now, holds=holds, kept=kept)
+        # The deletion statement went to the contact captured at filing before the restore (the
+        # notice after the erasure's commit); the copy still holds that contact: erase it.
+        contacts = 0
+        for row in DataSubjectRequest.objects.select_for_update().filter(subject=subject).order_by("pk"):
+            if row.notify_contact:  # encrypted: compared once decrypted, never filtered in SQL
+                row.notify_contact = ""
+                row.save(update_fields=["notify_contact", "updated_at"])
+                contacts += 1
+        return Reapplied(
+            deleted=dict(outcome.deleted),
+            cleared={label: sorted(names) for label, names in outcome.rewritten.items()},
+            rows_changed=outcome.changed,
+            holds_created=outcome.holds_created,
+            exports_destroyed=exports,
+            contacts_erased=contacts,
+            kept_under_hold=dict(outcome.held),
+            held_whole_subject=False,
+        )
 
 
 def _money(amount: int, currency: str) -> str:

@@ -2,6 +2,8 @@
 
 ``fintech_dsar_open`` (by type), ``fintech_dsar_overdue`` and ``fintech_dsar_due_within_7_days``
 let alerting page the Information Officer before a statutory deadline passes (SPEC C6, C9).
+``fintech_dsar_erasures_unrecorded``: completed erasures not in the erasure ledger outside the
+database after ``ERASURE_LEDGER_GRACE_SECONDS`` (a restore would bring those subjects back).
 """
 
 from __future__ import annotations
@@ -22,9 +24,14 @@ class DsarBacklogCollector(ScrapeTimeGauges):
         "fintech_dsar_open": ("Open data-subject requests.", ("type",)),
         "fintech_dsar_overdue": ("Open data-subject requests past their deadline.", ()),
         "fintech_dsar_due_within_7_days": ("Open requests due within seven days.", ()),
+        "fintech_dsar_erasures_unrecorded": (
+            "Completed erasures not yet recorded in the erasure ledger outside the database.",
+            (),
+        ),
     }
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        from compliance.dsar.erasure_ledger import unrecorded_erasures
         from compliance.dsar.models import DataSubjectRequest, DsarType
 
         now = timezone.now()
@@ -38,6 +45,7 @@ class DsarBacklogCollector(ScrapeTimeGauges):
                     soon=Count("id", filter=Q(due_at__gte=now, due_at__lt=now + timedelta(days=7))),
                 )
             )
+            unrecorded = unrecorded_erasures()
         except Exception:  # noqa: BLE001 - a database outage must not break the whole scrape
             return
         by_type = {row["type"]: row for row in rows}
@@ -47,6 +55,7 @@ class DsarBacklogCollector(ScrapeTimeGauges):
         yield open_requests
         yield self.value("fintech_dsar_overdue", sum(row["overdue"] for row in rows))
         yield self.value("fintech_dsar_due_within_7_days", sum(row["soon"] for row in rows))
+        yield self.value("fintech_dsar_erasures_unrecorded", unrecorded)
 
 
 def register() -> None:

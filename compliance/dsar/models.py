@@ -400,3 +400,32 @@ class DsarNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} v{self.template_version} ({self.status})"
+
+
+class ErasureLedgerEntry(models.Model):
+    """One completed erasure and its place in the erasure ledger (compliance.dsar.erasure_ledger).
+
+    The ledger itself lives outside the database, in the archive store, so that it survives a
+    restore of this database; this row is its outbox. It is written in the erasure's transaction
+    (``seq`` empty) and stamped with the ledger's ``seq`` and entry hash once the entry is in the
+    archive. A row left unstamped is an erasure a restore could undo: the metric
+    ``fintech_dsar_erasures_unrecorded`` counts them and an alert fires. Ids only, never PI."""
+
+    dsar = models.OneToOneField(DataSubjectRequest, on_delete=models.PROTECT, related_name="erasure_ledger_entry")
+    subject = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    erased_at = models.DateTimeField()
+    # Rows the erasure kept untouched under a litigation or regulator hold: [[model label, pk], ...].
+    kept_rows = models.JSONField(default=list, blank=True)
+    seq = models.PositiveBigIntegerField(null=True, blank=True, unique=True)
+    entry_hash = models.CharField(max_length=64, blank=True)
+    recorded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        verbose_name_plural = "erasure ledger entries"
+        indexes = [
+            models.Index(fields=["erased_at"], condition=models.Q(seq__isnull=True), name="erasureledger_unrecorded")
+        ]
+
+    def __str__(self) -> str:
+        return f"Erasure of subject {self.subject_id}" + (f" (ledger #{self.seq})" if self.seq else " (not recorded)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from compliance.dsar.erasure import erase_subject
+from compliance.dsar.erasure_ledger import ledger_record_pending
 from compliance.dsar.escalation import dsar_escalate
 from compliance.dsar.export import export_create
 from compliance.dsar.models import DataSubjectRequest
@@ -32,3 +33,17 @@ def erase_dsar_subject(dsar_id: int) -> bool:
 def send_dsar_notice(notice_id: int) -> bool:
     """Deliver one recorded notice to the data subject (idempotent: a sent notice is left alone)."""
     return notice_deliver(notice_id=notice_id)
+
+
+@shared_task(
+    name="compliance.dsar.record_erasures",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=20,
+)
+def record_erasures() -> int:
+    """Append completed erasures to the erasure ledger outside the database (idempotent; retried
+    with backoff until the archive answers, and swept by beat)."""
+    return ledger_record_pending()

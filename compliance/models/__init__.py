@@ -21,6 +21,7 @@ from compliance.dsar.models import (  # data-subject requests, SPEC C6
     DsarEvent,
     DsarExport,
     DsarNotice,
+    ErasureLedgerEntry,
 )
 from compliance.pi.models import PIInventory  # the PI inventory page's permission, SPEC C3
 from compliance.retention.models import LegalHold, RetentionPolicy, RetentionRun  # retention and holds, SPEC C8
@@ -38,6 +39,7 @@ __all__ = [
     "DsarEvent",
     "DsarExport",
     "DsarNotice",
+    "ErasureLedgerEntry",
     "FieldKeyVersion",
     "KeyPurpose",
     "KeyRotationRun",

@@ -1,4 +1,4 @@
-"""Find data subjects by an identifier they give us (e-mail, phone, ID number), for DSARs.
+"""Find data subjects by an identifier they give us (e-mail, phone, ID number, surname), for DSARs.
 
 Encrypted columns cannot be searched; their blind indexes can. This walks the PI inventory: every
 registered model with a blind index of the requested kind (its normaliser) and a ``subject`` path
@@ -20,7 +20,7 @@ from compliance.crypto.fields import blind_index_fields
 from compliance.pi.inventory import is_product_model
 from compliance.pi.registry import registry
 
-IDENTIFIER_KINDS = ("email", "phone", "id_number")
+IDENTIFIER_KINDS = ("email", "phone", "id_number", "name")
 
 
 def _subject_pk_path(subject: str) -> str:

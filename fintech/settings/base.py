@@ -440,6 +440,9 @@ AUDIT_ARCHIVE_RETENTION_DAYS = env_int("AUDIT_ARCHIVE_RETENTION_DAYS", 5 * 365 +
 AUDIT_ARCHIVE_SEGMENT_RECORDS = env_int("AUDIT_ARCHIVE_SEGMENT_RECORDS", 100_000)
 # How often the sealer refreshes head.json outside the database (the truncation tripwire).
 AUDIT_HEAD_EXPORT_SECONDS = env_int("AUDIT_HEAD_EXPORT_SECONDS", 60)
+# The erasure ledger (compliance.dsar.erasure_ledger) lives in the same archive store. An erasure
+# not recorded in it this long after its commit is counted by fintech_dsar_erasures_unrecorded.
+ERASURE_LEDGER_GRACE_SECONDS = env_int("ERASURE_LEDGER_GRACE_SECONDS", 300)
 # Verification alerts when a committed record has waited longer than this to be sealed.
 AUDIT_SEAL_MAX_LAG_SECONDS = env_int("AUDIT_SEAL_MAX_LAG_SECONDS", 5 * 60)
 # The admin warns when the last successful verification is older than this.

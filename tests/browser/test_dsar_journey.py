@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from accounts import roles
+from accounts.services import user_profile_update
 from compliance.audit.models import AuditEvent
 from compliance.dsar.models import DataSubjectRequest, DsarStatus
 from compliance.dsar.services import dsar_file
@@ -38,7 +39,7 @@ def act(page, clicks: Clicks, button: str, *, fill: dict[str, str] | None = None
 def test_a_deletion_goes_from_the_queue_to_closed_with_two_officers(new_page, staff):
     first = staff[roles.INFORMATION_OFFICER]
     second = staff_member(roles.INFORMATION_OFFICER, first_name="Sipho", last_name="Ndlovu")
-    customer = make_customer()
+    customer = user_profile_update(actor=make_customer(), first_name="Lindiwe", last_name="Mahlangu")
     dsar = dsar_file(subject=customer, filed_by=customer, type="deletion", details="Close my account, please.")
     short = str(dsar.public_id)[:8]
 
@@ -58,6 +59,15 @@ def test_a_deletion_goes_from_the_queue_to_closed_with_two_officers(new_page, st
     act(page, clicks, "Request second approval")
     assert "Second approval requested by" in page.locator(".dsar-four-eyes").inner_text()
     assert clicks.count == 6, clicks.steps
+    # Not part of the task's clicks: the queue also finds the request by the subject's exact
+    # surname (its blind index), and the results show the subject masked, never the name.
+    page.goto("/admin/compliance/datasubjectrequest/")
+    page.get_by_label("Search").fill("  MAHLANGU ")
+    page.get_by_label("Search").press("Enter")
+    page.wait_for_load_state()
+    assert page.locator("#result_list").get_by_role("link", name=short).is_visible()
+    assert "Mahlangu" not in page.locator("#result_list").inner_text()
+    assert_accessible(page, context="DSAR queue searched by surname")
     # Four eyes: the officer who asked cannot approve their own request.
     assert page.get_by_role("button", name="Approve", exact=True).count() == 0
 

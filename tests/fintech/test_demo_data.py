@@ -111,6 +111,14 @@ def test_demo_data_tells_the_products_story_once(settings, tmp_path):
     on_behalf = DataSubjectRequest.objects.get(type="restriction")
     assert on_behalf.channel == "staff" and on_behalf.purposes == ["analytics"]
     assert check_ledger().ok
+    # The demo acts through the services as the staff who would take each step, so their landing
+    # page's "Recent actions" (the audit trail) shows that work rather than "None yet".
+    from compliance.audit.selectors import recent_actions_of
+
+    officer = get_user_model().objects.get_by_email("information.officer@demo.fintech.example")
+    operations = get_user_model().objects.get_by_email("operations@demo.fintech.example")
+    assert "Dsar transition" in {row["action"] for row in recent_actions_of(officer)}
+    assert recent_actions_of(operations)
 
 
 @pytest.mark.django_db

@@ -1,4 +1,5 @@
-"""The drills as tests (SPEC C9, issue 18): Patroni failover, a load-balancer drill, a pgBackRest restore.
+"""The drills as tests (SPEC C9, issues 18 and 20): Patroni failover, a load-balancer drill, a pgBackRest
+restore that re-applies the erasures it undid.
 
 Each runs its script in its own process (it starts its own engines on loopback, in a temporary
 directory, and points its own app processes at them, away from the test database) and holds it
@@ -101,4 +102,15 @@ def test_a_pgbackrest_point_in_time_restore_brings_back_exactly_what_came_before
     assert summary["backups"] == "1 full, 1 differential", summary
     assert summary["ledger_ok"] and summary["wallets_conserved"], summary
     assert 0 < summary["backup_rpo_seconds"] <= 10 + 15, summary  # archive_timeout bounds it
+    # Issue 20: a subject erased after the restore point came back with the restore (its PI in the
+    # dump and readable) and reapply_erasures, run by the drill as the runbook says, erased it
+    # again — nothing in the dump, nothing readable — reported it, and re-erased nothing the second time.
+    assert summary["erasure_recorded_in_ledger"], summary
+    assert summary["erased_subject_restored"]["readable"] == ["email", "first_name", "last_name", "phone"], summary
+    assert {"email index", "phone index"} <= set(summary["erased_subject_restored"]["in_dump"]), summary
+    assert summary["reapply_exit_codes"] == [0, 0], summary
+    assert len(summary["reapply_reerased_subjects"]) == 1, summary
+    assert summary["reapply_request_status_in_copy"] == "in_review", summary  # four eyes still pending there
+    assert summary["reapply_second_run_reerased"] == 0, summary
+    assert summary["sentinels_after_reapply"] == {"in_dump": [], "readable": []}, summary
     assert summary["ok"] and returncode == 0

@@ -47,6 +47,8 @@ STAFF_NAMES = {
     roles.AUDITOR: ("Johan", "van Wyk"),
     roles.ADMIN: ("Nomsa", "Dlamini"),
 }
+# The demo customer, named like a real one (staff screens show customers masked: "T*** K***").
+CUSTOMER_NAMES = ("Thandiwe", "Khumalo")
 # A second information officer, so a deletion's four-eyes approval can be completed in the demo.
 SECOND_OFFICER_EMAIL = f"information.officer.two@{DEMO_DOMAIN}"
 SECOND_OFFICER_NAMES = ("Sipho", "Ndlovu")
@@ -245,7 +247,9 @@ class Command(BaseCommand):
                 if user_model.objects.filter_by_email(email).exists():
                     continue
                 password = _demo_password()
-                first, last = staff_names or ("Demo", role.replace("_", " ").title())
+                first, last = staff_names or (
+                    CUSTOMER_NAMES if role == roles.CUSTOMER else ("Demo", role.replace("_", " ").title())
+                )
                 names: _Names = {"first_name": first, "last_name": last}
                 if role == roles.CUSTOMER:
                     user = services.customer_register(email=email, password=password, **names)

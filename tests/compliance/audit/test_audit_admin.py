@@ -41,6 +41,55 @@ def test_the_changelist_is_read_only_and_cheap(superuser, client, django_assert_
     ) == (False, False, False)
 
 
+VARIANTS = [{}, {"p": "2"}, {"action": "TRANSFER"}, {"actor_type": "user"}, {"q": "t-3"}]
+
+
+def test_the_changelist_query_count_is_constant_in_its_rows_and_never_counts_the_whole_trail(
+    auditor, make_user, client, monkeypatch
+):
+    """Issue 17: no query per row (actors joined), no COUNT(*) of the table: the paginator counts
+    at most its cap and beyond it takes the planner's estimate (a cap of 20 and pages of 10 stand
+    in for 10,000 and 50)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from compliance.audit.admin import AuditEventAdmin
+    from kernel.admin import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "count_cap", 20)
+    monkeypatch.setattr(AuditEventAdmin, "list_per_page", 10)
+    url = reverse("admin:compliance_auditevent_changelist")
+    otp_admin_login(client, auditor)
+    write_events(5)  # t-0 .. t-4: the search finds one
+
+    def grow_to(rows: int) -> None:
+        # A different actor on every record: a query per row would show as a growing count.
+        while AuditEvent.objects.filter(actor_type="user", action="TRANSFER").count() < rows:
+            write_events(1, actor=make_user())
+        seal_pending()
+
+    def measure(params: dict) -> tuple[int, list[str], str]:
+        client.get(url, params)  # warm the per-process caches
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url, params)
+        assert response.status_code == 200, params
+        return len(captured), [q["sql"] for q in captured], response.content.decode()
+
+    grow_to(25)
+    few = [measure(params)[0] for params in VARIANTS]
+    grow_to(100)
+    many = []
+    for params in VARIANTS:
+        count, sqls, content = measure(params)
+        many.append(count)
+        counts = [sql for sql in sqls if "COUNT(" in sql.upper() and "compliance_auditevent" in sql]
+        # The one count of the trail is bounded by the cap (LIMIT 21), never the whole table.
+        assert len(counts) == 1 and "LIMIT 21" in counts[0], counts
+        # Past the cap, the list says its count is an estimate; below it, the exact count.
+        assert ("about " in content) == ("q" not in params), params
+    assert few == many, (few, many)
+
+
 def test_superusers_cannot_add_change_or_delete(superuser, client):
     write_events(1)
     seal_pending()
