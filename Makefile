@@ -94,6 +94,7 @@ deploy-check: install
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/fintech REDIS_URL=redis://127.0.0.1:6379/0 \
 	FIELD_ENCRYPTION_KEYS=1:$$($(BIN)/python -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())') \
 	BLIND_INDEX_KEYS=1:$$($(BIN)/python -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())') \
+	AUDIT_SIGNING_KEYS=1:$$($(BIN)/python -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())') \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 # High availability on real engines (SPEC C9, docs/ARCHITECTURE.md "Availability"). Each drill

@@ -380,7 +380,7 @@ def user_email_correct(*, actor: User, user: User, email: str, reference: str) -
             object_type=USER_OBJECT,
             object_id=str(user.public_id),
             change_diff={
-                **build_change_diff(model=User, before={"email": old}, after={"email": new}),
+                **build_change_diff(model=User, before={"email": old}, after={"email": new}, subject=user),
                 "changed": ["email"],
                 "correction_request": reference,
                 "reverification": "password reset link sent to the new address",
@@ -442,7 +442,7 @@ def _profile_change(
                     object_type=USER_OBJECT,
                     object_id=str(user.public_id),
                     change_diff={
-                        **build_change_diff(model=User, before=before, after=after),
+                        **build_change_diff(model=User, before=before, after=after, subject=user),
                         "changed": changed,
                         "correction_request": reference,
                     },

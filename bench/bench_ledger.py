@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# ruff: noqa: S603, S607, S311, PLR0917 - a benchmark script: fixed tools, seeded load, prints a table
+# ruff: noqa: S603, S607, S311, S608, PLR0917 - a benchmark script: fixed tools, seeded load, integer-only pgbench scripts, prints a table
 """Ledger benchmark: our transfer service against pgbench's tpcb-like, side by side, one cluster.
 
     make bench                                   # 30 s per row
@@ -24,6 +24,13 @@ with a VACUUM), once before the ledger rows and once after them; every ledger ro
 pgbench run: this VM's speed drifts during a run, and pgbench alone has ranged from 2,400 to
 6,200 tps here (docs/BENCHMARKS.md), so a single run could flatter either side.
 
+Issue 19 rows (every run, ``--quick`` too): the same 8-worker single transfers with and without
+their audit record (A-B-B-A slices; "without" is a bench-only switch in the forked worker, see
+``_without_audit_record``; the audit rows each slice added are counted and checked), and
+``ledger_move`` called from pgbench's C client with and without the audit arguments: the server's
+floor per transfer with no Python. Goals printed: one transfer per call >= 0.6x pgbench, bulk
+>= 1.2x, with/without the audit record >= 0.8x.
+
 Extra rows: the ORM engine (same service, eight ORM statements instead of one function call),
 and deposits from 8 workers against 1 settlement shard vs the default 16 (ADR 0003).
 
@@ -44,6 +51,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -137,19 +145,26 @@ def _poll_backends(parts: dict[str, str], name: str, stop: threading.Event, seen
             stop.wait(0.2)
 
 
-def run_pgbench(parts: dict[str, str], name: str, duration: int, clients: int, scale: int) -> dict:
+def run_pgbench(
+    parts: dict[str, str], name: str, duration: int, clients: int, scale: int | None, script: Path | None = None
+) -> dict:
+    """pgbench on ``name``: tpcb-like after ``pgbench -i -s scale``, or ``script`` (``-f``) on the
+    database as it is (``scale`` None)."""
     env = {**os.environ, "PGPASSWORD": parts["password"]}
     common = ["-h", parts["host"], "-p", parts["port"], "-U", parts["user"]]
-    subprocess.run(
-        ["pgbench", "-i", "-s", str(scale), "-q", *common, name],
-        check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    if scale is not None:
+        subprocess.run(
+            ["pgbench", "-i", "-s", str(scale), "-q", *common, name],
+            check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    workload = [] if script is None else ["-f", str(script)]
     stop, seen = threading.Event(), {}
     poller = threading.Thread(target=_poll_backends, args=(parts, name, stop, seen), daemon=True)
     poller.start()
     client_before = own_cpu_seconds(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
-        ["pgbench", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(duration), "-n", *common, name],
+        ["pgbench", "-c", str(clients), "-j", str(min(clients, 2)), "-T", str(duration), "-n", *workload, *common,
+         name],
         check=True, env=env, capture_output=True, text=True,
     ).stdout  # fmt: skip
     client_cpu = own_cpu_seconds(resource.RUSAGE_CHILDREN) - client_before
@@ -206,6 +221,21 @@ def _batch(rng: random.Random, plan: list, size: int) -> tuple[int, list[dict]]:
     ]  # fmt: skip
 
 
+def _without_audit_record() -> None:
+    """Bench only, in this forked worker process: the same service with its audit record left out.
+
+    ``ledger_move`` writes the TRANSFER audit row when its five audit arguments are given and none
+    when they are NULL (system movements without an actor use that). Here the engine's helper
+    that derives them (actor, source IP, the scrubbed diff, JSON) answers NULLs, so the row
+    measures exactly the audit record's cost, Python and SQL, and nothing else changes: same
+    service, same validation, same function. Nothing in the application can switch this on; the
+    bench checks the audit table grew by one row per transfer with the record and by none without.
+    """
+    from ledger import engine
+
+    engine._audit_params = lambda audit: [None] * 5
+
+
 def _worker(kind: str, engine: str, shards: int, plan: list, seconds: float, seed: int, barrier, results) -> None:
     from django.conf import settings
     from django.contrib.auth import get_user_model
@@ -215,6 +245,8 @@ def _worker(kind: str, engine: str, shards: int, plan: list, seconds: float, see
 
     settings.LEDGER_ENGINE = engine
     settings.LEDGER_SYSTEM_SHARDS = shards
+    if kind == "transfer-noaudit":
+        _without_audit_record()
     from django.db import connection
 
     users = get_user_model().objects.in_bulk([pk for pk, _ in plan])
@@ -232,7 +264,7 @@ def _worker(kind: str, engine: str, shards: int, plan: list, seconds: float, see
             if kind.startswith("batch"):
                 source_user, items = _batch(rng, plan, int(kind.removeprefix("batch")))
                 moved = len(services.transfer_batch_create(actor=users[source_user], transfers=items))
-            elif kind == "transfer":
+            elif kind in {"transfer", "transfer-noaudit"}:
                 (source_user, source), (_, destination) = rng.sample(plan, 2)
                 services.transfer_create(
                     actor=users[source_user], source_account=source, destination_account=destination,
@@ -274,9 +306,103 @@ def run_ledger(kind: str, engine: str, shards: int, plan: list, workers: int, se
     servers = [o[3] for o in outcomes]
     return {
         "rate": done / elapsed,
+        "elapsed": elapsed,
         "client_ms": 1000 * sum(o[2] for o in outcomes) / max(done, 1),
         "server_ms": None if None in servers else 1000 * sum(servers) / max(done, 1),
     }
+
+
+# --- the audit record's cost and the server's floor ------------------------------------------------
+
+AUDIT_ROW = "transfer_create, with its audit record"
+NO_AUDIT_ROW = "transfer_create, without (bench only)"
+C_CLIENT = "ledger_move from pgbench (C client)"
+C_CLIENT_NO_AUDIT = "ledger_move from pgbench, no audit"
+
+
+def audit_rows(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM compliance_auditevent").fetchone()[0]
+
+
+def run_audit_pair(plan: list, workers: int, seconds: float, url: str) -> tuple[dict, dict]:
+    """The same 8-worker single transfers with and without their audit record, in A-B-B-A slices
+    of ``seconds / 2`` each (this VM's speed drifts within a run). Each slice counts the audit
+    rows it added: one per transfer with the record, none without, or the bench stops."""
+    totals = {True: [0.0, 0.0, 0.0, 0.0, 0.0], False: [0.0, 0.0, 0.0, 0.0, 0.0]}  # ops, s, client, server, rows
+    for audited in (True, False, False, True):
+        vacuum_analyze(url)
+        before = audit_rows(url)
+        row = run_ledger("transfer" if audited else "transfer-noaudit", "plpgsql", 16, plan, workers, seconds / 2)
+        added = audit_rows(url) - before
+        done = round(row["rate"] * row["elapsed"])
+        if added != (done if audited else 0):
+            raise SystemExit(f"audit rows: {added} added by {done} transfers ({'with' if audited else 'without'})")
+        total = totals[audited]
+        total[0] += done
+        total[1] += row["elapsed"]
+        total[2] += row["client_ms"] * done
+        total[3] += (row["server_ms"] or 0.0) * done
+        total[4] += added
+    return tuple(  # type: ignore[return-value]
+        {"rate": t[0] / t[1], "client_ms": t[2] / t[0], "server_ms": t[3] / t[0], "audit_rows": int(t[4]),
+         "done": int(t[0])}
+        for t in (totals[True], totals[False])
+    )  # fmt: skip
+
+
+def pgbench_ledger_scripts(url: str, plan: list, folder: Path) -> tuple[Path, Path]:
+    """Two pgbench scripts calling ``ledger_move`` exactly as ``transfer_create`` does (same
+    arguments, the limits never reached), with and without the audit arguments: the server's cost
+    per transfer with no Python client at all. Wallets are picked through a lookup table
+    (``bench_wallets``, two primary-key probes per call, like tpcb-like's own SELECT)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_wallets (n integer PRIMARY KEY, user_id bigint, public_id uuid)")
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO bench_wallets VALUES (%s, %s, %s)", [(n + 1, pk, w) for n, (pk, w) in enumerate(plan)]
+            )
+    count, limit = len(plan), 10**15
+    who = "(SELECT user_id FROM bench_wallets WHERE n = :a)"
+    call = (
+        f"\\set a random(1, {count})\n\\set b random(1, {count - 1})\n\\set amount random(1, 10000)\n"
+        "SELECT * FROM ledger_move('transfer', 'internal', :amount, 'ZAR', "
+        "(SELECT public_id FROM bench_wallets WHERE n = :a), NULL, "
+        f"(SELECT public_id FROM bench_wallets WHERE n = (:a + :b - 1) % {count} + 1), NULL, "
+        f"{who}, 'from', true, {who}, '{{{limit},{limit},{limit}}}', current_date, 0, md5(random()::text), "
+        f"md5(random()::text), {who}, '', '', '', NULL, AUDIT);\n"
+    )
+    with_audit, without = folder / "ledger_move.sql", folder / "ledger_move_no_audit.sql"
+    with_audit.write_text(call.replace("AUDIT", f"'TRANSFER', {who}, 'user', NULL, '{{}}'"))
+    without.write_text(call.replace("AUDIT", "NULL, NULL, NULL, NULL, NULL"))
+    return with_audit, without
+
+
+def run_c_client_pair(
+    parts: dict[str, str], name: str, url: str, plan: list, args: argparse.Namespace, folder: Path
+) -> list[tuple[str, int, dict]]:
+    """``ledger_move`` from pgbench with and without the audit arguments, A-B-B-A slices of half
+    the row duration each, like the Python pair."""
+    scripts = dict(zip((True, False), pgbench_ledger_scripts(url, plan, folder), strict=True))
+    totals = {True: [0.0, 0.0, 0.0, 0.0], False: [0.0, 0.0, 0.0, 0.0]}  # transactions, s, client, server ms
+    seconds = max(args.duration // 2, 1)
+    for audited in (True, False, False, True):
+        vacuum_analyze(url)
+        row = run_pgbench(parts, name, seconds, args.clients, None, scripts[audited])
+        done = row["rate"] * seconds
+        total = totals[audited]
+        total[0] += done
+        total[1] += seconds
+        total[2] += row["client_ms"] * done
+        total[3] += (row["server_ms"] or 0.0) * done
+    return [
+        (label, args.clients, {"rate": t[0] / t[1], "client_ms": t[2] / t[0], "server_ms": t[3] / t[0]})
+        for label, t in ((C_CLIENT, totals[True]), (C_CLIENT_NO_AUDIT, totals[False]))
+    ]
 
 
 def _arguments() -> argparse.Namespace:
@@ -328,6 +454,12 @@ def main() -> int:
             # Each row starts on vacuumed tables, as pgbench's does (-i ends with a VACUUM).
             vacuum_analyze(ledger_url)
             rows.append((label, workers, run_ledger(kind, engine, shards, plan, workers, args.duration)))
+        print(f"{AUDIT_ROW} and {NO_AUDIT_ROW}, {args.clients} workers, A-B-B-A ...", file=out, flush=True)
+        audited, unaudited = run_audit_pair(plan, args.clients, args.duration, ledger_url)
+        rows += [(AUDIT_ROW, args.clients, audited), (NO_AUDIT_ROW, args.clients, unaudited)]
+        with tempfile.TemporaryDirectory() as folder:
+            print(f"{C_CLIENT}, with and without the audit record, A-B-B-A ...", file=out, flush=True)
+            rows += run_c_client_pair(parts, ledger_db, ledger_url, plan, args, Path(folder))
         from django.db import connections
 
         connections.close_all()
@@ -364,14 +496,34 @@ def main() -> int:
         file=out,
     )
     print("", file=out)
-    for prefix, how in (("transfer_create, PL/pgSQL", "one transfer per call"), (bulk, f"{args.batch} per call")):
-        goal = next(row["rate"] for label, workers, row in rows if label == prefix and workers == args.clients)
-        verdict = "met" if goal >= 1.2 * baseline else "NOT met"
+
+    def rate(prefix: str) -> float:
+        return next(row["rate"] for label, workers, row in rows if label == prefix and workers == args.clients)
+
+    # Issue 19: one transfer per call >= 0.6x; the bulk path keeps its 1.2x (issue 7).
+    for prefix, how, target in (
+        ("transfer_create, PL/pgSQL", "one transfer per call", 0.6),
+        (bulk, f"{args.batch} per call", 1.2),
+    ):
+        ratio = rate(prefix) / baseline
         print(
-            f"goal: {args.clients}-worker transfers/s >= 1.2x pgbench tpcb-like, {how}: {verdict} "
-            f"({goal / baseline:.2f}x)",
+            f"goal: {args.clients}-worker transfers/s >= {target}x pgbench tpcb-like, {how}: "
+            f"{'met' if ratio >= target else 'NOT met'} ({ratio:.2f}x)",
             file=out,
         )
+    ratio = audited["rate"] / unaudited["rate"]
+    print(
+        f"goal: transfers with their audit record >= 0.8x the same transfers without it ({args.clients} workers): "
+        f"{'met' if ratio >= 0.8 else 'NOT met'} ({ratio:.2f}x; {audited['audit_rows']} audit rows for "
+        f"{audited['done']} transfers with, {unaudited['audit_rows']} for {unaudited['done']} without)",
+        file=out,
+    )
+    print(
+        f"floor: ledger_move alone from a C client (no Python) reaches {rate(C_CLIENT) / baseline:.2f}x pgbench "
+        f"tpcb-like ({rate(C_CLIENT_NO_AUDIT) / baseline:.2f}x without the audit record; with/without "
+        f"{rate(C_CLIENT) / rate(C_CLIENT_NO_AUDIT):.2f}x)",
+        file=out,
+    )
     return 0
 
 

@@ -25,7 +25,10 @@ class ComplianceConfig(AppConfig):
         from django.contrib.auth import get_user_model
 
         from compliance.audit.change_trail import register_change_trail
+        from compliance.audit.services import audit_key_destroyed
         from compliance.crypto.keys import connect_setting_changed
+        from compliance.crypto.subject_keys import on_key_destroyed
+        from compliance.crypto.subject_rows import connect_signals as connect_subject_keys
         from compliance.dsar.retention import register_dsar_retention
         from compliance.retention.engine import register_compliance_targets
 
@@ -39,6 +42,8 @@ class ComplianceConfig(AppConfig):
                 if module == "metrics":
                     plug_in.register()
         connect_setting_changed()
+        connect_subject_keys()
+        on_key_destroyed(audit_key_destroyed)
         register_change_trail(get_user_model())
         register_compliance_targets()
         register_dsar_retention()

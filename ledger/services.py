@@ -951,7 +951,7 @@ def kyc_date_of_birth_correct(*, actor: User, subject: User, date_of_birth: str,
             object_type="ledger.KycRecord",
             object_id=str(record.public_id),
             change_diff={
-                **build_change_diff(model=KycRecord, before=before, after={"date_of_birth": new}),
+                **build_change_diff(model=KycRecord, before=before, after={"date_of_birth": new}, subject=record.user),
                 "correction_request": reference,
             },
         )
@@ -998,7 +998,7 @@ def bank_account_correct(*, actor: User, subject: User, changes: Mapping[str, st
             object_type="ledger.BankAccount",
             object_id=str(bank.public_id),
             change_diff={
-                **build_change_diff(model=BankAccount, before=before, after=values),
+                **build_change_diff(model=BankAccount, before=before, after=values, subject=bank.owner),
                 "verified": False,
                 "correction_request": reference,
             },

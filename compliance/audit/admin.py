@@ -6,6 +6,7 @@ masking helper from compliance/pi."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -23,7 +24,16 @@ from django.urls import path, reverse
 
 from compliance.audit.chain import last_status, sealer_is_lagging, status_is_stale
 from compliance.audit.models import AuditCheckpoint, AuditEvent
-from compliance.audit.services import REVEAL_REASON_MAX, ActorType, AuditAction, pi_reveal, revealable
+from compliance.audit.services import (
+    REVEAL_REASON_MAX,
+    ActorType,
+    AuditAction,
+    has_encrypted_values,
+    mask_change_diff,
+    pi_reveal,
+    reveal_change_diff,
+    revealable,
+)
 from compliance.pi.masking import mask_value, masked_fields
 from compliance.pi.vocabulary import Category
 from kernel.admin import CappedCountPaginator, ReadOnlyAdminMixin, register_index_warning
@@ -341,6 +351,40 @@ class AuditEventAdmin(PIMaskedAdmin, ReadOnlyAdminMixin, admin.ModelAdmin):
         if not term:
             return queryset, False
         return queryset.filter(Q(request_id=term) | Q(object_id=term)), False
+
+    # --- PI kept encrypted in the diff (docs/adr/0007) ---------------------------------------------
+    # A correction's before/after is stored as {"enc": "s1:…"} under the subject's key: shown as the
+    # mask (or "[shredded]" once the subject was erased) until revealed with a reason, like any PI.
+    def _diff_revealed(self, request: HttpRequest, obj: Any) -> bool:
+        return obj is not None and "change_diff" in self.revealed_fields(request, obj)
+
+    def _masked_on_page(self, request: HttpRequest, obj: Any) -> dict[str, Category | None]:
+        masked = super()._masked_on_page(request, obj)
+        if has_encrypted_values(obj.change_diff) and not self._diff_revealed(request, obj):
+            masked["change_diff"] = None  # of no single category: every reveal permission needed
+        return masked
+
+    def _diff_field(self, request: HttpRequest, obj: Any) -> str:
+        return "change_diff_revealed" if self._diff_revealed(request, obj) else "change_diff_masked"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        shown = self._diff_field(request, obj)
+        return [shown if name == "change_diff" else name for name in super().get_readonly_fields(request, obj)]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        shown = self._diff_field(request, obj)
+        return [
+            (title, {**options, "fields": [shown if f == "change_diff" else f for f in options.get("fields", ())]})
+            for title, options in super().get_fieldsets(request, obj)
+        ]
+
+    @admin.display(description="change diff")
+    def change_diff_masked(self, obj: AuditEvent) -> str:
+        return json.dumps(mask_change_diff(obj.change_diff), sort_keys=True, ensure_ascii=False)
+
+    @admin.display(description="change diff (revealed)")
+    def change_diff_revealed(self, obj: AuditEvent) -> str:
+        return json.dumps(reveal_change_diff(obj.change_diff), sort_keys=True, ensure_ascii=False)
 
     @admin.display(description="actor")
     def actor(self, obj: AuditEvent) -> str:

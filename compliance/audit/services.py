@@ -5,9 +5,11 @@ caller's transaction: the event exists if and only if the business change commit
 lock and reads nothing, so concurrent business transactions never wait on each other because of
 the audit trail; the sealer (``compliance/audit/chain.py``) chains rows shortly after commit.
 
-PI never reaches a record: ``change_diff`` passes through ``scrub_change_diff`` (keys that name PI
-are replaced by ``"***"`` at any depth, and free text is run through the log redactor as a safety
-net). Services build their diffs with ``build_change_diff``, which also drops unchanged fields.
+PI never reaches a record in clear: ``change_diff`` passes through ``scrub_change_diff`` (keys that
+name PI are replaced by ``"***"`` at any depth, and free text is run through the log redactor as a
+safety net). PI that must appear (a correction's before/after) is stored only encrypted under its
+data subject's key (``build_change_diff(subject=...)``: ``{"enc": "s1:…"}``), which erasure destroys.
+Services build their diffs with ``build_change_diff``, which also drops unchanged fields.
 Which fields are PI is decided in one place, ``pi_fields_for``.
 """
 
@@ -103,6 +105,7 @@ class AuditAction(models.TextChoices):
     LEGAL_HOLD_PLACED = "LEGAL_HOLD_PLACED"
     LEGAL_HOLD_RELEASED = "LEGAL_HOLD_RELEASED"
     KEY_ROTATED = "KEY_ROTATED"
+    KEY_DESTROYED = "KEY_DESTROYED"  # a data subject's key shredded (docs/adr/0007)
     SECRET_ROTATION_OVERDUE = "SECRET_ROTATION_OVERDUE"
     AUDIT_EXPORTED = "AUDIT_EXPORTED"
     AUDIT_ARCHIVED = "AUDIT_ARCHIVED"
@@ -201,14 +204,36 @@ def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
+ENCRYPTED_VALUE_KEY = "enc"
+
+
+def is_encrypted_value(item: Any) -> bool:
+    """``{"enc": "s1:<subject key id>:<base64>"}``: a PI value encrypted under its subject's key."""
+    from compliance.crypto.subject_keys import is_subject_token
+
+    return isinstance(item, dict) and len(item) == 1 and is_subject_token(item.get(ENCRYPTED_VALUE_KEY))
+
+
 def scrub_change_diff(value: Any, pi_fields: Iterable[str] = ()) -> Any:
-    """Replace every PI-named key's value by ``MASK`` at any depth; redact PI patterns in text."""
+    """Replace every PI-named key's value by ``MASK`` at any depth; redact PI patterns in text.
+
+    A value already encrypted under its data subject's key (``{"enc": "s1:…"}``, from
+    ``build_change_diff(subject=...)``) is kept as is: it is ciphertext, unreadable once the
+    subject is erased (docs/adr/0007), and the record's hash covers the ciphertext."""
     explicit = frozenset(pi_fields)
 
     def scrub(item: Any) -> Any:
+        if is_encrypted_value(item):
+            return item
         if isinstance(item, dict):
             return {
-                str(key): MASK if (str(key) in explicit or is_pi_name(str(key))) else scrub(inner)
+                str(key): (
+                    inner
+                    if is_encrypted_value(inner)
+                    else MASK
+                    if (str(key) in explicit or is_pi_name(str(key)))
+                    else scrub(inner)
+                )
                 for key, inner in item.items()
             }
         if isinstance(item, list):
@@ -226,11 +251,17 @@ def build_change_diff(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
     pi_fields: Iterable[str] = (),
+    subject: models.Model | None = None,
 ) -> dict[str, Any]:
     """The before/after of the fields that changed, with every PI field fully masked.
 
     A PI field that changed still appears (as ``"***"`` on both sides) so the record shows *that*
     it changed, never *what* it was or became. Creation: ``before=None``; deletion: ``after=None``.
+
+    With ``subject`` (the data subject the values belong to, e.g. the user a correction is about)
+    PI values are kept, but only encrypted under that subject's key: ``{"enc": "s1:…"}``. The admin
+    reveals them with a reason; erasing the subject destroys the key, and the record, its hash and
+    the chain stay intact (docs/adr/0007). A subject already erased gets the mask.
     """
     before = _json_safe(before or {})
     after = _json_safe(after or {})
@@ -240,9 +271,72 @@ def build_change_diff(
     for key in changed:
         for side, values in (("before", before), ("after", after)):
             if key in values:
-                diff[side][key] = MASK if key in masked else values[key]
+                if key not in masked:
+                    diff[side][key] = values[key]
+                elif subject is not None and values[key] not in (None, ""):
+                    diff[side][key] = encrypt_diff_value(subject, values[key])
+                else:
+                    diff[side][key] = MASK
     scrubbed: dict[str, Any] = scrub_change_diff(diff, masked)
     return scrubbed
+
+
+def encrypt_diff_value(subject: models.Model, value: Any) -> Any:
+    """``{"enc": token}`` of a JSON value under ``subject``'s key; the mask if that key is destroyed."""
+    from compliance.crypto import subject_keys
+
+    token = subject_keys.encrypt(
+        subject_keys.ref_for(subject),
+        json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8"),
+        associated_data=subject_keys.AUDIT_DIFF_AAD,
+    )
+    # Never a field-ring token in a record: it would outlive the subject's erasure.
+    return {ENCRYPTED_VALUE_KEY: token} if subject_keys.is_subject_token(token) else MASK
+
+
+def reveal_change_diff(value: Any) -> Any:
+    """``value`` with every encrypted diff value decrypted (``"[shredded]"`` once its key is gone).
+
+    Callers are the reveal-with-reason screens only (PI_ACCESS recorded there)."""
+    from compliance.crypto import aead, subject_keys
+
+    if is_encrypted_value(value):
+        try:
+            raw = subject_keys.decrypt(value[ENCRYPTED_VALUE_KEY], associated_data=subject_keys.AUDIT_DIFF_AAD)
+        except subject_keys.SubjectKeyDestroyed:
+            return subject_keys.SHREDDED
+        except aead.FieldDecryptionError:
+            return MASK
+        return json.loads(raw)
+    if isinstance(value, dict):
+        return {key: reveal_change_diff(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [reveal_change_diff(inner) for inner in value]
+    return value
+
+
+def has_encrypted_values(value: Any) -> bool:
+    if is_encrypted_value(value):
+        return True
+    if isinstance(value, dict):
+        return any(has_encrypted_values(inner) for inner in value.values())
+    if isinstance(value, list):
+        return any(has_encrypted_values(inner) for inner in value)
+    return False
+
+
+def mask_change_diff(value: Any) -> Any:
+    """``value`` with every encrypted diff value shown as the mask (or ``"[shredded]"``)."""
+    from compliance.crypto import subject_keys
+
+    if is_encrypted_value(value):
+        token = value[ENCRYPTED_VALUE_KEY]
+        return subject_keys.SHREDDED if subject_keys.token_destroyed(token) else MASK
+    if isinstance(value, dict):
+        return {key: mask_change_diff(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [mask_change_diff(inner) for inner in value]
+    return value
 
 
 # --- Writing records ----------------------------------------------------------------------------
@@ -289,6 +383,18 @@ def audit_record(
         request_id=(get_request_id() or "")[:128],
         object_type=_object_type_of(object_type)[:100],
         object_id=str(object_id)[:64],
+    )
+
+
+def audit_key_destroyed(key_id: int, ref: Any, format_version: int) -> Any:
+    """KEY_DESTROYED for a shredded subject key (``compliance.crypto.subject_keys``): ids only, no PI."""
+    return audit_record(
+        action=AuditAction.KEY_DESTROYED,
+        actor=None,
+        actor_type=ActorType.SYSTEM,
+        object_type="compliance.SubjectKey",
+        object_id=str(key_id),
+        change_diff={"subject_type": ref.subject_type, "subject": ref.subject_id, "format": format_version},
     )
 
 

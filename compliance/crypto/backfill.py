@@ -25,12 +25,13 @@ from django.db import models
 from compliance.crypto import aead
 from compliance.crypto.blind_index import blind_index
 from compliance.crypto.fields import BlindIndexField, EncryptedField
+from compliance.crypto.subject_keys import is_subject_token
 
 BATCH = 500
 
 
 def _is_token(value: Any) -> bool:
-    return isinstance(value, str) and aead._TOKEN.match(value) is not None
+    return isinstance(value, str) and (aead._TOKEN.match(value) is not None or is_subject_token(value))
 
 
 def _columns(model: type[models.Model], names: list[str]) -> tuple[list[EncryptedField], list[BlindIndexField]]:

@@ -9,7 +9,10 @@ Usage (a few declarative lines per model)::
     Customer.objects.filter(phone_index__matches="082 555 0100")   # or by_blind_index(Customer, "phone", ...)
 
 Invariants:
-- The column holds ``v<version>:<base64>`` (see aead); the Python attribute holds the plaintext.
+- The column holds ``v<version>:<base64>`` (see aead) or, on a row that belongs to a data subject
+  (its ``@pi_model(subject=...)``), ``s1:<subject key id>:<base64>`` under that subject's own key
+  (see subject_keys; encrypted in ``pre_save``). The Python attribute holds the plaintext, or
+  ``ShreddedValue`` ("[shredded]") once the subject's key has been destroyed.
 - ``None`` is stored as NULL and ``""`` as an encrypted empty string: the two stay different.
 - Associated data is ``<app_label>.<model>.<field>`` (or the ``associated_data=`` pinned at
   creation, which lets a model or field be renamed without re-encrypting).
@@ -37,7 +40,7 @@ from django.db.models import Lookup
 from django.db.models.lookups import Exact
 from django.utils.dateparse import parse_date
 
-from compliance.crypto import aead
+from compliance.crypto import aead, subject_keys
 from compliance.crypto.blind_index import NORMALISERS, blind_index, blind_index_candidates
 
 ALLOWED_ENCRYPTED_LOOKUPS = frozenset({"isnull", "ciphertext_startswith"})
@@ -96,9 +99,31 @@ class EncryptedField(models.TextField):
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         if value is None:
             return None
+        if value.startswith("s"):
+            try:
+                return self.decode(subject_keys.decrypt(value, associated_data=self.associated_data))
+            except subject_keys.SubjectKeyDestroyed:
+                return subject_keys.ShreddedValue(value)  # the subject was erased: a marker, never a 500
         return self.decode(aead.decrypt(value, associated_data=self.associated_data))
 
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        """Encrypt under the row's data subject's key (``subject_keys``) when the model declares one."""
+        value = super().pre_save(model_instance, add)
+        if value is None or isinstance(value, subject_keys.SealedToken | subject_keys.ShreddedValue):
+            return value
+        if isinstance(value, str) and value == "" and isinstance(self, EncryptedDateField):
+            return None
+        ref = subject_keys.subject_of(model_instance)
+        if ref is None:
+            return value  # get_prep_value: the field ring
+        plaintext = self.encode(self.to_python(value))
+        return subject_keys.SealedToken(subject_keys.encrypt(ref, plaintext, associated_data=self.associated_data))
+
     def get_prep_value(self, value: Any) -> str | None:
+        if isinstance(value, subject_keys.SealedToken):
+            return str(value)  # encrypted by pre_save (or a backfill) already
+        if isinstance(value, subject_keys.ShreddedValue):
+            return value.token  # unreadable: written back unchanged
         value = models.Field.get_prep_value(self, value)
         if value is None:
             return None

@@ -464,6 +464,17 @@ def reset_key_provider() -> None:
     global _provider  # noqa: PLW0603
     with _provider_lock:
         _provider = None
+    for hook in _reset_hooks:
+        hook()  # e.g. subject keys unwrapped by the forgotten provider's ring
+
+
+_reset_hooks: list[Any] = []
+
+
+def on_provider_reset(hook: Any) -> None:
+    """Call ``hook()`` whenever the provider is forgotten (caches of keys it unwrapped)."""
+    if hook not in _reset_hooks:
+        _reset_hooks.append(hook)
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
@@ -478,7 +489,8 @@ def connect_setting_changed() -> None:
 
 
 def require_field_keys(config: dict[str, Any]) -> None:
-    """Production start-up refusal: the key configuration must be complete and well-formed.
+    """Production start-up refusal: the key configuration must be complete and well-formed,
+    the audit signing ring included.
 
     Env and file providers are built (so malformed keys stop the process); the KMS provider is
     only checked for its settings here, because unwrapping needs the network and happens when
@@ -489,5 +501,14 @@ def require_field_keys(config: dict[str, Any]) -> None:
     if config.get("PROVIDER", "env") == "kms":
         if not config.get("KMS_KEY_ID") or not config.get("KEY_RING_FILE"):
             raise ImproperlyConfigured("The KMS key provider needs FIELD_KEY_KMS_KEY_ID and FIELD_KEY_RING_FILE.")
-        return
-    build_key_provider(config)
+        return  # the audit signing ring is checked when the ring is unwrapped (check compliance.E124)
+    provider = build_key_provider(config)
+    # Unsigned checkpoints would leave a consistent rewrite of the whole audit chain undetectable
+    # (docs/adr/0006): production needs the audit signing ring too.
+    try:
+        provider.ring(AUDIT_SIGNING)
+    except NoKeyRing:
+        raise ImproperlyConfigured(
+            "Production needs the audit signing keys: set AUDIT_SIGNING_KEYS (or AUDIT_SIGNING_KEYS_FILE), "
+            "or add an 'audit_signing' ring to the key-ring file."
+        ) from None

@@ -74,3 +74,42 @@ class KeyRotationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} rotation to v{self.target_version} ({self.state})"
+
+
+class SubjectKey(models.Model):
+    """One data subject's data key (crypto-shredding, docs/adr/0007-crypto-shredding.md).
+
+    The 256-bit key itself is never stored in clear: ``wrapped_key`` is the field-key ring's
+    AES-256-GCM token of it (``v<field key version>:<base64>``, bound to this subject by its
+    associated data), so reading it needs the key provider (env, file ring or KMS). Erasure
+    destroys the key: ``wrapped_key`` is emptied and ``destroyed_at`` set, in the erasure's
+    transaction; every ``s1:<id>:...`` token under it is then unreadable wherever it is copied
+    (replicas, backups restored through ``reapply_erasures``, audit records, archive segments).
+    The row stays (no PI: a model label and a primary key) so a token names a *destroyed* key
+    rather than an unknown one, and so the shredded subjects can be listed.
+    """
+
+    FORMAT = 1
+
+    subject_type = models.CharField(max_length=100, help_text="The subject's model, e.g. accounts.user.")
+    subject_id = models.CharField(max_length=64, help_text="The subject's primary key (no PI).")
+    version = models.PositiveSmallIntegerField(default=FORMAT, help_text="Token format version.")
+    wrapped_key = models.TextField(
+        blank=True, help_text="The data key wrapped by the field-key ring; empty once destroyed."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subject_type", "subject_id"], name="crypto_subject_key_one_per_subject"),
+            models.CheckConstraint(
+                condition=(models.Q(destroyed_at__isnull=True) & ~models.Q(wrapped_key=""))
+                | (models.Q(destroyed_at__isnull=False) & models.Q(wrapped_key="")),
+                name="crypto_subject_key_live_xor_destroyed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "destroyed" if self.destroyed_at else "live"
+        return f"Subject key {self.pk} of {self.subject_type} {self.subject_id} ({state})"

@@ -30,6 +30,11 @@ Invariants:
 - Nothing is left behind: earlier export bundles of the subject (files and rows) are destroyed,
   held or not (they are copies); PI inside the DSAR records themselves (``requested_changes``) is
   pseudonymised by its annotation like any other field.
+- Crypto-shredding (docs/adr/0007): once the rows are erased, what the database keeps of the
+  subject (retained, held and pseudonymised values) is re-encrypted under the field ring (the
+  hold key) and the subject's data key is destroyed (``subject_keys.shred_subject_key``), so the
+  erased values are unreadable in every backup, replica, audit diff and archive segment too. A
+  subject-wide litigation or regulator hold keeps the key (nothing is erased).
 - The statement tells the subject what was deleted, what is retained, why and until when; it
   names tables and fields, never values.
 - Every completed erasure is appended to the erasure ledger outside the database
@@ -58,7 +63,9 @@ from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
+from compliance.crypto import subject_keys
 from compliance.crypto.fields import EncryptedEmailField, EncryptedJSONField
+from compliance.crypto.subject_rows import rekey_subject_rows
 from compliance.dsar.balances import SETTLEMENT_LABELS, SettlementMethod, subject_balances
 from compliance.dsar.erasure_ledger import ledger_append
 from compliance.dsar.export import subject_rows, table_name
@@ -301,6 +308,7 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
             dsar_fulfil(actor=None, dsar=dsar, statement=statement, partial=True)
             return statement
         outcome = _erase_rows(subject, reference=reference, now=now, holds=holds)
+        shredded = _shred_subject(subject)
         # On commit, the erasure goes into the ledger outside the database (survives a restore).
         ledger_append(dsar=dsar, erased_at=now, kept_rows=outcome.held_rows)
         statement = _statement(
@@ -312,6 +320,7 @@ def erase_subject(*, dsar: DataSubjectRequest) -> str | None:
             holds=holds.all,
             exports=exports,
             settled=settled,
+            shredded=shredded,
         )
         dsar_fulfil(actor=None, dsar=dsar, statement=statement, partial=bool(holds.all))
     return statement
@@ -373,13 +382,27 @@ class Reapplied:
     kept_under_hold: dict[str, int]
     # A litigation or regulator hold over the whole subject in the copy: nothing was erased.
     held_whole_subject: bool
+    # The subject's data key was destroyed by this run (False: none was left, or a dry run).
+    key_shredded: bool
 
     @property
     def changed(self) -> bool:
         return bool(self.rows_changed or self.exports_destroyed or self.contacts_erased)
 
 
-def reapply_erasure(*, subject: Any, reference: str, kept_rows: list[list[str]] | None = None) -> Reapplied:
+def _shred_subject(subject: Any) -> bool:
+    """Crypto-shredding (docs/adr/0007): what the erasure kept (retained, held, pseudonymised)
+    moves to the field ring (the hold key); then the subject's own key is destroyed, so every other
+    copy of its values (backups, replicas, audit diffs, archive segments) becomes unreadable.
+    True when a live key was destroyed."""
+    ref = subject_keys.ref_for(subject)
+    rekey_subject_rows(ref)
+    return subject_keys.shred_subject_key(ref.subject_id, subject_type=ref.subject_type)
+
+
+def reapply_erasure(
+    *, subject: Any, reference: str, kept_rows: list[list[str]] | None = None, shred: bool = True
+) -> Reapplied:
     """Erase a subject again after a restore, from the erasure ledger's entry (no request needed).
 
     The restored copy may hold the deletion request in any state (still awaiting approval, or not
@@ -388,6 +411,8 @@ def reapply_erasure(*, subject: Any, reference: str, kept_rows: list[list[str]] 
     and anything under a hold in force in the copy, stay untouched. Idempotent: a second call
     changes nothing and reports nothing changed. Money is not checked (it was settled before the
     erasure; the restored ledger is reconciled from the payment rails). The caller audits.
+    ``shred``: destroy the subject's data key as the erasure did (after re-keying what is kept);
+    a dry run passes False, because a destroyed key is also forgotten by this process's key cache.
     """
     kept = frozenset((str(label), str(pk)) for label, pk in (kept_rows or []))
     with transaction.atomic():
@@ -395,8 +420,9 @@ def reapply_erasure(*, subject: Any, reference: str, kept_rows: list[list[str]] 
         holds = _holds_over(subject, now)
         exports = _destroy_exports(reference=reference, subject=subject)
         if holds.on_subject:
-            return Reapplied({}, {}, 0, 0, exports, 0, {}, held_whole_subject=True)
+            return Reapplied({}, {}, 0, 0, exports, 0, {}, held_whole_subject=True, key_shredded=False)
         outcome = _erase_rows(subject, reference=reference, now=now, holds=holds, kept=kept)
+        shredded = _shred_subject(subject) if shred else False
         # The deletion statement went to the contact captured at filing before the restore (the
         # notice after the erasure's commit); the copy still holds that contact: erase it.
         contacts = 0
@@ -414,6 +440,7 @@ def reapply_erasure(*, subject: Any, reference: str, kept_rows: list[list[str]] 
             contacts_erased=contacts,
             kept_under_hold=dict(outcome.held),
             held_whole_subject=False,
+            key_shredded=shredded,
         )
 
 
@@ -469,6 +496,7 @@ def _statement(
     holds: list[LegalHold],
     exports: int,
     settled: list[str],
+    shredded: bool = False,
 ) -> str:
     lines = ["Your deletion request has been carried out. You can no longer log in.", ""]
     if held:
@@ -495,6 +523,14 @@ def _statement(
         "",
         "The audit trail of actions on your account is kept for 5 years (FICA, POPIA s19); it refers to you "
         "only by an identifier that no longer leads to your name or contact details.",
+        *(
+            [
+                "The key that encrypted your personal information has been destroyed: copies in our backups "
+                "and in the audit trail can no longer be read."
+            ]
+            if shredded
+            else []
+        ),
         *_common_lines(exports=exports, settled=settled),
     ]
     return "\n".join(lines)

@@ -7,8 +7,8 @@ was erased; this module erases each of them again in the restored copy:
 - the personal information, by the erasure's own routine (``compliance.dsar.erasure.
   reapply_erasure``: per field annotation, holds honoured, retention-duty holds re-created), whatever
   state the restored copy shows the deletion request in;
-- the subject's crypto-shredding key, through ``_shred_key`` (the one seam to
-  ``compliance.crypto.subject_keys.shred_subject_key``).
+- the subject's crypto-shredding key (``compliance.crypto.subject_keys.shred_subject_key``, after
+  what the erasure keeps is re-keyed to the field ring), by the same routine.
 
 Invariants:
 - Only entries whose hash and signature verify are acted on (a forged entry would erase a
@@ -25,7 +25,6 @@ Invariants:
 
 from __future__ import annotations
 
-import importlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,24 +39,6 @@ from compliance.dsar.erasure_ledger import read_ledger, recorded_mismatches
 from compliance.dsar.models import DataSubjectRequest
 
 logger = logging.getLogger("compliance.dsar.reapply")
-
-SHRED_MODULE = "compliance.crypto.subject_keys"
-
-
-def _shred_key(subject_id: int) -> bool | None:
-    """Destroy the subject's crypto-shredding key, if the platform has per-subject keys.
-
-    The seam to ``compliance.crypto.subject_keys.shred_subject_key(subject_id) -> bool`` (True when
-    a key was destroyed, False when there was none left). None: per-subject keys are not part of
-    this build (the module is absent), so there is no key to destroy.
-    """
-    try:
-        module = importlib.import_module(SHRED_MODULE)
-    except ModuleNotFoundError as error:
-        if error.name != SHRED_MODULE:
-            raise
-        return None
-    return bool(module.shred_subject_key(subject_id))
 
 
 @dataclass
@@ -174,12 +155,14 @@ def reapply_erasures(*, storage: ArchiveStorage | None = None, dry_run: bool = F
 
 def _reapply_one(outcome: SubjectOutcome, subject: Any, entry: dict[str, Any], *, dry_run: bool) -> None:
     with transaction.atomic():
-        done = reapply_erasure(subject=subject, reference=outcome.request, kept_rows=entry.get("kept_rows") or [])
+        done = reapply_erasure(
+            subject=subject, reference=outcome.request, kept_rows=entry.get("kept_rows") or [], shred=not dry_run
+        )
         outcome.reapplied = done
         if done.held_whole_subject:
             outcome.result = "held"
-        # A dry run rolls back what the wipe wrote; the key is not touched (it cannot be rolled back).
-        shredded = None if dry_run else _shred_key(outcome.subject_id)
+        # A dry run rolls back what the wipe wrote, and leaves the key alone.
+        shredded = None if dry_run else done.key_shredded
         outcome.key_shredded = shredded
         if done.changed or shredded:
             if outcome.result != "held":

@@ -123,10 +123,16 @@ class PIRegistry:
         self._entries: dict[str, ModelEntry] = {}
 
     def register(self, entry: ModelEntry) -> None:
+        from compliance.crypto.subject_keys import declare_subject
+
         self._entries[entry.label.lower()] = entry
+        declare_subject(entry.label, entry.subject)  # whose key encrypts its rows (docs/adr/0007)
 
     def unregister(self, model: type[models.Model] | str) -> None:
+        from compliance.crypto.subject_keys import declare_subject
+
         self._entries.pop(_label(model).lower(), None)
+        declare_subject(_label(model), "")
 
     def get(self, model: type[models.Model] | str) -> ModelEntry | None:
         return self._entries.get(_label(model).lower())

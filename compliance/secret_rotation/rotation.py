@@ -28,14 +28,15 @@ from typing import Any
 
 from django.apps import apps
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from compliance.audit.services import ActorType, AuditAction, audit_record
+from compliance.crypto import subject_keys
 from compliance.crypto.aead import version_prefix
 from compliance.crypto.fields import BlindIndexField, EncryptedField, blind_index_fields, encrypted_fields
 from compliance.crypto.keys import BLIND_INDEX, FIELD, PURPOSES, KeyProvider, KeyProviderError, get_key_provider
-from compliance.crypto.models import FieldKeyVersion, KeyRotationRun
+from compliance.crypto.models import FieldKeyVersion, KeyRotationRun, SubjectKey
 from kernel.types import Actor
 
 MAX_PASSES = 3
@@ -74,8 +75,35 @@ def _stale_q(columns: tuple[models.Field, ...], prefix: str) -> Q:
     condition = Q()
     for column in columns:
         lookup = "ciphertext_startswith" if isinstance(column, EncryptedField) else "startswith"
-        condition |= Q(**{f"{column.name}__isnull": False}) & ~Q(**{f"{column.name}__{lookup}": prefix})
+        stale = Q(**{f"{column.name}__isnull": False}) & ~Q(**{f"{column.name}__{lookup}": prefix})
+        if isinstance(column, EncryptedField):
+            # Values under a data subject's key (``s1:…``) do not use the field ring directly: their
+            # subject keys are re-wrapped instead (``_rewrap_subject_keys``).
+            stale &= ~Q(**{f"{column.name}__ciphertext_startswith": "s"})
+        condition |= stale
     return condition
+
+
+SUBJECT_KEYS_LABEL = "compliance.subjectkey.wrapped_key"
+
+
+def _stale_subject_keys(prefix: str) -> QuerySet:
+    return SubjectKey.objects.filter(destroyed_at__isnull=True).exclude(wrapped_key__startswith=prefix)
+
+
+def _rewrap_subject_keys(prefix: str, batch_size: int) -> int:
+    """Re-wrap live subject keys under the active field-key version, in short transactions."""
+    done = 0
+    while True:
+        with transaction.atomic():
+            rows = list(_stale_subject_keys(prefix).select_for_update().order_by("pk")[:batch_size])
+            for row in rows:
+                ref = subject_keys.SubjectRef(row.subject_type, row.subject_id)
+                key = subject_keys.decrypt_wrapped(row)
+                SubjectKey.objects.filter(pk=row.pk).update(wrapped_key=subject_keys.wrap_key(ref, key))
+        done += len(rows)
+        if len(rows) < batch_size:
+            return done
 
 
 def stale_counts(purpose: str, version: int) -> dict[str, int]:
@@ -86,6 +114,8 @@ def stale_counts(purpose: str, version: int) -> dict[str, int]:
         for column in target.columns:
             stale = target.model._base_manager.filter(_stale_q((column,), prefix)).count()
             counts[f"{target.label}.{column.name}"] = stale
+    if purpose == FIELD:
+        counts[SUBJECT_KEYS_LABEL] = _stale_subject_keys(prefix).count()
     return counts
 
 
@@ -234,6 +264,8 @@ def key_rotation_run(
                     time.sleep(pause_seconds)
             else:
                 return run  # the batch limit: resumable from the checkpoint
+        if purpose == FIELD:
+            run.rows_rewritten += _rewrap_subject_keys(prefix, batch_size)
         # Decide completion from the raw prefixes: a process still on the old key may have written
         # rows behind the checkpoint, and those need another pass.
         if not any(stale_counts(purpose, run.target_version).values()):

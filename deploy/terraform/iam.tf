@@ -7,13 +7,13 @@ locals {
     # web: reads its secrets, decrypts them, writes audit-archive segments (never deletes).
     web = {
       secrets = ["django_secret_key", "jwt_signing_key", "field_encryption_keys", "blind_index_keys",
-      "metrics_token", "database_url", "redis_url"]
+      "audit_signing_keys", "metrics_token", "database_url", "redis_url"]
       audit_write = true
     }
     # worker: the same secrets (it runs the same code), exports and seals the audit archive.
     worker = {
       secrets = ["django_secret_key", "jwt_signing_key", "field_encryption_keys", "blind_index_keys",
-      "database_url", "redis_url"]
+      "audit_signing_keys", "database_url", "redis_url"]
       audit_write = true
     }
     # migrate: the migration Job; the database and nothing else.

@@ -9,6 +9,7 @@ locals {
     jwt_signing_key       = "JWT signing key ring"
     field_encryption_keys = "field encryption key ring (AES-GCM)"
     blind_index_keys      = "blind index key ring (HMAC)"
+    audit_signing_keys    = "audit checkpoint signing key ring (Ed25519 seeds)"
     metrics_token         = "bearer token for /metrics scrapes"
     database_url          = "application database user's URL (rotated with the RDS rotation function)"
     redis_url             = "Redis URL with its AUTH token"

@@ -24,6 +24,7 @@ GOOD_PROD_ENV = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "FIELD_ENCRYPTION_KEYS": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
     "BLIND_INDEX_KEYS": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    "AUDIT_SIGNING_KEYS": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
 }
 
 
@@ -31,7 +32,7 @@ def run_django(extra_env: dict[str, str], code: str = "import django; django.set
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "FIELD_", "BLIND_INDEX_"))
+        if not k.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL", "FIELD_", "BLIND_INDEX_", "AUDIT_SIGNING_"))
     }
     return subprocess.run(
         [sys.executable, "-c", code],
@@ -68,6 +69,15 @@ def test_prod_refuses_unsafe_settings(override, message):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert message in result.stderr
+
+
+def test_prod_refuses_to_start_without_an_audit_signing_key():
+    # Checkpoints would go unsigned (docs/adr/0006): a rewrite of the whole chain undetectable.
+    result = run_django({k: v for k, v in GOOD_PROD_ENV.items() if k != "AUDIT_SIGNING_KEYS"})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "AUDIT_SIGNING_KEYS" in result.stderr
+    malformed = run_django({**GOOD_PROD_ENV, "AUDIT_SIGNING_KEYS": "1:not-base64!"})
+    assert malformed.returncode != 0 and "AUDIT_SIGNING_KEYS" in malformed.stderr
 
 
 def test_prod_refuses_a_missing_secret_key():

@@ -73,3 +73,26 @@ def test_the_demo_leaves_a_tier_2_kyc_for_the_demo_operations_user_to_approve(dj
     services.kyc_approve(actor=operations, record=record.public_id, approve=True)
     record.refresh_from_db()
     assert (record.status, record.tier) == ("verified", 2)
+
+
+def test_the_demo_data_is_encrypted_under_each_customers_own_key(django_user_model):
+    # Crypto-shredding (docs/adr/0007): every PI column the demo writes is an s1 token of its owner's key.
+    from django.db import connection
+
+    from compliance.crypto.models import SubjectKey
+
+    customer = django_user_model.objects.create_user(email="customer@demo.fintech.example", first_name="Demo")
+    load_demo_ledger(customer=customer)
+    checked = 0
+    with connection.cursor() as cursor:
+        for table, columns, owner in (
+            ("accounts_user", ("email", "first_name"), "id"),
+            ("ledger_kycrecord", ("id_number", "date_of_birth"), "user_id"),
+            ("ledger_bankaccount", ("account_number",), "owner_id"),
+        ):
+            cursor.execute(f'SELECT {owner}, {", ".join(columns)} FROM "{table}"')  # noqa: S608 - our names
+            for owner_id, *values in cursor.fetchall():
+                key = SubjectKey.objects.get(subject_type="accounts.user", subject_id=str(owner_id))
+                assert all(value.startswith(f"s1:{key.pk}:") for value in values if value is not None), table
+                checked += 1
+    assert checked >= 4

@@ -37,7 +37,7 @@ def _line(subject: SubjectOutcome) -> str:
         parts.append(f"{done.exports_destroyed} export bundle(s) destroyed")
     if done.contacts_erased:
         parts.append(f"{done.contacts_erased} notice contact(s) erased")
-    key = {True: "subject key destroyed", False: "no subject key left", None: "no per-subject keys in this build"}
+    key = {True: "subject key destroyed", False: "no subject key left", None: "key left alone (dry run)"}
     parts.append(key[subject.key_shredded])
     return f"{head}: re-erased: {'; '.join(parts)}{status}"
 

@@ -11,12 +11,18 @@ from django.db import IntegrityError, connection, transaction
 from compliance.crypto.aead import FieldDecryptionError
 from compliance.crypto.blind_index import blind_index, normalise
 from compliance.crypto.fields import by_blind_index
+from compliance.crypto.models import SubjectKey
 from tests.compliance.conftest import SENTINELS, make_key_list, raw_row
 from tests.database_dump import pg_dump_data
 from tests.pi_testapp.models import CaseNote, Subject
 
 DOB = datetime.date(1980, 1, 1)
 ENCRYPTED_COLUMNS = ("email", "id_number", "phone", "date_of_birth", "address", "bank_account")
+
+
+def subject_key_id(subject: Subject) -> int:
+    # Rows that belong to a data subject are encrypted under its own key (docs/adr/0007).
+    return SubjectKey.objects.get(subject_type="pi_testapp.subject", subject_id=str(subject.pk)).pk
 
 
 def make_subject(**overrides) -> Subject:
@@ -30,7 +36,7 @@ def test_table_holds_only_ciphertext_and_the_model_returns_plaintext():
     row = raw_row("pi_testapp_subject", subject.pk)
     raw_text = repr(row)
     for column in ENCRYPTED_COLUMNS:
-        assert str(row[column]).startswith("v1:"), column
+        assert str(row[column]).startswith(f"s1:{subject_key_id(subject)}:"), column
     for sentinel in (*[v for k, v in SENTINELS.items() if k != "nickname"], "1980-01-01", "5550142", "Sentinel"):
         assert sentinel not in raw_text
     for index in ("email_index", "id_number_index", "phone_index"):
@@ -65,7 +71,7 @@ def test_empty_string_and_null_stay_different():
     subject = make_subject(bank_account=None, id_number="", phone="", address="")
     row = raw_row("pi_testapp_subject", subject.pk)
     assert row["bank_account"] is None
-    assert row["id_number"].startswith("v1:")
+    assert row["id_number"].startswith(f"s1:{subject_key_id(subject)}:")
     assert row["id_number_index"] is None and row["phone_index"] is None
     fresh = Subject.objects.get(pk=subject.pk)
     assert fresh.bank_account is None
@@ -178,5 +184,7 @@ def test_missing_key_version_raises(settings):
         Subject.objects.get(pk=subject.pk)
     # Writing still works under the configured key, and reads back.
     written = Subject.objects.create(email="new@example.com")
-    assert raw_row("pi_testapp_subject", written.pk)["email"].startswith("v2:")
+    assert raw_row("pi_testapp_subject", written.pk)["email"].startswith(f"s1:{subject_key_id(written)}:")
+    wrapped = SubjectKey.objects.get(pk=subject_key_id(written)).wrapped_key
+    assert wrapped.startswith("v2:")  # the new subject key is wrapped by the configured ring version
     assert Subject.objects.only("email").filter(pk=written.pk).get().email == "new@example.com"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from compliance.audit.models import AuditEvent
+from compliance.audit.services import is_encrypted_value, reveal_change_diff
 from compliance.dsar import services
 from compliance.dsar.models import CorrectionRequestNote, DsarStatus
 from tests.compliance.dsar.test_dsar_api import client_for
@@ -37,7 +38,13 @@ def test_an_approved_correction_changes_the_record_through_the_service(customer,
         assert event.user == information_officer and event.object_id == str(customer.public_id)
         assert event.change_diff["correction_request"] == str(dsar.public_id)
         field = event.change_diff["changed"][0]
-        assert event.change_diff["before"][field] == "***" and event.change_diff["after"][field] == "***"
+        # Kept only encrypted under the customer's key (docs/adr/0007); readable through a reveal.
+        assert is_encrypted_value(event.change_diff["after"][field])
+        assert event.change_diff["before"][field] == "***" or is_encrypted_value(event.change_diff["before"][field])
+        assert (
+            reveal_change_diff(event.change_diff)["after"][field]
+            == {"last_name": "Dlamini-Zuma", "phone": "+27825550177"}[field]
+        )
         assert "Dlamini" not in str(event.change_diff) and "555" not in str(event.change_diff)
 
 

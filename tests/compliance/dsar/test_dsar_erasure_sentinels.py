@@ -211,7 +211,7 @@ def test_requested_changes_are_encrypted_at_rest_and_shown_masked_in_the_admin_a
     with connection.cursor() as cursor:
         cursor.execute("SELECT requested_changes FROM compliance_datasubjectrequest WHERE id = %s", [dsar.pk])
         [raw] = cursor.fetchone()
-    assert raw.startswith("v") and surname not in raw, "ciphertext in the column"
+    assert raw.startswith("s1:") and surname not in raw, "ciphertext (under the subject's key) in the column"
 
     detail = make_api_client(subject).get(f"/api/v1/dsar/{dsar.public_id}/")
     acted = make_api_client(officer).post(

@@ -35,6 +35,7 @@ from django.core import mail
 from accounts.models import TOTPDevice, User
 from compliance.audit.chain import seal_pending, verify_chain
 from compliance.audit.models import AuditEvent
+from compliance.audit.services import is_encrypted_value, reveal_change_diff
 from compliance.consent.selectors import marketing_audience, may_process
 from compliance.dsar.export import _plain, export_columns, subject_rows
 from compliance.dsar.models import DataSubjectRequest, DsarNotice, DsarStatus, NoticeKind, NoticeStatus
@@ -310,7 +311,9 @@ def test_the_whole_journey_register_to_nothing_left_behind(client, console_log):
     assert ok(customer_api.get("/api/v1/me/"))["last_name"] == SENTINELS["corrected_surname"]
     applied = AuditEvent.objects.get(action="PROFILE_UPDATED", change_diff__correction_request=correction["id"])
     assert applied.object_id == str(customer.public_id) and applied.user_id == officer.pk
-    assert applied.change_diff["before"] == {"last_name": "***"} == applied.change_diff["after"], "masked"
+    # Kept only encrypted under the customer's key (docs/adr/0007): provable, and shredded on erasure.
+    assert is_encrypted_value(applied.change_diff["before"]["last_name"]), "encrypted"
+    assert reveal_change_diff(applied.change_diff)["after"] == {"last_name": SENTINELS["corrected_surname"]}
 
     # --- Objection to direct marketing: in force the moment it is filed. ------------------------
     objection = ok(

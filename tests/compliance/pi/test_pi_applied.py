@@ -84,11 +84,11 @@ def test_a_customer_leaves_no_sentinel_in_clear_and_reads_back_through_the_model
     kyc = KycRecord.objects.get(user=user)
     bank = BankAccount.objects.get(owner=user)
 
-    # Raw rows: ciphertext (``v<version>:``) and indexes only.
+    # Raw rows: ciphertext under the customer's own key (``s1:<key id>:``) and indexes only.
     user_row = raw_row("accounts_user", user.pk)
     _assert_no_clear_sentinel(user_row)
     for column in ("email", "first_name", "last_name", "phone"):
-        assert user_row[column].startswith("v"), column
+        assert user_row[column].startswith("s1:"), column
     assert user_row["email_index"] == blind_index("email", EMAIL.lower())
     assert user_row["phone_index"] == blind_index("phone", PHONE_E164)
     kyc_row = raw_row("ledger_kycrecord", kyc.pk)
@@ -97,7 +97,7 @@ def test_a_customer_leaves_no_sentinel_in_clear_and_reads_back_through_the_model
     bank_row = raw_row("ledger_bankaccount", bank.pk)
     _assert_no_clear_sentinel(bank_row)
     device_row = raw_row("accounts_totpdevice", device.pk)
-    assert device_row["key"].startswith("v") and device.key not in str(device_row)
+    assert device_row["key"].startswith("s1:") and device.key not in str(device_row)
 
     # The whole database, every table (audit trail, change trail, consent evidence, lockout...).
     dump = pg_dump_data()

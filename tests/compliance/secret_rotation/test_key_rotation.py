@@ -8,12 +8,12 @@ import threading
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from compliance.audit.models import AuditEvent
-from compliance.crypto import aead
+from compliance.crypto import aead, subject_keys, subject_rows
 from compliance.crypto.keys import BLIND_INDEX, FIELD, EnvKeyProvider
-from compliance.crypto.models import FieldKeyVersion, KeyRotationRun
+from compliance.crypto.models import FieldKeyVersion, KeyRotationRun, SubjectKey
 from compliance.secret_rotation import rotation
 from tests.compliance.conftest import raw_column
 from tests.pi_testapp.models import CaseNote, Subject
@@ -34,6 +34,11 @@ def seed(count: int) -> list[Subject]:
         )
         CaseNote.objects.create(subject=subject, note=f"note {n}")
         subjects.append(subject)
+    # As a database upgraded from before per-subject keys holds them: under the field ring
+    # (``v1:``), which is what the field-key rotation re-encrypts (docs/adr/0007).
+    with transaction.atomic():
+        subject_rows.seal_rows(Subject, Subject.objects.all(), to_hold=True)
+        subject_rows.seal_rows(CaseNote, CaseNote.objects.all(), to_hold=True)
     return subjects
 
 
@@ -231,7 +236,8 @@ def test_rows_written_under_the_old_key_behind_the_checkpoint_get_another_pass(f
     run = rotation.key_rotation_start(purpose=FIELD)
     run = rotation.key_rotation_run(run=run, batch_size=2, progress=write_behind_the_checkpoint)
     assert written == ["pi_testapp.casenote"]
-    assert (run.state, run.rows_rewritten) == ("completed", 9)  # 4 notes + 4 subjects + the late row
+    # 4 notes + 4 subjects + the late row, and the 4 subjects' own keys re-wrapped (docs/adr/0007)
+    assert (run.state, run.rows_rewritten) == ("completed", 13)
     assert prefixes("note", "pi_testapp_casenote") == {"v2"}
     assert CaseNote.objects.get(pk=first_note.pk).note == "written late"
 
@@ -271,4 +277,25 @@ def test_rotation_never_loses_a_concurrent_update(file_keys, monkeypatch):
     assert writer_done.is_set() and len(threads) == 1
     assert Subject.objects.get(pk=target_pk).phone == "083 999 0000"
     assert list(Subject.objects.filter(phone_index__matches="0839990000")) == [subjects[0]]
-    assert prefixes("phone") == {"v2"}
+    # The rest re-encrypted under v2; the customer's new number under their own key (docs/adr/0007).
+    assert prefixes("phone") == {"v2", "s1"}
+    assert raw_column(TABLE, "phone")[0].startswith("s1:")
+
+
+@pytest.mark.django_db
+def test_rotation_rewraps_subject_keys_and_leaves_their_values_alone(file_keys):
+    """Values under a subject's key are not rewritten: the subject key is re-wrapped instead."""
+    subject = Subject.objects.create(email="wrapped@example.com", phone="082 555 0199")
+    row_before = raw_column(TABLE, "email")
+    assert prefixes("email") == {"s1"}
+    key = SubjectKey.objects.get(subject_type="pi_testapp.subject", subject_id=str(subject.pk))
+    assert key.wrapped_key.startswith("v1:")
+
+    call_command("rotate_field_keys", "--keys", "field", "--retire-old", stdout=_Out())
+
+    key.refresh_from_db()
+    assert key.wrapped_key.startswith("v2:") and file_keys.versions(FIELD) == [2]
+    assert raw_column(TABLE, "email") == row_before, "the s1 tokens were not rewritten"
+    subject_keys.clear_cache()
+    assert Subject.objects.get(pk=subject.pk).email == "wrapped@example.com"
+    assert rotation.stale_counts(FIELD, 2)[rotation.SUBJECT_KEYS_LABEL] == 0
