@@ -99,6 +99,6 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("compliance", "0019_audit_list_indexes")]
+    dependencies = [("compliance", "0020_subject_keys")]
 
     operations = [migrations.RunPython(forwards, backwards, elidable=False)]
