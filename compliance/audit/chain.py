@@ -33,9 +33,12 @@ archive storage after sealing) is what detects a removed tail.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard, cast
@@ -46,7 +49,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from compliance.audit import merkle
-from compliance.audit.merkle import chain_hash
+from compliance.audit.merkle import canonical_bytes, chain_hash, encode_string, encode_value
 from compliance.audit.models import FROZEN_COLUMNS, AuditEvent
 from compliance.audit.transparency import extend_tree, publish_checkpoint, signed_roots, tree_size
 from compliance.crypto.keys import KeyProviderError
@@ -95,6 +98,122 @@ def compute_hash(values: dict[str, Any], prev_hash: str) -> str:
     return chain_hash(canonical_record(values), prev_hash)
 
 
+# --- The canonical bytes straight from PostgreSQL rows ---------------------------------------------
+# ``canonical_record`` + ``canonical_bytes`` is the definition. Building a model dict per record
+# (Django's Python timestamp loader, ``strftime`` twice, the JSON decode in the field) cost more than
+# the hashing; sealing and verification read the columns as the text the record holds instead and
+# fill the record's fixed key order directly. Each piece is what ``json.dumps`` writes for it:
+# - ``timestamp``/``sealed_at``: PostgreSQL's ``to_char`` in UTC gives the ``_utc`` string for years
+#   1000-9999 (the SQL returns NULL outside them, and such a record takes the model path);
+# - strings through the JSON encoder's own string escaper, integers as ``int.__repr__``;
+# - ``source_ip`` normalised by ``ipaddress`` exactly as ``canonical_record`` does (memoised);
+# - ``change_diff`` decoded from the jsonb text the way ``JSONField.from_db_value`` does and
+#   re-encoded with the canonical encoder.
+# Anything the schema does not promise (a NULL where a column is NOT NULL, after tampering behind
+# the triggers) raises TypeError and that record takes the model path: the same bytes either way.
+# ``tests/compliance/audit/test_canonical_encoding.py`` proves the two paths byte-identical.
+def _utc_sql(column: str) -> str:
+    return (
+        f"CASE WHEN {column} >= '1000-01-01 00:00:00+00' AND {column} < '10000-01-01 00:00:00+00' "
+        f"THEN to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END"
+    )
+
+
+# The frozen columns as the fast path reads them (the order ``_record_bytes`` takes them in).
+_FROZEN_SQL = (
+    f"e.id, {_utc_sql('e.timestamp')}, e.user_id, e.actor_type, e.action, e.source_ip, e.change_diff, "
+    "e.request_id, e.object_type, e.object_id"
+)
+# Built from the constants above only (no input reaches these strings).
+_SEALED_SQL = (
+    f"SELECT e.seq, e.prev_hash, e.hash, {_FROZEN_SQL}, {_utc_sql('e.sealed_at')} "  # noqa: S608
+    "FROM compliance_auditevent AS e WHERE e.seq >= %s ORDER BY e.seq"
+)
+# The batch is chosen first and formatted after (the text is built for its rows only).
+_UNSEALED_SQL = (
+    f"SELECT {_FROZEN_SQL} FROM (SELECT {', '.join(FROZEN_COLUMNS)} FROM compliance_auditevent "  # noqa: S608
+    "WHERE seq IS NULL ORDER BY timestamp, id LIMIT %s) AS e ORDER BY e.timestamp, e.id"
+)
+# The keys of ``canonical_record`` in sorted order, as ``json.dumps(sort_keys=True)`` writes them.
+_RECORD_TEMPLATE = (
+    '{"action":%s,"actor_type":%s,"change_diff":%s,"id":%d,"object_id":%s,"object_type":%s,'
+    '"request_id":%s,"sealed_at":"%s","seq":%d,"source_ip":%s,"timestamp":"%s","user_id":%s,"v":'
+    + str(CHAIN_VERSION)
+    + "}"
+)
+_decode_json = json.JSONDecoder().decode  # json.loads(text), as JSONField.from_db_value calls it
+# The decoder's own scanner, without the whitespace regex around it: jsonb text starts with its
+# value and has nothing after it (anything else goes through ``_decode_json``, same result).
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_ip_texts: dict[str, str] = {}
+
+
+def _ip_text(source_ip: str | None) -> str:
+    if not source_ip:
+        return "null"
+    text = _ip_texts.get(source_ip)
+    if text is None:
+        if len(_ip_texts) > 10_000:
+            _ip_texts.clear()
+        text = _ip_texts[source_ip] = encode_string(str(ipaddress.ip_address(source_ip)))
+    return text
+
+
+def _diff_text(change_diff: str | None) -> str:
+    if change_diff is None:
+        return "null"
+    try:
+        value, end = _scan_json(change_diff, 0)
+    except StopIteration:
+        end = -1
+    if end != len(change_diff):
+        try:
+            value = _decode_json(change_diff)
+        except json.JSONDecodeError:
+            value = change_diff
+    return encode_value(value)
+
+
+def _record_bytes(row: tuple[Any, ...], offset: int, seq: int, sealed_at: str | None) -> bytes | None:
+    """The canonical bytes of the record whose frozen columns start at ``row[offset]``; None when
+    the record must take the model path (see above)."""
+    pk, timestamp, user_id, actor_type, action, source_ip, diff, request_id, object_type, object_id = row[
+        offset : offset + 10
+    ]
+    if timestamp is None or sealed_at is None:
+        return None
+    try:
+        return (
+            _RECORD_TEMPLATE
+            % (
+                encode_string(action),
+                encode_string(actor_type),
+                _diff_text(diff),
+                pk,
+                encode_string(object_id),
+                encode_string(object_type),
+                encode_string(request_id),
+                sealed_at,
+                seq,
+                _ip_text(source_ip),
+                timestamp,
+                "null" if user_id is None else str(user_id),
+            )
+        ).encode()
+    except TypeError:
+        return None
+
+
+def _record_bytes_via_model(pk: int, seq: int, sealed_at: datetime | None) -> bytes:
+    """The definition itself, for the rare record ``_record_bytes`` declines."""
+    fields = [name for name in RECORD_FIELDS if name not in ("seq", "sealed_at")]
+    values = AuditEvent.objects.filter(pk=pk).values(*fields, "sealed_at").get()
+    values["seq"] = seq
+    if sealed_at is not None:
+        values["sealed_at"] = sealed_at
+    return canonical_bytes(canonical_record(values))
+
+
 # --- Sealing ------------------------------------------------------------------------------------
 @dataclass
 class SealResult:
@@ -118,26 +237,15 @@ def _seal_batch(batch_size: int) -> tuple[int, int, str]:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
         head_seq, head_hash = chain_head()
-        # Taken after the lock: this statement's snapshot sees every row committed so far.
-        rows = list(
-            AuditEvent.objects.filter(seq__isnull=True)
-            .order_by("timestamp", "id")
-            .values(*(name for name in RECORD_FIELDS if name not in ("seq", "sealed_at")))[:batch_size]
-        )
-        if not rows:
-            return 0, head_seq, head_hash
         sealed_at = timezone.now()
-        ids, seqs, prevs, hashes = [], [], [], []
-        prev, seq = head_hash, head_seq
-        for row in rows:
-            seq += 1
-            row.update(seq=seq, sealed_at=sealed_at)
-            digest = compute_hash(row, prev)
-            ids.append(row["id"])
-            seqs.append(seq)
-            prevs.append(prev)
-            hashes.append(digest)
-            prev = digest
+        # Taken after the lock: this statement's snapshot sees every row committed so far.
+        if connection.vendor == "postgresql":
+            ids, seqs, prevs, hashes = _hash_unsealed_postgresql(batch_size, head_seq, head_hash, sealed_at)
+        else:
+            ids, seqs, prevs, hashes = _hash_unsealed_orm(batch_size, head_seq, head_hash, sealed_at)
+        if not ids:
+            return 0, head_seq, head_hash
+        seq, prev = seqs[-1], hashes[-1]
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 # The arrays travel as comma-separated text (ids, seqs and hex digests hold no
@@ -157,7 +265,52 @@ def _seal_batch(batch_size: int) -> tuple[int, int, str]:
                     raise RuntimeError("audit sealing raced with another sealer")
         # The Merkle tree grows in the same transaction, under the same lock (O(log n) a record).
         extend_tree(list(zip(seqs, hashes, strict=True)))
-        return len(rows), seq, prev
+        return len(ids), seq, prev
+
+
+Hashed = tuple[list[int], list[int], list[str], list[str]]
+
+
+def _hash_unsealed_postgresql(batch_size: int, head_seq: int, head_hash: str, sealed_at: datetime) -> Hashed:
+    """The next ``batch_size`` unsealed records in seal order, chained from the head: (ids, seqs,
+    prev hashes, hashes). One query, the canonical bytes built from the row text (see above)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_UNSEALED_SQL, [batch_size])
+        rows = cursor.fetchall()
+    sealed_text = _utc(sealed_at)
+    sha256 = hashlib.sha256
+    ids, seqs, prevs, hashes = [], [], [], []
+    prev, seq = head_hash, head_seq
+    for row in rows:
+        seq += 1
+        content = _record_bytes(row, 0, seq, sealed_text) or _record_bytes_via_model(row[0], seq, sealed_at)
+        digest = sha256(content + prev.encode("ascii")).hexdigest()
+        ids.append(row[0])
+        seqs.append(seq)
+        prevs.append(prev)
+        hashes.append(digest)
+        prev = digest
+    return ids, seqs, prevs, hashes
+
+
+def _hash_unsealed_orm(batch_size: int, head_seq: int, head_hash: str, sealed_at: datetime) -> Hashed:
+    rows = (
+        AuditEvent.objects.filter(seq__isnull=True)
+        .order_by("timestamp", "id")
+        .values(*(name for name in RECORD_FIELDS if name not in ("seq", "sealed_at")))[:batch_size]
+    )
+    ids, seqs, prevs, hashes = [], [], [], []
+    prev, seq = head_hash, head_seq
+    for row in rows:
+        seq += 1
+        row.update(seq=seq, sealed_at=sealed_at)
+        digest = compute_hash(row, prev)
+        ids.append(row["id"])
+        seqs.append(seq)
+        prevs.append(prev)
+        hashes.append(digest)
+        prev = digest
+    return ids, seqs, prevs, hashes
 
 
 def tree_catch_up() -> int:
@@ -219,6 +372,39 @@ def iter_sealed(from_seq: int = 1, chunk_size: int = 5000) -> Iterator[dict[str,
         yield dict(zip(fields, row, strict=True))
 
 
+def _sealed_links(from_seq: int = 1, chunk_size: int = 5000) -> Generator[tuple[int, str, str, bytes], None, None]:
+    """(seq, prev_hash, hash, canonical bytes) of every sealed record from ``from_seq``, in seq order.
+
+    On PostgreSQL one query streams the columns as text and the bytes are built from them (no model
+    dict per record); elsewhere through ``iter_sealed`` and ``canonical_record``. While a stream is
+    open the connection is busy: the caller runs no query until the generator is exhausted or closed.
+    """
+    if connection.vendor != "postgresql":
+        for row in iter_sealed(from_seq, chunk_size):
+            yield row["seq"], row["prev_hash"], row["hash"], canonical_bytes(canonical_record(row))
+        return
+    from psycopg import pq  # the PostgreSQL driver: imported where it is the one in use
+
+    size = chunk_size if pq.version() >= 170000 else 1
+    while True:
+        declined: tuple[Any, ...] | None = None
+        # Streamed (libpq's chunked rows): PostgreSQL keeps producing rows while these are hashed,
+        # where a FETCH loop would leave one side idle at a time. Closing a stream early cancels
+        # its query (psycopg).
+        with connection.cursor() as wrapper, closing(wrapper.cursor.stream(_SEALED_SQL, [from_seq], size=size)) as rows:
+            for row in rows:
+                content = _record_bytes(row, 3, row[0], row[13])
+                if content is None:
+                    declined = row
+                    break
+                yield row[0], row[1], row[2], content
+        if declined is None:
+            return
+        # A record the row text cannot spell: its model once the stream is closed, then resume.
+        yield declined[0], declined[1], declined[2], _record_bytes_via_model(declined[3], declined[0], None)
+        from_seq = declined[0] + 1
+
+
 def verify_chain(*, external_head: dict[str, Any] | None = None) -> VerifyResult:
     """Walk the sealed chain from seq 1 and report the first broken link.
 
@@ -229,29 +415,38 @@ def verify_chain(*, external_head: dict[str, Any] | None = None) -> VerifyResult
     a signed checkpoint (ADR 0006): the first seq after the last checkpoint that still matches.
     """
     expected_seq, prev = 1, GENESIS_HASH
-    checked = 0
     genesis_hash = None
-    # The signed checkpoints catch what the chain cannot: a chain rewritten consistently.
+    sha256 = hashlib.sha256
+    # The signed checkpoints catch what the chain cannot: a chain rewritten consistently. Past the
+    # largest signed size no root is compared, so the tree is grown only that far.
     roots, tree, last_good = signed_roots(), merkle.CompactRange(), 0
-    for row in iter_sealed():
-        seq = row["seq"]
-        if seq != expected_seq:
-            return _broken(checked, expected_seq, prev, f"record seq {expected_seq} is missing (next is {seq})")
-        if row["prev_hash"] != prev:
-            return _broken(checked, seq, prev, "prev_hash does not match the previous record's hash")
-        if compute_hash(row, prev) != row["hash"]:
-            return _broken(checked, seq, prev, "record content does not match its hash")
-        if seq == 1:
-            genesis_hash = row["hash"]
-        tree.append(merkle.leaf_hash(bytes.fromhex(row["hash"])))
-        if seq in roots:
-            if tree.root() != roots[seq]:
-                reason = f"records {last_good + 1}..{seq} were rewritten: the signed checkpoint of size {seq} differs"
-                return _broken(checked, last_good + 1, prev, reason)
-            last_good = seq
-        prev = row["hash"]
-        expected_seq += 1
-        checked += 1
+    tree_until = max(roots, default=0)
+    # Closed on every return: the stream's cursor and transaction end with the walk.
+    with closing(_sealed_links()) as links:
+        for seq, stored_prev, stored_hash, content in links:
+            if seq != expected_seq:
+                checked = expected_seq - 1
+                return _broken(checked, expected_seq, prev, f"record seq {expected_seq} is missing (next is {seq})")
+            if stored_prev != prev:
+                return _broken(seq - 1, seq, prev, "prev_hash does not match the previous record's hash")
+            digest = sha256(content + prev.encode("ascii")).digest()
+            if digest.hex() != stored_hash:
+                return _broken(seq - 1, seq, prev, "record content does not match its hash")
+            if seq == 1:
+                genesis_hash = stored_hash
+            if seq <= tree_until:
+                tree.push(digest)
+                if seq in roots:
+                    if tree.root() != roots[seq]:
+                        reason = (
+                            f"records {last_good + 1}..{seq} were rewritten: "
+                            f"the signed checkpoint of size {seq} differs"
+                        )
+                        return _broken(seq - 1, last_good + 1, prev, reason)
+                    last_good = seq
+            prev = stored_hash
+            expected_seq += 1
+    checked = expected_seq - 1
     result = VerifyResult(ok=True, checked=checked, head_seq=expected_seq - 1, head_hash=prev)
     if external_head:
         result = _check_external_head(result, external_head, genesis_hash)

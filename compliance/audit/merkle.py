@@ -25,17 +25,50 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from json import encoder as _json_encoder
 from typing import Any
 
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+_sha256 = hashlib.sha256
 
 
 # --- Records ------------------------------------------------------------------------------------
+# The canonical form is ``json.dumps(record, sort_keys=True, separators=(",", ":"),
+# ensure_ascii=False)``. ``json.dumps`` with those arguments builds a JSONEncoder and then a C
+# encoder on every call, which cost more than the encoding of a small record; the same C encoder
+# (same string escaper, same separators and flags; no circular-reference bookkeeping, which only
+# ever raises) is built once here. ``tests/compliance/audit/test_canonical_encoding`` checks it
+# against ``json.dumps`` byte for byte and against digests pinned from records already sealed.
+def _not_serialisable(value: object) -> object:
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+# (markers, default, encoder, indent, key_separator, item_separator, sort_keys, skipkeys, allow_nan):
+# what ``JSONEncoder.iterencode`` passes for those ``json.dumps`` arguments. The stubs omit it.
+_make_c_encoder: Any = getattr(_json_encoder, "c_make_encoder", None)
+_C_ENCODER = (
+    _make_c_encoder(None, _not_serialisable, _json_encoder.encode_basestring, None, ":", ",", True, False, True)
+    if _make_c_encoder is not None
+    else None
+)
+_PY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+# A JSON string literal, exactly as ``json.dumps(..., ensure_ascii=False)`` writes one.
+encode_string: Callable[[str], str] = _json_encoder.encode_basestring
+
+
+def encode_value(value: Any) -> str:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)``."""
+    if _C_ENCODER is None:  # pragma: no cover - an interpreter without the C accelerator
+        return _PY_ENCODER.encode(value)
+    return "".join(_C_ENCODER(value, 0))
+
+
 def canonical_bytes(record: dict[str, Any]) -> bytes:
     """The one serialisation of a record: UTF-8 JSON, sorted keys, no whitespace."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return encode_value(record).encode()
 
 
 def chain_hash(record: dict[str, Any], prev_hash: str) -> str:
@@ -112,6 +145,36 @@ class CompactRange:
             if on_node:
                 on_node(level, index >> level, current)
         self.hashes.append(current)
+        self.size += 1
+
+    def append_records(self, record_hashes: Iterable[bytes], ids: list[int], digests: list[bytes]) -> None:
+        """``append(leaf_hash(h), on_node)`` for each record hash, collecting every perfect subtree
+        completed as ``node_id`` into ``ids`` and its hash into ``digests`` (the sealer's loop)."""
+        size, hashes = self.size, self.hashes
+        for record_hash in record_hashes:
+            current = _sha256(LEAF_PREFIX + record_hash).digest()
+            index = size
+            ids.append(index << 1)  # node_id(0, index)
+            digests.append(current)
+            level = 0
+            while index & 1:
+                current = _sha256(NODE_PREFIX + hashes.pop() + current).digest()
+                index >>= 1
+                level += 1
+                ids.append((index << (level + 1)) + (1 << level) - 1)  # node_id(level, index)
+                digests.append(current)
+            hashes.append(current)
+            size += 1
+        self.size = size
+
+    def push(self, record_hash: bytes) -> None:
+        """``append(leaf_hash(record_hash))`` without the node callback: the verifiers' inner loop."""
+        current = _sha256(LEAF_PREFIX + record_hash).digest()
+        index, hashes = self.size, self.hashes
+        while index & 1:
+            current = _sha256(NODE_PREFIX + hashes.pop() + current).digest()
+            index >>= 1
+        hashes.append(current)
         self.size += 1
 
     def root(self) -> bytes:

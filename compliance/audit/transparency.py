@@ -112,10 +112,10 @@ def extend_tree(records: list[tuple[int, str]]) -> int:
         return tree.size
     if records and records[0][0] > tree.size + 1:
         _catch_up(tree, keep, until=records[0][0] - 1)
-    for seq, record_hash in records:
-        if seq != tree.size + 1:
+    for offset, (seq, _) in enumerate(records):
+        if seq != tree.size + 1 + offset:
             raise RuntimeError(f"audit tree: a batch with a gap at seq {seq}")
-        tree.append(merkle.leaf_hash(bytes.fromhex(record_hash)), keep)
+    tree.append_records([bytes.fromhex(record_hash) for _, record_hash in records], ids, digests)
     _insert_nodes(ids, digests)
     state.size = tree.size
     state.compact_range = b"".join(tree.hashes)

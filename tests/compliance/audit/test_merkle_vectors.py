@@ -158,3 +158,20 @@ def test_out_of_range_requests_are_refused(stored_nodes):
         merkle.consistency_path(5, 4, lambda level, i: stored_nodes[(level, i)])
     assert not merkle.verify_inclusion(3, 3, L(3), [], ROOTS[3])
     assert not merkle.verify_consistency(2, 1, ROOTS[2], ROOTS[1], [])
+
+
+def test_append_records_stores_the_same_nodes_as_append_with_a_callback():
+    # The sealer's batch loop against the one-leaf-at-a-time definition, across many sizes.
+    record_hashes = [hashlib.sha256(str(i).encode()).digest() for i in range(300)]
+    one, seen = merkle.CompactRange(), []
+    for record_hash in record_hashes:
+        one.append(merkle.leaf_hash(record_hash), lambda lvl, idx, h: seen.append((merkle.node_id(lvl, idx), h)))
+    batched, ids, digests = merkle.CompactRange(), [], []
+    for start in range(0, 300, 37):
+        batched.append_records(record_hashes[start : start + 37], ids, digests)
+    assert list(zip(ids, digests, strict=True)) == seen
+    assert (batched.size, batched.hashes, batched.root()) == (one.size, one.hashes, one.root())
+    pushed = merkle.CompactRange()
+    for record_hash in record_hashes:
+        pushed.push(record_hash)
+    assert pushed.root() == one.root() == merkle.root_of(record_hashes)
