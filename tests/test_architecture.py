@@ -54,7 +54,7 @@ DOMAIN_MODULES = {
         "transparency",
         "verify",
     },
-    "crypto": {"aead", "fields", "keys", "blind_index", "backfill"},
+    "crypto": {"aead", "fields", "keys", "blind_index", "backfill", "subject_keys", "subject_rows"},
     "consent": {"consumers"},
     "retention": {"engine"},
     "dsar": {

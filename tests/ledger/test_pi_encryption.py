@@ -31,8 +31,10 @@ def test_kyc_identity_is_encrypted_and_validated_on_plaintext(make_customer):
     record = services.kyc_submit(
         actor=user, id_number=number, date_of_birth=dt.date(1988, 2, 29), document_reference="D"
     )
-    assert raw("ledger_kycrecord", "id_number", record.pk).startswith("v")
-    assert raw("ledger_kycrecord", "date_of_birth", record.pk).startswith("v")
+    assert raw("ledger_kycrecord", "id_number", record.pk).startswith("s1:"), "under the subject's own key (ADR 0007)"
+    assert raw("ledger_kycrecord", "date_of_birth", record.pk).startswith("s1:"), (
+        "under the subject's own key (ADR 0007)"
+    )
     assert number not in raw("ledger_kycrecord", "id_number", record.pk)
     fresh = KycRecord.objects.get(pk=record.pk)
     assert (fresh.id_number, fresh.date_of_birth) == (number, dt.date(1988, 2, 29))
@@ -50,7 +52,9 @@ def test_the_same_bank_account_twice_is_refused_through_the_blind_index(make_cus
     body = {"bank_name": "Bank", "branch_code": "250655", "account_number": "62012345678"}
     assert client.post(BANK, body, format="json").status_code == 201
     bank = BankAccount.objects.get(owner=user)
-    assert raw("ledger_bankaccount", "account_number", bank.pk).startswith("v")
+    assert raw("ledger_bankaccount", "account_number", bank.pk).startswith("s1:"), (
+        "under the subject's own key (ADR 0007)"
+    )
     audit_before = AuditEvent.objects.count()
     again = client.post(BANK, body, format="json")
     assert again.status_code == 409

@@ -1,4 +1,4 @@
-"""The sealing function's checks (migration 0021_auditperf: set-wise, same rules and messages as 0006).
+"""The sealing function's checks (migration 0021_seal_function_set_checks: set-wise, same rules and messages as 0006).
 
 It admits only the continuation of the chain: each seq is the head's plus its position, each
 prev_hash the previous element's hash (the head's for the first), each hash 64 lowercase hex

@@ -62,9 +62,9 @@ def test_add_card_answers_masked_details_and_stores_the_pan_only_encrypted(custo
     }
     assert response["Cache-Control"] == "no-store"
     row = raw_card(card)
-    assert row["pan"].startswith("v1:") and VISA not in row["pan"]
+    assert row["pan"].startswith("s1:") and VISA not in row["pan"]
     assert row["pan_index"].startswith("v1:") and VISA not in row["pan_index"]
-    assert row["holder"].startswith("v1:")
+    assert row["holder"].startswith("s1:")
     assert (row["first6"], row["last4"], row["pan_length"]) == ("411111", "1111", 16)
     assert "cvv" not in row and not any("cvv" in name or "cvc" in name for name in row)
     assert card.pan == VISA  # decrypts
@@ -329,7 +329,7 @@ def test_card_admin_is_read_only_and_masked(client, customer, other_customer, dj
     for text in (page, detail.content.decode()):
         assert VISA not in text and MASTERCARD not in text
         assert "T MOKOENA" not in text and "Other Holder" not in text  # the holder name is not shown either
-        assert "v1:" not in text  # no ciphertext or blind index
+        assert "v1:" not in text and "s1:" not in text  # no ciphertext or blind index
     assert client.get("/admin/ledger/card/add/").status_code == 403
     before = raw_card(card)
     assert client.post(f"/admin/ledger/card/{card.pk}/delete/", {"post": "yes"}).status_code == 403
