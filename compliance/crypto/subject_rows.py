@@ -96,20 +96,14 @@ def seal_rows(
 
 
 def _raw_columns(model: type[models.Model], pk: Any, columns: list[Any]) -> dict[str, str | None]:
-    """The stored tokens of one row (the ORM would decrypt them)."""
-    from django.db import connections, router
+    """The stored tokens of one row: each column cast to text, so the ORM returns the token
+    instead of decrypting it through the field."""
+    from django.db.models import F, TextField
+    from django.db.models.functions import Cast
 
-    connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(c.column) for c in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # Identifiers come from the model's meta and are quoted; the key is a parameter.
-            f"SELECT {names} FROM {quote(model._meta.db_table)} WHERE {quote(model._meta.pk.column)} = %s",  # noqa: S608
-            [pk],
-        )
-        found = cursor.fetchone()
-    return {c.attname: value for c, value in zip(columns, found or [None] * len(columns), strict=True)}
+    casts = {f"stored__{c.attname}": Cast(F(c.attname), output_field=TextField()) for c in columns}
+    found = model._base_manager.filter(pk=pk).values(**casts).first() or {}
+    return {c.attname: found.get(f"stored__{c.attname}") for c in columns}
 
 
 def rekey_subject_rows(ref: SubjectRef) -> int:
