@@ -367,6 +367,7 @@ def deploy_environment(database_url: str, redis_url: str, var_dir: Path) -> dict
         "REDIS_URL": redis_url,
         "FIELD_ENCRYPTION_KEYS": f"1:{b64key()}",
         "BLIND_INDEX_KEYS": f"1:{b64key()}",
+        "AUDIT_SIGNING_KEYS": f"1:{b64key()}",
         "METRICS_TOKEN": secrets.token_urlsafe(32),
         "FINTECH_VAR_DIR": str(var_dir),
         "DJANGO_STATIC_ROOT": str(var_dir / "static"),
