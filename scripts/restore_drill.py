@@ -363,6 +363,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one drill, re
             shutil.rmtree(member.data, ignore_errors=True)
         try:
             node, restore_seconds = restore(work, repository)
+            from compliance.crypto import subject_keys
+
+            # The restored database is served by freshly started processes: this one's key cache
+            # (which saw the subject's key destroyed) must not survive into it.
+            subject_keys.clear_cache()
             summary = verify(node, phase_a, phase_b, args.wallets)
             summary["erasure_recorded_in_ledger"] = erased_and_recorded
             summary.update(reapply(node))
