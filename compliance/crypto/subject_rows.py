@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models, transaction
+from django.db.models import F, TextField
+from django.db.models.functions import Cast
 
 from compliance.crypto import aead
 from compliance.crypto.fields import encrypted_fields
@@ -25,6 +27,8 @@ from compliance.crypto.subject_keys import (
     subject_of,
     subject_path,
 )
+
+_STORED = "_stored_token_"
 
 
 def subject_models(subject_type: str | None = None, *, app_registry: Any = None) -> list[type[models.Model]]:
@@ -68,12 +72,13 @@ def seal_rows(
     """
     columns = encrypted_fields(model)
     rewritten = 0
-    for row in queryset.select_for_update().order_by("pk").iterator(chunk_size=200):
-        raw = _raw_columns(model, row.pk, columns)
+    # The stored tokens come with each row, as text annotations (the fields would decrypt them).
+    stored_tokens = {_STORED + c.attname: Cast(F(c.attname), output_field=TextField()) for c in columns}
+    for row in queryset.select_for_update().annotate(**stored_tokens).order_by("pk").iterator(chunk_size=200):
         ref = None if to_hold else subject_of(row)
         values = {}
         for column in columns:
-            stored = raw[column.attname]
+            stored = getattr(row, _STORED + column.attname)
             value = getattr(row, column.attname)
             if stored is None or isinstance(value, ShreddedValue):
                 continue
@@ -93,17 +98,6 @@ def seal_rows(
             model._base_manager.filter(pk=row.pk).update(**values)
             rewritten += len(values)
     return rewritten
-
-
-def _raw_columns(model: type[models.Model], pk: Any, columns: list[Any]) -> dict[str, str | None]:
-    """The stored tokens of one row: each column cast to text, so the ORM returns the token
-    instead of decrypting it through the field."""
-    from django.db.models import F, TextField
-    from django.db.models.functions import Cast
-
-    casts = {f"stored__{c.attname}": Cast(F(c.attname), output_field=TextField()) for c in columns}
-    found = model._base_manager.filter(pk=pk).values(**casts).first() or {}
-    return {c.attname: found.get(f"stored__{c.attname}") for c in columns}
 
 
 def rekey_subject_rows(ref: SubjectRef) -> int:

@@ -389,6 +389,18 @@ class Reapplied:
     def changed(self) -> bool:
         return bool(self.rows_changed or self.exports_destroyed or self.contacts_erased)
 
+    def counts(self) -> dict[str, Any]:
+        """What it changed, for the run's report and its audit record (tables, fields, counts; no PI)."""
+        return {
+            "deleted": self.deleted,
+            "cleared": self.cleared,
+            "rows_changed": self.rows_changed,
+            "holds_created": self.holds_created,
+            "exports_destroyed": self.exports_destroyed,
+            "contacts_erased": self.contacts_erased,
+            "kept_under_hold": self.kept_under_hold,
+        }
+
 
 def _shred_subject(subject: Any) -> bool:
     """Crypto-shredding (docs/adr/0007): what the erasure kept (retained, held, pseudonymised)

@@ -41,6 +41,10 @@ from compliance.dsar.models import DataSubjectRequest
 logger = logging.getLogger("compliance.dsar.reapply")
 
 
+# A subject the run did not re-erase (absent, another account, failed): nothing changed.
+NOTHING_DONE = Reapplied({}, {}, 0, 0, 0, 0, {}, held_whole_subject=False, key_shredded=False)
+
+
 @dataclass
 class SubjectOutcome:
     seq: int
@@ -55,7 +59,6 @@ class SubjectOutcome:
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        done = self.reapplied
         return {
             "seq": self.seq,
             "subject_id": self.subject_id,
@@ -63,13 +66,7 @@ class SubjectOutcome:
             "request": self.request,
             "result": self.result,
             "request_status_in_copy": self.request_status,
-            "deleted": done.deleted if done else {},
-            "cleared": done.cleared if done else {},
-            "rows_changed": done.rows_changed if done else 0,
-            "holds_created": done.holds_created if done else 0,
-            "exports_destroyed": done.exports_destroyed if done else 0,
-            "contacts_erased": done.contacts_erased if done else 0,
-            "kept_under_hold": done.kept_under_hold if done else {},
+            **(self.reapplied or NOTHING_DONE).counts(),
             "key_shredded": self.key_shredded,
             "note": self.note,
         }
@@ -176,12 +173,7 @@ def _reapply_one(outcome: SubjectOutcome, subject: Any, entry: dict[str, Any], *
                     "ledger_seq": outcome.seq,
                     "subject_id": outcome.subject_id,
                     "request_status_in_copy": outcome.request_status,
-                    "deleted": done.deleted,
-                    "cleared": done.cleared,
-                    "rows_changed": done.rows_changed,
-                    "holds_created": done.holds_created,
-                    "exports_destroyed": done.exports_destroyed,
-                    "contacts_erased": done.contacts_erased,
+                    **done.counts(),
                     "key_shredded": shredded,
                 },
             )

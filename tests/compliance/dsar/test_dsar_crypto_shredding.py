@@ -46,10 +46,11 @@ from tests.compliance.audit.conftest import trusted_keys_file
 from tests.compliance.audit.test_offline_verifier import run_verifier
 from tests.compliance.conftest import raw_row
 from tests.compliance.consent.consent_helpers import seed_purposes
-from tests.compliance.dsar.test_dsar_erasure_sentinels import act, redis_dump
+from tests.compliance.dsar.deletion_helpers import act, deletion_awaiting_approval
+from tests.compliance.dsar.test_dsar_erasure_sentinels import redis_dump
 from tests.database_dump import pg_dump_data
 from tests.ledger.conftest import sa_id
-from tests.personas import make_api_client, make_customer, make_staff
+from tests.personas import make_customer, make_staff
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -125,10 +126,7 @@ def test_erasure_shreds_the_key_and_no_copy_of_the_subject_stays_readable(settin
     correction_hash = correction.hash if correction.hash else AuditEvent.objects.get(pk=correction.pk).hash
 
     # The deletion: filed by the customer, approved by two officers, carried out.
-    deletion = make_api_client(subject).post("/api/v1/dsar/", {"type": "deletion"}, format="json").json()["id"]
-    act(first, deletion, "verify-identity", {"evidence": "MFA step-up at filing"})
-    act(first, deletion, "assign")
-    act(first, deletion, "request-approval")
+    deletion = deletion_awaiting_approval(subject, first)
     act(second, deletion, "approve")
     statement = erase_subject(dsar=DataSubjectRequest.objects.get(public_id=deletion))
     assert statement is not None and "key that encrypted your personal information has been destroyed" in statement
@@ -198,10 +196,7 @@ def test_a_subject_wide_litigation_hold_keeps_the_key(settings):
     first, second = make_staff("information_officer"), make_staff("information_officer")
     subject = make_customer()
     hold_place(actor=first, subject=subject, kind="litigation", reason="Case 12/2026", hold_until=None)
-    deletion = make_api_client(subject).post("/api/v1/dsar/", {"type": "deletion"}, format="json").json()["id"]
-    act(first, deletion, "verify-identity", {"evidence": "MFA step-up at filing"})
-    act(first, deletion, "assign")
-    act(first, deletion, "request-approval")
+    deletion = deletion_awaiting_approval(subject, first)
     act(second, deletion, "approve")
     statement = erase_subject(dsar=DataSubjectRequest.objects.get(public_id=deletion))
     assert statement is not None and "has not been carried out" in statement

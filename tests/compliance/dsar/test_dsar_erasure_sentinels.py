@@ -35,6 +35,7 @@ from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus
 from compliance.retention.seed import seed_retention_policies
 from ledger import services as ledger
 from tests.compliance.consent.consent_helpers import seed_purposes
+from tests.compliance.dsar.deletion_helpers import act
 from tests.compliance.dsar.test_dsar_fulfilment import _readable_values
 from tests.database_dump import pg_dump_data
 from tests.ledger.conftest import sa_id
@@ -71,11 +72,6 @@ def console_log() -> Iterator[io.StringIO]:
         logging.getLogger().setLevel(previous)
         for logger in loggers:
             logger.removeHandler(capture)
-
-
-def act(officer, dsar_id: str, slug: str, body: dict | None = None) -> None:
-    response = make_api_client(officer).post(f"/api/v1/officer/dsar/{dsar_id}/{slug}/", body or {}, format="json")
-    assert response.status_code == 200, (slug, response.content)
 
 
 def redis_dump() -> str:

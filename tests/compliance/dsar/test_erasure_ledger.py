@@ -44,10 +44,11 @@ from compliance.dsar.reapply import reapply_erasures
 from compliance.dsar.tasks import record_erasures
 from ledger import services as ledger
 from tests.compliance.consent.consent_helpers import seed_purposes
+from tests.compliance.dsar.deletion_helpers import act, deletion_awaiting_approval
 from tests.compliance.dsar.test_dsar_fulfilment import _readable_values
 from tests.database_dump import pg_dump_data
 from tests.ledger.conftest import sa_id
-from tests.personas import make_api_client, make_customer, make_staff
+from tests.personas import make_customer, make_staff
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -67,11 +68,6 @@ def archive(settings, tmp_path) -> LocalDirectoryStorage:
     return LocalDirectoryStorage(settings.AUDIT_ARCHIVE_DIR)
 
 
-def act(officer, dsar_id: str, slug: str, body: dict | None = None) -> None:
-    response = make_api_client(officer).post(f"/api/v1/officer/dsar/{dsar_id}/{slug}/", body or {}, format="json")
-    assert response.status_code == 200, (slug, response.content)
-
-
 def subject_with_sentinels(email: str = SENTINELS["email"], **names: str):
     subject = make_customer(email=email)
     subject.first_name = names.get("first_name", SENTINELS["first_name"])
@@ -80,15 +76,6 @@ def subject_with_sentinels(email: str = SENTINELS["email"], **names: str):
     subject.save()
     ledger.kyc_submit(actor=subject, id_number=sa_id(), date_of_birth=dt.date(1990, 1, 15), document_reference="DOC-R")
     return subject
-
-
-def deletion_awaiting_approval(subject, first) -> str:
-    """Filed over the API, verified and sent for approval by the first officer: four eyes pending."""
-    dsar_id = make_api_client(subject).post("/api/v1/dsar/", {"type": "deletion"}, format="json").json()["id"]
-    act(first, dsar_id, "verify-identity", {"evidence": "MFA step-up at filing"})
-    act(first, dsar_id, "assign")
-    act(first, dsar_id, "request-approval")
-    return dsar_id
 
 
 def erased(dsar_id: str, second) -> DataSubjectRequest:

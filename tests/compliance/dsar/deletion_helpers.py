@@ -1,0 +1,20 @@
+"""A deletion request driven through the officers' API, as the erasure tests need it."""
+
+from __future__ import annotations
+
+from tests.personas import make_api_client
+
+
+def act(officer, dsar_id: str, slug: str, body: dict | None = None) -> None:
+    """One officer action on a request (``/api/v1/officer/dsar/{id}/{slug}/``), which must succeed."""
+    response = make_api_client(officer).post(f"/api/v1/officer/dsar/{dsar_id}/{slug}/", body or {}, format="json")
+    assert response.status_code == 200, (slug, response.content)
+
+
+def deletion_awaiting_approval(subject, first) -> str:
+    """Filed over the API, verified and sent for approval by the first officer: four eyes pending."""
+    dsar_id = make_api_client(subject).post("/api/v1/dsar/", {"type": "deletion"}, format="json").json()["id"]
+    act(first, dsar_id, "verify-identity", {"evidence": "MFA step-up at filing"})
+    act(first, dsar_id, "assign")
+    act(first, dsar_id, "request-approval")
+    return dsar_id
