@@ -95,7 +95,7 @@ class OwnSubjectDenied(PermissionDenied):
     code = "own_account"
 
 
-def require_not_own(actor: Any, subject_user_ids: Any, what: str) -> None:
+def require_not_own(actor: Actor | None, subject_user_ids: Any, what: str) -> None:
     """Refuse ``actor`` acting on a record that belongs to, or was created by, themself.
 
     ``subject_user_ids``: the user id (or an iterable of user ids, None entries ignored) the

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import Http404
 
 from ledger.models import AccountKind, BankAccount, JournalEntry, KycRecord, LedgerAccount, Posting
 
@@ -15,8 +16,12 @@ def wallets_for(*, viewer: Any) -> QuerySet[LedgerAccount]:
     return LedgerAccount.objects.filter(owner=viewer, kind=AccountKind.CUSTOMER_WALLET).order_by("created_at", "pk")
 
 
-def wallet_get(*, viewer: Any, public_id: uuid.UUID) -> LedgerAccount | None:
-    return wallets_for(viewer=viewer).filter(public_id=public_id).first()
+def access_wallet(*, viewer: Any, public_id: uuid.UUID) -> LedgerAccount:
+    """One of the viewer's wallets, or 404 — another customer's wallet does not exist for them."""
+    account = wallets_for(viewer=viewer).filter(public_id=public_id).first()
+    if account is None:
+        raise Http404
+    return account
 
 
 def statement_for(*, viewer: Any, account: LedgerAccount) -> QuerySet[Posting]:

@@ -264,15 +264,11 @@ class AccountListView(generics.ListAPIView):
         return selectors.wallets_for(viewer=self.request.user)
 
 
-# NotFound, not Http404: kernel.errors.api_exception_handler asserts the exception is an APIException.
 class AccountDetailView(generics.RetrieveAPIView):
     serializer_class = AccountSerializer
 
     def get_object(self):
-        account = selectors.wallet_get(viewer=self.request.user, public_id=self.kwargs["public_id"])
-        if account is None:
-            raise exceptions.NotFound()
-        return account
+        return selectors.access_wallet(viewer=self.request.user, public_id=self.kwargs["public_id"])
 
 
 class StatementPagination(ValidatedCursorPagination):
@@ -294,9 +290,7 @@ class StatementView(JSONErrorsMixin, generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        account = selectors.wallet_get(viewer=self.request.user, public_id=self.kwargs["public_id"])
-        if account is None:
-            raise exceptions.NotFound()
+        account = selectors.access_wallet(viewer=self.request.user, public_id=self.kwargs["public_id"])
         return selectors.statement_for(viewer=self.request.user, account=account)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

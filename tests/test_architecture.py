@@ -2,14 +2,18 @@
 
 - ``lint-imports`` (import-linter, [tool.importlinter] in pyproject.toml) passes on the code and
   fails on a planted forbidden import and on a planted import circle.
-- Every concern package of compliance/ uses the standard file names; no module is named after a
-  layer and a concern at once (``services_consent.py``, ``audit_selectors.py``).
+- Every concern package of compliance/ and ledger/ uses the standard file names; no module is
+  named after a layer and a concern at once (``services_consent.py``, ``audit_selectors.py``).
 - Celery task names are interfaces (beat rows and queued messages are keyed by them): the set of
-  the platform's task names is listed here and must not change by accident.
+  the platform's task names and the beat schedule's entries are listed here and must not change
+  by accident.
+- Who acts is typed: no ``actor`` parameter is unannotated or ``Any``; a selector handed an id is
+  an ``access_<thing>(viewer=..., public_id=...)`` function (kernel.access).
 """
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -94,6 +98,24 @@ TASK_NAMES = {
 }
 
 
+# The beat schedule (fintech/schedule.py): entry name -> task name. Beat's PeriodicTask rows are
+# keyed by both; a renamed task leaves a row that runs nothing.
+BEAT_TASKS = {
+    "audit-archive": "compliance.tasks.archive_audit_segments",
+    "audit-seal": "compliance.tasks.seal_audit_events",
+    "audit-verify-chain": "compliance.tasks.verify_audit_chain",
+    "dsar-deadline-escalation": "compliance.dsar.escalate",
+    "dsar-erasure-ledger": "compliance.dsar.record_erasures",
+    "ledger-check-daily": "ledger.tasks.check_ledger",
+    "ledger-expire-pending-deposits": "ledger.tasks.expire_pending_deposits",
+    "platform-heartbeat": "fintech.tasks.heartbeat",
+    "retention-purge-daily": "compliance.retention.purge",
+    "secrets-check-daily": "compliance.secrets.check",
+}
+# The concern packages of ledger/ and the modules each has beyond the standard names.
+LEDGER_PACKAGES = {"cards": set(), "settlement": {"processors", "sandbox"}}
+
+
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(LINT_IMPORTS), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
@@ -120,6 +142,8 @@ def test_the_import_contracts_hold():
         ("kernel/planted.py", "import compliance.audit.services\n", "Layers"),
         # compliance never imports accounts or ledger.
         ("compliance/pi/planted.py", "from ledger import models\n", "Layers"),
+        # Inside compliance the concerns layer; secret rotation and consent are independent.
+        ("compliance/secret_rotation/planted.py", "from compliance.consent import selectors\n", "concerns layer"),
         # A function-local import that closes a circle between two concerns still counts.
         ("compliance/pi/planted.py", "def f():\n    from compliance.dsar import models\n", "circles"),
     ],
@@ -176,3 +200,57 @@ def test_the_platforms_celery_task_names_are_unchanged():
     app.loader.import_default_modules()
     ours = {name for name in app.tasks if name.split(".")[0] in {"accounts", "compliance", "fintech", "ledger"}}
     assert ours == TASK_NAMES
+
+
+def test_who_acts_is_typed():
+    # Issue 14: "actor typed". Every parameter named ``actor`` in the application code is annotated,
+    # and never with Any (kernel.types.Actor, or accounts.models.User inside accounts and ledger).
+    untyped = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+                    for argument in arguments:
+                        annotation = ast.unparse(argument.annotation) if argument.annotation else ""
+                        if argument.arg == "actor" and (not annotation or re.search(r"\bAny\b", annotation)):
+                            untyped.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}({annotation or '?'})")
+    assert untyped == []
+
+
+def test_the_beat_schedules_task_names_are_unchanged():
+    from fintech.schedule import BEAT_SCHEDULE
+
+    assert {entry: spec["task"] for entry, spec in BEAT_SCHEDULE.items()} == BEAT_TASKS
+    assert set(BEAT_TASKS.values()) <= TASK_NAMES
+
+
+def test_the_ledgers_packages_use_the_standard_file_names():
+    packages = {p.name for p in (ROOT / "ledger").iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert packages - {"management", "migrations"} == set(LEDGER_PACKAGES)
+    unexpected = {
+        package: sorted(extra)
+        for package, domain in LEDGER_PACKAGES.items()
+        if (extra := {p.stem for p in (ROOT / "ledger" / package).glob("*.py")} - STANDARD - domain)
+    }
+    assert unexpected == {}, "Name new modules after what they are, or use a standard name"
+
+
+def test_a_selector_that_fetches_one_object_is_an_access_function():
+    # One authorisation vocabulary (kernel.access, zulip's shape): a selector handed an id fetches
+    # *and* checks, is named access_<thing>(viewer=..., public_id=...) and answers 404 otherwise.
+    misnamed, access = [], set()
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("selectors.py"):
+            for node in ast.parse(path.read_text()).body:
+                if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                    names = [argument.arg for argument in node.args.args + node.args.kwonlyargs]
+                    if "public_id" in names and not (node.name.startswith("access_") and "viewer" in names):
+                        misnamed.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+                    if node.name.startswith("access_"):
+                        access.add(node.name)
+    assert misnamed == []
+    # The example kernel/access.py names exists, and the check did not pass on an empty set.
+    assert {"access_dsar_for_officer", "access_dsar_as_subject", "access_wallet"} <= access

@@ -50,6 +50,7 @@ from compliance.pi.vocabulary import DIRECT_MARKETING_PURPOSES, purpose_refusal
 from kernel.access import require_not_own
 from kernel.errors import DomainError
 from kernel.request_context import client_ip, get_request_id
+from kernel.types import Actor
 
 
 class ConsentError(DomainError):
@@ -77,7 +78,7 @@ def _source_ip(request: HttpRequest | None) -> str | None:
     return client_ip(request) if request is not None else None
 
 
-def _is_staff_with(actor: Any, perm: str) -> bool:
+def _is_staff_with(actor: Actor, perm: str) -> bool:
     return bool(getattr(actor, "is_active", False) and getattr(actor, "is_staff", False) and actor.has_perm(perm))
 
 
@@ -88,7 +89,7 @@ PURPOSE_EDITABLE_FIELDS = ("name", "description", "data_categories", "is_active"
 
 def purpose_create(
     *,
-    actor: Any,
+    actor: Actor,
     code: str,
     name: str,
     description: str,
@@ -121,7 +122,7 @@ def purpose_create(
 
 
 def purpose_update(
-    *, actor: Any, purpose: ProcessingPurpose, changes: Mapping[str, Any], request: HttpRequest | None = None
+    *, actor: Actor, purpose: ProcessingPurpose, changes: Mapping[str, Any], request: HttpRequest | None = None
 ) -> ProcessingPurpose:
     """Change the descriptive fields of a purpose. Code and lawful basis are fixed: a different basis
     is a different purpose with its own notice."""
@@ -152,7 +153,7 @@ def purpose_update(
 
 def notice_draft_save(
     *,
-    actor: Any,
+    actor: Actor,
     purpose: ProcessingPurpose,
     text: str,
     requires_reconsent: bool = False,
@@ -166,7 +167,7 @@ def notice_draft_save(
     with transaction.atomic():
         if notice is None:
             return PurposeNotice.objects.create(
-                purpose=purpose, text=text, requires_reconsent=requires_reconsent, created_by=actor
+                purpose=purpose, text=text, requires_reconsent=requires_reconsent, created_by_id=actor.pk
             )
         locked = PurposeNotice.objects.select_for_update().get(pk=notice.pk)
         if locked.is_published:
@@ -179,7 +180,7 @@ def notice_draft_save(
 
 def notice_publish(
     *,
-    actor: Any,
+    actor: Actor,
     notice: PurposeNotice,
     effective_at: datetime | None = None,
     request: HttpRequest | None = None,
@@ -201,7 +202,7 @@ def notice_publish(
         locked.version = latest + 1
         locked.effective_at = effective_at
         locked.published_at = now
-        locked.published_by = actor
+        locked.published_by_id = actor.pk
         locked.save(update_fields=["version", "effective_at", "published_at", "published_by"])
         audit_record(
             action=AuditAction.NOTICE_PUBLISHED,
@@ -259,7 +260,7 @@ def _validated_choice(purpose_code: Any, granted: Any, notice_version: Any) -> t
     return purpose, notice
 
 
-def _check_channel(*, actor: Any, subject: Any, channel: str, note: str) -> None:
+def _check_channel(*, actor: Actor, subject: Any, channel: str, note: str) -> None:
     if channel not in ConsentChannel.values:
         raise ConsentError("invalid_channel", "Unknown channel.", field="channel")
     if actor.pk != subject.pk:
@@ -273,7 +274,7 @@ def _check_channel(*, actor: Any, subject: Any, channel: str, note: str) -> None
 
 def _append_event(
     *,
-    actor: Any,
+    actor: Actor,
     subject: Any,
     purpose: ProcessingPurpose,
     notice: PurposeNotice,
@@ -289,7 +290,7 @@ def _append_event(
         granted=granted,
         channel=channel,
         note=note,
-        recorded_by=actor,
+        recorded_by_id=actor.pk,
         source_ip=_source_ip(request),
         request_id=get_request_id() or "",
     )
@@ -311,7 +312,7 @@ def _append_event(
 
 def consent_record(
     *,
-    actor: Any,
+    actor: Actor,
     subject: Any,
     purpose: str,
     granted: bool,
@@ -356,7 +357,7 @@ def consent_record_choices(
     choices: Iterable[Mapping[str, Any]],
     channel: str = ConsentChannel.API,
     request: HttpRequest | None = None,
-    actor: Any = None,
+    actor: Actor | None = None,
     note: str = "",
 ) -> list[ConsentEvent]:
     """Record a set of choices at once (registration). All or nothing.
@@ -395,7 +396,7 @@ def consent_record_choices(
 
 def processing_restriction_set(
     *,
-    actor: Any,
+    actor: Actor,
     subject: Any,
     purpose: str,
     kind: str,
@@ -440,7 +441,7 @@ def processing_restriction_set(
 
 def _restriction_append(
     *,
-    actor: Any,
+    actor: Actor,
     subject: Any,
     purpose: ProcessingPurpose,
     kind: str,
@@ -458,7 +459,7 @@ def _restriction_append(
         active=active,
         reason=reason,
         reference=reference,
-        recorded_by=actor,
+        recorded_by_id=actor.pk,
         source_ip=_source_ip(request),
         request_id=get_request_id() or "",
     )
@@ -518,7 +519,7 @@ def _csv_safe(value: str) -> str:
 
 
 def marketing_audience_export(
-    *, actor: Any, out: TextIO, via: str, purpose: str = DIRECT_MARKETING, request: HttpRequest | None = None
+    *, actor: Actor, out: TextIO, via: str, purpose: str = DIRECT_MARKETING, request: HttpRequest | None = None
 ) -> int:
     """Write the audience of ``purpose`` (direct marketing, or sharing with partners) as CSV to ``out``
     and record who exported it.

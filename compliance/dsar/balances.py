@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from kernel.types import Actor
+
 
 class SettlementMethod(StrEnum):
     PAYOUT = "payout"  # to the subject's verified bank account (pending until the bank confirms)
@@ -104,7 +106,7 @@ def subject_balances(subject: Any) -> list[Balance]:
     return [balance for holder in _holders.values() for balance in holder.balances(subject) if not balance.is_zero]
 
 
-def balances_settle(*, actor: Any, subject: Any, method: SettlementMethod, reference: str) -> list[Settlement]:
+def balances_settle(*, actor: Actor, subject: Any, method: SettlementMethod, reference: str) -> list[Settlement]:
     """Ask every holder with money for ``subject`` to settle it by ``method`` (in the caller's transaction)."""
     done: list[Settlement] = []
     for holder in _holders.values():

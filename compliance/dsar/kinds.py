@@ -43,6 +43,7 @@ from compliance.dsar.models import DataSubjectRequest, NoticeKind
 from compliance.pi.registry import correctable_fields as registry_correctable
 from compliance.pi.vocabulary import DIRECT_MARKETING_PURPOSES, purpose_refusal
 from kernel.tasks import enqueue_on_commit
+from kernel.types import Actor
 
 
 class FilingInput(StrEnum):
@@ -147,7 +148,7 @@ class DsarKind:
         return []
 
     # --- decisions ----------------------------------------------------------------------------
-    def approved(self, *, actor: Any, dsar: DataSubjectRequest) -> Outcome | None:
+    def approved(self, *, actor: Actor, dsar: DataSubjectRequest) -> Outcome | None:
         """Called in the approval's transaction. Return the outcome to fulfil with at once, or None
         when a task carries the request out after commit (scheduled here)."""
         task = FULFILMENT_TASKS.get(self.fulfilment)
@@ -157,10 +158,10 @@ class DsarKind:
         enqueue_on_commit(task, dsar.pk)
         return None
 
-    def rejected(self, *, actor: Any, dsar: DataSubjectRequest, reason: str) -> None:
+    def rejected(self, *, actor: Actor, dsar: DataSubjectRequest, reason: str) -> None:
         """Called in the rejection's transaction, before the request moves to rejected."""
 
-    def lift(self, *, actor: Any, dsar: DataSubjectRequest, reason: str) -> list[str]:
+    def lift(self, *, actor: Actor, dsar: DataSubjectRequest, reason: str) -> list[str]:
         """Undo what the request put in force (types that are ``liftable``); returns what was lifted."""
         return []
 
@@ -242,7 +243,7 @@ class CorrectionKind(DsarKind):
     inputs = frozenset({FilingInput.DETAILS, FilingInput.REQUESTED_CHANGES})
     fulfilment = Fulfilment.AT_APPROVAL
 
-    def approved(self, *, actor: Any, dsar: DataSubjectRequest) -> Outcome:
+    def approved(self, *, actor: Actor, dsar: DataSubjectRequest) -> Outcome:
         """The officer's verified correction, carried out by the owning apps' services."""
         corrected, refused = correction_apply(actor=actor, dsar=dsar)
         lines = []
@@ -252,7 +253,7 @@ class CorrectionKind(DsarKind):
             lines.append(f"Not corrected: {'; '.join(refused)}.")
         return Outcome(" ".join(lines), partial=bool(refused))
 
-    def rejected(self, *, actor: Any, dsar: DataSubjectRequest, reason: str) -> None:
+    def rejected(self, *, actor: Actor, dsar: DataSubjectRequest, reason: str) -> None:
         # s24(3): the data stays as it is, with a note that a correction was requested.
         correction_note_attach(dsar=dsar, reason=reason)
 
@@ -267,7 +268,7 @@ class DeletionKind(DsarKind):
     outcome_notice = NoticeKind.DELETION_STATEMENT
     settles_balance = True
 
-    def approved(self, *, actor: Any, dsar: DataSubjectRequest) -> Outcome | None:
+    def approved(self, *, actor: Actor, dsar: DataSubjectRequest) -> Outcome | None:
         # Money is never stranded by a deletion: refused (the approval rolls back) while the subject
         # holds any, available or pending; the officer settles it first (``settle-balance``).
         refuse_while_balance(dsar)
@@ -327,7 +328,7 @@ class ProcessingFlagKind(DsarKind):
             raise DsarError(" ".join(refusals), code="purpose_not_restrictable")
         return filing
 
-    def approved(self, *, actor: Any, dsar: DataSubjectRequest) -> Outcome:
+    def approved(self, *, actor: Actor, dsar: DataSubjectRequest) -> Outcome:
         applied, refused = [], []
         at_filing = [code for code in dsar.purposes if code in dsar.applied_at_filing]
         for code in dsar.purposes:
@@ -350,7 +351,7 @@ class ProcessingFlagKind(DsarKind):
             lines.append(f"Not applied, because the law requires or allows this processing: {'; '.join(refused)}.")
         return Outcome(" ".join(lines), partial=bool(refused))
 
-    def lift(self, *, actor: Any, dsar: DataSubjectRequest, reason: str) -> list[str]:
+    def lift(self, *, actor: Actor, dsar: DataSubjectRequest, reason: str) -> list[str]:
         """Lift the flags this request put in force (those still in force); returns the purposes lifted."""
         lifted = []
         for code in sorted({*dsar.purposes, *dsar.applied_at_filing}):

@@ -19,16 +19,17 @@ def dsars_of_subject(*, subject: Any) -> QuerySet[DataSubjectRequest]:
     return DataSubjectRequest.objects.filter(subject=subject).order_by("-received_at")
 
 
-def dsar_of_subject(*, subject: Any, public_id: UUID | str) -> DataSubjectRequest:
-    """The subject's own request, or 404 — another subject's request does not exist for them."""
+def access_dsar_as_subject(*, viewer: Any, public_id: UUID | str) -> DataSubjectRequest:
+    """The viewer's own request, or 404 — another subject's request does not exist for them."""
     try:
-        return dsars_of_subject(subject=subject).get(public_id=public_id)
+        return dsars_of_subject(subject=viewer).get(public_id=public_id)
     except (DataSubjectRequest.DoesNotExist, ValueError) as exc:
         raise Http404 from exc
 
 
-def dsar_for_officer(*, officer: Any, public_id: UUID | str) -> DataSubjectRequest:
-    if not has_permission(officer, PROCESS_PERMISSION):
+def access_dsar_for_officer(*, viewer: Any, public_id: UUID | str) -> DataSubjectRequest:
+    """Any request, for an information officer; 404 for anyone else."""
+    if not has_permission(viewer, PROCESS_PERMISSION):
         raise Http404
     try:
         found: DataSubjectRequest = DataSubjectRequest.objects.select_related("subject", "assigned_to").get(

@@ -59,11 +59,12 @@ from compliance.dsar.workflow import (
 )
 from kernel.access import has_permission, require_not_own
 from kernel.messaging import channel_for
+from kernel.types import Actor
 
 __all__ = ["PROCESS_PERMISSION", "DsarError", "DsarPermissionError", "dsar_act", "dsar_file"]
 
 
-def _require_officer(actor: Any, permission: str = PROCESS_PERMISSION) -> None:
+def _require_officer(actor: Actor | None, permission: str = PROCESS_PERMISSION) -> None:
     if not has_permission(actor, permission):
         raise DsarPermissionError("Only an information officer may do this.", code="not_an_officer")
 
@@ -72,7 +73,7 @@ def _row(service: str) -> Action:
     return ACTIONS_BY_SERVICE[service]
 
 
-def _check(service: str, *, actor: Any, system: bool = False, **inputs: Any) -> Action:
+def _check(service: str, *, actor: Actor | None, system: bool = False, **inputs: Any) -> Action:
     """The action's permission and required inputs, before anything is locked.
 
     ``system``: the platform itself may act (``actor`` None), e.g. a task recording a fulfilment."""
@@ -85,7 +86,9 @@ def _check(service: str, *, actor: Any, system: bool = False, **inputs: Any) -> 
     return action
 
 
-def _locked(dsar: DataSubjectRequest, action: Action, *, actor: Any, now: datetime | None = None) -> DataSubjectRequest:
+def _locked(
+    dsar: DataSubjectRequest, action: Action, *, actor: Actor | None, now: datetime | None = None
+) -> DataSubjectRequest:
     locked: DataSubjectRequest = DataSubjectRequest.objects.select_for_update().get(pk=dsar.pk)
     # Segregation of duties: an officer never processes a request whose subject is themself.
     require_not_own(actor, locked.subject_id, "process a data-subject request")
@@ -98,7 +101,7 @@ def _locked(dsar: DataSubjectRequest, action: Action, *, actor: Any, now: dateti
 def _record(
     dsar: DataSubjectRequest,
     *,
-    actor: Any,
+    actor: Actor | None,
     kind: str,
     from_status: str = "",
     to_status: str = "",
@@ -107,7 +110,12 @@ def _record(
     extra: dict[str, Any] | None = None,
 ) -> DsarEvent:
     event = DsarEvent.objects.create(
-        dsar=dsar, kind=kind, from_status=from_status, to_status=to_status, actor=actor, note=note
+        dsar=dsar,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        actor_id=actor.pk if actor is not None else None,
+        note=note,
     )
     diff: dict[str, Any] = {"kind": kind, "type": dsar.type}
     if from_status or to_status:
@@ -124,7 +132,9 @@ def _record(
     return event
 
 
-def _move(dsar: DataSubjectRequest, *, actor: Any, to_status: str, note: str = "", **fields: Any) -> DataSubjectRequest:
+def _move(
+    dsar: DataSubjectRequest, *, actor: Actor | None, to_status: str, note: str = "", **fields: Any
+) -> DataSubjectRequest:
     from_status = dsar.status
     dsar.status = to_status
     for name, value in fields.items():
@@ -213,14 +223,14 @@ def dsar_file(
     return dsar
 
 
-def dsar_act(slug: str, *, actor: Any, dsar: DataSubjectRequest, inputs: dict[str, Any]) -> Any:
+def dsar_act(slug: str, *, actor: Actor, dsar: DataSubjectRequest, inputs: dict[str, Any]) -> Any:
     """Carry out the workflow table's action ``slug`` with its declared inputs (admin and API)."""
     action = ACTIONS_BY_SLUG[slug]
     service = getattr(sys.modules[__name__], action.service)
     return service(actor=actor, dsar=dsar, **{spec.name: inputs.get(spec.name) for spec in action.inputs})
 
 
-def dsar_verify_identity(*, actor: Any, dsar: DataSubjectRequest, evidence: str) -> DataSubjectRequest:
+def dsar_verify_identity(*, actor: Actor, dsar: DataSubjectRequest, evidence: str) -> DataSubjectRequest:
     action = _check("dsar_verify_identity", actor=actor, evidence=evidence)
     with transaction.atomic():
         dsar = _locked(dsar, action, actor=actor)
@@ -237,7 +247,7 @@ def dsar_verify_identity(*, actor: Any, dsar: DataSubjectRequest, evidence: str)
         )
 
 
-def dsar_assign(*, actor: Any, dsar: DataSubjectRequest, assignee: Any | None = None) -> DataSubjectRequest:
+def dsar_assign(*, actor: Actor, dsar: DataSubjectRequest, assignee: Any | None = None) -> DataSubjectRequest:
     """Assign to ``assignee`` (default: the actor — "assign to me"); starts the review."""
     action = _check("dsar_assign", actor=actor)
     assignee = assignee or actor
@@ -247,25 +257,25 @@ def dsar_assign(*, actor: Any, dsar: DataSubjectRequest, assignee: Any | None = 
         dsar = _locked(dsar, action, actor=actor)
         if dsar.status == DsarStatus.IDENTITY_VERIFIED:
             return _move(dsar, actor=actor, to_status=DsarStatus.IN_REVIEW, assigned_to=assignee)
-        dsar.assigned_to = assignee
+        dsar.assigned_to_id = assignee.pk
         dsar.save(update_fields=["assigned_to", "updated_at"])
         _record(dsar, actor=actor, kind=DsarEventKind.ASSIGNMENT)
         return dsar
 
 
-def dsar_request_approval(*, actor: Any, dsar: DataSubjectRequest, note: str | None = "") -> DataSubjectRequest:
+def dsar_request_approval(*, actor: Actor, dsar: DataSubjectRequest, note: str | None = "") -> DataSubjectRequest:
     """First pair of eyes (types whose handler needs four eyes): ask a second officer to approve."""
     action = _check("dsar_request_approval", actor=actor)
     with transaction.atomic():
         dsar = _locked(dsar, action, actor=actor)
-        dsar.approval_requested_by = actor
+        dsar.approval_requested_by_id = actor.pk
         dsar.approval_requested_at = timezone.now()
         dsar.save(update_fields=["approval_requested_by", "approval_requested_at", "updated_at"])
         _record(dsar, actor=actor, kind=DsarEventKind.APPROVAL_REQUESTED, note=note or "")
         return dsar
 
 
-def dsar_approve(*, actor: Any, dsar: DataSubjectRequest, note: str | None = "") -> DataSubjectRequest:
+def dsar_approve(*, actor: Actor, dsar: DataSubjectRequest, note: str | None = "") -> DataSubjectRequest:
     """Approve; the type's handler then carries the request out (at once) or schedules it."""
     action = _check("dsar_approve", actor=actor)
     with transaction.atomic():
@@ -284,7 +294,7 @@ def dsar_approve(*, actor: Any, dsar: DataSubjectRequest, note: str | None = "")
         return dsar
 
 
-def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSubjectRequest:
+def dsar_reject(*, actor: Actor, dsar: DataSubjectRequest, reason: str) -> DataSubjectRequest:
     action = _check("dsar_reject", actor=actor, reason=reason)
     with transaction.atomic():
         dsar = _locked(dsar, action, actor=actor)
@@ -302,7 +312,7 @@ def dsar_reject(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSub
 
 
 def dsar_extend(
-    *, actor: Any, dsar: DataSubjectRequest, days: int | None, reason: str, now: datetime | None = None
+    *, actor: Actor, dsar: DataSubjectRequest, days: int | None, reason: str, now: datetime | None = None
 ) -> DataSubjectRequest:
     """Extend the deadline once, by 1–30 days, before the original deadline (PAIA s57)."""
     action = _check("dsar_extend", actor=actor, reason=reason, days=days)
@@ -313,7 +323,7 @@ def dsar_extend(
         dsar = _locked(dsar, action, actor=actor, now=now)
         dsar.due_at = dsar.original_due_at + timedelta(days=days or 0)
         dsar.extended_at = now
-        dsar.extended_by = actor
+        dsar.extended_by_id = actor.pk
         dsar.extension_reason = reason
         dsar.save(update_fields=["due_at", "extended_at", "extended_by", "extension_reason", "updated_at"])
         _record(dsar, actor=actor, kind=DsarEventKind.EXTENSION, extra={"days": days})
@@ -322,7 +332,7 @@ def dsar_extend(
 
 
 def dsar_fulfil(
-    *, actor: Any, dsar: DataSubjectRequest, statement: str, partial: bool | None = False
+    *, actor: Actor | None, dsar: DataSubjectRequest, statement: str, partial: bool | None = False
 ) -> DataSubjectRequest:
     """Record the outcome. ``statement`` tells the subject what was done and, if partial, why not all.
 
@@ -336,14 +346,14 @@ def dsar_fulfil(
         return dsar
 
 
-def dsar_close(*, actor: Any, dsar: DataSubjectRequest) -> DataSubjectRequest:
+def dsar_close(*, actor: Actor, dsar: DataSubjectRequest) -> DataSubjectRequest:
     action = _check("dsar_close", actor=actor)
     with transaction.atomic():
         dsar = _locked(dsar, action, actor=actor)
         return _move(dsar, actor=actor, to_status=DsarStatus.CLOSED, closed_at=timezone.now())
 
 
-def dsar_add_note(*, actor: Any, dsar: DataSubjectRequest, note: str, evidence: bool = False) -> DsarEvent:
+def dsar_add_note(*, actor: Actor, dsar: DataSubjectRequest, note: str, evidence: bool = False) -> DsarEvent:
     """An internal note or a piece of evidence; kept on the request, never audited verbatim."""
     action = _check("dsar_add_evidence" if evidence else "dsar_add_note", actor=actor, note=note)
     with transaction.atomic():
@@ -352,12 +362,12 @@ def dsar_add_note(*, actor: Any, dsar: DataSubjectRequest, note: str, evidence: 
         return _record(dsar, actor=actor, kind=kind, note=note)
 
 
-def dsar_add_evidence(*, actor: Any, dsar: DataSubjectRequest, note: str) -> DsarEvent:
+def dsar_add_evidence(*, actor: Actor, dsar: DataSubjectRequest, note: str) -> DsarEvent:
     """A piece of evidence (a document seen, a call-back made): kept on the request, never audited verbatim."""
     return dsar_add_note(actor=actor, dsar=dsar, note=note, evidence=True)
 
 
-def dsar_export_download(*, actor: Any, export: DsarExport, request: HttpRequest | None = None) -> None:
+def dsar_export_download(*, actor: Actor, export: DsarExport, request: HttpRequest | None = None) -> None:
     """Count one download of the subject's export and audit it (the caller checked ownership)."""
     with transaction.atomic():
         DsarExport.objects.filter(pk=export.pk).update(download_count=F("download_count") + 1)
@@ -389,7 +399,7 @@ def _apply_at_filing(dsar: DataSubjectRequest, *, filed_by: Any) -> None:
         )
 
 
-def dsar_settle_balance(*, actor: Any, dsar: DataSubjectRequest, method: str) -> DataSubjectRequest:
+def dsar_settle_balance(*, actor: Actor, dsar: DataSubjectRequest, method: str) -> DataSubjectRequest:
     """Settle the subject's money before a deletion, as the officer chose (``compliance.dsar.balances``).
 
     ``payout``: a pending withdrawal to the subject's verified bank account (the deletion waits until
@@ -452,7 +462,7 @@ def dsar_erasure_blocked(*, dsar: DataSubjectRequest, balances: list[Balance]) -
     )
 
 
-def dsar_lift_restriction(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DataSubjectRequest:
+def dsar_lift_restriction(*, actor: Actor, dsar: DataSubjectRequest, reason: str) -> DataSubjectRequest:
     """Lift the objection or restriction this request put in force (POPIA s14(6): the subject is told).
 
     Audited as DSAR_RESTRICTION_LIFTED (the subject's notice subscribes to it) and, per purpose, as
@@ -474,7 +484,7 @@ def dsar_lift_restriction(*, actor: Any, dsar: DataSubjectRequest, reason: str) 
         return dsar
 
 
-def dsar_request_identity(*, actor: Any, dsar: DataSubjectRequest, reason: str) -> DsarEvent:
+def dsar_request_identity(*, actor: Actor, dsar: DataSubjectRequest, reason: str) -> DsarEvent:
     """Ask the subject to prove their identity (what is needed is sent to them; kept on the request)."""
     action = _check("dsar_request_identity", actor=actor, reason=reason)
     with transaction.atomic():

@@ -127,7 +127,7 @@ class DsarListCreateView(ListAPIView):
 class DsarDetailView(APIView):
     @extend_schema(responses=DsarDetailSerializer)
     def get(self, request: Request, public_id: str) -> Response:
-        dsar = selectors.dsar_of_subject(subject=request.user, public_id=public_id)
+        dsar = selectors.access_dsar_as_subject(viewer=request.user, public_id=public_id)
         return Response(DsarDetailSerializer(dsar).data)
 
 
@@ -175,7 +175,7 @@ class OfficerActionView(APIView):
         row = action_for(action)
         if row is None:
             raise Http404
-        dsar = selectors.dsar_for_officer(officer=request.user, public_id=public_id)
+        dsar = selectors.access_dsar_for_officer(viewer=request.user, public_id=public_id)
         payload = action_serializer(row.slug)(data=request.data)
         payload.is_valid(raise_exception=True)
         services.dsar_act(row.slug, actor=request.user, dsar=dsar, inputs=payload.validated_data)
@@ -214,7 +214,7 @@ class DsarDownloadView(JSONErrorsMixin, APIView):
         # Every refusal is audited (kernel.access.AuditedRefusal): no MFA (403), another customer's
         # bundle or none (404, the same answer), a closed download window (410).
         try:
-            dsar = selectors.dsar_of_subject(subject=request.user, public_id=public_id)
+            dsar = selectors.access_dsar_as_subject(viewer=request.user, public_id=public_id)
             export = dsar.export
         except (Http404, DsarExport.DoesNotExist) as exc:
             raise ExportNotFound from exc

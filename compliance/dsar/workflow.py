@@ -30,6 +30,7 @@ from compliance.dsar.balances import SETTLEMENT_LABELS
 from compliance.dsar.errors import DsarError
 from compliance.dsar.kinds import kind_for
 from compliance.dsar.models import DSAR_MAX_EXTENSION_DAYS, OPEN_STATUSES, DataSubjectRequest, DsarStatus, NoticeKind
+from kernel.types import Actor
 
 PROCESS_PERMISSION = "compliance.process_dsar"
 
@@ -81,10 +82,10 @@ ASSIGN = "assign"
 FOUR_EYES = FourEyes(request="request-approval", approve="approve", recorded_in="approval_requested_by")
 
 # A rule that may refuse an action the state allows: returns the refusal, or None.
-Refusal = Callable[[DataSubjectRequest, Any, datetime], DsarError | None]
+Refusal = Callable[[DataSubjectRequest, Actor | None, datetime], DsarError | None]
 
 
-def _second_approval_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
+def _second_approval_refusal(dsar: DataSubjectRequest, actor: Actor | None, now: datetime) -> DsarError | None:
     if not FOUR_EYES.applies(dsar):
         return None
     first = FOUR_EYES.first_officer_id(dsar)
@@ -97,7 +98,7 @@ def _second_approval_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime
     return None
 
 
-def _approval_request_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
+def _approval_request_refusal(dsar: DataSubjectRequest, actor: Actor | None, now: datetime) -> DsarError | None:
     if not FOUR_EYES.applies(dsar):
         return DsarError("Only requests that need four eyes ask for a second approval.", code="approval_not_needed")
     if FOUR_EYES.first_officer_id(dsar) is not None:
@@ -105,14 +106,14 @@ def _approval_request_refusal(dsar: DataSubjectRequest, actor: Any, now: datetim
     return None
 
 
-def _assign_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
+def _assign_refusal(dsar: DataSubjectRequest, actor: Actor | None, now: datetime) -> DsarError | None:
     # Taking a request one already holds is no step: not offered, refused if posted.
     if actor is not None and dsar.assigned_to_id is not None and dsar.assigned_to_id == actor.pk:
         return DsarError("This request is already assigned to you.", code="already_assigned")
     return None
 
 
-def _extension_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
+def _extension_refusal(dsar: DataSubjectRequest, actor: Actor | None, now: datetime) -> DsarError | None:
     # PAIA s57: once, and only before the original deadline passes.
     if dsar.extended_at is not None:
         return DsarError("The deadline has already been extended once.", code="already_extended")
@@ -124,13 +125,13 @@ def _extension_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> D
 # --- Erasure's preconditions and undoing a processing flag (issue 16) ---------------------------
 
 
-def _settle_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
+def _settle_refusal(dsar: DataSubjectRequest, actor: Actor | None, now: datetime) -> DsarError | None:
     if not kind_for(dsar.type).settles_balance:
         return DsarError("Only a deletion request settles the subject's balance.", code="settlement_not_applicable")
     return None
 
 
-def _lift_refusal(dsar: DataSubjectRequest, actor: Any, now: datetime) -> DsarError | None:
+def _lift_refusal(dsar: DataSubjectRequest, actor: Actor | None, now: datetime) -> DsarError | None:
     if not kind_for(dsar.type).liftable:
         return DsarError("Only an objection or a restriction can be lifted.", code="lift_not_applicable")
     if dsar.status not in _LIFTABLE_STATES and not dsar.applied_at_filing:
@@ -177,7 +178,7 @@ class Action:
     refusal: Refusal | None = None
     notices: tuple[Notice, ...] = ()  # what the subject is told once the action is taken
 
-    def refused(self, dsar: DataSubjectRequest, actor: Any, now: datetime | None = None) -> DsarError | None:
+    def refused(self, dsar: DataSubjectRequest, actor: Actor | None, now: datetime | None = None) -> DsarError | None:
         """Why the action cannot be taken on ``dsar`` now (state first, then its rule), or None."""
         if dsar.status not in self.from_states:
             status = DsarStatus(dsar.status).label.lower()
@@ -421,7 +422,7 @@ def action_for(slug: str) -> Action | None:
     return ACTIONS_BY_SLUG.get(slug)
 
 
-def next_actions(dsar: DataSubjectRequest, *, actor: Any, now: datetime | None = None) -> list[Action]:
+def next_actions(dsar: DataSubjectRequest, *, actor: Actor | None, now: datetime | None = None) -> list[Action]:
     """The valid next steps for ``actor`` on ``dsar``: allowed by its state and not refused by a rule."""
     now = now or timezone.now()
     if actor is None or not actor.is_active:

@@ -24,6 +24,7 @@ from compliance.pi.registry import registry
 from compliance.retention.models import SUBJECT_HOLD_KINDS, LegalHold, RetentionPolicy
 from kernel.access import require_not_own
 from kernel.errors import DomainError
+from kernel.types import Actor
 
 POLICY_EDITABLE_FIELDS = ("period_days", "trigger", "legal_reason", "action", "enabled")
 PLACE_PERMISSION = "compliance.add_legalhold"
@@ -54,7 +55,7 @@ class HoldPermissionDenied(HoldError):
         self.fields = None
 
 
-def retention_policy_save(*, actor: Any, policy: RetentionPolicy, changed: list[str]) -> RetentionPolicy:
+def retention_policy_save(*, actor: Actor, policy: RetentionPolicy, changed: list[str]) -> RetentionPolicy:
     """Create or update ``policy`` (unsaved edits on the instance) and audit before/after."""
     with transaction.atomic():
         creating = policy.pk is None
@@ -75,8 +76,8 @@ def retention_policy_save(*, actor: Any, policy: RetentionPolicy, changed: list[
     return policy
 
 
-def _require(actor: Any, permission: str, message: str) -> None:
-    if actor is None or not actor.is_active or not actor.is_staff or not actor.has_perm(permission):
+def _require(actor: Actor | None, permission: str, message: str) -> None:
+    if actor is None or not actor.is_active or not getattr(actor, "is_staff", False) or not actor.has_perm(permission):
         raise HoldPermissionDenied(message)
 
 
@@ -110,7 +111,7 @@ def _clean_scope(tables: Any) -> list[str]:
 
 def hold_place(
     *,
-    actor: Any,
+    actor: Actor,
     subject: Any,
     kind: str,
     reason: str,
@@ -160,7 +161,7 @@ def hold_place(
                     subject=subject,
                     reason=reason,
                     hold_until=hold_until,
-                    created_by=actor,
+                    created_by_id=actor.pk,
                     scope=scope,
                 )
         except IntegrityError as error:  # a concurrent placement won the race
@@ -181,7 +182,7 @@ def hold_place(
     return hold
 
 
-def hold_release(*, actor: Any, hold: LegalHold, reason: str, request: Any = None) -> LegalHold:
+def hold_release(*, actor: Actor, hold: LegalHold, reason: str, request: Any = None) -> LegalHold:
     """Release a litigation or regulator hold, with a reason; the hold row stays as the record."""
     _require(actor, RELEASE_PERMISSION, "Only the information officer may release a legal hold.")
     reason = _clean_reason(reason)
@@ -197,7 +198,7 @@ def hold_release(*, actor: Any, hold: LegalHold, reason: str, request: Any = Non
         if hold.released_at is not None:
             raise HoldError("already_released", "This hold has already been released.", conflict=True)
         hold.released_at = timezone.now()
-        hold.released_by = actor
+        hold.released_by_id = actor.pk
         hold.release_reason = reason
         hold.save(update_fields=["released_at", "released_by", "release_reason"])
         audit_record(

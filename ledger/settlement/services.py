@@ -39,6 +39,7 @@ from compliance.audit.services import ActorType, AuditAction, audit_record
 from kernel.access import OwnSubjectDenied, require_not_own, require_permission
 from kernel.request_context import get_request_id
 from kernel.tasks import enqueue_on_commit
+from kernel.types import Actor
 from ledger.engine import MoveAudit, ResolveRequest, ResolveResult, resolve_pending
 from ledger.exceptions import LedgerError
 from ledger.models import (
@@ -84,7 +85,7 @@ def _action(outcome: str) -> str:
     return AuditAction.SETTLEMENT_POSTED if outcome == POSTED else AuditAction.SETTLEMENT_VOIDED
 
 
-def _refused(code: str, *, actor: Any = None, request: HttpRequest | None = None, **diff: Any) -> LedgerError:
+def _refused(code: str, *, actor: Actor | None = None, request: HttpRequest | None = None, **diff: Any) -> LedgerError:
     """Audit a refusal on its own (the refused work rolled back) and return the error to raise."""
     with transaction.atomic():
         audit_record(
@@ -246,7 +247,7 @@ def status_of(entry_public_id: uuid.UUID) -> str:
 # --- 3. Operations: a statement line recorded by one person, confirmed by another ------------------------
 
 
-def _confirmable(actor: Any, public_id: Any, *, for_update: bool = False) -> JournalEntry:
+def _confirmable(actor: Actor, public_id: Any, *, for_update: bool = False) -> JournalEntry:
     entry_id = _as_uuid(public_id)
     entry = JournalEntry.objects.filter(public_id=entry_id, pending=True).first() if entry_id else None
     if entry is None:
