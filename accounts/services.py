@@ -58,7 +58,7 @@ from accounts.tokens import (
     token_pair_for,
 )
 from compliance.audit.services import ActorType, AuditAction, audit_record, build_change_diff
-from kernel.access import require_not_own
+from kernel.access import require_not_own, require_permission
 from kernel.errors import DomainError
 from kernel.permissions import MFA_CLAIM
 from kernel.request_context import client_ip
@@ -850,6 +850,30 @@ def totp_remove(*, actor: User, password: str, code: str, request: HttpRequest |
         _revoke_all_tokens(actor)
         _audit(AuditAction.MFA_REMOVED, actor=actor, request=request)
         security_notice_send(user=actor, kind="mfa_removed")
+
+
+def totp_reset_by_admin(*, actor: User, device: TOTPDevice) -> None:
+    """An administrator removes a user's authenticator so they can enrol again (a lost phone).
+
+    Like the owner's own removal: the backup codes go too, every token of the user is revoked
+    (no session keeps an MFA stamp for a factor that is gone), the owner is e-mailed and
+    MFA_REMOVED is audited (the administrator as actor, the user as object). Segregation of
+    duties: never one's own authenticator (that would downgrade one's own second factor)."""
+    require_permission(actor, "accounts.delete_totpdevice")
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=device.user_id)
+        require_not_own(actor, user.pk, "remove the authenticator")
+        TOTPDevice.objects.filter(user=user).delete()
+        BackupCode.objects.filter(user=user).delete()
+        _revoke_all_tokens(user)
+        audit_record(
+            action=AuditAction.MFA_REMOVED,
+            actor=actor,
+            object_type=USER_OBJECT,
+            object_id=str(user.public_id),
+            change_diff={"by": "admin"},
+        )
+        security_notice_send(user=user, kind="mfa_removed")
 
 
 def security_notice_send(*, user: User, kind: str) -> None:

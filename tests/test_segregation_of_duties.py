@@ -27,6 +27,7 @@ from django.contrib.auth import get_user_model
 
 from accounts import roles
 from accounts import services as accounts_services
+from accounts.models import BackupCode, TOTPDevice
 from compliance.audit.services import AuditAction
 from compliance.dsar import services as dsar_services
 from compliance.models import AuditEvent
@@ -36,7 +37,7 @@ from ledger import services
 from ledger.models import BankAccount, JournalEntry, KycRecord, LedgerAccount, ReversalRequest
 from ledger.settlement import services as settlement
 from tests.ledger.conftest import api_client, fund, ledger_snapshot, new_key, sa_id
-from tests.personas import make_customer, make_staff
+from tests.personas import enrol_totp, make_customer, make_staff
 
 STAFF_CHECKS = {"require_permission", "has_permission", "has_perm"}
 FOUR_EYES = 1_000_000  # R10,000.00: the default LEDGER_REVERSAL_FOUR_EYES_MINOR_UNITS
@@ -159,6 +160,8 @@ def _state() -> dict:
         "holds": sorted(retention.LegalHold.objects.values_list("public_id", "released_at")),
         "restrictions": _restriction_count(),
         "reversal_requests": sorted(ReversalRequest.objects.values_list("public_id", "approved_at")),
+        "devices": sorted(TOTPDevice.objects.values_list("pk", "confirmed")),
+        "backup_codes": BackupCode.objects.count(),
         "users": sorted(
             (
                 user.pk,
@@ -311,6 +314,13 @@ def _user_email_correct(request) -> Callable[[], object]:
     )
 
 
+def _totp_reset_by_admin(request) -> Callable[[], object]:
+    """An administrator removes their own authenticator (a downgrade of their own second factor)."""
+    admin_user = make_staff(roles.ADMIN)
+    device = enrol_totp(admin_user)
+    return lambda: accounts_services.totp_reset_by_admin(actor=admin_user, device=device)
+
+
 def _hold_place(request) -> Callable[[], object]:
     officer = request.getfixturevalue("officer")
     return lambda: retention.hold_place(actor=officer, subject=officer, kind="litigation", reason="mine")
@@ -362,6 +372,7 @@ SCENARIOS: dict[str, Callable] = {
     "compliance.consent.services.processing_restriction_set": _processing_restriction_set,
     "accounts.services.user_profile_correct": _user_profile_correct,
     "accounts.services.user_email_correct": _user_email_correct,
+    "accounts.services.totp_reset_by_admin": _totp_reset_by_admin,
 }
 # Extra cases for services with more than one way to be "own".
 EXTRA_SCENARIOS = {
