@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
 from accounts import roles, services
@@ -120,7 +121,8 @@ class UserAdmin(PIMaskedAdmin, BlindIndexSearchMixin, DjangoUserAdmin):
 
 @admin.register(TOTPDevice)
 class TOTPDeviceAdmin(admin.ModelAdmin):
-    """Devices are listed (never their keys) and can be deleted so a user can re-enrol."""
+    """Devices are listed (never their keys) and can be deleted so a user can re-enrol: through
+    ``services.totp_reset_by_admin`` (tokens revoked, owner told, audited, never one's own)."""
 
     list_display = ("user", "confirmed", "created_at", "confirmed_at")
     list_select_related = ("user",)
@@ -134,6 +136,14 @@ class TOTPDeviceAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def delete_model(self, request: HttpRequest, obj: TOTPDevice) -> None:
+        services.totp_reset_by_admin(actor=cast(User, request.user), device=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        with transaction.atomic():  # all or nothing: one refused device (one's own) keeps them all
+            for device in queryset:
+                services.totp_reset_by_admin(actor=cast(User, request.user), device=device)
 
 
 # --- Third-party screens that show PI (accounts/third_party_pi.py declares their fields) -------------

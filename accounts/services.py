@@ -58,6 +58,7 @@ from accounts.tokens import (
     token_pair_for,
 )
 from compliance.audit.services import ActorType, AuditAction, audit_record, build_change_diff
+from kernel.access import require_not_own, require_permission
 from kernel.errors import DomainError
 from kernel.permissions import MFA_CLAIM
 from kernel.request_context import client_ip
@@ -171,7 +172,9 @@ def roles_sync(*, actor: User | None = None) -> dict[str, int]:
 
 
 def user_roles_set(*, actor: User, user: User, role_names: list[str]) -> None:
-    """Give ``user`` exactly these roles; a change revokes their tokens (privileges changed)."""
+    """Give ``user`` exactly these roles; a change revokes their tokens (privileges changed).
+
+    Segregation of duties (issue 15): nobody changes their own roles; another administrator does."""
     unknown = set(role_names) - set(roles.ALL_ROLES)
     if unknown:
         raise ValidationError({"groups": ["Unknown role."]})
@@ -179,6 +182,7 @@ def user_roles_set(*, actor: User, user: User, role_names: list[str]) -> None:
         before = sorted(user.groups.values_list("name", flat=True))
         if before == sorted(role_names):
             return
+        require_not_own(actor, user.pk, "change the roles")
         user.groups.set(Group.objects.filter(name__in=role_names))
         _revoke_all_tokens(user)
         audit_record(
@@ -349,6 +353,7 @@ def user_profile_correct(
     """
     if not actor.has_perm("compliance.process_dsar"):
         raise PermissionDenied("Only an information officer may correct a subject's profile.")
+    require_not_own(actor, user.pk, "apply a correction")
     return _profile_change(
         actor=actor, user=user, first_name=first_name, last_name=last_name, phone=phone, reference=reference
     )
@@ -362,6 +367,7 @@ def user_email_correct(*, actor: User, user: User, email: str, reference: str) -
     that the login address changed. The audit record masks both addresses."""
     if not actor.has_perm("compliance.process_dsar"):
         raise PermissionDenied("Only an information officer may correct a subject's e-mail address.")
+    require_not_own(actor, user.pk, "apply a correction")
     new = User.objects.normalize_email(email)
     EmailValidator(message="Enter a valid e-mail address.")(new)
     with transaction.atomic():
@@ -844,6 +850,30 @@ def totp_remove(*, actor: User, password: str, code: str, request: HttpRequest |
         _revoke_all_tokens(actor)
         _audit(AuditAction.MFA_REMOVED, actor=actor, request=request)
         security_notice_send(user=actor, kind="mfa_removed")
+
+
+def totp_reset_by_admin(*, actor: User, device: TOTPDevice) -> None:
+    """An administrator removes a user's authenticator so they can enrol again (a lost phone).
+
+    Like the owner's own removal: the backup codes go too, every token of the user is revoked
+    (no session keeps an MFA stamp for a factor that is gone), the owner is e-mailed and
+    MFA_REMOVED is audited (the administrator as actor, the user as object). Segregation of
+    duties: never one's own authenticator (that would downgrade one's own second factor)."""
+    require_permission(actor, "accounts.delete_totpdevice")
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=device.user_id)
+        require_not_own(actor, user.pk, "remove the authenticator")
+        TOTPDevice.objects.filter(user=user).delete()
+        BackupCode.objects.filter(user=user).delete()
+        _revoke_all_tokens(user)
+        audit_record(
+            action=AuditAction.MFA_REMOVED,
+            actor=actor,
+            object_type=USER_OBJECT,
+            object_id=str(user.public_id),
+            change_diff={"by": "admin"},
+        )
+        security_notice_send(user=user, kind="mfa_removed")
 
 
 def security_notice_send(*, user: User, kind: str) -> None:

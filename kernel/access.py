@@ -102,7 +102,7 @@ def require_not_own(actor: Actor | None, subject_user_ids: Any, what: str) -> No
     record is linked to: its owner, the data subject, the customers whose accounts an entry
     touches, the staff member who created it. ``what`` names the action in the message. Every
     staff service that acts on a customer's account or a data subject calls this (the test
-    tests/kernel/test_segregation_of_duties.py enumerates them from the code).
+    tests/test_segregation_of_duties.py enumerates them from the code).
     """
     if isinstance(subject_user_ids, (str, bytes)) or not hasattr(subject_user_ids, "__iter__"):
         subject_user_ids = (subject_user_ids,)

@@ -2,9 +2,10 @@
 
 Generated requests — valid and invalid bodies, query strings, path ids, headers — go through the
 whole WSGI stack (middleware, JWT authentication, throttles, views, the JSON error handler) as a
-signed-in customer, operations staff and an auditor, each with a recent MFA (so every role's
-endpoints are reached past their permission checks), on the real PostgreSQL in autocommit
-(``transactional_db``: each request commits or rolls back on its own, as in production). The promises checked: whatever
+signed-in customer, operations staff, an information officer and an auditor, each with a recent
+MFA (so every role's endpoints are reached past their permission checks), and anonymously, on
+the real PostgreSQL in autocommit (``transactional_db``: each request commits or rolls back on its
+own, as in production). The promises checked: whatever
 arrives, the answer is never a 5xx, every error is the JSON error shape of SPEC C1, no answer has a status
 the operation does not document (status_code_conformance; fintech/openapi.py documents the error statuses),
 and every answer matches its documented body (response_schema_conformance; the
@@ -53,6 +54,11 @@ def customer_headers(transactional_db) -> dict[str, str]:
 @pytest.fixture
 def operations_headers(transactional_db) -> dict[str, str]:
     return _bearer("operations")
+
+
+@pytest.fixture
+def information_officer_headers(transactional_db) -> dict[str, str]:
+    return _bearer("information_officer")
 
 
 @pytest.fixture
@@ -108,3 +114,15 @@ def test_operations_staff_never_get_a_server_error(case, operations_headers):
 @FUZZ
 def test_an_auditor_never_gets_a_server_error(case, auditor_headers):
     _check(case, auditor_headers)
+
+
+@schema.parametrize()
+@FUZZ
+def test_an_information_officer_never_gets_a_server_error(case, information_officer_headers):
+    _check(case, information_officer_headers)
+
+
+@schema.parametrize()
+@FUZZ
+def test_an_anonymous_client_never_gets_a_server_error(case, transactional_db):
+    _check(case, {})

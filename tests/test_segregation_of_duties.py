@@ -4,7 +4,8 @@ data subject, and the list of staff actions this is proven for is derived from t
 The finding: an operations user submitted KYC for their own customer account, verified it at
 tier 3 through the ops API, deposited into the new wallet and reversed their own entry.
 
-``staff_services()`` reads every ``ledger/**/services.py`` and ``compliance/**/services.py`` and
+``staff_services()`` reads ``accounts/services.py`` and every ``ledger/**/services.py`` and
+``compliance/**/services.py`` and
 returns each public function that (directly or through a module-local helper) checks a staff
 permission (``require_permission`` / ``has_permission`` / ``has_perm``). Each one must be either a
 scenario below (a staff member acting on themself, which must be refused by
@@ -25,6 +26,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from accounts import roles
+from accounts import services as accounts_services
+from accounts.models import BackupCode, TOTPDevice
 from compliance.audit.services import AuditAction
 from compliance.dsar import services as dsar_services
 from compliance.models import AuditEvent
@@ -34,7 +37,7 @@ from ledger import services
 from ledger.models import BankAccount, JournalEntry, KycRecord, LedgerAccount, ReversalRequest
 from ledger.settlement import services as settlement
 from tests.ledger.conftest import api_client, fund, ledger_snapshot, new_key, sa_id
-from tests.personas import make_customer, make_staff
+from tests.personas import enrol_totp, make_customer, make_staff
 
 STAFF_CHECKS = {"require_permission", "has_permission", "has_perm"}
 FOUR_EYES = 1_000_000  # R10,000.00: the default LEDGER_REVERSAL_FOUR_EYES_MINOR_UNITS
@@ -52,9 +55,15 @@ def _called_names(node: ast.AST) -> set[str]:
 
 def staff_services(root: pathlib.Path = ROOT) -> dict[str, set[str]]:
     """``{"module.function": names it calls, transitively through its module's own functions}``
-    for every public ledger/compliance service that checks a staff permission."""
+    for every public accounts/ledger/compliance service that checks a staff permission."""
     found: dict[str, set[str]] = {}
-    paths = sorted([*root.glob("ledger/**/services.py"), *root.glob("compliance/**/services.py")])
+    paths = sorted(
+        [
+            *root.glob("accounts/services.py"),
+            *root.glob("ledger/**/services.py"),
+            *root.glob("compliance/**/services.py"),
+        ]
+    )
     for path in paths:
         tree = ast.parse(path.read_text())
         functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
@@ -89,6 +98,7 @@ NO_SUBJECT = {
     "compliance.consent.services.consent_record_choices": "on behalf of another person only (actor != subject)",
     "compliance.audit.services.pi_reveal": "a read of masked values (audited with a reason); changes no account",
     "compliance.audit.services.revealable": "a question (which fields may this user reveal); acts on nothing",
+    "accounts.services.staff_user_create": "creates a new staff account; acts on no existing account",
 }
 
 
@@ -150,6 +160,18 @@ def _state() -> dict:
         "holds": sorted(retention.LegalHold.objects.values_list("public_id", "released_at")),
         "restrictions": _restriction_count(),
         "reversal_requests": sorted(ReversalRequest.objects.values_list("public_id", "approved_at")),
+        "devices": sorted(TOTPDevice.objects.values_list("pk", "confirmed")),
+        "backup_codes": BackupCode.objects.count(),
+        "users": sorted(
+            (
+                user.pk,
+                str(user.email),
+                user.last_name,
+                user.auth_epoch,
+                tuple(sorted(user.groups.values_list("name", flat=True))),
+            )
+            for user in get_user_model().objects.all()
+        ),
     }
 
 
@@ -278,6 +300,27 @@ def _bank_account_correct(request) -> Callable[[], object]:
     )
 
 
+def _user_profile_correct(request) -> Callable[[], object]:
+    officer = request.getfixturevalue("officer")
+    return lambda: accounts_services.user_profile_correct(
+        actor=officer, user=officer, reference="dsar", last_name="Someoneelse"
+    )
+
+
+def _user_email_correct(request) -> Callable[[], object]:
+    officer = request.getfixturevalue("officer")
+    return lambda: accounts_services.user_email_correct(
+        actor=officer, user=officer, email="elsewhere@staff.example.test", reference="dsar"
+    )
+
+
+def _totp_reset_by_admin(request) -> Callable[[], object]:
+    """An administrator removes their own authenticator (a downgrade of their own second factor)."""
+    admin_user = make_staff(roles.ADMIN)
+    device = enrol_totp(admin_user)
+    return lambda: accounts_services.totp_reset_by_admin(actor=admin_user, device=device)
+
+
 def _hold_place(request) -> Callable[[], object]:
     officer = request.getfixturevalue("officer")
     return lambda: retention.hold_place(actor=officer, subject=officer, kind="litigation", reason="mine")
@@ -327,6 +370,9 @@ SCENARIOS: dict[str, Callable] = {
     "compliance.retention.services.hold_place": _hold_place,
     "compliance.retention.services.hold_release": _hold_release,
     "compliance.consent.services.processing_restriction_set": _processing_restriction_set,
+    "accounts.services.user_profile_correct": _user_profile_correct,
+    "accounts.services.user_email_correct": _user_email_correct,
+    "accounts.services.totp_reset_by_admin": _totp_reset_by_admin,
 }
 # Extra cases for services with more than one way to be "own".
 EXTRA_SCENARIOS = {
@@ -458,6 +504,47 @@ def test_an_officer_cannot_process_their_own_dsar_through_the_api(officer):
     assert answer.json()["error"]["code"] == "own_account"
     assert _denials(officer) == [(AuditAction.PERMISSION_DENIED, "view")]
     assert _state() == before
+
+
+def _own_change_form(client, admin_user, groups) -> object:
+    """POST the admin's change form of ``admin_user``'s own account with these groups (the PI
+    fields are masked, read-only, and not posted)."""
+    return client.post(
+        f"/admin/accounts/user/{admin_user.pk}/change/",
+        {"is_active": "on", "is_staff": "on", "groups": [group.pk for group in groups]},
+    )
+
+
+def test_an_administrator_cannot_grant_themself_a_role_in_the_admin(db):
+    """Self-granted privileges: an administrator adds the information officer role to their own
+    account. Refused (403, one PERMISSION_DENIED), nothing saved; another administrator may."""
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from tests.personas import otp_admin_login
+
+    admin_user, other_admin = make_staff(roles.ADMIN), make_staff(roles.ADMIN)
+    wanted = list(Group.objects.filter(name__in=[roles.ADMIN, roles.INFORMATION_OFFICER]))
+    client = Client()
+    otp_admin_login(client, admin_user)
+    before = _state()
+    answer = _own_change_form(client, admin_user, wanted)
+    assert answer.status_code == 403
+    assert _denials(admin_user) == [(AuditAction.PERMISSION_DENIED, "view")]
+    assert _state() == before
+    assert not AuditEvent.objects.filter(
+        action__in=[AuditAction.ROLE_CHANGED, AuditAction.PROFILE_UPDATED], user=admin_user
+    ).exists()
+    assert not admin_user.has_perm("compliance.process_dsar")
+    with pytest.raises(OwnSubjectDenied):
+        accounts_services.user_roles_set(actor=admin_user, user=admin_user, role_names=[roles.AUDITOR])
+    assert _state() == before
+    # The same change made by another administrator goes through (and is audited as ROLE_CHANGED).
+    colleague_client = Client()
+    otp_admin_login(colleague_client, other_admin)
+    assert _own_change_form(colleague_client, admin_user, wanted).status_code == 302
+    assert sorted(admin_user.groups.values_list("name", flat=True)) == [roles.ADMIN, roles.INFORMATION_OFFICER]
+    assert AuditEvent.objects.filter(action=AuditAction.ROLE_CHANGED, user=other_admin).count() == 1
 
 
 # --- four eyes on large reversals ------------------------------------------------------------------------

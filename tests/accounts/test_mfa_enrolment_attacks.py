@@ -115,3 +115,51 @@ def test_admin_enrolment_needs_a_recent_password_login(operations, settings):
         page = browser.get("/admin/mfa/enrol/")
         assert page.status_code == 302 and page["Location"].startswith("/admin/login/")
     assert not TOTPDevice.objects.filter(user=User.objects.get(pk=operations.pk)).exists()
+
+
+@pytest.mark.django_db
+def test_an_administrator_removing_an_authenticator_revokes_tells_and_audits_but_never_their_own(
+    eager_tasks, django_capture_on_commit_callbacks
+):
+    """The admin's delete of a device used to be Django's bare delete: the owner's sessions kept
+    their MFA stamp, nobody was told, and an administrator could drop their own second factor."""
+    from django.test import Client
+
+    from accounts import roles
+    from compliance.audit.models import AuditEvent
+    from tests.personas import make_customer, make_staff, otp_admin_login
+
+    administrator, customer = make_staff(roles.ADMIN), make_customer()
+    device = enrol_totp(customer)
+    session = make_api_client(customer, mfa=True)
+    client = Client()
+    otp_admin_login(client, administrator)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"/admin/accounts/totpdevice/{device.pk}/delete/", {"post": "yes"})
+    assert answer.status_code == 302
+    assert not TOTPDevice.objects.filter(user=customer).exists()
+    assert not BackupCode.objects.filter(user=customer).exists()
+    assert_error(session.get("/api/v1/me/"), 401, "token_revoked")
+    assert [message.to for message in mail.outbox] == [[customer.email]]
+    assert (
+        AuditEvent.objects.filter(action="MFA_REMOVED", user=administrator, object_id=str(customer.public_id)).count()
+        == 1
+    )
+    # Their own authenticator: refused (403 through the one denial path), nothing removed.
+    own = TOTPDevice.objects.get(user=administrator)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = client.post(f"/admin/accounts/totpdevice/{own.pk}/delete/", {"post": "yes"})
+    assert answer.status_code == 403
+    assert TOTPDevice.objects.filter(pk=own.pk, confirmed=True).exists()
+    assert mail.outbox == []
+    assert AuditEvent.objects.filter(action="PERMISSION_DENIED", user=administrator).count() == 1
+    # The bulk action is all or nothing: with one's own device selected, no device is removed.
+    other = enrol_totp(make_customer())
+    answer = client.post(
+        "/admin/accounts/totpdevice/",
+        {"action": "delete_selected", "_selected_action": [own.pk, other.pk], "post": "yes"},
+    )
+    assert answer.status_code == 403
+    assert TOTPDevice.objects.filter(pk__in=[own.pk, other.pk]).count() == 2

@@ -38,13 +38,14 @@ DOB = dt.date(1987, 6, 23)
 ACCOUNT = "62098765432"
 CORRECTION = "Correctedsentinel"
 NOTE = "Called back on Notesentinel line"
+PHONE = "+27829876543"  # the finding named e-mail, phone and names
 
 
 @pytest.fixture
 def seeded():
     customer = make_customer(email=EMAIL)
-    customer.first_name, customer.last_name = FIRST, LAST
-    customer.save(update_fields=["first_name", "last_name"])
+    customer.first_name, customer.last_name, customer.phone = FIRST, LAST, PHONE
+    customer.save(update_fields=["first_name", "last_name", "phone"])
     id_number = sa_id(DOB)
     kyc = ledger.kyc_submit(actor=customer, id_number=id_number, date_of_birth=DOB, document_reference="DOCSENTINEL9")
     bank = ledger.bank_account_add(actor=customer, bank_name="FNB", branch_code="250655", account_number=ACCOUNT)
@@ -52,7 +53,21 @@ def seeded():
         subject=customer, filed_by=customer, type="correction", requested_changes={"first_name": CORRECTION}
     )
     dsar_services.dsar_add_note(actor=make_staff(roles.INFORMATION_OFFICER), dsar=dsar, note=NOTE)
-    sentinels = [EMAIL, "zanele.sentinel", FIRST, LAST, id_number, ACCOUNT, CORRECTION, "DOCSENTINEL9", "1987", NOTE]
+    sentinels = [
+        EMAIL,
+        "zanele.sentinel",
+        FIRST,
+        LAST,
+        id_number,
+        ACCOUNT,
+        CORRECTION,
+        "DOCSENTINEL9",
+        "1987",
+        NOTE,
+        PHONE,
+        PHONE[1:],
+        "0829876543",
+    ]
     return {"customer": customer, "kyc": kyc, "bank": bank, "dsar": dsar, "sentinels": sentinels}
 
 
@@ -102,6 +117,7 @@ def test_the_masked_formats(seeded):
     assert "Reveal personal information" in html
     html = client.get(f"/admin/accounts/user/{seeded['customer'].pk}/change/").content.decode()
     assert "z***@s***.example" in html and "Z***" in html and "M***" in html
+    assert mask_value(PHONE, Category.CONTACT) == "***543" and "***543" in html
     assert mask_value("+27821234567", Category.CONTACT) == "***567"
     assert mask_value("62098765432", Category.FINANCIAL) == "***5432"
     assert mask_value("192.0.2.41", Category.IDENTITY) == "192.0.*.*"
