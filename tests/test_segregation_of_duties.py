@@ -4,7 +4,8 @@ data subject, and the list of staff actions this is proven for is derived from t
 The finding: an operations user submitted KYC for their own customer account, verified it at
 tier 3 through the ops API, deposited into the new wallet and reversed their own entry.
 
-``staff_services()`` reads ``accounts/services.py`` and every ``ledger/**/services.py`` and
+``fintech.duties.staff_services()`` (also the system check fintech.E003/E004) reads
+``accounts/services.py`` and every ``ledger/**/services.py`` and
 ``compliance/**/services.py`` and
 returns each public function that (directly or through a module-local helper) checks a staff
 permission (``require_permission`` / ``has_permission`` / ``has_perm``). Each one must be either a
@@ -16,7 +17,6 @@ listed, its scenario is not refused.
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
 import pathlib
 from collections.abc import Callable
@@ -32,6 +32,9 @@ from compliance.audit.services import AuditAction
 from compliance.dsar import services as dsar_services
 from compliance.models import AuditEvent
 from compliance.retention import services as retention
+from fintech import duties
+from fintech.checks import check_segregation_of_duties
+from fintech.duties import NO_SUBJECT
 from kernel.access import OwnSubjectDenied, require_not_own
 from ledger import services
 from ledger.models import BankAccount, JournalEntry, KycRecord, LedgerAccount, ReversalRequest
@@ -39,67 +42,12 @@ from ledger.settlement import services as settlement
 from tests.ledger.conftest import api_client, fund, ledger_snapshot, new_key, sa_id
 from tests.personas import enrol_totp, make_customer, make_staff
 
-STAFF_CHECKS = {"require_permission", "has_permission", "has_perm"}
 FOUR_EYES = 1_000_000  # R10,000.00: the default LEDGER_REVERSAL_FOUR_EYES_MINOR_UNITS
 ROOT = pathlib.Path(settings.BASE_DIR)
 
 
-def _called_names(node: ast.AST) -> set[str]:
-    names = set()
-    for call in ast.walk(node):
-        if isinstance(call, ast.Call):
-            func = call.func
-            names.add(func.id if isinstance(func, ast.Name) else getattr(func, "attr", ""))
-    return names
-
-
 def staff_services(root: pathlib.Path = ROOT) -> dict[str, set[str]]:
-    """``{"module.function": names it calls, transitively through its module's own functions}``
-    for every public accounts/ledger/compliance service that checks a staff permission."""
-    found: dict[str, set[str]] = {}
-    paths = sorted(
-        [
-            *root.glob("accounts/services.py"),
-            *root.glob("ledger/**/services.py"),
-            *root.glob("compliance/**/services.py"),
-        ]
-    )
-    for path in paths:
-        tree = ast.parse(path.read_text())
-        functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
-        direct = {name: _called_names(node) for name, node in functions.items()}
-
-        def reach(name: str, seen: set[str], direct=direct, functions=functions) -> set[str]:
-            if name in seen:
-                return set()
-            seen.add(name)
-            names = set(direct.get(name, ()))
-            for callee in list(names & functions.keys()):
-                names |= reach(callee, seen)
-            return names
-
-        module = ".".join(path.relative_to(root).with_suffix("").parts)
-        for name in functions:
-            calls = reach(name, set())
-            if not name.startswith("_") and calls & STAFF_CHECKS:
-                found[f"{module}.{name}"] = calls
-    return found
-
-
-# Staff services without a subject of their own to protect, and why.
-NO_SUBJECT = {
-    "compliance.consent.services.marketing_audience_export": "an export of the audience; acts on no one account",
-    "compliance.audit.services.audit_report_export": "a read of the trail for the auditor; acts on no one account",
-    "compliance.audit.services.audit_verify_request": "a check of the whole chain; acts on no one account",
-    # The staff permission is checked only when the actor is *not* the subject (filing or recording
-    # on someone's behalf); acting for oneself is the customer's own path, which needs no staff right.
-    "compliance.dsar.services.dsar_file": "on behalf of another person only (filed_by != subject)",
-    "compliance.consent.services.consent_record": "on behalf of another person only (actor != subject)",
-    "compliance.consent.services.consent_record_choices": "on behalf of another person only (actor != subject)",
-    "compliance.audit.services.pi_reveal": "a read of masked values (audited with a reason); changes no account",
-    "compliance.audit.services.revealable": "a question (which fields may this user reveal); acts on nothing",
-    "accounts.services.staff_user_create": "creates a new staff account; acts on no existing account",
-}
+    return duties.staff_services(root)
 
 
 # --- the actors and their own records ----------------------------------------------------------------
@@ -406,6 +354,28 @@ def test_the_enumeration_finds_a_new_staff_service_without_the_guard(tmp_path):
     found = staff_services(tmp_path)
     assert set(found) == {"ledger.services.refund_create"}
     assert "require_not_own" not in found["ledger.services.refund_create"]
+
+
+def test_the_system_check_passes_on_the_code_and_fails_on_an_unguarded_service(tmp_path):
+    """``manage.py check`` (fintech.E003/E004): clean on the project, loud on the planted defect."""
+    assert check_segregation_of_duties(None) == []
+    (tmp_path / "ledger").mkdir()
+    (tmp_path / "ledger" / "services.py").write_text(
+        "from kernel.access import require_not_own, require_permission\n\n"
+        "def refund_create(*, actor, entry):\n    require_permission(actor, 'ledger.refund')\n\n"
+        "def refund_approve(*, actor, entry):\n"
+        "    require_permission(actor, 'ledger.refund')\n    require_not_own(actor, entry.owner_id, 'approve')\n"
+    )
+    assert duties.problems(tmp_path, {"ledger.services.gone": "stale"}) == [
+        ("fintech.E003", "ledger.services.refund_create"),
+        ("fintech.E004", "ledger.services.gone"),
+    ]
+
+
+def test_manage_py_check_runs_the_segregation_check():
+    from django.core import checks
+
+    assert "fintech.checks" in {check.__module__ for check in checks.registry.registry.get_checks()}
 
 
 @pytest.mark.django_db
