@@ -42,6 +42,7 @@ import hashlib
 import hmac
 import io
 import json
+import re
 import time
 import uuid
 import zipfile
@@ -708,6 +709,27 @@ def _csv_column(values: Iterable[Any]) -> list[str]:
     ]  # fmt: skip
 
 
+# What makes csv.writer (the excel dialect, QUOTE_MINIMAL) quote a cell: the delimiter, the quote
+# character or a line-terminator character in it.
+_CSV_QUOTE_WHEN = re.compile(r'[,"\r\n]')
+
+
+def _csv_lines(columns: list[list[str]]) -> str:
+    """The lines ``csv.writer().writerows`` writes for these rows of text cells (given column by
+    column, two columns or more): the cells joined by commas, the ones that need it quoted (quotes
+    doubled). The C writer examines every character of every cell; here a column is scanned once,
+    and only a column with a character to quote is gone through cell by cell."""
+    needs = _CSV_QUOTE_WHEN.search
+    written = []
+    for cells in columns:
+        joined = "".join(cells)
+        if "," in joined or '"' in joined or "\r" in joined or "\n" in joined:
+            written.append(['"' + cell.replace('"', '""') + '"' if needs(cell) else cell for cell in cells])
+        else:
+            written.append(cells)
+    return "\r\n".join(map(",".join, zip(*written, strict=True))) + "\r\n"
+
+
 def _write_csv(
     bundle: zipfile.ZipFile, name: str, columns: list[str], rows: list[tuple[Any, ...]], rows_per_chunk: int = 2000
 ) -> None:
@@ -718,7 +740,11 @@ def _write_csv(
             writer.writerow(columns)
             for start in range(0, len(rows), rows_per_chunk):
                 chunk = rows[start : start + rows_per_chunk]
-                writer.writerows(zip(*(_csv_column(column) for column in zip(*chunk, strict=True)), strict=True))
+                cells = [_csv_column(column) for column in zip(*chunk, strict=True)]
+                if len(cells) > 1:
+                    text.write(_csv_lines(cells))
+                else:  # one column: csv.writer's own rule for a row of one empty cell ('""')
+                    writer.writerows(zip(*cells, strict=True))
 
 
 def _write_dict_rows_csv(bundle: zipfile.ZipFile, name: str, rows: list[dict[str, Any]]) -> None:

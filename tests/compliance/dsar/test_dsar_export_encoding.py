@@ -4,6 +4,7 @@ library wrote before them (``json.dumps(..., indent=1, ensure_ascii=False, defau
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import json
@@ -14,6 +15,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compliance.dsar import export
 from tests.personas import make_customer, make_staff
@@ -55,8 +58,6 @@ def test_a_table_of_rows_is_written_as_the_list_of_dicts_it_stands_for():
 
 
 def test_csv_cells_match_csv_cell_and_the_dict_writer():
-    import csv
-
     plain = [export._plain(value) for value in AWKWARD]  # cells are what _plain makes of the values
     rows = [tuple(plain) for _ in range(3)]
     columns = [f"c{i}" for i in range(len(rows[0]))]
@@ -72,6 +73,36 @@ def test_csv_cells_match_csv_cell_and_the_dict_writer():
     assert written == expected.getvalue()
     assert zipfile.ZipFile(buffer).read("empty.csv") == b""
     assert export._csv_column(plain) == [export.csv_cell(value) for value in plain]
+
+
+def _csv_module(rows: list[tuple[str, ...]]) -> str:
+    expected = io.StringIO(newline="")
+    csv.writer(expected).writerows(rows)
+    return expected.getvalue()
+
+
+_CELLS = st.text(alphabet=st.sampled_from([",", '"', "\r", "\n", "\x00", " ", "a", "é", "\u2028", "'", ";", "\t"]))
+
+
+@settings(max_examples=300, deadline=None)  # a shared machine's pauses are no failure
+@given(st.integers(min_value=2, max_value=5).flatmap(lambda width: st.lists(st.tuples(*[_CELLS] * width), min_size=1)))
+def test_csv_lines_are_what_the_csv_module_writes(rows):
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    assert export._csv_lines(columns) == _csv_module(rows)
+
+
+def test_csv_entries_quote_as_the_csv_module_does_in_every_shape():
+    shapes = {
+        "one column": (["only"], [("",), ("x",), ("a,b",), ('"',), ("",)]),  # a lone empty cell is ""
+        "two columns": (["a", "b"], [("", ""), ("x,y", 'say "hi"'), ("\r\n", "plain"), ("", "\n")]),
+        "nothing to quote": (["a", "b", "c"], [("1", "2", "3"), ("", "", "")]),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, (columns, rows) in shapes.items():
+            export._write_csv(bundle, name, columns, rows, rows_per_chunk=2)
+    for name, (columns, rows) in shapes.items():
+        assert zipfile.ZipFile(buffer).read(name).decode() == _csv_module([tuple(columns), *rows]), name
 
 
 # --- Timestamps and UUIDs rendered by PostgreSQL (export._as_text) --------------------------------
