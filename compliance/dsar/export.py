@@ -151,9 +151,11 @@ def _person(user: Any, subject: Any, roles_seen: dict[int, str]) -> str:
 # --- Reading the subject's tables: one query per table, no model instances ----------------------
 # Values come from ``values_list`` over a server-side cursor: Django applies each field's own
 # ``from_db_value``, so encrypted fields are decrypted by the field (whatever key scheme it uses),
-# exactly as loading the model would. Related records are read in the same query (their public id,
-# or the columns their ``export_reference_fields`` name); people other than the subject are
-# resolved once per export (``_people``), never per row.
+# exactly as loading the model would. The one exception is Django's own timestamp and UUID fields,
+# which have no conversion of their own: PostgreSQL renders them as the text the export writes
+# (``_as_text``). Related records are read in the same query (their public id, or the columns
+# their ``export_reference_fields`` name); people other than the subject are resolved once per
+# export (``_people``), never per row.
 _PASSTHROUGH = frozenset({str, int, bool, type(None)})
 _CHUNK = 5000
 
