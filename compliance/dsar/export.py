@@ -767,8 +767,9 @@ def _cycle_collection_paused() -> Iterator[None]:
     objects for a subject with 10,000 postings) until it is written, and the collector's young
     generations filled by them triggered ~200 collections and a full one per export that walked
     them all again and found nothing: 15-20% of the export's CPU (docs/BENCHMARKS.md, "DSAR
-    export"). Reference counting still frees everything as usual; a cycle made meanwhile (none is
-    made here) waits for the next collection after the build. Process-wide, like the setting."""
+    export"). Reference counting still frees everything as usual; a cycle made meanwhile (a
+    query's internals, say) waits for the first collection after the build. Process-wide, like
+    the setting: another thread's cycles wait too, for as long as a build takes."""
     enabled = gc.isenabled()
     gc.disable()
     try:
