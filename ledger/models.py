@@ -285,15 +285,22 @@ class JournalEntry(models.Model):
 
     @classmethod
     def export_reference_of(
-        cls, public_id: uuid.UUID, entry_type: str, channel: str, reference: str, created_at: datetime.datetime
+        cls,
+        public_id: uuid.UUID | str,
+        entry_type: str,
+        channel: str,
+        reference: str,
+        created_at: datetime.datetime | str,
     ) -> dict[str, object]:
-        """export_reference() from the values of ``export_reference_fields``, without an instance."""
+        """export_reference() from the values of ``export_reference_fields``, without an instance. The
+        export reads the id and the date as the text PostgreSQL renders for them (the same text
+        ``str()`` and ``isoformat()`` give), so either form is taken."""
         return {
             "id": str(public_id),
             "type": _choice_label(cls, "entry_type", entry_type),
             "channel": _choice_label(cls, "channel", channel),
             "reference": reference,
-            "created_at": created_at.isoformat(),
+            "created_at": created_at if isinstance(created_at, str) else created_at.isoformat(),
         }
 
 

@@ -34,12 +34,15 @@ never their id, name or e-mail (``_person``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
+import gc
 import hashlib
 import hmac
 import io
 import json
+import re
 import time
 import uuid
 import zipfile
@@ -51,8 +54,9 @@ from typing import Any, cast
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import models, transaction
-from django.db.models import CharField, Q
+from django.db import connections, models, transaction
+from django.db.models import CharField, Q, TextField
+from django.db.models.expressions import Func
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -147,9 +151,11 @@ def _person(user: Any, subject: Any, roles_seen: dict[int, str]) -> str:
 # --- Reading the subject's tables: one query per table, no model instances ----------------------
 # Values come from ``values_list`` over a server-side cursor: Django applies each field's own
 # ``from_db_value``, so encrypted fields are decrypted by the field (whatever key scheme it uses),
-# exactly as loading the model would. Related records are read in the same query (their public id,
-# or the columns their ``export_reference_fields`` name); people other than the subject are
-# resolved once per export (``_people``), never per row.
+# exactly as loading the model would. The one exception is Django's own timestamp and UUID fields,
+# which have no conversion of their own: PostgreSQL renders them as the text the export writes
+# (``_as_text``). Related records are read in the same query (their public id, or the columns
+# their ``export_reference_fields`` name); people other than the subject are resolved once per
+# export (``_people``), never per row.
 _PASSTHROUGH = frozenset({str, int, bool, type(None)})
 _CHUNK = 5000
 
@@ -190,6 +196,42 @@ def _people(user_ids: set[Any], subject: Any) -> dict[Any, str]:
     return names
 
 
+class _IsoTimestamp(Func):
+    """A timestamp as the text ``value.isoformat()`` gives for the aware UTC datetime Django reads
+    (``2026-01-02T03:04:05.000006+00:00``; no fraction when the microseconds are 0), rendered by
+    PostgreSQL in the query that reads it."""
+
+    output_field = TextField()
+    _WHOLE = 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"'
+    _FRACTION = 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
+        inner, params = compiler.compile(self.source_expressions[0])
+        utc = f"(({inner}) AT TIME ZONE 'UTC')"
+        return (
+            f"to_char({utc}, CASE WHEN date_trunc('second', {utc}) = {utc} THEN %s ELSE %s END)",
+            [*params, *params, *params, self._WHOLE, self._FRACTION],
+        )
+
+
+def _renders_text(using: str) -> bool:
+    """Whether the database renders timestamps and UUIDs as the export's text (``_as_text``): PostgreSQL,
+    read in UTC (the datetimes Django would return are UTC, so their ``isoformat()`` ends in +00:00)."""
+    connection = connections[using]
+    return connection.vendor == "postgresql" and settings.USE_TZ and connection.timezone_name == "UTC"
+
+
+def _as_text(path: str, field: models.Field) -> Func | None:
+    """The expression that reads ``path`` (a ``field``) as the text the export writes for it, or None
+    when Python must convert it. Only Django's own timestamp and UUID fields: a subclass (an
+    encrypted field) decodes its own values through ``from_db_value``, never bypassed."""
+    if type(field) is models.DateTimeField:
+        return _IsoTimestamp(path)
+    if type(field) is models.UUIDField:
+        return Cast(path, TextField())
+    return None
+
+
 class _Reader:
     """How one table of the subject is read: the value paths of one query, and how each exported
     column is made from the values read."""
@@ -200,32 +242,53 @@ class _Reader:
         user_model = get_user_model()
         self.entry, self.subject = entry, subject
         self.columns = export_columns(entry)
+        self.queryset = subject_rows(entry, subject).order_by("pk")
+        # Timestamps and UUIDs are ~half of the values read (every posting, entry and audit event
+        # has them): PostgreSQL renders them as the export's text in the same query, which costs
+        # it far less than Python's parsing them into objects and formatting them again
+        # (docs/BENCHMARKS.md, "DSAR export"). Byte-identical: test_dsar_export_encoding.py.
+        text = _renders_text(self.queryset.db)
+        self.rendered: dict[str, Func] = {}
         self.paths: list[str] = []
-        # Per column: (kind, first value index, extra); kinds: plain, person, reference, fetched, public_id.
+        # Per column: (kind, first value index, extra); kinds: plain, text (rendered by the database),
+        # person, reference, fetched, public_id.
         self.plan: list[tuple[str, int, Any]] = []
         for column in self.columns:
             at = len(self.paths)
             related: Any = column.related_model if column.is_relation else None
             if related is None:
-                self.paths.append(column.name)
-                self.plan.append(("plain", at, None))
+                rendered = self._path(column.name, column, text)
+                self.plan.append(("text" if rendered else "plain", at, None))
             elif related is user_model:
                 self.paths.append(column.attname)
                 self.plan.append(("person", at, None))
             elif hasattr(related, "export_reference") and hasattr(related, "export_reference_fields"):
                 fields = related.export_reference_fields
-                self.paths += [column.attname] + [f"{column.name}__{name}" for name in fields]
+                self.paths.append(column.attname)
+                for name in fields:
+                    self._path(f"{column.name}__{name}", related._meta.get_field(name), text)
                 self.plan.append(("reference", at, (related, len(fields))))
             elif hasattr(related, "export_reference"):
                 self.paths.append(column.attname)
                 self.plan.append(("fetched", at, column))
             else:  # a related model with a public id (export_columns keeps no other relation)
-                self.paths.append(f"{column.name}__public_id")
-                self.plan.append(("public_id", at, None))
+                rendered = self._path(f"{column.name}__public_id", related._meta.get_field("public_id"), text)
+                self.plan.append(("text" if rendered else "public_id", at, None))
         self.values: list[tuple[Any, ...]] = []
 
+    def _path(self, path: str, field: models.Field, text: bool) -> bool:
+        """Read ``path``: as text rendered by the database when it can (True), else as Django reads it."""
+        expression = _as_text(path, field) if text else None
+        if expression is None:
+            self.paths.append(path)
+            return False
+        alias = f"_export_text_{len(self.rendered)}"
+        self.rendered[alias] = expression
+        self.paths.append(alias)
+        return True
+
     def read(self) -> None:
-        queryset = subject_rows(self.entry, self.subject).order_by("pk").values_list(*self.paths)
+        queryset = self.queryset.annotate(**self.rendered).values_list(*self.paths)
         self.values = list(queryset.iterator(chunk_size=_CHUNK))
 
     def person_ids(self) -> set[Any]:
@@ -244,7 +307,9 @@ class _Reader:
         columns: list[Iterable[Any]] = []
         for kind, at, extra in self.plan:
             values = by_path[at]
-            if kind == "plain":
+            if kind == "text":
+                columns.append(values)
+            elif kind == "plain":
                 columns.append(_cells(values))
             elif kind == "person":
                 columns.append([None if pk is None else people[pk] for pk in values])
@@ -528,7 +593,12 @@ def _json_container(value: dict[str, Any] | list[Any], level: int) -> str:
         return "{}" if isinstance(value, dict) else "[]"
     inner = "\n" + " " * (level + 1)
     if isinstance(value, dict):
-        items = [_encode_text(key) + ": " + _json_text(item, level + 1) for key, item in value.items()]
+        encode, deeper = _encode_text, level + 1
+        # Text values (most of a reference's or an audit diff's) encoded inline: no call per item.
+        items = [
+            encode(key) + ": " + (encode(item) if type(item) is str else _json_text(item, deeper))
+            for key, item in value.items()
+        ]
         return "{" + inner + ("," + inner).join(items) + "\n" + " " * level + "}"
     items = [_json_text(item, level + 1) for item in value]
     return "[" + inner + ("," + inner).join(items) + "\n" + " " * level + "]"
@@ -623,16 +693,43 @@ def _write_json(bundle: zipfile.ZipFile, name: str, document: Any) -> None:
         handle.write("".join(pending).encode())
 
 
+# ``json.dumps(value, ensure_ascii=False, sort_keys=True)`` (``csv_cell``) without building an encoder
+# for every cell: dumps makes a new JSONEncoder per call when given arguments.
+_csv_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+
+
 def _csv_column(values: Iterable[Any]) -> list[str]:
     """``csv_cell`` of each value of one column, with the common types done inline (same text)."""
+    encode = _csv_json
     return [
         value if (kind := type(value)) is str
         else "null" if value is None
         else int.__repr__(value) if kind is int
         else ("true" if value else "false") if kind is bool
-        else csv_cell(value)
+        else encode(value)
         for value in values
     ]  # fmt: skip
+
+
+# What makes csv.writer (the excel dialect, QUOTE_MINIMAL) quote a cell: the delimiter, the quote
+# character or a line-terminator character in it.
+_CSV_QUOTE_WHEN = re.compile(r'[,"\r\n]')
+
+
+def _csv_lines(columns: list[list[str]]) -> str:
+    """The lines ``csv.writer().writerows`` writes for these rows of text cells (given column by
+    column, two columns or more): the cells joined by commas, the ones that need it quoted (quotes
+    doubled). The C writer examines every character of every cell; here a column is scanned once,
+    and only a column with a character to quote is gone through cell by cell."""
+    needs = _CSV_QUOTE_WHEN.search
+    written = []
+    for cells in columns:
+        joined = "".join(cells)
+        if "," in joined or '"' in joined or "\r" in joined or "\n" in joined:
+            written.append(['"' + cell.replace('"', '""') + '"' if needs(cell) else cell for cell in cells])
+        else:
+            written.append(cells)
+    return "\r\n".join(map(",".join, zip(*written, strict=True))) + "\r\n"
 
 
 def _write_csv(
@@ -645,7 +742,11 @@ def _write_csv(
             writer.writerow(columns)
             for start in range(0, len(rows), rows_per_chunk):
                 chunk = rows[start : start + rows_per_chunk]
-                writer.writerows(zip(*(_csv_column(column) for column in zip(*chunk, strict=True)), strict=True))
+                cells = [_csv_column(column) for column in zip(*chunk, strict=True)]
+                if len(cells) > 1:
+                    text.write(_csv_lines(cells))
+                else:  # one column: csv.writer's own rule for a row of one empty cell ('""')
+                    writer.writerows(zip(*cells, strict=True))
 
 
 def _write_dict_rows_csv(bundle: zipfile.ZipFile, name: str, rows: list[dict[str, Any]]) -> None:
@@ -658,7 +759,32 @@ def portability_schema() -> dict[str, Any]:
     return loaded
 
 
+@contextlib.contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """Python's cycle collector off while a bundle is built, back as it was afterwards.
+
+    A bundle holds every row it read (tuples, the JSON documents, the reference dicts: ~100,000
+    objects for a subject with 10,000 postings) until it is written, and the collector's young
+    generations filled by them triggered ~200 collections and a full one per export that walked
+    them all again and found nothing: 15-20% of the export's CPU (docs/BENCHMARKS.md, "DSAR
+    export"). Reference counting still frees everything as usual; a cycle made meanwhile (a
+    query's internals, say) waits for the first collection after the build. Process-wide, like
+    the setting: another thread's cycles wait too, for as long as a build takes."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def build_bundle(*, subject: Any, dsar: DataSubjectRequest, generated_at: dt.datetime) -> tuple[bytes, dict[str, int]]:
+    with _cycle_collection_paused():
+        return _build_bundle(subject=subject, dsar=dsar, generated_at=generated_at)
+
+
+def _build_bundle(*, subject: Any, dsar: DataSubjectRequest, generated_at: dt.datetime) -> tuple[bytes, dict[str, int]]:
     tables = _tables(subject)
     portability = kind_for(dsar.type).export_format == "portability"
     dictionary = data_dictionary(tables)
