@@ -27,13 +27,18 @@ Why this is safe to run on a live system:
   once de-identified), so a second run purges nothing more.
 - Set-based and bounded: a batch is one locking SELECT of at most ``RETENTION_PURGE_BATCH_SIZE``
   primary keys, walked in primary-key order from the checkpoint (the primary key's index), and one
-  DELETE (or the target's de-identifying UPDATE) of exactly those rows.
+  DELETE (or the target's de-identifying UPDATE) of exactly those rows. Batches are sized by time:
+  each is meant to work about ``RETENTION_PURGE_BATCH_MS`` (the next size follows the last batch's
+  measured cost per row, at least 500 rows), so a burst of the purge's CPU and WAL stays short
+  whatever the load. A batch commits with ``synchronous_commit = off`` (``_purge_next_batch``
+  says why that loses nothing); the run's audit record commits durably.
 - Throttled by measured impact, not a fixed sleep (``Throttle``): the purge works at most
   ``RETENTION_PURGE_DUTY_CYCLE`` of the time, pausing in proportion to how long its last batch
   took (a busy or contended database makes batches slower, so the pauses grow with the load);
   it backs off further while its batches make other sessions wait on their locks (counted with
   ``pg_blocking_pids`` just before each commit), and before each batch it waits while a streaming
-  replica's replay lag (``pg_stat_replication``) exceeds ``RETENTION_PURGE_MAX_REPLICA_LAG_SECONDS``.
+  replica's replay lag (``pg_stat_replication``, read at most twice a second) exceeds
+  ``RETENTION_PURGE_MAX_REPLICA_LAG_SECONDS``.
   Every pause lies between ``RETENTION_PURGE_PAUSE_SECONDS`` and ``RETENTION_PURGE_MAX_PAUSE_SECONDS``.
 - Insert-only records (journal entries, postings, the audit trail) are never deleted by age here:
   a deletion request has already pseudonymised them and placed a retention-duty hold. When the
@@ -282,7 +287,8 @@ class Throttle:
         shrink with the load), at most double or half the last, within [min_batch, max_batch]."""
         if self.batch_seconds and rows >= self.batch_size and seconds > 0:
             wanted = int(rows * self.batch_seconds / seconds)
-            self.batch_size = max(self.min_batch, min(self.max_batch, rows * 2, max(rows // 2, wanted)))
+            least = min(self.min_batch, self.max_batch)
+            self.batch_size = max(least, min(self.max_batch, rows * 2, max(rows // 2, wanted)))
         return self.batch_size
 
     def before_batch(self) -> float:

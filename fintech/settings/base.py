@@ -459,7 +459,8 @@ AUDITLOG_CID_GETTER = "kernel.request_context.get_request_id"
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # --- Celery ---------------------------------------------------------------------------------
-# Retention purges (SPEC C8): rows per batch transaction, and the throttle between batches, driven
+# Retention purges (SPEC C8): rows per batch transaction (sized so that each batch works about
+# BATCH_MS, between 500 and BATCH_SIZE rows), and the throttle between batches, driven
 # by each batch's measured impact (compliance/retention/engine.py, Throttle): the purge works at
 # most DUTY_PERCENT of the time (a pause in proportion to the batch's own duration, so a slow,
 # contended database gets longer pauses), backs off further while a batch made other sessions wait

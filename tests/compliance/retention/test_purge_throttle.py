@@ -95,6 +95,8 @@ def test_batches_are_sized_by_their_measured_time():
     assert throttle.next_batch_size(300, 0.001) == 500  # a short (last) batch says nothing
     fast, _ = _throttle(max_batch=5000, batch_seconds=0.025, first_batch=4000)
     assert fast.next_batch_size(4000, 0.001) == 5000  # never above max_batch
+    small, _ = _throttle(max_batch=200, batch_seconds=0.025, min_batch=500)
+    assert small.next_batch_size(200, 1.0) == 200  # a max_batch under min_batch wins
     fixed, _ = _throttle(max_batch=3)  # no time target: every batch is max_batch
     assert (fixed.batch_size, fixed.next_batch_size(3, 10.0)) == (3, 3)
 
