@@ -25,6 +25,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,27 +41,60 @@ from bench_ledger import process_cpu_seconds  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.db import connection, connections  # noqa: E402
 
-SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+SLICE = float(os.environ.get("BENCH_SLICE_SECONDS", "4"))
+WARMUP = 1.0
 ROWS = int(os.environ.get("BENCH_PURGE_ROWS", "1000000"))
 KEPT = int(os.environ.get("BENCH_KEPT_ROWS", "1000"))
 GOAL_ROWS_PER_SECOND = 20_000
 GOAL_P99_RATIO = 2.0
 THREADS = int(os.environ.get("BENCH_TRANSFER_THREADS", "2"))
 WALLETS = 8
+# Sample pg_stat_activity's wait events every 10 ms (a diagnostic: where the transfers wait).
+SAMPLE_WAITS = os.environ.get("BENCH_PURGE_SAMPLE_WAITS") == "1"
 
 
-def _transfers(plan: list, stop: threading.Event, deadline: float | None) -> tuple[list[float], int]:
-    """Run transfer loops in threads until ``stop`` is set (or ``deadline``); latencies in ms."""
-    from ledger import services
+@dataclass
+class Slice:
+    kind: str  # "alone" (the purge parked) or "purge" (the purge working)
+    start: float
+    end: float
+    latencies: list[float] = field(default_factory=list)
 
-    latencies: list[list[float]] = [[] for _ in range(THREADS)]
-    failures = [0] * THREADS
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
 
-    def work(index: int) -> None:
+
+class Transfers:
+    """``THREADS`` threads calling ``transfer_create`` in a loop until stopped; each transfer's
+    start, end (``perf_counter``) and its backend's pid are kept."""
+
+    def __init__(self, plan: list) -> None:
+        self.plan, self.stop = plan, threading.Event()
+        self.samples: list[list[tuple[float, float]]] = [[] for _ in range(THREADS)]
+        self.failures = [0] * THREADS
+        self.pids: list[int] = []
+        self.threads = [threading.Thread(target=self._work, args=(i,)) for i in range(THREADS)]
+
+    def __enter__(self) -> Transfers:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join()
+
+    def _work(self, index: int) -> None:
+        from ledger import services
+
         try:
+            connection.ensure_connection()
+            self.pids.append(connection.connection.info.backend_pid)
             step = index
-            while not stop.is_set() and (deadline is None or time.perf_counter() < deadline):
-                (source_user, source), (_, destination) = plan[step % WALLETS], plan[(step + 3) % WALLETS]
+            while not self.stop.is_set():
+                (source_user, source), (_, destination) = self.plan[step % WALLETS], self.plan[(step + 3) % WALLETS]
                 step += THREADS
                 started = time.perf_counter()
                 try:
@@ -68,22 +103,115 @@ def _transfers(plan: list, stop: threading.Event, deadline: float | None) -> tup
                         amount=1 + step % 997, currency="ZAR", idempotency_key=uuid.uuid4().hex,
                     )  # fmt: skip
                 except Exception:  # noqa: BLE001 - counted: the benchmark is invalid if any fail
-                    failures[index] += 1
+                    self.failures[index] += 1
                     continue
-                latencies[index].append((time.perf_counter() - started) * 1000)
+                self.samples[index].append((started, time.perf_counter()))
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return [value for per_thread in latencies for value in per_thread], sum(failures)
+    def assign(self, slices: list[Slice]) -> int:
+        """Put each transfer in the slice it started and ended in; returns how many straddled a
+        boundary (or fell in a hand-over between slices) and were left out."""
+        spans = sorted((s for per_thread in self.samples for s in per_thread), key=lambda s: s[0])
+        left_out, i = 0, 0
+        for started, ended in spans:
+            while i < len(slices) and slices[i].end < started:
+                i += 1
+            if i < len(slices) and slices[i].start <= started and ended <= slices[i].end:
+                slices[i].latencies.append((ended - started) * 1000)
+            else:
+                left_out += 1
+        return left_out
+
+
+class Gate:
+    """Parks the purge between its batches (``on_batch`` runs after each committed batch, before
+    the throttle's pause), so the transfers can be measured alone and with the purge in turns."""
+
+    def __init__(self) -> None:
+        self.open, self.parked = threading.Event(), threading.Event()
+        self.sizes: list[int] = []  # each batch's rows
+
+    def on_batch(self, _target: str, rows: int) -> None:
+        self.sizes.append(rows)
+        if not self.open.is_set():
+            self.parked.set()
+            self.open.wait()
+            self.parked.clear()
+
+
+class WaitSampler(threading.Thread):
+    """Counts (who, wait_event_type:wait_event) from pg_stat_activity every 10 ms, per slice kind."""
+
+    def __init__(self, transfer_pids: list[int], purge_pid: int, kind: Callable[[], str]) -> None:
+        super().__init__()
+        self.transfer_pids, self.purge_pid, self.kind = transfer_pids, purge_pid, kind
+        self.stop = threading.Event()
+        self.counts: dict[tuple[str, str, str], int] = {}
+
+    def run(self) -> None:
+        try:
+            with connection.cursor() as cursor:
+                while not self.stop.is_set():
+                    kind = self.kind()
+                    cursor.execute(
+                        "SELECT pid, state, coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM "
+                        "pg_stat_activity WHERE pid = ANY(%s) OR backend_type <> 'client backend'",
+                        [[*self.transfer_pids, self.purge_pid]],
+                    )
+                    for pid, state, wait in cursor.fetchall():
+                        if pid in self.transfer_pids:
+                            who = "transfer" if state == "active" else "transfer (idle: client side)"
+                        elif pid == self.purge_pid:
+                            who = "purge" if state == "active" else "purge (idle: client side)"
+                        else:
+                            who = "background"
+                            if wait != "CPU" and wait.startswith("Activity:"):
+                                continue
+                        key = (kind, who, wait)
+                        self.counts[key] = self.counts.get(key, 0) + 1
+                    time.sleep(0.01)
+        finally:
+            connections.close_all()
 
 
 def _p(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) >= 2 else float("nan")
+
+
+def _pg_counters() -> dict[str, float]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT checkpoints_timed + checkpoints_req, pg_current_wal_lsn() - '0/0'::pg_lsn FROM pg_stat_bgwriter"
+        )
+        checkpoints, wal = cursor.fetchone()
+    return {"checkpoints": checkpoints, "wal_bytes": float(wal)}
+
+
+def _interleave(gate: Gate, purger: threading.Thread) -> list[Slice]:
+    """A-B-A-B…: the transfers alone for SLICE seconds (the purge parked between two batches), then
+    with the purge working for SLICE seconds, until the purge is done; a last "alone" slice closes
+    the series so every purge slice has an "alone" slice on each side. A purge slice ends when the
+    purge has parked: the batch in flight when it was asked to stop belongs to it."""
+    slices = []
+
+    def alone() -> None:
+        started = time.perf_counter()
+        time.sleep(SLICE)
+        slices.append(Slice("alone", started, time.perf_counter()))
+
+    while purger.is_alive():
+        alone()
+        started = time.perf_counter()
+        gate.open.set()
+        purger.join(SLICE)
+        if purger.is_alive():
+            gate.open.clear()
+            while not gate.parked.wait(0.05) and purger.is_alive():
+                pass
+        slices.append(Slice("purge", started, time.perf_counter()))
+    alone()
+    return slices
 
 
 def main() -> None:
@@ -94,36 +222,50 @@ def main() -> None:
 
     quiet_logs()
     plan = fund_wallets(WALLETS)
+    _load_sessions(dt.datetime.now(tz=dt.UTC) - dt.timedelta(days=30))
 
-    started = time.perf_counter()
-    baseline, failed_alone = _transfers(plan, threading.Event(), time.perf_counter() + SECONDS)
-    baseline_rate = len(baseline) / (time.perf_counter() - started)
+    gate = Gate()
+    outcome: dict[str, object] = {}
 
-    expired = dt.datetime.now(tz=dt.UTC) - dt.timedelta(days=30)
-    _load_sessions(expired)
+    def purge() -> None:
+        try:
+            connection.ensure_connection()
+            outcome["pid"] = connection.connection.info.backend_pid
+            ready.set()
+            gate.open.wait()
+            started = time.thread_time()
+            outcome["report"] = retention_purge(on_batch=gate.on_batch)
+            outcome["client_cpu"] = time.thread_time() - started
+        finally:
+            outcome["server_cpu_after"] = process_cpu_seconds(int(outcome.get("pid", 0)))
+            ready.set()
+            connections.close_all()
 
-    stop = threading.Event()
-    during: dict[str, object] = {}
-
-    def load() -> None:
-        during["latencies"], during["failed"] = _transfers(plan, stop, None)
-
-    connection.ensure_connection()
-    backend = connection.connection.info.backend_pid
-    server_before, load_before = process_cpu_seconds(backend), os.getloadavg()
-    loader = threading.Thread(target=load)
-    loader.start()
-    time.sleep(0.2)  # transfers running before the purge starts
-    purge_started, cpu_started = time.perf_counter(), time.thread_time()
-    try:
-        report = retention_purge()
-    finally:
-        purge_seconds = time.perf_counter() - purge_started
-        purge_cpu = time.thread_time() - cpu_started
-        server_after = process_cpu_seconds(backend)
-        stop.set()
-        loader.join()
-    latencies: list[float] = during["latencies"]  # type: ignore[assignment]
+    ready = threading.Event()
+    purger = threading.Thread(target=purge)
+    purger.start()
+    ready.wait()
+    server_before, load_before, counters_before = (
+        process_cpu_seconds(int(outcome["pid"])),
+        os.getloadavg(),
+        _pg_counters(),
+    )
+    wall_started = time.perf_counter()
+    with Transfers(plan) as transfers:
+        time.sleep(WARMUP)  # connections open, caches warm: not measured
+        sampler = None
+        if SAMPLE_WAITS:
+            sampler = WaitSampler(
+                transfers.pids, int(outcome["pid"]), lambda: "purge" if gate.open.is_set() else "alone"
+            )
+            sampler.start()
+        slices = _interleave(gate, purger)
+        if sampler is not None:
+            sampler.stop.set()
+            sampler.join()
+    counters_after = _pg_counters()
+    left_out = transfers.assign(slices)
+    report = outcome["report"]
     purged = report.counts.get("session", {}).get("sessions.session", 0)
     audited = (
         AuditEvent.objects.filter(action="RETENTION_PURGE", object_id=report.run_public_id)
@@ -131,54 +273,100 @@ def main() -> None:
         .get()["per_target"]["sessions.session"]
     )
     left = set(Session.objects.values_list("session_key", flat=True))
-    if purged != ROWS or audited != ROWS or left != _kept_keys() or failed_alone or during["failed"]:
+    failed = sum(transfers.failures)
+    if purged != ROWS or audited != ROWS or left != _kept_keys() or failed:
         raise SystemExit(
             f"benchmark invalid: purged {purged} of {ROWS} (audited {audited}); {len(left)} rows left of "
-            f"{2 * KEPT} kept; failed transfers {failed_alone} + {during['failed']}"
+            f"{2 * KEPT} kept; failed transfers {failed}"
         )
+    server_after = outcome["server_cpu_after"]
     server_cpu = None if server_before is None or server_after is None else server_after - server_before
     _print(
-        report, baseline=baseline, baseline_rate=baseline_rate, latencies=latencies, purge_seconds=purge_seconds,
-        purge_cpu=purge_cpu, server_cpu=server_cpu, load_before=load_before[0],
+        report, slices=slices, left_out=left_out, purge_cpu=float(outcome["client_cpu"]), server_cpu=server_cpu,
+        load_before=load_before[0], wall=time.perf_counter() - wall_started,
+        checkpoints=counters_after["checkpoints"] - counters_before["checkpoints"],
+        wal_mb=(counters_after["wal_bytes"] - counters_before["wal_bytes"]) / 2**20,
+        waits=None if sampler is None else sampler.counts, report_sizes=gate.sizes,
     )  # fmt: skip
 
 
 def _print(
-    report, *, baseline: list[float], baseline_rate: float, latencies: list[float], purge_seconds: float,
-    purge_cpu: float, server_cpu: float | None, load_before: float,
+    report, *, slices: list[Slice], left_out: int, purge_cpu: float, server_cpu: float | None, load_before: float,
+    wall: float, checkpoints: float, wal_mb: float, waits: dict | None, report_sizes: list[int],
 ) -> None:  # fmt: skip
     purged = report.counts["session"]["sessions.session"]
     out = sys.stdout.write
     out(
         f"\nretention purge benchmark ({ROWS} expired rows and {2 * KEPT} kept, batches of "
-        f"{settings.RETENTION_PURGE_BATCH_SIZE}, {report.batches} batches, throttle: duty cycle "
+        f"{settings.RETENTION_PURGE_BATCH_MS} ms of work, at most {settings.RETENTION_PURGE_BATCH_SIZE} rows "
+        f"(0 ms: all of that size), {report.batches} batches, throttle: duty cycle "
         f"{settings.RETENTION_PURGE_DUTY_CYCLE:.2f}, pause {settings.RETENTION_PURGE_PAUSE_SECONDS * 1000:.0f}-"
         f"{settings.RETENTION_PURGE_MAX_PAUSE_SECONDS * 1000:.0f} ms; {THREADS} transfer threads; "
         f"PostgreSQL {connection.pg_version // 10000})\n"
+        f"method: interleaved slices of {SLICE:.0f} s, transfers alone (purge parked between two batches) / "
+        f"with the purge working, A-B-A-…-A; {left_out} transfers in the warm-up or straddling a boundary left out\n"
     )
-    out(f"{'measure':<40} {'alone':>10} {'during purge':>13} {'ratio':>7}\n")
-    rate = len(latencies) / purge_seconds
-    out(f"{'transfers/s':<40} {baseline_rate:>10.0f} {rate:>13.0f} {rate / baseline_rate:>7.2f}\n")
+    out(f"{'slice':<8} {'kind':<6} {'s':>5} {'transfers':>9} {'p50 ms':>7} {'p99 ms':>7} {'p99 / alone around':>19}\n")
+    pair_ratios = []
+    for i, s in enumerate(slices):
+        ratio = ""
+        if s.kind == "purge":
+            around = [x for x in (slices[i - 1], slices[i + 1] if i + 1 < len(slices) else None) if x is not None]
+            alone_p99 = statistics.mean(_p(x.latencies, 99) for x in around)
+            if len(s.latencies) >= 200:  # the last, short purge slice says little on its own
+                pair_ratios.append(_p(s.latencies, 99) / alone_p99)
+                ratio = f"{pair_ratios[-1]:.2f}"
+            else:
+                ratio = "(short)"
+        out(
+            f"{i:<8} {'alone' if s.kind == 'alone' else 'PURGE':<6} {s.seconds:>5.1f} {len(s.latencies):>9} "
+            f"{_p(s.latencies, 50):>7.2f} {_p(s.latencies, 99):>7.2f} {ratio:>19}\n"
+        )
+    pooled = {k: [v for s in slices if s.kind == k for v in s.latencies] for k in ("alone", "purge")}
+    seconds = {k: sum(s.seconds for s in slices if s.kind == k) for k in ("alone", "purge")}
+    out(f"\n{'measure':<44} {'alone':>10} {'during purge':>13} {'ratio':>7}\n")
+    rates = {k: len(pooled[k]) / seconds[k] for k in pooled}
+    out(
+        f"{'transfers/s':<44} {rates['alone']:>10.0f} {rates['purge']:>13.0f} {rates['purge'] / rates['alone']:>7.2f}\n"
+    )
+    out(f"{'transfers measured':<44} {len(pooled['alone']):>10} {len(pooled['purge']):>13}\n")
     ratios = {}
     for q in (50, 99):
-        alone, busy = _p(baseline, q), _p(latencies, q)
+        alone, busy = _p(pooled["alone"], q), _p(pooled["purge"], q)
         ratios[q] = busy / alone
-        out(f"{f'transfer p{q} latency (ms)':<40} {alone:>10.1f} {busy:>13.1f} {busy / alone:>7.2f}\n")
-    purge_rate = purged / purge_seconds
-    out(f"{'purge rows/s (' + str(purged) + ' rows)':<40} {'':>10} {purge_rate:>13.0f}\n")
-    out(f"{'purge seconds':<40} {'':>10} {purge_seconds:>13.1f}\n")
-    out(f"{'purge CPU s: its thread (client)':<40} {'':>10} {purge_cpu:>13.1f}\n")
-    out(f"{'throttle pauses, s (batches that blocked)':<40} {'':>10} {report.paused_seconds:>13.1f}")
+        out(f"{f'transfer p{q} latency, all slices (ms)':<44} {alone:>10.2f} {busy:>13.2f} {busy / alone:>7.2f}\n")
+    median_ratio = statistics.median(pair_ratios) if pair_ratios else float("nan")
+    out(f"{'transfer p99 ratio, median of purge slices':<44} {'':>10} {'':>13} {median_ratio:>7.2f}\n")
+    purge_rate = purged / seconds["purge"]
+    out(f"{'purge rows/s (' + str(purged) + ' rows, its slices)':<44} {'':>10} {purge_rate:>13.0f}\n")
+    out(f"{'purge seconds (working / wall incl. parked)':<44} {'':>10} {seconds['purge']:>6.1f} / {wall:.1f}\n")
+    sizes = sorted(report_sizes)
+    out(f"{'batch rows: min / median / max':<44} {'':>10} {sizes[0]:>6} / {sizes[len(sizes) // 2]} / {sizes[-1]}\n")
+    out(f"{'purge CPU s: its thread (client)':<44} {'':>10} {purge_cpu:>13.1f}\n")
+    out(f"{'throttle pauses, s (batches that blocked)':<44} {'':>10} {report.paused_seconds:>13.1f}")
     out(f" ({report.blocked_batches})\n")
     out(
-        f"{'purge CPU s: its backend (server)':<40} {'':>10} {'-' if server_cpu is None else f'{server_cpu:.1f}':>13}\n"
+        f"{'purge CPU s: its backend (server)':<44} {'':>10} {'-' if server_cpu is None else f'{server_cpu:.1f}':>13}\n"
     )
+    out(f"{'WAL MB written (whole server) / checkpoints':<44} {'':>10} {wal_mb:>6.0f} / {checkpoints:.0f}\n")
     load_after = os.getloadavg()
-    out(f"{'load average (1 min) before / after':<40} {load_before:>10.2f} {load_after[0]:>13.2f}\n")
+    out(f"{'load average (1 min) before / after':<44} {load_before:>10.2f} {load_after[0]:>13.2f}\n")
+    if waits:
+        out("\nwait events sampled every 10 ms (share of samples per slice kind and backend):\n")
+        totals: dict[tuple[str, str], int] = {}
+        for (kind, who, _), n in waits.items():
+            totals[kind, who] = totals.get((kind, who), 0) + n
+        for (kind, who, wait), n in sorted(waits.items(), key=lambda item: (item[0][0], item[0][1], -item[1])):
+            if n / totals[kind, who] >= 0.01:
+                out(f"  {kind:<6} {who:<30} {wait:<32} {100 * n / totals[kind, who]:>5.1f}%\n")
     met = purge_rate >= GOAL_ROWS_PER_SECOND
     out(f"goal: purge >= {GOAL_ROWS_PER_SECOND:,} rows/s: {'met' if met else 'NOT met'}\n")
-    met = ratios[99] <= GOAL_P99_RATIO
-    out(f"goal: transfer p99 during the purge <= {GOAL_P99_RATIO:.0f}x its baseline: {'met' if met else 'NOT met'}\n")
+    # Both the pooled p99 and the median of the slices' ratios must be within the goal.
+    met = ratios[99] <= GOAL_P99_RATIO and median_ratio <= GOAL_P99_RATIO
+    out(
+        f"goal: transfer p99 during the purge <= {GOAL_P99_RATIO:.0f}x its baseline (pooled {ratios[99]:.2f}x, "
+        f"median slice {median_ratio:.2f}x): {'met' if met else 'NOT met'}\n"
+    )
 
 
 def _kept_keys() -> set[str]:

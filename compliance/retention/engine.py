@@ -27,13 +27,18 @@ Why this is safe to run on a live system:
   once de-identified), so a second run purges nothing more.
 - Set-based and bounded: a batch is one locking SELECT of at most ``RETENTION_PURGE_BATCH_SIZE``
   primary keys, walked in primary-key order from the checkpoint (the primary key's index), and one
-  DELETE (or the target's de-identifying UPDATE) of exactly those rows.
+  DELETE (or the target's de-identifying UPDATE) of exactly those rows. Batches are sized by time:
+  each is meant to work about ``RETENTION_PURGE_BATCH_MS`` (the next size follows the last batch's
+  measured cost per row, at least 500 rows), so a burst of the purge's CPU and WAL stays short
+  whatever the load. A batch commits with ``synchronous_commit = off`` (``_purge_next_batch``
+  says why that loses nothing); the run's audit record commits durably.
 - Throttled by measured impact, not a fixed sleep (``Throttle``): the purge works at most
   ``RETENTION_PURGE_DUTY_CYCLE`` of the time, pausing in proportion to how long its last batch
   took (a busy or contended database makes batches slower, so the pauses grow with the load);
   it backs off further while its batches make other sessions wait on their locks (counted with
   ``pg_blocking_pids`` just before each commit), and before each batch it waits while a streaming
-  replica's replay lag (``pg_stat_replication``) exceeds ``RETENTION_PURGE_MAX_REPLICA_LAG_SECONDS``.
+  replica's replay lag (``pg_stat_replication``, read at most twice a second) exceeds
+  ``RETENTION_PURGE_MAX_REPLICA_LAG_SECONDS``.
   Every pause lies between ``RETENTION_PURGE_PAUSE_SECONDS`` and ``RETENTION_PURGE_MAX_PAUSE_SECONDS``.
 - Insert-only records (journal entries, postings, the audit trail) are never deleted by age here:
   a deletion request has already pseudonymised them and placed a retention-duty hold. When the
@@ -244,6 +249,15 @@ class Throttle:
     min_pause: float
     max_pause: float
     max_replica_lag: float
+    # Batches sized by time: each works about ``batch_seconds`` (0: every batch is ``max_batch``),
+    # between ``min_batch`` and ``max_batch`` rows, changing at most twofold from one to the next.
+    max_batch: int = 5000
+    batch_seconds: float = 0.0
+    min_batch: int = 500
+    batch_size: int = 0  # the next batch's size (starts at min(max_batch, first_batch))
+    first_batch: int = 500
+    lag_interval: float = 0.0
+    lag_checked: float = float("-inf")
     backoff: float = 1.0
     blocked_batches: int = 0
     paused: float = 0.0
@@ -263,13 +277,32 @@ class Throttle:
             self.paused += pause
         return pause
 
+    def __post_init__(self) -> None:
+        if not self.batch_size:
+            self.batch_size = min(self.max_batch, self.first_batch) if self.batch_seconds else self.max_batch
+
+    def next_batch_size(self, rows: int, seconds: float) -> int:
+        """After a batch of ``rows`` that took ``seconds``: the size that would take ``batch_seconds``
+        at the same cost per row (a loaded or contended database makes rows dearer, so batches
+        shrink with the load), at most double or half the last, within [min_batch, max_batch]."""
+        if self.batch_seconds and rows >= self.batch_size and seconds > 0:
+            wanted = int(rows * self.batch_seconds / seconds)
+            least = min(self.min_batch, self.max_batch)
+            self.batch_size = max(least, min(self.max_batch, rows * 2, max(rows // 2, wanted)))
+        return self.batch_size
+
     def before_batch(self) -> float:
-        """Wait (in steps, at most ``max_pause`` in all) while a replica lags too far behind."""
+        """Wait (in steps, at most ``max_pause`` in all) while a replica lags too far behind. The lag
+        is read at most every ``lag_interval`` seconds while it is within its limit (it moves on
+        that scale, and each read is a round trip in every batch)."""
+        if time.monotonic() < self.lag_checked + self.lag_interval:
+            return 0.0
         waited = 0.0
         while waited < self.max_pause and _replica_lag_seconds() > self.max_replica_lag:
             step = min(0.1, self.max_pause - waited)
             self.sleep(step)
             waited += step
+        self.lag_checked = time.monotonic()
         self.paused += waited
         return waited
 
@@ -319,6 +352,15 @@ def _purge_next_batch(
     """
     blocked = 0
     with transaction.atomic():
+        # The batch's commit does not wait for its WAL to reach the disk. Losing it in a crash is
+        # harmless: the deletion and the run's checkpoint are in this one transaction, so both are
+        # lost together and the resumed run simply purges those rows again. Waiting would put a
+        # flush of the batch's whole WAL (a lock and a deletion record per row) in front of every
+        # transfer committing at that moment. Whatever commits durably later (the next transfer,
+        # the run's audit record in ``_complete``) flushes this WAL first: the audit record never
+        # counts a batch that could be lost.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")  # nosemgrep: no-raw-sql -- constant
         # The run row is locked for the batch: a second worker resuming the same run waits here
         # instead of overwriting the checkpoint and counts.
         run = RetentionRun.objects.select_for_update().get(pk=run_pk)
@@ -404,6 +446,7 @@ def retention_purge(
     actor: Actor | None = None,
     dry_run: bool = False,
     batch_size: int | None = None,
+    batch_ms: float | None = None,
     pause_seconds: float | None = None,
     duty_cycle: float | None = None,
     now: datetime | None = None,
@@ -414,9 +457,16 @@ def retention_purge(
     ``on_batch(target_key, rows)`` is called after each committed batch (progress reporting). A
     dry run counts what would be purged now and changes nothing. ``pause_seconds`` is the least
     pause between batches and ``duty_cycle`` the share of time the purge may work (``Throttle``).
+    Batches are sized by time (``batch_ms`` of work each, ``RETENTION_PURGE_BATCH_MS``) up to
+    ``batch_size`` rows (``RETENTION_PURGE_BATCH_SIZE``); a ``batch_size`` given without a
+    ``batch_ms`` fixes every batch at that size.
     """
-    batch_size = batch_size or settings.RETENTION_PURGE_BATCH_SIZE
+    if batch_ms is None:
+        batch_ms = 0 if batch_size else settings.RETENTION_PURGE_BATCH_MS
     throttle = Throttle(
+        max_batch=batch_size or settings.RETENTION_PURGE_BATCH_SIZE,
+        lag_interval=0.5,
+        batch_seconds=batch_ms / 1000,
         duty_cycle=settings.RETENTION_PURGE_DUTY_CYCLE if duty_cycle is None else duty_cycle,
         min_pause=settings.RETENTION_PURGE_PAUSE_SECONDS if pause_seconds is None else pause_seconds,
         max_pause=settings.RETENTION_PURGE_MAX_PAUSE_SECONDS,
@@ -454,12 +504,15 @@ def retention_purge(
         while True:
             throttle.before_batch()
             started = time.perf_counter()
-            run, purged, blocked = _purge_next_batch(run_pk=run.pk, target=target, policy=policy, batch_size=batch_size)
+            size = throttle.batch_size
+            run, purged, blocked = _purge_next_batch(run_pk=run.pk, target=target, policy=policy, batch_size=size)
+            worked = time.perf_counter() - started  # the batch alone: the caller's on_batch is not its cost
             if not purged:
                 break
             if on_batch is not None:
                 on_batch(target.key, purged)
-            throttle.after_batch(time.perf_counter() - started, blocked)
+            throttle.next_batch_size(purged, worked)
+            throttle.after_batch(worked, blocked)
     run = _complete(actor=actor, run_pk=run.pk, report=report)
     report.counts = {code: dict(targets) for code, targets in run.counts.items()}
     report.batches = run.batches

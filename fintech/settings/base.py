@@ -459,12 +459,14 @@ AUDITLOG_CID_GETTER = "kernel.request_context.get_request_id"
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 
 # --- Celery ---------------------------------------------------------------------------------
-# Retention purges (SPEC C8): rows per batch transaction, and the throttle between batches, driven
+# Retention purges (SPEC C8): rows per batch transaction (sized so that each batch works about
+# BATCH_MS, between 500 and BATCH_SIZE rows), and the throttle between batches, driven
 # by each batch's measured impact (compliance/retention/engine.py, Throttle): the purge works at
 # most DUTY_PERCENT of the time (a pause in proportion to the batch's own duration, so a slow,
 # contended database gets longer pauses), backs off further while a batch made other sessions wait
 # on its locks, and waits while a streaming replica's replay lag exceeds MAX_REPLICA_LAG_MS.
-RETENTION_PURGE_BATCH_SIZE = env_int("RETENTION_PURGE_BATCH_SIZE", 5000)
+RETENTION_PURGE_BATCH_SIZE = env_int("RETENTION_PURGE_BATCH_SIZE", 2000)  # the most rows in one batch
+RETENTION_PURGE_BATCH_MS = env_int("RETENTION_PURGE_BATCH_MS", 25)  # each batch's work, sizing it
 RETENTION_PURGE_DUTY_CYCLE = env_int("RETENTION_PURGE_DUTY_PERCENT", 50) / 100
 RETENTION_PURGE_PAUSE_SECONDS = env_int("RETENTION_PURGE_PAUSE_MS", 0) / 1000  # the least pause
 RETENTION_PURGE_MAX_PAUSE_SECONDS = env_int("RETENTION_PURGE_MAX_PAUSE_MS", 5000) / 1000

@@ -82,3 +82,61 @@ def test_the_lock_waiters_of_a_batch_are_counted():
         assert engine._sessions_blocked_by_this_one() == 1
     other.join(10)
     assert not other.is_alive()
+
+
+def test_batches_are_sized_by_their_measured_time():
+    throttle, _ = _throttle(max_batch=5000, batch_seconds=0.025, min_batch=500, first_batch=1000)
+    assert throttle.batch_size == 1000
+    assert throttle.next_batch_size(1000, 0.005) == 2000  # cheap rows: grows, at most twofold
+    assert throttle.next_batch_size(2000, 0.020) == 2500  # 2,000 rows in 20 ms: 2,500 in 25 ms
+    assert throttle.next_batch_size(2500, 0.250) == 1250  # a loaded database: shrinks, at most by half
+    assert throttle.next_batch_size(1250, 1.0) == 625
+    assert throttle.next_batch_size(625, 1.0) == 500  # never below min_batch
+    assert throttle.next_batch_size(300, 0.001) == 500  # a short (last) batch says nothing
+    fast, _ = _throttle(max_batch=5000, batch_seconds=0.025, first_batch=4000)
+    assert fast.next_batch_size(4000, 0.001) == 5000  # never above max_batch
+    small, _ = _throttle(max_batch=200, batch_seconds=0.025, min_batch=500)
+    assert small.next_batch_size(200, 1.0) == 200  # a max_batch under min_batch wins
+    fixed, _ = _throttle(max_batch=3)  # no time target: every batch is max_batch
+    assert (fixed.batch_size, fixed.next_batch_size(3, 10.0)) == (3, 3)
+
+
+def test_the_replica_lag_is_read_at_most_once_per_interval(monkeypatch):
+    reads = []
+    monkeypatch.setattr(engine, "_replica_lag_seconds", lambda: reads.append(1) or 0.0)
+    throttle, _ = _throttle(lag_interval=60.0)
+    for _ in range(5):
+        throttle.before_batch()
+    assert len(reads) == 1
+    every_batch, _ = _throttle()
+    for _ in range(3):
+        every_batch.before_batch()
+    assert len(reads) == 1 + 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_commits_without_waiting_for_its_wal_and_the_audit_record_does(monkeypatch):
+    # The batch's own setting (SET LOCAL) ends with it: the run's audit record commits durably.
+    Session.objects.create(session_key="expired-row", session_data="x", expire_date=timezone.now() - timedelta(days=2))
+    seen = []
+
+    def setting() -> str:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    def blocked_and_setting() -> int:
+        seen.append(("batch", setting()))
+        return 0
+
+    audit_record = engine.audit_record
+
+    def audit_and_setting(**kwargs):
+        seen.append(("audit record", setting()))
+        return audit_record(**kwargs)
+
+    monkeypatch.setattr(engine, "_sessions_blocked_by_this_one", blocked_and_setting)
+    monkeypatch.setattr(engine, "audit_record", audit_and_setting)
+    report = engine.retention_purge(pause_seconds=0)
+    assert report.per_policy()["session"] == 1
+    assert seen == [("batch", "off"), ("audit record", "on")]
