@@ -296,7 +296,7 @@ def reapply(node: Node) -> dict:
         "reapply_reerased_subjects": [s["subject_id"] for s in reerased],
         "reapply_request_status_in_copy": reerased[0]["request_status_in_copy"] if reerased else None,
         "reapply_second_run_reerased": second["reerased"],
-        "sentinels_after_reapply": after,
+        "sentinels_after_reapply": {"in_dump": after["in_dump"], "readable": after["readable"]},
         "reapply_problems": first["problems"] + second["problems"],
     }
 
