@@ -10,16 +10,26 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import override_settings
+from django.utils import timezone
 
 from accounts import services as accounts
 from compliance.crypto.checks import check_subject_key_store, check_subject_keys_moved
+from compliance.crypto.fields import encrypted_fields
 from compliance.crypto.models import FieldKeyVersion, SubjectKey
+from compliance.crypto.subject_keys import ref_for
+from compliance.crypto.subject_rows import _rows_of, seal_rows, subject_models
 from compliance.dsar import services as dsar
 from kernel.db_router import KEYS, ReportReadsRouter, SubjectKeysRouter, key_store_alias, reporting_reads
+from ledger import services as ledger
+from ledger.models import BankAccount
 from tests.compliance.crypto.key_store_steps import field_ring_values
+from tests.ledger.conftest import sa_id
 from tests.personas import make_staff
+
+# The routers and checks read settings.DATABASES; no connection is opened to these made-up servers.
+pytestmark = pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
 
 MAIN = {"ENGINE": "django.db.backends.postgresql", "NAME": "fintech", "HOST": "db1,db2", "PORT": "5432,5432"}
 REPLICA = {**MAIN, "HOST": "standby"}
@@ -110,6 +120,23 @@ SENTINELS = {
 }
 
 
+def sealed_tables(subject) -> set[str]:
+    """Tables holding a value of the subject under its own key (so the check above saw them)."""
+    found = set()
+    for model in subject_models("accounts.user"):
+        pks = list(_rows_of(model, ref_for(subject)).values_list("pk", flat=True))
+        for column in encrypted_fields(model):
+            with connection.cursor() as cursor:
+                table = model._meta.db_table
+                cursor.execute(
+                    f'SELECT count(*) FROM "{table}" WHERE id = ANY(%s) AND "{column.column}"::text LIKE %s',  # noqa: S608
+                    [pks, "s1:%"],
+                )
+                if cursor.fetchone()[0]:
+                    found.add(model._meta.db_table)
+    return found
+
+
 @pytest.mark.django_db
 def test_a_subjects_values_are_all_under_its_own_key_before_erasure():
     """What the restore drill's subject goes through (register, profile, deletion request filed,
@@ -121,12 +148,23 @@ def test_a_subjects_values_are_all_under_its_own_key_before_erasure():
     )
     subject.last_name, subject.phone = SENTINELS["last_name"], SENTINELS["phone"]
     subject.save()
+    # What a customer adds before asking to be erased: the KYC record FICA keeps, a payout account.
+    dob = timezone.now().date().replace(year=1988)
+    ledger.kyc_submit(actor=subject, id_number=sa_id(dob), date_of_birth=dob, document_reference="DOCKEYSTORE7741")
+    ledger.bank_account_add(
+        actor=subject, bank_name="Keystore Bank", branch_code="250655", account_number="62077417741"
+    )
     request = dsar.dsar_file(subject=subject, filed_by=subject, type="deletion")
     request = dsar.dsar_verify_identity(actor=officer, dsar=request, evidence="Call-back on the number on file")
     request = dsar.dsar_assign(actor=officer, dsar=request)
     dsar.dsar_request_approval(actor=officer, dsar=request)
 
     assert field_ring_values(subject) == []
+    assert {"ledger_kycrecord", "ledger_bankaccount", "accounts_user"} <= sealed_tables(subject)
+    # The scan does see a value written under the field ring (as QuerySet.update would write it).
+    with transaction.atomic():
+        seal_rows(BankAccount, BankAccount.objects.filter(owner=subject), to_hold=True)
+    assert field_ring_values(subject) and all(v.startswith("ledger_bankaccount.") for v in field_ring_values(subject))
     with connection.cursor() as cursor:
         cursor.execute('SELECT "email"::text FROM "accounts_user" WHERE id = %s', [subject.pk])
         (stored,) = cursor.fetchone()
