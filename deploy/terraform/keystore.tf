@@ -10,7 +10,6 @@
 # SUBJECT_KEYS_DATABASE_URL_FILE in deploy/k8s); production refuses `check --deploy` without it
 # (compliance.E125). Its own KMS key: the database key (rds.tf) decrypts none of it.
 resource "aws_db_instance" "keys" {
-  # checkov:skip=CKV_AWS_133: backups are on (backup_retention_period = 1): one day is deliberate, it bounds how long a destroyed subject key survives in a backup (ADR 0007).
   identifier                          = "${local.name}-keys"
   engine                              = "postgres"
   engine_version                      = "15"
@@ -30,11 +29,12 @@ resource "aws_db_instance" "keys" {
   vpc_security_group_ids              = [aws_security_group.database.id]
   parameter_group_name                = aws_db_parameter_group.postgres.name
   publicly_accessible                 = false
-  backup_retention_period             = 1
-  backup_window                       = "01:30-02:00"
-  maintenance_window                  = "sun:03:00-sun:04:00"
-  copy_tags_to_snapshot               = true
-  deletion_protection                 = true
+  # One day, deliberately: it bounds how long a destroyed subject key survives in a backup (ADR 0007).
+  backup_retention_period = 1
+  backup_window           = "01:30-02:00"
+  maintenance_window      = "sun:03:00-sun:04:00"
+  copy_tags_to_snapshot   = true
+  deletion_protection     = true
   # No final snapshot: it would keep every key, destroyed ones included, for as long as it exists.
   # Deletion protection guards against deleting the instance by mistake.
   skip_final_snapshot                   = true
