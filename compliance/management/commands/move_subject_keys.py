@@ -68,7 +68,8 @@ def reset_key_sequence() -> None:
 
 def move_subject_keys(*, batch_size: int = 500) -> tuple[int, list[int]]:
     """Move every key from the main database to the key store: (keys moved, conflicting key ids)."""
-    moved, conflicts, last = 0, [], 0
+    moved, last = 0, 0
+    conflicts: list[int] = []
     if SubjectKey._meta.db_table not in connections[MAIN].introspection.table_names():
         return moved, conflicts  # the main database is not migrated yet: it holds no key
     while True:
