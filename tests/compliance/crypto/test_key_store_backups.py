@@ -191,3 +191,14 @@ def test_move_subject_keys_moves_a_single_database_deployments_keys_with_their_i
     assert after["e126"] == []
     with psycopg.connect(f"{SERVER}/{databases['main']}") as conn:
         assert conn.execute("SELECT count(*) FROM compliance_subjectkey").fetchone()[0] == 0
+
+
+def test_rotating_the_field_keys_rewraps_the_keys_in_the_key_store(databases, tmp_path):
+    env = _environment(tmp_path, databases["main"], databases["keys"])
+    state = _step(env, "seed")
+    rotated = _manage(env, "rotate_field_keys", "--keys", "field")
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    with psycopg.connect(f"{SERVER}/{databases['keys']}") as conn:
+        prefixes = {row[0][:3] for row in conn.execute("SELECT wrapped_key FROM compliance_subjectkey")}
+    assert prefixes == {"v2:"}  # every live key re-wrapped under the new field-key version, in the key store
+    assert _step(env, "read", state)["other"] == OTHER
