@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError
 
 from kernel.db_router import KEYS
 
@@ -142,10 +142,10 @@ def check_subject_keys_moved(app_configs: Any, **kwargs: Any) -> list[Error]:
     the key store only, could not decrypt what they encrypt)."""
     if KEYS not in settings.DATABASES:
         return []
+    from compliance.crypto.models import SubjectKey
+
     try:
-        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
-            cursor.execute("SELECT EXISTS (SELECT 1 FROM compliance_subjectkey)")
-            (left,) = cursor.fetchone()
+        left = SubjectKey.objects.using(DEFAULT_DB_ALIAS).exists()
     except DatabaseError:
         return []  # no database (or not migrated yet) to look at: nothing to move
     if not left:
