@@ -181,8 +181,9 @@ def advance_user_ids_past_key_store() -> int | None:
     )
     table, column = users._meta.db_table, users._meta.pk.column
     with connection.cursor() as cursor:
-        # Sequences have no ORM equivalent; identifiers come from the model, values are parameters.
-        cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, column])  # nosemgrep: no-raw-sql
+        cursor.execute(  # nosemgrep: no-raw-sql -- sequences have no ORM equivalent; values as parameters
+            "SELECT pg_get_serial_sequence(%s, %s)", [table, column]
+        )
         (sequence,) = cursor.fetchone()
         # Never backwards: past the key store's ids, the table's ids and what the sequence gave already.
         cursor.execute(  # nosemgrep: no-raw-sql -- setval on the user table's sequence (see above)
