@@ -428,7 +428,7 @@ def shred_subject_key(subject_id: Any, *, subject_type: str | None = None) -> bo
     ref = _user_ref(subject_id, subject_type)
     if separate_key_store():
         if _destruction_pending(ref):
-            return True
+            return False  # already scheduled by this transaction: as if destroyed (single-database mode)
         live = SubjectKey.objects.filter(
             subject_type=ref.subject_type, subject_id=ref.subject_id, destroyed_at__isnull=True
         ).exists()

@@ -162,6 +162,8 @@ def crash(_: dict) -> dict:
     # A main transaction that shreds and then rolls back: the key store was never touched.
     with transaction.atomic():
         out["rollback_scheduled"] = subject_keys.shred_subject_key(kept.pk)
+        out["rollback_scheduled_again"] = subject_keys.shred_subject_key(kept.pk)  # already scheduled
+        out["rollback_pending_key_before_commit"] = _key_state(kept.pk)
         transaction.set_rollback(True)
     out["rollback_key"] = _key_state(kept.pk)
     subject_keys.clear_cache()

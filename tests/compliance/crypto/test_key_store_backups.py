@@ -162,7 +162,9 @@ def test_a_backup_taken_before_an_erasure_holds_no_key_and_reads_the_subject_as_
 def test_the_key_is_destroyed_only_after_the_erasure_commits_and_a_crash_is_repaired(databases, tmp_path):
     out = _step(_environment(tmp_path, databases["main"], databases["keys"]), "crash")
     # Rolled back: the shred was only scheduled, the key and the values are intact.
-    assert out["rollback_scheduled"] is True and out["rollback_key"] == "live"
+    assert out["rollback_scheduled"] is True and out["rollback_scheduled_again"] is False
+    assert out["rollback_pending_key_before_commit"] == "live"  # nothing destroyed before the commit
+    assert out["rollback_key"] == "live"
     assert out["rollback_values"]["email"] == "kept.keyproof@example.co.za"
     # Crashed after the commit: the key stayed live until the erasure ledger's task destroyed it.
     assert out["crash_erased"] is True and out["crash_key_after_commit"] == "live"
