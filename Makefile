@@ -20,7 +20,9 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 install: $(BIN)/.installed
 
 run: install
+	$(BIN)/python manage.py migrate --database keys --noinput
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py move_subject_keys
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py demo_data
 	@echo "Serving on http://127.0.0.1:$(PORT)/  (admin: /admin/  API: /api/v1/  docs: /api/docs/)"
@@ -92,6 +94,7 @@ deploy-check: install
 	DJANGO_SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(64))') \
 	DJANGO_ALLOWED_HOSTS=fintech.example \
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/fintech REDIS_URL=redis://127.0.0.1:6379/0 \
+	SUBJECT_KEYS_DATABASE_URL=postgres://postgres@127.0.0.1:5432/fintech_keys \
 	FIELD_ENCRYPTION_KEYS=1:$$($(BIN)/python -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())') \
 	BLIND_INDEX_KEYS=1:$$($(BIN)/python -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())') \
 	AUDIT_SIGNING_KEYS=1:$$($(BIN)/python -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())') \

@@ -35,6 +35,10 @@ def _sync_roles_after_migrate(sender: AppConfig, using: str = "default", **kwarg
 
     # Run once per migrate, after the last app's permissions exist (post_migrate is sent for
     # each app that has a models module, in INSTALLED_APPS order).
+    from kernel.db_router import KEYS
+
+    if using == KEYS:
+        return  # the key store holds the subject keys only (kernel.db_router): no roles there
     with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
     if not with_models or sender.label != with_models[-1].label:
         return

@@ -1,4 +1,13 @@
-"""Report and export reads on a replica (SPEC C9), everything else on the primary.
+"""Database routing: the subject-key store, and report reads on a replica (SPEC C9).
+
+``SubjectKeysRouter`` (first in DATABASE_ROUTERS): the per-subject data keys
+(``compliance.SubjectKey``, docs/adr/0007) are read and written on the ``keys`` alias when
+``SUBJECT_KEYS_DATABASE_URL`` configured one — a separate database whose backups are short and
+which the main database's backups never contain — and on ``default`` otherwise (single-database
+mode). Never on the replica. Only that table is migrated on ``keys``; the kernel imports no app,
+so the model is matched by its label.
+
+``ReportReadsRouter``: report and export reads on a replica, everything else on the primary.
 
 Code that builds a report wraps its reads in ``reporting_reads()``; inside it, ORM reads go to
 the ``replica`` database alias when ``DATABASE_REPLICA_URL`` configured one, and to ``default``
@@ -20,8 +29,11 @@ from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS
 
 REPLICA = "replica"
+KEYS = "keys"
+SUBJECT_KEY_LABEL = "compliance.subjectkey"
 _reporting: ContextVar[bool] = ContextVar("fintech_reporting_reads", default=False)
 
 
@@ -36,6 +48,38 @@ def reporting_reads() -> Iterator[None]:
 
 def _has_replica() -> bool:
     return REPLICA in settings.DATABASES
+
+
+def separate_key_store() -> bool:
+    """Whether the subject keys live in their own database (the ``keys`` alias is configured)."""
+    return KEYS in settings.DATABASES
+
+
+def key_store_alias() -> str:
+    """The database alias holding the subject keys: ``keys``, or ``default`` in single-database mode."""
+    return KEYS if separate_key_store() else DEFAULT_DB_ALIAS
+
+
+def _is_subject_key(model: Any) -> bool:
+    return getattr(getattr(model, "_meta", None), "label_lower", "") == SUBJECT_KEY_LABEL
+
+
+class SubjectKeysRouter:
+    def db_for_read(self, model: Any, **hints: Any) -> str | None:
+        # "default" in single-database mode too: a subject key is never read from the replica.
+        return key_store_alias() if _is_subject_key(model) else None
+
+    def db_for_write(self, model: Any, **hints: Any) -> str | None:
+        return key_store_alias() if _is_subject_key(model) else None
+
+    def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool | None:
+        return None
+
+    def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints: Any) -> bool | None:
+        if db == KEYS:
+            # Only the key table; every other operation (RunPython/RunSQL without hints included) is skipped.
+            return f"{app_label}.{model_name}".lower() == SUBJECT_KEY_LABEL if model_name else False
+        return None  # default: unchanged (the table stays there for single-database mode)
 
 
 class ReportReadsRouter:

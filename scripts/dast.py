@@ -6,7 +6,8 @@
 What one run does (``make dast`` = quick profile, ``make dast-full`` = full profile):
 
 1. A fresh PostgreSQL database (``DAST_DATABASE_URL``, default ``fintech_dast`` on 127.0.0.1:5432,
-   dropped and re-created) and the Redis at ``REDIS_URL`` (its database is flushed: throttles and
+   dropped and re-created, with its subject-key store ``<name>_keys`` beside it, as production
+   requires: check compliance.E125) and the Redis at ``REDIS_URL`` (its database is flushed: throttles and
    lockouts of an earlier run must not leak into this one). Migrated under the production profile;
    seeded with ``manage.py demo_data`` (a customer with a funded wallet and transfers, staff of
    every role, DSARs, a legal hold). The seed runs under the dev profile because its ledger story
@@ -355,9 +356,12 @@ def b64key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def deploy_environment(database_url: str, redis_url: str, var_dir: Path) -> dict[str, str]:
+def deploy_environment(database_url: str, redis_url: str, var_dir: Path, keys_url: str = "") -> dict[str, str]:
     """Everything a production deploy passes to the app, with values made for this run."""
     return {
+        # The subject-key store (check compliance.E125): its own database beside the main one.
+        "SUBJECT_KEYS_DATABASE_URL": keys_url
+        or _with_path(database_url, urllib.parse.urlsplit(database_url).path + "_keys"),
         "DJANGO_SETTINGS_MODULE": "fintech.settings.prod",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
         "JWT_SIGNING_KEY": secrets.token_urlsafe(64),
@@ -411,11 +415,12 @@ class Run:
         import psycopg
         import redis
 
-        name = urllib.parse.urlsplit(database_url).path.lstrip("/")
         admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            for url in (database_url, self.env["SUBJECT_KEYS_DATABASE_URL"]):
+                name = urllib.parse.urlsplit(url).path.lstrip("/")
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}"')
         redis.Redis.from_url(redis_url).flushdb()
         cert, key = OUT / "server" / "cert.pem", OUT / "server" / "key.pem"
         subprocess.run(
@@ -425,6 +430,7 @@ class Run:
         )  # fmt: skip
         manage = [str(VENV_BIN / "python"), "manage.py"]
         log("migrate and collectstatic (production profile)")
+        self._django([*manage, "migrate", "--database", "keys", "--noinput", "-v", "0"])
         self._django([*manage, "migrate", "--noinput", "-v", "0"])
         self._django([*manage, "collectstatic", "--noinput", "-v", "0"])
         log("seed: manage.py demo_data (dev profile: its ledger story settles through the sandbox processor)")

@@ -23,10 +23,15 @@ deploy/patroni/patroni.yml) archiving every WAL segment with pgBackRest
    (the latest backup before the target, plus WAL from the repository), started and promoted;
 6. on it: every phase-A transfer is there, no phase-B transfer is, ``check_ledger`` passes and
    the wallets hold exactly the money they held at the restore point;
-7. the runbook's next step, ``manage.py reapply_erasures``: the restore brought the erased
-   subject back (its blind indexes in a ``pg_dump`` of the restored database, its values readable);
-   after the command none is (dump and models), the command reported the subject re-erased, and a
-   second run re-erases nothing.
+7. the erased subject is **already unreadable** in the restored database, before anything else
+   runs: the subject keys live in the key store (``SUBJECT_KEYS_DATABASE_URL``: a database on the
+   machine's PostgreSQL at 127.0.0.1:5432, another cluster, which the pgBackRest backups cannot
+   contain), the restored main database holds no key row, and the current key store has the
+   subject's key destroyed (docs/adr/0007). Its blind indexes are still in a ``pg_dump``;
+8. the runbook's next step, ``manage.py reapply_erasures``: it wipes what the restore brought
+   back (blind indexes, pseudonyms, the captured contact); after the command nothing of the subject
+   is in the dump or readable, the command reported the subject re-erased, and a second run
+   re-erases nothing.
 
 Exit status 0 only if every check holds.
 """
@@ -55,6 +60,21 @@ from pg_cluster import Node, print_summary, server_bin  # noqa: E402
 from with_services import free_port  # noqa: E402
 
 STANZA = "fintech"
+# The subject-key store lives on the machine's PostgreSQL (another cluster than the drill's Patroni
+# one): the pgBackRest backups of the drill's cluster cannot contain a key.
+KEY_SERVER = os.environ.get("DRILL_KEY_SERVER_URL", "postgres://postgres@127.0.0.1:5432")
+KEY_DATABASE = f"fintech_drill_keys_{os.getpid()}"
+
+
+def key_store(action: str) -> str:
+    """Create (or drop) the drill's key-store database; returns its URL."""
+    import psycopg
+
+    with psycopg.connect(f"{KEY_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{KEY_DATABASE}" WITH (FORCE)')
+        if action == "create":
+            conn.execute(f'CREATE DATABASE "{KEY_DATABASE}"')
+    return f"{KEY_SERVER}/{KEY_DATABASE}"
 
 
 class Repository:
@@ -222,6 +242,8 @@ def sentinels_in(node: Node) -> dict:
     from compliance.pi.registry import registry
 
     dump = node.tool("pg_dump", "--data-only", "-h", HOST, "-p", str(node.port), "-U", "postgres", "drill").stdout
+    # The main database's backups hold no subject key: the table's data section is empty.
+    key_rows = dump.split("COPY public.compliance_subjectkey ", 1)[1].split("\n", 1)[1].split("\\.\n", 1)[0]
     searched = {**SENTINELS, **{f"{name} index": blind_index(name, SENTINELS[name]) for name in ("email", "phone")}}
     subject = get_user_model().objects.filter(pk=DELETION["subject"]).first()
     readable = []
@@ -233,7 +255,14 @@ def sentinels_in(node: Node) -> dict:
     return {
         "in_dump": sorted(name for name, value in searched.items() if value in dump),
         "readable": sorted(name for name, value in SENTINELS.items() if value in text),
+        "shredded": sorted(name for name, value in readable_by_name(subject).items() if value == "[shredded]"),
+        "subject_keys_in_dump": len(key_rows.splitlines()),
     }
+
+
+def readable_by_name(subject: object) -> dict:
+    """The subject's own account values as the application reads them (``[shredded]`` once its key is gone)."""
+    return {name: str(getattr(subject, name, "")) for name in SENTINELS} if subject else {}
 
 
 def reapply(node: Node) -> dict:
@@ -267,7 +296,7 @@ def reapply(node: Node) -> dict:
         "reapply_reerased_subjects": [s["subject_id"] for s in reerased],
         "reapply_request_status_in_copy": reerased[0]["request_status_in_copy"] if reerased else None,
         "reapply_second_run_reerased": second["reerased"],
-        "sentinels_after_reapply": after,
+        "sentinels_after_reapply": {"in_dump": after["in_dump"], "readable": after["readable"]},
         "reapply_problems": first["problems"] + second["problems"],
     }
 
@@ -334,11 +363,19 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one drill, re
             cluster.sql(cluster.leader(), "CREATE DATABASE drill")
             # The archive store (audit segments, the erasure ledger) outside the cluster, as S3 is.
             archive = work / "archive"
+            keys_url = key_store("create")
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--database", "keys", "--noinput", "-v", "0"], cwd=ROOT,
+                check=True, env={
+                    **os.environ, "DJANGO_SETTINGS_MODULE": "fintech.settings.dev", "LOG_LEVEL": "WARNING",
+                    "DATABASE_URL": f"{cluster.write_url}/drill", "SUBJECT_KEYS_DATABASE_URL": keys_url,
+                },
+            )  # fmt: skip
             plan = [
                 (u.pk, w)
                 for u, w in app_on(
                     f"{cluster.write_url}/drill", args.wallets, REDIS_URL="", AUDIT_ARCHIVE_BACKEND="local",
-                    AUDIT_ARCHIVE_DIR=str(archive),
+                    AUDIT_ARCHIVE_DIR=str(archive), SUBJECT_KEYS_DATABASE_URL=keys_url,
                 )
             ]  # fmt: skip
             full_seconds = repository.run("--type=full", "backup")
@@ -375,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one drill, re
             if node:
                 with contextlib.suppress(Exception):
                     node.stop()
+            connections.close_all()
+            with contextlib.suppress(Exception):
+                key_store("drop")
     summary.update(
         backups=f"{info.count('full backup')} full, {info.count('diff backup')} differential",
         full_backup_seconds=round(full_seconds, 2),
@@ -388,9 +428,13 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one drill, re
         and summary["phase_b_restored"] == 0 and summary["ledger_ok"] and summary["wallets_conserved"]
         and rpo <= args.archive_timeout + 15
         and summary["erasure_recorded_in_ledger"]
-        # the restore brought the erased subject back, and reapply_erasures erased it again, once
-        and summary["erased_subject_restored"]["readable"] == sorted(SENTINELS)
+        # the restore brought the erased subject's rows back, but neither a key nor a readable value:
+        # the key store (not in the backup) has its key destroyed, before reapply_erasures runs
+        and summary["erased_subject_restored"]["readable"] == []
+        and summary["erased_subject_restored"]["shredded"] == sorted(SENTINELS)
+        and summary["erased_subject_restored"]["subject_keys_in_dump"] == 0
         and summary["erased_subject_restored"]["in_dump"]
+        # reapply_erasures then wiped what the rows still said (blind indexes), once
         and summary["reapply_exit_codes"] == [0, 0]
         and summary["reapply_reerased_subjects"] == [DELETION["subject"]]
         and summary["reapply_second_run_reerased"] == 0

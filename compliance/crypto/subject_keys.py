@@ -18,12 +18,23 @@ Which subject a row belongs to is declared once, in the PI inventory (``@pi_mode
 ``"self"`` or the foreign-key path to the subject); ``subject_of`` follows it. A model with
 encrypted fields but no subject declaration fails the system check compliance.E123.
 
+Where the keys live (``kernel.db_router``): in their own database (the ``keys`` alias,
+``SUBJECT_KEYS_DATABASE_URL``; production requires it, check compliance.E125), so no backup of the
+main database holds a key; or, in single-database mode (tests), in the main database.
+
 Invariants:
-- A key is created lazily, the first time PI of its subject is encrypted, in the caller's
-  transaction (a rollback leaves no key and no token under it); it is cached only once committed.
+- A key is created lazily, the first time PI of its subject is encrypted. Single-database mode:
+  in the caller's transaction (a rollback leaves no key and no token under it), offered for
+  encryption only once committed. Separate key store: committed at once in the key store
+  (autocommit on ``keys``), independently of the caller's transaction; a rollback of the caller
+  leaves an orphan key that no token names (harmless, never reused).
 - A destroyed key never comes back: ``destroyed_at`` is set and ``wrapped_key`` emptied in one
   UPDATE; encryption for a subject whose key is destroyed falls back to the field ring (what is
   still written about an erased subject is retained or pseudonymous data).
+- With a separate key store, a key is destroyed only after the main transaction that re-keyed
+  what is kept has committed (``transaction.on_commit``): destroying first and then rolling back
+  would lose the retained values. Until then the subject's new values go under the field ring.
+  A crash in between is caught by ``destroy_keys_of_erased`` (the erasure ledger's task).
 - The process cache (LRU, ``CACHE_SIZE`` keys, ``CACHE_SECONDS`` each) holds unwrapped keys in
   memory only (never Redis); shredding evicts the key in this process at once, other processes
   re-read the row within ``CACHE_SECONDS``.
@@ -45,11 +56,12 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from django.db import models, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.utils import timezone
 
 from compliance.crypto import aead
 from compliance.crypto.keys import KEY_BYTES, KeyProvider, generate_key, on_provider_reset
+from kernel.db_router import key_store_alias, separate_key_store
 
 NONCE_BYTES = aead.NONCE_BYTES
 TAG_BYTES = aead.TAG_BYTES
@@ -205,7 +217,10 @@ def _load(key_id: int, *, fresh: bool = False) -> tuple[SubjectRef, bytes]:
 
     row = SubjectKey.objects.filter(pk=key_id).first()
     if row is None:
-        raise aead.FieldDecryptionError(f"Subject key {key_id} does not exist (restored without its key table?).")
+        raise aead.FieldDecryptionError(
+            f"Subject key {key_id} does not exist (restored without its key table, or the keys not moved "
+            "to the key store yet: manage.py move_subject_keys?)."
+        )
     ref = SubjectRef(row.subject_type, row.subject_id)
     if row.destroyed_at is not None:
         _cache.put(key_id, ref, _DESTROYED)  # destruction is final: cached for good
@@ -225,14 +240,19 @@ def _load(key_id: int, *, fresh: bool = False) -> tuple[SubjectRef, bytes]:
 
 
 def _key_for_encryption(ref: SubjectRef) -> tuple[int, bytes] | None:
-    """The subject's live key (created if it has none); None when its key was destroyed."""
+    """The subject's live key (created if it has none); None when its key was destroyed (or will
+    be when this transaction commits)."""
+    if _destruction_pending(ref):
+        return None  # destroyed when this transaction commits: nothing new goes under it
     cached = _cache.for_subject(ref)
     if cached is not None:
         return None if cached[1] is _DESTROYED else cached
     from compliance.crypto.models import SubjectKey
 
     row = SubjectKey.objects.filter(subject_type=ref.subject_type, subject_id=ref.subject_id).first()
-    fresh = row is None
+    # In a separate key store the new row is committed at once (autocommit on ``keys``): it can be
+    # offered for encryption now. In the main database it commits (or not) with the caller.
+    fresh = row is None and not separate_key_store()
     if row is None:
         key = generate_key()
         # ON CONFLICT DO NOTHING: two transactions creating the same subject's key; the loser reads the winner's.
@@ -390,15 +410,34 @@ def on_key_destroyed(recorder: Any) -> None:
 def shred_subject_key(subject_id: Any, *, subject_type: str | None = None) -> bool:
     """Destroy the data key of subject ``subject_id`` (a user's primary key by default).
 
-    Returns True when a live key was destroyed, False when there was none or it was already
+    Returns True when a live key was destroyed (or, with a separate key store, is scheduled to be
+    destroyed when the caller's transaction commits), False when there was none or it was already
     destroyed (idempotent: a restore's ``reapply_erasures`` calls it for every erased subject).
-    Runs in the caller's transaction (or its own); records KEY_DESTROYED, naming the key and the
-    subject's id only. Whatever must outlive the subject has to be re-encrypted first
-    (``subject_rows.rekey_subject_rows``): after this, every ``s1:<id>:`` token of the subject is unreadable.
+    Records KEY_DESTROYED, naming the key and the subject's id only. Whatever must outlive the
+    subject has to be re-encrypted first (``subject_rows.rekey_subject_rows``): after this, every
+    ``s1:<id>:`` token of the subject is unreadable.
+
+    Single-database mode: in the caller's transaction (or its own), with KEY_DESTROYED. Separate key
+    store: the key store cannot join the main transaction, and destroying the key before the
+    re-keyed rows are committed could lose them if the main transaction then rolled back; so the
+    destruction runs after the commit of the main transaction (at once outside one), in its own
+    key-store transaction, followed by KEY_DESTROYED in its own main-database transaction.
     """
     from compliance.crypto.models import SubjectKey
 
     ref = _user_ref(subject_id, subject_type)
+    if separate_key_store():
+        if _destruction_pending(ref):
+            return False  # already scheduled by this transaction: as if destroyed (single-database mode)
+        live = SubjectKey.objects.filter(
+            subject_type=ref.subject_type, subject_id=ref.subject_id, destroyed_at__isnull=True
+        ).exists()
+        if not live:
+            return False
+        # robust: the main transaction (the erasure) has committed whatever happens here; a failed
+        # destruction is logged and retried by destroy_keys_of_erased (the erasure ledger's task).
+        transaction.on_commit(_Destruction(ref), using=DEFAULT_DB_ALIAS, robust=True)
+        return True
     with transaction.atomic():
         row = (
             SubjectKey.objects.select_for_update()
@@ -416,6 +455,61 @@ def shred_subject_key(subject_id: Any, *, subject_type: str | None = None) -> bo
         _cache.evict(key_id)
         transaction.on_commit(lambda: _cache.put(key_id, ref, _DESTROYED))
     return True
+
+
+class _Destruction:
+    """The on-commit destruction of one subject's key in a separate key store (``shred_subject_key``)."""
+
+    def __init__(self, ref: SubjectRef) -> None:
+        self.ref = ref
+
+    def __call__(self) -> None:
+        _destroy_in_key_store(self.ref)
+
+
+def _destruction_pending(ref: SubjectRef) -> bool:
+    """Whether the current main transaction will destroy ``ref``'s key when it commits.
+
+    Read from the transaction's own on-commit callbacks, so a rollback (of the transaction or of
+    the savepoint that scheduled it) forgets it with them."""
+    if not separate_key_store():
+        return False
+    pending = connections[DEFAULT_DB_ALIAS].run_on_commit
+    # Entries are (savepoint ids, callback, robust).
+    return any(isinstance(entry[1], _Destruction) and entry[1].ref == ref for entry in pending)
+
+
+def _destroy_in_key_store(ref: SubjectRef) -> bool:
+    """Destroy ``ref``'s key in the key store now, then record KEY_DESTROYED. True if it was live."""
+    from compliance.crypto.models import SubjectKey
+
+    with transaction.atomic(using=key_store_alias()):
+        row = (
+            SubjectKey.objects.select_for_update()
+            .filter(subject_type=ref.subject_type, subject_id=ref.subject_id)
+            .first()
+        )
+        if row is None or row.destroyed_at is not None:
+            return False
+        SubjectKey.objects.filter(pk=row.pk).update(wrapped_key="", destroyed_at=timezone.now())
+    _cache.evict(row.pk)
+    _cache.put(row.pk, ref, _DESTROYED)
+    if _on_destroyed is None:
+        raise RuntimeError("No recorder of destroyed keys is registered (compliance's ready() does it).")
+    with transaction.atomic(using=DEFAULT_DB_ALIAS):
+        _on_destroyed(row.pk, ref, row.version)  # KEY_DESTROYED in the audit trail
+    return True
+
+
+def live_subject_keys(subject_type: str, subject_ids: list[str]) -> list[str]:
+    """Which of ``subject_ids`` (of ``subject_type``) still have a live key in the key store."""
+    from compliance.crypto.models import SubjectKey
+
+    return list(
+        SubjectKey.objects.filter(
+            subject_type=subject_type.lower(), subject_id__in=subject_ids, destroyed_at__isnull=True
+        ).values_list("subject_id", flat=True)
+    )
 
 
 def subject_key_destroyed(subject_id: Any, *, subject_type: str | None = None) -> bool:

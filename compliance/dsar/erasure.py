@@ -34,7 +34,10 @@ Invariants:
   subject (retained, held and pseudonymised values) is re-encrypted under the field ring (the
   hold key) and the subject's data key is destroyed (``subject_keys.shred_subject_key``), so the
   erased values are unreadable in every backup, replica, audit diff and archive segment too. A
-  subject-wide litigation or regulator hold keeps the key (nothing is erased).
+  subject-wide litigation or regulator hold keeps the key (nothing is erased). With a separate
+  key store (kernel.db_router) the key is destroyed right after this transaction commits; a
+  crash in between is caught by ``destroy_keys_of_erased`` (the erasure ledger's task, every
+  5 minutes).
 - The statement tells the subject what was deleted, what is retained, why and until when; it
   names tables and fields, never values.
 - Every completed erasure is appended to the erasure ledger outside the database
@@ -410,6 +413,30 @@ def _shred_subject(subject: Any) -> bool:
     ref = subject_keys.ref_for(subject)
     rekey_subject_rows(ref)
     return subject_keys.shred_subject_key(ref.subject_id, subject_type=ref.subject_type)
+
+
+def destroy_keys_of_erased(*, batch_size: int = 1000) -> int:
+    """Destroy any data key still live for a subject whose erasure committed. Returns keys destroyed.
+
+    Backstop for a separate key store: there the key is destroyed after the erasure's commit
+    (``subject_keys.shred_subject_key``), so a crash (or the key store unreachable) between the two
+    leaves it live. Re-keys what was written about the subject since (the erasure's own
+    ``_shred_subject``), then destroys the key. Run by ``compliance.dsar.record_erasures`` (beat,
+    every 5 minutes). In single-database mode the erasure destroyed the key in its transaction."""
+    from compliance.dsar.models import ErasureLedgerEntry
+    from kernel.db_router import separate_key_store
+
+    if not separate_key_store():
+        return 0
+    users = get_user_model()
+    subject_ids = sorted({str(pk) for pk in ErasureLedgerEntry.objects.values_list("subject_id", flat=True)})
+    destroyed = 0
+    for start in range(0, len(subject_ids), batch_size):
+        live = subject_keys.live_subject_keys(users._meta.label_lower, subject_ids[start : start + batch_size])
+        for subject in users._default_manager.filter(pk__in=live).order_by("pk"):
+            with transaction.atomic():
+                destroyed += _shred_subject(subject)
+    return destroyed
 
 
 def reapply_erasure(

@@ -78,6 +78,8 @@ class ReapplyReport:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     subjects: list[SubjectOutcome] = field(default_factory=list)
+    # With a separate key store: the user id sequence moved past every subject id the key store knows.
+    user_ids_from: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -95,6 +97,7 @@ class ReapplyReport:
             "reerased": len(self.reerased),
             "problems": self.problems,
             "warnings": self.warnings,
+            "user_ids_from": self.user_ids_from,
         }
 
 
@@ -147,7 +150,49 @@ def reapply_erasures(*, storage: ArchiveStorage | None = None, dry_run: bool = F
                 f"entry {outcome.seq}: a hold in force over the whole subject in the restored copy kept every "
                 "row; the erasure happened after it, so check whether it was released before re-running"
             )
+    if not dry_run:
+        report.user_ids_from = advance_user_ids_past_key_store()
     return report
+
+
+def advance_user_ids_past_key_store() -> int | None:
+    """Move the restored copy's user id sequence past every user id the key store has a key for.
+
+    The key store is never restored with the main database (docs/adr/0007): it still holds the keys
+    of users registered after the backup, some destroyed. A restored sequence would give their ids
+    to newcomers, whose values would then go under another person's key (or, that key destroyed,
+    under the field ring). Returns the next id the sequence gives (None: single-database mode, or
+    not PostgreSQL)."""
+    from django.db import connection
+    from django.db.models import BigIntegerField, Max
+    from django.db.models.functions import Cast
+
+    from compliance.crypto.models import SubjectKey
+    from kernel.db_router import separate_key_store
+
+    users = get_user_model()
+    if not separate_key_store() or connection.vendor != "postgresql":
+        return None
+    highest = (
+        SubjectKey.objects.filter(subject_type=users._meta.label_lower, subject_id__regex=r"^[0-9]{1,18}$")
+        .annotate(number=Cast("subject_id", BigIntegerField()))
+        .aggregate(highest=Max("number"))["highest"]
+        or 0
+    )
+    table, column = users._meta.db_table, users._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute(  # nosemgrep: no-raw-sql -- sequences have no ORM equivalent; values as parameters
+            "SELECT pg_get_serial_sequence(%s, %s)", [table, column]
+        )
+        (sequence,) = cursor.fetchone()
+        # Never backwards: past the key store's ids, the table's ids and what the sequence gave already.
+        cursor.execute(  # nosemgrep: no-raw-sql -- setval on the user table's sequence (see above)
+            f'SELECT setval(%s, GREATEST(%s, COALESCE((SELECT MAX("{column}") FROM "{table}"), 0), '  # noqa: S608 - model metadata
+            "COALESCE(pg_sequence_last_value(%s::regclass), 0), 1))",
+            [sequence, highest, sequence],
+        )
+        (last,) = cursor.fetchone()
+    return int(last) + 1
 
 
 def _reapply_one(outcome: SubjectOutcome, subject: Any, entry: dict[str, Any], *, dry_run: bool) -> None:

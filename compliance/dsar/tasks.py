@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from compliance.dsar.erasure import erase_subject
+from compliance.dsar.erasure import destroy_keys_of_erased, erase_subject
 from compliance.dsar.erasure_ledger import ledger_record_pending
 from compliance.dsar.escalation import dsar_escalate
 from compliance.dsar.export import export_create
@@ -45,5 +45,9 @@ def send_dsar_notice(notice_id: int) -> bool:
 )
 def record_erasures() -> int:
     """Append completed erasures to the erasure ledger outside the database (idempotent; retried
-    with backoff until the archive answers, and swept by beat)."""
-    return ledger_record_pending()
+    with backoff until the archive answers, and swept by beat); then destroy any subject key a
+    crash left live after its erasure committed (a separate key store destroys it after the commit)."""
+    try:
+        return ledger_record_pending()
+    finally:
+        destroy_keys_of_erased()

@@ -37,6 +37,7 @@ from compliance.crypto.aead import version_prefix
 from compliance.crypto.fields import BlindIndexField, EncryptedField, blind_index_fields, encrypted_fields
 from compliance.crypto.keys import BLIND_INDEX, FIELD, PURPOSES, KeyProvider, KeyProviderError, get_key_provider
 from compliance.crypto.models import FieldKeyVersion, KeyRotationRun, SubjectKey
+from kernel.db_router import key_store_alias
 from kernel.types import Actor
 
 MAX_PASSES = 3
@@ -95,7 +96,8 @@ def _rewrap_subject_keys(prefix: str, batch_size: int) -> int:
     """Re-wrap live subject keys under the active field-key version, in short transactions."""
     done = 0
     while True:
-        with transaction.atomic():
+        # The key store may be its own database (kernel.db_router): lock and rewrite there.
+        with transaction.atomic(using=key_store_alias()):
             rows = list(_stale_subject_keys(prefix).select_for_update().order_by("pk")[:batch_size])
             for row in rows:
                 ref = subject_keys.SubjectRef(row.subject_type, row.subject_id)

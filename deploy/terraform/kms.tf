@@ -3,6 +3,7 @@
 locals {
   kms_keys = {
     database = "RDS storage, snapshots and Performance Insights"
+    keystore = "the subject-key store's RDS instance (keystore.tf): its own key, not the database's"
     cache    = "ElastiCache at rest"
     audit    = "the S3 audit archive (Object Lock) and the access-log bucket"
     secrets  = "Secrets Manager secrets" # pragma: allowlist secret

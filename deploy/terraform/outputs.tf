@@ -13,6 +13,11 @@ output "database_endpoint" {
   value       = aws_db_instance.main.address
 }
 
+output "subject_keys_database_endpoint" {
+  description = "The subject-key store (keystore.tf) for SUBJECT_KEYS_DATABASE_URL."
+  value       = aws_db_instance.keys.address
+}
+
 output "database_replica_endpoint" {
   description = "Read replica for DATABASE_REPLICA_URL."
   value       = aws_db_instance.replica.address

@@ -5,14 +5,15 @@
 # (compliance/secret_rotation), so a rotation never locks the app out of its own data.
 locals {
   app_secrets = {
-    django_secret_key     = "Django SECRET_KEY" # pragma: allowlist secret
-    jwt_signing_key       = "JWT signing key ring"
-    field_encryption_keys = "field encryption key ring (AES-GCM)"
-    blind_index_keys      = "blind index key ring (HMAC)"
-    audit_signing_keys    = "audit checkpoint signing key ring (Ed25519 seeds)"
-    metrics_token         = "bearer token for /metrics scrapes"
-    database_url          = "application database user's URL (rotated with the RDS rotation function)"
-    redis_url             = "Redis URL with its AUTH token"
+    django_secret_key         = "Django SECRET_KEY" # pragma: allowlist secret
+    jwt_signing_key           = "JWT signing key ring"
+    field_encryption_keys     = "field encryption key ring (AES-GCM)"
+    blind_index_keys          = "blind index key ring (HMAC)"
+    audit_signing_keys        = "audit checkpoint signing key ring (Ed25519 seeds)"
+    metrics_token             = "bearer token for /metrics scrapes"
+    database_url              = "application database user's URL (rotated with the RDS rotation function)"
+    subject_keys_database_url = "the subject-key store's URL (keystore.tf; rotated with the RDS rotation function)"
+    redis_url                 = "Redis URL with its AUTH token"
   }
 }
 

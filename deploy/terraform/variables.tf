@@ -48,6 +48,12 @@ variable "db_instance_class" {
   default     = "db.r6g.large"
 }
 
+variable "keys_db_instance_class" {
+  description = "RDS instance class of the subject-key store (keystore.tf): one small row per data subject."
+  type        = string
+  default     = "db.t4g.medium"
+}
+
 variable "redis_node_type" {
   description = "ElastiCache node type."
   type        = string

@@ -118,7 +118,15 @@ DATABASES = {"default": database_config(DATABASE_URL, **_CONNECTIONS)} if DATABA
 DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
 if DATABASE_URL and DATABASE_REPLICA_URL:
     DATABASES["replica"] = {**database_config(DATABASE_REPLICA_URL, **_CONNECTIONS), "TEST": {"MIRROR": "default"}}
-DATABASE_ROUTERS = ["kernel.db_router.ReportReadsRouter"]
+# The key store (docs/adr/0007, "A key store outside the main backups"): the per-subject data keys
+# (compliance.SubjectKey) live in their own database, whose backups are short (1 day) and which the
+# main database's backups never contain; production requires it (check compliance.E125). Without
+# it the keys stay in the main database ("single-database mode": the test suite).
+SUBJECT_KEYS_DATABASE_URL = env_str("SUBJECT_KEYS_DATABASE_URL", "")
+if DATABASE_URL and SUBJECT_KEYS_DATABASE_URL:
+    DATABASES["keys"] = database_config(SUBJECT_KEYS_DATABASE_URL, **_CONNECTIONS)
+# The key-store router first: the replica router must never send a subject key to the replica.
+DATABASE_ROUTERS = ["kernel.db_router.SubjectKeysRouter", "kernel.db_router.ReportReadsRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache and Celery broker -----------------------------------------------------------

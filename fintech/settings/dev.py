@@ -19,10 +19,11 @@ API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", True)
 
 if not DATABASES:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
+
+    def _sqlite(name: str) -> dict:
+        return {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "dev.sqlite3",
+            "NAME": VAR_DIR / name,
             # Web server, worker and beat share the file: WAL lets readers run beside one writer,
             # IMMEDIATE transactions take the write lock up front instead of failing mid-way.
             "OPTIONS": {
@@ -31,7 +32,10 @@ if not DATABASES:
                 "timeout": 20,
             },
         }
-    }
+
+    # The subject keys in their own file, as production keeps them in their own database
+    # (docs/adr/0007): `make run` migrates it with `migrate --database keys`.
+    DATABASES = {"default": _sqlite("dev.sqlite3"), "keys": _sqlite("keys.sqlite3")}
 
 if not REDIS_URL:
     for folder in ("queue", "processed", "control"):

@@ -162,3 +162,23 @@ def test_a_malformed_multi_host_database_url_fails_loudly():
 
     with pytest.raises(ImproperlyConfigured, match="host\\[:port\\]"):
         database_config("postgres://app@db-a:5432,:5433/fintech")
+
+
+def test_the_subject_key_store_is_a_second_database_with_the_main_ones_connection_options():
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; d = settings.DATABASES; "
+        "print(json.dumps([d['keys']['NAME'], d['keys']['OPTIONS'] == d['default']['OPTIONS'], "
+        "d['keys']['CONN_MAX_AGE'] == d['default']['CONN_MAX_AGE'], settings.DATABASE_ROUTERS[0]]))"
+    )
+    result = run_django(
+        {**GOOD_PROD_ENV, "SUBJECT_KEYS_DATABASE_URL": "postgres://k@keys.internal:5432/fintech_keys"}, code
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip().splitlines()[-1] == '["fintech_keys", true, true, "kernel.db_router.SubjectKeysRouter"]'
+    )
+    without = run_django(
+        GOOD_PROD_ENV,
+        "import django; django.setup(); from django.conf import settings; print(sorted(settings.DATABASES))",
+    )
+    assert without.stdout.strip().splitlines()[-1] == "['default']"

@@ -102,11 +102,15 @@ def test_a_pgbackrest_point_in_time_restore_brings_back_exactly_what_came_before
     assert summary["backups"] == "1 full, 1 differential", summary
     assert summary["ledger_ok"] and summary["wallets_conserved"], summary
     assert 0 < summary["backup_rpo_seconds"] <= 10 + 15, summary  # archive_timeout bounds it
-    # Issue 20: a subject erased after the restore point came back with the restore (its PI in the
-    # dump and readable) and reapply_erasures, run by the drill as the runbook says, erased it
-    # again — nothing in the dump, nothing readable — reported it, and re-erased nothing the second time.
+    # Issue 20: a subject erased after the restore point came back with the restore as rows, but
+    # unreadable before anything ran: the backup holds no subject key (they live in the key store,
+    # another cluster), and the key store has the subject's key destroyed (docs/adr/0007). Then
+    # reapply_erasures, run by the drill as the runbook says, wiped what the rows still held (blind
+    # indexes) — nothing in the dump, nothing readable — reported it, and re-erased nothing the second time.
     assert summary["erasure_recorded_in_ledger"], summary
-    assert summary["erased_subject_restored"]["readable"] == ["email", "first_name", "last_name", "phone"], summary
+    assert summary["erased_subject_restored"]["readable"] == [], summary
+    assert summary["erased_subject_restored"]["shredded"] == ["email", "first_name", "last_name", "phone"], summary
+    assert summary["erased_subject_restored"]["subject_keys_in_dump"] == 0, summary
     assert {"email index", "phone index"} <= set(summary["erased_subject_restored"]["in_dump"]), summary
     assert summary["reapply_exit_codes"] == [0, 0], summary
     assert len(summary["reapply_reerased_subjects"]) == 1, summary
