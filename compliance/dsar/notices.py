@@ -116,6 +116,8 @@ def notice_queue(dsar: DataSubjectRequest, kind: str, context: dict[str, Any] | 
     )
     if channel:
         enqueue_on_commit(SEND_TASK, notice.pk)
+    else:
+        _tell_officers(notice)  # no attempt can succeed: the officers reach the subject another way
     return notice
 
 
@@ -258,9 +260,11 @@ def _tell_officers(notice: DsarNotice) -> None:
     from compliance.dsar.escalation import officer_emails
 
     label = NoticeKind(notice.kind).label
+    why = notice.last_error_class or "no contact"
+    tried = f"after {notice.attempts} attempt(s)" if notice.attempts else "(no attempt possible)"
     note = (
-        f"Notice not delivered after {notice.attempts} attempt(s): {label} ({notice.last_error_class or 'no contact'})."
-        " Reach the subject another way, or resend it once the cause is fixed."
+        f"Notice not delivered {tried}: {label} ({why}). Reach the subject another way, or resend it once the "
+        "cause is fixed."
     )
     DsarEvent.objects.create(dsar=notice.dsar, kind=DsarEventKind.NOTICE_UNDELIVERED, note=note)
     recipients = officer_emails()
@@ -268,7 +272,7 @@ def _tell_officers(notice: DsarNotice) -> None:
         subject = f"DSAR {str(notice.dsar.public_id)[:8]}: a notice to the subject was not delivered"
         body = (
             f'Request {notice.dsar.public_id}: the notice "{label}" could not be delivered '
-            f"({notice.attempts} attempt(s), {notice.last_error_class or 'no contact'}).\n\n"
+            f"({notice.attempts} attempt(s), {why}).\n\n"
             "Reach the subject another way, or resend it from the request's page once the cause is fixed.\n"
         )
         transaction.on_commit(lambda: send_mail(subject, body, None, recipients))

@@ -25,7 +25,14 @@ from django.urls import reverse
 
 from compliance.audit.models import AuditEvent
 from compliance.dsar.models import DataSubjectRequest, DsarEvent, DsarEventKind, DsarNotice, NoticeKind, NoticeStatus
-from compliance.dsar.notices import MAX_ATTEMPTS, TASK_RETRIES, Delivery, notice_attempt, notices_resend_due
+from compliance.dsar.notices import (
+    MAX_ATTEMPTS,
+    TASK_RETRIES,
+    Delivery,
+    notice_attempt,
+    notice_queue,
+    notices_resend_due,
+)
 from compliance.dsar.tasks import resend_dsar_notices
 from tests.compliance.dsar.conftest import make_user
 from tests.compliance.dsar.flaky_mail import FlakyEmailBackend
@@ -169,6 +176,16 @@ def test_without_a_contact_no_attempt_can_succeed_and_the_officer_is_told_at_onc
     notice.refresh_from_db()
     assert (notice.status, notice.attempts, notice.error) == (NoticeStatus.FAILED, 1, "No contact to send it to.")
     assert DsarEvent.objects.filter(dsar=dsar, kind=DsarEventKind.NOTICE_UNDELIVERED).exists()
+    assert [m.to for m in mail.outbox] == [[officer.email]]
+
+    # Recorded with no contact at all: failed at once, and the officers told as well.
+    mail.outbox.clear()
+    dsar.refresh_from_db()
+    with committed():
+        queued = notice_queue(dsar, NoticeKind.OUTCOME)
+    assert (queued.status, queued.attempts) == (NoticeStatus.FAILED, 0)
+    [told] = DsarEvent.objects.filter(dsar=dsar, kind=DsarEventKind.NOTICE_UNDELIVERED, note__contains="no attempt")
+    assert "Outcome with reasons" in told.note
     assert [m.to for m in mail.outbox] == [[officer.email]]
 
 
