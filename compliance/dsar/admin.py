@@ -510,9 +510,9 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
         if dsar is None or notice is None:
             raise Http404
         try:
-            notices.notice_resend(actor=request.user, notice=notice)
-        except ValueError as error:
-            self.message_user(request, str(error), messages.ERROR)
+            services.dsar_notice_resend(actor=request.user, notice=notice)
+        except services.DsarError as error:
+            self.message_user(request, error.message, messages.ERROR)
         else:
             self.message_user(request, f"{notice.get_kind_display()}: sent again.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:compliance_datasubjectrequest_change", args=[dsar.pk]))

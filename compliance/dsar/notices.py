@@ -46,6 +46,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from compliance.audit.services import AuditAction, audit_record
+from compliance.dsar.errors import DsarError
 from compliance.dsar.kinds import kind_for
 from compliance.dsar.models import (
     DataSubjectRequest,
@@ -310,12 +311,13 @@ def undelivered_notices(*, now: Any = None) -> int:
 
 
 def notice_resend(*, actor: Any, notice: DsarNotice) -> DsarNotice:
-    """The officer sends a failed notice again (the contact fixed, a provider configured): pending
-    with a fresh set of attempts, audited, delivered after commit."""
+    """A failed notice sent again (the contact fixed, a provider configured): pending with a fresh
+    set of attempts, audited, delivered after commit. Called by ``services.dsar_notice_resend``,
+    which checks the officer's permission."""
     with transaction.atomic():
         notice = DsarNotice.objects.select_for_update().select_related("dsar").get(pk=notice.pk)
         if notice.status != NoticeStatus.FAILED:
-            raise ValueError("Only a notice that was not delivered can be sent again.")
+            raise DsarError("Only a notice that was not delivered can be sent again.", code="notice_not_failed")
         previous = notice.attempts
         notice.status, notice.attempts, notice.error = NoticeStatus.PENDING, 0, ""
         notice.save(update_fields=["status", "attempts", "error"])

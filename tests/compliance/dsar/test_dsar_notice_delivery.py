@@ -24,6 +24,8 @@ from django.core import mail
 from django.urls import reverse
 
 from compliance.audit.models import AuditEvent
+from compliance.dsar import services
+from compliance.dsar.errors import DsarPermissionError
 from compliance.dsar.models import DataSubjectRequest, DsarEvent, DsarEventKind, DsarNotice, NoticeKind, NoticeStatus
 from compliance.dsar.notices import (
     MAX_ATTEMPTS,
@@ -150,8 +152,11 @@ def test_a_delivered_notice_is_not_resent_and_only_an_officer_can_resend(flaky, 
     notice = DsarNotice.objects.get(dsar=dsar)
     assert notice.status == NoticeStatus.SENT
     url = reverse("admin:compliance_datasubjectrequest_resend_notice", args=[dsar.pk, notice.public_id])
-    otp_admin_login(client, make_staff("operations"))
+    operations = make_staff("operations")
+    otp_admin_login(client, operations)
     assert client.post(url).status_code == 404
+    with pytest.raises(DsarPermissionError):  # the service checks it too, whoever calls it
+        services.dsar_notice_resend(actor=operations, notice=notice)
     otp_admin_login(client, information_officer)
     mail.outbox.clear()
     with committed():
