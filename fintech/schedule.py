@@ -45,6 +45,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": timedelta(minutes=5),
         "options": {"expires": 5 * 60},
     },
+    # DSAR notices (issue 16): notices still pending after their task's retries are sent again.
+    "dsar-resend-notices": {
+        "task": "compliance.dsar.resend_notices",
+        "schedule": timedelta(minutes=10),
+        "options": {"expires": 10 * 60},
+    },
     # Ledger reconciliation (SPEC C7): every balance re-derived from postings, daily.
     "ledger-check-daily": {
         "task": "ledger.tasks.check_ledger",

@@ -35,6 +35,16 @@ class MessageChannel(StrEnum):
 class MessagingError(Exception):
     """A message could not be handed to its channel (no provider, a refused address)."""
 
+    # Whether trying again can help as things are: a refused connection may, a channel with no
+    # provider configured may not (compliance.dsar.notices stops retrying and tells an officer).
+    permanent = False
+
+
+class ChannelUnavailable(MessagingError):
+    """The channel has no provider configured."""
+
+    permanent = True
+
 
 @dataclass(frozen=True)
 class Message:
@@ -52,7 +62,7 @@ class DisabledSmsBackend:
     """No SMS provider configured: every send is refused (and the notice recorded as failed)."""
 
     def send(self, to: str, body: str) -> None:
-        raise MessagingError("No SMS provider is configured (SMS_BACKEND).")
+        raise ChannelUnavailable("No SMS provider is configured (SMS_BACKEND).")
 
 
 class ConsoleSmsBackend:

@@ -57,6 +57,7 @@ DOMAIN_MODULES = {
         "note",
         "transparency",
         "verify",
+        "labels",  # the audit actions in words, for the subject's "who accessed your data"
     },
     "crypto": {"aead", "fields", "keys", "blind_index", "backfill", "subject_keys", "subject_rows"},
     "consent": {"consumers"},
@@ -85,6 +86,7 @@ TASK_NAMES = {
     "compliance.dsar.erase_subject",
     "compliance.dsar.escalate",
     "compliance.dsar.record_erasures",
+    "compliance.dsar.resend_notices",
     "compliance.dsar.send_notice",
     "compliance.retention.purge",
     "compliance.secrets.check",

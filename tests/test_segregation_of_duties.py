@@ -105,6 +105,7 @@ def _state() -> dict:
         "banks": sorted(BankAccount.objects.values_list("public_id", "verified")),
         "dsars": sorted(dsar_services.DataSubjectRequest.objects.values_list("public_id", "status", "assigned_to")),
         "dsar_events": dsar_services.DsarEvent.objects.count(),
+        "dsar_notices": sorted(dsar_services.DsarNotice.objects.values_list("public_id", "status", "attempts")),
         "holds": sorted(retention.LegalHold.objects.values_list("public_id", "released_at")),
         "restrictions": _restriction_count(),
         "reversal_requests": sorted(ReversalRequest.objects.values_list("public_id", "approved_at")),
@@ -232,6 +233,13 @@ def _dsar_assign_to_subject(request) -> Callable[[], object]:
     return lambda: dsar_services.dsar_assign(actor=second, dsar=dsar, assignee=officer)
 
 
+def _dsar_notice_resend(request) -> Callable[[], object]:
+    officer, dsar = _own_dsar(request)
+    notice = dsar.notices.get()
+    dsar_services.DsarNotice.objects.filter(pk=notice.pk).update(status="failed")  # as after its last attempt
+    return lambda: dsar_services.dsar_notice_resend(actor=officer, notice=notice)
+
+
 def _kyc_date_of_birth_correct(request) -> Callable[[], object]:
     officer = request.getfixturevalue("officer")
     _own_kyc(officer)
@@ -313,6 +321,7 @@ SCENARIOS: dict[str, Callable] = {
     "compliance.dsar.services.dsar_settle_balance": _dsar("dsar_settle_balance", method="unclaimed"),
     "compliance.dsar.services.dsar_lift_restriction": _dsar("dsar_lift_restriction", reason="r"),
     "compliance.dsar.services.dsar_request_identity": _dsar("dsar_request_identity", reason="a copy of the ID"),
+    "compliance.dsar.services.dsar_notice_resend": _dsar_notice_resend,
     "ledger.services.kyc_date_of_birth_correct": _kyc_date_of_birth_correct,
     "ledger.services.bank_account_correct": _bank_account_correct,
     "compliance.retention.services.hold_place": _hold_place,

@@ -109,7 +109,7 @@ class AuditEvent(models.Model):
     )
     actor_type = models.CharField(max_length=16)
     action = models.CharField(max_length=64)
-    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    source_ip = models.GenericIPAddressField("source IP address", null=True, blank=True)
     change_diff = models.JSONField(default=dict, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
     object_type = models.CharField(max_length=100, blank=True)

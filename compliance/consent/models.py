@@ -189,7 +189,7 @@ class ConsentEvent(models.Model):
     channel = models.CharField(max_length=16, choices=ConsentChannel.choices)
     note = models.TextField(blank=True, help_text="How a staff-recorded choice was obtained.")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    source_ip = models.GenericIPAddressField("source IP address", null=True, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -249,7 +249,7 @@ class ProcessingRestrictionEvent(models.Model):
     reason = models.TextField()
     reference = models.CharField(max_length=64, blank=True, help_text="e.g. the DSAR's public id.")
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    source_ip = models.GenericIPAddressField("source IP address", null=True, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

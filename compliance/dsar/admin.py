@@ -40,6 +40,7 @@ from compliance.dsar.models import (
     DsarEvent,
     DsarNotice,
     DsarStatus,
+    NoticeStatus,
 )
 from compliance.dsar.workflow import ASSIGN, FOUR_EYES, Action, Input, InputType, action_for, next_actions
 from compliance.pi.selectors import subject_by_email, subject_by_id_number, subjects_by_identifier
@@ -107,7 +108,10 @@ class DsarNoticeInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     verbose_name_plural = "notices to the subject"
-    fields = ("created_at", "kind", "channel", "template", "template_version", "status", "sent_at", "error")
+    fields = (
+        "created_at", "kind", "channel", "template", "template_version", "status", "sent_at", "attempts",
+        "last_error_class", "error",
+    )  # fmt: skip
     readonly_fields = fields
     ordering = ("created_at", "id")
 
@@ -459,6 +463,11 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.action_view),
                 name="compliance_datasubjectrequest_act",
             ),
+            path(
+                "<path:object_id>/notices/<uuid:notice_id>/resend/",
+                self.admin_site.admin_view(self.resend_notice_view),
+                name="compliance_datasubjectrequest_resend_notice",
+            ),
             *super().get_urls(),
         ]
 
@@ -492,6 +501,22 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/compliance/datasubjectrequest/action.html", context)
 
+    def resend_notice_view(self, request: HttpRequest, object_id: str, notice_id: Any) -> HttpResponse:
+        """The officer sends an undelivered notice again (POST only; audited by the service)."""
+        if request.method != "POST" or not _is_officer(request):
+            raise Http404
+        dsar = self.get_object(request, object_id)
+        notice = DsarNotice.objects.filter(dsar=dsar, public_id=notice_id).first() if dsar else None
+        if dsar is None or notice is None:
+            raise Http404
+        try:
+            services.dsar_notice_resend(actor=request.user, notice=notice)
+        except services.DsarError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            self.message_user(request, f"{notice.get_kind_display()}: sent again.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:compliance_datasubjectrequest_change", args=[dsar.pk]))
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         dsar = self.get_object(request, object_id)
         extra_context = extra_context or {}
@@ -509,6 +534,17 @@ class DataSubjectRequestAdmin(PIMaskedAdmin, admin.ModelAdmin):
             ]
             extra_context["dsar_four_eyes"] = four_eyes_status(dsar)
             extra_context["dsar_statement_preview"] = statement_preview(dsar)
+            extra_context["dsar_undelivered_notices"] = [
+                {
+                    "label": notice.get_kind_display(),
+                    "error": notice.error,
+                    "attempts": notice.attempts,
+                    "url": reverse(
+                        "admin:compliance_datasubjectrequest_resend_notice", args=[dsar.pk, notice.public_id]
+                    ),
+                }
+                for notice in dsar.notices.filter(status=NoticeStatus.FAILED).order_by("created_at", "id")
+            ]
         return super().change_view(request, object_id, form_url, extra_context)
 
     def history_view(self, request, object_id, extra_context=None):
@@ -660,4 +696,19 @@ def warn_about_unrecorded_erasures(request: HttpRequest) -> None:
 
 register_index_warning(
     "dsar-erasures-unrecorded", permission="compliance.process_dsar", show=warn_about_unrecorded_erasures
+)
+
+
+def warn_about_undelivered_notices(request: HttpRequest) -> None:
+    undelivered = notices.undelivered_notices()
+    if undelivered:
+        messages.error(
+            request,
+            f"{undelivered} notice(s) to data subjects were not delivered (a deletion statement among them, "
+            "perhaps): reach the subjects another way, or resend from the request's page once the cause is fixed.",
+        )
+
+
+register_index_warning(
+    "dsar-notices-undelivered", permission="compliance.process_dsar", show=warn_about_undelivered_notices
 )

@@ -41,8 +41,14 @@ def correctable_fields() -> frozenset[str]:
     return frozenset().union(*(handler.fields for handler in _handlers)) if _handlers else frozenset()
 
 
+def field_in_words(field: str) -> str:
+    """A correction's field as the subject reads it in the statement ("date of birth", not
+    ``date_of_birth``): the request's names are the inventory's ``correctable`` names, already words."""
+    return field.replace("_", " ")
+
+
 def correction_apply(*, actor: Actor, dsar: DataSubjectRequest) -> tuple[list[str], list[str]]:
-    """Apply an approved correction; returns (corrected field names, refused "field (why)")."""
+    """Apply an approved correction; returns (corrected fields, refused "field (why)"), in words."""
     changes = {str(key): str(value) for key, value in (dsar.requested_changes or {}).items()}
     corrected: list[str] = []
     refused: list[str] = []
@@ -54,11 +60,13 @@ def correction_apply(*, actor: Actor, dsar: DataSubjectRequest) -> tuple[list[st
                     actor=actor, subject=dsar.subject, changes={field: changes[field]}, reference=str(dsar.public_id)
                 )
             except CorrectionRefused as error:
-                refused.append(f"{field} ({error})")
+                refused.append(f"{field_in_words(field)} ({error})")
             else:
-                corrected.append(field)
+                corrected.append(field_in_words(field))
     handled = correctable_fields()
-    refused += [f"{field} (cannot be corrected this way)" for field in sorted(changes) if field not in handled]
+    refused += [
+        f"{field_in_words(field)} (cannot be corrected this way)" for field in sorted(changes) if field not in handled
+    ]
     return corrected, refused
 
 

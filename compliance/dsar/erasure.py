@@ -55,6 +55,7 @@ import datetime as dt
 import hashlib
 import hmac
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +72,7 @@ from compliance.crypto.fields import EncryptedEmailField, EncryptedJSONField
 from compliance.crypto.subject_rows import rekey_subject_rows
 from compliance.dsar.balances import SETTLEMENT_LABELS, SettlementMethod, subject_balances
 from compliance.dsar.erasure_ledger import ledger_append
-from compliance.dsar.export import subject_rows, table_name
+from compliance.dsar.export import field_name, subject_rows, table_name
 from compliance.dsar.kinds import Fulfilment, fulfilled_by
 from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus
 from compliance.pi.inventory import is_product_model
@@ -496,9 +497,18 @@ def _settlement_lines(dsar: DataSubjectRequest) -> list[str]:
     return lines
 
 
+def _fields_in_words(label: str, fields: Iterable[str]) -> str:
+    return ", ".join(field_name(label, name) for name in sorted(fields))
+
+
+# The contact captured at filing is kept only until the deletion statement is delivered to it
+# (``notices._erase_contacts``): the statement says so instead of listing it as kept for years.
+_ERASED_ON_DELIVERY = (DataSubjectRequest._meta.label_lower, "notify_contact")
+
+
 def _hold_line(hold: LegalHold) -> str:
     until = f"until {hold.hold_until:%Y-%m-%d}" if hold.hold_until else "until it is released"
-    keeps = f" (keeps: {', '.join(hold.scope)})" if hold.scope else ""
+    keeps = f" (keeps: {', '.join(table_name(label) for label in hold.scope)})" if hold.scope else ""
     return f"  - {hold.get_kind_display()}, {until}: {hold.reason}{keeps}"
 
 
@@ -540,7 +550,7 @@ def _statement(
     lines = ["Your deletion request has been carried out. You can no longer log in.", ""]
     if held:
         lines.append("Kept untouched because of a legal hold, while the hold is in force:")
-        lines += [f"  - {label}: {count} record(s)" for label, count in sorted(held.items())]
+        lines += [f"  - {table_name(label)}: {count} record(s)" for label, count in sorted(held.items())]
         lines.append("Holds in force:")
         lines += [_hold_line(hold) for hold in holds]
     if deleted:
@@ -548,16 +558,21 @@ def _statement(
         lines += [f"  - {table_name(label)}: {count} record(s)" for label, count in sorted(deleted.items())]
     if cleared:
         lines.append("Erased or replaced by an anonymous token:")
-        lines += [f"  - {table_name(label)}: {', '.join(sorted(names))}" for label, names in sorted(cleared.items())]
+        lines += [
+            f"  - {table_name(label)}: {_fields_in_words(label, names)}" for label, names in sorted(cleared.items())
+        ]
     if retained:
         lines.append("Kept because the law requires it, then deleted:")
         for label, info in sorted(retained.items()):
             policy = policies.get(info["policy"])
             reason = policy.legal_reason if policy else info["policy"]
-            lines.append(
-                f"  - {table_name(label)}: {', '.join(info['fields'])} in {info['rows']} record(s), until "
-                f"{info['until']:%Y-%m-%d} ({reason})"
-            )
+            fields = [name for name in info["fields"] if (label, name) != _ERASED_ON_DELIVERY]
+            if fields:
+                lines.append(
+                    f"  - {table_name(label)}: {_fields_in_words(label, fields)} in {info['rows']} record(s), until "
+                    f"{info['until']:%Y-%m-%d} ({reason})"
+                )
+    lines.append("The contact you gave us for this request is erased once this statement has been delivered to it.")
     lines += [
         "",
         "The audit trail of actions on your account is kept for 5 years (FICA, POPIA s19); it refers to you "

@@ -28,7 +28,7 @@ tokens): they fail the ``_is_secret`` test below.
 
 Other people are never identified in a subject's bundle: a reference to a user who is not the
 subject (the officer who decided, the operations user who verified, another customer) is
-exported as that person's role only (``staff (information_officer)``, ``another person``),
+exported as that person's role only (``Information Officer``, ``another person``),
 never their id, name or e-mail (``_person``).
 """
 
@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connections, models, transaction
@@ -59,9 +60,10 @@ from django.db.models import CharField, Q, TextField
 from django.db.models.expressions import Func
 from django.db.models.functions import Cast
 from django.utils import timezone
+from django.utils.text import capfirst
 
+from compliance.audit.labels import action_label
 from compliance.audit.models import AuditEvent
-from compliance.audit.services import AuditAction
 from compliance.crypto import aead
 from compliance.dsar.kinds import Fulfilment, fulfilled_by, kind_for
 from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus
@@ -142,7 +144,7 @@ def _person(user: Any, subject: Any, roles_seen: dict[int, str]) -> str:
     if user.pk not in roles_seen:
         if user.is_staff:
             names = sorted(user.groups.values_list("name", flat=True))
-            roles_seen[user.pk] = f"staff ({', '.join(names)})" if names else "staff"
+            roles_seen[user.pk] = role_names(names)
         else:
             roles_seen[user.pk] = "another person"
     return roles_seen[user.pk]
@@ -189,8 +191,7 @@ def _people(user_ids: set[Any], subject: Any) -> dict[Any, str]:
             groups[pk].append(name)
     for pk in others:
         if pk in staff:
-            roles = sorted(groups[pk])
-            names[pk] = f"staff ({', '.join(roles)})" if roles else "staff"
+            names[pk] = role_names(groups[pk])
         else:
             names[pk] = "another person"
     return names
@@ -344,7 +345,7 @@ def _tables(subject: Any) -> dict[str, dict[str, Any]]:
     people = _people(set().union(*(reader.person_ids() for reader in readers)), subject)
     return {
         reader.entry.label.lower(): {
-            "name": str(reader.entry.model._meta.verbose_name_plural).capitalize(),
+            "name": capfirst(str(reader.entry.model._meta.verbose_name_plural)),
             "description": reader.entry.description,
             "columns": [column.name for column in reader.columns],
             "rows": reader.rows(people),
@@ -410,7 +411,6 @@ def who_accessed(subject: Any, *, until: dt.datetime | None = None) -> list[dict
     people = _people({user_id for _, user_id, *_ in found if user_id is not None}, subject)
     references = {user_id: _staff_reference(user_id) for user_id in people}
     labels = {entry.label.lower(): str(entry.model._meta.verbose_name) for entry in registry}
-    actions = {value: str(label) for value, label in AuditAction.choices}
     rows = []
     for timestamp, user_id, action_code, object_type, change_diff in found:
         diff = change_diff if isinstance(change_diff, dict) else {}
@@ -418,8 +418,9 @@ def who_accessed(subject: Any, *, until: dt.datetime | None = None) -> list[dict
             who, reference = "the platform (automatic)", ""
         else:
             who, reference = people[user_id], references[user_id]
-        action = actions.get(action_code, action_code)
+        action = action_label(action_code)
         step = _status_move(diff)
+        fields = diff.get("fields")
         rows.append(
             {
                 "when": timestamp.isoformat(),
@@ -427,11 +428,22 @@ def who_accessed(subject: Any, *, until: dt.datetime | None = None) -> list[dict
                 "staff_reference": reference,
                 "action": f"{action}: {step}" if step else action,
                 "about": labels.get(object_type.lower(), object_type),
-                "purpose": str(diff.get("purpose") or diff.get("kind") or ""),
-                "fields": sorted(diff.get("fields") or []) if isinstance(diff.get("fields"), list) else [],
+                "purpose": _access_purpose(action_code, diff),
+                "fields": sorted(field_name(object_type, str(f)) for f in fields) if isinstance(fields, list) else [],
             }
         )
     return rows
+
+
+def _access_purpose(action_code: str, diff: dict[str, Any]) -> str:
+    """Why it was done, in words: the reason staff gave (a reveal's), or what the step served. A
+    request's own steps are recorded with their workflow kind ("transition"), which says nothing to
+    the subject."""
+    if diff.get("purpose"):
+        return str(diff["purpose"])
+    if action_code.startswith("DSAR_"):
+        return "handling your request"
+    return str(diff.get("kind") or "")
 
 
 def _status_move(diff: dict[str, Any]) -> str:
@@ -447,7 +459,7 @@ def _status_move(diff: dict[str, Any]) -> str:
 def table_name(label: str) -> str:
     """A registered table in words ("Bank accounts"), as the subject reads it; the label if unknown."""
     entry = registry.get(label)
-    return str(entry.model._meta.verbose_name_plural).capitalize() if entry else label
+    return capfirst(str(entry.model._meta.verbose_name_plural)) if entry else label
 
 
 def _purpose_name(code: str) -> str:
@@ -455,8 +467,41 @@ def _purpose_name(code: str) -> str:
 
 
 def _field_name(entry: ModelEntry, name: str) -> str:
-    verbose = {f.name: f.verbose_name for f in entry.model._meta.concrete_fields}
-    return str(verbose.get(name, name.replace("_", " "))).capitalize()
+    return capfirst(field_name(entry.label, name))
+
+
+def field_name(label: str, column: str) -> str:
+    """A column in words, as the subject reads it in a sentence ("ID number", "source IP address"):
+    the field's verbose name, which carries its own capitals; the column in words if unknown."""
+    entry = registry.get(label)
+    if entry is not None:
+        try:
+            verbose = getattr(entry.model._meta.get_field(column), "verbose_name", None)
+        except FieldDoesNotExist:
+            verbose = None
+        if verbose:
+            return str(verbose)
+    return column.replace("_", " ")
+
+
+def role_names(groups: Iterable[str]) -> str:
+    """A staff member as the subject sees them: their roles in words ("Information Officer"), never
+    a group code; "Staff" when they hold none."""
+    return ", ".join(sorted(name.replace("_", " ").title() for name in groups)) or "Staff"
+
+
+_POLICY_PERIOD = re.compile(r"\bthe ([a-z0-9_]+) period\b")
+
+
+def policies_in_words(text: str, policies: dict[str, RetentionPolicy]) -> str:
+    """The inventory's texts name retention policies by code ("for the audit_trail period"); the
+    subject reads the period ("for the retention period (5 years after the event)")."""
+
+    def period(match: re.Match[str]) -> str:
+        policy = policies.get(match.group(1))
+        return f"the retention period ({policy.describe_period()})" if policy else match.group(0)
+
+    return _POLICY_PERIOD.sub(period, text)
 
 
 def data_dictionary(tables: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -491,7 +536,7 @@ def data_dictionary(tables: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
                     lawful_basis=LAWFUL_BASIS_REFERENCES.get(annotation.lawful_basis, str(annotation.lawful_basis)),
                     kept=policy.describe_period() if policy else annotation.retention,
                     source=CATEGORY_SOURCES.get(annotation.category, ""),
-                    description=annotation.description,
+                    description=policies_in_words(annotation.description, policies),
                 )
             rows.append(row)
     return rows
@@ -530,7 +575,8 @@ def _readme(
     policies = {policy.code: policy for policy in RetentionPolicy.objects.all()}
     for label, table in tables.items():
         entry = registry.get(label)
-        lines.append(f"{table['name']} ({len(table['rows'])} record(s)): {table['description']}".rstrip())
+        description = policies_in_words(table["description"], policies)
+        lines.append(f"{table['name']} ({len(table['rows'])} record(s)): {description}".rstrip())
         purposes: set[str] = set()
         for name, annotation in (entry.annotations() if entry else {}).items():
             if not annotation.export or entry is None:

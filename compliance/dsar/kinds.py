@@ -41,7 +41,7 @@ from compliance.dsar.corrections import correctable_fields, correction_apply, co
 from compliance.dsar.errors import DsarError
 from compliance.dsar.models import DataSubjectRequest, NoticeKind
 from compliance.pi.registry import correctable_fields as registry_correctable
-from compliance.pi.vocabulary import DIRECT_MARKETING_PURPOSES, purpose_refusal
+from compliance.pi.vocabulary import DIRECT_MARKETING_PURPOSES, PURPOSES, purpose_refusal
 from kernel.tasks import enqueue_on_commit
 from kernel.types import Actor
 
@@ -275,6 +275,15 @@ class DeletionKind(DsarKind):
         return super().approved(actor=actor, dsar=dsar)
 
 
+def purpose_name(code: str) -> str:
+    """A purpose as the subject reads it in the notices ("Direct marketing by us")."""
+    return PURPOSES[code].name if code in PURPOSES else code
+
+
+def purpose_names(codes: list[str]) -> str:
+    return ", ".join(purpose_name(code) for code in codes)
+
+
 def refuse_while_balance(dsar: DataSubjectRequest) -> None:
     """Raise ``balance_outstanding`` while a registered holder keeps money for the subject."""
     balances = subject_balances(dsar.subject)
@@ -341,12 +350,13 @@ class ProcessingFlagKind(DsarKind):
                 )  # fmt: skip
                 applied.append(code)
             except ConsentError as error:
-                refused.append(f"{code} ({error})")
+                refused.append(f"{purpose_name(code)} ({error})")
+        # The statement is the subject's: purposes by the names the notices use, never their codes.
         lines = []
         if at_filing:
-            lines.append(f"Stopped when you filed the request (direct marketing): {', '.join(at_filing)}.")
+            lines.append(f"Stopped when you filed the request (direct marketing): {purpose_names(at_filing)}.")
         if applied:
-            lines.append(f"We no longer process your information for: {', '.join(applied)} ({self.flag}).")
+            lines.append(f"We no longer process your information for: {purpose_names(applied)} ({self.flag}).")
         if refused:
             lines.append(f"Not applied, because the law requires or allows this processing: {'; '.join(refused)}.")
         return Outcome(" ".join(lines), partial=bool(refused))

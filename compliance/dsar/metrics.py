@@ -4,6 +4,8 @@
 let alerting page the Information Officer before a statutory deadline passes (SPEC C6, C9).
 ``fintech_dsar_erasures_unrecorded``: completed erasures not in the erasure ledger outside the
 database after ``ERASURE_LEDGER_GRACE_SECONDS`` (a restore would bring those subjects back).
+``fintech_dsar_notices_undelivered``: notices to subjects failed for good or pending past the
+resend delay (``compliance.dsar.notices``): the officer must reach the subject another way.
 """
 
 from __future__ import annotations
@@ -28,11 +30,16 @@ class DsarBacklogCollector(ScrapeTimeGauges):
             "Completed erasures not yet recorded in the erasure ledger outside the database.",
             (),
         ),
+        "fintech_dsar_notices_undelivered": (
+            "Notices to data subjects not delivered: failed for good, or still pending after the resend delay.",
+            (),
+        ),
     }
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from compliance.dsar.erasure_ledger import unrecorded_erasures
         from compliance.dsar.models import DataSubjectRequest, DsarType
+        from compliance.dsar.notices import undelivered_notices
 
         now = timezone.now()
         try:
@@ -46,6 +53,7 @@ class DsarBacklogCollector(ScrapeTimeGauges):
                 )
             )
             unrecorded = unrecorded_erasures()
+            undelivered = undelivered_notices()
         except Exception:  # noqa: BLE001 - a database outage must not break the whole scrape
             return
         by_type = {row["type"]: row for row in rows}
@@ -56,6 +64,7 @@ class DsarBacklogCollector(ScrapeTimeGauges):
         yield self.value("fintech_dsar_overdue", sum(row["overdue"] for row in rows))
         yield self.value("fintech_dsar_due_within_7_days", sum(row["soon"] for row in rows))
         yield self.value("fintech_dsar_erasures_unrecorded", unrecorded)
+        yield self.value("fintech_dsar_notices_undelivered", undelivered)
 
 
 def register() -> None:

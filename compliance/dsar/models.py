@@ -190,7 +190,7 @@ class DataSubjectRequest(models.Model):
     balance_settlements = models.JSONField(default=list, blank=True)
     # Where the notices about this request go (compliance.dsar.notices): captured at filing, so the
     # deletion statement still reaches the subject once the account is erased. Encrypted (PI).
-    notify_contact = EncryptedCharField(max_length=254, blank=True)
+    notify_contact = EncryptedCharField("contact for notices about this request", max_length=254, blank=True)
 
     objects = DataSubjectRequestQuerySet.as_manager()
 
@@ -244,6 +244,9 @@ class DsarEventKind(models.TextChoices):
     APPLIED_AT_FILING = "applied_at_filing", "Direct-marketing objection applied at filing"
     ERASURE_BLOCKED = "erasure_blocked", "Erasure waiting for the balance to be settled"
     IDENTITY_REQUESTED = "identity_requested", "Identity verification asked of the subject"
+    # A notice that could not be delivered after its last attempt, and the officer's resend.
+    NOTICE_UNDELIVERED = "notice_undelivered", "Notice to the subject not delivered"
+    NOTICE_RESENT = "notice_resent", "Notice to the subject sent again"
 
 
 @pi_model(
@@ -268,6 +271,7 @@ class DsarEvent(models.Model):
 
     class Meta:
         ordering = ("created_at", "id")
+        verbose_name = "DSAR event"
         indexes = [models.Index(fields=["dsar", "created_at"], name="dsarevent_dsar_created")]
 
     def __str__(self) -> str:
@@ -309,6 +313,9 @@ class DsarExport(models.Model):
     expires_at = models.DateTimeField()
     purged_at = models.DateTimeField(null=True, blank=True)
     download_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "DSAR export"
 
     def __str__(self) -> str:
         return f"Export for {self.dsar.public_id}"
@@ -373,7 +380,7 @@ class NoticeStatus(models.TextChoices):
     fields={},
     not_pi=[
         "public_id", "dsar", "kind", "channel", "template", "template_version", "context", "status", "error",
-        "created_at", "sent_at",
+        "attempts", "last_attempt_at", "last_error_class", "created_at", "sent_at",
     ],
 )  # fmt: skip
 class DsarNotice(models.Model):
@@ -391,11 +398,18 @@ class DsarNotice(models.Model):
     context = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=NoticeStatus.choices, default=NoticeStatus.PENDING)
     error = models.CharField(max_length=200, blank=True, help_text="Why it was not delivered (never the address).")
+    # Delivery attempts (compliance.dsar.notices: the task's retries and the beat sweep's resends):
+    # how many, when the last one was, and the class of its error (never the message: a provider's
+    # error text may quote the address).
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error_class = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("created_at", "id")
+        verbose_name = "DSAR notice"
         indexes = [models.Index(fields=["dsar", "created_at"], name="dsarnotice_dsar_created")]
 
     def __str__(self) -> str:

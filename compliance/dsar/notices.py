@@ -16,7 +16,17 @@ ready, the deletion statement, or the outcome with reasons). This module records
 - The recipient is the contact captured at filing (``DataSubjectRequest.notify_contact``, an
   e-mail address or a phone number: e-mail or SMS through ``kernel.messaging``), so the deletion
   statement reaches a subject whose account the deletion has just erased; once that statement is
-  delivered the contact itself is erased.
+  delivered the contact itself is erased — and only then: a statement not delivered keeps it.
+- Delivery is retried (issue 16 review): a failed attempt is recorded on the notice (``attempts``,
+  ``last_attempt_at``, ``last_error_class``: the error's class, never its message, which may quote
+  the address) and the notice stays ``pending``. The send task retries with exponential backoff
+  (``TASK_RETRIES`` times from ``settings.DSAR_NOTICE_RETRY_SECONDS``); the beat sweep
+  ``compliance.dsar.resend_notices`` re-sends notices still pending ``DSAR_NOTICE_RESEND_AFTER_SECONDS``
+  after their last attempt (a lost task too). After ``MAX_ATTEMPTS`` — or at once when no attempt
+  can succeed (no contact, no provider for the channel) — the notice is ``failed`` and the
+  Information Officers are told (an event on the request, an e-mail naming the request only, the
+  landing-page warning and ``fintech_dsar_notices_undelivered``) so they can reach the subject
+  another way; ``notice_resend`` (the request page's "resend" button, audited) starts over.
 
 Nothing here logs a recipient or a text.
 """
@@ -24,16 +34,24 @@ Nothing here logs a recipient or a text.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from compliance.audit.services import AuditAction, audit_record
+from compliance.dsar.errors import DsarError
 from compliance.dsar.kinds import kind_for
 from compliance.dsar.models import (
     DataSubjectRequest,
+    DsarEvent,
+    DsarEventKind,
     DsarExport,
     DsarNotice,
     DsarStatus,
@@ -41,12 +59,16 @@ from compliance.dsar.models import (
     NoticeStatus,
 )
 from compliance.pi.vocabulary import PURPOSES
-from kernel.messaging import Message, MessageChannel, MessagingError, channel_for, send_message
+from kernel.messaging import ChannelUnavailable, Message, MessageChannel, MessagingError, channel_for, send_message
 from kernel.tasks import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
 SEND_TASK = "compliance.dsar.send_notice"
+RESEND_TASK = "compliance.dsar.resend_notices"
+# Attempts per notice: the first, the send task's retries, then the beat sweep's re-sends.
+TASK_RETRIES = 3
+MAX_ATTEMPTS = 6
 
 # The template version in force per notice kind. A new wording is a new file (kind.v2.txt) and a
 # new number here; notices already sent keep the version they were sent with.
@@ -95,6 +117,8 @@ def notice_queue(dsar: DataSubjectRequest, kind: str, context: dict[str, Any] | 
     )
     if channel:
         enqueue_on_commit(SEND_TASK, notice.pk)
+    else:
+        _tell_officers(notice)  # no attempt can succeed: the officers reach the subject another way
     return notice
 
 
@@ -147,9 +171,25 @@ def _identity_request(notice: DsarNotice) -> str:
     return event.note if event else ""
 
 
+class Delivery(StrEnum):
+    SENT = "sent"
+    SKIPPED = "skipped"  # not pending: already sent, or failed for good
+    RETRY = "retry"  # this attempt failed; another may succeed
+    FAILED = "failed"  # no attempt left (or none can succeed): the officers are told
+
+
+class PermanentDeliveryError(Exception):
+    """No attempt can succeed as things are (no contact, no provider for the channel)."""
+
+
 def notice_deliver(*, notice_id: int) -> bool:
     """Send one recorded notice (the task's body). Idempotent: a sent notice is not sent again.
     Returns whether it was sent now."""
+    return notice_attempt(notice_id=notice_id) is Delivery.SENT
+
+
+def notice_attempt(*, notice_id: int) -> Delivery:
+    """One delivery attempt of a pending notice, recorded on it whatever the outcome."""
     with transaction.atomic():
         notice = (
             DsarNotice.objects.select_for_update()
@@ -158,23 +198,141 @@ def notice_deliver(*, notice_id: int) -> bool:
             .first()
         )
         if notice is None:
-            return False
+            return Delivery.SKIPPED
         dsar = notice.dsar
         contact = contact_for(dsar)
         channel = channel_for(contact)
+        notice.attempts += 1
+        notice.last_attempt_at = timezone.now()
         if channel is None:
-            return _failed(notice, "No contact to send it to.")
+            return _attempt_failed(notice, PermanentDeliveryError("No contact to send it to."))
         subject, body = render(notice)
         try:
             send_message(Message(channel=MessageChannel(channel), to=contact, subject=subject, body=body))
-        except MessagingError as error:
-            logger.warning("DSAR notice %s not delivered: %s", notice.public_id, type(error).__name__)
-            return _failed(notice, str(error)[:200])
+        except Exception as error:  # noqa: BLE001 - any provider error is a failed attempt, recorded by class
+            return _attempt_failed(notice, error, channel=channel)
         notice.status, notice.sent_at, notice.channel = NoticeStatus.SENT, timezone.now(), channel.value
-        notice.save(update_fields=["status", "sent_at", "channel"])
+        notice.error = ""
+        notice.save(update_fields=["status", "sent_at", "channel", "error", "attempts", "last_attempt_at"])
         if notice.kind in FINAL_NOTICES:
             _erase_contacts(dsar)
-        return True
+        return Delivery.SENT
+
+
+def _error_class(error: BaseException) -> str:
+    # ``MessagingError`` wraps the provider's error: its class says more (SMTPRecipientsRefused).
+    cause = error.__cause__ if isinstance(error, MessagingError) and error.__cause__ else error
+    return type(cause).__name__[:100]
+
+
+def _permanent(error: BaseException) -> bool:
+    """Errors no retry can fix until someone acts: no contact, or no provider for the channel."""
+    return isinstance(error, PermanentDeliveryError) or bool(getattr(error, "permanent", False))
+
+
+def _attempt_failed(notice: DsarNotice, error: BaseException, *, channel: MessageChannel | None = None) -> Delivery:
+    error_class = _error_class(error)
+    final = _permanent(error) or notice.attempts >= MAX_ATTEMPTS
+    # Never the error's message: a provider's text may quote the address.
+    if isinstance(error, PermanentDeliveryError):
+        reason = str(error)
+    else:
+        how = "by SMS" if channel == MessageChannel.SMS else "by e-mail"
+        reason = f"Not delivered {how} ({error_class}), attempt {notice.attempts} of at most {MAX_ATTEMPTS}"
+        if isinstance(error, ChannelUnavailable):
+            reason = f"Not delivered {how}: no provider is configured for this channel"
+    notice.last_error_class = error_class
+    notice.error = reason[:200]
+    if final:
+        notice.status = NoticeStatus.FAILED
+    notice.save(update_fields=["status", "error", "attempts", "last_attempt_at", "last_error_class"])
+    logger.warning(
+        "DSAR notice %s not delivered (attempt %s, final=%s): %s", notice.public_id, notice.attempts, final, error_class
+    )
+    if final:
+        _tell_officers(notice)
+        return Delivery.FAILED
+    return Delivery.RETRY
+
+
+def _tell_officers(notice: DsarNotice) -> None:
+    """A notice that will not reach the subject: the officers must reach them another way. On the
+    request's timeline, and by e-mail naming the request and the notice only (never the subject)."""
+    from compliance.dsar.escalation import officer_emails
+
+    label = NoticeKind(notice.kind).label
+    why = notice.last_error_class or "no contact"
+    tried = f"after {notice.attempts} attempt(s)" if notice.attempts else "(no attempt possible)"
+    note = (
+        f"Notice not delivered {tried}: {label} ({why}). Reach the subject another way, or resend it once the "
+        "cause is fixed."
+    )
+    DsarEvent.objects.create(dsar=notice.dsar, kind=DsarEventKind.NOTICE_UNDELIVERED, note=note)
+    recipients = officer_emails()
+    if recipients:
+        subject = f"DSAR {str(notice.dsar.public_id)[:8]}: a notice to the subject was not delivered"
+        body = (
+            f'Request {notice.dsar.public_id}: the notice "{label}" could not be delivered '
+            f"({notice.attempts} attempt(s), {why}).\n\n"
+            "Reach the subject another way, or resend it from the request's page once the cause is fixed.\n"
+        )
+        transaction.on_commit(lambda: send_mail(subject, body, None, recipients))
+
+
+def notices_to_resend(*, now: Any = None) -> list[int]:
+    """Pending notices whose last attempt (or creation, when the task was lost) is older than the
+    resend delay: what the beat sweep re-sends."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.DSAR_NOTICE_RESEND_AFTER_SECONDS)
+    return list(
+        DsarNotice.objects.filter(status=NoticeStatus.PENDING)
+        .filter(Q(last_attempt_at__lt=cutoff) | Q(last_attempt_at__isnull=True, created_at__lt=cutoff))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
+
+
+def notices_resend_due() -> dict[str, int]:
+    """The beat sweep: one attempt for each notice due again (idempotent; restartable)."""
+    outcomes = {delivery.value: 0 for delivery in Delivery}
+    for notice_id in notices_to_resend():
+        outcomes[notice_attempt(notice_id=notice_id).value] += 1
+    return outcomes
+
+
+def undelivered_notices(*, now: Any = None) -> int:
+    """Notices not delivered: failed for good, or pending past the resend delay (the metric and
+    the landing page's warning)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.DSAR_NOTICE_RESEND_AFTER_SECONDS)
+    return DsarNotice.objects.filter(
+        Q(status=NoticeStatus.FAILED) | Q(status=NoticeStatus.PENDING, created_at__lt=cutoff)
+    ).count()
+
+
+def notice_resend(*, actor: Any, notice: DsarNotice) -> DsarNotice:
+    """A failed notice sent again (the contact fixed, a provider configured): pending with a fresh
+    set of attempts, audited, delivered after commit. Called by ``services.dsar_notice_resend``,
+    which checks the officer's permission."""
+    with transaction.atomic():
+        notice = DsarNotice.objects.select_for_update().select_related("dsar").get(pk=notice.pk)
+        if notice.status != NoticeStatus.FAILED:
+            raise DsarError("Only a notice that was not delivered can be sent again.", code="notice_not_failed")
+        previous = notice.attempts
+        notice.status, notice.attempts, notice.error = NoticeStatus.PENDING, 0, ""
+        notice.save(update_fields=["status", "attempts", "error"])
+        DsarEvent.objects.create(
+            dsar=notice.dsar, kind=DsarEventKind.NOTICE_RESENT, actor=actor, note=NoticeKind(notice.kind).label
+        )
+        audit_record(
+            action=AuditAction.DSAR_NOTICE_RESENT,
+            actor=actor,
+            object_type="compliance.DataSubjectRequest",
+            object_id=str(notice.dsar.public_id),
+            change_diff={"notice": str(notice.public_id), "kind": notice.kind, "previous_attempts": previous},
+        )
+        enqueue_on_commit(SEND_TASK, notice.pk)
+    return notice
 
 
 def _erase_contacts(dsar: DataSubjectRequest) -> None:
@@ -187,9 +345,3 @@ def _erase_contacts(dsar: DataSubjectRequest) -> None:
         if row.notify_contact:
             row.notify_contact = ""
             row.save(update_fields=["notify_contact", "updated_at"])
-
-
-def _failed(notice: DsarNotice, reason: str) -> bool:
-    notice.status, notice.error = NoticeStatus.FAILED, reason
-    notice.save(update_fields=["status", "error"])
-    return False

@@ -45,9 +45,10 @@ from compliance.dsar.models import (
     DsarEvent,
     DsarEventKind,
     DsarExport,
+    DsarNotice,
     DsarStatus,
 )
-from compliance.dsar.notices import notice_queue, outcome_kind
+from compliance.dsar.notices import notice_queue, notice_resend, outcome_kind
 from compliance.dsar.workflow import (
     ACTIONS_BY_SERVICE,
     ACTIONS_BY_SLUG,
@@ -492,3 +493,11 @@ def dsar_request_identity(*, actor: Actor, dsar: DataSubjectRequest, reason: str
         event = _record(dsar, actor=actor, kind=DsarEventKind.IDENTITY_REQUESTED, note=reason)
         _notify("dsar_request_identity", dsar, event=event.pk)
         return event
+
+
+def dsar_notice_resend(*, actor: Any, notice: DsarNotice) -> DsarNotice:
+    """An officer sends a notice that was not delivered again, once its cause is fixed (audited as
+    DSAR_NOTICE_RESENT; delivered after commit, with a fresh set of attempts)."""
+    _require_officer(actor)
+    require_not_own(actor, notice.dsar.subject_id, "process a data-subject request")
+    return notice_resend(actor=actor, notice=notice)

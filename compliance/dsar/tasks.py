@@ -1,13 +1,16 @@
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
+from django.conf import settings
 
 from compliance.dsar.erasure import destroy_keys_of_erased, erase_subject
 from compliance.dsar.erasure_ledger import ledger_record_pending
 from compliance.dsar.escalation import dsar_escalate
 from compliance.dsar.export import export_create
 from compliance.dsar.models import DataSubjectRequest
-from compliance.dsar.notices import notice_deliver
+from compliance.dsar.notices import TASK_RETRIES, Delivery, notice_attempt, notices_resend_due
 
 
 @shared_task(name="compliance.dsar.escalate", acks_late=True)
@@ -29,10 +32,22 @@ def erase_dsar_subject(dsar_id: int) -> bool:
     return erase_subject(dsar=DataSubjectRequest.objects.get(pk=dsar_id)) is not None
 
 
-@shared_task(name="compliance.dsar.send_notice", acks_late=True)
-def send_dsar_notice(notice_id: int) -> bool:
-    """Deliver one recorded notice to the data subject (idempotent: a sent notice is left alone)."""
-    return notice_deliver(notice_id=notice_id)
+@shared_task(name="compliance.dsar.send_notice", bind=True, acks_late=True, max_retries=TASK_RETRIES)
+def send_dsar_notice(self: Any, notice_id: int) -> bool:
+    """Deliver one recorded notice to the data subject (idempotent: a sent notice is left alone).
+
+    A failed attempt is recorded on the notice and retried with exponential backoff; after the
+    task's retries the notice stays pending for the beat sweep (``resend_dsar_notices``)."""
+    outcome = notice_attempt(notice_id=notice_id)
+    if outcome is Delivery.RETRY and self.request.retries < TASK_RETRIES:
+        raise self.retry(countdown=settings.DSAR_NOTICE_RETRY_SECONDS * 2**self.request.retries)
+    return outcome is Delivery.SENT
+
+
+@shared_task(name="compliance.dsar.resend_notices", acks_late=True)
+def resend_dsar_notices() -> dict[str, int]:
+    """Beat: one more attempt for each notice still pending after the resend delay."""
+    return notices_resend_due()
 
 
 @shared_task(

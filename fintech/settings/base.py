@@ -451,6 +451,10 @@ AUDIT_HEAD_EXPORT_SECONDS = env_int("AUDIT_HEAD_EXPORT_SECONDS", 60)
 # The erasure ledger (compliance.dsar.erasure_ledger) lives in the same archive store. An erasure
 # not recorded in it this long after its commit is counted by fintech_dsar_erasures_unrecorded.
 ERASURE_LEDGER_GRACE_SECONDS = env_int("ERASURE_LEDGER_GRACE_SECONDS", 300)
+# DSAR notices (compliance.dsar.notices): the send task's first retry delay (doubled at each of
+# its retries), and how long a notice stays pending before the beat sweep sends it again.
+DSAR_NOTICE_RETRY_SECONDS = env_int("DSAR_NOTICE_RETRY_SECONDS", 60)
+DSAR_NOTICE_RESEND_AFTER_SECONDS = env_int("DSAR_NOTICE_RESEND_AFTER_SECONDS", 30 * 60)
 # Verification alerts when a committed record has waited longer than this to be sealed.
 AUDIT_SEAL_MAX_LAG_SECONDS = env_int("AUDIT_SEAL_MAX_LAG_SECONDS", 5 * 60)
 # The admin warns when the last successful verification is older than this.

@@ -46,7 +46,8 @@ REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_THROTTLE_RATES": {"anon": "10000/min", "user": "10000/min", "auth": "10000/min"},
 }
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# A test may start a real worker with another backend (tests/compliance/dsar/flaky_mail.py).
+EMAIL_BACKEND = os.environ.get("TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 SMS_BACKEND = "kernel.messaging.LocmemSmsBackend"
 # Open in tests, as in dev (tests/fintech/test_api_docs.py checks the production rule explicitly).
 API_DOCS_PUBLIC = True

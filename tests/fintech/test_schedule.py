@@ -26,6 +26,7 @@ ROUTINES = {
     "audit-archive": "compliance.tasks.archive_audit_segments",
     "ledger-check-daily": "ledger.tasks.check_ledger",
     "dsar-deadline-escalation": "compliance.dsar.escalate",
+    "dsar-resend-notices": "compliance.dsar.resend_notices",
     "retention-purge-daily": "compliance.retention.purge",
     "secrets-check-daily": "compliance.secrets.check",
 }

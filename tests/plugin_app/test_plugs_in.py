@@ -271,7 +271,7 @@ def test_an_approved_correction_changes_the_nickname_through_its_handler(custome
     refused = _approved(refused, officer)
     assert refused.status == DsarStatus.PARTIALLY_FULFILLED
     assert (
-        "loyalty_nickname (At most 30 characters.)" in refused.outcome_statement
+        "loyalty nickname (At most 30 characters.)" in refused.outcome_statement
         and too_long not in refused.outcome_statement
     )
     member.refresh_from_db()

@@ -18,3 +18,15 @@ def deletion_awaiting_approval(subject, first) -> str:
     act(first, dsar_id, "assign")
     act(first, dsar_id, "request-approval")
     return dsar_id
+
+
+def assert_statement_in_words(statement: str) -> None:
+    """The subject reads tables and fields by name: no model label (``ledger.bankaccount``) and no
+    column key (``first_name``, ``notify_contact``) of any registered table appears in a statement."""
+    from compliance.pi.registry import registry
+
+    for entry in registry:
+        assert entry.label.lower() not in statement.lower(), (entry.label, statement)
+        for field in entry.model._meta.concrete_fields:
+            if "_" in field.name:
+                assert field.name not in statement, (entry.label, field.name, statement)

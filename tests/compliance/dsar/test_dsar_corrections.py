@@ -29,7 +29,7 @@ def test_an_approved_correction_changes_the_record_through_the_service(customer,
     to_review(dsar, information_officer)
     dsar = services.dsar_approve(actor=information_officer, dsar=dsar)
     assert dsar.status == DsarStatus.FULFILLED
-    assert dsar.outcome_statement == "Corrected: last_name, phone."
+    assert dsar.outcome_statement == "Corrected: last name, phone.", "the fields in words, not their keys"
     customer.refresh_from_db()
     assert (customer.last_name, customer.phone) == ("Dlamini-Zuma", "+27825550177")
     events = list(AuditEvent.objects.filter(action="PROFILE_UPDATED").order_by("id"))
@@ -56,8 +56,9 @@ def test_fields_that_cannot_be_corrected_make_the_outcome_partial(customer, info
     to_review(dsar, information_officer)
     dsar = services.dsar_approve(actor=information_officer, dsar=dsar)
     assert dsar.status == DsarStatus.PARTIALLY_FULFILLED
-    assert "Corrected: first_name." in dsar.outcome_statement
-    assert "is_staff (cannot be corrected this way)" in dsar.outcome_statement
+    assert "Corrected: first name." in dsar.outcome_statement
+    assert "is staff (cannot be corrected this way)" in dsar.outcome_statement
+    assert "_" not in dsar.outcome_statement, "no field key reaches the subject"
     assert "phone (" in dsar.outcome_statement and "not a phone" not in dsar.outcome_statement
     customer.refresh_from_db()
     assert customer.first_name == "Lerato" and not customer.is_staff and customer.phone is None

@@ -18,8 +18,11 @@ from compliance.audit.services import is_encrypted_value
 from compliance.dsar import services
 from compliance.dsar.checks import correction_problems
 from compliance.dsar.corrections import correctable_fields as handled
+from compliance.dsar.export import subject_rows
 from compliance.dsar.models import DataSubjectRequest, DsarStatus
+from compliance.pi.inventory import is_product_model
 from compliance.pi.registry import correctable_fields as marked
+from compliance.pi.registry import registry
 from ledger import services as ledger
 from ledger.models import BankAccount, KycRecord
 from tests.compliance.dsar.conftest import client_for
@@ -115,7 +118,7 @@ def test_a_date_of_birth_correction_must_agree_with_the_id_number(customer, info
     assert KycRecord.objects.get(user=customer).date_of_birth == dt.date(1990, 1, 16)
     right = correct(customer, information_officer, {"date_of_birth": DOB.isoformat()})
     assert right.status == DsarStatus.FULFILLED, right.outcome_statement
-    assert right.outcome_statement == "Corrected: date_of_birth."
+    assert right.outcome_statement == "Corrected: date of birth."
     assert KycRecord.objects.get(user=customer).date_of_birth == DOB
     (event,) = AuditEvent.objects.filter(action="PI_CORRECTED", object_type="ledger.KycRecord")
     masked(event, "1990-01-15", "1990-01-16")
@@ -147,3 +150,45 @@ def test_a_bank_correction_with_several_accounts_is_refused_not_guessed(customer
         "198765",
         "250655",
     ]
+
+
+# Every field the inventory marks correctable: (the value the subject asks for, what is stored).
+# A field newly marked correctable fails the first assertion until it has a case here.
+CORRECTIONS = {
+    "email": ("Thandiwe.Corrected@Example.org", "thandiwe.corrected@example.org"),
+    "first_name": ("Thandiwecorrected", "Thandiwecorrected"),
+    "last_name": ("Correctedsurname", "Correctedsurname"),
+    "phone": ("082 555 0188", "+27825550188"),
+    "date_of_birth": (DOB.isoformat(), DOB),
+    "bank_account_number": ("62007654321", "62007654321"),
+    "bank_name": ("Other Bank", "Other Bank"),
+    "bank_branch_code": ("198765", "198765"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORRECTIONS))
+def test_every_correctable_field_is_corrected_over_the_api_and_audited_masked(name, customer, information_officer):
+    product = {key for key, (label, _) in marked().items() if is_product_model(registry.get(label))}
+    assert set(CORRECTIONS) == product, "every field the product's inventory marks correctable has a case"
+    customer.first_name, customer.last_name, customer.phone = "Thandiwe", "Subject", "+27825550100"
+    customer.save()
+    ledger.kyc_submit(actor=customer, id_number=sa_id(DOB), date_of_birth=DOB, document_reference="D")
+    # A date keyed in wrongly before the ID-number rule: the one kind of date a correction can fix.
+    KycRecord.objects.filter(user=customer).update(date_of_birth=dt.date(1990, 1, 16))
+    ledger.bank_account_add(actor=customer, bank_name="Demo Bank", branch_code="250655", account_number="62001234567")
+    label, field = marked()[name]
+    [before] = subject_rows(registry.get(label), customer)
+    old = getattr(before, field)
+    asked, stored = CORRECTIONS[name]
+    audits = set(AuditEvent.objects.values_list("pk", flat=True))
+
+    dsar = correct(customer, information_officer, {name: asked})
+
+    assert dsar.status == DsarStatus.FULFILLED, dsar.outcome_statement
+    assert dsar.outcome_statement == f"Corrected: {name.replace('_', ' ')}."
+    [after] = subject_rows(registry.get(label), customer)
+    assert getattr(after, field) == stored != old
+    corrected = AuditEvent.objects.exclude(pk__in=audits).filter(action__in=("PROFILE_UPDATED", "PI_CORRECTED"))
+    assert corrected and all(event.user == information_officer for event in corrected)
+    for event in corrected:
+        masked(event, str(old), str(stored))

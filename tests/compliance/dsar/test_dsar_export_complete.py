@@ -26,6 +26,7 @@ from django.urls import reverse
 from compliance.dsar import services
 from compliance.dsar.export import export_create
 from compliance.dsar.models import DataSubjectRequest
+from compliance.pi.vocabulary import RETENTION_POLICIES
 from ledger import services as ledger
 from tests.compliance.dsar.test_dsar_fulfilment import customer_with_history
 from tests.personas import make_api_client, make_staff, otp_admin_login
@@ -88,11 +89,13 @@ def test_the_access_bundle_names_every_relation_and_who_accessed_the_data(people
 
     accessed = document["who_accessed"]
     actions = {(row["who"], row["action"]) for row in accessed}
-    assert any(who == "staff (operations)" and "KYC" in action.upper() for who, action in actions), actions
+    assert any(who == "Operations" and "KYC" in action.upper() for who, action in actions), actions
     reads = [row for row in accessed if row["purpose"] == REVEAL_REASON]
-    assert reads and reads[0]["who"] == "staff (information_officer)" and reads[0]["about"] == "user"
+    assert reads and reads[0]["who"] == "Information Officer" and reads[0]["about"] == "user"
     assert any(row["about"] == "data-subject request" for row in accessed), "the DSAR's own steps are listed"
-    assert all(row["staff_reference"].startswith("staff-") for row in accessed if row["who"].startswith("staff"))
+    assert all(
+        row["staff_reference"].startswith("staff-") for row in accessed if row["who"] != "the platform (automatic)"
+    )
 
     everything = "".join(archive.read(name).decode() for name in names)
     for staff in (officer, operations, people["bob"]):
@@ -127,6 +130,18 @@ def test_the_data_dictionary_and_readme_speak_plainly(people):
     assert "Who receives it" in readme and "Source:" in readme
     assert "Account management" in readme and "account_management" not in readme
     assert "Consent events (" in readme, "tables by their human name"
+    # Names keep their own capitals (regression: str.capitalize() gave "Kyc records", "Id number").
+    assert "KYC records (" in readme and "DSAR events (" in readme and "  - ID number: " in readme, readme
+    names = {(row["table"], row["column"]): (row["table_name"], row["name"]) for row in dictionary}
+    assert names[("ledger.kycrecord", "id_number")] == ("KYC records", "ID number")
+    assert names[("compliance.consentevent", "source_ip")] == ("Consent events", "Source IP address")
+    text = readme + archive.read("data_dictionary.csv").decode()
+    for garbled in ("Kyc ", "Id number", "Source ip", "Dsar "):
+        assert garbled not in text, garbled
+    # Retention periods in words, never a policy's code (the inventory's texts name them by code).
+    assert "for the retention period (5 years after the consent is withdrawn or the relationship ends)" in readme
+    for code in (code for code in RETENTION_POLICIES if "_" in code):  # "session" is also a word
+        assert code not in text, code
 
 
 def test_portability_is_a_documented_schema_distinct_from_the_access_bundle(people):

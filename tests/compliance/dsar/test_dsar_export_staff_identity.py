@@ -34,8 +34,8 @@ def test_the_bundle_names_staff_by_role_only():
         assert leaked not in everything, leaked
     rows = json.loads(archive.read("data.json"))["tables"]["compliance.datasubjectrequest"]["rows"]
     (row,) = rows
-    assert row["identity_verified_by"] == "staff (information_officer)"
-    assert row["decided_by"] == "staff (information_officer)"
+    assert row["identity_verified_by"] == "Information Officer"
+    assert row["decided_by"] == "Information Officer"
     assert row["subject"] == str(subject.public_id) and row["filed_by"] == str(subject.public_id)
     assert "identity_evidence" not in row
     # The request's own words stay in: they are the subject's.

@@ -43,7 +43,7 @@ def test_an_approved_objection_stops_processing_at_once(customer, information_of
     assert not may_process(customer, "direct_marketing")
     flag = ProcessingRestrictionEvent.objects.get(subject=customer)
     assert (flag.kind, flag.active, flag.reference) == ("objection", True, str(dsar.public_id))
-    assert "direct_marketing" in dsar.outcome_statement
+    assert "Direct marketing by us" in dsar.outcome_statement and "direct_marketing" not in dsar.outcome_statement
 
 
 def test_an_objection_the_law_does_not_allow_is_partial_with_reasons(customer, information_officer):
@@ -52,7 +52,7 @@ def test_an_objection_the_law_does_not_allow_is_partial_with_reasons(customer, i
     )
     dsar = approve(dsar, information_officer)
     assert dsar.status == DsarStatus.PARTIALLY_FULFILLED
-    assert "kyc" in dsar.outcome_statement and "law" in dsar.outcome_statement
+    assert "Identity verification (KYC) (" in dsar.outcome_statement and "law" in dsar.outcome_statement
     assert list(ProcessingRestrictionEvent.objects.values_list("purpose__code", flat=True)) == ["direct_marketing"]
     assert may_process(customer, "kyc")
 

@@ -48,6 +48,7 @@ from ledger.models import AccountKind, BankAccount, JournalEntry, LedgerAccount
 from ledger.reconciliation import check_ledger
 from ledger.settlement import processors
 from tests.compliance.consent.consent_helpers import seed_purposes
+from tests.compliance.dsar.deletion_helpers import assert_statement_in_words
 from tests.compliance.dsar.test_dsar_erasure_sentinels import console_log, media_dump, redis_dump
 from tests.compliance.dsar.test_dsar_fulfilment import _made_before, _readable_values
 from tests.database_dump import pg_dump_data
@@ -275,21 +276,24 @@ def test_the_whole_journey_register_to_nothing_left_behind(client, console_log):
                                                                             entry.reference)  # fmt: skip
     who = document["who_accessed"]
     kyc_steps = [(r["who"], r["about"]) for r in who if "KYC" in r["action"].upper()]
-    assert kyc_steps == [("staff (operations)", "KYC record")] * 2, who  # the decision and the second approval
+    assert kyc_steps == [("Operations", "KYC record")] * 2, who  # the decision and the second approval
+    # Actions, roles, purposes and fields in words (regression: "Pi Access", "staff
+    # (information_officer)", the purpose "transition", column keys).
+    reads = [r for r in who if r["action"] == "Viewed your personal information"]
+    assert [(r["who"], r["about"], r["purpose"], r["fields"]) for r in reads] == [
+        ("Information Officer", "user", REVEAL_REASON, ["email", "first name", "last name", "phone"])
+    ]
     # Each step of the access request, by role, named by what it did (regression: every step used
     # to read "Dsar Transition", indistinguishable).
-    reads = [r for r in who if r["action"] == "Pi Access"]
-    assert [(r["who"], r["about"], r["purpose"], r["fields"]) for r in reads] == [
-        ("staff (information_officer)", "user", REVEAL_REASON, ["email", "first_name", "last_name", "phone"])
-    ]
-    steps = [r["action"] for r in who if r["about"] == "data-subject request"]
-    assert steps == [
-        "Dsar Transition: received to identity verified",
-        "Dsar Transition: identity verified to in review",
-        "Dsar Transition: in review to approved",
-    ], steps
-    assert {r["who"] for r in who if r["about"] == "data-subject request"} == {"staff (information_officer)"}
-    assert all(r["staff_reference"].startswith("staff-") for r in who if r["who"].startswith("staff"))
+    dsar_rows = [r for r in who if r["about"] == "data-subject request"]
+    assert [r["action"] for r in dsar_rows] == [
+        "Data-subject request step: received to identity verified",
+        "Data-subject request step: identity verified to in review",
+        "Data-subject request step: in review to approved",
+    ], dsar_rows
+    assert {(r["who"], r["purpose"]) for r in dsar_rows} == {("Information Officer", "handling your request")}
+    assert all(r["staff_reference"].startswith("staff-") for r in who if r["who"] != "the platform (automatic)")
+    assert not [r for r in who if "_" in r["who"] + r["action"] + r["purpose"] + "".join(r["fields"])], who
     everything = "".join(archive.read(name).decode() for name in names)
     for staff in (ops, ops_second, officer, second_officer):
         assert staff.email not in everything and str(staff.public_id) not in everything
@@ -372,8 +376,15 @@ def test_the_whole_journey_register_to_nothing_left_behind(client, console_log):
     assert deletion.status == DsarStatus.PARTIALLY_FULFILLED, "partly: the hold keeps the bank account"
     statement = deletion.outcome_statement
     assert "Your deletion request has been carried out. You can no longer log in." in statement
-    assert f"Litigation / investigation hold, until 2031-06-30: {HOLD_REASON} (keeps: ledger.bankaccount)" in statement
-    assert "ledger.bankaccount: 1 record(s)" in statement
+    assert f"Litigation / investigation hold, until 2031-06-30: {HOLD_REASON} (keeps: Bank accounts)" in statement
+    assert "  - Bank accounts: 1 record(s)" in statement
+    # Tables and fields by name, never a model label or column key (issue 16 review).
+    assert "  - Users: email, first name, last name, phone" in statement, statement
+    assert "  - KYC records: " in statement and "ID number" in statement
+    assert_statement_in_words(statement)
+    # The captured contact is erased once the statement is delivered (below): never said to be kept.
+    assert "contact for notices" not in statement
+    assert "The contact you gave us for this request is erased once this statement has been delivered" in statement
     assert "ZAR 1,800.00 moved to the unclaimed-funds account" in statement
     assert "Earlier copies of your data prepared for download: 1 destroyed." in statement
 

@@ -89,8 +89,11 @@ def test_approval_applies_the_rest_and_says_what_took_effect_at_filing(marketed,
 
     assert approved.status_code == 200 and approved.json()["status"] == "fulfilled", approved.content
     statement = approved.json()["outcome_statement"]
-    assert "Stopped when you filed the request (direct marketing): direct_marketing." in statement
-    assert "analytics" in statement and not may_process(marketed, "analytics")
+    # Purposes by the names the notices use, never their codes (issue 16).
+    assert "Stopped when you filed the request (direct marketing): Direct marketing by us." in statement
+    assert "We no longer process your information for: Analytics and product improvement (objection)." in statement
+    assert "direct_marketing" not in statement and "analytics" not in statement
+    assert not may_process(marketed, "analytics")
     # Applied once, not twice.
     assert (
         AuditEvent.objects.filter(action="PROCESSING_RESTRICTED", change_diff__purpose="direct_marketing").count() == 1

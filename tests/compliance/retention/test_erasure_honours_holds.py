@@ -18,6 +18,7 @@ from compliance.dsar.models import DataSubjectRequest, DsarExport, DsarStatus
 from compliance.retention.models import HoldKind, LegalHold
 from ledger import services as ledger
 from tests.compliance.consent.consent_helpers import seed_purposes
+from tests.compliance.dsar.deletion_helpers import assert_statement_in_words
 from tests.personas import make_api_client, make_customer, make_staff, otp_admin_login
 
 pytestmark = pytest.mark.django_db
@@ -82,6 +83,7 @@ def test_a_litigation_hold_placed_through_the_api_keeps_the_subject_but_their_bu
     assert dsar.status == DsarStatus.PARTIALLY_FULFILLED and dsar.outcome_statement == statement
     assert subject.is_active and subject.first_name == "Keptname", "held data is kept"
     assert f"Litigation / investigation hold, until 2031-06-30: {REASON}" in statement
+    assert_statement_in_words(statement)
     # The bundle is a copy: destroyed, file and row, even under the hold (audited, without content).
     assert not DsarExport.objects.filter(pk=bundle.pk).exists()
     assert not default_storage.exists(bundle.storage_name)
@@ -117,7 +119,8 @@ def test_a_hold_on_some_records_keeps_those_and_erases_the_rest_with_fica_period
     assert not subject.is_active and "Erased" not in subject.first_name + subject.last_name
     # Held: untouched.
     assert bank.account_number == "62009876543" and bank.bank_name == "Demo Bank"
-    assert "ledger.bankaccount: 1 record(s)" in statement
+    assert "  - Bank accounts: 1 record(s)" in statement
+    assert_statement_in_words(statement)
     assert "Regulator / law-enforcement hold, until 2030-01-31: FIC request 77/2026: the payout account." in statement
     # FICA retention is a hold too: the wallet is kept (pseudonymous) under a dated retention duty.
     duty = LegalHold.objects.get(
@@ -167,11 +170,12 @@ def test_a_hold_scoped_to_the_ledger_keeps_the_money_records_and_the_rest_is_era
     bank.refresh_from_db()
     assert not subject.is_active and subject.first_name != "Erasedfirst", "the profile is not held: erased"
     assert bank.account_number == "62004444555", "the held table is kept untouched"
-    assert "ledger.bankaccount: 1 record(s)" in statement
+    assert "  - Bank accounts: 1 record(s)" in statement
     assert (
         "Litigation / investigation hold, until it is released: Chargeback dispute 2026/017. "
-        "(keeps: ledger.bankaccount, ledger.journalentry)"
+        "(keeps: Bank accounts, Journal entries)"
     ) in statement
+    assert_statement_in_words(statement)
     assert DataSubjectRequest.objects.get(pk=dsar.pk).status == DsarStatus.PARTIALLY_FULFILLED
 
 
