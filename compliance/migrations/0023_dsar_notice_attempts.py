@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("compliance", "0022_v16b_human_names"),
+        ("compliance", "0022_human_names"),
     ]
 
     operations = [
