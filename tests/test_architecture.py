@@ -59,7 +59,7 @@ DOMAIN_MODULES = {
         "verify",
         "labels",  # the audit actions in words, for the subject's "who accessed your data"
     },
-    "crypto": {"aead", "fields", "keys", "blind_index", "backfill", "subject_keys", "subject_rows"},
+    "crypto": {"aead", "fields", "keys", "blind_index", "backfill", "subject_keys", "subject_rows", "key_store"},
     "consent": {"consumers"},
     "retention": {"engine"},
     "dsar": {
@@ -108,6 +108,7 @@ BEAT_TASKS = {
     "audit-verify-chain": "compliance.tasks.verify_audit_chain",
     "dsar-deadline-escalation": "compliance.dsar.escalate",
     "dsar-erasure-ledger": "compliance.dsar.record_erasures",
+    "dsar-resend-notices": "compliance.dsar.resend_notices",
     "ledger-check-daily": "ledger.tasks.check_ledger",
     "ledger-expire-pending-deposits": "ledger.tasks.expire_pending_deposits",
     "platform-heartbeat": "fintech.tasks.heartbeat",

@@ -61,6 +61,7 @@ from compliance.dsar.models import (
 from compliance.pi.vocabulary import PURPOSES
 from kernel.messaging import ChannelUnavailable, Message, MessageChannel, MessagingError, channel_for, send_message
 from kernel.tasks import enqueue_on_commit
+from kernel.types import Actor
 
 logger = logging.getLogger(__name__)
 
@@ -310,7 +311,7 @@ def undelivered_notices(*, now: Any = None) -> int:
     ).count()
 
 
-def notice_resend(*, actor: Any, notice: DsarNotice) -> DsarNotice:
+def notice_resend(*, actor: Actor, notice: DsarNotice) -> DsarNotice:
     """A failed notice sent again (the contact fixed, a provider configured): pending with a fresh
     set of attempts, audited, delivered after commit. Called by ``services.dsar_notice_resend``,
     which checks the officer's permission."""
@@ -322,7 +323,7 @@ def notice_resend(*, actor: Any, notice: DsarNotice) -> DsarNotice:
         notice.status, notice.attempts, notice.error = NoticeStatus.PENDING, 0, ""
         notice.save(update_fields=["status", "attempts", "error"])
         DsarEvent.objects.create(
-            dsar=notice.dsar, kind=DsarEventKind.NOTICE_RESENT, actor=actor, note=NoticeKind(notice.kind).label
+            dsar=notice.dsar, kind=DsarEventKind.NOTICE_RESENT, actor_id=actor.pk, note=NoticeKind(notice.kind).label
         )
         audit_record(
             action=AuditAction.DSAR_NOTICE_RESENT,

@@ -495,7 +495,7 @@ def dsar_request_identity(*, actor: Actor, dsar: DataSubjectRequest, reason: str
         return event
 
 
-def dsar_notice_resend(*, actor: Any, notice: DsarNotice) -> DsarNotice:
+def dsar_notice_resend(*, actor: Actor, notice: DsarNotice) -> DsarNotice:
     """An officer sends a notice that was not delivered again, once its cause is fixed (audited as
     DSAR_NOTICE_RESENT; delivered after commit, with a fresh set of attempts)."""
     _require_officer(actor)
