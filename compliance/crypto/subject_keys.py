@@ -439,18 +439,10 @@ def shred_subject_key(subject_id: Any, *, subject_type: str | None = None) -> bo
         transaction.on_commit(_Destruction(ref), using=DEFAULT_DB_ALIAS, robust=True)
         return True
     with transaction.atomic():
-        row = (
-            SubjectKey.objects.select_for_update()
-            .filter(subject_type=ref.subject_type, subject_id=ref.subject_id)
-            .first()
-        )
-        if row is None or row.destroyed_at is not None:
+        row = _destroy_row(ref, using=DEFAULT_DB_ALIAS)
+        if row is None:
             return False
-        now = timezone.now()
-        SubjectKey.objects.filter(pk=row.pk).update(wrapped_key="", destroyed_at=now)
-        if _on_destroyed is None:
-            raise RuntimeError("No recorder of destroyed keys is registered (compliance's ready() does it).")
-        _on_destroyed(row.pk, ref, row.version)  # KEY_DESTROYED in the audit trail, same transaction
+        _record_destroyed(row, ref)  # KEY_DESTROYED in the audit trail, same transaction
         key_id = row.pk
         _cache.evict(key_id)
         transaction.on_commit(lambda: _cache.put(key_id, ref, _DESTROYED))
@@ -481,24 +473,38 @@ def _destruction_pending(ref: SubjectRef) -> bool:
 
 def _destroy_in_key_store(ref: SubjectRef) -> bool:
     """Destroy ``ref``'s key in the key store now, then record KEY_DESTROYED. True if it was live."""
+    row = _destroy_row(ref, using=key_store_alias())
+    if row is None:
+        return False
+    _cache.evict(row.pk)
+    _cache.put(row.pk, ref, _DESTROYED)
+    with transaction.atomic(using=DEFAULT_DB_ALIAS):
+        _record_destroyed(row, ref)  # KEY_DESTROYED in the audit trail
+    return True
+
+
+def _destroy_row(ref: SubjectRef, *, using: str) -> Any:
+    """Empty the wrapped key and set ``destroyed_at`` under a row lock, in ``using``'s transaction
+    (a savepoint inside the caller's): the destroyed row, or None when there was no live key."""
     from compliance.crypto.models import SubjectKey
 
-    with transaction.atomic(using=key_store_alias()):
+    with transaction.atomic(using=using):
         row = (
-            SubjectKey.objects.select_for_update()
+            SubjectKey.objects.using(using)
+            .select_for_update()
             .filter(subject_type=ref.subject_type, subject_id=ref.subject_id)
             .first()
         )
         if row is None or row.destroyed_at is not None:
-            return False
-        SubjectKey.objects.filter(pk=row.pk).update(wrapped_key="", destroyed_at=timezone.now())
-    _cache.evict(row.pk)
-    _cache.put(row.pk, ref, _DESTROYED)
+            return None
+        SubjectKey.objects.using(using).filter(pk=row.pk).update(wrapped_key="", destroyed_at=timezone.now())
+    return row
+
+
+def _record_destroyed(row: Any, ref: SubjectRef) -> None:
     if _on_destroyed is None:
         raise RuntimeError("No recorder of destroyed keys is registered (compliance's ready() does it).")
-    with transaction.atomic(using=DEFAULT_DB_ALIAS):
-        _on_destroyed(row.pk, ref, row.version)  # KEY_DESTROYED in the audit trail
-    return True
+    _on_destroyed(row.pk, ref, row.version)
 
 
 def live_subject_keys(subject_type: str, subject_ids: list[str]) -> list[str]:
