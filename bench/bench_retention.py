@@ -3,16 +3,20 @@
 
 Bounded: a throw-away database (``bench_retention_<db>``, dropped afterwards); ``BENCH_PURGE_ROWS``
 expired sessions (default 1,000,000, loaded by one ``INSERT ... SELECT generate_series``) purged by
-the real engine (batches of ``RETENTION_PURGE_BATCH_SIZE``, its measured-impact throttle) while
-``BENCH_TRANSFER_THREADS`` threads (default 2) call ``ledger.services.transfer_create`` in a loop.
-The same transfer loop first runs alone for ``BENCH_SECONDS`` (default 5 s) as the baseline, in the
-same run. What must stay stays, and is checked: ``BENCH_KEPT_ROWS`` (default 1,000) sessions not yet
-expired and as many expired ones under a legal hold in force; the run's audit record counts the
-purged rows per table.
+the real engine (batches sized by ``RETENTION_PURGE_BATCH_MS``, its measured-impact throttle), in
+its own forked process as a Celery worker would run it, while ``BENCH_TRANSFER_THREADS`` threads
+(default 2) call ``ledger.services.transfer_create`` in a loop. The rows are loaded first; then the
+transfers run continuously while the purge is alternately parked between two batches and let work,
+in slices of ``BENCH_SLICE_SECONDS`` (default 4 s), A-B-A-…-A, so each purge slice has a baseline
+on either side in the same run. What must stay stays, and is checked: ``BENCH_KEPT_ROWS`` (default
+1,000) sessions not yet expired and as many expired ones under a legal hold in force; the run's
+audit record counts the purged rows per table.
 
-Rows: transfers/s and their p50/p99 latency without and during the purge, purge rows/s, the CPU
-seconds of the purge (its thread and its PostgreSQL backend), the load average, and each goal
-(issue 19: >= 20,000 rows/s; transfer p99 during the purge <= 2x its own baseline) met or NOT met.
+Rows: every slice, transfers/s and their p50/p99 latency alone and during the purge (pooled, and
+the median of the per-slice ratios), purge rows/s over its working time, the CPU seconds of the
+purge (its process and its PostgreSQL backend), WAL and checkpoints, the load average, and each
+goal (issue 19: >= 20,000 rows/s; transfer p99 during the purge <= 2x its baseline, both pooled
+and median) met or NOT met.
 Run with ``make bench`` (PostgreSQL from DATABASE_URL, or a throw-away server).
 """
 
