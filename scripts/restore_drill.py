@@ -43,6 +43,7 @@ import contextlib
 import os
 import pwd
 import random
+import secrets
 import shutil
 import subprocess
 import sys
@@ -199,13 +200,13 @@ def file_deletion() -> dict:
     suffix = uuid.uuid4().hex[:8]
     first, second = (
         accounts.staff_user_create(
-            actor=None, email=f"officer-{n}-{suffix}@drill.example", password=uuid.uuid4().hex,
+            actor=None, email=f"officer-{n}-{suffix}@drill.example", password=secrets.token_urlsafe(24),
             role="information_officer", first_name="Officer",
         )
         for n in (1, 2)
     )  # fmt: skip
     subject = accounts.customer_register(
-        email=SENTINELS["email"], password=uuid.uuid4().hex, first_name=SENTINELS["first_name"]
+        email=SENTINELS["email"], password=secrets.token_urlsafe(24), first_name=SENTINELS["first_name"]
     )
     subject.last_name, subject.phone = SENTINELS["last_name"], SENTINELS["phone"]
     subject.save()

@@ -360,7 +360,7 @@ def _purge_next_batch(
         # the run's audit record in ``_complete``) flushes this WAL first: the audit record never
         # counts a batch that could be lost.
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")  # nosemgrep: no-raw-sql -- constant
+            cursor.execute("SET LOCAL synchronous_commit = off")  # nosemgrep: no-raw-sql -- constant, no input
         # The run row is locked for the batch: a second worker resuming the same run waits here
         # instead of overwriting the checkpoint and counts.
         run = RetentionRun.objects.select_for_update().get(pk=run_pk)

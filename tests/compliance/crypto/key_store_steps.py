@@ -9,6 +9,7 @@ key cached from before.
 from __future__ import annotations
 
 import json
+import secrets
 import sys
 import uuid
 from pathlib import Path
@@ -34,7 +35,9 @@ OTHER = {
 def _customer(values: dict[str, str]) -> Any:
     from accounts import services as accounts
 
-    user = accounts.customer_register(email=values["email"], password=uuid.uuid4().hex, first_name=values["first_name"])
+    user = accounts.customer_register(
+        email=values["email"], password=secrets.token_urlsafe(24), first_name=values["first_name"]
+    )
     user.last_name, user.phone = values["last_name"], values["phone"]
     user.save()
     return user
@@ -46,7 +49,7 @@ def _officers() -> tuple[Any, Any]:
     suffix = uuid.uuid4().hex[:8]
     return tuple(  # type: ignore[return-value]
         accounts.staff_user_create(
-            actor=None, email=f"officer-{n}-{suffix}@keyproof.example", password=uuid.uuid4().hex,
+            actor=None, email=f"officer-{n}-{suffix}@keyproof.example", password=secrets.token_urlsafe(24),
             role="information_officer", first_name="Officer",
         )
         for n in (1, 2)
