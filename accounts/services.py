@@ -845,9 +845,7 @@ def totp_remove(*, actor: User, password: str, code: str, request: HttpRequest |
             login_failure_record(request=request, channel="mfa_remove", reason="invalid_otp", user=actor)
         raise ValidationError({"otp": ["The code is not correct."]})
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=actor).delete()
-        BackupCode.objects.filter(user=actor).delete()
-        _revoke_all_tokens(actor)
+        _factors_remove(actor)
         _audit(AuditAction.MFA_REMOVED, actor=actor, request=request)
         security_notice_send(user=actor, kind="mfa_removed")
 
@@ -863,17 +861,25 @@ def totp_reset_by_admin(*, actor: User, device: TOTPDevice) -> None:
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=device.user_id)
         require_not_own(actor, user.pk, "remove the authenticator")
-        TOTPDevice.objects.filter(user=user).delete()
-        BackupCode.objects.filter(user=user).delete()
-        _revoke_all_tokens(user)
-        audit_record(
-            action=AuditAction.MFA_REMOVED,
-            actor=actor,
-            object_type=USER_OBJECT,
-            object_id=str(user.public_id),
-            change_diff={"by": "admin"},
-        )
+        _factors_remove(user)
+        _by_admin_recorded(AuditAction.MFA_REMOVED, actor=actor, user=user)
         security_notice_send(user=user, kind="mfa_removed")
+
+
+def _factors_remove(user: User) -> None:
+    """The user's authenticator and backup codes gone, every token revoked (no session keeps an
+    MFA stamp for a factor that is gone)."""
+    TOTPDevice.objects.filter(user=user).delete()
+    BackupCode.objects.filter(user=user).delete()
+    _revoke_all_tokens(user)
+
+
+def _by_admin_recorded(action: str, *, actor: User, user: User) -> None:
+    """An administrator's change to ``user`` in the admin: ``action`` audited with the
+    administrator as actor and the user as object (``{"by": "admin"}``)."""
+    audit_record(
+        action=action, actor=actor, object_type=USER_OBJECT, object_id=str(user.public_id), change_diff={"by": "admin"}
+    )
 
 
 def security_notice_send(*, user: User, kind: str) -> None:
@@ -923,13 +929,7 @@ def password_set_by_admin_record(*, actor: User, user: User) -> None:
     """An admin set ``user``'s password in the admin form: revoke the user's tokens and audit."""
     with transaction.atomic():
         _revoke_all_tokens(user)
-        audit_record(
-            action=AuditAction.PASSWORD_RESET,
-            actor=actor,
-            object_type=USER_OBJECT,
-            object_id=str(user.public_id),
-            change_diff={"by": "admin"},
-        )
+        _by_admin_recorded(AuditAction.PASSWORD_RESET, actor=actor, user=user)
 
 
 def password_reset_request(*, email: str, request: HttpRequest | None = None) -> None:
