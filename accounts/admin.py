@@ -146,26 +146,45 @@ class TOTPDeviceAdmin(admin.ModelAdmin):
                 services.totp_reset_by_admin(actor=cast(User, request.user), device=device)
 
 
-# --- Third-party screens that show PI (accounts/third_party_pi.py declares their fields) -------------
-def _mask_third_party_admins() -> None:
-    """Re-register the lockout (django-axes) and refresh-token screens with their PI masked."""
-    from django.apps import apps
+# --- Third-party screens -----------------------------------------------------------------------------
+class LockoutReleaseAdminMixin:
+    """django-axes' lockout screen: deleting a row lifts that lockout, through
+    ``services.lockout_release_by_admin`` (audited LOCKOUT_RELEASED, never one's own)."""
 
-    screens = []
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.lockout_release_by_admin(actor=cast(User, request.user), attempt=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        with transaction.atomic():  # all or nothing: one refused row (one's own lockout) keeps them all
+            for attempt in queryset:
+                services.lockout_release_by_admin(actor=cast(User, request.user), attempt=attempt)
+
+
+def _replace_third_party_admins() -> None:
+    """The lockout (django-axes) and refresh-token screens with their PI masked; the role groups and
+    the token blacklist read-only for everyone (superusers too).
+
+    Roles are declared in accounts/roles.py and ``sync_roles`` makes the groups match it: a group
+    edited by hand would be a role nobody declared. A blacklist row is a revoked refresh token,
+    written by the services that revoke (logout, password change, erasure): deleting one by hand
+    would bring a revoked token back to life, unaudited."""
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    from kernel.admin import ReadOnlyAdminMixin, reregister
+
+    reregister(Group, ReadOnlyAdminMixin)
     if apps.is_installed("axes"):
         import axes.admin  # noqa: F401 - registers axes' screens first, so they can be replaced
 
-        screens += [apps.get_model("axes", name) for name in ("AccessAttempt", "AccessLog", "AccessFailureLog")]
+        reregister(apps.get_model("axes", "AccessAttempt"), PIMaskedAdmin, LockoutReleaseAdminMixin)
+        for name in ("AccessLog", "AccessFailureLog"):
+            reregister(apps.get_model("axes", name), PIMaskedAdmin, ReadOnlyAdminMixin)
     if apps.is_installed("rest_framework_simplejwt.token_blacklist"):
         import rest_framework_simplejwt.token_blacklist.admin  # noqa: F401 - as above
 
-        screens.append(apps.get_model("token_blacklist", "OutstandingToken"))
-    for model in screens:
-        if not admin.site.is_registered(model):
-            continue
-        original = type(admin.site.get_model_admin(model))
-        admin.site.unregister(model)
-        admin.site.register(model, type(f"Masked{original.__name__}", (PIMaskedAdmin, original), {}))
+        reregister(apps.get_model("token_blacklist", "OutstandingToken"), PIMaskedAdmin)
+        reregister(apps.get_model("token_blacklist", "BlacklistedToken"), ReadOnlyAdminMixin)
 
 
-_mask_third_party_admins()
+_replace_third_party_admins()

@@ -972,6 +972,33 @@ def password_reset_confirm(*, uid: Any, token: str, new_password: str, request: 
             _audit(AuditAction.LOCKOUT_RELEASED, actor=locked, request=request, by="reset_link", attempts=released)
 
 
+def lockout_release_by_admin(*, actor: User, attempt: Any) -> None:
+    """An administrator lifts a lockout from the lockout screen: the django-axes ``AccessAttempt``
+    row (the failed sign-ins against one account from one address) goes.
+
+    LOCKOUT_RELEASED is audited with the administrator as actor and the account as object, as the
+    owner's own release by reset link is (``{"by": "admin", "attempts": n}``); the row names the
+    account only by its pseudonymous lockout key, so a key that names no account (a mistyped
+    address) is recorded under that key's row id. Segregation of duties: never one's own lockout."""
+    from axes.models import AccessAttempt
+
+    require_permission(actor, "axes.delete_accessattempt")
+    with transaction.atomic():
+        locked = AccessAttempt.objects.select_for_update().filter(pk=attempt.pk).first()
+        if locked is None:  # already lifted (a second click, or the cool-off's own cleanup)
+            return
+        user = User.objects.filter(email_index=locked.username).first() if locked.username else None
+        require_not_own(actor, user.pk if user else None, "lift the lockout")
+        locked.delete()
+        audit_record(
+            action=AuditAction.LOCKOUT_RELEASED,
+            actor=actor,
+            object_type=USER_OBJECT if user else "axes.AccessAttempt",
+            object_id=str(user.public_id) if user else str(attempt.pk),
+            change_diff={"by": "admin", "attempts": locked.failures_since_start},
+        )
+
+
 def _lockout_release(user: User) -> int:
     """Forget every failed attempt against ``user``'s account; returns how many rows went."""
     from axes.handlers.proxy import AxesProxyHandler

@@ -4,6 +4,8 @@
   events, consent events), ledgers, purge runs and inventories are written only by services; the
   admin shows them. Put the mixin before ``admin.ModelAdmin`` (or an inline class) in the bases;
   Django then renders the change view read-only for users with the view permission.
+- ``reregister``: a third-party app's screen given our behaviour (read-only, PI masked, its
+  deletions routed through a service) by replacing its ModelAdmin with a subclass.
 - ``CappedCountPaginator``: change-list pages over big tables without a COUNT(*) of the table: it
   counts at most ``count_cap`` rows and beyond that takes the planner's estimate (shown as
   "about N").
@@ -35,6 +37,19 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def reregister(model: type, *mixins: type) -> None:
+    """Replace ``model``'s registered ModelAdmin by a subclass with ``mixins`` first in its bases.
+
+    For the screens third-party apps register (import their ``admin`` module first). A model that
+    is not registered is a mistake in the caller, not something to skip: LookupError."""
+    if not admin.site.is_registered(model):
+        raise LookupError(f"{model._meta.label} has no admin screen to replace.")  # type: ignore[attr-defined]
+    original: type = type(admin.site.get_model_admin(model))
+    admin.site.unregister(model)
+    prefix = "".join(mixin.__name__.removesuffix("Mixin").removesuffix("Admin") for mixin in mixins)
+    admin.site.register(model, type(f"{prefix}{original.__name__}", (*mixins, original), {}))
 
 
 class CappedCountPaginator(Paginator):

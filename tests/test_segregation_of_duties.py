@@ -22,11 +22,13 @@ import pathlib
 from collections.abc import Callable
 
 import pytest
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from accounts import roles
 from accounts import services as accounts_services
+from accounts.lockout import lockout_key
 from accounts.models import BackupCode, TOTPDevice
 from compliance.audit.services import AuditAction
 from compliance.dsar import services as dsar_services
@@ -111,6 +113,7 @@ def _state() -> dict:
         "reversal_requests": sorted(ReversalRequest.objects.values_list("public_id", "approved_at")),
         "devices": sorted(TOTPDevice.objects.values_list("pk", "confirmed")),
         "backup_codes": BackupCode.objects.count(),
+        "lockouts": sorted(AccessAttempt.objects.values_list("pk", "failures_since_start")),
         "users": sorted(
             (
                 user.pk,
@@ -277,6 +280,15 @@ def _totp_reset_by_admin(request) -> Callable[[], object]:
     return lambda: accounts_services.totp_reset_by_admin(actor=admin_user, device=device)
 
 
+def _lockout_release_by_admin(request) -> Callable[[], object]:
+    """An administrator lifts the lockout on their own account (whoever is guessing their password)."""
+    admin_user = make_staff(roles.ADMIN)
+    attempt = AccessAttempt.objects.create(
+        username=lockout_key(admin_user.email), ip_address="203.0.113.77", user_agent="x", failures_since_start=10
+    )
+    return lambda: accounts_services.lockout_release_by_admin(actor=admin_user, attempt=attempt)
+
+
 def _hold_place(request) -> Callable[[], object]:
     officer = request.getfixturevalue("officer")
     return lambda: retention.hold_place(actor=officer, subject=officer, kind="litigation", reason="mine")
@@ -330,6 +342,7 @@ SCENARIOS: dict[str, Callable] = {
     "accounts.services.user_profile_correct": _user_profile_correct,
     "accounts.services.user_email_correct": _user_email_correct,
     "accounts.services.totp_reset_by_admin": _totp_reset_by_admin,
+    "accounts.services.lockout_release_by_admin": _lockout_release_by_admin,
 }
 # Extra cases for services with more than one way to be "own".
 EXTRA_SCENARIOS = {
