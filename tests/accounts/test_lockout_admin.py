@@ -18,6 +18,7 @@ from tests.personas import PASSWORD, make_staff, otp_admin_login
 pytestmark = pytest.mark.django_db
 
 TOKEN = "/api/v1/auth/token/"
+WRONG = "wrong-password-1"  # pragma: allowlist secret
 _addresses = iter(f"203.0.113.{n}" for n in range(1, 255))
 
 
@@ -26,7 +27,7 @@ def _locked_out(email: str) -> AccessAttempt:
     its own address (the per-address brake would slow a second account from the same one)."""
     address = next(_addresses)
     for _ in range(10):
-        APIClient(REMOTE_ADDR=address).post(TOKEN, {"email": email, "password": "wrong-password-1"})
+        APIClient(REMOTE_ADDR=address).post(TOKEN, {"email": email, "password": WRONG})
     locked = APIClient(REMOTE_ADDR=address).post(TOKEN, {"email": email, "password": PASSWORD})
     assert_error(locked, 429, "account_locked")
     return AccessAttempt.objects.get(username=lockout_key(email), ip_address=address)
