@@ -332,7 +332,7 @@ class _DeletionPlan:
     checkpoint_at: int
     limit_at: int
 
-    def execute(self, checkpoint: Any, batch_size: int) -> tuple[int, Any]:
+    def delete_next(self, checkpoint: Any, batch_size: int) -> tuple[int, Any]:
         params = list(self.params)
         params[self.checkpoint_at], params[self.limit_at] = checkpoint, batch_size
         with connection.cursor() as cursor:
@@ -469,7 +469,7 @@ def _purge_next_batch(
         last = checkpoint.get(target.key)
         anonymise = _effective_action(target, policy) == RetentionAction.ANONYMISE
         if not anonymise and last is not None and target.key in plans:
-            purged, last = plans[target.key].execute(_pk_value(target, last), batch_size)
+            purged, last = plans[target.key].delete_next(_pk_value(target, last), batch_size)
         else:
             eligible = eligible_rows(target, policy, as_of).order_by("pk")
             queryset = eligible if last is None else eligible.filter(pk__gt=_pk_value(target, last))
