@@ -477,9 +477,12 @@ AUDITLOG_DISABLE_REMOTE_ADDR = False
 # most DUTY_PERCENT of the time (a pause in proportion to the batch's own duration, so a slow,
 # contended database gets longer pauses), backs off further while a batch made other sessions wait
 # on its locks, and waits while a streaming replica's replay lag exceeds MAX_REPLICA_LAG_MS.
+# The defaults (4 ms batches, 40%) are the frontier measured by bench/bench_retention.py on this
+# project's 2-core machines (docs/BENCHMARKS.md, "Session 8"): which goal binds, the purge's rate
+# or the transfers' p99, follows the database's CPU and storage, so a deployment tunes DUTY_PERCENT.
 RETENTION_PURGE_BATCH_SIZE = env_int("RETENTION_PURGE_BATCH_SIZE", 2000)  # the most rows in one batch
-RETENTION_PURGE_BATCH_MS = env_int("RETENTION_PURGE_BATCH_MS", 10)  # each batch's work, sizing it
-RETENTION_PURGE_DUTY_CYCLE = env_int("RETENTION_PURGE_DUTY_PERCENT", 12) / 100
+RETENTION_PURGE_BATCH_MS = env_int("RETENTION_PURGE_BATCH_MS", 4)  # each batch's work, sizing it
+RETENTION_PURGE_DUTY_CYCLE = env_int("RETENTION_PURGE_DUTY_PERCENT", 40) / 100
 RETENTION_PURGE_PAUSE_SECONDS = env_int("RETENTION_PURGE_PAUSE_MS", 0) / 1000  # the least pause
 RETENTION_PURGE_MAX_PAUSE_SECONDS = env_int("RETENTION_PURGE_MAX_PAUSE_MS", 5000) / 1000
 RETENTION_PURGE_MAX_REPLICA_LAG_SECONDS = env_int("RETENTION_PURGE_MAX_REPLICA_LAG_MS", 2000) / 1000
