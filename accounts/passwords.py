@@ -72,13 +72,22 @@ def _words(text: str, minimum: int = 3) -> list[str]:
     return [run for run in _LETTER_RUN.findall(_normalised(text)) if len(run) >= minimum]
 
 
+def _mostly(word: str, password: str) -> bool:
+    """Does ``word`` (repeated) make up at least half of ``password``? Then the rest is decoration
+    (``Summer2024!!Summer``). A long random string that merely contains a short common word among
+    its letters (a generated ``...a03345688fff6e...``) is not a decorated word."""
+    return 2 * len(word) * _normalised(password).count(word) >= len(password)
+
+
 class GuessablePasswordValidator:
     """Refuse passwords an attacker tries first, even when they satisfy length and character rules:
 
     - anything shaped like an e-mail address;
     - a common/breached password once case, leetspeak and surrounding digits or symbols are
       stripped (``P@ssw0rd2024!``);
-    - one common word, however repeated and decorated (``Summer2024!!Summer``);
+    - one common word, however repeated and decorated (``Summer2024!!Summer``): the word making up
+      at least half the password, so a generated random string that happens to contain a short
+      common word among its letters is not refused;
     - the user's own e-mail address, its parts, or their names, with nothing else of substance.
 
     Passphrases of several words pass (NIST favours them), common words included.
@@ -113,7 +122,9 @@ class GuessablePasswordValidator:
             raise ValidationError(
                 "The password is too close to your e-mail address or name.", code="password_too_personal"
             )
-        if letters in common or (len(remaining) == 1 and remaining[0] in common and len(words) <= 2):
+        if letters in common or (
+            len(remaining) == 1 and remaining[0] in common and len(words) <= 2 and _mostly(remaining[0], password)
+        ):
             raise ValidationError(
                 "The password is too common or too easy to guess: use a few unrelated words.",
                 code="password_too_guessable",

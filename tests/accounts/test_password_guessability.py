@@ -75,3 +75,15 @@ def test_the_messages_never_echo_the_password():
     with pytest.raises(ValidationError) as refused:
         GuessablePasswordValidator().validate("Summer2024!!Summer", None)
     assert "Summer" not in " ".join(refused.value.messages)
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "e2021d61a03345688ff6e136a32fff2b",  # uuid4().hex that a test used: its only word is "fff" (flaky in CI)
+        "9f3c0a7e5b1d2f8e6a4c0b9d7e5f3a1c",
+        "x7Kq2mVb9Lp4Rt8Wz3Nc",
+    ],
+)
+def test_generated_random_passwords_with_a_short_common_word_inside_pass(password):
+    GuessablePasswordValidator().validate(password, User(email="someone@example.test", first_name="Sipho"))
