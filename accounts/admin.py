@@ -9,7 +9,6 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 
 from accounts import roles, services
@@ -17,6 +16,8 @@ from accounts.models import TOTPDevice, User
 from accounts.phone import phone_to_e164
 from compliance.audit.admin import PIMaskedAdmin
 from compliance.crypto.admin import BlindIndexSearchMixin
+from kernel.admin import DeleteThroughServiceMixin
+from kernel.types import Actor
 
 
 class StaffCreationForm(AdminUserCreationForm):
@@ -120,7 +121,7 @@ class UserAdmin(PIMaskedAdmin, BlindIndexSearchMixin, DjangoUserAdmin):
 
 
 @admin.register(TOTPDevice)
-class TOTPDeviceAdmin(admin.ModelAdmin):
+class TOTPDeviceAdmin(DeleteThroughServiceMixin, admin.ModelAdmin):
     """Devices are listed (never their keys) and can be deleted so a user can re-enrol: through
     ``services.totp_reset_by_admin`` (tokens revoked, owner told, audited, never one's own)."""
 
@@ -137,27 +138,17 @@ class TOTPDeviceAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def delete_model(self, request: HttpRequest, obj: TOTPDevice) -> None:
-        services.totp_reset_by_admin(actor=cast(User, request.user), device=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        with transaction.atomic():  # all or nothing: one refused device (one's own) keeps them all
-            for device in queryset:
-                services.totp_reset_by_admin(actor=cast(User, request.user), device=device)
+    def delete_through_service(self, actor: Actor, obj: Any) -> None:
+        services.totp_reset_by_admin(actor=cast(User, actor), device=obj)
 
 
 # --- Third-party screens -----------------------------------------------------------------------------
-class LockoutReleaseAdminMixin:
+class LockoutReleaseAdminMixin(DeleteThroughServiceMixin):
     """django-axes' lockout screen: deleting a row lifts that lockout, through
     ``services.lockout_release_by_admin`` (audited LOCKOUT_RELEASED, never one's own)."""
 
-    def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        services.lockout_release_by_admin(actor=cast(User, request.user), attempt=obj)
-
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        with transaction.atomic():  # all or nothing: one refused row (one's own lockout) keeps them all
-            for attempt in queryset:
-                services.lockout_release_by_admin(actor=cast(User, request.user), attempt=attempt)
+    def delete_through_service(self, actor: Actor, obj: Any) -> None:
+        services.lockout_release_by_admin(actor=cast(User, actor), attempt=obj)
 
 
 def _replace_third_party_admins() -> None:

@@ -4,6 +4,9 @@
   events, consent events), ledgers, purge runs and inventories are written only by services; the
   admin shows them. Put the mixin before ``admin.ModelAdmin`` (or an inline class) in the bases;
   Django then renders the change view read-only for users with the view permission.
+- ``DeleteThroughServiceMixin``: a screen whose deletions are a service's action (audited,
+  refused for one's own): the delete view and the bulk action both call ``delete_through_service``,
+  the bulk action all or nothing.
 - ``reregister``: a third-party app's screen given our behaviour (read-only, PI masked, its
   deletions routed through a service) by replacing its ModelAdmin with a subclass.
 - ``CappedCountPaginator``: change-list pages over big tables without a COUNT(*) of the table: it
@@ -19,13 +22,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 from django.utils.functional import cached_property
+
+from kernel.types import Actor
 
 
 class ReadOnlyAdminMixin:
@@ -37,6 +42,19 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class DeleteThroughServiceMixin:
+    def delete_through_service(self, actor: Actor, obj: Any) -> None:
+        raise NotImplementedError
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        self.delete_through_service(cast(Actor, request.user), obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        with transaction.atomic():  # all or nothing: one refused row (one's own) keeps them all
+            for obj in queryset:
+                self.delete_through_service(cast(Actor, request.user), obj)
 
 
 def reregister(model: type, *mixins: type) -> None:

@@ -335,10 +335,7 @@ class _DeletionPlan:
     def delete_next(self, checkpoint: Any, batch_size: int) -> tuple[int, Any]:
         params = list(self.params)
         params[self.checkpoint_at], params[self.limit_at] = checkpoint, batch_size
-        with connection.cursor() as cursor:
-            cursor.execute(self.statement, params)  # nosemgrep: no-raw-sql -- the ORM's batch query, deleted by ctid
-            count, last = cursor.fetchone()
-        return int(count), last
+        return _run_deletion(self.statement, params)
 
 
 _LIMIT_SENTINEL = 987_654_321  # a LIMIT no batch uses: found in the compiled SQL and made a parameter
@@ -362,7 +359,11 @@ def _delete_locked_batch(target: RetentionTarget, lockable: models.QuerySet, bat
     """``_deletion_statement`` run once (the first batch of a target: no checkpoint yet). Only for
     models Django deletes without its collector (no cascades, no delete signals), so it deletes
     what ``QuerySet.delete()`` would."""
-    statement, params = _deletion_statement(target, lockable, batch_size)
+    return _run_deletion(*_deletion_statement(target, lockable, batch_size))
+
+
+def _run_deletion(statement: str, params: list[Any]) -> tuple[int, Any]:
+    """Run a ``_deletion_statement``: how many rows went, and the last primary key."""
     with connection.cursor() as cursor:
         cursor.execute(statement, params)  # nosemgrep: no-raw-sql -- the ORM's batch query, deleted by ctid
         count, last = cursor.fetchone()
